@@ -1,0 +1,43 @@
+{#- Per-customer CSAT: the share of surveyed tickets scored 4 or 5, and the mean score. -#}
+with
+
+tickets as (
+
+    select * from {{ ref('stg_ticketing__tickets') }}
+
+),
+
+per_customer as (
+
+    select
+        customer_id,
+        count(*) as ticket_count,
+        count(csat_score) as surveyed_ticket_count,
+        count(*) filter (where csat_score >= 4) as satisfied_ticket_count,
+        avg(csat_score) as avg_csat_score,
+        max(opened_at) as last_ticket_at
+
+    from tickets
+    group by customer_id
+
+),
+
+published as (
+
+    select
+        customer_id,
+        ticket_count,
+        surveyed_ticket_count,
+        satisfied_ticket_count,
+        cast(round(avg_csat_score, 2) as decimal(4, 2)) as avg_csat_score,
+        cast(
+            round(satisfied_ticket_count / nullif(surveyed_ticket_count, 0), 4)
+            as decimal(6, 4)
+        ) as csat_rate,
+        last_ticket_at
+
+    from per_customer
+
+)
+
+select * from published

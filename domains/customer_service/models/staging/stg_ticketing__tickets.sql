@@ -1,0 +1,31 @@
+with
+
+source as (
+
+    select * from {{ source('ticketing', 'tickets') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        ticket_id,
+        customer_id,
+        cast(order_id as varchar) as order_id,
+
+        -- attributes
+        channel as contact_channel,
+        category as ticket_category,
+        priority as ticket_priority,
+        cast(csat_score as integer) as csat_score,
+
+        -- timestamps
+        cast(opened_at as timestamp with time zone) as opened_at,
+        cast(closed_at as timestamp with time zone) as closed_at
+
+    from source
+
+)
+
+select * from renamed

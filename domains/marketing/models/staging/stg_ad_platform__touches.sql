@@ -1,0 +1,27 @@
+with
+
+source as (
+
+    select * from {{ source('ad_platform', 'touches') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        cast(touch_id as varchar) as touch_id,
+        customer_id,
+        cast(campaign_id as varchar) as campaign_id,
+
+        -- attributes
+        touch_type,
+
+        -- timestamps
+        touched_at
+
+    from source
+
+)
+
+select * from renamed

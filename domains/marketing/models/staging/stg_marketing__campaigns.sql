@@ -1,0 +1,21 @@
+with
+
+source as (
+
+    select * from {{ ref('campaigns') }}
+
+),
+
+renamed as (
+
+    select
+        cast(campaign_id as varchar) as campaign_id,
+        campaign_name,
+        channel as marketing_channel,
+        objective as campaign_objective
+
+    from source
+
+)
+
+select * from renamed

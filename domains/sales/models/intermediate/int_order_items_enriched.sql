@@ -1,0 +1,41 @@
+with
+
+order_lines as (
+
+    select * from {{ ref('stg_order_system__order_lines') }}
+
+),
+
+products as (
+
+    select * from {{ ref('stg_sales__products') }}
+
+),
+
+enriched as (
+
+    select
+        order_lines.order_item_id,
+        order_lines.order_id,
+        order_lines.product_id,
+        products.product_name,
+        products.product_category,
+        order_lines.line_number,
+        order_lines.quantity,
+        order_lines.unit_price_amount,
+        cast(
+            order_lines.quantity * order_lines.unit_price_amount as decimal(18, 2)
+        ) as gross_amount,
+        order_lines.discount_amount,
+        cast(
+            order_lines.quantity * order_lines.unit_price_amount
+            - order_lines.discount_amount as decimal(18, 2)
+        ) as net_amount
+
+    from order_lines
+    left join products
+        on order_lines.product_id = products.product_id
+
+)
+
+select * from enriched

@@ -1,0 +1,53 @@
+with
+
+orders as (
+
+    select * from {{ ref('stg_order_system__orders') }}
+
+),
+
+order_items as (
+
+    select * from {{ ref('int_order_items_enriched') }}
+
+),
+
+item_totals as (
+
+    select
+        order_id,
+        count(*) as item_count,
+        cast(sum(quantity) as bigint) as unit_count,
+        sum(gross_amount) as gross_amount,
+        sum(discount_amount) as discount_amount,
+        sum(net_amount) as net_amount
+
+    from order_items
+    group by order_id
+
+),
+
+orders_with_totals as (
+
+    select
+        orders.order_id,
+        orders.customer_id,
+        orders.order_status,
+        orders.sales_channel,
+        orders.ordered_at,
+        coalesce(item_totals.item_count, 0) as item_count,
+        coalesce(item_totals.unit_count, 0) as unit_count,
+        cast(coalesce(item_totals.gross_amount, 0) as decimal(18, 2)) as gross_amount,
+        cast(coalesce(item_totals.discount_amount, 0) as decimal(18, 2)) as discount_amount,
+        cast(coalesce(item_totals.net_amount, 0) as decimal(18, 2)) as net_amount,
+        orders.shipping_amount,
+        orders.order_status = 'cancelled' as is_cancelled,
+        orders.order_status = 'returned' as is_returned
+
+    from orders
+    left join item_totals
+        on orders.order_id = item_totals.order_id
+
+)
+
+select * from orders_with_totals

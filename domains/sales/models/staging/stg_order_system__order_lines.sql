@@ -1,0 +1,27 @@
+with
+
+source as (
+
+    select * from {{ source('order_system', 'order_lines') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        cast(order_line_id as varchar) as order_item_id,
+        cast(order_id as varchar) as order_id,
+        cast(product_id as varchar) as product_id,
+
+        -- numerics
+        line_number,
+        quantity,
+        cast(unit_price as decimal(18, 2)) as unit_price_amount,
+        cast(discount as decimal(18, 2)) as discount_amount
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,20 @@
+with
+
+source as (
+
+    select * from {{ ref('products') }}
+
+),
+
+renamed as (
+
+    select
+        cast(product_id as varchar) as product_id,
+        product_name,
+        category as product_category
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,8 @@
+{#- Post-hook for data products: the latest version of a product is also
+    addressable without its suffix, as a view <domain>.<product> over <product>_v<N>. -#}
+{% macro create_latest_alias() -%}
+    {%- if model.version is not none and model.version == model.latest_version -%}
+        create or replace view {{ this.database }}.{{ this.schema }}.{{ model.name }} as
+        select * from {{ this }}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,100 @@
+{#- Monthly KPIs for the leadership team, from the domains' public products. -#}
+with
+
+orders as (
+
+    select * from {{ ref('sales', 'orders') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('customers', 'customers') }}
+
+),
+
+tickets as (
+
+    select * from {{ ref('customer_service', 'tickets') }}
+
+),
+
+attribution as (
+
+    select * from {{ ref('marketing', 'attribution') }}
+
+),
+
+monthly_orders as (
+
+    select
+        date_trunc('month', order_date) as month_date,
+        count(*) filter (where not is_cancelled) as order_count,
+        sum(net_amount) filter (where not is_cancelled) as net_revenue_amount,
+        count(distinct customer_id) filter (where not is_cancelled)
+            as active_customer_count
+
+    from orders
+    group by 1
+
+),
+
+monthly_signups as (
+
+    select
+        date_trunc('month', signup_date) as month_date,
+        count(*) as new_customer_count
+
+    from customers
+    group by 1
+
+),
+
+monthly_tickets as (
+
+    select
+        date_trunc('month', cast(timezone('UTC', opened_at) as date)) as month_date,
+        count(*) as ticket_count,
+        avg(csat_score) as avg_csat_score
+
+    from tickets
+    group by 1
+
+),
+
+monthly_attribution as (
+
+    select
+        date_trunc('month', cast(timezone('UTC', ordered_at) as date)) as month_date,
+        sum(attributed_revenue_amount) as attributed_revenue_amount
+
+    from attribution
+    group by 1
+
+),
+
+kpis as (
+
+    select
+        cast(monthly_orders.month_date as date) as month_date,
+        monthly_orders.order_count,
+        cast(monthly_orders.net_revenue_amount as decimal(18, 2)) as net_revenue_amount,
+        monthly_orders.active_customer_count,
+        coalesce(monthly_signups.new_customer_count, 0) as new_customer_count,
+        coalesce(monthly_tickets.ticket_count, 0) as ticket_count,
+        cast(round(monthly_tickets.avg_csat_score, 2) as decimal(4, 2)) as avg_csat_score,
+        cast(
+            coalesce(monthly_attribution.attributed_revenue_amount, 0) as decimal(18, 2)
+        ) as attributed_revenue_amount
+
+    from monthly_orders
+    left join monthly_signups
+        on monthly_orders.month_date = monthly_signups.month_date
+    left join monthly_tickets
+        on monthly_orders.month_date = monthly_tickets.month_date
+    left join monthly_attribution
+        on monthly_orders.month_date = monthly_attribution.month_date
+
+)
+
+select * from kpis

@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from . import dbt, generate
 from .products import format_table, public_products, row_counts
-from .project import Mesh, find_mesh
+from .project import Mesh, MeshError, find_mesh
+
+# Platform steps run after every `dbt build`, in order, as "module:function"; each
+# is called as function(BuildContext) and may print a line or two. They run after a
+# failed build too (ctx.success is False), so history records what was run.
+AFTER_BUILD: list[str] = []
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    mesh: Mesh
+    data_dir: Path
+    scale: float
+    success: bool
+    build_seconds: float
+    env: dict[str, str]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +63,11 @@ def run(args: argparse.Namespace) -> int:
     build_started = time.perf_counter()
     outcome = dbt.run_dbt(mesh, build_args, env)
     build_seconds = time.perf_counter() - build_started
+    context = BuildContext(mesh, data_dir, args.scale, bool(outcome.success), build_seconds, env)
+    step_errors = run_after_build(context)
     dbt.require_success(outcome, "build")
+    if step_errors:
+        raise MeshError("; ".join(step_errors))
 
     print("[4/4] data products", flush=True)
     print(summary(mesh), flush=True)
@@ -53,6 +75,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nmesh built in {total:.1f}s (dbt build {build_seconds:.1f}s) "
           f"at scale {args.scale:g}: {mesh.db_path}")
     return 0
+
+
+def run_after_build(context: BuildContext) -> list[str]:
+    """Run the platform's after-build steps; return the errors they raised."""
+    errors = []
+    for spec in AFTER_BUILD:
+        module_name, function_name = spec.split(":")
+        step = getattr(importlib.import_module(module_name), function_name)
+        try:
+            step(context)
+        except MeshError as error:
+            errors.append(f"{spec}: {error}")
+    return errors
 
 
 def summary(mesh: Mesh) -> str:

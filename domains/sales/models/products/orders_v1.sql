@@ -18,8 +18,8 @@ published as (
         ordered_at,
         cast(timezone('UTC', ordered_at) as date) as order_date,
         item_count,
-        cast(net_amount + shipping_amount as decimal(18, 2)) as order_amount,
-        is_cancelled
+        is_cancelled,
+        cast(net_amount + shipping_amount as decimal(18, 2)) as order_amount
 
     from orders
 

@@ -15,7 +15,9 @@ from .project import Mesh, MeshError, find_mesh
 # Platform steps run after every `dbt build`, in order, as "module:function"; each
 # is called as function(BuildContext) and may print a line or two. They run after a
 # failed build too (ctx.success is False), so history records what was run.
-AFTER_BUILD: list[str] = []
+AFTER_BUILD: list[str] = [
+    "duckmesh.catalog:after_build",
+]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ COMMANDS = [
     "build",
     "generate_cmd",
     "lint",
+    "catalog",
     "query",
     "bench",
 ]

@@ -1,0 +1,271 @@
+"""Column-level lineage from dbt's compiled SQL, parsed with sqlglot (DuckDB dialect).
+
+Each model's compiled query is qualified (stars expanded where the upstream columns
+are known), unused CTE columns are pruned, then every output column is followed
+through CTEs and subqueries to the base relations it reads. Private models are then
+looked through, so a product column resolves to the columns of the sources, seeds
+and upstream public products that feed it: the value lineage (what flows into the
+column), as sqlglot's own ``lineage`` defines it; filters and join keys count as
+"used" columns (for the consumers table) but not as lineage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.pushdown_projections import pushdown_projections
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import Scope, build_scope
+
+# an upstream column: (dbt unique_id, column name)
+ColumnKey = tuple[str, str]
+
+SOURCE_PLACEHOLDER_CATALOG = "__duckmesh_source__"
+
+
+@dataclass
+class ModelColumns:
+    """One model's direct lineage: output column -> base relation columns it reads."""
+
+    columns: dict[str, set[ColumnKey]] = field(default_factory=dict)
+    used: set[ColumnKey] = field(default_factory=set)
+    error: str | None = None
+
+
+def relation_key(relation_name: str) -> str:
+    """'"mesh"."sales"."orders_v1"' -> 'mesh.sales.orders_v1' (lowercase)."""
+    return ".".join(part.strip('"').lower() for part in relation_name.split("."))
+
+
+def _table_key(table: exp.Table) -> str:
+    return ".".join(part.lower() for part in (table.catalog, table.db, table.name) if part)
+
+
+class _Resolver:
+    """Follows columns of one qualified query through its scopes to base tables."""
+
+    def __init__(self, relations: dict[str, str]) -> None:
+        self.relations = relations  # table key -> unique_id
+        self.memo: dict[tuple[int, str], set[ColumnKey]] = {}
+
+    def leaf(self, table: exp.Table, column: str) -> set[ColumnKey]:
+        key = _table_key(table)
+        unique_id = self.relations.get(key) or self.relations.get(key.split(".", 1)[-1])
+        return {(unique_id, column)} if unique_id else set()
+
+    def column(self, scope: Scope, column: exp.Column) -> set[ColumnKey]:
+        source = scope.sources.get(column.table) if column.table else None
+        selected = scope.selected_sources
+        if source is None and len(selected) == 1:
+            source = next(iter(selected.values()))[1]
+        if isinstance(source, exp.Table):
+            return self.leaf(source, column.name)
+        if isinstance(source, Scope):
+            return self.output(source, column.name)
+        return set()
+
+    def expression(self, scope: Scope, node: exp.Expression) -> set[ColumnKey]:
+        found: set[ColumnKey] = set()
+        for column in node.find_all(exp.Column):
+            found |= self.column(scope, column)
+        return found
+
+    def output(self, scope: Scope, name: str) -> set[ColumnKey]:
+        """Base columns feeding output column ``name`` of ``scope``."""
+        memo_key = (id(scope), name.lower())
+        if memo_key in self.memo:
+            return self.memo[memo_key]
+        self.memo[memo_key] = set()  # guards against recursive CTEs
+        if scope.is_set_operation or isinstance(scope.expression, exp.SetOperation):
+            found = set()
+            first = scope.set_operation_scopes[0] if scope.set_operation_scopes else None
+            names = [n.lower() for n in first.expression.named_selects] if first else []
+            position = names.index(name.lower()) if name.lower() in names else None
+            for branch in scope.set_operation_scopes:
+                branch_names = branch.expression.named_selects
+                if position is not None and position < len(branch_names):
+                    found |= self.output(branch, branch_names[position])
+        elif isinstance(scope.expression, exp.Select):
+            found = self._select_output(scope, name)
+        else:
+            found = set()
+        self.memo[memo_key] = found
+        return found
+
+    def _select_output(self, scope: Scope, name: str) -> set[ColumnKey]:
+        select = scope.expression
+        for projection in select.expressions:
+            if projection.alias_or_name.lower() == name.lower() and not isinstance(
+                    projection, exp.Star):
+                return self.expression(scope, projection)
+        # an unexpanded `select *` (upstream columns unknown): pass the name through
+        if any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and p.is_star)
+               for p in select.expressions):
+            for _, source in scope.selected_sources.values():
+                if isinstance(source, exp.Table):
+                    return self.leaf(source, name)
+                found = self.output(source, name)
+                if found:
+                    return found
+        return set()
+
+    def used(self, root: Scope) -> set[ColumnKey]:
+        found: set[ColumnKey] = set()
+        for scope in root.traverse():
+            for column in scope.columns:
+                found |= self.column(scope, column)
+        return found
+
+
+def _scoped(sql: str, schema: dict, prune: bool) -> Scope | None:
+    tree = sqlglot.parse_one(sql, dialect="duckdb")
+    tree = qualify(tree, dialect="duckdb", schema=schema, validate_qualify_columns=False,
+                   identify=False, quote_identifiers=False)
+    if prune:
+        tree = pushdown_projections(tree)
+    return build_scope(tree)
+
+
+def analyse_model(sql: str, schema: dict, relations: dict[str, str]) -> ModelColumns:
+    """Direct column lineage of one compiled model query.
+
+    Tried with the known upstream columns first (stars expanded, unused columns
+    pruned); a query sqlglot cannot qualify that way is retried without the schema,
+    where ``select *`` is followed by column name.
+    """
+    errors = []
+    root = None
+    for attempt_schema, prune in ((schema, True), ({}, False)):
+        try:
+            root = _scoped(sql, attempt_schema, prune)
+            break
+        except (SqlglotError, KeyError, ValueError, AttributeError) as error:
+            errors.append(f"{type(error).__name__}: {str(error)[:200]}")
+    if root is None and errors:
+        return ModelColumns(error=errors[-1])
+    if root is None:
+        return ModelColumns(error="no SELECT found")
+    resolver = _Resolver(relations)
+    result = ModelColumns()
+    outputs = (root.set_operation_scopes[0].expression.named_selects if root.set_operation_scopes
+               else root.expression.named_selects)
+    for name in outputs:
+        if name != "*":
+            result.columns[name.lower()] = resolver.output(root, name)
+    result.used = resolver.used(root)
+    return result
+
+
+def _nested_schema(columns_by_key: dict[str, list[str]]) -> dict:
+    """{'db.schema.table': [cols]} -> sqlglot's nested {db: {schema: {table: {col: type}}}}."""
+    nested: dict = {}
+    for key, columns in columns_by_key.items():
+        parts = key.split(".")
+        if len(parts) != 3 or not columns:
+            continue
+        catalog, db, table = parts
+        nested.setdefault(catalog, {}).setdefault(db, {})[table] = {
+            column.lower(): "varchar" for column in columns}
+    return nested
+
+
+@dataclass
+class MeshLineage:
+    """Direct lineage of every model, and the product-level view built on it."""
+
+    nodes: dict[str, dict]  # unique_id -> manifest node (models, sources, seeds)
+    direct: dict[str, ModelColumns]
+
+    def is_boundary(self, unique_id: str) -> bool:
+        """Lineage stops at sources, seeds and public models (other products)."""
+        node = self.nodes.get(unique_id, {})
+        return node.get("resource_type") in ("source", "seed") or node.get("access") == "public"
+
+    def column_inputs(self, unique_id: str, column: str) -> set[ColumnKey]:
+        """Source, seed and upstream-product columns feeding ``unique_id.column``."""
+        found: set[ColumnKey] = set()
+        stack = [(unique_id, column.lower())]
+        seen = set(stack)
+        while stack:
+            node_id, name = stack.pop()
+            model = self.direct.get(node_id)
+            if model is None:
+                continue
+            for upstream in model.columns.get(name, set()):
+                if self.is_boundary(upstream[0]):
+                    found.add(upstream)
+                elif upstream not in seen:
+                    seen.add(upstream)
+                    stack.append(upstream)
+        return found
+
+
+def compile_placeholders(nodes: dict[str, dict]) -> tuple[dict[str, str], dict[str, str]]:
+    """(relation key -> unique_id, source text -> placeholder table) for the whole mesh.
+
+    dbt-duckdb renders external sources as table functions (``read_parquet('…')``); they
+    are swapped for a placeholder table name before parsing so they resolve like tables.
+    """
+    relations: dict[str, str] = {}
+    placeholders: dict[str, str] = {}
+    for unique_id, node in nodes.items():
+        relation_name = node.get("relation_name")
+        if not relation_name:
+            continue
+        if node["resource_type"] == "source" and "(" in relation_name:
+            placeholder = (f'"{SOURCE_PLACEHOLDER_CATALOG}"."{node["source_name"].lower()}".'
+                           f'"{node["name"].lower()}"')
+            placeholders[relation_name] = placeholder
+            relations[relation_key(placeholder)] = unique_id
+        else:
+            relations[relation_key(relation_name)] = unique_id
+        if node.get("access") == "public" and node.get("version") is not None \
+                and node.get("version") == node.get("latest_version"):
+            # the latest view <schema>.<product> reads like the latest version
+            database = (node.get("database") or "").lower()
+            relations[f"{database}.{node['schema'].lower()}.{node['name'].lower()}"] = unique_id
+    return relations, placeholders
+
+
+def mesh_lineage(manifest: dict, node_columns: dict[str, list[str]] | None = None
+                 ) -> MeshLineage:
+    """Analyse every model of the manifest.
+
+    ``node_columns`` maps unique_ids to the columns of their relations (e.g. read from
+    the built database); columns declared in the manifest fill the gaps. Without
+    either, ``select *`` is followed by name.
+    """
+    nodes = {uid: node for uid, node in manifest["nodes"].items()
+             if node["resource_type"] in ("model", "seed")}
+    nodes.update(manifest.get("sources", {}))
+    relations, placeholders = compile_placeholders(nodes)
+    by_key: dict[str, list[str]] = {}
+    for unique_id, node in nodes.items():
+        # declared columns are complete only where a contract enforces them
+        declared = list(node.get("columns") or []) if _contracted(node) else []
+        columns = (node_columns or {}).get(unique_id) or declared
+        if columns:
+            by_key[_key_for(node, placeholders)] = columns
+    schema = _nested_schema(by_key)
+    direct: dict[str, ModelColumns] = {}
+    for unique_id, node in nodes.items():
+        if node["resource_type"] != "model" or not node.get("compiled_code"):
+            continue
+        sql = node["compiled_code"]
+        for source_text, placeholder in placeholders.items():
+            if source_text in sql:
+                sql = sql.replace(source_text, placeholder)
+        direct[unique_id] = analyse_model(sql, schema, relations)
+    return MeshLineage(nodes=nodes, direct=direct)
+
+
+def _key_for(node: dict, placeholders: dict[str, str]) -> str:
+    relation_name = node.get("relation_name") or ""
+    return relation_key(placeholders.get(relation_name, relation_name))
+
+
+def _contracted(node: dict) -> bool:
+    return bool((node.get("contract") or {}).get("enforced"))

@@ -17,6 +17,9 @@ COMMANDS = [
     "catalog",
     "query",
     "bench",
+    "scaffold",
+    "publish",
+    "quarantine",
 ]
 
 

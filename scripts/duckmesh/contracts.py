@@ -1,0 +1,188 @@
+"""Contracts from data: a relation's or a query's columns and DuckDB types, the
+harmonised type the P05 naming rules expect, and the product YAML that enforces them.
+
+Types are read with DuckDB's DESCRIBE and written as DuckDB prints them, lower-cased
+(``varchar``, ``bigint``, ``timestamp with time zone``, ``decimal(18,2)``): the names a
+dbt-duckdb contract compares against.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from .project import MeshError
+
+# Descriptions the platform cannot know start with this marker; governance (P02)
+# treats a description that starts with it as missing.
+TODO_MARKER = "TODO: describe"
+
+# P05: the type a column's name promises (first matching rule wins).
+P05_RULES: list[tuple[str, str]] = [
+    (r"_id$", "varchar"),
+    (r"_at$", "timestamp with time zone"),
+    (r"_date$", "date"),
+    (r"^(is|has)_", "boolean"),
+    (r"_amount$", "decimal(18,2)"),
+]
+
+# Column names that usually hold personal data (P06): flagged for review.
+PII_NAMES = re.compile(
+    r"(^|_)(e_?mail|phone|mobile|first_name|last_name|full_name|address|street|"
+    r"birth_?date|date_of_birth|iban|ssn|passport|ip_address)($|_)")
+
+
+@dataclass
+class Column:
+    name: str
+    data_type: str
+    description: str = ""
+    # P05: the type the name asks for, when it differs from data_type
+    suggested_type: str | None = None
+    # the SQL casts the column to suggested_type (and data_type is that type)
+    cast_applied: bool = False
+
+    @property
+    def needs_description(self) -> bool:
+        return is_todo(self.description)
+
+
+@dataclass
+class ProductSpec:
+    """What a product's YAML says: enough to write it and to list its gaps."""
+    name: str
+    description: str
+    columns: list[Column]
+    primary_key: str | None = None
+    classification: str = "internal"
+    lifecycle: str = "active"
+    freshness_hours: int = 24
+    min_rows: int = 1
+    version: int = 1
+    extra_tests: dict[str, list] = field(default_factory=dict)
+
+
+def is_todo(description: str | None) -> bool:
+    return not (description or "").strip() or (description or "").strip().startswith("TODO")
+
+
+def normalise_type(duckdb_type: str) -> str:
+    """DuckDB's printed type as a contract data_type: lower case, no spaces in (p,s)."""
+    text = duckdb_type.strip().lower()
+    return re.sub(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)", r"(\1,\2)", text)
+
+
+def p05_type(column_name: str) -> str | None:
+    """The type the P05 naming rules expect for ``column_name`` (None: no rule)."""
+    for pattern, expected in P05_RULES:
+        if re.search(pattern, column_name):
+            return expected
+    return None
+
+
+def looks_like_pii(column_name: str) -> bool:
+    return bool(PII_NAMES.search(column_name))
+
+
+def connect_db(db_path: Path) -> duckdb.DuckDBPyConnection:
+    if not db_path.exists():
+        raise MeshError(f"database {db_path} does not exist: run `duckmesh build` first "
+                        "(or set DUCKMESH_DB to the mesh's database file)")
+    try:
+        # plain connect: the configuration of the dbt-duckdb connection this process
+        # may still hold (DuckDB refuses a second, read-only one to the same file)
+        return duckdb.connect(str(db_path))
+    except duckdb.IOException as error:
+        raise MeshError(f"cannot open {db_path} ({error}): another process holds it; "
+                        "wait for it to finish or stop it (`duckmesh doctor` shows which)"
+                        ) from error
+
+
+def describe_query(con: duckdb.DuckDBPyConnection, sql: str) -> list[Column]:
+    """Columns and types of ``sql`` without reading any row (LIMIT 0)."""
+    body = sql.strip().rstrip(";")
+    rows = con.execute(f"describe select * from ({body}) as query limit 0").fetchall()
+    return [Column(name=row[0], data_type=normalise_type(row[1])) for row in rows]
+
+
+def castable(con: duckdb.DuckDBPyConnection, sql: str, column: str, to_type: str) -> bool:
+    """True when every non-null value of ``column`` in ``sql`` casts to ``to_type``."""
+    body = sql.strip().rstrip(";")
+    quoted = '"' + column.replace('"', '""') + '"'
+    query = (f"select count(*) from ({body}) as query "
+             f"where {quoted} is not null and try_cast({quoted} as {to_type}) is null")
+    try:
+        return con.execute(query).fetchone()[0] == 0
+    except duckdb.Error:
+        return False
+
+
+def suggest_types(columns: list[Column]) -> None:
+    """Mark each column whose type differs from what P05 expects of its name."""
+    for column in columns:
+        expected = p05_type(column.name)
+        if expected and expected != column.data_type:
+            column.suggested_type = expected
+
+
+def scalar(value: str) -> str:
+    """A string as a one-line YAML scalar, quoted only when it must be."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000, allow_unicode=True)
+    return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+def product_yaml(spec: ProductSpec) -> str:
+    """The product's YAML: versioned, contract columns typed, TODOs marked."""
+    lines = [
+        "models:",
+        f"  - name: {spec.name}",
+        f"    description: {scalar(spec.description)}",
+        f"    latest_version: {spec.version}",
+        "    config:",
+        "      meta:",
+        f"        classification: {spec.classification}",
+        f"        lifecycle: {spec.lifecycle}",
+        "        slo:",
+        f"          freshness_hours: {spec.freshness_hours}",
+        f"          min_rows: {spec.min_rows}",
+    ]
+    if spec.primary_key:
+        lines += [
+            "    constraints:",
+            "      - type: primary_key",
+            f"        columns: [{spec.primary_key}]",
+        ]
+    lines.append("    columns:")
+    for column in spec.columns:
+        lines += [
+            f"      - name: {column.name}",
+            f"        description: {scalar(column.description or TODO_MARKER)}",
+            f"        data_type: {column.data_type}",
+        ]
+        if column.suggested_type and not column.cast_applied:
+            lines[-1] += f"  # P05 expects {column.suggested_type}: cast it in the SQL"
+        if column.name == spec.primary_key:
+            lines += [
+                "        constraints:",
+                "          - type: not_null",
+                "        data_tests:",
+                "          - unique",
+                "          - not_null",
+            ]
+    lines += ["    versions:", f"      - v: {spec.version}"]
+    return "\n".join(lines) + "\n"
+
+
+def guess_primary_key(product: str, columns: list[Column]) -> str | None:
+    """``<product>_id`` (singular or plural), else the first column when it is an id."""
+    names = [c.name for c in columns]
+    for candidate in (f"{product}_id", f"{product.removesuffix('s')}_id"):
+        if candidate in names:
+            return candidate
+    if names and names[0].endswith("_id"):
+        return names[0]
+    return None

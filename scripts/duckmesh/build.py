@@ -17,7 +17,13 @@ from .project import Mesh, MeshError, find_mesh
 # failed build too (ctx.success is False), so history records what was run.
 AFTER_BUILD: list[str] = [
     "duckmesh.catalog:after_build",
+    "duckmesh.publish:after_build",
 ]
+
+# Platform steps run before `dbt build`, as "module:function"; each is called as
+# function(mesh, data_dir, env) and returns environment overrides for dbt (or None).
+# A MeshError from one stops the build before dbt runs.
+BEFORE_BUILD: list[str] = ["duckmesh.quarantine:validate_sources"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     print("[2/4] dbt deps (install the domains)", flush=True)
     dbt.require_success(dbt.run_dbt(mesh, ["deps"], env, quiet=True), "deps")
 
+    for spec in BEFORE_BUILD:
+        module_name, function_name = spec.split(":")
+        step = getattr(importlib.import_module(module_name), function_name)
+        env.update(step(mesh, data_dir, dict(env)) or {})
     print(f"[3/4] dbt build -> {dbt.relative(mesh.db_path, mesh.root)}", flush=True)
     build_args = ["build"]
     if args.select:

@@ -1,0 +1,455 @@
+"""Atomic publishing of the public products for consumers.
+
+Layout under ``published/`` (every path a consumer uses goes through ``current``):
+
+    published/current              symlink -> snapshots/<id>: the one commit point
+    published/mesh.duckdb          -> current/mesh.duckdb   every published product
+    published/<domain>/            -> current/ports/<domain>/<product>/v<N>/<product>_v<N>.parquet
+    published/consumers/           -> current/consumers/<consumer>.duckdb (only what it may read)
+    published/manifest.json        -> current/manifest.json (dbt manifest of that publish)
+    published/snapshots/<id>/      the last K snapshots, never modified once committed
+
+A publish writes a whole snapshot into ``snapshots/.tmp-<id>``, renames it to
+``snapshots/<id>`` and then swaps ``current`` with one rename, so readers see the old
+snapshot or the new one, never a mix. Readers that opened the old file keep it (the file
+is never rewritten). A product whose model or tests failed keeps its previous published
+table. A crash anywhere leaves ``current`` untouched; the next publish removes the leftovers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from . import access, dbt
+from .products import ProductVersion, public_products
+from .project import Mesh, MeshError, find_mesh
+
+DEFAULT_KEEP = 3
+OK_TEST = {"pass", "warn"}
+
+
+@dataclass
+class Plan:
+    """What a publish does with each product version (keys: relation)."""
+    build: list[ProductVersion] = field(default_factory=list)
+    carry: dict[str, str] = field(default_factory=dict)  # relation -> why
+    drop: dict[str, str] = field(default_factory=dict)  # relation -> why (no previous)
+
+
+@dataclass(frozen=True)
+class Published:
+    snapshot: str
+    built: list[str]
+    carried: dict[str, str]
+    dropped: dict[str, str]
+    consumers: list[str]
+
+
+# -- paths -------------------------------------------------------------------------------
+
+def published_dir(mesh: Mesh) -> Path:
+    return mesh.root / "published"
+
+
+def snapshots(pub: Path) -> list[str]:
+    folder = pub / "snapshots"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and (p / "publish.json").exists())
+
+
+def current_snapshot(pub: Path) -> str | None:
+    link = pub / "current"
+    if not link.is_symlink():
+        return None
+    name = Path(os.readlink(link)).name
+    return name if (pub / "snapshots" / name / "publish.json").exists() else None
+
+
+def _link(target: str, link: Path) -> None:
+    """Point ``link`` at ``target`` with one atomic rename."""
+    if link.is_symlink() and os.readlink(link) == target:
+        return
+    if link.exists() and not link.is_symlink():
+        raise MeshError(f"{link} is a real file or folder where DuckMesh keeps a link: move it "
+                        "out of published/ and publish again")
+    temporary = link.with_name(f".{link.name}.tmp")
+    if temporary.is_symlink() or temporary.exists():
+        temporary.unlink()
+    os.symlink(target, temporary)
+    os.replace(temporary, link)
+
+
+def recover(pub: Path) -> list[str]:
+    """Remove what an interrupted publish left behind; return what was removed."""
+    removed = []
+    folder = pub / "snapshots"
+    if folder.is_dir():
+        for leftover in folder.iterdir():
+            if leftover.name.startswith(".tmp-"):
+                shutil.rmtree(leftover, ignore_errors=True)
+                removed.append(leftover.name)
+    if pub.is_dir():
+        for leftover in pub.glob(".*.tmp"):
+            leftover.unlink()
+            removed.append(leftover.name)
+    return removed
+
+
+# -- deciding what to publish ------------------------------------------------------------
+
+def plan(manifest: dict, run_results: dict | None, previous: set[str]) -> Plan:
+    """Products whose model and every attached test passed in the last build are built;
+    the others keep the previously published table, or are left out when there is none."""
+    results = {r["unique_id"]: r for r in (run_results or {}).get("results", [])}
+    failed_tests: dict[str, list[str]] = {}
+    for node in [*manifest["nodes"].values(), *manifest.get("unit_tests", {}).values()]:
+        parent = node.get("attached_node") or (
+            node["depends_on"]["nodes"][0] if node["resource_type"] == "unit_test"
+            and node.get("depends_on", {}).get("nodes") else None)
+        result = results.get(node["unique_id"])
+        if parent and result and result["status"] not in OK_TEST:
+            failed_tests.setdefault(parent, []).append(f"{node['name']} {result['status']}")
+    decided = Plan()
+    for product in public_products(manifest):
+        result = results.get(product.unique_id)
+        if result is None:
+            why = "not built by the last dbt build"
+        elif result["status"] != "success":
+            why = f"model {result['status']}"
+        elif product.unique_id in failed_tests:
+            why = "tests failed: " + ", ".join(sorted(failed_tests[product.unique_id]))
+        else:
+            decided.build.append(product)
+            continue
+        if product.relation in previous:
+            decided.carry[product.relation] = why
+        else:
+            decided.drop[product.relation] = why
+    return decided
+
+
+def _load_artifacts(mesh: Mesh) -> tuple[dict, dict]:
+    manifest = dbt.load_manifest(mesh)
+    run_results = dbt.load_run_results(mesh)
+    if run_results is None:
+        raise MeshError(f"{mesh.target_dir / 'run_results.json'} not found: run `duckmesh build`")
+    same = (run_results.get("metadata", {}).get("invocation_id")
+            == manifest.get("metadata", {}).get("invocation_id"))
+    which = run_results.get("args", {}).get("which")
+    if not same or which != "build":
+        raise MeshError("target/manifest.json and target/run_results.json are not from the same "
+                        "finished `dbt build` (interrupted, or another dbt command ran since): "
+                        "run `duckmesh build`, which publishes when it ends")
+    return manifest, run_results
+
+
+# -- writing a snapshot ------------------------------------------------------------------
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_path(path: Path) -> str:
+    return "'" + path.as_posix().replace("'", "''") + "'"
+
+
+def _port(root: Path, product: ProductVersion) -> Path:
+    return (root / "ports" / product.domain / product.name / f"v{product.version}"
+            / f"{product.relation_name}.parquet")
+
+
+def _connect_mesh(mesh: Mesh, in_build: bool) -> duckdb.DuckDBPyConnection:
+    if not mesh.db_path.exists():
+        raise MeshError(f"{mesh.db_path} not found: run `duckmesh build` first")
+    try:
+        # in the build process: the same configuration as dbt-duckdb's connection
+        return duckdb.connect(str(mesh.db_path), read_only=not in_build)
+    except duckdb.IOException as error:
+        raise MeshError(f"cannot read {mesh.db_path} ({error}): a build is running; it "
+                        "publishes when it ends") from error
+
+
+def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_KEEP,
+            in_build: bool = False, log=print) -> Published:
+    if keep < 1:
+        raise MeshError(f"--keep must be 1 or more, got {keep}")
+    manifest, run_results = _load_artifacts(mesh)
+    access.check_refs(manifest)
+    groups = access.consumer_groups(mesh.root)
+    wanted = sorted(set(groups) | {access.check_name("consumer", c) for c in consumers or []})
+    known = access.known_consumers(manifest, groups)
+    unknown = [c for c in wanted if c not in known]
+    if unknown:
+        raise MeshError(f"unknown consumer(s) {unknown}: use a domain ({sorted(known - set(groups))}) "
+                        "or declare it under vars.duckmesh_consumers in dbt_project.yml")
+    pub = published_dir(mesh)
+    (pub / "snapshots").mkdir(parents=True, exist_ok=True)
+    for name in recover(pub):
+        log(f"      removed {name}, left by an interrupted publish")
+    previous_id = current_snapshot(pub)
+    previous_root = pub / "snapshots" / previous_id if previous_id else None
+    previous_products = _read_record(previous_root)["products"] if previous_root else {}
+    decided = plan(manifest, run_results, set(previous_products))
+
+    snapshot = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    work = pub / "snapshots" / f".tmp-{snapshot}"
+    work.mkdir()
+    products = {p.relation: p for p in public_products(manifest)}
+    record: dict = {"snapshot": snapshot, "previous": previous_id,
+                    "invocation_id": manifest["metadata"]["invocation_id"],
+                    "published_at": datetime.now(timezone.utc).isoformat(), "products": {},
+                    "consumers": {}}
+    _write_products(mesh, work, decided, products, previous_root, in_build)
+    record["products"] = _finish_database(work / "mesh.duckdb", snapshot, decided, products,
+                                          previous_products)
+    policies = access.policies(manifest)
+    for consumer in wanted:
+        record["consumers"][consumer] = _write_consumer(
+            work, consumer, snapshot, record["products"], policies, groups)
+    shutil.copyfile(mesh.manifest_path, work / "manifest.json")
+    (work / "publish.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+    final = pub / "snapshots" / snapshot
+    os.rename(work, final)
+    _stable_links(pub, {p.domain for p in products.values()})
+    _link(f"snapshots/{snapshot}", pub / "current")  # the commit point
+    _prune(pub, keep)
+    for relation, why in sorted(decided.carry.items()):
+        log(f"      {relation} not published ({why}): the previous version stays")
+    for relation, why in sorted(decided.drop.items()):
+        log(f"      {relation} not published ({why}) and never published before")
+    return Published(snapshot, [p.relation for p in decided.build], decided.carry,
+                     decided.drop, wanted)
+
+
+def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, ProductVersion],
+                    previous_root: Path | None, in_build: bool) -> None:
+    con = _connect_mesh(mesh, in_build)
+    try:
+        con.execute(f"attach {_sql_path(work / 'mesh.duckdb')} as snap")
+        if decided.carry:
+            con.execute(f"attach {_sql_path(previous_root / 'mesh.duckdb')} as prev (read_only)")
+        try:
+            for product in decided.build:
+                _copy_table(con, None, product, "snap")
+                port = _port(work, product)
+                port.parent.mkdir(parents=True, exist_ok=True)
+                con.execute(f"copy {_q(product.schema)}.{_q(product.relation_name)} to "
+                            f"{_sql_path(port)} (format parquet, compression zstd)")
+            for relation in decided.carry:
+                product = products[relation]
+                _copy_table(con, "prev", product, "snap")
+                port = _port(work, product)
+                port.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(_port(previous_root, product), port)
+        finally:
+            con.execute("detach snap")
+            if decided.carry:
+                con.execute("detach prev")
+    finally:
+        con.close()
+
+
+def _copy_table(con: duckdb.DuckDBPyConnection, source_db: str | None,
+                product: ProductVersion, target_db: str) -> None:
+    schema, name = _q(product.schema), _q(product.relation_name)
+    source = f"{_q(source_db)}.{schema}.{name}" if source_db else f"{schema}.{name}"
+    con.execute(f"create schema if not exists {target_db}.{schema}")
+    con.execute(f"create table {target_db}.{schema}.{name} as select * from {source}")
+
+
+def _checksum(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> tuple[int, str]:
+    rows, checksum = con.execute(
+        f"select count(*), coalesce(sum(hash(t)), 0)::varchar from {_q(schema)}.{_q(name)} as t"
+    ).fetchone()
+    return int(rows), checksum
+
+
+def _metadata(con: duckdb.DuckDBPyConnection, snapshot: str, rows: list[list]) -> None:
+    con.execute("create schema _duckmesh")
+    con.execute("create table _duckmesh.snapshot as select ? as snapshot_id, "
+                "current_timestamp as published_at", [snapshot])
+    con.execute("create table _duckmesh.products (relation varchar, domain varchar, "
+                "product varchar, version integer, row_count bigint, checksum varchar, "
+                "origin varchar)")
+    if rows:
+        con.executemany("insert into _duckmesh.products values (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def _latest_views(con: duckdb.DuckDBPyConnection, products: list[ProductVersion]) -> None:
+    for product in products:
+        if product.is_latest:
+            con.execute(f"create view {_q(product.schema)}.{_q(product.name)} as select * from "
+                        f"{_q(product.schema)}.{_q(product.relation_name)}")
+
+
+def _finish_database(path: Path, snapshot: str, decided: Plan,
+                     products: dict[str, ProductVersion], previous: dict) -> dict:
+    con = duckdb.connect(str(path))
+    try:
+        present = [*decided.build, *(products[r] for r in decided.carry)]
+        _latest_views(con, present)
+        entries, rows = {}, []
+        for product in sorted(present, key=lambda p: p.relation):
+            count, checksum = _checksum(con, product.schema, product.relation_name)
+            origin = (f"carried from {previous[product.relation]['origin_snapshot']}"
+                      if product.relation in decided.carry else "built")
+            entries[product.relation] = {
+                "domain": product.domain, "product": product.name, "version": product.version,
+                "rows": count, "checksum": checksum, "latest": product.is_latest,
+                "unique_id": product.unique_id,
+                "origin_snapshot": previous[product.relation]["origin_snapshot"]
+                if product.relation in decided.carry else snapshot}
+            rows.append([product.relation, product.domain, product.name, product.version,
+                         count, checksum, origin])
+        _metadata(con, snapshot, rows)
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    return entries
+
+
+def _write_consumer(work: Path, consumer: str, snapshot: str, entries: dict,
+                    policies: dict[str, access.Policy],
+                    groups: dict[str, tuple[str, ...]]) -> list[str]:
+    folder = work / "consumers"
+    folder.mkdir(exist_ok=True)
+    con = duckdb.connect(str(folder / f"{consumer}.duckdb"))
+    allowed = []
+    try:
+        con.execute(f"attach {_sql_path(work / 'mesh.duckdb')} as src (read_only)")
+        rows = []
+        for relation, entry in sorted(entries.items()):
+            policy = policies.get(entry["unique_id"])
+            if policy is None or not access.may_read(policy, consumer, groups):
+                continue
+            schema, name = relation.split(".", 1)
+            columns = [(c, t) for c, t, *_ in con.execute(
+                f"describe src.{_q(schema)}.{_q(name)}").fetchall()]
+            con.execute(f"create schema if not exists {_q(schema)}")
+            con.execute(f"create table {_q(schema)}.{_q(name)} as select "
+                        f"{access.select_list(policy, consumer, groups, columns)} "
+                        f"from src.{_q(schema)}.{_q(name)}")
+            if entry["latest"]:
+                con.execute(f"create view {_q(schema)}.{_q(entry['product'])} as "
+                            f"select * from {_q(schema)}.{_q(name)}")
+            allowed.append(relation)
+            count, checksum = _checksum(con, schema, name)
+            rows.append([relation, entry["domain"], entry["product"], entry["version"],
+                         count, checksum, f"for {consumer}"])
+        con.execute("detach src")
+        _metadata(con, snapshot, rows)
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    return allowed
+
+
+def _read_record(root: Path) -> dict:
+    return json.loads((root / "publish.json").read_text())
+
+
+def _stable_links(pub: Path, domains: set[str]) -> None:
+    _link("current/mesh.duckdb", pub / "mesh.duckdb")
+    _link("current/manifest.json", pub / "manifest.json")
+    _link("current/consumers", pub / "consumers")
+    for domain in sorted(domains):
+        _link(f"current/ports/{access.check_name('domain', domain)}", pub / domain)
+
+
+def _prune(pub: Path, keep: int) -> list[str]:
+    current = current_snapshot(pub)
+    names = snapshots(pub)
+    doomed = [n for n in names[:-keep] if n != current] if len(names) > keep else []
+    for name in doomed:
+        shutil.rmtree(pub / "snapshots" / name, ignore_errors=True)
+    return doomed
+
+
+def rollback(mesh: Mesh, target: str | None = None) -> str:
+    pub = published_dir(mesh)
+    recover(pub)
+    names = snapshots(pub)
+    current = current_snapshot(pub)
+    if target is None:
+        older = [n for n in names if current is None or n < current]
+        if not older:
+            raise MeshError(f"no snapshot older than {current} to roll back to "
+                            f"(kept: {names or 'none'}); publish keeps --keep K snapshots")
+        target = older[-1]
+    elif target not in names:
+        raise MeshError(f"unknown snapshot {target!r}: one of {names or 'none (publish first)'}")
+    record = _read_record(pub / "snapshots" / target)
+    _stable_links(pub, {e["domain"] for e in record["products"].values()})
+    _link(f"snapshots/{target}", pub / "current")
+    return target
+
+
+# -- the after-build step and the command ------------------------------------------------
+
+def after_build(ctx) -> None:
+    """AFTER_BUILD step: publish what passed (set DUCKMESH_PUBLISH=off to skip)."""
+    if os.environ.get("DUCKMESH_PUBLISH", "on").lower() in ("off", "0", "false", "no"):
+        print("      publish skipped (DUCKMESH_PUBLISH=off)", flush=True)
+        return
+    try:
+        done = publish(ctx.mesh, in_build=True, log=lambda line: print(line, flush=True))
+    except MeshError:
+        if not ctx.success:
+            print("      nothing published: the build failed before dbt wrote its results; "
+                  "the published snapshot is unchanged", flush=True)
+            return
+        raise
+    print(f"      published {len(done.built)} product versions -> published/ "
+          f"(snapshot {done.snapshot}"
+          + (f", {len(done.carried)} kept from the previous one" if done.carried else "")
+          + ")", flush=True)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "publish", help="publish the products for consumers (atomic, with rollback)",
+        description="Copy the products that passed the last `dbt build` into a new snapshot "
+                    "(published/mesh.duckdb, Parquet ports, per-consumer databases) and swap "
+                    "it in atomically. `duckmesh build` runs this after every build.")
+    parser.add_argument("--for", dest="consumers", action="append", default=[],
+                        metavar="CONSUMER", help="also write published/consumers/CONSUMER.duckdb "
+                        "(a domain or a consumer in vars.duckmesh_consumers; repeatable)")
+    parser.add_argument("--keep", type=int, default=DEFAULT_KEEP,
+                        help=f"snapshots kept for rollback (default {DEFAULT_KEEP})")
+    parser.add_argument("--rollback", nargs="?", const="", default=None, metavar="SNAPSHOT",
+                        help="make an older snapshot current again (default: the previous one)")
+    parser.add_argument("--list", action="store_true", help="list the kept snapshots")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    mesh = find_mesh(args.project_dir)
+    pub = published_dir(mesh)
+    if args.list:
+        current = current_snapshot(pub)
+        for name in snapshots(pub):
+            record = _read_record(pub / "snapshots" / name)
+            print(f"{'*' if name == current else ' '} {name}  {len(record['products'])} "
+                  f"product versions  consumers: {', '.join(record['consumers']) or '-'}")
+        return 0
+    if args.rollback is not None:
+        target = rollback(mesh, args.rollback or None)
+        print(f"rolled back: published/current -> snapshots/{target}")
+        return 0
+    done = publish(mesh, consumers=args.consumers, keep=args.keep)
+    print(f"published snapshot {done.snapshot}: {len(done.built)} product versions built, "
+          f"{len(done.carried)} kept from the previous snapshot, {len(done.dropped)} left out")
+    for consumer in done.consumers:
+        print(f"  published/consumers/{consumer}.duckdb")
+    return 0

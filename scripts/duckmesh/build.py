@@ -18,6 +18,7 @@ from .project import Mesh, MeshError, find_mesh
 AFTER_BUILD: list[str] = [
     "duckmesh.catalog:after_build",
     "duckmesh.publish:after_build",
+    "duckmesh.observability.pipeline:after_build",
 ]
 
 # Platform steps run before `dbt build`, as "module:function"; each is called as

@@ -20,6 +20,7 @@ COMMANDS = [
     "scaffold",
     "publish",
     "quarantine",
+    "observability.cli",
 ]
 
 

@@ -1,0 +1,221 @@
+"""One run through observability: history, metrics, SLOs, anomalies, ledger, alerts."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+
+from .. import dbt
+from ..project import MeshError
+from . import alerts as alerting
+from .anomaly import Anomaly, detect
+from .config import ObservabilityConfig, load_config
+from .history import (FAILED_STATUSES, Measurement, Product, RunRecord, failed_run,
+                      measure_products, products_from_manifest, run_from_artifacts)
+from .slo import ProductState, SloResult, evaluate, ledger
+from .store import SCHEMA, connect, insert_rows
+
+
+@dataclass
+class Observation:
+    run: RunRecord
+    as_of: datetime
+    states: list[ProductState] = field(default_factory=list)
+    slo_results: list[SloResult] = field(default_factory=list)
+    anomalies: list[Anomaly] = field(default_factory=list)
+    raised: list[alerting.Alert] = field(default_factory=list)
+    resolved: list[alerting.Alert] = field(default_factory=list)
+    open_alerts: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        met = sum(1 for r in self.slo_results if r.met)
+        return (f"observability: run {self.run.run_id[:8]} ({self.run.status}) recorded: "
+                f"{len(self.run.nodes)} nodes, {len(self.states)} product versions; "
+                f"SLOs {met}/{len(self.slo_results)} met; {len(self.anomalies)} anomalies; "
+                f"alerts {len(self.raised)} new, {len(self.resolved)} resolved, "
+                f"{self.open_alerts} open")
+
+
+def is_latest(product: Product) -> bool:
+    return product.version.is_latest or product.version.version is None
+
+
+def observe(root: Path, db_path: Path, manifest: dict, run_results: dict | None,
+            config: ObservabilityConfig, *, build_failed: bool = False,
+            build_seconds: float = 0.0, deliver: bool = True,
+            progress: Callable[[str], None] | None = None) -> Observation:
+    """Record one run in ``db_path`` and raise its alerts. ``run_results`` that are
+    already recorded (a build that failed before dbt wrote any) count as a failed run
+    without nodes when ``build_failed``; otherwise recording them twice is an error."""
+    products = products_from_manifest(manifest)
+    with connect(db_path) as con:
+        run_id = (run_results or {}).get("metadata", {}).get("invocation_id")
+        recorded = run_id is not None and con.execute(
+            f"select count(*) from {SCHEMA}.runs where run_id = ?", [run_id]).fetchone()[0]
+        if run_results and not recorded:
+            run = run_from_artifacts(run_results, manifest, products, root, build_failed)
+        elif build_failed:
+            run = failed_run(datetime.now(timezone.utc), build_seconds, root)
+        elif recorded:
+            raise MeshError(f"run {run_id} (target/run_results.json) is already recorded: "
+                            "run `duckmesh build` or a dbt build first")
+        else:
+            raise MeshError("no target/run_results.json: run `duckmesh build` first")
+        as_of = config.as_of_time(run.ended_at)
+        observation = Observation(run=run, as_of=as_of)
+        con.begin()
+        try:
+            _record(con, observation, products, config, progress)
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        observation.open_alerts = len(alerting.query_alerts(con))
+    if deliver:
+        observation.problems = alerting.deliver(
+            observation.raised, config.alert_path(root), config.webhook_url,
+            config.webhook_timeout_seconds)
+    return observation
+
+
+def _record(con: duckdb.DuckDBPyConnection, observation: Observation,
+            products: list[Product], config: ObservabilityConfig,
+            progress: Callable[[str], None] | None) -> None:
+    run, as_of = observation.run, observation.as_of
+    now = datetime.now(timezone.utc)
+    insert_rows(con, "runs", [{
+        "run_id": run.run_id, "started_at": run.started_at, "ended_at": run.ended_at,
+        "status": run.status, "dbt_version": run.dbt_version, "target": run.target,
+        "git_commit": run.git_commit, "command": run.command, "as_of": as_of,
+        "elapsed_seconds": run.elapsed_seconds, "node_count": len(run.nodes),
+        "recorded_at": now}])
+    insert_rows(con, "node_runs", [{"run_id": run.run_id, **vars(n)} for n in run.nodes])
+    insert_rows(con, "test_results", [{"run_id": run.run_id, **vars(t)} for t in run.tests])
+
+    measured = measure_products(con, products, progress)
+    states = [_state(con, run, p, measured[p.version.unique_id], as_of) for p in products]
+    observation.states = states
+    insert_rows(con, "product_metrics", [_metrics_row(run, s, now) for s in states])
+    insert_rows(con, "column_metrics", [
+        {"run_id": run.run_id, "product": s.product.key, "version": s.product.version.version,
+         "column_name": column, "null_count": nulls,
+         "null_rate": nulls / s.measurement.row_count if s.measurement.row_count else None}
+        for s in states for column, nulls in s.measurement.null_counts.items()])
+
+    findings: list[alerting.Finding] = []
+    checked: set[str] = set()
+    owners = {p.key: p.owner for p in products}
+    for state in states:
+        if not is_latest(state.product):
+            continue
+        results = evaluate(state, run.ended_at, as_of)
+        observation.slo_results += results
+        for result in results:
+            checked.add(result.alert_key)
+            if not result.met:
+                findings.append(alerting.Finding(
+                    result.alert_key, "slo", result.slo, result.product, result.version,
+                    state.product.owner, result.severity, result.message))
+        anomalies, anomaly_keys = detect(con, state, run.run_id, config.anomaly)
+        observation.anomalies += anomalies
+        checked |= anomaly_keys
+        findings += [alerting.Finding(a.alert_key, "anomaly", a.check, a.product, a.version,
+                                      state.product.owner, "warning", a.message)
+                     for a in anomalies]
+    insert_rows(con, "slo_status", [
+        {"run_id": run.run_id, "product": r.product, "version": r.version, "slo": r.slo,
+         "column_name": r.column, "target": r.target, "observed": r.observed, "met": r.met,
+         "message": r.message} for r in observation.slo_results])
+
+    for test in run.tests:
+        key = f"test:{test.product}:{test.test_id}"
+        checked.add(key)
+        if test.status in FAILED_STATUSES or test.status == "warn":
+            findings.append(alerting.Finding(
+                key, "test", test.test_name, test.product, test.version,
+                owners.get(test.product, ""),
+                "warning" if test.status == "warn" else "error", _test_message(test)))
+
+    ledger_rows = []
+    for product in sorted({s.product.key for s in states if is_latest(s.product)}):
+        row = ledger(con, product, runs=config.ledger_runs, upto_run=run.run_id)
+        ledger_rows.append({
+            "run_id": run.run_id, "product": product, "window_runs": config.ledger_runs,
+            "runs": row.runs, "available_runs": row.available_runs,
+            "availability_pct": row.availability_pct,
+            "availability_target_pct": row.availability_target_pct,
+            "availability_met": row.availability_met, "freshness_checks": row.freshness_checks,
+            "freshness_met": row.freshness_met, "freshness_hit_pct": row.freshness_hit_pct,
+            "build_p50_seconds": row.build_p50_seconds,
+            "build_p95_seconds": row.build_p95_seconds,
+            "build_budget_seconds": row.build_budget_seconds})
+    insert_rows(con, "slo_ledger", ledger_rows)
+
+    observation.raised, observation.resolved = alerting.reconcile(
+        con, run.run_id, run.ended_at, findings, checked)
+
+
+def _test_message(test) -> str:  # noqa: ANN001 - history.TestResult
+    label = f"{test.product} v{test.version}" if test.version is not None else test.product
+    if test.status == "error":
+        return f"{label}: test {test.test_name} errored: {test.message or 'no message'}"
+    rows = f"{test.failures:,} failing rows" if test.failures is not None else "failed"
+    verb = "warned" if test.status == "warn" else "failed"
+    return f"{label}: test {test.test_name} {verb} ({rows})"
+
+
+def _state(con: duckdb.DuckDBPyConnection, run: RunRecord, product: Product,
+           measurement: Measurement, as_of: datetime) -> ProductState:
+    node = run.node(product.version.unique_id)
+    status = node.status if node else "not_run"
+    built_at = node.ended_at if node and status == "success" else None
+    if built_at is None:
+        built_at = con.execute(
+            f"select max(built_at) from {SCHEMA}.product_metrics "
+            f"where product = ? and version is not distinct from ?",
+            [product.key, product.version.version]).fetchone()[0]
+    lag = None
+    if measurement.freshness_max is not None:
+        lag = (as_of - measurement.freshness_max).total_seconds() / 3600
+    return ProductState(
+        product=product, measurement=measurement, build_status=status,
+        build_seconds=node.execution_seconds if node else None, built_at=built_at,
+        available=measurement.exists and status not in ("error", "skipped"),
+        freshness_lag_hours=lag)
+
+
+def _metrics_row(run: RunRecord, state: ProductState, now: datetime) -> dict:
+    product, m = state.product, state.measurement
+    return {
+        "run_id": run.run_id, "product": product.key, "version": product.version.version,
+        "is_latest": is_latest(product), "relation": product.version.relation,
+        "owner": product.owner, "build_status": state.build_status,
+        "build_seconds": state.build_seconds, "built_at": state.built_at,
+        "available": state.available, "row_count": m.row_count,
+        "key_columns": ",".join(product.key_columns) or None,
+        "key_distinct_count": m.key_distinct_count,
+        "freshness_column": product.slo.get("freshness_column"),
+        "freshness_min": m.freshness_min, "freshness_max": m.freshness_max,
+        "freshness_lag_hours": state.freshness_lag_hours, "measured_at": now}
+
+
+def after_build(context) -> None:  # noqa: ANN001 - build.BuildContext (import cycle)
+    """AFTER_BUILD step: record the build that just ran, even a failed one."""
+    mesh = context.mesh
+    if not mesh.manifest_path.exists():
+        print("observability: no target/manifest.json (dbt failed before parsing); "
+              "run not recorded", flush=True)
+        return
+    config = load_config(mesh)
+    observation = observe(
+        mesh.root, mesh.db_path, dbt.load_manifest(mesh), dbt.load_run_results(mesh), config,
+        build_failed=not context.success, build_seconds=context.build_seconds)
+    for problem in observation.problems:
+        print(f"observability: warning: {problem}", file=sys.stderr, flush=True)
+    print(observation.summary(), flush=True)

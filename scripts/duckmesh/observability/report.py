@@ -1,0 +1,106 @@
+"""A standalone HTML page: per product, small inline SVG charts of rows, build time and
+SLO attainment over its runs (no JavaScript, no CDN). ``product_panel`` is the piece a
+catalog site can embed per product."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from .alerts import query_alerts
+from .views import product_status, series
+
+WIDTH, HEIGHT, PAD = 220, 60, 4
+
+
+def sparkline(values: list[float | None], title: str, unit: str = "",
+              fixed_range: tuple[float, float] | None = None) -> str:
+    """An SVG polyline of ``values`` (None leaves a gap), labelled with the last value."""
+    points = [(i, v) for i, v in enumerate(values) if v is not None]
+    last = f"{points[-1][1]:,.4g}{unit}" if points else "no data"
+    head = (f'<figure class="chart"><figcaption>{html.escape(title)}: '
+            f'<b>{html.escape(last)}</b></figcaption>'
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+            f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{html.escape(title)}">'
+            f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#f6f8fa"/>')
+    if not points:
+        return head + "</svg></figure>"
+    low, high = fixed_range or (min(v for _, v in points), max(v for _, v in points))
+    span = (high - low) or 1.0
+    steps = max(len(values) - 1, 1)
+
+    def xy(i: int, v: float) -> str:
+        x = PAD + (WIDTH - 2 * PAD) * (i / steps if len(values) > 1 else 0.5)
+        y = HEIGHT - PAD - (HEIGHT - 2 * PAD) * ((v - low) / span)
+        return f"{x:.1f},{y:.1f}"
+
+    line = " ".join(xy(i, v) for i, v in points)
+    dots = "".join(f'<circle cx="{xy(i, v).split(",")[0]}" cy="{xy(i, v).split(",")[1]}" '
+                   f'r="2" fill="#0969da"><title>{v:,.4g}{html.escape(unit)}</title></circle>'
+                   for i, v in points)
+    return (head + f'<polyline fill="none" stroke="#0969da" stroke-width="1.5" '
+            f'points="{line}"/>{dots}'
+            f'<text x="{WIDTH - PAD}" y="11" font-size="9" text-anchor="end" '
+            f'fill="#57606a">{high:,.4g}</text>'
+            f'<text x="{WIDTH - PAD}" y="{HEIGHT - PAD}" font-size="9" text-anchor="end" '
+            f'fill="#57606a">{low:,.4g}</text></svg></figure>')
+
+
+def product_panel(con: duckdb.DuckDBPyConnection, product: str, limit: int = 60) -> str:
+    """Three charts for one product (rows, build seconds, availability and freshness
+    attainment over the ledger window), as an HTML fragment."""
+    points = series(con, product, limit)
+    return (
+        '<div class="charts">'
+        + sparkline([p[1] for p in points], "rows")
+        + sparkline([p[2] for p in points], "build time", " s")
+        + sparkline([p[3] for p in points], "availability", " %", (0.0, 100.0))
+        + sparkline([p[4] for p in points], "freshness SLO hit rate", " %", (0.0, 100.0))
+        + "</div>")
+
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2328}
+section{border-top:1px solid #d0d7de;padding:.5rem 0}
+h2{font-size:1.05rem;margin:.4rem 0} .meta{color:#57606a;font-size:.85rem}
+.charts{display:flex;gap:1rem;flex-wrap:wrap} figure{margin:0}
+figcaption{font-size:.8rem;color:#57606a} .bad{color:#cf222e} .ok{color:#1a7f37}
+li{font-size:.85rem}
+"""
+
+
+def render(con: duckdb.DuckDBPyConnection, limit: int = 60) -> str:
+    statuses = product_status(con)
+    alerts = query_alerts(con)
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8>"
+             f"<title>DuckMesh observability</title><style>{STYLE}</style></head><body>"
+             f"<h1>DuckMesh observability</h1><p class=meta>Generated {generated}; "
+             f"the last {limit} runs per product. {len(alerts)} open alert(s).</p>"]
+    for status in statuses:
+        state_class = "ok" if not status.breaches else "bad"
+        version = f"v{status.version}" if status.version is not None else ""
+        rows = f"{status.rows:,}" if status.rows is not None else "missing"
+        parts.append(
+            f"<section id=\"{html.escape(status.product)}\"><h2>{html.escape(status.product)} "
+            f"{version}</h2><p class=meta>owner {html.escape(status.owner)} &middot; "
+            f"{rows} rows &middot; SLO <span class={state_class}>"
+            f"{html.escape(status.slo_state)}</span></p>"
+            + product_panel(con, status.product, limit))
+        mine = [a for a in alerts if a.product == status.product]
+        if mine:
+            parts.append("<ul>" + "".join(
+                f"<li class=bad>{html.escape(a.severity)}: {html.escape(a.message)}</li>"
+                for a in mine) + "</ul>")
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def write_report(con: duckdb.DuckDBPyConnection, path: Path, limit: int = 60) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(con, limit), encoding="utf-8")
+    return path

@@ -10,6 +10,12 @@ the same bytes. Each domain's operational system drops its own format:
     support/tickets.jsonl         support tickets, one JSON object per line
     marketing/touches/*.parquet   campaign touches (impressions, clicks, e-mails)
     marketing/campaign_spend.csv  daily spend per campaign
+
+A later drop of the order system is a batch (``generate_batch``, ``duckmesh generate
+--batch N``): orders_000N.parquet and order_lines_000N.parquet with new orders,
+late-arriving orders (new order numbers, old timestamps) and updated versions of
+existing orders (same order_id, an order status further along its lifecycle).
+Batch 1 is the initial load written by ``generate``.
 """
 
 from __future__ import annotations
@@ -223,6 +229,84 @@ def _spend_sql(scale: float, seed: int) -> str:
     from days
     order by campaign_id, day_number
     """
+
+
+# An order only moves forward: placed -> shipped -> delivered -> returned, or
+# placed -> cancelled. An update re-sends the header with the next status.
+NEXT_STATUS = {"placed": "shipped", "shipped": "delivered", "delivered": "returned"}
+
+
+def batch_counts(scale: float, batch: int) -> dict[str, int]:
+    """Orders in batch N >= 2: new, late-arriving and updated (each about 1%, 0.5%, 1%)."""
+    orders = row_counts(scale)["orders"]
+    return {"new_orders": max(2, orders // 100), "late_orders": max(1, orders // 200),
+            "updated_orders": max(1, orders // 100)}
+
+
+def _batch_orders_sql(scale: float, seed: int, batch: int) -> str:
+    counts = row_counts(scale)
+    extra = batch_counts(scale, batch)
+    per_batch = extra["new_orders"] + extra["late_orders"]
+    first_id = counts["orders"] + (batch - 2) * per_batch + 1
+    last_id = first_id + per_batch - 1
+    day = PERIOD_DAYS + batch - 2  # new orders: the day after the previous drop
+    nexts = " ".join(f"when '{a}' then '{b}'" for a, b in NEXT_STATUS.items())
+    return f"""
+    with base as ({_orders_sql(counts['orders'], counts['customers'], seed)}),
+    arrived as (
+        select * replace (
+            case when order_id - {first_id} < {extra['late_orders']}
+                then timestamptz '{PERIOD_START}'
+                    + to_seconds((hash(order_id, 'late', {seed}) % ({PERIOD_DAYS} * 86400))::bigint)
+                else timestamptz '{PERIOD_START}' + to_days({day})
+                    + to_seconds((hash(order_id, 'ts', {seed}) % 86400)::bigint)
+            end as ordered_at)
+        from ({_orders_sql(last_id, counts['customers'], seed)}) as numbered
+        where order_id >= {first_id}
+    ),
+    updated as (
+        select * replace (case status {nexts} end as status)
+        from base
+        where status in ({", ".join(f"'{s}'" for s in NEXT_STATUS)})
+        order by hash(order_id, 'update', {seed}, {batch})
+        limit {extra['updated_orders']}
+    )
+    select * from arrived
+    union all
+    select * from updated
+    order by order_id
+    """
+
+
+def generate_batch(out_dir: Path, batch: int, log=print) -> dict[str, int]:
+    """Write batch N (>= 2) of the order system next to the initial load in out_dir."""
+    out_dir = Path(out_dir)
+    marker = out_dir / MANIFEST
+    if batch < 2:
+        raise ValueError("--batch must be 2 or more (batch 1 is the initial load)")
+    if not marker.exists():
+        raise ValueError(f"no generated data in {out_dir}: run generate first")
+    generated = json.loads(marker.read_text())
+    scale, seed = generated["scale"], generated["seed"]
+    started = time.perf_counter()
+    con = duckdb.connect()
+    con.execute("set preserve_insertion_order = true")
+    con.execute("set timezone = 'UTC'")
+    con.execute(f"create table batch as {_batch_orders_sql(scale, seed, batch)}")
+    # Lines arrive with their (new or late) order; an update re-sends only the header.
+    con.execute(f"create table orders as select * from batch "
+                f"where order_id > {row_counts(scale)['orders']}")
+    _copy(con, "select * exclude (line_count) from batch order by order_id",
+          out_dir / f"sales/orders/orders_{batch:04d}.parquet", "format parquet, compression zstd")
+    _copy(con, _order_lines_sql(seed),
+          out_dir / f"sales/order_lines/order_lines_{batch:04d}.parquet",
+          "format parquet, compression zstd")
+    counts = {**batch_counts(scale, batch),
+              "order_lines": con.execute("select coalesce(sum(line_count), 0) from orders")
+              .fetchone()[0]}
+    con.close()
+    log(f"  batch {batch}: {counts} in {time.perf_counter() - started:.2f}s")
+    return counts
 
 
 def _fingerprint(scale: float, seed: int) -> str:

@@ -19,6 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default data/scale_<scale> in the mesh)")
     parser.add_argument("--force", action="store_true", help="regenerate even if present")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="also write batch N (>= 2) of the order system: new, late and "
+                             "updated orders (orders_000N.parquet)")
     parser.set_defaults(func=run)
 
 
@@ -29,5 +32,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise MeshError(str(error)) from error
     print(generate.describe(result))
+    if args.batch is not None:
+        try:
+            generate.generate_batch(result.out_dir, args.batch)
+        except ValueError as error:
+            raise MeshError(str(error)) from error
     print(f"written to {result.out_dir}")
     return 0

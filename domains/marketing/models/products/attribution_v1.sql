@@ -1,11 +1,46 @@
 {#- Last-touch attribution: each order goes to the campaign of the customer's most
     recent touch at or before the order, if that touch is within the lookback
     window (var attribution_lookback_days). Cancelled orders are never attributed. -#}
+{#- Incremental (merge on order_id): each run attributes the orders not attributed
+    yet (new and late-arriving) and re-attributes those whose inputs changed (customer,
+    time, or an attributed order cancelled or re-priced). A touch that arrives after
+    the orders it precedes needs `--full-refresh`. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='merge',
+    unique_key='order_id',
+    on_schema_change='fail',
+) }}
+
 with
+
+all_orders as (
+
+    select * from {{ ref('int_sales__orders') }}
+
+),
 
 orders as (
 
-    select * from {{ ref('int_sales__orders') }}
+    select all_orders.*
+
+    from all_orders
+    {% if is_incremental() %}
+        left join {{ this }} as attributed_before
+            on all_orders.order_id = attributed_before.order_id
+        where
+            attributed_before.order_id is null
+            or all_orders.customer_id is distinct from attributed_before.customer_id
+            or all_orders.ordered_at is distinct from attributed_before.ordered_at
+            or (
+                attributed_before.is_attributed
+                and (
+                    all_orders.is_cancelled
+                    or all_orders.net_amount
+                    is distinct from attributed_before.attributed_revenue_amount
+                )
+            )
+    {% endif %}
 
 ),
 

@@ -1,8 +1,24 @@
+{#- Order lines never change once dropped: each run appends the lines not loaded yet
+    (new and late-arriving orders). `--full-refresh` rebuilds from every file. -#}
+{{ config(materialized='incremental', incremental_strategy='append') }}
+
 with
+
+source_lines as (
+
+    select * from {{ ref('stg_order_system__order_lines') }}
+
+),
 
 order_lines as (
 
-    select * from {{ ref('stg_order_system__order_lines') }}
+    select source_lines.*
+
+    from source_lines
+    {% if is_incremental() %}
+        anti join {{ this }} as loaded
+            on source_lines.order_item_id = loaded.order_item_id
+    {% endif %}
 
 ),
 

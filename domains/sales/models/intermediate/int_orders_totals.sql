@@ -1,14 +1,45 @@
+{#- Incremental: each run recomputes the orders whose header is new or changed
+    (new, late-arriving and updated orders; lines arrive with their order) and merges
+    them on order_id. `--full-refresh` rebuilds every order. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='merge',
+    unique_key='order_id',
+    on_schema_change='fail',
+) }}
+
 with
+
+source_orders as (
+
+    select * from {{ ref('stg_order_system__orders') }}
+
+),
 
 orders as (
 
-    select * from {{ ref('stg_order_system__orders') }}
+    select source_orders.*
+
+    from source_orders
+    {% if is_incremental() %}
+        anti join {{ this }} as loaded
+            on
+                source_orders.order_id = loaded.order_id
+                and source_orders.customer_id is not distinct from loaded.customer_id
+                and source_orders.order_status is not distinct from loaded.order_status
+                and source_orders.sales_channel is not distinct from loaded.sales_channel
+                and source_orders.ordered_at is not distinct from loaded.ordered_at
+                and source_orders.shipping_amount is not distinct from loaded.shipping_amount
+    {% endif %}
 
 ),
 
 order_items as (
 
     select * from {{ ref('int_order_items_enriched') }}
+    {% if is_incremental() %}
+        where order_id in (select orders.order_id from orders)
+    {% endif %}
 
 ),
 

@@ -1,8 +1,28 @@
+{#- Incremental (append): order lines never change once dropped, so each run adds
+    the lines not published yet; `--full-refresh` rebuilds the table. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+) }}
+
 with
+
+source_items as (
+
+    select * from {{ ref('int_order_items_enriched') }}
+
+),
 
 order_items as (
 
-    select * from {{ ref('int_order_items_enriched') }}
+    select source_items.*
+
+    from source_items
+    {% if is_incremental() %}
+        anti join {{ this }} as published_items
+            on source_items.order_item_id = published_items.order_item_id
+    {% endif %}
 
 ),
 

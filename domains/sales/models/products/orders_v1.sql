@@ -1,5 +1,14 @@
 {#- v1 had one amount: what the customer paid, shipping included. Replaced by v2,
     which splits gross, discount, net and shipping. -#}
+{#- Incremental (merge on order_id): only new, late-arriving and updated orders are
+    written; `--full-refresh` rebuilds the table. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='merge',
+    unique_key='order_id',
+    on_schema_change='fail',
+) }}
+
 with
 
 orders as (
@@ -23,6 +32,27 @@ published as (
 
     from orders
 
+),
+
+changed as (
+
+    -- incremental runs merge only the rows that are new or differ from the table
+    select * from published
+    {% if is_incremental() %}
+        except
+        select
+            order_id,
+            customer_id,
+            order_status,
+            sales_channel,
+            ordered_at,
+            order_date,
+            item_count,
+            is_cancelled,
+            order_amount
+        from {{ this }}
+    {% endif %}
+
 )
 
-select * from published
+select * from changed

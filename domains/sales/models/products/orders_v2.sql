@@ -1,3 +1,12 @@
+{#- Incremental (merge on order_id): only new, late-arriving and updated orders are
+    written; `--full-refresh` rebuilds the table. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='merge',
+    unique_key='order_id',
+    on_schema_change='fail',
+) }}
+
 with
 
 orders as (
@@ -26,6 +35,32 @@ published as (
 
     from orders
 
+),
+
+changed as (
+
+    -- incremental runs merge only the rows that are new or differ from the table
+    select * from published
+    {% if is_incremental() %}
+        except
+        select
+            order_id,
+            customer_id,
+            order_status,
+            sales_channel,
+            ordered_at,
+            order_date,
+            item_count,
+            unit_count,
+            gross_amount,
+            discount_amount,
+            net_amount,
+            shipping_amount,
+            is_cancelled,
+            is_returned
+        from {{ this }}
+    {% endif %}
+
 )
 
-select * from published
+select * from changed

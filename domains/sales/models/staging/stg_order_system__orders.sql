@@ -25,6 +25,24 @@ renamed as (
 
     from source
 
+),
+
+deduplicated as (
+
+    -- a later drop re-sends an order when its status moves on (placed -> shipped
+    -- -> delivered -> returned, placed -> cancelled): the furthest status wins
+    select * from renamed
+    qualify row_number() over (
+        partition by order_id
+        order by
+            case order_status
+                when 'placed' then 1
+                when 'shipped' then 2
+                when 'delivered' then 3
+                else 4
+            end desc
+    ) = 1
+
 )
 
-select * from renamed
+select * from deduplicated

@@ -1,0 +1,151 @@
+"""Incremental facts: after new source batches (new, late-arriving and updated orders),
+the incremental build equals a full rebuild, row by row.
+
+The mesh is copied to a temporary folder, built once from batch 1, then batches 2 and 3
+are dropped and built incrementally (two runs); a --full-refresh build of the same
+files into another database file is the reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import copy_mesh
+from duckmesh.generate import NEXT_STATUS, batch_counts, generate, generate_batch, row_counts
+
+SCALE = 0.005  # 500 customers, 5,000 orders
+DBT = str(Path(sys.executable).parent / "dbt")
+INCREMENTAL_MODELS = [
+    "sales.int_order_items_enriched",
+    "sales.int_orders_totals",
+    "sales.orders_v1",
+    "sales.orders_v2",
+    "sales.order_items_v1",
+    "marketing.attribution_v1",
+]
+DOWNSTREAM = [
+    "marketing.campaign_performance_v1",
+    "analytics.customer_360_v1",
+    "analytics.executive_kpis_v1",
+]
+
+
+def quiet(*_args: object) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Builds:
+    root: Path
+    data_dir: Path
+    incremental_db: Path
+    rebuilt_db: Path
+    batch_1_orders: int
+
+
+def _dbt(root: Path, db: Path, data_dir: Path, *args: str) -> None:
+    env = {**os.environ, "DUCKMESH_DB": str(db), "DUCKMESH_DATA": str(data_dir),
+           "DUCKMESH_THREADS": "2"}
+    result = subprocess.run([DBT, *args, "--profiles-dir", "profiles"], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+
+
+def _run_sql(root: Path, model_path: str) -> str:
+    return (root / "target" / "run" / model_path).read_text().lower()
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
+    root = copy_mesh(tmp_path_factory.mktemp("incremental") / "duckmesh")
+    data_dir = root / "data" / "batches"
+    generate(data_dir, scale=SCALE, seed=42, log=quiet)
+    incremental_db, rebuilt_db = root / "incremental.duckdb", root / "rebuilt.duckdb"
+    _dbt(root, incremental_db, data_dir, "deps")
+    _dbt(root, incremental_db, data_dir, "build")
+    for batch in (2, 3):
+        generate_batch(data_dir, batch, log=quiet)
+        _dbt(root, incremental_db, data_dir, "build", "--select", "sales", "marketing",
+             "duckmesh")
+        # the incremental path ran: a merge / an insert, not a rebuild of the table
+        assert "merge into" in _run_sql(root, "sales/models/products/orders_v2.sql")
+        assert "merge into" in _run_sql(root, "marketing/models/products/attribution_v1.sql")
+        assert "insert into" in _run_sql(root, "sales/models/products/order_items_v1.sql")
+        assert "create" not in _run_sql(root, "sales/models/products/order_items_v1.sql")
+    _dbt(root, rebuilt_db, data_dir, "build", "--full-refresh")
+    return Builds(root, data_dir, incremental_db, rebuilt_db, row_counts(SCALE)["orders"])
+
+
+@pytest.mark.parametrize("relation", INCREMENTAL_MODELS + DOWNSTREAM)
+def test_incremental_equals_full_rebuild(builds: Builds, relation: str) -> None:
+    con = duckdb.connect(str(builds.incremental_db), read_only=True)
+    try:
+        con.execute(f"attach '{builds.rebuilt_db}' as rebuilt (read_only)")
+        local = f"incremental.{relation}"
+        reference = f"rebuilt.{relation}"
+        rows = con.execute(f"select count(*) from {local}").fetchone()[0]
+        only_incremental = con.execute(
+            f"select * from {local} except all select * from {reference}").fetchall()
+        only_rebuilt = con.execute(
+            f"select * from {reference} except all select * from {local}").fetchall()
+    finally:
+        con.close()
+    assert rows > 0
+    assert only_incremental == [] and only_rebuilt == []
+
+
+def test_batches_reached_the_products(builds: Builds) -> None:
+    """The comparison above is not vacuous: new, late and updated orders all landed."""
+    extra = batch_counts(SCALE, 2)
+    con = duckdb.connect(str(builds.incremental_db), read_only=True)
+    try:
+        orders = f"read_parquet('{builds.data_dir}/sales/orders/*.parquet', filename = true)"
+        count = con.execute("select count(*) from sales.orders_v2").fetchone()[0]
+        late = con.execute(
+            f"select count(*) from sales.orders_v2 where cast(order_id as bigint) > "
+            f"{builds.batch_1_orders} and ordered_at < timestamptz '2025-12-31'").fetchone()[0]
+        # every order re-sent by batch 3 carries its furthest status in the product
+        resent = con.execute(f"""
+            select first.order_id, first.status, product.order_status
+            from {orders} as first
+            inner join {orders} as later
+                on first.order_id = later.order_id
+                and later.filename like '%orders_0003.parquet'
+            inner join sales.orders_v2 as product
+                on cast(first.order_id as varchar) = product.order_id
+            where first.filename like '%orders_0001.parquet'
+        """).fetchall()
+    finally:
+        con.close()
+    new_per_batch = extra["new_orders"] + extra["late_orders"]
+    assert count == builds.batch_1_orders + 2 * new_per_batch
+    assert late == 2 * extra["late_orders"]
+    assert len(resent) >= extra["updated_orders"] // 2
+    assert all(status == NEXT_STATUS[before] for _, before, status in resent)
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*.parquet"))}
+
+
+def test_batches_are_deterministic_and_leave_batch_1_alone(tmp_path: Path) -> None:
+    first = generate(tmp_path / "a", scale=0.002, seed=7, log=quiet).out_dir
+    before = _digest(first)
+    generate_batch(first, 2, log=quiet)
+    second = generate(tmp_path / "b", scale=0.002, seed=7, log=quiet).out_dir
+    generate_batch(second, 2, log=quiet)
+    after = _digest(first)
+    assert {k: after[k] for k in before} == before
+    assert after == _digest(second)
+    assert "sales/orders/orders_0002.parquet" in after
+    with pytest.raises(ValueError, match="--batch must be 2 or more"):
+        generate_batch(first, 1, log=quiet)

@@ -18,9 +18,11 @@ COMMANDS = [
     "query",
     "bench",
     "scaffold",
+    "adopt",
     "publish",
     "quarantine",
     "observability.cli",
+    "governance",
 ]
 
 

@@ -1,0 +1,123 @@
+{#- Shared state for the policies, built once per check from dbt's graph and the
+    root project's vars.duckmesh_governance (merged over governance_defaults()). -#}
+{% macro governance_defaults() %}
+    {{ return({
+        'severity': {
+            'P00': 'error', 'P01': 'error', 'P02': 'error', 'P03': 'error', 'P04': 'error',
+            'P05': 'error', 'P06': 'error', 'P07': 'error', 'P08': 'error', 'P09': 'error'
+        },
+        'exemptions': [],
+        'field_types': [
+            {'columns': '*_id', 'data_type': 'varchar'},
+            {'columns': '*_at', 'data_type': 'timestamp with time zone'},
+            {'columns': '*_date', 'data_type': 'date'},
+            {'columns': 'is_*', 'data_type': 'boolean'},
+            {'columns': 'has_*', 'data_type': 'boolean'},
+            {'columns': '*_amount', 'data_type': 'decimal(18,2)'}
+        ],
+        'classifications': ['public', 'internal', 'confidential', 'restricted'],
+        'lifecycles': ['experimental', 'active', 'deprecated', 'retired'],
+        'layer_prefixes': ['stg_', 'int_'],
+        'private_layers': ['staging', 'intermediate'],
+        'masking_macros': ['pseudonymise', 'mask_pii'],
+        'published_manifest': 'published/manifest.json',
+        'packages_install_path': 'dbt_packages',
+        'ignore_packages': []
+    }) }}
+{% endmacro %}
+
+
+{% macro governance_context() %}
+    {%- set defaults = governance_defaults() -%}
+    {%- set given = var('duckmesh_governance', {}) or {} -%}
+    {%- set cfg = {} -%}
+    {%- do cfg.update(defaults) -%}
+    {%- do cfg.update(given) -%}
+    {%- set severity = {} -%}
+    {%- do severity.update(defaults.severity) -%}
+    {%- do severity.update(given.get('severity') or {}) -%}
+    {%- do cfg.update({'severity': severity, 'exemptions': given.get('exemptions') or []}) -%}
+
+    {%- set groups = {} -%}
+    {#- a domain's group: the one named after its package, else its first -#}
+    {%- for group in graph.groups.values() | sort(attribute='unique_id') -%}
+        {%- if group.package_name not in groups or group.name == group.package_name -%}
+            {%- do groups.update({group.package_name: group}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+
+    {%- set models = [] -%}
+    {%- set public = [] -%}
+    {%- set packages = [] -%}
+    {%- set tests_by_node = {} -%}
+    {%- for node in graph.nodes.values() -%}
+        {%- if node.package_name in cfg.ignore_packages -%}
+        {%- elif node.resource_type == 'model' -%}
+            {%- do models.append(node) -%}
+            {%- if node.access == 'public' -%}{%- do public.append(node) -%}{%- endif -%}
+            {%- if node.package_name not in packages -%}{%- do packages.append(node.package_name) -%}{%- endif -%}
+        {%- elif node.resource_type == 'test' and node.attached_node and node.test_metadata -%}
+            {%- do tests_by_node.setdefault(node.attached_node, []).append(
+                node.test_metadata.name ~ ':' ~ (node.column_name or '') | lower) -%}
+        {%- endif -%}
+    {%- endfor -%}
+
+    {%- set domains = {} -%}
+    {%- for package in packages -%}
+        {%- do domains.update({package: groups[package].name if package in groups else package}) -%}
+    {%- endfor -%}
+
+    {%- set escaped = [] -%}
+    {%- for prefix in cfg.layer_prefixes -%}{%- do escaped.append(modules.re.escape(prefix)) -%}{%- endfor -%}
+
+    {{ return({
+        'cfg': cfg,
+        'layer_prefix_re': modules.re.compile('^(' ~ (escaped | join('|') or '(?!)') ~ ')'),
+        'root': project_name,
+        'project_dir': invocation_args_dict.get('project_dir') or '.',
+        'today': modules.datetime.date.today().isoformat(),
+        'groups': groups,
+        'models': models,
+        'public': public,
+        'packages': packages,
+        'domains': domains,
+        'tests_by_node': tests_by_node
+    }) }}
+{% endmacro %}
+
+
+{#- One finding. level is 'error' or 'warn'; the policy's configured severity can
+    only lower it. -#}
+{% macro governance_violation(policy, domain, node, column, message, fix, level='error') %}
+    {{ return({
+        'policy': policy, 'level': level, 'domain': domain, 'node': node,
+        'column': column, 'message': message, 'fix': fix
+    }) }}
+{% endmacro %}
+
+
+{#- "orders v2" for a versioned model, the model name otherwise. -#}
+{% macro governance_label(node) %}
+    {{ return(node.name ~ (' v' ~ node.version if node.version is not none else '')) }}
+{% endmacro %}
+
+
+{#- The yml file that documents a node, relative to its project. -#}
+{% macro governance_yml(node) %}
+    {{ return((node.patch_path or node.original_file_path or '').split('://')[-1]) }}
+{% endmacro %}
+
+
+{#- A DuckDB type spelled one way: lowercase, single spaces, no spaces in (p,s),
+    aliases folded (text/string -> varchar, timestamptz -> timestamp with time zone). -#}
+{% macro governance_normalise_type(data_type) %}
+    {%- set t = modules.re.sub('\\s+', ' ', (data_type or '') | lower | trim) -%}
+    {%- set t = modules.re.sub('\\s*([(),])\\s*', '\\1', t) -%}
+    {%- set aliases = {
+        'text': 'varchar', 'string': 'varchar', 'char': 'varchar', 'bpchar': 'varchar',
+        'timestamptz': 'timestamp with time zone', 'bool': 'boolean', 'logical': 'boolean',
+        'int': 'integer', 'int4': 'integer', 'int8': 'bigint', 'long': 'bigint'
+    } -%}
+    {%- set t = aliases.get(t, t) -%}
+    {{ return(modules.re.sub('^numeric', 'decimal', t)) }}
+{% endmacro %}

@@ -1,0 +1,107 @@
+{#- Entry points of the mesh's federated computational governance.
+    - mesh_governance_on_run_start(): the root project's on-run-start hook; fails
+      every dbt build/run before any model runs when a policy reports an error.
+    - mesh_governance(format): `dbt run-operation mesh_governance [--args '{format: json}']`
+      prints the report (text, or one JSON line for the duckmesh CLI); text fails
+      on errors.
+    Policies: one macro per file, governance_pNN_*(ctx) -> list of violations. -#}
+{% macro governance_policies() %}
+    {{ return([
+        ('P01', governance_p01_contracts),
+        ('P02', governance_p02_ownership_docs),
+        ('P03', governance_p03_access),
+        ('P04', governance_p04_addresses),
+        ('P05', governance_p05_field_types),
+        ('P06', governance_p06_pii),
+        ('P07', governance_p07_keys_metadata),
+        ('P08', governance_p08_deprecations),
+        ('P09', governance_p09_breaking_changes)
+    ]) }}
+{% endmacro %}
+
+
+{#- Run every policy; apply severities and exemptions.
+    Returns {'violations': [...], 'exempted': n, 'models': n, 'seconds': s}. -#}
+{% macro governance_check() %}
+    {%- set started = modules.datetime.datetime.now() -%}
+    {%- set ctx = governance_context() -%}
+    {%- set severity = ctx.cfg.severity -%}
+    {%- set exemptions = governance_p00_exemptions(ctx) -%}
+    {%- set raw = [] -%}
+    {%- do raw.extend(exemptions.violations) -%}
+    {%- for policy, check in governance_policies() if severity.get(policy, 'error') != 'off' -%}
+        {%- do raw.extend(check(ctx)) -%}
+    {%- endfor -%}
+    {%- set violations = [] -%}
+    {%- set exempted = namespace(count=0) -%}
+    {%- for v in raw -%}
+        {%- set configured = severity.get(v.policy, 'error') -%}
+        {%- set waived = [] -%}
+        {%- for e in exemptions.active if e.policy == v.policy
+                and (not e.get('node') or e.node == v.node)
+                and (not e.get('domain') or e.domain == v.domain)
+                and (not e.get('column') or (e.column | lower) == (v.column or '') | lower) -%}
+            {%- do waived.append(e) -%}
+        {%- endfor -%}
+        {%- if configured == 'off' -%}
+        {%- elif waived -%}
+            {%- set exempted.count = exempted.count + 1 -%}
+        {%- else -%}
+            {%- do v.update({'severity': 'warn' if 'warn' in (configured, v.level) else 'error'}) -%}
+            {%- do violations.append(v) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set elapsed = modules.datetime.datetime.now() - started -%}
+    {{ return({
+        'violations': violations | sort(attribute='policy,domain,node') | list,
+        'exempted': exempted.count,
+        'models': ctx.models | length,
+        'public_models': ctx.public | length,
+        'seconds': elapsed.total_seconds()
+    }) }}
+{% endmacro %}
+
+
+{#- One line per violation: [P01 error] domain sales, model.sales.orders.v1, column x: what. Fix: how. -#}
+{% macro governance_report(result) %}
+    {%- set errors = result.violations | selectattr('severity', 'equalto', 'error') | list -%}
+    {%- set warnings = result.violations | selectattr('severity', 'equalto', 'warn') | list -%}
+    {%- set lines = ['DuckMesh governance: ' ~ errors | length ~ ' error(s), ' ~ warnings | length ~ ' warning(s), '
+        ~ result.exempted ~ ' exempted, over ' ~ result.models ~ ' models (' ~ result.public_models
+        ~ ' public) in ' ~ '%.3f' | format(result.seconds) ~ 's'] -%}
+    {%- for v in errors + warnings -%}
+        {%- do lines.append('[' ~ v.policy ~ ' ' ~ v.severity ~ '] domain ' ~ v.domain ~ ', ' ~ v.node
+            ~ (', column ' ~ v.column if v.column else '') ~ ': ' ~ v.message ~ '. Fix: ' ~ v.fix ~ '.') -%}
+    {%- endfor -%}
+    {%- if result.violations -%}
+        {%- do lines.append('Policies, severities and exemptions: macros/governance/_policies.yml and vars.duckmesh_governance in dbt_project.yml.') -%}
+    {%- endif -%}
+    {{ return(lines | join('\n')) }}
+{% endmacro %}
+
+
+{% macro mesh_governance_on_run_start() %}
+    {%- if execute -%}
+        {%- set result = governance_check() -%}
+        {%- set report = governance_report(result) -%}
+        {%- if result.violations | selectattr('severity', 'equalto', 'error') | list -%}
+            {{ exceptions.raise_compiler_error(report) }}
+        {%- endif -%}
+        {{ log(report, info=true) }}
+    {%- endif -%}
+    select 1 as governance_passed
+{% endmacro %}
+
+
+{% macro mesh_governance(format='text') %}
+    {%- set result = governance_check() -%}
+    {%- if format == 'json' -%}
+        {{ log('DUCKMESH_GOVERNANCE_JSON ' ~ tojson(result), info=true) }}
+    {%- else -%}
+        {%- set report = governance_report(result) -%}
+        {%- if result.violations | selectattr('severity', 'equalto', 'error') | list -%}
+            {{ exceptions.raise_compiler_error(report) }}
+        {%- endif -%}
+        {{ log(report, info=true) }}
+    {%- endif -%}
+{% endmacro %}

@@ -1,0 +1,32 @@
+{#- P08: a consumer may not ref a model version past its deprecation_date (error);
+    a ref to a deprecated version still in its grace period is a warning. Findings
+    are reported once per consumer domain and version, naming every consuming model. -#}
+{% macro governance_p08_deprecations(ctx) %}
+    {%- set found = [] -%}
+    {%- set uses = {} -%}
+    {%- for node in ctx.models -%}
+        {%- for parent in node.depends_on.nodes if parent.startswith('model.') -%}
+            {%- set target = graph.nodes.get(parent) -%}
+            {%- if target and target.deprecation_date and parent != node.unique_id -%}
+                {%- do uses.setdefault((ctx.domains[node.package_name], parent), []).append(governance_label(node)) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- for key, consumers in uses.items() | sort -%}
+        {%- set consumer, parent = key -%}
+        {%- set target = graph.nodes[parent] -%}
+        {%- set owner = ctx.domains.get(target.package_name, target.package_name) -%}
+        {%- set label = owner ~ '.' ~ governance_label(target) -%}
+        {%- set date = target.deprecation_date[:10] -%}
+        {%- set latest = target.name ~ (' v' ~ target.latest_version if target.latest_version is not none else '') -%}
+        {%- set fix = 'move ' ~ (consumers | sort | join(', ')) ~ ' to ' ~ owner ~ '.' ~ latest ~ ': ref(\'' ~ target.package_name ~ '\', \'' ~ target.name ~ '\')' -%}
+        {%- if date < ctx.today -%}
+            {%- do found.append(governance_violation('P08', consumer, parent, none,
+                'domain ' ~ consumer ~ ' refs ' ~ label ~ ', past its deprecation date ' ~ date ~ ' (in ' ~ (consumers | sort | join(', ')) ~ ')', fix)) -%}
+        {%- else -%}
+            {%- do found.append(governance_violation('P08', consumer, parent, none,
+                'domain ' ~ consumer ~ ' refs ' ~ label ~ ', deprecated and removed after ' ~ date ~ ' (in ' ~ (consumers | sort | join(', ')) ~ ')', fix, 'warn')) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(found) }}
+{% endmacro %}

@@ -1,0 +1,67 @@
+{#- P09: breaking changes ship as new versions. Every public model version in the
+    last published manifest (vars.duckmesh_governance.published_manifest, default
+    published/manifest.json; absent = nothing to compare) must still exist with every
+    column at its published data_type, its contract enforced and public access -
+    unless it was removed after its deprecation_date. Additive changes (new columns,
+    new versions, new products) are allowed; `duckmesh governance diff` classifies
+    every change as major / minor / patch. -#}
+{% macro governance_p09_breaking_changes(ctx) %}
+    {%- set found = [] -%}
+    {%- set baseline = governance_published_manifest(ctx) -%}
+    {%- for uid, old in (baseline.get('nodes') or {}).items() | sort
+        if old.resource_type == 'model' and old.access == 'public'
+        and old.package_name not in ctx.cfg.ignore_packages -%}
+        {%- set new = graph.nodes.get(uid) -%}
+        {%- set domain = ctx.domains.get(old.package_name, old.package_name) -%}
+        {%- set label = governance_label(old) -%}
+        {%- set next_version = (old.version | int + 1) if old.version is not none else none -%}
+        {%- set fix = 'restore ' ~ label ~ ' as published and ship the change as v' ~ next_version
+            ~ ': copy ' ~ old.name ~ '_v' ~ old.version ~ '.sql to ' ~ old.name ~ '_v' ~ next_version
+            ~ '.sql, add `- v: ' ~ next_version ~ '` under versions, set `latest_version: ' ~ next_version
+            ~ '` and give v' ~ old.version ~ ' a deprecation_date'
+            if next_version is not none else
+            'restore ' ~ label ~ ' as published, then version it (' ~ old.name ~ '_v1.sql, `versions: [{v: 1}]`) and ship the change as v2' -%}
+        {%- if new is none -%}
+            {%- set expired = old.deprecation_date and old.deprecation_date[:10] < ctx.today -%}
+            {%- if not expired -%}
+                {%- do found.append(governance_violation('P09', domain, uid, none,
+                    'published product ' ~ label ~ ' was removed before its deprecation date (' ~ (old.deprecation_date or 'none set')[:10] ~ ')',
+                    'restore ' ~ label ~ ', give it a `deprecation_date` and remove it only after that date')) -%}
+            {%- endif -%}
+        {%- else -%}
+            {%- set changes = [] -%}
+            {%- for name, column in old.columns.items() | sort -%}
+                {%- set current = new.columns.get(name) -%}
+                {%- if current is none -%}
+                    {%- do changes.append('column ' ~ name ~ ' removed') -%}
+                {%- elif governance_normalise_type(column.data_type) != governance_normalise_type(current.data_type) -%}
+                    {%- do changes.append('column ' ~ name ~ ' retyped ' ~ (column.data_type or 'untyped') ~ ' -> ' ~ (current.data_type or 'untyped')) -%}
+                {%- endif -%}
+            {%- endfor -%}
+            {%- if (old.contract or {}).get('enforced') and not (new.contract or {}).get('enforced') -%}
+                {%- do changes.append('contract no longer enforced') -%}
+            {%- endif -%}
+            {%- if new.access != 'public' -%}
+                {%- do changes.append('access lowered to ' ~ new.access) -%}
+            {%- endif -%}
+            {%- if changes -%}
+                {%- do found.append(governance_violation('P09', domain, uid, none,
+                    'breaking change to published product ' ~ label ~ ' without a new version: ' ~ (changes | join('; ')),
+                    fix)) -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(found) }}
+{% endmacro %}
+
+
+{#- The last published manifest as a dict ({} when there is none). Read through
+    DuckDB, since dbt's Jinja has no file access. -#}
+{% macro governance_published_manifest(ctx) %}
+    {%- set path = ctx.cfg.published_manifest -%}
+    {%- if not path or not execute or target.type != 'duckdb' -%}{{ return({}) }}{%- endif -%}
+    {%- if not path.startswith('/') -%}{%- set path = ctx.project_dir ~ '/' ~ path -%}{%- endif -%}
+    {%- set quoted = "'" ~ (path | replace("'", "''")) ~ "'" -%}
+    {%- if run_query("select count(*) from glob(" ~ quoted ~ ")")[0][0] == 0 -%}{{ return({}) }}{%- endif -%}
+    {{ return(fromjson(run_query("select content from read_text(" ~ quoted ~ ")")[0][0])) }}
+{% endmacro %}

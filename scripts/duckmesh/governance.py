@@ -1,0 +1,184 @@
+"""`duckmesh governance`: the mesh's policies (macros/governance/) as a report.
+
+The policies live in one place, the dbt macros, which the root project's
+on-run-start hook runs before every `dbt build`/`dbt run`. This module runs the
+same check through `dbt run-operation mesh_governance --args '{format: json}'`,
+catches the JSON line the macro logs, and prints it as text or JSON (for CI
+annotations); it exits non-zero when a policy reports an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from dbt.cli.main import dbtRunner
+
+from . import semver
+from .dbt import relative
+from .project import Mesh, MeshError, find_mesh
+
+MARKER = "DUCKMESH_GOVERNANCE_JSON "
+# Own target path: the check never overwrites the build's run_results.json.
+TARGET_PATH = "target/governance"
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str  # P00..P09
+    severity: str  # error | warn
+    domain: str
+    node: str  # unique_id (model.sales.orders.v1), group.*, package.* or exemption.N
+    column: str | None
+    message: str  # what is wrong
+    fix: str  # how to fix it
+
+    def line(self) -> str:
+        where = f"{self.node}, column {self.column}" if self.column else self.node
+        return (f"[{self.policy} {self.severity}] domain {self.domain}, {where}: "
+                f"{self.message}. Fix: {self.fix}.")
+
+
+@dataclass
+class GovernanceReport:
+    violations: list[Violation]
+    exempted: int
+    models: int
+    public_models: int
+    seconds: float  # time the policies took inside dbt
+    changes: list[semver.ProductChange] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Violation]:
+        return [v for v in self.violations if v.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Violation]:
+        return [v for v in self.violations if v.severity == "warn"]
+
+    def text(self) -> str:
+        lines = [f"DuckMesh governance: {len(self.errors)} error(s), {len(self.warnings)} "
+                 f"warning(s), {self.exempted} exempted, over {self.models} models "
+                 f"({self.public_models} public) in {self.seconds:.3f}s"]
+        lines += [v.line() for v in self.errors + self.warnings]
+        if self.changes:
+            lines.append("Product changes since the published manifest:")
+            lines += [f"  {change.line()}" for change in self.changes]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {
+            "errors": len(self.errors), "warnings": len(self.warnings),
+            "exempted": self.exempted, "models": self.models,
+            "public_models": self.public_models, "seconds": self.seconds,
+            "violations": [asdict(v) for v in self.violations],
+            "changes": [asdict(c) for c in self.changes],
+        }
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "governance", help="check the mesh's governance policies (P01-P09)",
+        description="The policies in macros/governance/, as dbt checks them before every build.")
+    commands = parser.add_subparsers(dest="governance_command", metavar="COMMAND")
+    check_parser = commands.add_parser(
+        "check", help="print every policy violation; exit 1 on errors",
+        description="Run the governance policies over the mesh (dbt run-operation "
+                    "mesh_governance) and print the report; exit 1 when any is an error.")
+    check_parser.add_argument("--json", action="store_true", help="print JSON (CI annotations)")
+    check_parser.set_defaults(func=run_check)
+    diff_parser = commands.add_parser(
+        "diff", help="classify product changes against the published manifest",
+        description="Compare two manifests (default: published/manifest.json against "
+                    "target/manifest.json) and print the SemVer class of every product change.")
+    diff_parser.add_argument("--before", type=Path, default=None,
+                             help="baseline manifest (default: the published one)")
+    diff_parser.add_argument("--after", type=Path, default=None,
+                             help="new manifest (default: target/manifest.json)")
+    diff_parser.add_argument("--json", action="store_true", help="print JSON")
+    diff_parser.set_defaults(func=run_diff)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def run_checks(mesh: Mesh) -> list[Violation]:
+    """Every violation of the mesh's policies (errors and warnings; exemptions applied)."""
+    return check(mesh).violations
+
+
+def check(mesh: Mesh) -> GovernanceReport:
+    """Run the governance macros through dbt and return their report."""
+    if not (mesh.root / "dbt_packages").is_dir():
+        _invoke(mesh, ["--quiet", "deps"], [])
+    lines: list[str] = []
+
+    def capture(event) -> None:  # dbt EventMsg
+        if event.info.name == "JinjaLogInfo" and event.data.msg.startswith(MARKER):
+            lines.append(event.data.msg[len(MARKER):])
+
+    result = _invoke(mesh, ["--quiet", "run-operation", "mesh_governance",
+                            "--args", "{format: json}", "--target-path", TARGET_PATH], [capture])
+    if not lines:
+        detail = f": {result.exception}" if result.exception else ""
+        raise MeshError(f"the governance check did not run{detail} "
+                        "(see the dbt output above; `dbt parse` shows project errors)")
+    data = json.loads(lines[-1])
+    report = GovernanceReport(
+        violations=[Violation(**{key: v.get(key) for key in Violation.__dataclass_fields__})
+                    for v in data["violations"]],
+        exempted=data["exempted"], models=data["models"],
+        public_models=data["public_models"], seconds=data["seconds"])
+    baseline = published_manifest_path(mesh)
+    current = mesh.root / TARGET_PATH / "manifest.json"
+    if baseline.is_file() and current.is_file():
+        report.changes = semver.compare_manifests(
+            json.loads(baseline.read_text()), json.loads(current.read_text()))
+    return report
+
+
+def published_manifest_path(mesh: Mesh) -> Path:
+    """vars.duckmesh_governance.published_manifest of the root dbt_project.yml."""
+    import yaml
+
+    project = yaml.safe_load((mesh.root / "dbt_project.yml").read_text()) or {}
+    config = (project.get("vars") or {}).get("duckmesh_governance") or {}
+    path = Path(config.get("published_manifest") or "published/manifest.json")
+    return path if path.is_absolute() else mesh.root / path
+
+
+def _invoke(mesh: Mesh, args: list[str], callbacks: list):
+    from .dbt import _environ
+
+    command = [*args, "--project-dir", str(mesh.root), "--profiles-dir", str(mesh.profiles_dir)]
+    with _environ(mesh.env()):
+        return dbtRunner(callbacks=callbacks).invoke(command)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    mesh = find_mesh(args.project_dir)
+    report = check(mesh)
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report.text())
+    return 1 if report.errors else 0
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    mesh = find_mesh(args.project_dir)
+    before = args.before or published_manifest_path(mesh)
+    after = args.after or mesh.manifest_path
+    for path in (before, after):
+        if not path.is_file():
+            raise MeshError(f"{relative(path, mesh.root)} not found: publish the mesh first "
+                            "(duckmesh publish) or pass --before/--after")
+    changes = semver.compare_manifests(json.loads(before.read_text()),
+                                       json.loads(after.read_text()))
+    if args.json:
+        print(json.dumps([asdict(c) for c in changes], indent=2))
+    else:
+        print("\n".join(c.line() for c in changes) or "no product changes")
+    return 1 if any(c.unversioned_breaking for c in changes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_check(argparse.Namespace(project_dir=None, json="--json" in sys.argv)))

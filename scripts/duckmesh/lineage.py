@@ -79,7 +79,7 @@ class _Resolver:
         if memo_key in self.memo:
             return self.memo[memo_key]
         self.memo[memo_key] = set()  # guards against recursive CTEs
-        if scope.is_set_operation or isinstance(scope.expression, exp.SetOperation):
+        if isinstance(scope.expression, exp.SetOperation):
             found = set()
             first = scope.set_operation_scopes[0] if scope.set_operation_scopes else None
             names = [n.lower() for n in first.expression.named_selects] if first else []

@@ -135,6 +135,8 @@ def _record(con: duckdb.DuckDBPyConnection, observation: Observation,
 
     for test in run.tests:
         key = f"test:{test.product}:{test.test_id}"
+        if test.status != "pass" and test.status not in FAILED_STATUSES | {"warn"}:
+            continue  # skipped: says nothing either way
         checked.add(key)
         if test.status in FAILED_STATUSES or test.status == "warn":
             findings.append(alerting.Finding(

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from .alerts import query_alerts
+from .store import connect, has_history
 from .views import product_status, series
 
 WIDTH, HEIGHT, PAD = 220, 60, 4
@@ -104,3 +105,19 @@ def write_report(con: duckdb.DuckDBPyConnection, path: Path, limit: int = 60) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(con, limit), encoding="utf-8")
     return path
+
+
+def site_section(mesh, record) -> str | None:  # noqa: ANN001 - project.Mesh, ProductRecord
+    """The catalog site's per-product hook (site.PRODUCT_SECTIONS): the charts of the
+    product's latest version, or None when nothing is recorded yet."""
+    if mesh is None or not record.version == record.latest_version:
+        return None
+    if not has_history(mesh.db_path):
+        return None
+    with connect(mesh.db_path, create=False) as con:
+        product = f"{record.domain}.{record.name}"
+        if not series(con, product, 1):
+            return None
+        return ("<h2>Observability</h2><p class=\"muted\">Rows, build time and SLO "
+                "attainment per recorded run (`duckmesh history "
+                f"{html.escape(product)}`).</p>" + product_panel(con, product))

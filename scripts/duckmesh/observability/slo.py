@@ -139,7 +139,7 @@ def evaluate(state: ProductState, run_ended_at: datetime, as_of: datetime) -> li
                 f"completeness SLO breached: {column} is {_pct(rate)} null (max {_pct(limit)})")
 
     budget = slo.get("build_budget_seconds")
-    if budget is not None and state.build_seconds is not None:
+    if budget is not None and state.build_seconds is not None and state.build_status == "success":
         met = state.build_seconds <= budget
         add("build_time", None, float(budget), state.build_seconds, met,
             f"built in {state.build_seconds:.2f} s (budget {budget:g} s)" if met else
@@ -243,7 +243,7 @@ def ledger(con: duckdb.DuckDBPyConnection, product: str, runs: int | None = 30,
                      "and slo = 'freshness' and run_id in ({ids})", product, run_ids)
     builds = [r[0] for r in _in_runs(
         con, "select build_seconds from {SCHEMA}.product_metrics where product = ? "
-        "and is_latest and build_seconds is not null and run_id in ({ids})", product, run_ids)]
+        "and is_latest and build_status = 'success' and run_id in ({ids})", product, run_ids)]
     budget = _in_runs(con, "select target from {SCHEMA}.slo_status where product = ? "
                       "and slo = 'build_time' and run_id in ({ids}) limit 1", product, run_ids)
     fresh_met = sum(1 for (met,) in fresh if met)

@@ -19,6 +19,7 @@ COMMANDS = [
     "bench",
     "scaffold",
     "adopt",
+    "doctor",
     "publish",
     "quarantine",
     "observability.cli",

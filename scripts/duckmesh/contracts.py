@@ -14,7 +14,9 @@ from pathlib import Path
 
 import duckdb
 import yaml
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from . import yamledit
 from .project import MeshError
 
 # Descriptions the platform cannot know start with this marker; governance (P02)
@@ -137,44 +139,38 @@ def scalar(value: str) -> str:
 
 def product_yaml(spec: ProductSpec) -> str:
     """The product's YAML: versioned, contract columns typed, TODOs marked."""
-    lines = [
-        "models:",
-        f"  - name: {spec.name}",
-        f"    description: {scalar(spec.description)}",
-        f"    latest_version: {spec.version}",
-        "    config:",
-        "      meta:",
-        f"        classification: {spec.classification}",
-        f"        lifecycle: {spec.lifecycle}",
-        "        slo:",
-        f"          freshness_hours: {spec.freshness_hours}",
-        f"          min_rows: {spec.min_rows}",
-    ]
+    entry = CommentedMap()
+    entry["name"] = spec.name
+    entry["description"] = spec.description or TODO_MARKER
+    entry["latest_version"] = spec.version
+    entry["config"] = {"meta": {
+        "classification": spec.classification,
+        "lifecycle": spec.lifecycle,
+        "slo": {"freshness_hours": spec.freshness_hours, "min_rows": spec.min_rows},
+    }}
     if spec.primary_key:
-        lines += [
-            "    constraints:",
-            "      - type: primary_key",
-            f"        columns: [{spec.primary_key}]",
-        ]
-    lines.append("    columns:")
+        key = CommentedSeq([spec.primary_key])
+        key.fa.set_flow_style()
+        entry["constraints"] = [{"type": "primary_key", "columns": key}]
+    columns = []
     for column in spec.columns:
-        lines += [
-            f"      - name: {column.name}",
-            f"        description: {scalar(column.description or TODO_MARKER)}",
-            f"        data_type: {column.data_type}",
-        ]
+        item = CommentedMap()
+        item["name"] = column.name
+        item["description"] = column.description or TODO_MARKER
+        item["data_type"] = column.data_type
         if column.suggested_type and not column.cast_applied:
-            lines[-1] += f"  # P05 expects {column.suggested_type}: cast it in the SQL"
+            item.yaml_add_eol_comment(
+                f"P05 expects {column.suggested_type}: cast it in the SQL", "data_type")
+        tests = list(spec.extra_tests.get(column.name, []))
         if column.name == spec.primary_key:
-            lines += [
-                "        constraints:",
-                "          - type: not_null",
-                "        data_tests:",
-                "          - unique",
-                "          - not_null",
-            ]
-    lines += ["    versions:", f"      - v: {spec.version}"]
-    return "\n".join(lines) + "\n"
+            item["constraints"] = [{"type": "not_null"}]
+            tests = ["unique", "not_null"] + [t for t in tests if t not in ("unique", "not_null")]
+        if tests:
+            item["data_tests"] = tests
+        columns.append(item)
+    entry["columns"] = columns
+    entry["versions"] = [{"v": spec.version}]
+    return yamledit.dumps({"models": [entry]})
 
 
 def guess_primary_key(product: str, columns: list[Column]) -> str | None:

@@ -319,7 +319,13 @@ def new_product(mesh: Mesh, domain: str, name: str, *, source_model: str | None 
             f"product {domain}.{name} is already declared in "
             f"{dbt.relative(declared[name], mesh.root)}: for a breaking change run "
             f"`duckmesh new-version {domain}.{name}`")
-    refuse_existing(sorted({*existing_versions, sql_path, yml_path}), force, mesh.root)
+    later = [p for p in existing_versions if p != sql_path]
+    if later:
+        raise RefusedOverwrite(
+            f"product {domain}.{name} already has "
+            f"{', '.join(dbt.relative(p, mesh.root) for p in later)}: --force only rewrites "
+            f"v1; for a breaking change run `duckmesh new-version {domain}.{name}`")
+    refuse_existing([sql_path, yml_path], force, mesh.root)
 
     ensure_installed(mesh, domain)
     draft_sql = user_sql or f"select * from {{{{ {source_ref} }}}}"

@@ -1,0 +1,146 @@
+"""Shared pieces of the benchmarks: a work copy of the mesh, timing, dbt in a fresh
+process, JSON results in target/bench/, and the printed table."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+
+from .products import format_table
+from .project import Mesh
+
+# What a work copy leaves out (same list as tests/conftest.py).
+SKIP = {".venv", ".git", "data", "target", "dbt_packages", "logs", "published",
+        ".pytest_cache", "__pycache__", "test-artifacts", "node_modules"}
+DBT = str(Path(sys.executable).parent / "dbt")
+
+
+@dataclass
+class Figure:
+    """One measured figure: name, median seconds (or a ratio), the raw samples."""
+    benchmark: str
+    name: str
+    value: float | None
+    unit: str = "s"
+    samples: list[float] = field(default_factory=list)
+    target: str = ""
+    note: str = ""
+
+    def cell(self) -> str:
+        if self.value is None:
+            return "not available"
+        if self.unit == "x":
+            return f"{self.value:.2f}x"
+        if self.unit == "%":
+            return f"{self.value:.1f}%"
+        if self.unit == "ms":
+            return f"{self.value:.2f} ms"
+        return f"{self.value:.2f} s"
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def timed(step: Callable[[], object]) -> tuple[object, float]:
+    started = time.perf_counter()
+    result = step()
+    return result, time.perf_counter() - started
+
+
+def copy_project(source: Path, dest: Path) -> Path:
+    """A clean copy of the mesh's sources (no data, target, database files)."""
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = {n for n in names if n in SKIP or n.endswith((".duckdb", ".duckdb.wal"))}
+        if Path(folder).resolve() == source.resolve():
+            skipped |= {n for n in names if n.endswith(".egg-info") or n == "mesh.duckdb"}
+        return skipped
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(source, dest, ignore=ignore, symlinks=False)
+    return dest
+
+
+def work_mesh(source: Mesh, work_dir: Path) -> Mesh:
+    return Mesh(copy_project(source.root, work_dir / "mesh"))
+
+
+def dbt_env(db: Path, data_dir: Path | None = None, extra: dict[str, str] | None = None
+            ) -> dict[str, str]:
+    env = {**os.environ, "DUCKMESH_DB": str(db), **(extra or {})}
+    if data_dir is not None:
+        env["DUCKMESH_DATA"] = str(data_dir)
+    return env
+
+
+def run_dbt(root: Path, args: list[str], env: dict[str, str]) -> float:
+    """`dbt <args>` in a fresh process, as a user runs it; the wall-clock seconds."""
+    started = time.perf_counter()
+    result = subprocess.run([DBT, *args, "--profiles-dir", "profiles"], cwd=root, env=env,
+                            capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"dbt {' '.join(args)} failed in {root}:\n"
+                           f"{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
+    return seconds
+
+
+def remove_db(db: Path) -> None:
+    for path in (db, db.with_name(db.name + ".wal")):
+        if path.exists():
+            path.unlink()
+
+
+def machine() -> dict[str, object]:
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "duckdb": duckdb.__version__,
+        "memory_gb": _memory_gb(),
+        "threads": os.environ.get("DUCKMESH_THREADS", "4"),
+        "memory_limit": os.environ.get("DUCKMESH_MEMORY_LIMIT", "8GB"),
+    }
+
+
+def _memory_gb() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def write_json(out_dir: Path, name: str, figures: list[Figure], details: dict | None = None
+               ) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.json"
+    payload = {
+        "benchmark": name,
+        "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "figures": [figure.__dict__ for figure in figures],
+        "details": details or {},
+    }
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    return path
+
+
+def print_table(figures: list[Figure]) -> None:
+    rows = [[f.benchmark, f.name, f.cell(), f.target, f.note] for f in figures]
+    print(format_table(["benchmark", "figure", "value", "target", "note"], rows), flush=True)

@@ -415,3 +415,87 @@ def test_webhook_failure_is_reported_not_raised(tmp_path: Path) -> None:
     assert len(observation.problems) == 1
     assert observation.problems[0].startswith(
         "could not POST 1 alert(s) to the webhook http://127.0.0.1:9/unreachable:")
+
+
+# --- the real mesh ----------------------------------------------------------------------
+
+def test_build_records_the_run(built_mesh: BuiltMesh) -> None:
+    """`duckmesh build` recorded its run: nodes, tests, metrics equal to fresh counts."""
+    results = json.loads((built_mesh.root / "target" / "run_results.json").read_text())
+    db = built_mesh.db_path
+    runs = fetch(db, f"select run_id, status, dbt_version, target, node_count, as_of "
+                 f"from {SCHEMA}.runs")
+    assert runs == [(results["metadata"]["invocation_id"], "success",
+                     results["metadata"]["dbt_version"], "dev", len(results["results"]),
+                     datetime(2025, 12, 31, tzinfo=timezone.utc))]
+    statuses = fetch(db, f"select unique_id, status from {SCHEMA}.node_runs")
+    assert sorted(statuses) == sorted((r["unique_id"], r["status"]) for r in results["results"])
+    metrics = fetch(db, f"select relation, row_count, key_distinct_count, freshness_max "
+                    f"from {SCHEMA}.product_metrics order by relation")
+    assert len(metrics) == 10  # every product version, deprecated sales.orders_v1 too
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        for relation, rows, _, _ in metrics:
+            assert rows == con.execute(f"select count(*) from {relation}").fetchone()[0]
+        newest, distinct = con.execute(
+            "select max(ordered_at), count(distinct order_id) from sales.orders_v2").fetchone()
+    finally:
+        con.close()
+    assert dict((m[0], m[2:]) for m in metrics)["sales.orders_v2"] == (distinct, newest)
+    # tests run on products are attributed to them; all pass on the generated data
+    manifest = json.loads((built_mesh.root / "target" / "manifest.json").read_text())
+    on_orders = {uid for uid, node in manifest["nodes"].items() if node.get("attached_node")
+                 in ("model.sales.orders.v1", "model.sales.orders.v2")}
+    tested = fetch(db, f"select test_id, status from {SCHEMA}.test_results "
+                   f"where product = 'sales.orders'")
+    assert {test for test, _ in tested} == on_orders and len(on_orders) > 5
+    assert {status for _, status in tested} == {"pass"}
+    # the default as-of (the end of the generated data) keeps fresh data fresh
+    (breached, evaluated), = fetch(db, f"select count(*) filter (where not met), count(*) "
+                                   f"from {SCHEMA}.slo_status")
+    assert breached == 0 and evaluated >= 9 * 4  # four SLOs per product at least
+    assert fetch(db, f"select count(*) from {SCHEMA}.alerts") == [(0,)]
+    assert f"SLOs {evaluated}/{evaluated} met; 0 anomalies; alerts 0 new, 0 resolved, 0 open" \
+        in built_mesh.build_output
+
+
+def test_status_command_on_the_built_mesh(built_mesh: BuiltMesh) -> None:
+    out = duckmesh(built_mesh.root, "status").stdout.splitlines()
+    assert len(out) == 2 + 9  # header, rule, one line per product
+    orders = next(line for line in out if line.startswith("sales.orders "))
+    assert orders.split()[1:5] == ["Sales", "Ops", "Team", "v2"]
+    assert orders.split()[7:] == ["10,000", "ok", "100.0%", "0"]
+    gate = duckmesh(built_mesh.root, "alerts", check=False)
+    assert (gate.returncode, gate.stdout.strip()) == (0, "no open alerts")
+
+
+def test_second_and_failed_build_append_history(built_mesh: BuiltMesh, tmp_path: Path) -> None:
+    root = tmp_path / "mesh"
+    shutil.copytree(built_mesh.root, root, symlinks=True)
+    duckmesh(root, "build", "--scale", "0.01", "--select", "package:customers")
+    model = root / "domains" / "customers" / "models" / "products" / "customers_v1.sql"
+    model.write_text(model.read_text().replace(
+        "        country_code,", "        cast(country_code as integer) as country_code,"))
+    broken = duckmesh(root, "build", "--scale", "0.01", "--select", "package:customers",
+                      check=False)
+    assert broken.returncode == 1
+    db = root / "mesh.duckdb"
+    runs = fetch(db, f"select run_id, status from {SCHEMA}.runs order by started_at")
+    assert [status for _, status in runs] == ["success", "success", "error"]
+    assert fetch(db, f"select count(*) from {SCHEMA}.product_metrics group by run_id "
+                 f"order by min(measured_at)") == [(10,), (10,), (10,)]
+    failed = fetch(db, f"select status from {SCHEMA}.node_runs where run_id = ? "
+                   f"and unique_id = 'model.customers.customers.v1'", [runs[2][0]])
+    assert failed == [("error",)]
+    alerts = fetch(db, f"select product, owner, severity, message, raised_run_id "
+                   f"from {SCHEMA}.alerts")
+    message = ("customers.customers v1: availability SLO breached: "
+               "customers.customers_v1 failed to build in this run")
+    assert alerts == [("customers.customers", "CRM Team <crm-team@duckmesh.example>",
+                       "error", message, runs[2][0])]
+    printed = [json.loads(line) for line in broken.stdout.splitlines() if line.startswith("{")]
+    assert [a["message"] for a in printed] == [message]
+    delivered = (root / "logs" / "duckmesh_alerts.jsonl").read_text().splitlines()
+    assert [json.loads(line)["message"] for line in delivered] == [message]
+    gate = duckmesh(root, "alerts", check=False)
+    assert gate.returncode == 1 and "CRM Team" in gate.stdout

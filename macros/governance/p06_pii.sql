@@ -81,7 +81,8 @@
                     {%- endif -%}
                 {%- endif -%}
                 {%- for column in node.columns.values() -%}
-                    {%- if (column.meta or {}).get('pii') or ((column.config or {}).get('meta') or {}).get('pii') -%}
+                    {%- if (column.name | lower) not in carried and ((column.meta or {}).get('pii')
+                            or ((column.config or {}).get('meta') or {}).get('pii')) -%}
                         {%- do carried.update({column.name | lower: 'classified PII on ' ~ governance_label(node)}) -%}
                     {%- endif -%}
                 {%- endfor -%}

@@ -42,22 +42,25 @@ def normalise_type(data_type: str | None) -> str:
     return re.sub(r"^numeric", "decimal", aliases.get(text, text))
 
 
-def public_versions(manifest: dict) -> dict[tuple[str, str], dict[str, dict]]:
-    """(package, product) -> {version label: node} for every public model."""
-    products: dict[tuple[str, str], dict[str, dict]] = {}
+def model_versions(manifest: dict) -> dict[tuple[str, str], dict[str, dict]]:
+    """(package, model) -> {version label: node} for every model."""
+    models: dict[tuple[str, str], dict[str, dict]] = {}
     for node in manifest.get("nodes", {}).values():
-        if node.get("resource_type") == "model" and node.get("access") == "public":
+        if node.get("resource_type") == "model":
             version = node.get("version")
             label = f"v{version}" if version is not None else "unversioned"
-            products.setdefault((node["package_name"], node["name"]), {})[label] = node
-    return products
+            models.setdefault((node["package_name"], node["name"]), {})[label] = node
+    return models
 
 
 def compare_manifests(before: dict, after: dict) -> list[ProductChange]:
-    """Every product that changed from ``before`` to ``after``, sorted by domain and name."""
-    old_products, new_products = public_versions(before), public_versions(after)
+    """Every product (a model with a public version in either manifest) that changed
+    from ``before`` to ``after``, sorted by package and name."""
+    old_products, new_products = model_versions(before), model_versions(after)
+    products = {key for models in (old_products, new_products) for key, versions in models.items()
+                if any(node.get("access") == "public" for node in versions.values())}
     changes = []
-    for key in sorted(old_products.keys() | new_products.keys()):
+    for key in sorted(products):
         old, new = old_products.get(key, {}), new_products.get(key, {})
         any_node = next(iter((new or old).values()))
         domain = any_node.get("group") or key[0]

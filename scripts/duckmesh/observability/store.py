@@ -97,7 +97,11 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) ->
     if not rows:
         return
     columns = list(rows[0])
-    placeholders = ", ".join("?" for _ in columns)
-    con.executemany(
-        f"insert into {SCHEMA}.{table} ({', '.join(columns)}) values ({placeholders})",
-        [[row[c] for c in columns] for row in rows])
+    row_marks = "(" + ", ".join("?" for _ in columns) + ")"
+    # one multi-row statement per chunk: executemany runs a statement per row
+    for start in range(0, len(rows), 500):
+        chunk = rows[start:start + 500]
+        con.execute(
+            f"insert into {SCHEMA}.{table} ({', '.join(columns)}) "
+            f"values {', '.join(row_marks for _ in chunk)}",
+            [row[c] for row in chunk for c in columns])

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import dbt, generate
+from . import build_state, dbt, generate
 from .products import format_table, public_products, row_counts
 from .project import Mesh, MeshError, find_mesh
 
@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
     parser.add_argument("--select", default=None, help="dbt selector (default: everything)")
     parser.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
+    parser.add_argument("--changed-only", action="store_true",
+                        help="build only what changed since the last successful build "
+                             "(state:modified+); everything when the source data changed")
     parser.set_defaults(func=run)
 
 
@@ -73,9 +76,19 @@ def run(args: argparse.Namespace) -> int:
         build_args += ["--select", args.select]
     if args.full_refresh:
         build_args.append("--full-refresh")
+    if args.changed_only and not args.select:
+        selection, reason = build_state.selection(mesh, data_dir)
+        print(f"      --changed-only: {reason}", flush=True)
+        build_args += selection
     build_started = time.perf_counter()
     outcome = dbt.run_dbt(mesh, build_args, env)
     build_seconds = time.perf_counter() - build_started
+    if outcome.success and not args.select:
+        build_state.save(mesh, data_dir)
+    if args.changed_only and outcome.success and build_state.nothing_ran(mesh):
+        print(f"\nnothing changed since the last build ({build_seconds:.1f}s): "
+              f"{mesh.db_path} is up to date")
+        return 0
     context = BuildContext(mesh, data_dir, args.scale, bool(outcome.success), build_seconds, env)
     step_errors = run_after_build(context)
     dbt.require_success(outcome, "build")

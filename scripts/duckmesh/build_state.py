@@ -1,0 +1,73 @@
+"""State of the last successful build, for `duckmesh build --changed-only`.
+
+After a successful full build the manifest is kept in target/last_build/ with a record
+of the database file and a fingerprint of the source data. A later `--changed-only`
+build selects `state:modified+` against it (dbt's state comparison: changed SQL, yml,
+config, macros and everything downstream). Without a usable state (first build,
+another database file, the file gone, new or changed source files) it builds
+everything, so a changed-only build is never staler than the data it reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from .project import Mesh
+
+STATE = "last_build"
+RECORD = "build.json"
+
+
+def state_dir(mesh: Mesh) -> Path:
+    return mesh.target_dir / STATE
+
+
+def data_fingerprint(data_dir: Path) -> str:
+    """Names, sizes and modification times of every source file."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(data_dir).rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(data_dir)}:{stat.st_size}:{stat.st_mtime_ns}\n"
+                      .encode())
+    return digest.hexdigest()[:16]
+
+
+def _record(mesh: Mesh, data_dir: Path) -> dict[str, str]:
+    return {"database": str(mesh.db_path), "data_dir": str(Path(data_dir).resolve()),
+            "data": data_fingerprint(data_dir)}
+
+
+def selection(mesh: Mesh, data_dir: Path) -> tuple[list[str], str]:
+    """dbt arguments for a changed-only build, and why (empty: build everything)."""
+    folder = state_dir(mesh)
+    record_path, manifest = folder / RECORD, folder / "manifest.json"
+    if not (record_path.is_file() and manifest.is_file()):
+        return [], "no previous build recorded: building everything"
+    previous = json.loads(record_path.read_text())
+    current = _record(mesh, data_dir)
+    if previous.get("database") != current["database"] or not mesh.db_path.exists():
+        return [], "another database file than the last build: building everything"
+    if previous.get("data_dir") != current["data_dir"] or previous.get("data") != current["data"]:
+        return [], "source data changed since the last build: building everything"
+    return (["--select", "state:modified+", "--state", str(folder)],
+            "only what changed since the last build (state:modified+)")
+
+
+def save(mesh: Mesh, data_dir: Path) -> None:
+    """Record a successful build of the whole mesh as the new baseline."""
+    folder = state_dir(mesh)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(mesh.manifest_path, folder / "manifest.json")
+    (folder / RECORD).write_text(json.dumps(_record(mesh, data_dir), indent=2) + "\n")
+
+
+def nothing_ran(mesh: Mesh) -> bool:
+    """True when the last dbt invocation selected no node at all."""
+    path = mesh.target_dir / "run_results.json"
+    if not path.is_file():
+        return False
+    results = json.loads(path.read_text()).get("results") or []
+    return not [r for r in results if not r["unique_id"].startswith("operation.")]

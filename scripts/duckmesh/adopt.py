@@ -25,7 +25,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from . import dbt, yamledit
 from .contracts import (TODO_MARKER, Column, ProductSpec, connect_db, describe_query,
-                        is_todo, product_yaml, suggest_types)
+                        field_type_rules, is_todo, product_yaml, suggest_types)
 from .project import Mesh, MeshError, find_mesh
 from .selfserve import (EPILOG, EXIT_GAPS, InvalidInput, RefusedOverwrite, check_email,
                         check_name, check_product_name, guarded)
@@ -138,7 +138,8 @@ def pop_model_entries(models_dir: Path, names: set[str]) -> dict[str, dict]:
     return found
 
 
-def candidate_spec(mart: BuiltMart, entry: dict | None) -> ProductSpec:
+def candidate_spec(mart: BuiltMart, entry: dict | None,
+                   rules: list[tuple[str, str]] | None = None) -> ProductSpec:
     """The product's contract: the built columns, the project's own docs and tests."""
     entry = entry or {}
     documented = {str(c.get("name")): c for c in entry.get("columns") or [] if isinstance(c, dict)}
@@ -154,7 +155,7 @@ def candidate_spec(mart: BuiltMart, entry: dict | None) -> ProductSpec:
         if primary_key is None and "unique" in tests and "not_null" in tests:
             primary_key = column.name
         columns.append(column)
-    suggest_types(columns)
+    suggest_types(columns, rules)
     return ProductSpec(
         name=mart.name,
         description=str(entry.get("description") or "").strip() or TODO_MARKER,
@@ -339,7 +340,7 @@ def adopt(mesh: Mesh, source: Path, domain: str, *, owner: str | None = None,
             adoption.private_marts.append(mart.name)
     entries = pop_model_entries(folder / "models", {m.name for m in publishable})
     for mart in publishable:
-        spec = candidate_spec(mart, entries.get(mart.name))
+        spec = candidate_spec(mart, entries.get(mart.name), field_type_rules(mesh.root))
         (folder / mart.path).rename(products_dir / f"{mart.name}_v1.sql")
         (products_dir / f"_{mart.name}.yml").write_text(product_yaml(spec))
         adoption.products.append(spec)

@@ -8,6 +8,7 @@ dbt-duckdb contract compares against.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,17 +20,21 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from . import yamledit
 from .project import MeshError
 
-# Descriptions the platform cannot know start with this marker; governance (P02)
-# treats a description that starts with it as missing.
+# A description the platform cannot know is written empty, with this marker as a
+# YAML comment beside it: clearly marked for the team, and still missing for
+# governance (P02 rejects empty descriptions) until someone writes it.
 TODO_MARKER = "TODO: describe"
 
-# P05: the type a column's name promises (first matching rule wins).
-P05_RULES: list[tuple[str, str]] = [
-    (r"_id$", "varchar"),
-    (r"_at$", "timestamp with time zone"),
-    (r"_date$", "date"),
-    (r"^(is|has)_", "boolean"),
-    (r"_amount$", "decimal(18,2)"),
+# P05: the type a column's name promises, as globs on the name (first match wins).
+# The governance policy's defaults; the root dbt_project.yml may override them in
+# vars.duckmesh_governance.field_types, which field_type_rules() reads.
+DEFAULT_FIELD_TYPES: list[tuple[str, str]] = [
+    ("*_id", "varchar"),
+    ("*_at", "timestamp with time zone"),
+    ("*_date", "date"),
+    ("is_*", "boolean"),
+    ("has_*", "boolean"),
+    ("*_amount", "decimal(18,2)"),
 ]
 
 # Column names that usually hold personal data (P06): flagged for review.
@@ -78,10 +83,21 @@ def normalise_type(duckdb_type: str) -> str:
     return re.sub(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)", r"(\1,\2)", text)
 
 
-def p05_type(column_name: str) -> str | None:
+def field_type_rules(mesh_root: Path | None) -> list[tuple[str, str]]:
+    """The mesh's P05 rules: vars.duckmesh_governance.field_types, else the defaults."""
+    if mesh_root is not None and (mesh_root / "dbt_project.yml").is_file():
+        project = yaml.safe_load((mesh_root / "dbt_project.yml").read_text()) or {}
+        config = (project.get("vars") or {}).get("duckmesh_governance") or {}
+        rules = config.get("field_types") if isinstance(config, dict) else None
+        if rules:
+            return [(str(r["columns"]), normalise_type(str(r["data_type"]))) for r in rules]
+    return list(DEFAULT_FIELD_TYPES)
+
+
+def p05_type(column_name: str, rules: list[tuple[str, str]] | None = None) -> str | None:
     """The type the P05 naming rules expect for ``column_name`` (None: no rule)."""
-    for pattern, expected in P05_RULES:
-        if re.search(pattern, column_name):
+    for glob, expected in rules or DEFAULT_FIELD_TYPES:
+        if fnmatch.fnmatchcase(column_name.lower(), glob.lower()):
             return expected
     return None
 
@@ -123,10 +139,10 @@ def castable(con: duckdb.DuckDBPyConnection, sql: str, column: str, to_type: str
         return False
 
 
-def suggest_types(columns: list[Column]) -> None:
+def suggest_types(columns: list[Column], rules: list[tuple[str, str]] | None = None) -> None:
     """Mark each column whose type differs from what P05 expects of its name."""
     for column in columns:
-        expected = p05_type(column.name)
+        expected = p05_type(column.name, rules)
         if expected and expected != column.data_type:
             column.suggested_type = expected
 
@@ -137,11 +153,20 @@ def scalar(value: str) -> str:
     return text.removesuffix("\n").removesuffix("\n...").strip()
 
 
+def set_description(mapping: CommentedMap, description: str | None) -> None:
+    """``description:`` as given, or empty with the TODO marker as its comment."""
+    if is_todo(description):
+        mapping["description"] = ""
+        mapping.yaml_add_eol_comment(TODO_MARKER, "description")
+    else:
+        mapping["description"] = description
+
+
 def product_yaml(spec: ProductSpec) -> str:
     """The product's YAML: versioned, contract columns typed, TODOs marked."""
     entry = CommentedMap()
     entry["name"] = spec.name
-    entry["description"] = spec.description or TODO_MARKER
+    set_description(entry, spec.description)
     entry["latest_version"] = spec.version
     entry["config"] = {"meta": {
         "classification": spec.classification,
@@ -156,7 +181,7 @@ def product_yaml(spec: ProductSpec) -> str:
     for column in spec.columns:
         item = CommentedMap()
         item["name"] = column.name
-        item["description"] = column.description or TODO_MARKER
+        set_description(item, column.description)
         item["data_type"] = column.data_type
         if column.suggested_type and not column.cast_applied:
             item.yaml_add_eol_comment(

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import dbt, yamledit
-from .contracts import (TODO_MARKER, Column, ProductSpec, castable, connect_db,
-                        describe_query, guess_primary_key, looks_like_pii, product_yaml,
+from .contracts import (TODO_MARKER, Column, ProductSpec, castable, connect_db, is_todo,
+                        describe_query, field_type_rules, guess_primary_key, looks_like_pii, product_yaml,
                         suggest_types)
 from .project import Mesh, MeshError, find_mesh
 from .selfserve import (EPILOG, InvalidInput, RefusedOverwrite, check_email, check_name,
@@ -111,7 +111,7 @@ def domain_files(request: DomainRequest) -> dict[str, str]:
         "## Publishing a product\n\n"
         "```sh\n"
         f"duckmesh new-product {name} <product> --sql query.sql   # or --from <model>\n"
-        "# write the descriptions marked 'TODO: describe', then\n"
+        "# write the descriptions marked '# TODO: describe', then\n"
         "duckmesh build --scale 0.01\n"
         f"duckmesh new-version {name}.<product>                   # a breaking change\n"
         "```\n\n"
@@ -165,7 +165,7 @@ def run_new_domain(args: argparse.Namespace) -> int:
     print("\nnext steps:")
     print(f"  1. duckmesh new-product {args.name} <product> --sql query.sql   "
           "(or --from <model>)")
-    print("  2. write the descriptions marked 'TODO: describe' in its YAML")
+    print("  2. write the descriptions marked '# TODO: describe' in its YAML")
     print("  3. duckmesh build --scale 0.01   (installs the new domain with dbt deps)")
     return 0
 
@@ -342,7 +342,7 @@ def new_product(mesh: Mesh, domain: str, name: str, *, source_model: str | None 
                 raise MeshError(
                     f"DuckDB could not run the product query ({str(error).splitlines()[0]}): "
                     "build what it reads first (`duckmesh build`) or fix the SQL") from error
-            suggest_types(columns)
+            suggest_types(columns, field_type_rules(mesh.root))
             for column in columns:
                 if column.suggested_type and castable(
                         con, compiled, column.name, column.suggested_type):
@@ -386,9 +386,10 @@ def product_notes(draft: ProductDraft, mesh: Mesh) -> list[str]:
     spec, yml = draft.spec, dbt.relative(draft.yml_path, mesh.root)
     notes = []
     todo = [c.name for c in spec.columns if c.needs_description]
-    if spec.description.startswith("TODO") or todo:
-        what = (["the product"] if spec.description.startswith("TODO") else []) + todo
-        notes.append(f"describe in {yml} (replace '{TODO_MARKER}'): {', '.join(what)}")
+    if is_todo(spec.description) or todo:
+        what = (["the product"] if is_todo(spec.description) else []) + todo
+        notes.append(f"write the descriptions marked '# {TODO_MARKER}' in {yml}: "
+                     f"{', '.join(what)}")
     for column in spec.columns:
         if column.cast_applied:
             notes.append(f"{column.name}: cast to {column.data_type} (P05 naming rule)")
@@ -535,8 +536,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "versioned product whose enforced contract lists every column with the "
                     "type DuckDB reports (from the built model with --from, or from the "
                     "query run with LIMIT 0 with --sql). P05 types are applied as casts with "
-                    "--from; descriptions not found upstream are left as 'TODO: describe', "
-                    "which governance rejects until written.", epilog=EPILOG)
+                    "--from; descriptions not found upstream are left empty and marked "
+                    "'# TODO: describe', which governance (P02) rejects until written.", epilog=EPILOG)
     product.add_argument("domain", help="an existing domain")
     product.add_argument("name", help="product name: snake_case, no layer prefix, no _v<N>")
     source = product.add_mutually_exclusive_group(required=True)

@@ -1,0 +1,277 @@
+"""Self-serve scaffolding: new-domain, new-product, new-version, doctor, input validation.
+
+The walkthrough test scaffolds a domain and two products into a copy of the built
+mesh, checks the contracts against DuckDB's own catalog, checks that governance
+rejects exactly the descriptions left to the team, writes them, starts a v2, and
+builds the whole mesh (governance runs on-run-start, so a pass means it passes).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from conftest import TEST_SCALE, copy_mesh, duckmesh
+from duckmesh import cli
+from duckmesh.scaffold import DEPRECATION_NOTICE_DAYS
+
+TODO_LINE = re.compile(r"description: ''  # TODO: describe")
+
+
+def run_cli(root: Path, *args: str, capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    """The CLI in-process (validation paths never reach dbt)."""
+    code = cli.main(["--project-dir", str(root), *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def product_entry(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())["models"][0]
+
+
+def contract(path: Path) -> list[tuple[str, str]]:
+    return [(c["name"], c["data_type"]) for c in product_entry(path)["columns"]]
+
+
+def catalog_types(db_path: Path, schema: str, table: str) -> list[tuple[str, str]]:
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        rows = con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, table]).fetchall()
+    finally:
+        con.close()
+    return [(name, data_type.lower().replace(", ", ",")) for name, data_type in rows]
+
+
+# ---------------------------------------------------------------- input validation
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["new-domain", "Finance", "--owner", "F", "--email", "f@x.org", "--kind", "source"], 2,
+     "domain name 'Finance' is not a valid identifier: use lower-case letters, digits and "
+     "underscores, starting with a letter, at most 63 characters (for example 'finance')"),
+    (["new-domain", "2fast", "--owner", "F", "--email", "f@x.org", "--kind", "source"], 2,
+     "domain name '2fast' is not a valid identifier: use lower-case letters, digits and "
+     "underscores, starting with a letter, at most 63 characters (for example 'x_2fast')"),
+    (["new-domain", "order", "--owner", "F", "--email", "f@x.org", "--kind", "source"], 2,
+     "domain name 'order' is a reserved SQL word: choose another (for example 'order_data')"),
+    (["new-domain", "analytics", "--owner", "F", "--email", "f@x.org", "--kind", "source"], 2,
+     "domain name 'analytics' is used by the mesh itself: choose another"),
+    (["new-domain", "finance", "--owner", "F", "--email", "finance", "--kind", "source"], 2,
+     "owner e-mail 'finance' is not an e-mail address (expected name@example.org)"),
+    (["new-domain", "sales", "--owner", "F", "--email", "f@x.org", "--kind", "source"], 3,
+     "domains/sales already exists: pass --force to overwrite its generated files"),
+    (["new-product", "sales", "stg_orders", "--from", "int_orders_totals"], 2,
+     "product name 'stg_orders' starts with the layer prefix 'stg_', which marks a private "
+     "model (P04): name the product for what it is, e.g. 'orders'"),
+    (["new-product", "sales", "revenue_v2", "--from", "int_orders_totals"], 2,
+     "product name 'revenue_v2' ends in a version suffix: give the bare name ('revenue'); "
+     "the platform adds _v<N>"),
+    (["new-product", "nowhere", "revenue", "--from", "int_orders_totals"], 2,
+     "no domain 'nowhere': domains/nowhere/dbt_project.yml does not exist; create it with "
+     "`duckmesh new-domain nowhere --owner ... --email ... --kind ...` or "
+     "`duckmesh adopt PATH --as nowhere`"),
+    (["new-product", "sales", "orders", "--from", "int_orders_totals"], 3,
+     "product sales.orders is already declared in domains/sales/models/products/"
+     "_products.yml: for a breaking change run `duckmesh new-version sales.orders`"),
+    (["new-product", "sales", "revenue", "--sql", "missing.sql"], 2,
+     "--sql {root}/missing.sql: no such file"),
+    (["new-version", "sales"], 2, "'sales': give DOMAIN.PRODUCT, e.g. sales.orders"),
+    (["new-version", "sales.refunds"], 2,
+     "no product 'refunds' in domain 'sales' (products: order_items, orders); create it with "
+     "`duckmesh new-product sales refunds ...`"),
+    (["new-version", "sales.orders", "--deprecation-date", "2020-01-01"], 2,
+     f"--deprecation-date 2020-01-01 gives consumers less than {DEPRECATION_NOTICE_DAYS} days "
+     f"(P08): use {datetime.date.today() + datetime.timedelta(DEPRECATION_NOTICE_DAYS)} or "
+     "later"),
+])
+def test_bad_input_is_rejected_with_a_clear_error(
+        mesh_copy: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+        args: list[str], code: int, message: str) -> None:
+    monkeypatch.chdir(mesh_copy)
+    before = {p: p.read_bytes() for p in mesh_copy.rglob("*") if p.is_file()}
+    returned, out, err = run_cli(mesh_copy, *args, capsys=capsys)
+    assert returned == code
+    assert err == f"duckmesh {args[0]}: error: {message.format(root=mesh_copy)}\n"
+    after = {p: p.read_bytes() for p in mesh_copy.rglob("*") if p.is_file()}
+    assert after == before, "a rejected command changed files"
+
+
+def test_every_self_serve_command_has_help(capsys: pytest.CaptureFixture) -> None:
+    for command in ("new-domain", "new-product", "new-version", "adopt", "doctor"):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([command, "--help"])
+        assert exit_info.value.code == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: duckmesh {command}")
+        assert "exit codes:" in out
+
+
+# ---------------------------------------------------------------- the walkthrough
+
+@pytest.fixture(scope="module")
+def scaffolded(built_mesh, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the mesh with the session's built database and source data."""
+    root = copy_mesh(tmp_path_factory.mktemp("scaffold") / "duckmesh")
+    shutil.copy2(built_mesh.db_path, root / "mesh.duckdb")
+    shutil.copytree(built_mesh.data_dir, root / "data" / built_mesh.data_dir.name)
+    return root
+
+
+REVENUE_SQL = """\
+select
+    order_date,
+    count(*) as order_count,
+    sum(net_amount) as net_amount
+from {{ ref('sales', 'orders') }}
+group by order_date
+"""
+
+
+def test_new_domain_to_governed_product_in_three_commands(scaffolded: Path) -> None:
+    root = scaffolded
+    # 1. the domain
+    result = duckmesh(root, "new-domain", "finance", "--owner", "Finance Team",
+                      "--email", "finance@duckmesh.example", "--kind", "consumer")
+    assert "duckmesh new-product finance <product>" in result.stdout
+    domain = root / "domains" / "finance"
+    project = yaml.safe_load((domain / "dbt_project.yml").read_text())
+    assert project["restrict-access"] is True
+    assert project["profile"] == "duckmesh"
+    assert project["models"]["finance"]["+group"] == "finance"
+    assert project["models"]["finance"]["+access"] == "private"
+    assert project["models"]["finance"]["products"]["+contract"] == {"enforced": True}
+    assert yaml.safe_load((domain / "models" / "_groups.yml").read_text())["groups"] == [{
+        "name": "finance", "owner": {"name": "Finance Team", "email": "finance@duckmesh.example"},
+        "description": "The finance domain (consumer-aligned)."}]
+    assert (domain / "README.md").is_file() and not (domain / ".sqlfluff").exists()
+    packages = yaml.safe_load((root / "packages.yml").read_text())["packages"]
+    assert packages[-1] == {"local": "domains/finance"}
+
+    # 2. a product from a query (types from the query run with LIMIT 0)
+    query = root.parent / "revenue.sql"
+    query.write_text(REVENUE_SQL)
+    duckmesh(root, "new-product", "finance", "daily_revenue", "--sql", str(query),
+             "--primary-key", "order_date")
+    products = domain / "models" / "products"
+    yml = products / "_daily_revenue.yml"
+    # sum() of decimal(18,2) is decimal(38,2) in DuckDB: P05 wants *_amount decimal(18,2)
+    assert contract(yml) == [("order_date", "date"), ("order_count", "bigint"),
+                             ("net_amount", "decimal(18,2)")]
+    assert "cast(net_amount as decimal(18, 2)) as net_amount" in \
+        (products / "daily_revenue_v1.sql").read_text()
+    assert len(TODO_LINE.findall(yml.read_text())) == 4  # the product and its 3 columns
+    assert product_entry(yml)["constraints"] == [{"type": "primary_key",
+                                                  "columns": ["order_date"]}]
+
+    # a product over a built model: the contract is the relation's own catalog types
+    duckmesh(root, "new-product", "sales", "order_facts", "--from", "int_orders_totals")
+    facts_yml = root / "domains" / "sales" / "models" / "products" / "_order_facts.yml"
+    assert contract(facts_yml) == catalog_types(root / "mesh.duckdb", "sales",
+                                                "int_orders_totals")
+    facts = product_entry(facts_yml)
+    assert facts["description"] == \
+        "One row per order with line totals (gross, discount, net) and flags."
+    assert facts["columns"][0] == {
+        "name": "order_id", "description": "Order number.", "data_type": "varchar",
+        "constraints": [{"type": "not_null"}], "data_tests": ["unique", "not_null"]}
+
+    # governance rejects exactly the descriptions left to the team
+    check = duckmesh(root, "governance", "check", "--json", check=False)
+    assert check.returncode == 1
+    found = {(v["policy"], v["node"], v["column"])
+             for v in json.loads(check.stdout)["violations"]}
+    todo = {("P02", "model.finance.daily_revenue.v1", None)} | {
+        ("P02", "model.finance.daily_revenue.v1", c)
+        for c in ("order_date", "order_count", "net_amount")} | {
+        ("P02", "model.sales.order_facts.v1", c["name"])
+        for c in facts["columns"] if c["description"] == ""}
+    assert len(todo) == 4 + 12
+    assert found == todo
+
+    # the team writes them
+    for path in (yml, facts_yml):
+        path.write_text(TODO_LINE.sub("description: Written by the team.", path.read_text()))
+
+    # a breaking change starts as v2; v1 gets the policy's deprecation date
+    result = duckmesh(root, "new-version", "finance.daily_revenue")
+    deprecation = datetime.date.today() + datetime.timedelta(DEPRECATION_NOTICE_DAYS)
+    assert f"v1 deprecated on {deprecation}" in result.stdout
+    assert (products / "daily_revenue_v2.sql").read_text() == \
+        (products / "daily_revenue_v1.sql").read_text()
+    entry = product_entry(yml)
+    assert entry["latest_version"] == 2
+    assert entry["versions"] == [{"v": 2}, {"v": 1, "deprecation_date": deprecation}]
+
+    # every generated SQL file passes sqlfluff (dbt templater, the root's .sqlfluff)
+    generated = [products / "daily_revenue_v1.sql", products / "daily_revenue_v2.sql",
+                 root / "domains" / "sales" / "models" / "products" / "order_facts_v1.sql"]
+    env = {**os.environ, "DUCKMESH_DB": str(root / "mesh.duckdb"),
+           "DUCKMESH_DATA": str(root / "data" / f"scale_{TEST_SCALE:g}")}
+    lint = subprocess.run(
+        [sys.executable, "-m", "sqlfluff", "lint", "--format", "json",
+         *[str(p.relative_to(root)) for p in generated]],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    report = json.loads(lint.stdout)
+    assert sorted(f["filepath"] for f in report) == sorted(
+        str(p.relative_to(root)) for p in generated)
+    assert [v for f in report for v in f["violations"]] == []
+
+    # 3. the whole mesh builds, governance included
+    duckmesh(root, "build", "--scale", str(TEST_SCALE))
+    con = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
+    try:
+        days = con.execute("select count(distinct order_date) from sales.orders").fetchone()[0]
+        for relation in ("finance.daily_revenue_v1", "finance.daily_revenue_v2",
+                         "finance.daily_revenue"):
+            assert con.execute(f"select count(*) from {relation}").fetchone()[0] == days
+        net = con.execute("select sum(net_amount) from sales.orders").fetchone()[0]
+        assert con.execute("select sum(net_amount) from finance.daily_revenue").fetchone()[0] \
+            == net
+        orders = con.execute("select count(*) from sales.orders").fetchone()[0]
+        assert con.execute("select count(*) from sales.order_facts").fetchone()[0] == orders
+    finally:
+        con.close()
+
+
+# ---------------------------------------------------------------- doctor
+
+def test_doctor_names_stale_packages_and_the_lock_holder(mesh_copy: Path) -> None:
+    # a fresh copy: no dbt_packages yet, so every domain needs `dbt deps`
+    result = duckmesh(mesh_copy, "doctor", check=False)
+    assert result.returncode == 1
+    domains = [p.name for p in (mesh_copy / "domains").iterdir()
+               if (p / "dbt_project.yml").is_file()
+               and f"domains/{p.name}" in (mesh_copy / "packages.yml").read_text()]
+    for name in domains:
+        assert (f"FAIL  domain {name}: not installed in dbt_packages/ (a new domain, or deps "
+                "never ran)\n      run: dbt deps --project-dir . --profiles-dir profiles   "
+                "(or: duckmesh build)") in result.stdout
+
+    # a DuckDB file held by another process: doctor names the process
+    db = mesh_copy / "mesh.duckdb"
+    duckdb.connect(str(db)).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "print('ready', flush=True); time.sleep(60)", str(db)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        result = duckmesh(mesh_copy, "doctor", check=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1
+    assert f"FAIL  database: {db} is locked by PID {holder.pid}" in result.stdout
+    assert f"(kill {holder.pid})" in result.stdout

@@ -5,7 +5,7 @@ Layout under ``published/`` (every path a consumer uses goes through ``current``
     published/current              symlink -> snapshots/<id>: the one commit point
     published/mesh.duckdb          -> current/mesh.duckdb   every published product
     published/<domain>/            -> current/ports/<domain>/<product>/v<N>/<product>_v<N>.parquet
-    published/consumers/           -> current/consumers/<consumer>.duckdb (only what it may read)
+    published/consumers/           -> current/consumers/<consumer>/mesh.duckdb (what it may read)
     published/manifest.json        -> current/manifest.json (dbt manifest of that publish)
     published/snapshots/<id>/      the last K snapshots, never modified once committed
 
@@ -171,12 +171,18 @@ def _port(root: Path, product: ProductVersion) -> Path:
 def _connect_mesh(mesh: Mesh, in_build: bool) -> duckdb.DuckDBPyConnection:
     if not mesh.db_path.exists():
         raise MeshError(f"{mesh.db_path} not found: run `duckmesh build` first")
+    if in_build:
+        # the build process: the same configuration as dbt-duckdb's connection
+        return duckdb.connect(str(mesh.db_path))
+    con = duckdb.connect()  # standalone: the mesh read-only, the snapshot writable
     try:
-        # in the build process: the same configuration as dbt-duckdb's connection
-        return duckdb.connect(str(mesh.db_path), read_only=not in_build)
+        con.execute(f"attach {_sql_path(mesh.db_path)} as mesh_source (read_only)")
     except duckdb.IOException as error:
+        con.close()
         raise MeshError(f"cannot read {mesh.db_path} ({error}): a build is running; it "
                         "publishes when it ends") from error
+    con.execute("use mesh_source")
+    return con
 
 
 def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_KEEP,
@@ -322,9 +328,11 @@ def _finish_database(path: Path, snapshot: str, decided: Plan,
 def _write_consumer(work: Path, consumer: str, snapshot: str, entries: dict,
                     policies: dict[str, access.Policy],
                     groups: dict[str, tuple[str, ...]]) -> list[str]:
-    folder = work / "consumers"
-    folder.mkdir(exist_ok=True)
-    con = duckdb.connect(str(folder / f"{consumer}.duckdb"))
+    # <consumer>/mesh.duckdb: a file named after a domain would make its catalog name
+    # clash with that domain's schema
+    folder = work / "consumers" / consumer
+    folder.mkdir(parents=True)
+    con = duckdb.connect(str(folder / "mesh.duckdb"))
     allowed = []
     try:
         con.execute(f"attach {_sql_path(work / 'mesh.duckdb')} as src (read_only)")
@@ -423,7 +431,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(published/mesh.duckdb, Parquet ports, per-consumer databases) and swap "
                     "it in atomically. `duckmesh build` runs this after every build.")
     parser.add_argument("--for", dest="consumers", action="append", default=[],
-                        metavar="CONSUMER", help="also write published/consumers/CONSUMER.duckdb "
+                        metavar="CONSUMER", help="also write published/consumers/CONSUMER/mesh.duckdb "
                         "(a domain or a consumer in vars.duckmesh_consumers; repeatable)")
     parser.add_argument("--keep", type=int, default=DEFAULT_KEEP,
                         help=f"snapshots kept for rollback (default {DEFAULT_KEEP})")
@@ -451,5 +459,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"published snapshot {done.snapshot}: {len(done.built)} product versions built, "
           f"{len(done.carried)} kept from the previous snapshot, {len(done.dropped)} left out")
     for consumer in done.consumers:
-        print(f"  published/consumers/{consumer}.duckdb")
+        print(f"  published/consumers/{consumer}/mesh.duckdb")
     return 0

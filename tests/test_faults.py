@@ -1,0 +1,258 @@
+"""Fault suite: readers during a build, SIGKILL in build and publish, a failing product test.
+
+Every check compares fingerprints computed here (row count and md5 over the sorted rows)
+with what the published files hold; publish's own checksums are not trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import copy_mesh, duckmesh
+
+SCALE = "0.002"  # 200 customers, 2,000 orders: a build takes seconds
+READERS = 8
+FP = ("select count(*), md5(coalesce(string_agg(t::varchar, chr(10) order by t::varchar), '')) "
+      "from {source} as t")
+
+READER = textwrap.dedent("""
+    import duckdb, json, os, sys
+    published, out, stop = sys.argv[1:4]
+    FP = sys.argv[4]
+    with open(out, "w") as log:
+        stopping = False
+        while True:
+            stopping = os.path.exists(stop)
+            try:
+                con = duckdb.connect(published + "/mesh.duckdb", read_only=True)
+                snapshot = con.execute("select snapshot_id from _duckmesh.snapshot").fetchone()[0]
+                names = [s + "." + n for s, n in con.execute(
+                    "select table_schema, table_name from information_schema.tables "
+                    "where table_type = 'BASE TABLE' and table_schema <> '_duckmesh'").fetchall()]
+                tables = {n: list(con.execute(FP.format(source=n)).fetchone()) for n in names}
+                con.close()
+                port = duckdb.connect()
+                orders = list(port.execute(FP.format(source="read_parquet('" + published
+                              + "/sales/orders/v2/orders_v2.parquet')")).fetchone())
+                port.close()
+                log.write(json.dumps({"snapshot": snapshot, "tables": tables,
+                                      "port": orders}) + "\\n")
+            except Exception as error:  # every failure is a finding
+                log.write(json.dumps({"error": repr(error)}) + "\\n")
+            log.flush()
+            if stopping:
+                break
+""")
+
+
+def fingerprints(db: Path) -> dict[str, list]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        names = [f"{s}.{n}" for s, n in con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_type = 'BASE TABLE' and table_schema <> '_duckmesh'").fetchall()]
+        return {n: list(con.execute(FP.format(source=n)).fetchone()) for n in names}
+    finally:
+        con.close()
+
+
+def product_fingerprints(mesh_db: Path, relations: list[str]) -> dict[str, list]:
+    con = duckdb.connect(str(mesh_db), read_only=True)
+    try:
+        return {r: list(con.execute(FP.format(source=r)).fetchone()) for r in relations}
+    finally:
+        con.close()
+
+
+def port_fingerprints(published: Path) -> dict[str, list]:
+    """Every Parquet port, read through the published/<domain> links."""
+    con = duckdb.connect()
+    found = {}
+    for domain in sorted(p for p in published.iterdir() if p.is_symlink()
+                         and p.name not in ("current", "mesh.duckdb", "manifest.json",
+                                            "consumers")):
+        for port in sorted(domain.glob("*/v*/*.parquet")):
+            relation = f"{domain.name}.{port.stem}"
+            found[relation] = list(con.execute(FP.format(
+                source=f"read_parquet('{port}')")).fetchone())
+    con.close()
+    return found
+
+
+def current(published: Path) -> str:
+    return (published / "current").readlink().name
+
+
+def assert_intact(published: Path) -> dict[str, list]:
+    """published/ is readable, self-consistent (DB = ports = the snapshot's record)."""
+    tables = fingerprints(published / "mesh.duckdb")
+    assert tables and all(rows > 0 for rows, _ in tables.values())
+    assert port_fingerprints(published) == tables
+    record = json.loads((published / "current" / "publish.json").read_text())
+    assert sorted(record["products"]) == sorted(tables)
+    assert {r: e["rows"] for r, e in record["products"].items()} == {
+        r: fp[0] for r, fp in tables.items()}
+    con = duckdb.connect(str(published / "mesh.duckdb"), read_only=True)
+    assert con.execute("select snapshot_id from _duckmesh.snapshot").fetchone()[0] \
+        == current(published)
+    con.close()
+    for consumer in (published / "consumers").iterdir():
+        assert fingerprints(consumer / "mesh.duckdb")
+    return tables
+
+
+@pytest.fixture(scope="module")
+def first_publish(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A mesh built and published once (seed 42) at SCALE."""
+    root = copy_mesh(tmp_path_factory.mktemp("faults") / "duckmesh")
+    duckmesh(root, "build", "--scale", SCALE)
+    return root
+
+
+@pytest.fixture()
+def mesh(first_publish: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "duckmesh"
+    shutil.copytree(first_publish, root, symlinks=True, ignore=shutil.ignore_patterns("logs"))
+    return root
+
+
+def _spawn(root: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "DUCKMESH_DB": str(root / "mesh.duckdb")}
+    return subprocess.Popen([sys.executable, "-m", "duckmesh.cli", "--project-dir", str(root),
+                             *args], cwd=root, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _kill(process: subprocess.Popen) -> bool:
+    """SIGKILL the process group; True when it was still running (a fault injected)."""
+    running = process.poll() is None
+    if running:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    return running
+
+
+def test_readers_see_one_whole_snapshot_during_build_and_publish(mesh: Path, tmp_path: Path) -> None:
+    published = mesh / "published"
+    first = current(published)
+    script = tmp_path / "reader.py"
+    script.write_text(READER)
+    stop = tmp_path / "stop"
+    logs = [tmp_path / f"reader_{n}.jsonl" for n in range(READERS)]
+    readers = [subprocess.Popen([sys.executable, str(script), str(published), str(log),
+                                 str(stop), FP]) for log in logs]
+    try:
+        # a different seed: the new snapshot differs in every product
+        duckmesh(mesh, "build", "--scale", SCALE, "--seed", "7")
+    finally:
+        stop.touch()
+        for reader in readers:
+            reader.wait(timeout=300)
+    second = current(published)
+    assert second != first
+    expected = {name: fingerprints(published / "snapshots" / name / "mesh.duckdb")
+                for name in (first, second)}
+    assert expected[first] != expected[second]
+    ports = {name: expected[name]["sales.orders_v2"] for name in expected}
+    reads = [json.loads(line) for log in logs for line in log.read_text().splitlines()]
+    errors = [r["error"] for r in reads if "error" in r]
+    assert errors == []
+    assert {r["snapshot"] for r in reads} == {first, second}
+    for read in reads:
+        assert read["tables"] == expected[read["snapshot"]]
+        assert read["port"] in ports.values()
+    print(f"\nfault suite: {READERS} readers, {len(reads)} reads "
+          f"({sum(r['snapshot'] == first for r in reads)} of the old snapshot), 0 errors")
+
+
+def test_sigkill_during_build_keeps_the_last_good_publish(mesh: Path) -> None:
+    published = mesh / "published"
+    good = assert_intact(published)
+    good_snapshot = current(published)
+    initial = good
+    injected = 0
+    for seed in (1, 2, 3):
+        delay = random.Random(seed).uniform(1.0, 9.0)
+        process = _spawn(mesh, "build", "--scale", SCALE, "--seed", "7")
+        time.sleep(delay)
+        injected += _kill(process)
+        now = assert_intact(published)
+        if current(published) == good_snapshot:
+            assert now == good  # the last good publish, byte for byte
+        else:  # killed after the commit: the new snapshot is whole and matches its build
+            assert now == product_fingerprints(mesh / "mesh.duckdb", list(now))
+            good, good_snapshot = now, current(published)
+    assert injected >= 1
+    # the next build recovers without manual steps
+    duckmesh(mesh, "build", "--scale", SCALE, "--seed", "7")
+    recovered = assert_intact(published)
+    assert recovered == product_fingerprints(mesh / "mesh.duckdb", list(recovered))
+    assert recovered != initial  # seed 7's data, not seed 42's
+    assert not list((published / "snapshots").glob(".tmp-*"))
+    print(f"\nfault suite: SIGKILL during build, {injected} faults injected, 0 rows lost")
+
+
+def test_sigkill_during_publish_keeps_the_last_good_publish(mesh: Path) -> None:
+    published = mesh / "published"
+    good = assert_intact(published)
+    # how long a publish writes: from its .tmp- folder appearing to its exit
+    process = _spawn(mesh, "publish")
+    while not list((published / "snapshots").glob(".tmp-*")) and process.poll() is None:
+        time.sleep(0.005)
+    started = time.perf_counter()
+    process.wait()
+    window = time.perf_counter() - started
+    injected, interrupted = 0, 0
+    for seed in (1, 2, 3, 4, 5):
+        before = current(published)
+        process = _spawn(mesh, "publish")
+        while not list((published / "snapshots").glob(".tmp-*")) and process.poll() is None:
+            time.sleep(0.005)
+        time.sleep(random.Random(seed).uniform(0.0, window))
+        injected += _kill(process)
+        interrupted += bool(list((published / "snapshots").glob(".tmp-*")))
+        assert assert_intact(published) == good  # same data in every snapshot of this build
+        assert current(published) == before or (published / "snapshots" / current(published)
+                                                / "publish.json").exists()
+    assert injected >= 3
+    result = duckmesh(mesh, "publish")
+    assert assert_intact(published) == good
+    assert not list((published / "snapshots").glob(".tmp-*"))
+    if interrupted:
+        assert "left by an interrupted publish" in result.stdout
+    print(f"\nfault suite: SIGKILL during publish, {injected} faults injected "
+          f"({interrupted} mid-write), 0 rows lost")
+
+
+def test_failing_product_test_keeps_the_previous_version(mesh: Path) -> None:
+    published = mesh / "published"
+    good = assert_intact(published)
+    first = current(published)
+    customers = mesh / "data" / f"scale_{SCALE}" / "crm" / "customers.csv"
+    # a valid row (quarantine lets it through) that the product's accepted_values test rejects
+    customers.write_text(customers.read_text() + "C09999999;Ann;Lee;ann@example.com;+49 1;XX;"
+                         "consumer;01/01/2024;Y;2025-01-01 00:00:00\n")
+    result = duckmesh(mesh, "build", "--scale", SCALE, check=False)
+    assert result.returncode == 1
+    assert ("customers.customers_v1 not published (tests failed: "
+            "accepted_values_customers_v1_country_code__DE__FR__NL__ES__IT__BE__PL__SE__AT__PT "
+            "fail): the previous version stays") in result.stdout
+    now = assert_intact(published)
+    assert current(published) != first
+    assert now["customers.customers_v1"] == good["customers.customers_v1"]
+    record = json.loads((published / "current" / "publish.json").read_text())
+    assert record["products"]["customers.customers_v1"]["origin_snapshot"] == first
+    built = {r for r, e in record["products"].items() if e["origin_snapshot"] != first}
+    assert "sales.orders_v2" in built and "customers.customers_v1" not in built
+    print("\nfault suite: failing product test, 1 fault injected, previous version kept")

@@ -1,0 +1,166 @@
+"""Publishing: the snapshot equals the build, consumers get only what they may read,
+rollback restores an older snapshot, and user input is validated."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import duckmesh
+
+from duckmesh import access
+from duckmesh.products import public_products
+from duckmesh.project import MeshError
+
+RESTRICTED = "customers.customers_v1"
+
+
+def fingerprint(con: duckdb.DuckDBPyConnection, source: str) -> tuple[int, str]:
+    """Rows and an md5 over the sorted rows: computed apart from publish's own checksum."""
+    return con.execute(f"select count(*), md5(coalesce(string_agg(t::varchar, chr(10) "
+                       f"order by t::varchar), '')) from {source} as t").fetchone()
+
+
+def relations(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {f"{s}.{n}" for s, n in con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_type = 'BASE TABLE' and table_schema <> '_duckmesh'").fetchall()}
+
+
+@pytest.fixture(scope="module")
+def manifest(built_mesh) -> dict:
+    return json.loads((built_mesh.root / "target" / "manifest.json").read_text())
+
+
+@pytest.fixture()
+def published_copy(built_mesh, tmp_path: Path) -> Path:
+    """A copy of the built mesh (with its published/ tree) that a test may change."""
+    root = tmp_path / "duckmesh"
+    shutil.copytree(built_mesh.root, root, symlinks=True,
+                    ignore=shutil.ignore_patterns("logs", "data"))
+    return root
+
+
+def test_published_snapshot_equals_the_build(built_mesh, manifest: dict) -> None:
+    products = public_products(manifest)
+    published = built_mesh.root / "published"
+    mesh = duckdb.connect(str(built_mesh.db_path), read_only=True)
+    pub = duckdb.connect(str(published / "mesh.duckdb"), read_only=True)
+    assert relations(pub) == {p.relation for p in products}
+    for product in products:
+        expected = fingerprint(mesh, product.relation)
+        assert expected[0] > 0
+        assert fingerprint(pub, product.relation) == expected, product.relation
+        port = (published / product.domain / product.name / f"v{product.version}"
+                / f"{product.relation_name}.parquet")
+        assert fingerprint(pub, f"read_parquet('{port}')") == expected, port
+        if product.is_latest:
+            assert fingerprint(pub, f"{product.schema}.{product.name}") == expected
+    recorded = dict(pub.execute("select relation, row_count from _duckmesh.products").fetchall())
+    assert recorded == {p.relation: fingerprint(mesh, p.relation)[0] for p in products}
+    mesh.close()
+    pub.close()
+    assert (json.loads((published / "manifest.json").read_text())["metadata"]["invocation_id"]
+            == manifest["metadata"]["invocation_id"])
+
+
+def test_consumer_databases_hold_exactly_the_allowed_products(built_mesh, manifest: dict) -> None:
+    everything = {p.relation for p in public_products(manifest)}
+    consumers = built_mesh.root / "published" / "consumers"
+    assert sorted(p.name for p in consumers.iterdir()) == ["bi_dashboards", "data_science"]
+    pub = duckdb.connect(str(built_mesh.root / "published" / "mesh.duckdb"), read_only=True)
+    science = duckdb.connect(str(consumers / "data_science" / "mesh.duckdb"), read_only=True)
+    assert relations(science) == everything - {RESTRICTED}
+    for relation in everything - {RESTRICTED}:
+        assert fingerprint(science, relation) == fingerprint(pub, relation)
+    science.close()
+    # bi_dashboards reads customers through its group (reporting), with email_hash masked
+    bi = duckdb.connect(str(consumers / "bi_dashboards" / "mesh.duckdb"), read_only=True)
+    assert relations(bi) == everything
+    assert bi.execute(f"select count(*), count(email_hash) from {RESTRICTED}").fetchone() == (
+        pub.execute(f"select count(*) from {RESTRICTED}").fetchone()[0], 0)
+    unmasked = "select * exclude (email_hash) from customers.customers_v1"
+    assert fingerprint(bi, f"({unmasked})") == fingerprint(pub, f"({unmasked})")
+    assert pub.execute(f"select count(email_hash) from {RESTRICTED}").fetchone()[0] > 0
+    bi.close()
+    pub.close()
+
+
+def test_publish_for_a_domain_masks_by_column_rule(published_copy: Path) -> None:
+    duckmesh(published_copy, "publish", "--for", "marketing", "--for", "sales")
+    consumers = published_copy / "published" / "consumers"
+    pub = duckdb.connect(str(published_copy / "published" / "mesh.duckdb"), read_only=True)
+    marketing = duckdb.connect(str(consumers / "marketing" / "mesh.duckdb"), read_only=True)
+    sales = duckdb.connect(str(consumers / "sales" / "mesh.duckdb"), read_only=True)
+    assert fingerprint(marketing, RESTRICTED) == fingerprint(pub, RESTRICTED)
+    assert sales.execute(f"select count(email_hash) from {RESTRICTED}").fetchone() == (0,)
+    # a read-only consumer file cannot be changed through its connection
+    with pytest.raises(duckdb.Error, match="read-only"):
+        sales.execute(f"delete from {RESTRICTED}")
+    for con in (pub, marketing, sales):
+        con.close()
+
+
+def test_rollback_and_keep(published_copy: Path) -> None:
+    published = published_copy / "published"
+    first = (published / "current").readlink().name
+    for _ in range(3):
+        duckmesh(published_copy, "publish", "--keep", "2")
+    kept = sorted(p.name for p in (published / "snapshots").iterdir())
+    assert len(kept) == 2 and first not in kept
+    current = (published / "current").readlink().name
+    assert current == kept[-1]
+    result = duckmesh(published_copy, "publish", "--rollback")
+    assert result.stdout.strip() == f"rolled back: published/current -> snapshots/{kept[0]}"
+    con = duckdb.connect(str(published / "mesh.duckdb"), read_only=True)
+    assert con.execute("select snapshot_id from _duckmesh.snapshot").fetchone() == (kept[0],)
+    con.close()
+    duckmesh(published_copy, "publish", "--rollback", kept[1])
+    assert (published / "current").readlink().name == kept[1]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["publish", "--for", "../outside"], "invalid consumer name '../outside'"),
+    (["publish", "--for", "nobody"], "unknown consumer(s) ['nobody']"),
+    (["publish", "--rollback", "../../etc"], "unknown snapshot '../../etc'"),
+    (["publish", "--keep", "0"], "--keep must be 1 or more, got 0"),
+])
+def test_user_input_is_validated(published_copy: Path, args: list[str], message: str) -> None:
+    before = (published_copy / "published" / "current").readlink()
+    result = duckmesh(published_copy, *args, check=False)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert (published_copy / "published" / "current").readlink() == before
+    assert not list((published_copy / "published").glob("../outside*"))
+
+
+def test_publish_refuses_artifacts_of_an_unfinished_build(published_copy: Path) -> None:
+    results = published_copy / "target" / "run_results.json"
+    stale = json.loads(results.read_text())
+    stale["metadata"]["invocation_id"] = "an-interrupted-run"
+    results.write_text(json.dumps(stale))
+    before = (published_copy / "published" / "current").readlink()
+    result = duckmesh(published_copy, "publish", check=False)
+    assert result.returncode == 1
+    assert "are not from the same finished `dbt build`" in result.stderr
+    assert (published_copy / "published" / "current").readlink() == before
+
+
+def test_refs_to_a_product_the_domain_may_not_read_fail(manifest: dict) -> None:
+    assert access.ref_violations(manifest) == []
+    changed = copy.deepcopy(manifest)
+    node = changed["nodes"]["model.customers.customers.v1"]
+    node["meta"] = {**node.get("meta", {}), "consumers": ["analytics"]}
+    node["config"]["meta"] = node["meta"]
+    problems = access.ref_violations(changed)
+    assert ("model int_campaign_reach (domain marketing) refs customers.customers v1, whose "
+            "meta.consumers is ['analytics']: ask the customers team to add marketing to "
+            "meta.consumers in models/products/_products.yml, or remove the ref") in problems
+    readers = {p.split(" (domain ")[1].split(")")[0] for p in problems}
+    assert readers == {"marketing", "sales", "customer_service"}
+    with pytest.raises(MeshError, match="consumer access: "):
+        access.check_refs(changed)

@@ -93,7 +93,8 @@ def run_status(args: argparse.Namespace) -> int:
     mesh = find_mesh(args.project_dir)
     with connect(mesh.db_path, create=False) as con:
         statuses = product_status(con)
-        rows = [[s.product, s.owner.split(" <")[0], f"v{s.version}" if s.version is not None else "-",
+        rows = [[s.product, s.owner.split(" <")[0],
+                 f"v{s.version}" if s.version is not None else "-",
                  _time(s.built_at), "missing" if s.rows is None else f"{s.rows:,}",
                  s.slo_state, _number(s.availability_pct, 1, "%"),
                  f"{s.open_errors} error, {s.open_warnings} warning"

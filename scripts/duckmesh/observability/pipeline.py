@@ -215,9 +215,14 @@ def after_build(context) -> None:  # noqa: ANN001 - build.BuildContext (import c
               "run not recorded", flush=True)
         return
     config = load_config(mesh)
-    observation = observe(
-        mesh.root, mesh.db_path, dbt.load_manifest(mesh), dbt.load_run_results(mesh), config,
-        build_failed=not context.success, build_seconds=context.build_seconds)
+    try:
+        observation = observe(
+            mesh.root, mesh.db_path, dbt.load_manifest(mesh), dbt.load_run_results(mesh),
+            config, build_failed=not context.success, build_seconds=context.build_seconds)
+    except duckdb.Error as error:
+        raise MeshError(
+            f"could not record the run in {mesh.db_path}: {error} (close other programs "
+            "that hold the file, then record it with `duckmesh observe`)") from error
     for problem in observation.problems:
         print(f"observability: warning: {problem}", file=sys.stderr, flush=True)
     print(observation.summary(), flush=True)

@@ -139,7 +139,8 @@ def evaluate(state: ProductState, run_ended_at: datetime, as_of: datetime) -> li
                 f"completeness SLO breached: {column} is {_pct(rate)} null (max {_pct(limit)})")
 
     budget = slo.get("build_budget_seconds")
-    if budget is not None and state.build_seconds is not None and state.build_status == "success":
+    built = state.build_seconds is not None and state.build_status == "success"
+    if budget is not None and built:
         met = state.build_seconds <= budget
         add("build_time", None, float(budget), state.build_seconds, met,
             f"built in {state.build_seconds:.2f} s (budget {budget:g} s)" if met else

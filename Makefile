@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 SCALE  ?= 0.1
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: build test lint install clean
+.PHONY: build test lint install clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,12 @@ install: $(STAMP)
 build: $(STAMP)
 	$(BIN)/duckmesh build --scale $(SCALE)
 
-test: $(STAMP)
+# headless Chromium for the catalog site test (Debian's package; needs root or sudo)
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium) \
+	  || (sudo apt-get update -qq && sudo apt-get install -y -qq chromium)
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

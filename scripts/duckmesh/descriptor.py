@@ -423,7 +423,8 @@ def descriptor_files(record: ProductRecord, db_location: str) -> dict[str, str]:
 
 
 def _yaml(document: dict) -> str:
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available
+    return yaml.dump(document, Dumper=dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
 @lru_cache(maxsize=1)

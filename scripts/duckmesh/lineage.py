@@ -124,8 +124,10 @@ def _scoped(sql: str, schema: dict, prune: bool) -> Scope | None:
     tree = sqlglot.parse_one(sql, dialect="duckdb")
     tree = qualify(tree, dialect="duckdb", schema=schema, validate_qualify_columns=False,
                    identify=False, quote_identifiers=False)
-    if prune:
-        tree = pushdown_projections(tree)
+    if prune and not any(isinstance(s.expression, exp.Select) and
+                         any(isinstance(p, exp.Star) for p in s.expression.expressions)
+                         for s in build_scope(tree).traverse()):
+        tree = pushdown_projections(tree)  # needs every star expanded
     return build_scope(tree)
 
 
@@ -249,15 +251,19 @@ def mesh_lineage(manifest: dict, node_columns: dict[str, list[str]] | None = Non
         columns = (node_columns or {}).get(unique_id) or declared
         if columns:
             by_key[_key_for(node, placeholders)] = columns
-    schema = _nested_schema(by_key)
     direct: dict[str, ModelColumns] = {}
     for unique_id, node in nodes.items():
         if node["resource_type"] != "model" or not node.get("compiled_code"):
             continue
+        # only the model's own inputs: a small schema per query keeps sqlglot fast
+        upstream = [nodes[u] for u in node["depends_on"]["nodes"] if u in nodes]
+        schema = _nested_schema({key: by_key[key] for key in
+                                 (_key_for(n, placeholders) for n in upstream) if key in by_key})
         sql = node["compiled_code"]
-        for source_text, placeholder in placeholders.items():
-            if source_text in sql:
-                sql = sql.replace(source_text, placeholder)
+        for upstream_node in upstream:
+            source_text = upstream_node.get("relation_name") or ""
+            if source_text in placeholders:
+                sql = sql.replace(source_text, placeholders[source_text])
         direct[unique_id] = analyse_model(sql, schema, relations)
     return MeshLineage(nodes=nodes, direct=direct)
 

@@ -35,6 +35,15 @@ def run_cli(root: Path, *args: str, capsys: pytest.CaptureFixture) -> tuple[int,
     return code, out.out, out.err
 
 
+def json_output(stdout: str, opener: str) -> object:
+    """The JSON document a command printed, from its first line starting with ``opener``
+    (dbt may log a line or two before it)."""
+    lines = stdout.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(opener)), None)
+    assert start is not None, f"no JSON in the output:\n{stdout[-3000:]}"
+    return json.loads("\n".join(lines[start:]))
+
+
 def product_entry(path: Path) -> dict:
     return yaml.safe_load(path.read_text())["models"][0]
 
@@ -189,9 +198,9 @@ def test_new_domain_to_governed_product_in_three_commands(scaffolded: Path) -> N
 
     # governance rejects exactly the descriptions left to the team
     check = duckmesh(root, "governance", "check", "--json", check=False)
-    assert check.returncode == 1
+    assert check.returncode == 1, check.stdout + check.stderr
     found = {(v["policy"], v["node"], v["column"])
-             for v in json.loads(check.stdout)["violations"]}
+             for v in json_output(check.stdout, "{")["violations"]}
     todo = {("P02", "model.finance.daily_revenue.v1", None)} | {
         ("P02", "model.finance.daily_revenue.v1", c)
         for c in ("order_date", "order_count", "net_amount")} | {
@@ -223,7 +232,7 @@ def test_new_domain_to_governed_product_in_three_commands(scaffolded: Path) -> N
         [sys.executable, "-m", "sqlfluff", "lint", "--format", "json",
          *[str(p.relative_to(root)) for p in generated]],
         cwd=root, env=env, capture_output=True, text=True, timeout=300)
-    report = json.loads(lint.stdout)
+    report = json_output(lint.stdout, "[")
     assert sorted(f["filepath"] for f in report) == sorted(
         str(p.relative_to(root)) for p in generated)
     assert [v for f in report for v in f["violations"]] == []

@@ -17,11 +17,16 @@ from .views import product_status, series
 WIDTH, HEIGHT, PAD = 220, 60, 4
 
 
+def _fmt(value: float) -> str:
+    """10000 -> '10,000'; 1.2345 -> '1.23'."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
 def sparkline(values: list[float | None], title: str, unit: str = "",
               fixed_range: tuple[float, float] | None = None) -> str:
     """An SVG polyline of ``values`` (None leaves a gap), labelled with the last value."""
     points = [(i, v) for i, v in enumerate(values) if v is not None]
-    last = f"{points[-1][1]:,.4g}{unit}" if points else "no data"
+    last = f"{_fmt(points[-1][1])}{unit}" if points else "no data"
     head = (f'<figure class="chart"><figcaption>{html.escape(title)}: '
             f'<b>{html.escape(last)}</b></figcaption>'
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
@@ -40,14 +45,14 @@ def sparkline(values: list[float | None], title: str, unit: str = "",
 
     line = " ".join(xy(i, v) for i, v in points)
     dots = "".join(f'<circle cx="{xy(i, v).split(",")[0]}" cy="{xy(i, v).split(",")[1]}" '
-                   f'r="2" fill="#0969da"><title>{v:,.4g}{html.escape(unit)}</title></circle>'
+                   f'r="2" fill="#0969da"><title>{_fmt(v)}{html.escape(unit)}</title></circle>'
                    for i, v in points)
     return (head + f'<polyline fill="none" stroke="#0969da" stroke-width="1.5" '
             f'points="{line}"/>{dots}'
             f'<text x="{WIDTH - PAD}" y="11" font-size="9" text-anchor="end" '
-            f'fill="#57606a">{high:,.4g}</text>'
+            f'fill="#57606a">{_fmt(high)}</text>'
             f'<text x="{WIDTH - PAD}" y="{HEIGHT - PAD}" font-size="9" text-anchor="end" '
-            f'fill="#57606a">{low:,.4g}</text></svg></figure>')
+            f'fill="#57606a">{_fmt(low)}</text></svg></figure>')
 
 
 def product_panel(con: duckdb.DuckDBPyConnection, product: str, limit: int = 60) -> str:
@@ -119,5 +124,5 @@ def site_section(mesh, record) -> str | None:  # noqa: ANN001 - project.Mesh, Pr
         if not series(con, product, 1):
             return None
         return ("<h2>Observability</h2><p class=\"muted\">Rows, build time and SLO "
-                "attainment per recorded run (`duckmesh history "
-                f"{html.escape(product)}`).</p>" + product_panel(con, product))
+                "attainment per recorded run (<code>duckmesh history "
+                f"{html.escape(product)}</code>).</p>" + product_panel(con, product))

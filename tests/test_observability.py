@@ -499,3 +499,17 @@ def test_a_failed_second_build_appends_history(built_mesh: BuiltMesh, tmp_path: 
     assert [json.loads(line)["message"] for line in delivered] == [message]
     gate = duckmesh(root, "alerts", check=False)
     assert gate.returncode == 1 and "CRM Team" in gate.stdout
+
+
+def test_a_locked_database_is_a_clear_error(simulation: Simulation) -> None:
+    holder = duckdb.connect(str(simulation.db))  # as a running build would
+    try:
+        done = duckmesh(simulation.root, "status", env={"DUCKMESH_DB": str(simulation.db)},
+                        check=False)
+    finally:
+        holder.close()
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"duckmesh status: error: cannot open {simulation.db}: ")
+    assert done.stderr.rstrip().endswith(
+        "(another process, e.g. a running build or a DuckDB shell, holds the file: "
+        "wait for it or close it, then retry)")

@@ -71,7 +71,7 @@ def connect(db_path: Path, create: bool = True) -> Iterator[duckdb.DuckDBPyConne
         raise MeshError(
             f"no observability history in {db_path}: run `duckmesh build` (which records "
             "every run) or `duckmesh observe` after a dbt build")
-    con = duckdb.connect(str(db_path))
+    con = _open(db_path)
     try:
         if create:
             ensure_schema(con)
@@ -80,10 +80,19 @@ def connect(db_path: Path, create: bool = True) -> Iterator[duckdb.DuckDBPyConne
         con.close()
 
 
+def _open(db_path: Path) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(db_path))
+    except duckdb.IOException as error:
+        raise MeshError(
+            f"cannot open {db_path}: {error} (another process, e.g. a running build or a "
+            "DuckDB shell, holds the file: wait for it or close it, then retry)") from error
+
+
 def has_history(db_path: Path) -> bool:
     if not db_path.exists():
         return False
-    con = duckdb.connect(str(db_path))
+    con = _open(db_path)
     try:
         return bool(con.execute(
             "select count(*) from information_schema.tables "

@@ -38,30 +38,19 @@
     {%- do severity.update(given.get('severity') or {}) -%}
     {%- do cfg.update({'severity': severity, 'exemptions': given.get('exemptions') or []}) -%}
 
-    {%- set groups = {} -%}
     {#- a domain's group: the one named after its package, else its first -#}
+    {%- set groups = {} -%}
     {%- for group in graph.groups.values() | sort(attribute='unique_id') -%}
         {%- if group.package_name not in groups or group.name == group.package_name -%}
             {%- do groups.update({group.package_name: group}) -%}
         {%- endif -%}
     {%- endfor -%}
 
-    {%- set models = [] -%}
-    {%- set public = [] -%}
-    {%- set packages = [] -%}
-    {%- set tests_by_node = {} -%}
-    {%- for node in graph.nodes.values() -%}
-        {%- if node.package_name in cfg.ignore_packages -%}
-        {%- elif node.resource_type == 'model' -%}
-            {%- do models.append(node) -%}
-            {%- if node.access == 'public' -%}{%- do public.append(node) -%}{%- endif -%}
-            {%- if node.package_name not in packages -%}{%- do packages.append(node.package_name) -%}{%- endif -%}
-        {%- elif node.resource_type == 'test' and node.attached_node and node.test_metadata -%}
-            {%- do tests_by_node.setdefault(node.attached_node, []).append(
-                node.test_metadata.name ~ ':' ~ (node.column_name or '') | lower) -%}
-        {%- endif -%}
-    {%- endfor -%}
-
+    {#- filters run at Python speed: the hot paths below avoid per-node Jinja loops -#}
+    {%- set models = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
+        | rejectattr('package_name', 'in', cfg.ignore_packages) | list -%}
+    {%- set public = models | selectattr('access', 'equalto', 'public') | list -%}
+    {%- set packages = models | map(attribute='package_name') | unique | list -%}
     {%- set domains = {} -%}
     {%- for package in packages -%}
         {%- do domains.update({package: groups[package].name if package in groups else package}) -%}
@@ -80,8 +69,7 @@
         'models': models,
         'public': public,
         'packages': packages,
-        'domains': domains,
-        'tests_by_node': tests_by_node
+        'domains': domains
     }) }}
 {% endmacro %}
 

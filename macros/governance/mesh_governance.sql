@@ -29,8 +29,11 @@
     {%- set exemptions = governance_p00_exemptions(ctx) -%}
     {%- set raw = [] -%}
     {%- do raw.extend(exemptions.violations) -%}
+    {%- set timings = {'context': (modules.datetime.datetime.now() - started).total_seconds()} -%}
     {%- for policy, check in governance_policies() if severity.get(policy, 'error') != 'off' -%}
+        {%- set policy_started = modules.datetime.datetime.now() -%}
         {%- do raw.extend(check(ctx)) -%}
+        {%- do timings.update({policy: (modules.datetime.datetime.now() - policy_started).total_seconds()}) -%}
     {%- endfor -%}
     {%- set violations = [] -%}
     {%- set exempted = namespace(count=0) -%}
@@ -57,7 +60,8 @@
         'exempted': exempted.count,
         'models': ctx.models | length,
         'public_models': ctx.public | length,
-        'seconds': elapsed.total_seconds()
+        'seconds': elapsed.total_seconds(),
+        'timings': timings
     }) }}
 {% endmacro %}
 

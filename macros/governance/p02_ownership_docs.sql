@@ -24,21 +24,22 @@
         {%- endif -%}
     {%- endfor -%}
     {%- for node in ctx.public -%}
-        {%- set domain = ctx.domains[node.package_name] -%}
-        {%- set label = governance_label(node) -%}
-        {%- set yml = governance_yml(node) -%}
-        {%- if not (node.description or '') | trim -%}
-            {%- do found.append(governance_violation('P02', domain, node.unique_id, none,
-                'public model ' ~ label ~ ' has no description',
-                'add a `description:` to ' ~ node.name ~ ' in ' ~ (yml or 'a yml file beside the model'))) -%}
-        {%- endif -%}
-        {%- for column in node.columns.values() -%}
-            {%- if not (column.description or '') | trim -%}
+        {%- set undocumented = node['columns'].values() | rejectattr('description') | list -%}
+        {%- if undocumented or not (node['description'] or '') | trim -%}
+            {%- set domain = ctx.domains[node.package_name] -%}
+            {%- set label = governance_label(node) -%}
+            {%- set yml = governance_yml(node) -%}
+            {%- if not (node.description or '') | trim -%}
+                {%- do found.append(governance_violation('P02', domain, node.unique_id, none,
+                    'public model ' ~ label ~ ' has no description',
+                    'add a `description:` to ' ~ node.name ~ ' in ' ~ (yml or 'a yml file beside the model'))) -%}
+            {%- endif -%}
+            {%- for column in undocumented -%}
                 {%- do found.append(governance_violation('P02', domain, node.unique_id, column.name,
                     'column ' ~ column.name ~ ' of public model ' ~ label ~ ' has no description',
                     'add a `description:` to column ' ~ column.name ~ ' in ' ~ yml)) -%}
-            {%- endif -%}
-        {%- endfor -%}
+            {%- endfor -%}
+        {%- endif -%}
     {%- endfor -%}
     {{ return(found) }}
 {% endmacro %}

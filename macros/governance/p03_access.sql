@@ -27,22 +27,22 @@
             {%- endif -%}
         {%- endfor -%}
     {%- endif -%}
-    {%- for node in ctx.models -%}
-        {%- set domain = ctx.domains[node.package_name] -%}
-        {%- set group = ctx.groups.get(node.package_name) -%}
-        {%- set label = governance_label(node) -%}
-        {%- if group is not none and node.group != group.name -%}
-            {%- do found.append(governance_violation('P03', domain, node.unique_id, none,
-                'model ' ~ label ~ ' of domain ' ~ domain ~ ' belongs to group ' ~ (node.group or 'none') ~ ', not to its domain\'s group ' ~ group.name,
+    {%- for package, nodes in ctx.models | groupby('package_name') if package in ctx.groups -%}
+        {%- set group = ctx.groups[package] -%}
+        {%- for node in nodes | rejectattr('group', 'equalto', group.name) -%}
+            {%- set label = governance_label(node) -%}
+            {%- do found.append(governance_violation('P03', ctx.domains[package], node.unique_id, none,
+                'model ' ~ label ~ ' of domain ' ~ ctx.domains[package] ~ ' belongs to group ' ~ (node.group or 'none') ~ ', not to its domain\'s group ' ~ group.name,
                 'remove the group override on ' ~ label ~ ' (' ~ node.original_file_path ~ ') so it inherits `+group: ' ~ group.name ~ '` from the domain\'s dbt_project.yml')) -%}
-        {%- endif -%}
-        {%- if node.access == 'public' -%}
-            {%- set layers = node.fqn[1:-1] | select('in', cfg.private_layers) | list -%}
-            {%- if layers -%}
-                {%- do found.append(governance_violation('P03', domain, node.unique_id, none,
-                    'model ' ~ label ~ ' is in the private layer ' ~ layers[0] ~ '/ but is public',
-                    'keep ' ~ label ~ ' private (remove `access: public`) and publish a product in models/products/ that selects from it')) -%}
-            {%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- for node in ctx.public -%}
+        {%- set layers = node['fqn'][1:-1] | select('in', cfg.private_layers) | list -%}
+        {%- if layers -%}
+            {%- set label = governance_label(node) -%}
+            {%- do found.append(governance_violation('P03', ctx.domains[node.package_name], node.unique_id, none,
+                'model ' ~ label ~ ' is in the private layer ' ~ layers[0] ~ '/ but is public',
+                'keep ' ~ label ~ ' private (remove `access: public`) and publish a product in models/products/ that selects from it')) -%}
         {%- endif -%}
     {%- endfor -%}
     {{ return(found) }}

@@ -5,41 +5,52 @@
     {%- set found = [] -%}
     {%- set snake = modules.re.compile('^[a-z][a-z0-9]*(_[a-z0-9]+)*$') -%}
     {%- for node in ctx.public -%}
-        {%- set domain = ctx.domains[node.package_name] -%}
-        {%- set label = governance_label(node) -%}
-        {%- set yml = governance_yml(node) -%}
-        {%- if node.schema != domain -%}
-            {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
-                'product ' ~ label ~ ' lives in schema ' ~ node.schema ~ ', not in its domain\'s schema ' ~ domain,
-                'set `+schema: ' ~ domain ~ '` for the domain\'s models and remove any schema override on ' ~ label)) -%}
-        {%- endif -%}
-        {%- if not snake.match(node.name) -%}
-            {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
-                'product name ' ~ node.name ~ ' is not snake_case',
-                'rename ' ~ node.name ~ ' to lowercase words joined by underscores (and ship the rename as a new product)')) -%}
-        {%- endif -%}
-        {%- set prefix = ctx.layer_prefix_re.match(node.name) -%}
-        {%- if prefix -%}
-            {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
-                'product ' ~ label ~ ' carries the layer prefix ' ~ prefix.group(1) ~ '; products are named for the business entity',
-                'name the product without ' ~ prefix.group(1) ~ ' (e.g. ' ~ node.name[prefix.end():] ~ ')')) -%}
-        {%- endif -%}
-        {%- if node.version is none -%}
-            {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
-                'product ' ~ node.name ~ ' is not versioned',
-                'rename the file to ' ~ node.name ~ '_v1.sql and add `latest_version: 1` and `versions: [{v: 1}]` to ' ~ node.name ~ ' in ' ~ (yml or 'its yml'))) -%}
+        {%- set domain = ctx.domains[node['package_name']] -%}
+        {%- set name = node['name'] -%}
+        {%- set version = node['version'] -%}
+        {%- set prefix = ctx.layer_prefix_re.match(name) -%}
+        {%- set hooks = node['config'].get('post-hook') or [] -%}
+        {%- set problems = [] -%}
+        {%- if node['schema'] != domain -%}{%- do problems.append('schema') -%}{%- endif -%}
+        {%- if not snake.match(name) -%}{%- do problems.append('snake') -%}{%- endif -%}
+        {%- if prefix -%}{%- do problems.append('prefix') -%}{%- endif -%}
+        {%- if version is none -%}{%- do problems.append('version') -%}
         {%- else -%}
-            {%- set relation = node.name ~ '_v' ~ node.version -%}
-            {%- if node.alias != relation -%}
+            {%- if node['alias'] != name ~ '_v' ~ version -%}{%- do problems.append('alias') -%}{%- endif -%}
+            {%- if 'create_latest_alias' not in (hooks | map(attribute='sql') | join(' ')) -%}{%- do problems.append('latest') -%}{%- endif -%}
+        {%- endif -%}
+        {%- if problems -%}
+            {%- set label = governance_label(node) -%}
+            {%- set yml = governance_yml(node) -%}
+            {%- set relation = name ~ '_v' ~ version -%}
+            {%- if 'schema' in problems -%}
+                {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
+                    'product ' ~ label ~ ' lives in schema ' ~ node.schema ~ ', not in its domain\'s schema ' ~ domain,
+                    'set `+schema: ' ~ domain ~ '` for the domain\'s models and remove any schema override on ' ~ label)) -%}
+            {%- endif -%}
+            {%- if 'snake' in problems -%}
+                {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
+                    'product name ' ~ name ~ ' is not snake_case',
+                    'rename ' ~ name ~ ' to lowercase words joined by underscores (and ship the rename as a new product)')) -%}
+            {%- endif -%}
+            {%- if 'prefix' in problems -%}
+                {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
+                    'product ' ~ label ~ ' carries the layer prefix ' ~ prefix.group(1) ~ '; products are named for the business entity',
+                    'name the product without ' ~ prefix.group(1) ~ ' (e.g. ' ~ name[prefix.end():] ~ ')')) -%}
+            {%- endif -%}
+            {%- if 'version' in problems -%}
+                {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
+                    'product ' ~ name ~ ' is not versioned',
+                    'rename the file to ' ~ name ~ '_v1.sql and add `latest_version: 1` and `versions: [{v: 1}]` to ' ~ name ~ ' in ' ~ (yml or 'its yml'))) -%}
+            {%- endif -%}
+            {%- if 'alias' in problems -%}
                 {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
                     'product ' ~ label ~ ' is materialised as ' ~ node.schema ~ '.' ~ node.alias ~ ', not ' ~ node.schema ~ '.' ~ relation,
                     'remove the alias override on ' ~ label ~ ' so its relation is ' ~ relation)) -%}
             {%- endif -%}
-            {%- set hooks = node.config.get('post-hook') or [] -%}
-            {%- set has_alias = 'create_latest_alias' in (hooks | map(attribute='sql') | join(' ')) -%}
-            {%- if not has_alias -%}
+            {%- if 'latest' in problems -%}
                 {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
-                    'product ' ~ label ~ ' does not create the latest alias view ' ~ node.schema ~ '.' ~ node.name,
+                    'product ' ~ label ~ ' does not create the latest alias view ' ~ node.schema ~ '.' ~ name,
                     'add `+post-hook: "{{ create_latest_alias() }}"` to the products folder in the domain\'s dbt_project.yml')) -%}
             {%- endif -%}
         {%- endif -%}

@@ -9,23 +9,27 @@
         {%- do rules.append({'glob': rule.columns, 're': modules.re.compile(pattern),
             'data_type': rule.data_type, 'normal': governance_normalise_type(rule.data_type)}) -%}
     {%- endfor -%}
-    {%- set cache = {} -%}
+    {#- verdicts are cached per (name, type): column names repeat across products -#}
+    {%- set verdicts = {} -%}
     {%- for node in ctx.public -%}
-        {%- set domain = ctx.domains[node.package_name] -%}
-        {%- for column in node.columns.values() if column.data_type -%}
-            {%- set name = column.name | lower -%}
-            {%- for rule in rules if rule.re.match(name) -%}
-                {%- if loop.first -%}
-                    {%- if column.data_type not in cache -%}
-                        {%- do cache.update({column.data_type: governance_normalise_type(column.data_type)}) -%}
-                    {%- endif -%}
-                    {%- if cache[column.data_type] != rule.normal -%}
-                        {%- do found.append(governance_violation('P05', domain, node.unique_id, column.name,
-                            'column ' ~ column.name ~ ' of ' ~ governance_label(node) ~ ' is ' ~ column.data_type ~ ', but columns named ' ~ rule.glob ~ ' are ' ~ rule.data_type ~ ' across the mesh',
-                            'cast ' ~ column.name ~ ' to ' ~ rule.data_type ~ ' in the model and set `data_type: ' ~ rule.data_type ~ '` in ' ~ governance_yml(node) ~ ' (a breaking change: ship it as a new version)')) -%}
-                    {%- endif -%}
+        {%- for column in node['columns'].values() -%}
+            {%- set key = column['name'] ~ ' ' ~ column['data_type'] -%}
+            {%- if key not in verdicts -%}
+                {%- set verdict = namespace(rule=none) -%}
+                {%- if column['data_type'] -%}
+                    {%- set normal = governance_normalise_type(column['data_type']) -%}
+                    {%- for rule in rules if rule.re.match(column['name'] | lower) -%}
+                        {%- if loop.first and normal != rule.normal -%}{%- set verdict.rule = rule -%}{%- endif -%}
+                    {%- endfor -%}
                 {%- endif -%}
-            {%- endfor -%}
+                {%- do verdicts.update({key: verdict.rule}) -%}
+            {%- endif -%}
+            {%- set rule = verdicts[key] -%}
+            {%- if rule is not none -%}
+                {%- do found.append(governance_violation('P05', ctx.domains[node.package_name], node.unique_id, column.name,
+                    'column ' ~ column.name ~ ' of ' ~ governance_label(node) ~ ' is ' ~ column.data_type ~ ', but columns named ' ~ rule.glob ~ ' are ' ~ rule.data_type ~ ' across the mesh',
+                    'cast ' ~ column.name ~ ' to ' ~ rule.data_type ~ ' in the model and set `data_type: ' ~ rule.data_type ~ '` in ' ~ governance_yml(node) ~ ' (a breaking change: ship it as a new version)')) -%}
+            {%- endif -%}
         {%- endfor -%}
     {%- endfor -%}
     {{ return(found) }}

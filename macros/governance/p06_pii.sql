@@ -12,84 +12,86 @@
     {%- set noise = re.compile('\\{#.*?#\\}|/\\*.*?\\*/|--[^\\n]*|\\{\\{-?\\s*(?:ref|source)\\s*\\(.*?\\}\\}', re.S) -%}
     {%- set star = re.compile('\\bselect\\s+(?:distinct\\s+)?\\*|\\w\\.\\*') -%}
 
-    {#- pii[unique_id] = {column: origin} for every resolved node -#}
+    {#- seeds of PII: classified columns of sources, seeds and models -#}
     {%- set pii = {} -%}
+    {%- set queue = [] -%}
     {%- for source in graph.sources.values() -%}
-        {%- set columns = {} -%}
-        {%- set listed = (source.meta or {}).get('pii') or (source.config.meta or {}).get('pii') or [] -%}
-        {%- for name in (listed if listed is iterable and listed is not string else []) -%}
-            {%- do columns.update({name | lower: 'source ' ~ source.source_name ~ '.' ~ source.name ~ '.' ~ name}) -%}
-        {%- endfor -%}
-        {%- for column in source.columns.values() -%}
-            {%- if (column.meta or {}).get('pii') or ((column.config or {}).get('meta') or {}).get('pii') -%}
-                {%- do columns.update({column.name | lower: 'source ' ~ source.source_name ~ '.' ~ source.name ~ '.' ~ column.name}) -%}
-            {%- endif -%}
-        {%- endfor -%}
-        {%- do pii.update({source.unique_id: columns}) -%}
-    {%- endfor -%}
-    {%- set pending = [] -%}
-    {%- for node in graph.nodes.values() -%}
-        {%- if node.resource_type in ('model', 'snapshot') -%}
-            {%- do pending.append(node) -%}
-        {%- elif node.resource_type == 'seed' -%}
-            {%- set columns = {} -%}
-            {%- for column in node.columns.values() -%}
-                {%- if (column.meta or {}).get('pii') or ((column.config or {}).get('meta') or {}).get('pii') -%}
-                    {%- do columns.update({column.name | lower: 'seed ' ~ node.name ~ '.' ~ column.name}) -%}
-                {%- endif -%}
+        {%- set listed = (source['meta'] or {}).get('pii') or ((source['config'] or {}).get('meta') or {}).get('pii') -%}
+        {%- set columns = (source['columns'].values() | selectattr('meta.pii') | list)
+            + (source['columns'].values() | selectattr('config.meta.pii') | list) -%}
+        {%- if columns or listed -%}
+            {%- set carried = {} -%}
+            {%- for name in (listed if listed is iterable and listed is not string else []) -%}
+                {%- do carried.update({name | lower: 'source ' ~ source.source_name ~ '.' ~ source.name ~ '.' ~ name}) -%}
             {%- endfor -%}
-            {%- do pii.update({node.unique_id: columns}) -%}
+            {%- for column in columns -%}
+                {%- do carried.update({column.name | lower: 'source ' ~ source.source_name ~ '.' ~ source.name ~ '.' ~ column.name}) -%}
+            {%- endfor -%}
+            {%- do pii.update({source.unique_id: carried}) -%}
         {%- endif -%}
     {%- endfor -%}
+    {%- set classified = {} -%}
+    {%- for node in graph.nodes.values() | selectattr('resource_type', 'in', ['model', 'snapshot', 'seed']) | selectattr('columns') -%}
+        {#- cheap prefilter: the repr of the columns must mention pii at all -#}
+        {%- set columns = [] if 'pii' not in (node['columns'] | string) else
+            (node['columns'].values() | selectattr('meta.pii') | list)
+            + (node['columns'].values() | selectattr('config.meta.pii') | list) -%}
+        {%- if columns -%}
+            {%- set where = ('seed ' ~ node.name ~ '.') if node.resource_type == 'seed' else ('classified PII on ' ~ governance_label(node)) -%}
+            {%- set own = {} -%}
+            {%- for column in columns -%}
+                {%- do own.update({column.name | lower: where ~ (column.name if node.resource_type == 'seed' else '')}) -%}
+            {%- endfor -%}
+            {%- do classified.update({node.unique_id: own}) -%}
+            {%- if node.resource_type == 'seed' -%}{%- do pii.update({node.unique_id: own}) -%}
+            {%- else -%}{%- do queue.append(node.unique_id) -%}{%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if not pii and not queue -%}{{ return(found) }}{%- endif -%}
 
-    {#- resolve models parents-first: each pass resolves those whose parents are known -#}
-    {%- set state = namespace(pending=pending) -%}
-    {%- for _ in range(state.pending | length + 1) if state.pending -%}
-        {%- set waiting = [] -%}
-        {%- for node in state.pending -%}
-            {%- set parents = node.depends_on.nodes | select('in', graph.nodes) | list -%}
-            {%- set unresolved = parents | reject('in', pii) | list -%}
-            {%- if unresolved -%}
-                {%- do waiting.append(node) -%}
-            {%- else -%}
-                {%- set upstream = {} -%}
-                {%- for parent in node.depends_on.nodes -%}
-                    {%- do upstream.update(pii.get(parent) or {}) -%}
-                {%- endfor -%}
-                {%- set carried = {} -%}
-                {%- if upstream -%}
-                    {%- set code = noise.sub(' ', masking.sub(' ', node.raw_code or '')) | lower -%}
-                    {%- set names = upstream.keys() | map('lower') | list -%}
-                    {%- set escaped = [] -%}
-                    {%- for name in names -%}{%- do escaped.append(re.escape(name)) -%}{%- endfor -%}
-                    {%- set alternatives = '(' ~ (escaped | join('|')) ~ ')' -%}
-                    {%- set passes_all = star.search(code) -%}
-                    {%- for name in re.findall('\\b' ~ alternatives ~ '\\b', code) -%}
-                        {%- do carried.update({name: upstream[name]}) -%}
-                    {%- endfor -%}
-                    {%- for name, alias in re.findall('\\b' ~ alternatives ~ '\\b[^,\\n]*?\\bas\\s+"?([a-z_][a-z0-9_$]*)', code) -%}
-                        {%- do carried.update({alias: upstream[name]}) -%}
-                    {%- endfor -%}
-                    {%- if passes_all -%}{%- do carried.update(upstream) -%}{%- endif -%}
-                    {%- if (node.contract or {}).get('enforced') and node.columns -%}
-                        {#- an enforced contract is the model's output: keep only its columns -#}
-                        {%- set declared = {} -%}
-                        {%- for column in node.columns.values() if (column.name | lower) in carried -%}
-                            {%- do declared.update({column.name | lower: carried[column.name | lower]}) -%}
-                        {%- endfor -%}
-                        {%- set carried = declared -%}
-                    {%- endif -%}
-                {%- endif -%}
-                {%- for column in node.columns.values() -%}
-                    {%- if (column.name | lower) not in carried and ((column.meta or {}).get('pii')
-                            or ((column.config or {}).get('meta') or {}).get('pii')) -%}
-                        {%- do carried.update({column.name | lower: 'classified PII on ' ~ governance_label(node)}) -%}
-                    {%- endif -%}
-                {%- endfor -%}
-                {%- do pii.update({node.unique_id: carried}) -%}
-            {%- endif -%}
+    {#- follow PII downstream: a node is (re)computed whenever a parent's PII changes -#}
+    {%- set children = {} -%}
+    {%- for node in graph.nodes.values() | selectattr('resource_type', 'in', ['model', 'snapshot']) -%}
+        {%- for parent in node['depends_on']['nodes'] -%}
+            {%- do children.setdefault(parent, []).append(node['unique_id']) -%}
         {%- endfor -%}
-        {%- set state.pending = waiting -%}
+    {%- endfor -%}
+    {%- for uid in pii -%}{%- do queue.extend(children.get(uid) or []) -%}{%- endfor -%}
+    {%- for uid in queue -%}
+        {%- set node = graph.nodes[uid] -%}
+        {%- set upstream = {} -%}
+        {%- for parent in node['depends_on']['nodes'] -%}
+            {%- do upstream.update(pii.get(parent) or {}) -%}
+        {%- endfor -%}
+        {%- set carried = {} -%}
+        {%- if upstream -%}
+            {%- set code = noise.sub(' ', masking.sub(' ', node.raw_code or '')) | lower -%}
+            {%- set escaped = [] -%}
+            {%- for name in upstream -%}{%- do escaped.append(re.escape(name)) -%}{%- endfor -%}
+            {%- set alternatives = '(' ~ (escaped | join('|')) ~ ')' -%}
+            {%- for name in re.findall('\\b' ~ alternatives ~ '\\b', code) -%}
+                {%- do carried.update({name: upstream[name]}) -%}
+            {%- endfor -%}
+            {%- for name, alias in re.findall('\\b' ~ alternatives ~ '\\b[^,\\n]*?\\bas\\s+"?([a-z_][a-z0-9_$]*)', code) -%}
+                {%- do carried.update({alias: upstream[name]}) -%}
+            {%- endfor -%}
+            {%- if star.search(code) -%}{%- do carried.update(upstream) -%}{%- endif -%}
+            {%- if (node.contract or {}).get('enforced') and node.columns -%}
+                {#- an enforced contract is the model's output: keep only its columns -#}
+                {%- set declared = {} -%}
+                {%- for column in node.columns.values() if (column.name | lower) in carried -%}
+                    {%- do declared.update({column.name | lower: carried[column.name | lower]}) -%}
+                {%- endfor -%}
+                {%- set carried = declared -%}
+            {%- endif -%}
+        {%- endif -%}
+        {%- for name, origin in (classified.get(uid) or {}).items() if name not in carried -%}
+            {%- do carried.update({name: origin}) -%}
+        {%- endfor -%}
+        {%- if carried != (pii.get(uid) or {}) -%}
+            {%- do pii.update({uid: carried}) -%}
+            {%- do queue.extend(children.get(uid) or []) -%}
+        {%- endif -%}
     {%- endfor -%}
 
     {%- for node in ctx.public -%}

@@ -4,36 +4,51 @@
 {% macro governance_p07_keys_metadata(ctx) %}
     {%- set found = [] -%}
     {%- set cfg = ctx.cfg -%}
+    {%- set tests = namespace(by_node=none) -%}
     {%- for node in ctx.public -%}
+        {%- set key = namespace(found=(node['constraints'] or []) | selectattr('type', 'equalto', 'primary_key') | list | length > 0) -%}
+        {%- if not key.found -%}
+            {%- if tests.by_node is none -%}
+                {#- built once, only when some product has no primary_key constraint -#}
+                {%- set tests.by_node = {} -%}
+                {%- for test in graph.nodes.values() | selectattr('resource_type', 'equalto', 'test') | selectattr('attached_node') | selectattr('test_metadata') -%}
+                    {%- do tests.by_node.setdefault(test.attached_node, []).append(
+                        test.test_metadata.name ~ ':' ~ (test.column_name or '') | lower) -%}
+                {%- endfor -%}
+            {%- endif -%}
+            {%- set node_tests = tests.by_node.get(node.unique_id) or [] -%}
+            {%- for column in node.columns.values() if not key.found -%}
+                {%- set name = column.name | lower -%}
+                {%- set kinds = (column.constraints or []) | map(attribute='type') | list -%}
+                {%- if 'primary_key' in kinds
+                    or (('unique' in kinds or ('unique:' ~ name) in node_tests)
+                        and ('not_null' in kinds or ('not_null:' ~ name) in node_tests)) -%}
+                    {%- set key.found = true -%}
+                {%- endif -%}
+            {%- endfor -%}
+        {%- endif -%}
+        {%- set meta = node['config']['meta'] or node['meta'] or {} -%}
+        {%- set slo = meta.get('slo') if meta.get('slo') is mapping else {} -%}
+        {%- set hours = slo.get('freshness_hours') -%}
+        {%- set rows = slo.get('min_rows') -%}
+        {%- set bad_hours = hours is not number or hours is boolean or hours <= 0 -%}
+        {%- set bad_rows = rows is not integer or rows is boolean or rows < 0 -%}
+        {%- if not key.found or bad_hours or bad_rows or meta.get('classification') not in cfg.classifications
+            or meta.get('lifecycle') not in cfg.lifecycles -%}
         {%- set domain = ctx.domains[node.package_name] -%}
         {%- set label = governance_label(node) -%}
         {%- set yml = governance_yml(node) -%}
-        {%- set tests = ctx.tests_by_node.get(node.unique_id) or [] -%}
-        {%- set key = namespace(found=(node.constraints or []) | selectattr('type', 'equalto', 'primary_key') | list | length > 0) -%}
-        {%- for column in node.columns.values() if not key.found -%}
-            {%- set name = column.name | lower -%}
-            {%- set kinds = (column.constraints or []) | map(attribute='type') | list -%}
-            {%- if 'primary_key' in kinds
-                or (('unique' in kinds or ('unique:' ~ name) in tests)
-                    and ('not_null' in kinds or ('not_null:' ~ name) in tests)) -%}
-                {%- set key.found = true -%}
-            {%- endif -%}
-        {%- endfor -%}
         {%- if not key.found -%}
             {%- do found.append(governance_violation('P07', domain, node.unique_id, none,
                 'product ' ~ label ~ ' has no primary key',
                 'add `constraints: [{type: primary_key, columns: [<key>]}]` to ' ~ node.name ~ ' in ' ~ (yml or 'its yml') ~ ', or unique and not_null data_tests on its key column')) -%}
         {%- endif -%}
-        {%- set meta = node.config.meta or node.meta or {} -%}
-        {%- set slo = meta.get('slo') if meta.get('slo') is mapping else {} -%}
-        {%- set hours = slo.get('freshness_hours') -%}
-        {%- if hours is not number or hours is boolean or hours <= 0 -%}
+        {%- if bad_hours -%}
             {%- do found.append(governance_violation('P07', domain, node.unique_id, none,
                 'product ' ~ label ~ ' has no SLO freshness (meta.slo.freshness_hours, a positive number; got ' ~ (hours if hours is not none else 'none') ~ ')',
                 'add `meta: {slo: {freshness_hours: <hours>}}` under `config:` of ' ~ node.name ~ ' in ' ~ (yml or 'its yml'))) -%}
         {%- endif -%}
-        {%- set rows = slo.get('min_rows') -%}
-        {%- if rows is not integer or rows is boolean or rows < 0 -%}
+        {%- if bad_rows -%}
             {%- do found.append(governance_violation('P07', domain, node.unique_id, none,
                 'product ' ~ label ~ ' has no SLO row minimum (meta.slo.min_rows, a whole number; got ' ~ (rows if rows is not none else 'none') ~ ')',
                 'add `meta: {slo: {min_rows: <rows>}}` under `config:` of ' ~ node.name ~ ' in ' ~ (yml or 'its yml'))) -%}
@@ -45,6 +60,7 @@
                     'add `meta: {' ~ field ~ ': <' ~ (allowed | join('|')) ~ '>}` under `config:` of ' ~ node.name ~ ' in ' ~ (yml or 'its yml'))) -%}
             {%- endif -%}
         {%- endfor -%}
+        {%- endif -%}
     {%- endfor -%}
     {{ return(found) }}
 {% endmacro %}

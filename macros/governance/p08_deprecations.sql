@@ -3,13 +3,12 @@
     are reported once per consumer domain and version, naming every consuming model. -#}
 {% macro governance_p08_deprecations(ctx) %}
     {%- set found = [] -%}
+    {%- set deprecated = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
+        | selectattr('deprecation_date') | map(attribute='unique_id') | list -%}
     {%- set uses = {} -%}
-    {%- for node in ctx.models -%}
-        {%- for parent in node.depends_on.nodes if parent.startswith('model.') -%}
-            {%- set target = graph.nodes.get(parent) -%}
-            {%- if target and target.deprecation_date and parent != node.unique_id -%}
-                {%- do uses.setdefault((ctx.domains[node.package_name], parent), []).append(governance_label(node)) -%}
-            {%- endif -%}
+    {%- for node in ctx.models if deprecated -%}
+        {%- for parent in node['depends_on']['nodes'] | select('in', deprecated) -%}
+            {%- do uses.setdefault((ctx.domains[node.package_name], parent), []).append(governance_label(node)) -%}
         {%- endfor -%}
     {%- endfor -%}
     {%- for key, consumers in uses.items() | sort -%}

@@ -22,7 +22,7 @@ from .catalog import Catalog
 from .descriptor import ProductRecord
 from .project import Mesh
 
-PRODUCT_SECTIONS: list[str] = []
+PRODUCT_SECTIONS: list[str] = ["duckmesh.observability.report:site_section"]
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
            "#e377c2", "#7f7f7f", "#bcbd22"]

@@ -13,10 +13,11 @@ from pathlib import Path
 from . import dbt, yamledit
 from .contracts import (TODO_MARKER, Column, ProductSpec, castable, connect_db, is_todo,
                         describe_query, field_type_rules, guess_primary_key, looks_like_pii, product_yaml,
-                        suggest_types)
+                        scalar, suggest_types)
 from .project import Mesh, MeshError, find_mesh
-from .selfserve import (EPILOG, InvalidInput, RefusedOverwrite, check_email, check_name,
-                        check_product_name, domain_dir, guarded, refuse_existing, write_text)
+from .selfserve import (EPILOG, IDENTIFIER, InvalidInput, RefusedOverwrite, check_email, check_name,
+                        check_product_name, domain_dir, guarded, refuse_existing,
+                        reserved_words, write_text)
 
 KINDS = {
     "source": "source-aligned: publishes the data of its own operational systems",
@@ -93,9 +94,9 @@ def domain_files(request: DomainRequest) -> dict[str, str]:
         "groups:\n"
         f"  - name: {name}\n"
         "    owner:\n"
-        f"      name: {yamledit_scalar(request.owner)}\n"
+        f"      name: {scalar(request.owner)}\n"
         f"      email: {request.email}\n"
-        f"    description: {yamledit_scalar(description)}\n"
+        f"    description: {scalar(description)}\n"
     )
     layout = "\n".join(f"- {FOLDER_README[f]}" for f in folders)
     readme = (
@@ -127,12 +128,6 @@ def domain_files(request: DomainRequest) -> dict[str, str]:
     for folder in folders:
         files[f"models/{folder}/.gitkeep"] = ""
     return files
-
-
-def yamledit_scalar(value: str) -> str:
-    from .contracts import scalar
-
-    return scalar(value)
 
 
 def new_domain(mesh: Mesh, request: DomainRequest, force: bool = False) -> Path:
@@ -192,9 +187,7 @@ def ref_call(model: str) -> str:
 
 
 def quote_column(name: str) -> str:
-    from .selfserve import IDENTIFIER, _reserved_words
-
-    if IDENTIFIER.fullmatch(name) and name not in _reserved_words():
+    if IDENTIFIER.fullmatch(name) and name not in reserved_words():
         return name
     return '"' + name.replace('"', '""') + '"'
 

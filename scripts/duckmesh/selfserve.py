@@ -62,7 +62,7 @@ def guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.
 
 
 @functools.cache
-def _reserved_words() -> frozenset[str]:
+def reserved_words() -> frozenset[str]:
     rows = duckdb.connect().execute(
         "select keyword_name from duckdb_keywords() where keyword_category = 'reserved'"
     ).fetchall()
@@ -83,7 +83,7 @@ def check_name(what: str, name: str) -> str:
             f"{what} name {name!r} is not a valid identifier: use lower-case letters, digits "
             f"and underscores, starting with a letter, at most {MAX_NAME} characters "
             f"(for example {suggest_identifier(name)!r})")
-    if name in _reserved_words():
+    if name in reserved_words():
         raise InvalidInput(f"{what} name {name!r} is a reserved SQL word: choose another "
                            f"(for example {name + '_data'!r})")
     if name in TAKEN:

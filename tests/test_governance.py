@@ -362,3 +362,16 @@ def test_new_and_removed_products() -> None:
         semver.ProductChange("sales", "tickets", "minor", ["new product (v1)"], False)]
     assert semver.compare_manifests(manifest(tickets), manifest()) == [
         semver.ProductChange("sales", "tickets", "major", ["product removed"], False)]
+
+
+def test_check_reports_the_semver_class_of_changes_since_publish(fixture_report: dict) -> None:
+    changes = {(c["domain"], c["product"]): c for c in fixture_report["changes"]}
+    assert changes[("gov_p09", "accounts")] == {
+        "domain": "gov_p09", "product": "accounts", "change_class": "major",
+        "details": ["v1: column legacy_code removed", "v1: column tier retyped bigint -> integer"],
+        "unversioned_breaking": True}
+    assert changes[("gov_p09", "ledger")]["details"] == ["product removed"]
+    assert changes[("gov_p09", "archive")]["details"] == ["product removed"]
+    # every other fixture product is new since that publish
+    others = {key: c["change_class"] for key, c in changes.items() if key[0] != "gov_p09"}
+    assert set(others.values()) == {"minor"} and ("gov_clean", "accounts") in others

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
-from dbt.cli.main import dbtRunner
+from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from . import semver
 from .dbt import relative
@@ -114,7 +114,7 @@ def check(mesh: Mesh) -> GovernanceReport:
         _invoke(mesh, ["--quiet", "deps"], [])
     lines: list[str] = []
 
-    def capture(event) -> None:  # dbt EventMsg
+    def capture(event: Any) -> None:  # a dbt EventMsg
         if event.info.name == "JinjaLogInfo" and event.data.msg.startswith(MARKER):
             lines.append(event.data.msg[len(MARKER):])
 
@@ -148,7 +148,7 @@ def published_manifest_path(mesh: Mesh) -> Path:
     return path if path.is_absolute() else mesh.root / path
 
 
-def _invoke(mesh: Mesh, args: list[str], callbacks: list):
+def _invoke(mesh: Mesh, args: list[str], callbacks: list[Callable[[Any], None]]) -> dbtRunnerResult:
     from .dbt import _environ
 
     command = [*args, "--project-dir", str(mesh.root), "--profiles-dir", str(mesh.profiles_dir)]
@@ -178,7 +178,3 @@ def run_diff(args: argparse.Namespace) -> int:
     else:
         print("\n".join(c.line() for c in changes) or "no product changes")
     return 1 if any(c.unversioned_breaking for c in changes) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_check(argparse.Namespace(project_dir=None, json="--json" in sys.argv)))

@@ -1,6 +1,6 @@
 """Fault suite: readers during a build, SIGKILL in build and publish, a failing product test.
 
-Every check compares fingerprints computed here (row count and md5 over the sorted rows)
+Every check compares fingerprints computed here (row count, sum of hashes of row texts)
 with what the published files hold; publish's own checksums are not trusted.
 """
 
@@ -23,11 +23,11 @@ from conftest import copy_mesh, duckmesh
 
 SCALE = "0.002"  # 200 customers, 2,000 orders: a build takes seconds
 READERS = 8
-FP = ("select count(*), md5(coalesce(string_agg(t::varchar, chr(10) order by t::varchar), '')) "
-      "from {source} as t")
+# rows and a sum of hashes of each row's text: order-free, cheap enough for 8 readers
+FP = "select count(*), coalesce(sum(hash(t::varchar)), 0)::varchar from {source} as t"
 
 READER = textwrap.dedent("""
-    import duckdb, json, os, sys
+    import duckdb, json, os, sys, time
     published, out, stop = sys.argv[1:4]
     FP = sys.argv[4]
     with open(out, "w") as log:
@@ -35,14 +35,15 @@ READER = textwrap.dedent("""
         while True:
             stopping = os.path.exists(stop)
             try:
-                con = duckdb.connect(published + "/mesh.duckdb", read_only=True)
+                con = duckdb.connect(published + "/mesh.duckdb", read_only=True,
+                                      config={"threads": 1})
                 snapshot = con.execute("select snapshot_id from _duckmesh.snapshot").fetchone()[0]
                 names = [s + "." + n for s, n in con.execute(
                     "select table_schema, table_name from information_schema.tables "
                     "where table_type = 'BASE TABLE' and table_schema <> '_duckmesh'").fetchall()]
                 tables = {n: list(con.execute(FP.format(source=n)).fetchone()) for n in names}
                 con.close()
-                port = duckdb.connect()
+                port = duckdb.connect(config={"threads": 1})
                 orders = list(port.execute(FP.format(source="read_parquet('" + published
                               + "/sales/orders/v2/orders_v2.parquet')")).fetchone())
                 port.close()
@@ -53,6 +54,7 @@ READER = textwrap.dedent("""
             log.flush()
             if stopping:
                 break
+            time.sleep(1.0)  # 8 readers share 2 cores with the build
 """)
 
 
@@ -214,7 +216,7 @@ def test_sigkill_during_publish_keeps_the_last_good_publish(mesh: Path) -> None:
     process.wait()
     window = time.perf_counter() - started
     injected, interrupted = 0, 0
-    for seed in (1, 2, 3, 4, 5):
+    for seed in (1, 2, 3, 4):
         before = current(published)
         process = _spawn(mesh, "publish")
         while not list((published / "snapshots").glob(".tmp-*")) and process.poll() is None:

@@ -267,3 +267,178 @@ def test_drift_check_passes_on_fresh_export_and_fails_on_edits(built_mesh, tmp_p
     assert "changed: sales/orders_v2.odcs.yaml" in failed.stdout
     assert "missing: customers/customers_v1.odps.yaml" in failed.stdout
     assert "2 descriptor(s)" in failed.stderr and "duckmesh catalog export --out" in failed.stderr
+
+
+# --- lineage fast path and cache ------------------------------------------------------
+
+def _reference_direct(manifest: dict, node_columns: dict) -> dict[str, tuple]:
+    """Direct column lineage per model as the catalog computed it before the lineage
+    cache (one qualify per model, scopes checked for stars, relations mapped at each
+    leaf): an independent copy, to hold the fast path to the same answers."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.optimizer.pushdown_projections import pushdown_projections
+    from sqlglot.optimizer.qualify import qualify
+    from sqlglot.optimizer.scope import Scope, build_scope
+
+    from duckmesh.lineage import _contracted, _key_for, _nested_schema, compile_placeholders
+
+    def table_key(table):
+        return ".".join(p.lower() for p in (table.catalog, table.db, table.name) if p)
+
+    def analyse(sql, schema, relations):
+        memo: dict = {}
+
+        def leaf(table, column):
+            key = table_key(table)
+            uid = relations.get(key) or relations.get(key.split(".", 1)[-1])
+            return {(uid, column)} if uid else set()
+
+        def column_of(scope, column):
+            source = scope.sources.get(column.table) if column.table else None
+            if source is None and len(scope.selected_sources) == 1:
+                source = next(iter(scope.selected_sources.values()))[1]
+            if isinstance(source, exp.Table):
+                return leaf(source, column.name)
+            return output(source, column.name) if isinstance(source, Scope) else set()
+
+        def expression(scope, node):
+            found = set()
+            for column in node.find_all(exp.Column):
+                found |= column_of(scope, column)
+            return found
+
+        def output(scope, name):
+            key = (id(scope), name.lower())
+            if key in memo:
+                return memo[key]
+            memo[key] = set()
+            found = set()
+            if isinstance(scope.expression, exp.SetOperation):
+                first = scope.set_operation_scopes[0] if scope.set_operation_scopes else None
+                names = [n.lower() for n in first.expression.named_selects] if first else []
+                pos = names.index(name.lower()) if name.lower() in names else None
+                for branch in scope.set_operation_scopes:
+                    branch_names = branch.expression.named_selects
+                    if pos is not None and pos < len(branch_names):
+                        found |= output(branch, branch_names[pos])
+            elif isinstance(scope.expression, exp.Select):
+                select = scope.expression
+                match = [p for p in select.expressions if p.alias_or_name.lower() ==
+                         name.lower() and not isinstance(p, exp.Star)]
+                if match:
+                    found = expression(scope, match[0])
+                elif any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and p.is_star)
+                         for p in select.expressions):
+                    for _, source in scope.selected_sources.values():
+                        found = (leaf(source, name) if isinstance(source, exp.Table)
+                                 else output(source, name))
+                        if found or isinstance(source, exp.Table):
+                            break
+            memo[key] = found
+            return found
+
+        root, error = None, None
+        for attempt, prune in ((schema, True), ({}, False)):
+            try:
+                tree = qualify(sqlglot.parse_one(sql, dialect="duckdb"), dialect="duckdb",
+                               schema=attempt, validate_qualify_columns=False,
+                               identify=False, quote_identifiers=False)
+                if prune and not any(
+                        isinstance(s.expression, exp.Select) and
+                        any(isinstance(p, exp.Star) for p in s.expression.expressions)
+                        for s in build_scope(tree).traverse()):
+                    tree = pushdown_projections(tree)
+                root = build_scope(tree)
+                break
+            except Exception as caught:  # noqa: BLE001 - the reference records any failure
+                error = f"{type(caught).__name__}"
+        if root is None:
+            return ({}, set(), error)
+        outputs = (root.set_operation_scopes[0].expression.named_selects
+                   if root.set_operation_scopes else root.expression.named_selects)
+        columns = {n.lower(): output(root, n) for n in outputs if n != "*"}
+        used = set()
+        for scope in root.traverse():
+            for column in scope.columns:
+                used |= column_of(scope, column)
+        return (columns, used, None)
+
+    nodes = {u: n for u, n in manifest["nodes"].items() if n["resource_type"] in ("model", "seed")}
+    nodes.update(manifest.get("sources", {}))
+    relations, placeholders = compile_placeholders(nodes)
+    by_key = {}
+    for uid, node in nodes.items():
+        declared = list(node.get("columns") or []) if _contracted(node) else []
+        if node_columns.get(uid) or declared:
+            by_key[_key_for(node, placeholders)] = node_columns.get(uid) or declared
+    direct = {}
+    for uid, node in nodes.items():
+        if node["resource_type"] != "model" or not node.get("compiled_code"):
+            continue
+        upstream = [nodes[u] for u in node["depends_on"]["nodes"] if u in nodes]
+        keys = [_key_for(n, placeholders) for n in upstream]
+        schema = _nested_schema({k: by_key[k] for k in keys if k in by_key})
+        sql = node["compiled_code"]
+        for n in upstream:
+            if (n.get("relation_name") or "") in placeholders:
+                sql = sql.replace(n["relation_name"], placeholders[n["relation_name"]])
+        direct[uid] = analyse(sql, schema, relations)
+    return direct
+
+
+def _as_tuples(direct) -> dict[str, tuple]:
+    return {uid: (m.columns, m.used, m.error and m.error.split(":")[0])
+            for uid, m in direct.items()}
+
+
+def test_fast_lineage_and_its_cache_match_the_reference_on_the_real_mesh(
+        built_mesh, manifest, tmp_path, monkeypatch):
+    from duckmesh import catalog as cat
+    from duckmesh import lineage
+
+    with duckdb.connect(str(built_mesh.db_path), read_only=True) as connection:
+        node_columns = cat.db_columns(connection, manifest)
+    for columns in (node_columns, {}):  # with the built columns, and by name only
+        expected = _reference_direct(manifest, columns)
+        assert len(expected) > 20 and any(c for c, _, _ in expected.values())
+        assert _as_tuples(lineage.mesh_lineage(manifest, columns).direct) == expected
+
+        cache = tmp_path / f"cache_{len(columns)}.json"
+        cold = lineage.mesh_lineage(manifest, columns, cache_path=cache)
+        assert cache.exists() and _as_tuples(cold.direct) == expected
+
+        def no_parsing(*args, **kwargs):
+            raise AssertionError("a cache hit must not parse SQL")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(lineage, "analyse_raw", no_parsing)
+            warm = lineage.mesh_lineage(manifest, columns, cache_path=cache)
+        assert warm.direct == cold.direct
+        # the catalog's public-product view is the same both ways
+        for uid, node in manifest["nodes"].items():
+            if node.get("access") == "public":
+                for column in node["columns"]:
+                    assert warm.column_inputs(uid, column) == cold.column_inputs(uid, column)
+
+
+def test_lineage_cache_reparses_only_changed_models(manifest, tmp_path, monkeypatch):
+    from duckmesh import lineage
+
+    cache = tmp_path / "lineage_cache.json"
+    first = lineage.mesh_lineage(manifest, {}, cache_path=cache)
+    changed = json.loads(json.dumps(manifest))
+    uid = "model.customers.customers.v1"
+    changed["nodes"][uid]["compiled_code"] = \
+        "select 1 as extra_column, * from (" + changed["nodes"][uid]["compiled_code"] + ")"
+    parsed = []
+    real = lineage.analyse_raw
+    monkeypatch.setattr(lineage, "analyse_raw", lambda sql, schema: parsed.append(sql)
+                        or real(sql, schema))
+    second = lineage.mesh_lineage(changed, {}, cache_path=cache)
+    assert len(parsed) == 1 and "extra_column" in parsed[0]
+    assert second.direct[uid].columns["extra_column"] == set()
+    assert {u: m for u, m in second.direct.items() if u != uid} == \
+        {u: m for u, m in first.direct.items() if u != uid}
+    cache.write_text("{not json")  # a damaged cache is rebuilt, never an error
+    assert lineage.mesh_lineage(manifest, {}, cache_path=cache).direct == first.direct

@@ -151,8 +151,11 @@ def published_location(mesh: Mesh, record: ProductRecord) -> str | None:
 
 def build_catalog(manifest: dict, run_results: dict | None = None,
                   node_columns: dict[str, list[str]] | None = None,
-                  db_location: str = "mesh.duckdb", mesh: Mesh | None = None) -> Catalog:
-    lineage = mesh_lineage(manifest, node_columns)
+                  db_location: str = "mesh.duckdb", mesh: Mesh | None = None,
+                  cache_path: Path | None = None) -> Catalog:
+    """The catalog of a manifest; ``cache_path`` keeps per-model column lineage between
+    calls (see ``lineage_cache``)."""
+    lineage = mesh_lineage(manifest, node_columns, cache_path)
     describer = Describer(manifest, run_results, lineage)
     records = describer.products()
     if mesh is not None:
@@ -164,12 +167,14 @@ def build_catalog(manifest: dict, run_results: dict | None = None,
         if node["resource_type"] != "model":
             continue
         used = lineage.direct.get(unique_id)
+        used_by_uid: dict[str, set[str]] = {}
+        for uid, col in (used.used if used else set()):
+            used_by_uid.setdefault(uid, set()).add(col)
         for upstream in node["depends_on"]["nodes"]:
             product = by_uid.get(upstream)
             if product is None or upstream == unique_id:
                 continue
-            columns = sorted({col for uid, col in (used.used if used else set())
-                              if uid == upstream})
+            columns = sorted(used_by_uid.get(upstream, ()))
             consumers.append(Consumer(
                 consumer_id=unique_id, consumer_name=node["name"] + (
                     f"_v{node['version']}" if node.get("version") is not None else ""),
@@ -322,6 +327,12 @@ def descriptor_drift(catalog: Catalog, committed_dir: Path) -> list[str]:
     return drift
 
 
+def lineage_cache(mesh: Mesh) -> Path:
+    """Column lineage per model, keyed by compiled SQL + upstream schema: a rebuild
+    parses only the models whose SQL or inputs changed."""
+    return mesh.target_dir / "catalog" / "lineage_cache.json"
+
+
 def contracts_dir(mesh: Mesh) -> Path:
     override = os.environ.get("DUCKMESH_CATALOG_DIR")
     base = Path(override).resolve() if override else mesh.target_dir / "catalog"
@@ -353,12 +364,14 @@ def refresh(mesh: Mesh, con: duckdb.DuckDBPyConnection | None = None) -> Catalog
         con = duckdb.connect(str(mesh.db_path))  # same config as dbt-duckdb's connection
     try:
         catalog = build_catalog(manifest, run_results, db_columns(con, manifest),
-                                db_location(mesh), mesh)
+                                db_location(mesh), mesh, lineage_cache(mesh))
         write_tables(con, catalog_rows(catalog, table_sizes(con)))
     finally:
         if own:
             con.close()
-    write_descriptors(catalog, contracts_dir(mesh))
+    # ODCS schema validation is not on the per-build path: `catalog check`, `catalog
+    # export` and the tests validate
+    write_descriptors(catalog, contracts_dir(mesh), validate=False)
     return catalog
 
 
@@ -386,7 +399,7 @@ def load(mesh: Mesh) -> Catalog:
         except duckdb.Error:
             node_columns = {}  # database busy or unreadable: lineage by column name
     return build_catalog(manifest, dbt.load_run_results(mesh), node_columns,
-                         db_location(mesh), mesh)
+                         db_location(mesh), mesh, lineage_cache(mesh))
 
 
 # --- CLI ------------------------------------------------------------------------------

@@ -434,11 +434,17 @@ def odcs_schema() -> dict:
     return json.loads(text)
 
 
-def validate_odcs(contract: dict) -> list[str]:
-    """Schema violations of an ODCS contract ([] when valid)."""
+@lru_cache(maxsize=1)
+def _odcs_validator():
+    """One validator for every contract: it keeps its resolved $refs between calls."""
     import jsonschema
 
     validator_class = jsonschema.validators.validator_for(odcs_schema())
-    validator = validator_class(odcs_schema())
+    return validator_class(odcs_schema())
+
+
+def validate_odcs(contract: dict) -> list[str]:
+    """Schema violations of an ODCS contract ([] when valid)."""
+    validator = _odcs_validator()
     return [f"{'/'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}"
             for error in sorted(validator.iter_errors(contract), key=lambda e: e.path)]

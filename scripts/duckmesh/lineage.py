@@ -7,11 +7,24 @@ looked through, so a product column resolves to the columns of the sources, seed
 and upstream public products that feed it: the value lineage (what flows into the
 column), as sqlglot's own ``lineage`` defines it; filters and join keys count as
 "used" columns (for the consumers table) but not as lineage.
+
+Each query is parsed and qualified once and every output column is resolved in one walk
+over its scopes (memoised per scope and column). The per-model result is cached in
+terms of table keys (``target/catalog/lineage_cache.json``), keyed by a hash of the
+compiled SQL and the upstream schema, so a rebuild re-parses only models whose SQL or
+inputs changed; a large batch of misses is spread over worker processes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
@@ -24,6 +37,12 @@ from sqlglot.optimizer.scope import Scope, build_scope
 ColumnKey = tuple[str, str]
 
 SOURCE_PLACEHOLDER_CATALOG = "__duckmesh_source__"
+
+# bump when the analysis changes what it returns: old cache entries are then ignored
+CACHE_VERSION = f"2/sqlglot-{sqlglot.__version__}"
+# uncached models from which the analysis is spread over processes (DUCKMESH_LINEAGE_WORKERS
+# sets the number of workers; 1 keeps it in this process)
+PARALLEL_MIN_MODELS = 200
 
 
 @dataclass
@@ -44,17 +63,59 @@ def _table_key(table: exp.Table) -> str:
     return ".".join(part.lower() for part in (table.catalog, table.db, table.name) if part)
 
 
+@dataclass
+class RawColumns:
+    """One model's direct lineage in terms of table keys ('db.schema.table', as written
+    in the query): what is cached, independent of the mesh's unique_ids."""
+
+    columns: dict[str, set[ColumnKey]] = field(default_factory=dict)
+    used: set[ColumnKey] = field(default_factory=set)
+    error: str | None = None
+
+    def resolve(self, relations: dict[str, str]) -> ModelColumns:
+        """Table keys -> unique_ids (relations: table key -> unique_id); others dropped."""
+        def ids(found: set[ColumnKey]) -> set[ColumnKey]:
+            out = set()
+            for key, column in found:
+                unique_id = relations.get(key) or relations.get(key.split(".", 1)[-1])
+                if unique_id:
+                    out.add((unique_id, column))
+            return out
+
+        return ModelColumns(columns={name: ids(found) for name, found in self.columns.items()},
+                            used=ids(self.used), error=self.error)
+
+    def to_json(self) -> dict:
+        """Compact: table keys once, columns as [table index, column] pairs."""
+        tables = sorted({key for found in (*self.columns.values(), self.used)
+                         for key, _ in found})
+        index = {key: position for position, key in enumerate(tables)}
+
+        def pairs(found: set[ColumnKey]) -> list:
+            return sorted([index[key], column] for key, column in found)
+
+        return {"tables": tables,
+                "columns": [[name, pairs(found)] for name, found in self.columns.items()],
+                "used": pairs(self.used), "error": self.error}
+
+    @classmethod
+    def from_json(cls, data: dict) -> RawColumns:
+        tables = data["tables"]
+        return cls(columns={name: {(tables[i], column) for i, column in found}
+                            for name, found in data["columns"]},
+                   used={(tables[i], column) for i, column in data["used"]},
+                   error=data["error"])
+
+
 class _Resolver:
     """Follows columns of one qualified query through its scopes to base tables."""
 
-    def __init__(self, relations: dict[str, str]) -> None:
-        self.relations = relations  # table key -> unique_id
+    def __init__(self) -> None:
         self.memo: dict[tuple[int, str], set[ColumnKey]] = {}
 
-    def leaf(self, table: exp.Table, column: str) -> set[ColumnKey]:
-        key = _table_key(table)
-        unique_id = self.relations.get(key) or self.relations.get(key.split(".", 1)[-1])
-        return {(unique_id, column)} if unique_id else set()
+    @staticmethod
+    def leaf(table: exp.Table, column: str) -> set[ColumnKey]:
+        return {(_table_key(table), column)}
 
     def column(self, scope: Scope, column: exp.Column) -> set[ColumnKey]:
         source = scope.sources.get(column.table) if column.table else None
@@ -120,19 +181,29 @@ class _Resolver:
         return found
 
 
+def _has_star_projection(tree: exp.Expression) -> bool:
+    """A ``select *`` left after qualifying (every SELECT of the tree is a scope)."""
+    return any(isinstance(p, exp.Star) for select in tree.find_all(exp.Select)
+               for p in select.expressions)
+
+
 def _scoped(sql: str, schema: dict, prune: bool) -> Scope | None:
     tree = sqlglot.parse_one(sql, dialect="duckdb")
     tree = qualify(tree, dialect="duckdb", schema=schema, validate_qualify_columns=False,
                    identify=False, quote_identifiers=False)
-    if prune and not any(isinstance(s.expression, exp.Select) and
-                         any(isinstance(p, exp.Star) for p in s.expression.expressions)
-                         for s in build_scope(tree).traverse()):
+    if prune and not _has_star_projection(tree):
         tree = pushdown_projections(tree)  # needs every star expanded
     return build_scope(tree)
 
 
 def analyse_model(sql: str, schema: dict, relations: dict[str, str]) -> ModelColumns:
-    """Direct column lineage of one compiled model query.
+    """Direct column lineage of one compiled model query (relations: table key ->
+    unique_id; base tables not in it are left out)."""
+    return analyse_raw(sql, schema).resolve(relations)
+
+
+def analyse_raw(sql: str, schema: dict) -> RawColumns:
+    """Direct column lineage of one compiled model query, by table key.
 
     Tried with the known upstream columns first (stars expanded, unused columns
     pruned); a query sqlglot cannot qualify that way is retried without the schema,
@@ -147,11 +218,11 @@ def analyse_model(sql: str, schema: dict, relations: dict[str, str]) -> ModelCol
         except (SqlglotError, KeyError, ValueError, AttributeError) as error:
             errors.append(f"{type(error).__name__}: {str(error)[:200]}")
     if root is None and errors:
-        return ModelColumns(error=errors[-1])
+        return RawColumns(error=errors[-1])
     if root is None:
-        return ModelColumns(error="no SELECT found")
-    resolver = _Resolver(relations)
-    result = ModelColumns()
+        return RawColumns(error="no SELECT found")
+    resolver = _Resolver()
+    result = RawColumns()
     outputs = (root.set_operation_scopes[0].expression.named_selects if root.set_operation_scopes
                else root.expression.named_selects)
     for name in outputs:
@@ -232,13 +303,15 @@ def compile_placeholders(nodes: dict[str, dict]) -> tuple[dict[str, str], dict[s
     return relations, placeholders
 
 
-def mesh_lineage(manifest: dict, node_columns: dict[str, list[str]] | None = None
-                 ) -> MeshLineage:
+def mesh_lineage(manifest: dict, node_columns: dict[str, list[str]] | None = None,
+                 cache_path: Path | None = None) -> MeshLineage:
     """Analyse every model of the manifest.
 
     ``node_columns`` maps unique_ids to the columns of their relations (e.g. read from
     the built database); columns declared in the manifest fill the gaps. Without
-    either, ``select *`` is followed by name.
+    either, ``select *`` is followed by name. With ``cache_path`` (a JSON file), models
+    whose compiled SQL and upstream schema are unchanged since the last call are not
+    parsed again.
     """
     nodes = {uid: node for uid, node in manifest["nodes"].items()
              if node["resource_type"] in ("model", "seed")}
@@ -251,7 +324,7 @@ def mesh_lineage(manifest: dict, node_columns: dict[str, list[str]] | None = Non
         columns = (node_columns or {}).get(unique_id) or declared
         if columns:
             by_key[_key_for(node, placeholders)] = columns
-    direct: dict[str, ModelColumns] = {}
+    queries: dict[str, tuple[str, dict]] = {}  # unique_id -> (sql, schema)
     for unique_id, node in nodes.items():
         if node["resource_type"] != "model" or not node.get("compiled_code"):
             continue
@@ -264,8 +337,89 @@ def mesh_lineage(manifest: dict, node_columns: dict[str, list[str]] | None = Non
             source_text = upstream_node.get("relation_name") or ""
             if source_text in placeholders:
                 sql = sql.replace(source_text, placeholders[source_text])
-        direct[unique_id] = analyse_model(sql, schema, relations)
+        queries[unique_id] = (sql, schema)
+    raw = analyse_all(queries, cache_path)
+    direct = {unique_id: raw[unique_id].resolve(relations) for unique_id in queries}
     return MeshLineage(nodes=nodes, direct=direct)
+
+
+def query_hash(sql: str, schema: dict) -> str:
+    text = json.dumps([CACHE_VERSION, sql, schema], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def analyse_all(queries: dict[str, tuple[str, dict]], cache_path: Path | None = None
+                ) -> dict[str, RawColumns]:
+    """analyse_raw for every (sql, schema), through the cache file when given."""
+    hashes = {unique_id: query_hash(sql, schema) for unique_id, (sql, schema) in queries.items()}
+    cached = _read_cache(cache_path) if cache_path else {}
+    results: dict[str, RawColumns] = {}
+    missing: dict[str, tuple[str, dict]] = {}  # hash -> query
+    for unique_id, digest in hashes.items():
+        if digest in cached:
+            try:
+                results[digest] = RawColumns.from_json(cached[digest])
+                continue
+            except (KeyError, TypeError, ValueError, IndexError):
+                pass  # a damaged entry: analysed again
+        missing.setdefault(digest, queries[unique_id])
+    results.update(_analyse_many(missing))
+    if cache_path and (missing or set(cached) != set(results)):
+        _write_cache(cache_path, {digest: results[digest].to_json()
+                                  for digest in sorted(set(hashes.values()))})
+    return {unique_id: results[digest] for unique_id, digest in hashes.items()}
+
+
+def _workers(count: int) -> int:
+    setting = os.environ.get("DUCKMESH_LINEAGE_WORKERS")
+    if setting:
+        return max(1, int(setting))
+    if count < PARALLEL_MIN_MODELS:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _analyse_pair(query: tuple[str, dict]) -> RawColumns:
+    return analyse_raw(*query)
+
+
+def _analyse_many(queries: dict[str, tuple[str, dict]]) -> dict[str, RawColumns]:
+    workers = _workers(len(queries))
+    if workers <= 1 or len(queries) < 2:
+        return {digest: analyse_raw(sql, schema) for digest, (sql, schema) in queries.items()}
+    # spawn, not fork: the caller may hold a DuckDB connection (threads, locks)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        chunk = max(1, len(queries) // (workers * 4))
+        found = pool.map(_analyse_pair, queries.values(), chunksize=chunk)
+        return dict(zip(queries, found))
+
+
+def _read_cache(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+        return {}
+    models = data.get("models")
+    return models if isinstance(models, dict) else {}
+
+
+def _write_cache(path: Path, models: dict) -> None:
+    """Atomically (a reader never sees half a file); a cache that cannot be written
+    only costs time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".lineage-",
+                                         suffix=".tmp", delete=False) as handle:
+            json.dump({"version": CACHE_VERSION, "models": models}, handle,
+                      separators=(",", ":"))
+        os.replace(handle.name, path)
+    except OSError:
+        try:
+            os.unlink(handle.name)
+        except (OSError, UnboundLocalError):
+            pass
 
 
 def _key_for(node: dict, placeholders: dict[str, str]) -> str:

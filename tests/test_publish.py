@@ -159,8 +159,24 @@ def test_refs_to_a_product_the_domain_may_not_read_fail(manifest: dict) -> None:
     problems = access.ref_violations(changed)
     assert ("model int_campaign_reach (domain marketing) refs customers.customers v1, whose "
             "meta.consumers is ['analytics']: ask the customers team to add marketing to "
-            "meta.consumers in models/products/_products.yml, or remove the ref") in problems
+            "meta.consumers in domains/customers/models/products/_products.yml, or remove the ref") in problems
     readers = {p.split(" (domain ")[1].split(")")[0] for p in problems}
     assert readers == {"marketing", "sales", "customer_service"}
     with pytest.raises(MeshError, match="consumer access: "):
         access.check_refs(changed)
+
+
+def test_build_stops_before_dbt_builds_when_a_domain_may_not_read_a_ref(mesh_copy: Path) -> None:
+    products = mesh_copy / "domains" / "customers" / "models" / "products" / "_products.yml"
+    text = products.read_text()
+    allowed = "consumers: [analytics, marketing, sales, customer_service, reporting]"
+    assert allowed in text
+    products.write_text(text.replace(allowed, "consumers: [analytics, sales, customer_service]"))
+    result = duckmesh(mesh_copy, "build", "--scale", "0.002", check=False)
+    assert result.returncode == 1
+    assert ("model int_campaign_reach (domain marketing) refs customers.customers v1, whose "
+            "meta.consumers is ['analytics', 'sales', 'customer_service']: ask the customers "
+            "team to add marketing to meta.consumers in "
+            "domains/customers/models/products/_products.yml, or remove the ref") in result.stderr
+    assert "[3/4] dbt build" not in result.stdout
+    assert not (mesh_copy / "published").exists()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from .project import MeshError
+from .project import Mesh, MeshError
 
 NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 MASKS = ("null", "hash", "redact")
@@ -140,9 +140,18 @@ def ref_violations(manifest: dict) -> list[str]:
                 f"{node['resource_type']} {node['name']} (domain {reader}) refs "
                 f"{policy.owner}.{product['name']} v{product.get('version')}, whose "
                 f"meta.consumers is {list(policy.consumers or ())}: ask the {policy.owner} team "
-                f"to add {reader} to meta.consumers in {product['original_file_path']}, "
+                f"to add {reader} to meta.consumers in {_yml_path(manifest, product)}, "
                 f"or remove the ref")
     return sorted(set(problems))
+
+
+def _yml_path(manifest: dict, node: dict) -> str:
+    """Where the product's properties live, from the mesh root (domains/<package>/...)."""
+    package, _, path = (node.get("patch_path") or "").partition("://")
+    if not path:
+        package, path = node["package_name"], node["original_file_path"]
+    root = manifest.get("metadata", {}).get("project_name")
+    return path if package == root else f"domains/{package}/{path}"
 
 
 def check_refs(manifest: dict) -> None:
@@ -172,3 +181,15 @@ def select_list(policy: Policy, consumer: str, groups: dict[str, tuple[str, ...]
         else:
             parts.append(f"cast(null as {data_type}) as {quoted}")
     return ", ".join(parts)
+
+
+def check_before_build(mesh: Mesh, data_dir: Path, env: dict[str, str]) -> dict[str, str]:
+    """BEFORE_BUILD step: `dbt parse`, then fail before anything builds when a domain refs
+    a product it may not consume (dbt's partial parse makes the build's own parse cheap)."""
+    from . import dbt  # dbt is heavy to import; only the build needs it here
+
+    result = dbt.run_dbt(mesh, ["parse"], env, quiet=True)
+    if not result.success:
+        return {}  # dbt build reports the parse error itself
+    check_refs(dbt.load_manifest(mesh))
+    return {}

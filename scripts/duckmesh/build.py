@@ -24,7 +24,10 @@ AFTER_BUILD: list[str] = [
 # Platform steps run before `dbt build`, as "module:function"; each is called as
 # function(mesh, data_dir, env) and returns environment overrides for dbt (or None).
 # A MeshError from one stops the build before dbt runs.
-BEFORE_BUILD: list[str] = ["duckmesh.quarantine:validate_sources"]
+BEFORE_BUILD: list[str] = [
+    "duckmesh.quarantine:validate_sources",
+    "duckmesh.access:check_before_build",
+]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ Each query is parsed and qualified once and every output column is resolved in o
 over its scopes (memoised per scope and column). The per-model result is cached in
 terms of table keys (``target/catalog/lineage_cache.json``), keyed by a hash of the
 compiled SQL and the upstream schema, so a rebuild re-parses only models whose SQL or
-inputs changed; a large batch of misses is spread over worker processes.
+inputs changed (optionally a large batch of misses is spread over worker processes).
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ SOURCE_PLACEHOLDER_CATALOG = "__duckmesh_source__"
 
 # bump when the analysis changes what it returns: old cache entries are then ignored
 CACHE_VERSION = f"2/sqlglot-{sqlglot.__version__}"
-# uncached models from which the analysis is spread over processes (DUCKMESH_LINEAGE_WORKERS
-# sets the number of workers; 1 keeps it in this process)
+# DUCKMESH_LINEAGE_WORKERS=N spreads a batch of at least this many uncached models over N
+# processes; off by default: on a 2-core machine the spawned workers made it slower
 PARALLEL_MIN_MODELS = 200
 
 
@@ -371,12 +371,10 @@ def analyse_all(queries: dict[str, tuple[str, dict]], cache_path: Path | None = 
 
 
 def _workers(count: int) -> int:
-    setting = os.environ.get("DUCKMESH_LINEAGE_WORKERS")
-    if setting:
-        return max(1, int(setting))
-    if count < PARALLEL_MIN_MODELS:
+    setting = os.environ.get("DUCKMESH_LINEAGE_WORKERS", "1")
+    if count < PARALLEL_MIN_MODELS or not setting.isdigit():
         return 1
-    return max(1, min(os.cpu_count() or 1, 8))
+    return max(1, int(setting))
 
 
 def _analyse_pair(query: tuple[str, dict]) -> RawColumns:

@@ -258,3 +258,24 @@ def test_failing_product_test_keeps_the_previous_version(mesh: Path) -> None:
     built = {r for r, e in record["products"].items() if e["origin_snapshot"] != first}
     assert "sales.orders_v2" in built and "customers.customers_v1" not in built
     print("\nfault suite: failing product test, 1 fault injected, previous version kept")
+
+
+def test_disk_full_during_publish_changes_nothing(mesh: Path, monkeypatch) -> None:
+    from duckmesh import publish
+    from duckmesh.project import Mesh, MeshError
+
+    published = mesh / "published"
+    good, before = assert_intact(published), current(published)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(publish, "_write_consumer", disk_full)
+    monkeypatch.setenv("DUCKMESH_DB", str(mesh / "mesh.duckdb"))
+    with pytest.raises(MeshError, match=r"publish failed while writing snapshot \d+T\d+Z "
+                       r"\(\[Errno 28\] No space left on device\): snapshot "
+                       + before + " stays current"):
+        publish.publish(Mesh(mesh), log=lambda line: None)
+    assert current(published) == before
+    assert assert_intact(published) == good
+    assert not list((published / "snapshots").glob(".tmp-*"))

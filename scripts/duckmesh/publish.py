@@ -215,15 +215,21 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
                     "invocation_id": manifest["metadata"]["invocation_id"],
                     "published_at": datetime.now(timezone.utc).isoformat(), "products": {},
                     "consumers": {}}
-    _write_products(mesh, work, decided, products, previous_root, in_build)
-    record["products"] = _finish_database(work / "mesh.duckdb", snapshot, decided, products,
-                                          previous_products)
-    policies = access.policies(manifest)
-    for consumer in wanted:
-        record["consumers"][consumer] = _write_consumer(
-            work, consumer, snapshot, record["products"], policies, groups)
-    shutil.copyfile(mesh.manifest_path, work / "manifest.json")
-    (work / "publish.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    try:
+        _write_products(mesh, work, decided, products, previous_root, in_build)
+        record["products"] = _finish_database(work / "mesh.duckdb", snapshot, decided, products,
+                                              previous_products)
+        policies = access.policies(manifest)
+        for consumer in wanted:
+            record["consumers"][consumer] = _write_consumer(
+                work, consumer, snapshot, record["products"], policies, groups)
+        shutil.copyfile(mesh.manifest_path, work / "manifest.json")
+        (work / "publish.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    except (duckdb.Error, OSError) as error:
+        shutil.rmtree(work, ignore_errors=True)
+        kept = f"snapshot {previous_id} stays current" if previous_id else "nothing was published"
+        raise MeshError(f"publish failed while writing snapshot {snapshot} ({error}): {kept}; "
+                        "fix the cause (disk space?) and run `duckmesh publish`") from error
 
     final = pub / "snapshots" / snapshot
     os.rename(work, final)

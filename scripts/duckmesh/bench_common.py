@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -88,14 +89,32 @@ def dbt_env(db: Path, data_dir: Path | None = None, extra: dict[str, str] | None
 
 def run_dbt(root: Path, args: list[str], env: dict[str, str]) -> float:
     """`dbt <args>` in a fresh process, as a user runs it; the wall-clock seconds."""
+    return run_dbt_cpu(root, args, env)[0]
+
+
+def run_dbt_cpu(root: Path, args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """`dbt <args>` in a fresh process: wall-clock and CPU seconds (user + system, all
+    threads). CPU time hardly moves when other processes share the machine."""
+    return run_cpu([DBT, *args, "--profiles-dir", "profiles"], root, env)
+
+
+def run_cpu(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    result = subprocess.run([DBT, *args, "--profiles-dir", "profiles"], cwd=root, env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
-        raise RuntimeError(f"dbt {' '.join(args)} failed in {root}:\n"
+        raise RuntimeError(f"{' '.join(command[:3])} failed in {cwd}:\n"
                            f"{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
-    return seconds
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process so far (every thread, DuckDB's included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def remove_db(db: Path) -> None:

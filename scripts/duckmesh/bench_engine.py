@@ -19,8 +19,8 @@ import duckdb
 import yaml
 
 from . import generate
-from .bench_common import (Figure, dbt_env, median, print_table, remove_db, run_dbt,
-                           work_mesh, write_json)
+from .bench_common import (Figure, cpu_seconds, dbt_env, median, print_table, remove_db,
+                           run_dbt, run_dbt_cpu, work_mesh, write_json)
 from .project import Mesh, find_mesh
 
 RESOURCE_TYPES = {"seed", "model", "test"}
@@ -93,15 +93,19 @@ def measure_scale(mesh: Mesh, copy: Mesh, work_dir: Path, scale: float, repeat: 
     threads = int(os.environ.get("DUCKMESH_THREADS", "4"))
     settings = profile_settings(copy)
 
-    dbt_walls, dbt_elapsed, direct_walls = [], [], []
+    dbt_walls, dbt_elapsed, direct_walls, dbt_cpu, direct_cpu = [], [], [], [], []
     for _ in range(repeat):
         remove_db(dbt_db)
-        dbt_walls.append(run_dbt(copy.root, ["build", "--exclude-resource-type", "unit_test"],
-                                 env))
+        wall, cpu = run_dbt_cpu(copy.root, ["build", "--exclude-resource-type", "unit_test"],
+                                env)
+        dbt_walls.append(wall)
+        dbt_cpu.append(cpu)
         results = json.loads((copy.target_dir / "run_results.json").read_text())
         dbt_elapsed.append(results["elapsed_time"])
         remove_db(direct_db)
+        cpu_before = cpu_seconds()
         direct_walls.append(run_direct(direct_db, plan, threads, settings))
+        direct_cpu.append(cpu_seconds() - cpu_before)
     tag = f"scale {scale:g}"
     dbt_s, direct_s, inside_s = median(dbt_walls), median(direct_walls), median(dbt_elapsed)
     target = "<= 1.3x" if scale >= 1 else ""
@@ -114,9 +118,13 @@ def measure_scale(mesh: Mesh, copy: Mesh, work_dir: Path, scale: float, repeat: 
                target=target, note="whole command incl. startup and parse"),
         Figure("engine", f"{tag}: ratio inside dbt / direct", inside_s / direct_s, unit="x",
                target=target, note="dbt's own elapsed time"),
+        Figure("engine", f"{tag}: CPU ratio dbt / direct", median(dbt_cpu) / median(direct_cpu),
+               unit="x", target=target,
+               note=f"CPU s {median(dbt_cpu):.1f} vs {median(direct_cpu):.1f}; load-proof"),
     ]
     details = {"nodes": len(plan), "threads": threads, "settings": settings,
-               "dbt_wall": dbt_walls, "dbt_elapsed": dbt_elapsed, "direct": direct_walls}
+               "dbt_wall": dbt_walls, "dbt_elapsed": dbt_elapsed, "direct": direct_walls,
+               "dbt_cpu": dbt_cpu, "direct_cpu": direct_cpu}
     return figures, details
 
 

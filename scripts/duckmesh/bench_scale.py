@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -17,7 +18,8 @@ import time
 from pathlib import Path
 
 from . import synthetic
-from .bench_common import Figure, dbt_env, median, print_table, run_dbt, timed, write_json
+from .bench_common import (Figure, dbt_env, median, print_table, run_dbt, run_dbt_cpu,
+                           timed, write_json)
 from .project import Mesh, find_mesh
 
 
@@ -76,37 +78,46 @@ def measure_size(root: Path, n_models: int, domains: int, repeat: int
     for attempt in range(repeat):
         if partial_state.exists():
             partial_state.unlink()
-        cold.append(run_dbt(root, ["parse", "--no-partial-parse"], env))
-        warm.append(run_dbt(root, ["parse"], env))
+        cold.append(run_dbt_cpu(root, ["parse", "--no-partial-parse"], env))
+        warm.append(run_dbt_cpu(root, ["parse"], env))
         model = next((root / "domains").glob("*/models/staging/*.sql"))
         model.write_text(model.read_text() + f"\n-- bench: change {attempt}\n")
-        one_change.append(run_dbt(root, ["parse"], env))
-    governance_s, governance_inside = _governance(root, env)
+        one_change.append(run_dbt_cpu(root, ["parse"], env))
+    governance_s, governance_cpu, governance_inside = _governance(root, env)
     return {
-        "parse cold (fresh process)": median(cold),
-        "parse partial, nothing changed": median(warm),
-        "parse partial, one file changed": median(one_change),
-        "governance check (fresh process)": governance_s,
+        "parse cold (wall)": median([w for w, _ in cold]),
+        "parse cold (CPU)": median([c for _, c in cold]),
+        "parse partial, nothing changed (wall)": median([w for w, _ in warm]),
+        "parse partial, nothing changed (CPU)": median([c for _, c in warm]),
+        "parse partial, one file changed (wall)": median([w for w, _ in one_change]),
+        "parse partial, one file changed (CPU)": median([c for _, c in one_change]),
+        "governance check (wall)": governance_s,
+        "governance check (CPU)": governance_cpu,
         "governance policies, inside macros": governance_inside,
         "catalog from manifest": _catalog(Mesh(root)),
     }
 
 
-def _governance(root: Path, env: dict[str, str]) -> tuple[float | None, float | None]:
+def _governance(root: Path, env: dict[str, str]
+                ) -> tuple[float | None, float | None, float | None]:
+    """Wall and CPU seconds of `duckmesh governance check`, and the policies' own time."""
     try:
         import duckmesh.governance  # noqa: F401
     except ImportError:
-        return None, None
+        return None, None, None
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "duckmesh.cli", "--project-dir", str(root),
                              "governance", "check", "--json"], cwd=root, env=env,
                             capture_output=True, text=True)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     try:
         report = json.loads(result.stdout)
     except json.JSONDecodeError:
-        return None, None  # the check did not run (its output says why)
-    return seconds, report.get("seconds")
+        return None, None, None  # the check did not run (its output says why)
+    return seconds, cpu, report.get("seconds")
 
 
 def _catalog(mesh: Mesh) -> float | None:

@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, copy_mesh, duckmesh
 
 from duckmesh.project import Mesh
-from duckmesh.validation import BadRow, Drift, check, load_specs
+from duckmesh.validation import BadRow, Drift, SourceSpecError, check, load_specs
 
 BAD = REPO / "tests" / "fixtures" / "bad_inputs"
 SCALE = "0.002"
@@ -184,3 +184,16 @@ def test_quarantine_rejects_unknown_source_names(built_mesh) -> None:
                       check=False)
     assert result.returncode == 1
     assert "unknown source 'crm.x; drop table y'" in result.stderr
+
+
+@pytest.mark.parametrize("path", ["../../etc/passwd", "/etc/passwd", ""])
+def test_source_paths_cannot_leave_the_data_folder(tmp_path: Path, path: str) -> None:
+    domain = tmp_path / "shop"
+    write(domain, "models/staging/__sources.yml", [
+        "sources:", "  - name: crm", "    tables:", "      - name: customers",
+        "        config:", "          meta:",
+        f"            validation: {{format: csv, path: '{path}'}}",
+        "        columns:", "          - name: id"])
+    with pytest.raises(SourceSpecError, match="validation.path must be a path inside the data "
+                       "folder"):
+        load_specs([domain])

@@ -148,8 +148,10 @@ def _spec(domain: str, source: str, table: dict, block: dict, yml: Path) -> Sour
     fmt = block.get("format")
     if fmt not in FORMATS:
         raise SourceSpecError(f"{where}: validation.format must be one of {FORMATS}, got {fmt!r}")
-    if not block.get("path"):
-        raise SourceSpecError(f"{where}: validation.path (relative to the data folder) is missing")
+    path = str(block.get("path") or "")
+    if not path or Path(path).is_absolute() or ".." in Path(path).parts:
+        raise SourceSpecError(f"{where}: validation.path must be a path inside the data folder "
+                              f"(relative, no '..'), got {path!r}")
     columns = []
     for column in table.get("columns") or []:
         meta = (column.get("config") or {}).get("meta") or column.get("meta") or {}

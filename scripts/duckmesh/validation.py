@@ -34,6 +34,7 @@ import yaml
 FORMATS = ("csv", "jsonl", "parquet")
 DEFAULT_MAX_BAD_FRACTION = 0.01
 _INT = re.compile(r"[+-]?\d+")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 _INT_RANGES = {"integer": 2**31, "bigint": 2**63}
 
@@ -145,6 +146,9 @@ def load_specs(domain_dirs: list[Path]) -> list[SourceSpec]:
 
 def _spec(domain: str, source: str, table: dict, block: dict, yml: Path) -> SourceSpec:
     where = f"{yml} source {source}.{table['name']}"
+    if not all(_IDENTIFIER.fullmatch(n) for n in (source, table["name"])):
+        raise SourceSpecError(f"{where}: source and table names must be identifiers "
+                              "(letters, digits, underscores) to name a quarantine table")
     fmt = block.get("format")
     if fmt not in FORMATS:
         raise SourceSpecError(f"{where}: validation.format must be one of {FORMATS}, got {fmt!r}")

@@ -149,3 +149,35 @@ def test_batches_are_deterministic_and_leave_batch_1_alone(tmp_path: Path) -> No
     assert "sales/orders/orders_0002.parquet" in after
     with pytest.raises(ValueError, match="--batch must be 2 or more"):
         generate_batch(first, 1, log=quiet)
+
+
+def test_changed_only_state_falls_back_to_a_full_build(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`duckmesh build --changed-only` selects state:modified+ only while the database
+    and the source data are those of the last successful build."""
+    from duckmesh import build_state
+    from duckmesh.project import Mesh
+
+    root, data_dir = tmp_path / "mesh", tmp_path / "data"
+    (root / "target").mkdir(parents=True)
+    data_dir.mkdir()
+    (data_dir / "orders_0001.parquet").write_bytes(b"one")
+    (root / "target" / "manifest.json").write_text("{}")
+    monkeypatch.setenv("DUCKMESH_DB", str(root / "mesh.duckdb"))
+    mesh = Mesh(root)
+
+    assert build_state.selection(mesh, data_dir)[0] == []  # nothing recorded yet
+    (root / "mesh.duckdb").write_bytes(b"")
+    build_state.save(mesh, data_dir, {"duckmesh.quarantine:validate_sources": {}})
+    args, _ = build_state.selection(mesh, data_dir)
+    assert args == ["--select", "state:modified+", "--state", str(root / "target" / "last_build")]
+    assert build_state.data_step_overrides(mesh, data_dir) == {
+        "duckmesh.quarantine:validate_sources": {}}
+
+    (data_dir / "orders_0002.parquet").write_bytes(b"two")  # a new batch arrived
+    assert build_state.selection(mesh, data_dir)[0] == []
+    assert build_state.data_step_overrides(mesh, data_dir) is None
+
+    build_state.save(mesh, data_dir, {})
+    monkeypatch.setenv("DUCKMESH_DB", str(tmp_path / "other.duckdb"))
+    assert build_state.selection(Mesh(root), data_dir)[0] == []  # another database file

@@ -69,10 +69,21 @@ def run(args: argparse.Namespace) -> int:
     print("[2/4] dbt deps (install the domains)", flush=True)
     dbt.require_success(dbt.run_dbt(mesh, ["deps"], env, quiet=True), "deps")
 
+    # --changed-only on unchanged source data: the data checks' outcome is the last one
+    reused = build_state.data_step_overrides(mesh, data_dir) if args.changed_only else None
+    data_env: dict[str, dict[str, str]] = dict(reused or {})
     for spec in BEFORE_BUILD:
+        if reused is not None and spec in build_state.DATA_STEPS:
+            print(f"      {spec}: source data unchanged since the last build, skipped",
+                  flush=True)
+            env.update(reused.get(spec, {}))
+            continue
         module_name, function_name = spec.split(":")
         step = getattr(importlib.import_module(module_name), function_name)
-        env.update(step(mesh, data_dir, dict(env)) or {})
+        overrides = step(mesh, data_dir, dict(env)) or {}
+        if spec in build_state.DATA_STEPS:
+            data_env[spec] = overrides
+        env.update(overrides)
     print(f"[3/4] dbt build -> {dbt.relative(mesh.db_path, mesh.root)}", flush=True)
     build_args = ["build"]
     if args.select:
@@ -87,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     outcome = dbt.run_dbt(mesh, build_args, env)
     build_seconds = time.perf_counter() - build_started
     if outcome.success and not args.select:
-        build_state.save(mesh, data_dir)
+        build_state.save(mesh, data_dir, data_env)
     if args.changed_only and outcome.success and build_state.nothing_ran(mesh):
         print(f"\nnothing changed since the last build ({build_seconds:.1f}s): "
               f"{mesh.db_path} is up to date")

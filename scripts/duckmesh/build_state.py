@@ -19,6 +19,9 @@ from .project import Mesh
 
 STATE = "last_build"
 RECORD = "build.json"
+# BEFORE_BUILD steps whose outcome depends only on the source files: on a changed-only
+# build over unchanged data they are skipped and their recorded overrides reused.
+DATA_STEPS = {"duckmesh.quarantine:validate_sources"}
 
 
 def state_dir(mesh: Mesh) -> Path:
@@ -56,12 +59,34 @@ def selection(mesh: Mesh, data_dir: Path) -> tuple[list[str], str]:
             "only what changed since the last build (state:modified+)")
 
 
-def save(mesh: Mesh, data_dir: Path) -> None:
-    """Record a successful build of the whole mesh as the new baseline."""
+def save(mesh: Mesh, data_dir: Path, data_env: dict[str, dict[str, str]] | None = None
+         ) -> None:
+    """Record a successful build of the whole mesh as the new baseline, with the
+    environment overrides the data steps returned."""
     folder = state_dir(mesh)
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(mesh.manifest_path, folder / "manifest.json")
-    (folder / RECORD).write_text(json.dumps(_record(mesh, data_dir), indent=2) + "\n")
+    record = {**_record(mesh, data_dir), "data_env": data_env or {}}
+    (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def data_step_overrides(mesh: Mesh, data_dir: Path) -> dict[str, dict[str, str]] | None:
+    """The data steps' overrides of the last build when the source data, the database
+    and every folder they point at are unchanged; None when the steps must run."""
+    record_path = state_dir(mesh) / RECORD
+    if not record_path.is_file() or not mesh.db_path.exists():
+        return None
+    previous = json.loads(record_path.read_text())
+    current = _record(mesh, data_dir)
+    if any(previous.get(key) != current[key] for key in ("database", "data_dir", "data")):
+        return None
+    data_env = previous.get("data_env")
+    if not isinstance(data_env, dict) or set(data_env) != DATA_STEPS:
+        return None
+    for overrides in data_env.values():
+        if not all(Path(value).exists() for value in overrides.values()):
+            return None
+    return data_env
 
 
 def nothing_ran(mesh: Mesh) -> bool:

@@ -21,7 +21,8 @@ from .project import Mesh, find_mesh
 CAPABILITIES = {
     "catalog": ("duckmesh.catalog:",),
     "observability": ("duckmesh.observability",),
-    "publish": ("duckmesh.publish:", "duckmesh.quarantine:"),
+    "publish": ("duckmesh.publish:",),
+    "source checks": ("duckmesh.quarantine:",),  # publish's source validation
 }
 
 

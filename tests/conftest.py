@@ -35,6 +35,23 @@ def copy_mesh(dest: Path) -> Path:
     return dest
 
 
+def clone_built(src: Path, dest: Path, ignore=None) -> Path:
+    """Copy a built mesh (keeping symlinks such as published/current) and re-point
+    dbt_packages' absolute links, made by `dbt deps`, at the copy's own domains, so a
+    test that edits the copy never reads or changes the original."""
+    shutil.copytree(src, dest, symlinks=True, ignore=ignore)
+    packages = dest / "dbt_packages"
+    if packages.is_dir():
+        for link in packages.iterdir():
+            if not link.is_symlink():
+                continue
+            target = Path(os.readlink(link))
+            if target.is_absolute() and target.is_relative_to(src):
+                link.unlink()
+                link.symlink_to(dest / target.relative_to(src))
+    return dest
+
+
 def duckmesh(root: Path, *args: str, env: dict[str, str] | None = None,
              check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run the `duckmesh` CLI in ``root`` in a fresh process."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import copy_mesh, duckmesh
+from conftest import clone_built, copy_mesh, duckmesh
 
 SCALE = "0.002"  # 200 customers, 2,000 orders: a build takes seconds
 READERS = 8
@@ -125,7 +125,7 @@ def first_publish(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def mesh(first_publish: Path, tmp_path: Path) -> Path:
     root = tmp_path / "duckmesh"
-    shutil.copytree(first_publish, root, symlinks=True, ignore=shutil.ignore_patterns("logs"))
+    clone_built(first_publish, root, ignore=shutil.ignore_patterns("logs"))
     return root
 
 

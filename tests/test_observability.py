@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import threading
 from contextlib import redirect_stdout
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Iterator
 import duckdb
 import pytest
 
-from conftest import BuiltMesh, duckmesh
+from conftest import BuiltMesh, clone_built, duckmesh
 from duckmesh import cli
 from duckmesh.observability.anomaly import robust_z
 from duckmesh.observability.config import AnomalyConfig, ObservabilityConfig
@@ -472,7 +471,7 @@ def test_status_command_on_the_built_mesh(built_mesh: BuiltMesh) -> None:
 def test_a_failed_second_build_appends_history(built_mesh: BuiltMesh, tmp_path: Path) -> None:
     """A copy of the built mesh, its customers product broken, rebuilt (customers only)."""
     root = tmp_path / "mesh"
-    shutil.copytree(built_mesh.root, root, symlinks=True)
+    clone_built(built_mesh.root, root)
     model = root / "domains" / "customers" / "models" / "products" / "customers_v1.sql"
     model.write_text(model.read_text().replace(
         "        country_code,", "        cast(country_code as integer) as country_code,"))

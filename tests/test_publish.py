@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import duckmesh
+from conftest import clone_built, duckmesh
 
 from duckmesh import access
 from duckmesh.products import public_products
@@ -40,8 +40,8 @@ def manifest(built_mesh) -> dict:
 def published_copy(built_mesh, tmp_path: Path) -> Path:
     """A copy of the built mesh (with its published/ tree) that a test may change."""
     root = tmp_path / "duckmesh"
-    shutil.copytree(built_mesh.root, root, symlinks=True,
-                    ignore=shutil.ignore_patterns("logs", "data"))
+    clone_built(built_mesh.root, root,
+                ignore=shutil.ignore_patterns("logs", "data"))
     return root
 
 

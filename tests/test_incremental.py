@@ -163,6 +163,7 @@ def test_changed_only_state_falls_back_to_a_full_build(tmp_path: Path,
     data_dir.mkdir()
     (data_dir / "orders_0001.parquet").write_bytes(b"one")
     (root / "target" / "manifest.json").write_text("{}")
+    (root / "packages.yml").write_text("packages:\n  - local: domains/sales\n")
     monkeypatch.setenv("DUCKMESH_DB", str(root / "mesh.duckdb"))
     mesh = Mesh(root)
 
@@ -173,6 +174,9 @@ def test_changed_only_state_falls_back_to_a_full_build(tmp_path: Path,
     assert args == ["--select", "state:modified+", "--state", str(root / "target" / "last_build")]
     assert build_state.data_step_overrides(mesh, data_dir) == {
         "duckmesh.quarantine:validate_sources": {}}
+    assert not build_state.deps_current(mesh)  # dbt_packages/sales not installed
+    (root / "dbt_packages" / "sales").mkdir(parents=True)
+    assert build_state.deps_current(mesh)
 
     (data_dir / "orders_0002.parquet").write_bytes(b"two")  # a new batch arrived
     assert build_state.selection(mesh, data_dir)[0] == []

@@ -66,8 +66,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"      {generate.describe(result)}", flush=True)
 
     env = mesh.env(data_dir)
-    print("[2/4] dbt deps (install the domains)", flush=True)
-    dbt.require_success(dbt.run_dbt(mesh, ["deps"], env, quiet=True), "deps")
+    if args.changed_only and build_state.deps_current(mesh):
+        print("[2/4] dbt deps: domains installed, packages.yml unchanged (skipped)", flush=True)
+    else:
+        print("[2/4] dbt deps (install the domains)", flush=True)
+        dbt.require_success(dbt.run_dbt(mesh, ["deps"], env, quiet=True), "deps")
 
     # --changed-only on unchanged source data: the data checks' outcome is the last one
     reused = build_state.data_step_overrides(mesh, data_dir) if args.changed_only else None

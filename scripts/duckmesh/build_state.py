@@ -38,9 +38,25 @@ def data_fingerprint(data_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _packages_hash(mesh: Mesh) -> str:
+    return hashlib.sha256((mesh.root / "packages.yml").read_bytes()).hexdigest()[:16]
+
+
 def _record(mesh: Mesh, data_dir: Path) -> dict[str, str]:
     return {"database": str(mesh.db_path), "data_dir": str(Path(data_dir).resolve()),
-            "data": data_fingerprint(data_dir)}
+            "data": data_fingerprint(data_dir), "packages": _packages_hash(mesh)}
+
+
+def deps_current(mesh: Mesh) -> bool:
+    """True when packages.yml is the one of the last build and every domain is installed
+    in dbt_packages/ (then `dbt deps` has nothing to do)."""
+    record_path = state_dir(mesh) / RECORD
+    if not record_path.is_file():
+        return False
+    if json.loads(record_path.read_text()).get("packages") != _packages_hash(mesh):
+        return False
+    installed = mesh.root / "dbt_packages"
+    return all((installed / domain.name).exists() for domain in mesh.domain_dirs())
 
 
 def selection(mesh: Mesh, data_dir: Path) -> tuple[list[str], str]:

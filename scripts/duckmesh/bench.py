@@ -70,6 +70,6 @@ def run_synthetic(args: argparse.Namespace) -> int:
     mesh = synthetic.describe(dest)
     print(f"synthetic mesh: {mesh.model_count} models in {len(mesh.domains)} domains "
           f"-> {dest}")
-    print("build it: duckmesh --project-dir DIR build is for the real mesh; run "
-          "`dbt deps && dbt build --profiles-dir profiles` in DIR with DUCKMESH_DB set")
+    print(f"build it: cd {dest} && DUCKMESH_DB=$PWD/mesh.duckdb dbt deps --profiles-dir "
+          "profiles && DUCKMESH_DB=$PWD/mesh.duckdb dbt build --profiles-dir profiles")
     return 0

@@ -31,4 +31,4 @@ lint: $(STAMP)
 	$(BIN)/duckmesh lint
 
 clean:
-	rm -rf target dbt_packages logs data mesh.duckdb mesh.duckdb.wal
+	rm -rf target dbt_packages logs data published mesh.duckdb mesh.duckdb.wal

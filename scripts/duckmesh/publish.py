@@ -216,13 +216,17 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
                     "published_at": datetime.now(timezone.utc).isoformat(), "products": {},
                     "consumers": {}}
     try:
-        _write_products(mesh, work, decided, products, previous_root, in_build)
-        record["products"] = _finish_database(work / "mesh.duckdb", snapshot, decided, products,
-                                              previous_products)
+        record["products"] = _write_products(mesh, work, decided, products, previous_root,
+                                             previous_products, in_build, snapshot)
         policies = access.policies(manifest)
+        previous_tables = (_read_record(previous_root).get("consumer_tables") or {}
+                           if previous_root else {})
+        record["consumer_tables"] = {}
         for consumer in wanted:
-            record["consumers"][consumer] = _write_consumer(
-                work, consumer, snapshot, record["products"], policies, groups)
+            tables = _write_consumer(work, consumer, snapshot, record["products"], policies,
+                                     groups, previous_root, previous_tables.get(consumer))
+            record["consumers"][consumer] = list(tables)
+            record["consumer_tables"][consumer] = tables
         shutil.copyfile(mesh.manifest_path, work / "manifest.json")
         (work / "publish.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     except (duckdb.Error, OSError) as error:
@@ -244,32 +248,151 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
                      decided.drop, wanted)
 
 
+def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[list[str]]:
+    return [[c, t] for c, t, *_ in con.execute(f"describe {source}").fetchall()]
+
+
+def _reusable_base(previous_root: Path | None, name: Path) -> Path | None:
+    """A previous snapshot's database that a new one may start from (a copy of it):
+    committed, checkpointed (no WAL) and not mostly free space."""
+    if previous_root is None:
+        return None
+    path = previous_root / name
+    if not path.is_file() or path.with_name(path.name + ".wal").exists():
+        return None
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        total, free = con.execute("select total_blocks, free_blocks from pragma_database_size() "
+                                  "where database_name = current_database()").fetchone()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    return path if total and free * 2 <= total else None
+
+
 def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, ProductVersion],
-                    previous_root: Path | None, in_build: bool) -> None:
+                    previous_root: Path | None, previous: dict, in_build: bool,
+                    snapshot: str) -> dict:
+    """Write the snapshot database and the Parquet ports; return the products' entries.
+
+    A product's rows and checksum are computed once, from the build's table. A built
+    product whose rows, checksum and columns equal the previous snapshot's reuses that
+    snapshot's table (the new database starts as a copy of the previous one) and links its
+    Parquet port; the others are copied from the build and their port is written from the
+    snapshot copy. Carried products keep the previous snapshot's table and port."""
     con = _connect_mesh(mesh, in_build)
     try:
-        con.execute(f"attach {_sql_path(work / 'mesh.duckdb')} as snap")
-        if decided.carry:
+        measured = {}
+        for product in decided.build:
+            source = f"{_q(product.schema)}.{_q(product.relation_name)}"
+            rows, checksum = _checksum(con, product.schema, product.relation_name)
+            measured[product.relation] = (rows, checksum, _columns(con, source))
+        unchanged = {r for r, (rows, checksum, columns) in measured.items()
+                     if r in previous and previous[r].get("rows") == rows
+                     and previous[r].get("checksum") == checksum
+                     and previous[r].get("columns") == columns
+                     and _port(previous_root, products[r]).is_file()}
+        keep = unchanged | set(decided.carry)
+        base = _reusable_base(previous_root, Path("mesh.duckdb")) if keep else None
+        target = work / "mesh.duckdb"
+        if base is not None:
+            shutil.copyfile(base, target)
+        else:
+            keep = set()
+        con.execute(f"attach {_sql_path(target)} as snap")
+        if decided.carry and base is None:
             con.execute(f"attach {_sql_path(previous_root / 'mesh.duckdb')} as prev (read_only)")
         try:
+            if base is not None:
+                _clear(con, "snap", keep)
             for product in decided.build:
-                _copy_table(con, None, product, "snap")
+                if product.relation not in keep:
+                    _copy_table(con, None, product, "snap")
                 port = _port(work, product)
                 port.parent.mkdir(parents=True, exist_ok=True)
-                con.execute(f"copy {_q(product.schema)}.{_q(product.relation_name)} to "
-                            f"{_sql_path(port)} (format parquet, compression zstd)")
+                if product.relation in unchanged:
+                    _link_file(_port(previous_root, product), port)
+                else:
+                    con.execute(f"copy snap.{_q(product.schema)}.{_q(product.relation_name)} "
+                                f"to {_sql_path(port)} (format parquet, compression zstd)")
             for relation in decided.carry:
                 product = products[relation]
-                _copy_table(con, "prev", product, "snap")
+                if base is None:
+                    _copy_table(con, "prev", product, "snap")
                 port = _port(work, product)
                 port.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(_port(previous_root, product), port)
+                _link_file(_port(previous_root, product), port)
+            entries, rows = {}, []
+            present = [*decided.build, *(products[r] for r in decided.carry)]
+            for product in sorted(present, key=lambda p: p.relation):
+                relation = product.relation
+                carried = relation in decided.carry
+                if carried:
+                    old = previous[relation]
+                    count, checksum = old["rows"], old["checksum"]
+                    columns = old.get("columns") or _columns(
+                        con, f"snap.{_q(product.schema)}.{_q(product.relation_name)}")
+                else:
+                    count, checksum, columns = measured[relation]
+                origin = f"carried from {previous[relation]['origin_snapshot']}" if carried \
+                    else "built"
+                entries[relation] = {
+                    "domain": product.domain, "product": product.name,
+                    "version": product.version, "rows": count, "checksum": checksum,
+                    "columns": columns, "latest": product.is_latest,
+                    "unique_id": product.unique_id,
+                    "reused": relation in keep and not carried,
+                    "origin_snapshot": previous[relation]["origin_snapshot"] if carried
+                    else snapshot}
+                rows.append([relation, product.domain, product.name, product.version,
+                             count, checksum, origin])
         finally:
             con.execute("detach snap")
-            if decided.carry:
+            if decided.carry and base is None:
                 con.execute("detach prev")
     finally:
         con.close()
+    con = duckdb.connect(str(target))
+    try:
+        _latest_views(con, present)
+        _metadata(con, snapshot, rows)
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    return entries
+
+
+def _link_file(source: Path, target: Path) -> None:
+    """Snapshot files are never changed once committed, so a new snapshot may share them."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _clear(con: duckdb.DuckDBPyConnection, database: str, keep: set[str]) -> None:
+    """Drop from a copied snapshot database every view, the metadata and each table
+    whose relation is not in ``keep``."""
+    objects = con.execute(
+        "select table_schema, table_name, table_type from information_schema.tables "
+        "where table_catalog = ?", [database]).fetchall()
+    for schema, name, kind in objects:
+        if kind == "VIEW":
+            con.execute(f"drop view {_q(database)}.{_q(schema)}.{_q(name)}")
+    for schema, name, kind in objects:
+        if kind != "VIEW" and (schema == "_duckmesh" or f"{schema}.{name}" not in keep):
+            con.execute(f"drop table {_q(database)}.{_q(schema)}.{_q(name)}")
+    con.execute(f"drop schema if exists {_q(database)}._duckmesh")
+    used = {s for s, n, k in objects if k != "VIEW" and f"{s}.{n}" in keep}
+    for (schema,) in con.execute("select schema_name from information_schema.schemata "
+                                 "where catalog_name = ?", [database]).fetchall():
+        if schema not in used and schema not in ("main", "information_schema", "pg_catalog",
+                                                 "_duckmesh"):
+            con.execute(f"drop schema if exists {_q(database)}.{_q(schema)}")
 
 
 def _copy_table(con: duckdb.DuckDBPyConnection, source_db: str | None,
@@ -305,60 +428,65 @@ def _latest_views(con: duckdb.DuckDBPyConnection, products: list[ProductVersion]
                         f"{_q(product.schema)}.{_q(product.relation_name)}")
 
 
-def _finish_database(path: Path, snapshot: str, decided: Plan,
-                     products: dict[str, ProductVersion], previous: dict) -> dict:
-    con = duckdb.connect(str(path))
-    try:
-        present = [*decided.build, *(products[r] for r in decided.carry)]
-        _latest_views(con, present)
-        entries, rows = {}, []
-        for product in sorted(present, key=lambda p: p.relation):
-            count, checksum = _checksum(con, product.schema, product.relation_name)
-            origin = (f"carried from {previous[product.relation]['origin_snapshot']}"
-                      if product.relation in decided.carry else "built")
-            entries[product.relation] = {
-                "domain": product.domain, "product": product.name, "version": product.version,
-                "rows": count, "checksum": checksum, "latest": product.is_latest,
-                "unique_id": product.unique_id,
-                "origin_snapshot": previous[product.relation]["origin_snapshot"]
-                if product.relation in decided.carry else snapshot}
-            rows.append([product.relation, product.domain, product.name, product.version,
-                         count, checksum, origin])
-        _metadata(con, snapshot, rows)
-        con.execute("checkpoint")
-    finally:
-        con.close()
-    return entries
-
-
 def _write_consumer(work: Path, consumer: str, snapshot: str, entries: dict,
                     policies: dict[str, access.Policy],
-                    groups: dict[str, tuple[str, ...]]) -> list[str]:
+                    groups: dict[str, tuple[str, ...]],
+                    previous_root: Path | None = None,
+                    previous_tables: dict | None = None) -> dict:
+    """<consumer>/mesh.duckdb: the products ``consumer`` may read, masked; return
+    relation -> {select, rows, checksum}. A table whose product checksum and select list
+    equal the previous snapshot's is kept from a copy of that snapshot's file."""
     # <consumer>/mesh.duckdb: a file named after a domain would make its catalog name
     # clash with that domain's schema
     folder = work / "consumers" / consumer
     folder.mkdir(parents=True)
-    con = duckdb.connect(str(folder / "mesh.duckdb"))
-    allowed = []
+    path = folder / "mesh.duckdb"
+    wanted = {}
+    for relation, entry in sorted(entries.items()):
+        policy = policies.get(entry["unique_id"])
+        if policy is None or not access.may_read(policy, consumer, groups):
+            continue
+        columns = [tuple(c) for c in entry["columns"]]
+        wanted[relation] = (policy, access.select_list(policy, consumer, groups, columns),
+                            columns)
+    previous_tables = previous_tables or {}
+    keep = {r for r, (_, select, _) in wanted.items()
+            if r in previous_tables and previous_tables[r].get("select") == select
+            and previous_tables[r].get("source_checksum") == entries[r]["checksum"]
+            and previous_tables[r].get("source_rows") == entries[r]["rows"]}
+    base = _reusable_base(previous_root, Path("consumers") / consumer / "mesh.duckdb") \
+        if keep else None
+    if base is not None:
+        shutil.copyfile(base, path)
+    else:
+        keep = set()
+    con = duckdb.connect(str(path))
+    tables = {}
     try:
+        if base is not None:
+            _clear(con, con.execute("select current_database()").fetchone()[0], keep)
         con.execute(f"attach {_sql_path(work / 'mesh.duckdb')} as src (read_only)")
         rows = []
-        for relation, entry in sorted(entries.items()):
-            policy = policies.get(entry["unique_id"])
-            if policy is None or not access.may_read(policy, consumer, groups):
-                continue
+        for relation, (policy, select, columns) in wanted.items():
+            entry = entries[relation]
             schema, name = relation.split(".", 1)
-            columns = [(c, t) for c, t, *_ in con.execute(
-                f"describe src.{_q(schema)}.{_q(name)}").fetchall()]
-            con.execute(f"create schema if not exists {_q(schema)}")
-            con.execute(f"create table {_q(schema)}.{_q(name)} as select "
-                        f"{access.select_list(policy, consumer, groups, columns)} "
-                        f"from src.{_q(schema)}.{_q(name)}")
+            if relation in keep:
+                count, checksum = (previous_tables[relation]["rows"],
+                                   previous_tables[relation]["checksum"])
+            else:
+                con.execute(f"create schema if not exists {_q(schema)}")
+                con.execute(f"create table {_q(schema)}.{_q(name)} as select {select} "
+                            f"from src.{_q(schema)}.{_q(name)}")
+                if select == ", ".join(_q(c) for c, _ in columns):
+                    count, checksum = entry["rows"], entry["checksum"]  # the same rows
+                else:
+                    count, checksum = _checksum(con, schema, name)
             if entry["latest"]:
                 con.execute(f"create view {_q(schema)}.{_q(entry['product'])} as "
                             f"select * from {_q(schema)}.{_q(name)}")
-            allowed.append(relation)
-            count, checksum = _checksum(con, schema, name)
+            tables[relation] = {"select": select, "rows": count, "checksum": checksum,
+                                "source_rows": entry["rows"],
+                                "source_checksum": entry["checksum"]}
             rows.append([relation, entry["domain"], entry["product"], entry["version"],
                          count, checksum, f"for {consumer}"])
         con.execute("detach src")
@@ -366,7 +494,7 @@ def _write_consumer(work: Path, consumer: str, snapshot: str, entries: dict,
         con.execute("checkpoint")
     finally:
         con.close()
-    return allowed
+    return tables
 
 
 def _read_record(root: Path) -> dict:

@@ -19,15 +19,18 @@ from pathlib import Path
 import duckdb
 
 from .project import Mesh, MeshError, find_mesh
-from .validation import CheckResult, SourceSpecError, check, load_specs
+from .validation import CheckResult, SourceSpecError, check_cached, load_specs
 
 SCHEMA = "quarantine"
 
 
 def validate_sources(mesh: Mesh, data_dir: Path, env: dict[str, str]) -> dict[str, str]:
-    """Check every declared source; return the environment overrides dbt needs."""
+    """Check every declared source; return the environment overrides dbt needs. A source
+    whose contract and files are unchanged since its last check reuses that result
+    (target/validation_cache/, keyed by each file's size, mtime and content hash)."""
+    cache = mesh.target_dir / "validation_cache"
     try:
-        results = [check(spec, data_dir) for spec in load_specs(mesh.domain_dirs())]
+        results = [check_cached(spec, data_dir, cache) for spec in load_specs(mesh.domain_dirs())]
     except SourceSpecError as error:
         raise MeshError(str(error)) from error
     store(mesh.db_path, results)

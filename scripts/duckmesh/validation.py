@@ -21,9 +21,11 @@ DuckDB. A bad row never disappears: it is returned with its line, reason and raw
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -280,6 +282,53 @@ def check(spec: SourceSpec, data_dir: Path) -> CheckResult:
     return result
 
 
+CACHE_VERSION = 1
+
+
+def _fingerprint(path: Path) -> list:
+    """(size, mtime_ns, sha1 of the content): a file whose fingerprint is unchanged holds
+    the same bytes, so its checks give the same result."""
+    stat = path.stat()
+    with path.open("rb") as handle:
+        digest = hashlib.file_digest(handle, "sha1").hexdigest()
+    return [stat.st_size, stat.st_mtime_ns, digest]
+
+
+def check_cached(spec: SourceSpec, data_dir: Path, cache_dir: Path) -> CheckResult:
+    """``check``, reusing the last result for this source when its contract and every one of
+    its files (path, size, mtime_ns, content hash) are unchanged; the cache lives in
+    ``cache_dir`` (target/validation_cache/)."""
+    files = sorted(data_dir.glob(spec.path))
+    if not files:
+        return check(spec, data_dir)
+    key = {"version": CACHE_VERSION, "spec": repr(spec), "data_dir": str(data_dir.resolve()),
+           "files": {p.relative_to(data_dir).as_posix(): _fingerprint(p) for p in files}}
+    cache = cache_dir / f"{spec.quarantine_table}.json"
+    try:
+        stored = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        stored = None
+    if isinstance(stored, dict) and stored.get("key") == key:
+        try:
+            return CheckResult(spec, rows=stored["rows"],
+                               bad_rows=[BadRow(**row) for row in stored["bad_rows"]],
+                               drift=[Drift(**d) for d in stored["drift"]],
+                               files=[data_dir / f for f in stored["files"]])
+        except (KeyError, TypeError):
+            pass
+    result = check(spec, data_dir)
+    if [p.relative_to(data_dir).as_posix() for p in result.files] == list(key["files"]):
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({
+            "key": key, "rows": result.rows,
+            "bad_rows": [asdict(r) for r in result.bad_rows],
+            "drift": [asdict(d) for d in result.drift],
+            "files": list(key["files"])}, default=str))
+        os.replace(temporary, cache)
+    return result
+
+
 def _drift_by_name(spec: SourceSpec, found: list[str]) -> list[Drift]:
     found_lower = {f.lower() for f in found}
     drift = [Drift("added", name, "not in the source contract") for name in found
@@ -376,16 +425,17 @@ def _check_parquet(result: CheckResult, data_dir: Path) -> None:
     con = duckdb.connect()
     try:
         files = [str(p) for p in result.files]
+        # Parquet is typed: the schema comes from the files' metadata, and one aggregate
+        # counts the rows, the missing required values and the duplicate keys. Only when it
+        # finds a bad row are the rows read one by one to report them.
+        schema = {row[0]: row[1] for row in con.execute(
+            "describe select * from read_parquet(?)", [files]).fetchall()}
+        if _parquet_clean(con, spec, files, schema, result):
+            result.drift += _parquet_drift(spec, schema)
+            return
         con.execute("create temp table src as select * from read_parquet(?, filename = true, "
                     "file_row_number = true)", [files])
-        schema = {row[0]: row[1] for row in con.execute("describe src").fetchall()
-                  if row[0] not in ("filename", "file_row_number")}
-        result.drift += _drift_by_name(spec, list(schema))
-        for name, found_type in schema.items():
-            column = spec.column(name)
-            if column and column.data_type.lower() != found_type.lower():
-                result.drift.append(Drift("retyped", column.name,
-                                          f"expected {column.data_type}, found {found_type.lower()}"))
+        result.drift += _parquet_drift(spec, schema)
         present = [c for c in spec.columns if c.name.lower() in {s.lower() for s in schema}]
         payload = ", ".join(f"{_quote(c)} := {_quote(c)}" for c in schema)
         checks = [f"case when {_quote(c.name)} is null then 'missing required column {c.name}' end"
@@ -415,3 +465,34 @@ def _check_parquet(result: CheckResult, data_dir: Path) -> None:
             result.bad_rows.append(BadRow(relative, int(line), text, raw))
     finally:
         con.close()
+
+
+def _parquet_drift(spec: SourceSpec, schema: dict[str, str]) -> list[Drift]:
+    drift = _drift_by_name(spec, list(schema))
+    for name, found_type in schema.items():
+        column = spec.column(name)
+        if column and column.data_type.lower() != found_type.lower():
+            drift.append(Drift("retyped", column.name,
+                               f"expected {column.data_type}, found {found_type.lower()}"))
+    return drift
+
+
+def _parquet_clean(con: duckdb.DuckDBPyConnection, spec: SourceSpec, files: list[str],
+                   schema: dict[str, str], result: CheckResult) -> bool:
+    """One aggregate over the files: True (and the row count set) when no row has a missing
+    required value or a duplicate key, the checks the row-by-row query would report."""
+    names = {s.lower() for s in schema}
+    present = [c for c in spec.columns if c.name.lower() in names]
+    required = [c for c in present if c.required]
+    missing = " or ".join(f"{_quote(c.name)} is null" for c in required) or "false"
+    key_cols = [k for k in spec.key if spec.column(k) in present]
+    duplicates = "0"
+    if key_cols and len(key_cols) == len(spec.key):
+        not_null = " and ".join(f"{_quote(k)} is not null" for k in key_cols)
+        duplicates = (f"count(*) filter (where {not_null}) - count(distinct row("
+                      + ", ".join(_quote(k) for k in key_cols) + f")) filter (where {not_null})")
+    rows, bad, dup = con.execute(
+        f"select count(*), count(*) filter (where {missing}), {duplicates} "
+        "from read_parquet(?)", [files]).fetchone()
+    result.rows = int(rows)
+    return not bad and not dup

@@ -180,3 +180,61 @@ def test_build_stops_before_dbt_builds_when_a_domain_may_not_read_a_ref(mesh_cop
             "domains/customers/models/products/_products.yml, or remove the ref") in result.stderr
     assert "[3/4] dbt build" not in result.stdout
     assert not (mesh_copy / "published").exists()
+
+
+def test_republish_reuses_unchanged_products_and_rewrites_changed_ones(
+        published_copy: Path) -> None:
+    published = published_copy / "published"
+    duckmesh(published_copy, "publish")
+    first = (published / "current").readlink().name
+    # change one product in the build's database: only it is copied and written again
+    con = duckdb.connect(str(published_copy / "mesh.duckdb"))
+    con.execute("update marketing.campaign_performance_v1 set campaign_name = campaign_name || '!'")
+    con.close()
+    duckmesh(published_copy, "publish")
+    second = (published / "current").readlink().name
+    assert second != first
+    record = json.loads((published / "current" / "publish.json").read_text())
+    changed = "marketing.campaign_performance_v1"
+    assert {r for r, e in record["products"].items() if not e["reused"]} == {changed}
+    old, new = published / "snapshots" / first, published / "snapshots" / second
+    mesh = duckdb.connect(str(published_copy / "mesh.duckdb"), read_only=True)
+    pub = duckdb.connect(str(published / "mesh.duckdb"), read_only=True)
+    assert pub.execute("select snapshot_id from _duckmesh.snapshot").fetchone()[0] == second
+    assert relations(pub) == set(record["products"])
+    for relation, entry in record["products"].items():
+        port = (Path(entry["domain"]) / entry["product"] / f"v{entry['version']}"
+                / f"{relation.split('.', 1)[1]}.parquet")
+        same_file = ((old / "ports" / port).stat().st_ino == (new / "ports" / port).stat().st_ino)
+        assert same_file == (relation != changed), relation
+        expected = fingerprint(mesh, relation)
+        assert fingerprint(pub, relation) == expected, relation
+        assert fingerprint(pub, f"read_parquet('{new / 'ports' / port}')") == expected, relation
+    assert pub.execute(f"select count(*) from marketing.campaign_performance "
+                       f"where campaign_name like '%!'").fetchone()[0] > 0
+    for consumer in ("bi_dashboards", "data_science"):
+        con = duckdb.connect(str(published / "consumers" / consumer / "mesh.duckdb"),
+                             read_only=True)
+        assert con.execute("select snapshot_id from _duckmesh.snapshot").fetchone()[0] == second
+        assert set(con.execute("select relation from _duckmesh.products").fetchall()) == {
+            (r,) for r in relations(con)}
+        assert fingerprint(con, changed) == fingerprint(pub, changed)
+        if consumer == "bi_dashboards":
+            assert con.execute(f"select count(email_hash) from {RESTRICTED}").fetchone() == (0,)
+        else:
+            assert RESTRICTED not in relations(con)
+        con.close()
+    mesh.close()
+    pub.close()
+
+
+def test_access_check_parses_again_when_a_project_file_changes(published_copy: Path) -> None:
+    from duckmesh.project import Mesh
+
+    mesh = Mesh(published_copy)
+    stamp = access.project_stamp(mesh, {})
+    assert access.project_stamp(mesh, {}) == stamp
+    products = published_copy / "domains" / "customers" / "models" / "products" / "_products.yml"
+    products.write_text(products.read_text() + "\n")
+    assert access.project_stamp(mesh, {}) != stamp
+    assert access.project_stamp(mesh, {"DUCKMESH_TARGET": "ci"}) != access.project_stamp(mesh, {})

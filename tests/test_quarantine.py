@@ -7,6 +7,7 @@ are written here (tests/fixtures/bad_inputs holds the lines they are built from)
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import duckdb
@@ -197,3 +198,54 @@ def test_source_paths_cannot_leave_the_data_folder(tmp_path: Path, path: str) ->
     with pytest.raises(SourceSpecError, match="validation.path must be a path inside the data "
                        "folder"):
         load_specs([domain])
+
+
+def test_cached_check_reuses_unchanged_files_and_rechecks_changed_ones(
+        specs: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from duckmesh import validation
+
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    path = write(data, "crm/customers.csv", [CSV_HEADER, GOOD_1, GOOD_2])
+    first = validation.check_cached(specs["crm.customers"], data, cache)
+    assert (first.rows, first.bad_rows) == (2, [])
+    assert (cache / "crm__customers.json").exists()
+    calls = []
+    real = validation.check
+    monkeypatch.setattr(validation, "check", lambda *a: calls.append(a) or real(*a))
+    again = validation.check_cached(specs["crm.customers"], data, cache)
+    assert calls == [] and (again.rows, again.bad_rows, again.files) == (2, [], [path])
+    # the same size and mtime, different bytes: the content hash sees it
+    stat = path.stat()
+    write(data, "crm/customers.csv", [CSV_HEADER, GOOD_1, GOOD_1.replace("Chloe;", "Chloeeeee;")])
+    assert path.stat().st_size == stat.st_size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    changed = validation.check_cached(specs["crm.customers"], data, cache)
+    assert len(calls) == 1
+    assert [r.reason for r in changed.bad_rows] == [
+        "duplicate key CUST_ID=C00000001 (first seen on line 2)"]
+    cached = validation.check_cached(specs["crm.customers"], data, cache)
+    assert len(calls) == 1 and cached.bad_rows == changed.bad_rows
+
+
+def test_parquet_clean_files_by_aggregate_and_duplicates_across_files(
+        specs: dict, tmp_path: Path) -> None:
+    folder = tmp_path / "marketing/touches"
+    folder.mkdir(parents=True)
+    for number, rows in ((1, "(1::bigint, 'C1', 3, 'click', timestamptz '2024-01-01 00:00:00+00'),"
+                             "(2::bigint, 'C2', 3, 'click', timestamptz '2024-01-02 00:00:00+00')"),
+                         (2, "(5::bigint, 'C5', 4, 'click', timestamptz '2024-01-05 00:00:00+00')")):
+        duckdb.execute(f"""copy (select * from (values {rows})
+            as t(touch_id, customer_id, campaign_id, touch_type, touched_at)
+        ) to '{folder}/touches_000{number}.parquet' (format parquet)""")
+    clean = check(specs["ad_platform.touches"], tmp_path)
+    assert (clean.rows, clean.bad_rows, clean.drift) == (3, [], [])
+    # a key repeated in another file is still found (the aggregate spans every file)
+    duckdb.execute(f"""copy (select * from (values
+            (2::bigint, 'C9', 4, 'click', timestamptz '2024-01-09 00:00:00+00'))
+            as t(touch_id, customer_id, campaign_id, touch_type, touched_at)
+        ) to '{folder}/touches_0003.parquet' (format parquet)""")
+    result = check(specs["ad_platform.touches"], tmp_path)
+    assert result.rows == 4
+    assert [(r.file, r.line_number, r.reason) for r in result.bad_rows] == [
+        ("marketing/touches/touches_0003.parquet", 1,
+         "duplicate key touch_id=2 (first seen on line 2)")]

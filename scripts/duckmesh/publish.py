@@ -454,8 +454,13 @@ def _write_consumer(work: Path, consumer: str, snapshot: str, entries: dict,
             if r in previous_tables and previous_tables[r].get("select") == select
             and previous_tables[r].get("source_checksum") == entries[r]["checksum"]
             and previous_tables[r].get("source_rows") == entries[r]["rows"]}
+    # A dropped table's pages stay in the file as free blocks: start from the previous file
+    # only when this consumer may still read everything it held, with the same masking, so
+    # a copy never carries data the consumer may no longer read.
+    same_access = all(r in wanted and wanted[r][1] == t.get("select")
+                      for r, t in previous_tables.items())
     base = _reusable_base(previous_root, Path("consumers") / consumer / "mesh.duckdb") \
-        if keep else None
+        if keep and same_access else None
     if base is not None:
         shutil.copyfile(base, path)
     else:

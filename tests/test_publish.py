@@ -238,3 +238,13 @@ def test_access_check_parses_again_when_a_project_file_changes(published_copy: P
     products.write_text(products.read_text() + "\n")
     assert access.project_stamp(mesh, {}) != stamp
     assert access.project_stamp(mesh, {"DUCKMESH_TARGET": "ci"}) != access.project_stamp(mesh, {})
+
+
+def test_access_stamp_ignores_the_databases_a_build_writes(published_copy: Path) -> None:
+    from duckmesh.project import Mesh
+
+    mesh = Mesh(published_copy)
+    stamp = access.project_stamp(mesh, {})
+    for name in ("mesh.duckdb", "mesh_2.duckdb", "mesh.duckdb.wal"):
+        (published_copy / name).write_bytes(b"changed by a build")
+    assert access.project_stamp(mesh, {}) == stamp

@@ -189,6 +189,7 @@ def select_list(policy: Policy, consumer: str, groups: dict[str, tuple[str, ...]
 # not parsed by dbt: build output, data, the platform's code, tools' folders
 _SKIP_AT_ROOT = {"target", "logs", "published", "data", "scripts", "test-artifacts", "tests"}
 _SKIP_IN_DOMAIN = {"target", "dbt_packages", "logs"}
+_NOT_PARSED = (".duckdb", ".duckdb.wal", ".wal", ".pyc")  # databases the builds write
 _STAMP_ENV = ("DUCKMESH_TARGET", "DBT_PROFILES_DIR")
 
 
@@ -212,7 +213,7 @@ def project_stamp(mesh: Mesh, env: dict[str, str]) -> str:
         dirs[:] = sorted(d for d in dirs if d not in skip and not d.startswith(".")
                          and d != "__pycache__")
         for name in sorted(files):
-            if name.startswith("."):
+            if name.startswith(".") or name.endswith(_NOT_PARSED):
                 continue
             stat = (here / name).stat()
             parts.append(f"{(here / name).relative_to(mesh.root).as_posix()} "

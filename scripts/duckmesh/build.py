@@ -93,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
         build_args += ["--select", args.select]
     if args.full_refresh:
         build_args.append("--full-refresh")
+    elif build_state.switched_data_set(mesh, data_dir):
+        print("      another data set than the last build (scale, seed or DUCKMESH_DATA): "
+              "--full-refresh, so incremental products are rebuilt", flush=True)
+        build_args.append("--full-refresh")
     if args.changed_only and not args.select:
         selection, reason = build_state.selection(mesh, data_dir)
         print(f"      --changed-only: {reason}", flush=True)

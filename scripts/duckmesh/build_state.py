@@ -59,6 +59,17 @@ def deps_current(mesh: Mesh) -> bool:
     return all((installed / domain.name).exists() for domain in mesh.domain_dirs())
 
 
+def switched_data_set(mesh: Mesh, data_dir: Path) -> bool:
+    """True when the database was last built from another data set (another scale, seed
+    or DUCKMESH_DATA): incremental models must then be rebuilt, not merged into."""
+    record_path = state_dir(mesh) / RECORD
+    if not record_path.is_file() or not mesh.db_path.exists():
+        return False
+    previous = json.loads(record_path.read_text())
+    return (previous.get("database") == str(mesh.db_path)
+            and previous.get("data_dir") != str(Path(data_dir).resolve()))
+
+
 def selection(mesh: Mesh, data_dir: Path) -> tuple[list[str], str]:
     """dbt arguments for a changed-only build, and why (empty: build everything)."""
     folder = state_dir(mesh)

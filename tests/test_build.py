@@ -19,12 +19,12 @@ def test_switching_scale_rebuilds_incremental_products(mesh_copy: Path) -> None:
     assert NOTICE in second.stdout
     data = mesh_copy / "data" / "scale_0.005"
     con = duckdb.connect(str(mesh_copy / "mesh.duckdb"), read_only=True)
-    expected = duckdb.execute(
+    expected = duckdb.connect().execute(
         f"select count(*), sum(quantity * unit_price - discount) "
-        f"from read_parquet('{data}/sales/order_lines/*.parquet')").fetchone()
-    assert con.execute("select count(*), sum(net_amount) from sales.order_items").fetchone() \
-        == expected
-    assert con.execute("select count(*) from sales.orders").fetchone()[0] == 5000
+        f"from read_parquet('{data}/sales/order_lines/*.parquet')").fetchall()[0]
+    assert con.execute("select count(*), sum(net_amount) from sales.order_items"
+                       ).fetchall()[0] == expected
+    assert con.execute("select count(*) from sales.orders").fetchall()[0][0] == 5000
     con.close()
     third = duckmesh(mesh_copy, "build", "--scale", "0.005")
     assert NOTICE not in third.stdout

@@ -79,7 +79,7 @@ def columns_of(con, relation: str) -> list[tuple[str, str]]:
 
 
 def scalar(con, sql: str, params: list | None = None):
-    return con.execute(sql, params or []).fetchone()[0]
+    return con.execute(sql, params or []).fetchall()[0][0]
 
 
 @pytest.mark.parametrize("relation", sorted(PRODUCTS))
@@ -120,7 +120,7 @@ def test_no_personal_data_in_any_product(con, built_mesh: BuiltMesh) -> None:
     for relation in PRODUCTS:
         assert not pii & {name for name, _ in columns_of(con, relation)}, relation
     source = f"{built_mesh.data_dir}/crm/customers.csv"
-    emails = {row[0].strip().lower() for row in duckdb.sql(
+    emails = {row[0].strip().lower() for row in duckdb.connect().execute(
         f"select email from read_csv('{source}', delim=';', header=true, all_varchar=true)"
     ).fetchall()}
     hashes = {row[0] for row in con.execute(

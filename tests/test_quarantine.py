@@ -96,7 +96,7 @@ def test_csv_schema_drift_is_named(specs: dict, tmp_path: Path) -> None:
 
 def test_parquet_retyped_null_key_and_duplicates(specs: dict, tmp_path: Path) -> None:
     (tmp_path / "marketing/touches").mkdir(parents=True)
-    duckdb.execute(f"""copy (
+    duckdb.connect().execute(f"""copy (
         select * from (values
             (1, 'C1', 3, 'click', timestamptz '2024-01-01 00:00:00+00'),
             (2, 'C2', 3, 'click', timestamptz '2024-01-02 00:00:00+00'),
@@ -234,13 +234,13 @@ def test_parquet_clean_files_by_aggregate_and_duplicates_across_files(
     for number, rows in ((1, "(1::bigint, 'C1', 3, 'click', timestamptz '2024-01-01 00:00:00+00'),"
                              "(2::bigint, 'C2', 3, 'click', timestamptz '2024-01-02 00:00:00+00')"),
                          (2, "(5::bigint, 'C5', 4, 'click', timestamptz '2024-01-05 00:00:00+00')")):
-        duckdb.execute(f"""copy (select * from (values {rows})
+        duckdb.connect().execute(f"""copy (select * from (values {rows})
             as t(touch_id, customer_id, campaign_id, touch_type, touched_at)
         ) to '{folder}/touches_000{number}.parquet' (format parquet)""")
     clean = check(specs["ad_platform.touches"], tmp_path)
     assert (clean.rows, clean.bad_rows, clean.drift) == (3, [], [])
     # a key repeated in another file is still found (the aggregate spans every file)
-    duckdb.execute(f"""copy (select * from (values
+    duckdb.connect().execute(f"""copy (select * from (values
             (2::bigint, 'C9', 4, 'click', timestamptz '2024-01-09 00:00:00+00'))
             as t(touch_id, customer_id, campaign_id, touch_type, touched_at)
         ) to '{folder}/touches_0003.parquet' (format parquet)""")

@@ -8,7 +8,6 @@ every violation with its policy, node and fix. The real mesh must pass.
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import subprocess

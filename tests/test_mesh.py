@@ -6,7 +6,7 @@ from __future__ import annotations
 import bisect
 import json
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import duckdb

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO, copy_mesh, duckmesh
+from conftest import REPO, duckmesh
 
 from duckmesh.project import Mesh
 from duckmesh.validation import BadRow, Drift, SourceSpecError, check, load_specs

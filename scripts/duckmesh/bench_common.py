@@ -3,6 +3,7 @@ process, JSON results in target/bench/, and the printed table."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -19,7 +20,7 @@ from typing import Callable
 import duckdb
 
 from .products import format_table
-from .project import Mesh
+from .project import Mesh, find_mesh
 
 # What a work copy leaves out (same list as tests/conftest.py).
 SKIP = {".venv", ".git", "data", "target", "dbt_packages", "logs", "published",
@@ -163,3 +164,20 @@ def write_json(out_dir: Path, name: str, figures: list[Figure], details: dict | 
 def print_table(figures: list[Figure]) -> None:
     rows = [[f.benchmark, f.name, f.cell(), f.target, f.note] for f in figures]
     print(format_table(["benchmark", "figure", "value", "target", "note"], rows), flush=True)
+
+
+def add_standard_arguments(parser: argparse.ArgumentParser, repeat: int, what: str) -> None:
+    """--scale, --repeat and --work, shared by the data benchmarks."""
+    parser.add_argument("--scale", type=float, default=1.0, help="data size (default 1)")
+    parser.add_argument("--repeat", type=int, default=repeat, help=f"{what} (default {repeat})")
+    parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
+
+
+def run_standard(args: argparse.Namespace, name: str,
+                 measure: Callable[..., tuple[list[Figure], dict]]) -> int:
+    """Measure, print the table and write target/bench/<name>.json."""
+    mesh = find_mesh(args.project_dir)
+    figures, details = measure(mesh, args.scale, args.repeat, args.work)
+    print_table(figures)
+    print(f"-> {write_json(mesh.target_dir / 'bench', name, figures, details)}")
+    return 0

@@ -15,8 +15,9 @@ from pathlib import Path
 import duckdb
 
 from . import generate
-from .bench_common import Figure, dbt_env, median, print_table, work_mesh, write_json
-from .project import Mesh, MeshError, find_mesh
+from .bench_common import (Figure, add_standard_arguments, dbt_env, median, run_standard,
+                           work_mesh)
+from .project import Mesh, MeshError
 
 QUERIES = {
     "revenue by month": """
@@ -43,17 +44,11 @@ COLD_RUNS = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scale", type=float, default=1.0, help="data size (default 1)")
-    parser.add_argument("--repeat", type=int, default=15, help="warm runs (default 15)")
-    parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
+    add_standard_arguments(parser, 15, "warm runs")
 
 
 def run(args: argparse.Namespace) -> int:
-    mesh = find_mesh(args.project_dir)
-    figures, details = measure(mesh, args.scale, args.repeat, args.work)
-    print_table(figures)
-    print(f"-> {write_json(mesh.target_dir / 'bench', 'consumer', figures, details)}")
-    return 0
+    return run_standard(args, "consumer", measure)
 
 
 def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None

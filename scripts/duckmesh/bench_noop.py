@@ -12,25 +12,19 @@ import tempfile
 from pathlib import Path
 
 from . import generate
-from .bench_common import (Figure, dbt_env, median, print_table, run_cpu, run_dbt_cpu,
-                           work_mesh, write_json)
-from .project import Mesh, find_mesh
+from .bench_common import (Figure, add_standard_arguments, dbt_env, median, run_cpu,
+                           run_dbt_cpu, run_standard, work_mesh)
+from .project import Mesh
 
 TOUCHED_MODEL = Path("models/products/executive_kpis_v1.sql")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scale", type=float, default=1.0, help="data size (default 1)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs (default 3)")
-    parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
+    add_standard_arguments(parser, 3, "runs")
 
 
 def run(args: argparse.Namespace) -> int:
-    mesh = find_mesh(args.project_dir)
-    figures, details = measure(mesh, args.scale, args.repeat, args.work)
-    print_table(figures)
-    print(f"-> {write_json(mesh.target_dir / 'bench', 'noop', figures, details)}")
-    return 0
+    return run_standard(args, "noop", measure)
 
 
 def duckmesh(root: Path, env: dict[str, str], *args: str) -> tuple[float, float]:

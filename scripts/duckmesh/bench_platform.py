@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 
 from . import build, dbt, generate
-from .bench_common import Figure, median, print_table, timed, work_mesh, write_json
-from .project import Mesh, find_mesh
+from .bench_common import Figure, add_standard_arguments, median, run_standard, timed, work_mesh
+from .project import Mesh
 
 # capability -> the step specs (module:function) that belong to it
 CAPABILITIES = {
@@ -27,17 +27,11 @@ CAPABILITIES = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scale", type=float, default=1.0, help="data size (default 1)")
-    parser.add_argument("--repeat", type=int, default=3, help="builds (default 3)")
-    parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
+    add_standard_arguments(parser, 3, "builds")
 
 
 def run(args: argparse.Namespace) -> int:
-    mesh = find_mesh(args.project_dir)
-    figures, details = measure(mesh, args.scale, args.repeat, args.work)
-    print_table(figures)
-    print(f"-> {write_json(mesh.target_dir / 'bench', 'platform', figures, details)}")
-    return 0
+    return run_standard(args, "platform", measure)
 
 
 def _capability(spec: str) -> str:

@@ -22,7 +22,7 @@ from . import dbt
 from .descriptor import (Describer, ProductRecord, descriptor_files, odcs_contract,
                          validate_odcs)
 from .lineage import MeshLineage, mesh_lineage
-from .project import Mesh, MeshError, find_mesh
+from .project import Mesh, MeshError
 
 SCHEMA = "mesh_catalog"
 

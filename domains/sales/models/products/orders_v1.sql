@@ -37,21 +37,7 @@ published as (
 changed as (
 
     -- incremental runs merge only the rows that are new or differ from the table
-    select * from published
-    {% if is_incremental() %}
-        except
-        select
-            order_id,
-            customer_id,
-            order_status,
-            sales_channel,
-            ordered_at,
-            order_date,
-            item_count,
-            is_cancelled,
-            order_amount
-        from {{ this }}
-    {% endif %}
+    {{ new_or_changed_rows('published') }}
 
 )
 

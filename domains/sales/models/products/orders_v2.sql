@@ -40,26 +40,7 @@ published as (
 changed as (
 
     -- incremental runs merge only the rows that are new or differ from the table
-    select * from published
-    {% if is_incremental() %}
-        except
-        select
-            order_id,
-            customer_id,
-            order_status,
-            sales_channel,
-            ordered_at,
-            order_date,
-            item_count,
-            unit_count,
-            gross_amount,
-            discount_amount,
-            net_amount,
-            shipping_amount,
-            is_cancelled,
-            is_returned
-        from {{ this }}
-    {% endif %}
+    {{ new_or_changed_rows('published') }}
 
 )
 

@@ -10,6 +10,6 @@
     {%- elif kind == 'phone' -%}
         '***' || right({{ column_expression }}, 2)
     {%- else -%}
-        left(cast({{ column_expression }} as varchar), 1) || '***'
+        left(cast({{ column_expression }} as {{ mesh_type('text') }}), 1) || '***'
     {%- endif -%}
 {%- endmacro %}

@@ -6,5 +6,15 @@
 {%- endmacro %}
 
 {% macro default__pseudonymise(column_expression) -%}
-    sha256('{{ var("pii_salt", "duckmesh") }}' || lower(trim(cast({{ column_expression }} as varchar))))
+    sha256({{ pseudonymise_input(column_expression) }})
+{%- endmacro %}
+
+{#- Spark's sha2(.., 256) gives the same lowercase hex digest as DuckDB's sha256(). -#}
+{% macro spark__pseudonymise(column_expression) -%}
+    sha2({{ pseudonymise_input(column_expression) }}, 256)
+{%- endmacro %}
+
+{% macro pseudonymise_input(column_expression) -%}
+    {{ dbt.concat(["'" ~ var("pii_salt", "duckmesh") ~ "'",
+        "lower(trim(cast(" ~ column_expression ~ " as " ~ mesh_type('text') ~ ")))"]) }}
 {%- endmacro %}

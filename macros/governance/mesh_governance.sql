@@ -15,7 +15,8 @@
         ('P06', governance_p06_pii),
         ('P07', governance_p07_keys_metadata),
         ('P08', governance_p08_deprecations),
-        ('P09', governance_p09_breaking_changes)
+        ('P09', governance_p09_breaking_changes),
+        ('P10', governance_p10_portability)
     ]) }}
 {% endmacro %}
 

@@ -2,16 +2,16 @@
     belongs to that domain's group; models in private layer folders (staging,
     intermediate) are never public (a layer prefix on a public name is P04).
     restrict-access is project config that dbt keeps out of the graph, so it is read
-    from each installed package's dbt_project.yml through DuckDB's read_text(). -#}
+    from each installed package's dbt_project.yml through the engine (read_text_files). -#}
 {% macro governance_p03_access(ctx) %}
     {%- set found = [] -%}
     {%- set cfg = ctx.cfg -%}
     {%- set domain_packages = ctx.packages | reject('equalto', ctx.root) | list -%}
-    {%- if domain_packages and execute and target.type == 'duckdb' -%}
-        {%- set pattern = (ctx.project_dir ~ '/' ~ cfg.packages_install_path ~ '/*/dbt_project.yml') | replace("'", "''") -%}
+    {%- if domain_packages and execute -%}
+        {%- set pattern = ctx.project_dir ~ '/' ~ cfg.packages_install_path ~ '/*/dbt_project.yml' -%}
         {%- set projects = {} -%}
-        {%- for row in run_query("select content from read_text('" ~ pattern ~ "')") -%}
-            {%- set project = fromyaml(row[0]) or {} -%}
+        {%- for content in read_text_files([pattern]).values() -%}
+            {%- set project = fromyaml(content) or {} -%}
             {%- do projects.update({project.get('name'): project}) -%}
         {%- endfor -%}
         {%- for package in domain_packages -%}

@@ -55,13 +55,12 @@
 {% endmacro %}
 
 
-{#- The last published manifest as a dict ({} when there is none). Read through
-    DuckDB, since dbt's Jinja has no file access. -#}
+{#- The last published manifest as a dict ({} when there is none), read through the
+    engine (read_text_files), since dbt's Jinja has no file access. -#}
 {% macro governance_published_manifest(ctx) %}
     {%- set path = ctx.cfg.published_manifest -%}
-    {%- if not path or not execute or target.type != 'duckdb' -%}{{ return({}) }}{%- endif -%}
+    {%- if not path or not execute -%}{{ return({}) }}{%- endif -%}
     {%- if not path.startswith('/') -%}{%- set path = ctx.project_dir ~ '/' ~ path -%}{%- endif -%}
-    {%- set quoted = "'" ~ (path | replace("'", "''")) ~ "'" -%}
-    {%- if run_query("select count(*) from glob(" ~ quoted ~ ")")[0][0] == 0 -%}{{ return({}) }}{%- endif -%}
-    {{ return(fromjson(run_query("select content from read_text(" ~ quoted ~ ")")[0][0])) }}
+    {%- set found = read_text_files([path]).values() | list -%}
+    {{ return(fromjson(found[0]) if found else {}) }}
 {% endmacro %}

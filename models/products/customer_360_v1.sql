@@ -29,8 +29,8 @@ order_summary as (
 
     select
         customer_id,
-        count(*) filter (where not is_cancelled) as order_count,
-        sum(net_amount) filter (where not is_cancelled) as lifetime_net_amount,
+        count(case when not is_cancelled then 1 end) as order_count,
+        sum(case when not is_cancelled then net_amount end) as lifetime_net_amount,
         min(ordered_at) as first_ordered_at,
         max(ordered_at) as last_ordered_at
 
@@ -43,7 +43,7 @@ attribution_summary as (
 
     select
         customer_id,
-        count(*) filter (where is_attributed) as attributed_order_count
+        count(case when is_attributed then 1 end) as attributed_order_count
 
     from attribution
     group by customer_id

@@ -28,10 +28,10 @@ attribution as (
 monthly_orders as (
 
     select
-        date_trunc('month', order_date) as month_date,
-        count(*) filter (where not is_cancelled) as order_count,
-        sum(net_amount) filter (where not is_cancelled) as net_revenue_amount,
-        count(distinct customer_id) filter (where not is_cancelled)
+        {{ dbt.date_trunc('month', 'order_date') }} as month_date,
+        count(case when not is_cancelled then 1 end) as order_count,
+        sum(case when not is_cancelled then net_amount end) as net_revenue_amount,
+        count(distinct case when not is_cancelled then customer_id end)
             as active_customer_count
 
     from orders
@@ -42,7 +42,7 @@ monthly_orders as (
 monthly_signups as (
 
     select
-        date_trunc('month', signup_date) as month_date,
+        {{ dbt.date_trunc('month', 'signup_date') }} as month_date,
         count(*) as new_customer_count
 
     from customers
@@ -53,7 +53,7 @@ monthly_signups as (
 monthly_tickets as (
 
     select
-        date_trunc('month', cast(timezone('UTC', opened_at) as date)) as month_date,
+        {{ dbt.date_trunc('month', utc_date('opened_at')) }} as month_date,
         count(*) as ticket_count,
         avg(csat_score) as avg_csat_score
 
@@ -65,7 +65,7 @@ monthly_tickets as (
 monthly_attribution as (
 
     select
-        date_trunc('month', cast(timezone('UTC', ordered_at) as date)) as month_date,
+        {{ dbt.date_trunc('month', utc_date('ordered_at')) }} as month_date,
         sum(attributed_revenue_amount) as attributed_revenue_amount
 
     from attribution

@@ -13,7 +13,7 @@ per_customer as (
         customer_id,
         count(*) as ticket_count,
         count(csat_score) as surveyed_ticket_count,
-        count(*) filter (where csat_score >= 4) as satisfied_ticket_count,
+        count(case when csat_score >= 4 then 1 end) as satisfied_ticket_count,
         avg(csat_score) as avg_csat_score,
         max(opened_at) as last_ticket_at
 

@@ -6,6 +6,17 @@ tickets as (
 
 ),
 
+tickets_with_durations as (
+
+    select
+        *,
+        {{ dbt.datediff('opened_at', 'closed_at', 'second') }}
+            as resolution_seconds
+
+    from tickets
+
+),
+
 published as (
 
     select
@@ -18,10 +29,12 @@ published as (
         opened_at,
         closed_at,
         closed_at is not null as is_closed,
-        round(date_diff('second', opened_at, closed_at) / 3600.0, 2) as resolution_hours,
+        cast(
+            round(resolution_seconds / 3600.0, 2) as {{ mesh_type('double') }}
+        ) as resolution_hours,
         csat_score
 
-    from tickets
+    from tickets_with_durations
 
 )
 

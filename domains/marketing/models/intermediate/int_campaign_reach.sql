@@ -18,8 +18,10 @@ reach as (
         touches.campaign_id,
         count(*) as touch_count,
         count(distinct touches.customer_id) as reached_customer_count,
-        count(distinct touches.customer_id) filter (
-            where customers.is_marketing_opt_in
+        count(
+            distinct case
+                when customers.is_marketing_opt_in then touches.customer_id
+            end
         ) as reached_opted_in_customer_count
 
     from touches

@@ -1,13 +1,16 @@
 {#- Last-touch attribution: each order goes to the campaign of the customer's most
     recent touch at or before the order, if that touch is within the lookback
-    window (var attribution_lookback_days). Cancelled orders are never attributed. -#}
+    window (var attribution_lookback_days). Cancelled orders are never attributed.
+    Portable SQL (an equi-join bounded by the window, then the latest touch by
+    row_number), so it runs as written on DuckDB and Spark. -#}
 {#- Incremental (merge on order_id): each run attributes the orders not attributed
     yet (new and late-arriving) and re-attributes those whose inputs changed (customer,
     time, or an attributed order cancelled or re-priced). A touch that arrives after
     the orders it precedes needs `--full-refresh`. -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='merge',
+    incremental_strategy=incremental_strategy('merge'),
+    full_refresh=incremental_full_refresh('merge'),
     unique_key='order_id',
     on_schema_change='fail',
 ) }}
@@ -50,38 +53,54 @@ touches as (
 
 ),
 
-last_touch as (
+touches_in_window as (
 
+    -- the customer's touches in the lookback window before each order, latest first
     select
         orders.order_id,
-        orders.customer_id,
-        orders.ordered_at,
-        orders.net_amount,
-        orders.is_cancelled,
         touches.touch_id,
         touches.campaign_id,
-        touches.touched_at
+        touches.touched_at,
+        row_number() over (
+            partition by orders.order_id
+            order by touches.touched_at desc, touches.touch_id desc
+        ) as recency_rank
 
     from orders
-    asof left join touches
+    inner join touches
         on
             orders.customer_id = touches.customer_id
             and orders.ordered_at >= touches.touched_at
+            and {{ dbt.dateadd(
+                'day', -var('attribution_lookback_days', 30), 'orders.ordered_at'
+            ) }} <= touches.touched_at
+
+),
+
+last_touch as (
+
+    select * from touches_in_window
+    where recency_rank = 1
 
 ),
 
 attributed as (
 
     select
-        *,
+        orders.order_id,
+        orders.customer_id,
+        orders.ordered_at,
+        orders.net_amount,
+        last_touch.touch_id,
+        last_touch.campaign_id,
+        last_touch.touched_at,
         coalesce(
-            not is_cancelled
-            and touched_at
-            >= ordered_at - to_days({{ var('attribution_lookback_days', 30) }}),
-            false
+            last_touch.touch_id is not null and not orders.is_cancelled, false
         ) as is_attributed
 
-    from last_touch
+    from orders
+    left join last_touch
+        on orders.order_id = last_touch.order_id
 
 ),
 

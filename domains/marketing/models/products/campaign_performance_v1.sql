@@ -70,8 +70,8 @@ published as (
             coalesce(revenue_per_campaign.attributed_revenue_amount, 0) as decimal(18, 2)
         ) as attributed_revenue_amount,
         round(
-            revenue_per_campaign.attributed_revenue_amount
-            / nullif(spend_per_campaign.spend_amount, 0),
+            cast(revenue_per_campaign.attributed_revenue_amount as {{ mesh_type('double') }})
+            / nullif(cast(spend_per_campaign.spend_amount as {{ mesh_type('double') }}), 0),
             4
         ) as return_on_ad_spend
 

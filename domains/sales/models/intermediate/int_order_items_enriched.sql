@@ -16,8 +16,10 @@ order_lines as (
 
     from source_lines
     {% if is_incremental() %}
-        anti join {{ this }} as loaded
-            on source_lines.order_item_id = loaded.order_item_id
+        where not exists (
+            select 1 from {{ this }} as loaded
+            where loaded.order_item_id = source_lines.order_item_id
+        )
     {% endif %}
 
 ),

@@ -3,7 +3,8 @@
     them on order_id. `--full-refresh` rebuilds every order. -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='merge',
+    incremental_strategy=incremental_strategy('merge'),
+    full_refresh=incremental_full_refresh('merge'),
     unique_key='order_id',
     on_schema_change='fail',
 ) }}
@@ -22,14 +23,16 @@ orders as (
 
     from source_orders
     {% if is_incremental() %}
-        anti join {{ this }} as loaded
-            on
-                source_orders.order_id = loaded.order_id
-                and source_orders.customer_id is not distinct from loaded.customer_id
-                and source_orders.order_status is not distinct from loaded.order_status
-                and source_orders.sales_channel is not distinct from loaded.sales_channel
-                and source_orders.ordered_at is not distinct from loaded.ordered_at
-                and source_orders.shipping_amount is not distinct from loaded.shipping_amount
+        where not exists (
+            select 1 from {{ this }} as loaded
+            where
+                loaded.order_id = source_orders.order_id
+                and loaded.customer_id is not distinct from source_orders.customer_id
+                and loaded.order_status is not distinct from source_orders.order_status
+                and loaded.sales_channel is not distinct from source_orders.sales_channel
+                and loaded.ordered_at is not distinct from source_orders.ordered_at
+                and loaded.shipping_amount is not distinct from source_orders.shipping_amount
+        )
     {% endif %}
 
 ),

@@ -20,8 +20,10 @@ order_items as (
 
     from source_items
     {% if is_incremental() %}
-        anti join {{ this }} as published_items
-            on source_items.order_item_id = published_items.order_item_id
+        where not exists (
+            select 1 from {{ this }} as published_items
+            where published_items.order_item_id = source_items.order_item_id
+        )
     {% endif %}
 
 ),

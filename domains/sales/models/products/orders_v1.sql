@@ -4,7 +4,8 @@
     written; `--full-refresh` rebuilds the table. -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='merge',
+    incremental_strategy=incremental_strategy('merge'),
+    full_refresh=incremental_full_refresh('merge'),
     unique_key='order_id',
     on_schema_change='fail',
 ) }}
@@ -25,7 +26,7 @@ published as (
         order_status,
         sales_channel,
         ordered_at,
-        cast(timezone('UTC', ordered_at) as date) as order_date,
+        {{ utc_date('ordered_at') }} as order_date,
         item_count,
         is_cancelled,
         cast(net_amount + shipping_amount as decimal(18, 2)) as order_amount

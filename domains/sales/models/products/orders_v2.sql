@@ -2,7 +2,8 @@
     written; `--full-refresh` rebuilds the table. -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='merge',
+    incremental_strategy=incremental_strategy('merge'),
+    full_refresh=incremental_full_refresh('merge'),
     unique_key='order_id',
     on_schema_change='fail',
 ) }}
@@ -23,7 +24,7 @@ published as (
         order_status,
         sales_channel,
         ordered_at,
-        cast(timezone('UTC', ordered_at) as date) as order_date,
+        {{ utc_date('ordered_at') }} as order_date,
         item_count,
         unit_count,
         gross_amount,

@@ -10,7 +10,7 @@ renamed as (
 
     select
         -- ids
-        cast(order_id as varchar) as order_id,
+        cast(order_id as {{ mesh_type('text') }}) as order_id,
         customer_id,
 
         -- attributes
@@ -27,21 +27,39 @@ renamed as (
 
 ),
 
-deduplicated as (
+ranked as (
 
     -- a later drop re-sends an order when its status moves on (placed -> shipped
     -- -> delivered -> returned, placed -> cancelled): the furthest status wins
-    select * from renamed
-    qualify row_number() over (
-        partition by order_id
-        order by
-            case order_status
-                when 'placed' then 1
-                when 'shipped' then 2
-                when 'delivered' then 3
-                else 4
-            end desc
-    ) = 1
+    select
+        *,
+        row_number() over (
+            partition by order_id
+            order by
+                case order_status
+                    when 'placed' then 1
+                    when 'shipped' then 2
+                    when 'delivered' then 3
+                    else 4
+                end desc
+        ) as status_rank
+
+    from renamed
+
+),
+
+deduplicated as (
+
+    select
+        order_id,
+        customer_id,
+        order_status,
+        sales_channel,
+        shipping_amount,
+        ordered_at
+
+    from ranked
+    where status_rank = 1
 
 )
 

@@ -1,0 +1,91 @@
+{#- Harmonised field types, written once and rendered per engine. A contract or a
+    cast names a logical type (money, text, timestamp_tz, ...) or its canonical
+    DuckDB spelling (decimal(18,2), varchar, timestamp with time zone, ...), the one
+    the mesh's YAML contracts use; mesh_type() returns the engine's own name for it.
+    Anything it does not know (e.g. decimal(4,2), a struct) passes through as written. -#}
+{% macro mesh_type(logical_type) -%}
+    {{ return(adapter.dispatch('mesh_type', 'duckmesh')(mesh_logical_type(logical_type))) }}
+{%- endmacro %}
+
+
+{#- The logical name of a type: 'varchar' -> 'text', 'decimal(18, 2)' -> 'money'. -#}
+{% macro mesh_logical_type(data_type) -%}
+    {%- set spelled = (data_type | string | trim | lower) -%}
+    {%- set spelled = modules.re.sub('\\s+', ' ', spelled) | replace(', ', ',') -%}
+    {%- set aliases = {
+        'varchar': 'text', 'string': 'text', 'text': 'text',
+        'integer': 'integer', 'int': 'integer', 'int4': 'integer',
+        'bigint': 'bigint', 'int8': 'bigint', 'long': 'bigint',
+        'double': 'double', 'float8': 'double', 'double precision': 'double',
+        'boolean': 'boolean', 'bool': 'boolean',
+        'date': 'date',
+        'decimal(18,2)': 'money', 'money': 'money',
+        'timestamp with time zone': 'timestamp_tz', 'timestamptz': 'timestamp_tz',
+        'timestamp_tz': 'timestamp_tz',
+        'timestamp': 'timestamp', 'timestamp without time zone': 'timestamp',
+    } -%}
+    {{ return(aliases.get(spelled, spelled)) }}
+{%- endmacro %}
+
+
+{% macro duckdb__mesh_type(logical_type) -%}
+    {%- set names = {
+        'text': 'varchar', 'integer': 'integer', 'bigint': 'bigint', 'double': 'double',
+        'boolean': 'boolean', 'date': 'date', 'money': 'decimal(18,2)',
+        'timestamp_tz': 'timestamp with time zone', 'timestamp': 'timestamp',
+    } -%}
+    {{ return(names.get(logical_type, logical_type)) }}
+{%- endmacro %}
+
+
+{#- Spark SQL: string (varchar needs a length there), int, and one timestamp type,
+    an instant shown in the session time zone: the profile sets it to UTC. -#}
+{% macro spark__mesh_type(logical_type) -%}
+    {%- set names = {
+        'text': 'string', 'integer': 'int', 'bigint': 'bigint', 'double': 'double',
+        'boolean': 'boolean', 'date': 'date', 'money': 'decimal(18,2)',
+        'timestamp_tz': 'timestamp', 'timestamp': 'timestamp_ntz',
+    } -%}
+    {{ return(names.get(logical_type, logical_type)) }}
+{%- endmacro %}
+
+
+{#- Other engines: dbt's cross-database type macros (Snowflake, BigQuery, Trino, ...).
+    timestamp_tz has no cross-database macro: an engine that needs another name
+    than dbt.type_timestamp() for an instant gets its own <adapter>__mesh_type. -#}
+{% macro default__mesh_type(logical_type) -%}
+    {%- set names = {
+        'text': dbt.type_string(), 'integer': dbt.type_int(), 'bigint': dbt.type_bigint(),
+        'double': dbt.type_float(), 'boolean': dbt.type_boolean(), 'date': 'date',
+        'money': 'decimal(18,2)',
+        'timestamp_tz': dbt.type_timestamp(), 'timestamp': dbt.type_timestamp(),
+    } -%}
+    {{ return(names.get(logical_type, logical_type)) }}
+{%- endmacro %}
+
+
+{#- Contract columns with their data_type rendered for this engine, for dbt's
+    contract check (get_empty_schema_sql) and DDL. -#}
+{% macro mesh_engine_columns(columns) -%}
+    {%- set rendered = {} -%}
+    {%- for name, column in columns.items() -%}
+        {%- set copy = {} -%}
+        {%- do copy.update(column) -%}
+        {%- if column.get('data_type') -%}
+            {%- do copy.update({'data_type': mesh_type(column['data_type'])}) -%}
+        {%- endif -%}
+        {%- do rendered.update({name: copy}) -%}
+    {%- endfor -%}
+    {{ return(rendered) }}
+{%- endmacro %}
+
+
+{#- dbt's contract check casts null to each declared type to learn the engine's
+    type; declared types go through mesh_type() first. -#}
+{% macro duckdb__get_empty_schema_sql(columns) -%}
+    {{ return(default__get_empty_schema_sql(mesh_engine_columns(columns))) }}
+{%- endmacro %}
+
+{% macro spark__get_empty_schema_sql(columns) -%}
+    {{ return(default__get_empty_schema_sql(mesh_engine_columns(columns))) }}
+{%- endmacro %}

@@ -1,0 +1,52 @@
+{#- Sources are files (CSV, JSON lines, Parquet) under DUCKMESH_DATA, described once in
+    each source table's meta.validation (format, path, delimiter). DuckDB reads them
+    in place through meta.external_location (dbt-duckdb). Spark has no such hook: at
+    on-run-start every file source becomes an external table <source schema>.<table>
+    over its files (dropping it never touches the files). -#}
+{% macro register_file_sources() -%}
+    {%- if execute -%}{% do adapter.dispatch('register_file_sources', 'duckmesh')() %}{%- endif -%}
+    {{ return('') }}
+{%- endmacro %}
+
+{% macro default__register_file_sources() -%}
+{%- endmacro %}
+
+{% macro spark__register_file_sources() -%}
+    {%- do spark_session_checks() -%}
+    {%- set data_dir = env_var('DUCKMESH_DATA', 'data/raw') -%}
+    {%- set schemas = [] -%}
+    {%- for source in graph.sources.values() | sort(attribute='unique_id') -%}
+        {%- set spec = (source.config.meta or {}).get('validation') or (source.meta or {}).get('validation') -%}
+        {%- if spec and spec.get('path') -%}
+            {%- set relation = api.Relation.create(schema=source.schema, identifier=source.identifier) -%}
+            {%- if source.schema not in schemas -%}
+                {%- do run_query('create schema if not exists ' ~ source.schema) -%}
+                {%- do schemas.append(source.schema) -%}
+            {%- endif -%}
+            {%- set reader = {'csv': 'csv', 'jsonl': 'json', 'json': 'json', 'parquet': 'parquet'}.get(spec.format) -%}
+            {%- if reader is none -%}
+                {{ exceptions.raise_compiler_error("source " ~ source.source_name ~ "." ~ source.name ~ ": meta.validation.format '" ~ spec.format ~ "' has no Spark reader; use csv, jsonl or parquet") }}
+            {%- endif -%}
+            {%- set options = {'path': data_dir ~ '/' ~ spec.path} -%}
+            {%- if reader == 'csv' -%}
+                {%- do options.update({'header': 'true', 'delimiter': spec.get('delimiter', ','), 'inferSchema': 'false'}) -%}
+            {%- endif -%}
+            {%- set rendered = [] -%}
+            {%- for key, value in options.items() -%}
+                {%- do rendered.append(key ~ " '" ~ (value | replace("\\", "\\\\") | replace("'", "\\'")) ~ "'") -%}
+            {%- endfor -%}
+            {%- do run_query('drop table if exists ' ~ relation) -%}
+            {%- do run_query('create table ' ~ relation ~ ' using ' ~ reader ~ ' options (' ~ (rendered | join(', ')) ~ ')') -%}
+        {%- endif -%}
+    {%- endfor -%}
+{%- endmacro %}
+
+
+{#- The mesh stores instants and reads UTC text as the session's local time: Spark
+    must run with spark.sql.session.timeZone = UTC (set in profiles/profiles.yml). -#}
+{% macro spark_session_checks() -%}
+    {%- set zone = run_query('select current_timezone()')[0][0] -%}
+    {%- if zone not in ['UTC', 'Etc/UTC', 'Z', '+00:00'] -%}
+        {{ exceptions.raise_compiler_error("the Spark session time zone is " ~ zone ~ ", the mesh needs UTC: set spark.sql.session.timeZone: UTC in the target's server_side_parameters (profiles/profiles.yml), or --conf spark.sql.session.timeZone=UTC on the cluster") }}
+    {%- endif -%}
+{%- endmacro %}

@@ -2,7 +2,7 @@
     each source table's meta.validation (format, path, delimiter). DuckDB reads them
     in place through meta.external_location (dbt-duckdb). Spark has no such hook: at
     on-run-start every file source becomes an external table <source schema>.<table>
-    over its files (dropping it never touches the files). -#}
+    over its files (dropping it never touches the files: they are not Spark's). -#}
 {% macro register_file_sources() -%}
     {%- if execute -%}{% do adapter.dispatch('register_file_sources', 'duckmesh')() %}{%- endif -%}
     {{ return('') }}
@@ -27,7 +27,10 @@
             {%- if reader is none -%}
                 {{ exceptions.raise_compiler_error("source " ~ source.source_name ~ "." ~ source.name ~ ": meta.validation.format '" ~ spec.format ~ "' has no Spark reader; use csv, jsonl or parquet") }}
             {%- endif -%}
-            {%- set options = {'path': data_dir ~ '/' ~ spec.path} -%}
+            {#- the table's location is the folder; the file name (or glob) filters it, so
+                Spark never creates a folder named after a glob in the data -#}
+            {%- set parts = (data_dir ~ '/' ~ spec.path).rsplit('/', 1) -%}
+            {%- set options = {'path': parts[0], 'pathGlobFilter': parts[1]} -%}
             {%- if reader == 'csv' -%}
                 {%- do options.update({'header': 'true', 'delimiter': spec.get('delimiter', ','), 'inferSchema': 'false'}) -%}
             {%- endif -%}

@@ -55,7 +55,8 @@ monthly_tickets as (
     select
         {{ dbt.date_trunc('month', utc_date('opened_at')) }} as month_date,
         count(*) as ticket_count,
-        avg(csat_score) as avg_csat_score
+        sum(csat_score) as csat_score_total,
+        count(csat_score) as surveyed_ticket_count
 
     from tickets
     group by 1
@@ -82,7 +83,11 @@ kpis as (
         monthly_orders.active_customer_count,
         coalesce(monthly_signups.new_customer_count, 0) as new_customer_count,
         coalesce(monthly_tickets.ticket_count, 0) as ticket_count,
-        cast(round(monthly_tickets.avg_csat_score, 2) as decimal(4, 2)) as avg_csat_score,
+        cast(
+            {{ divide_rounded(
+                'monthly_tickets.csat_score_total', 'monthly_tickets.surveyed_ticket_count', 2
+            ) }} as decimal(4, 2)
+        ) as avg_csat_score,
         cast(
             coalesce(monthly_attribution.attributed_revenue_amount, 0) as decimal(18, 2)
         ) as attributed_revenue_amount

@@ -57,23 +57,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    mesh = find_mesh(args.project_dir)
-    started = time.perf_counter()
-    data_dir = mesh.data_dir(args.scale)
+def prepare(mesh: Mesh, scale: float, seed: int,
+            changed_only: bool = False) -> tuple[Path, dict[str, str], dict[str, dict[str, str]]]:
+    """Steps 1-2 of every build, whatever the engine: the source data at ``scale``, the
+    domains installed (dbt deps) and the BEFORE_BUILD checks. Returns the data folder,
+    the environment for dbt and the data steps' overrides (for build_state)."""
+    data_dir = mesh.data_dir(scale)
     print(f"[1/4] source data -> {dbt.relative(data_dir, mesh.root)}", flush=True)
-    result = generate.generate(data_dir, scale=args.scale, seed=args.seed)
+    result = generate.generate(data_dir, scale=scale, seed=seed)
     print(f"      {generate.describe(result)}", flush=True)
 
     env = mesh.env(data_dir)
-    if args.changed_only and build_state.deps_current(mesh):
+    if changed_only and build_state.deps_current(mesh):
         print("[2/4] dbt deps: domains installed, packages.yml unchanged (skipped)", flush=True)
     else:
         print("[2/4] dbt deps (install the domains)", flush=True)
         dbt.require_success(dbt.run_dbt(mesh, ["deps"], env, quiet=True), "deps")
 
     # --changed-only on unchanged source data: the data checks' outcome is the last one
-    reused = build_state.data_step_overrides(mesh, data_dir) if args.changed_only else None
+    reused = build_state.data_step_overrides(mesh, data_dir) if changed_only else None
     data_env: dict[str, dict[str, str]] = dict(reused or {})
     for spec in BEFORE_BUILD:
         if reused is not None and spec in build_state.DATA_STEPS:
@@ -87,6 +89,13 @@ def run(args: argparse.Namespace) -> int:
         if spec in build_state.DATA_STEPS:
             data_env[spec] = overrides
         env.update(overrides)
+    return data_dir, env, data_env
+
+
+def run(args: argparse.Namespace) -> int:
+    mesh = find_mesh(args.project_dir)
+    started = time.perf_counter()
+    data_dir, env, data_env = prepare(mesh, args.scale, args.seed, args.changed_only)
     print(f"[3/4] dbt build -> {dbt.relative(mesh.db_path, mesh.root)}", flush=True)
     build_args = ["build"]
     if args.select:

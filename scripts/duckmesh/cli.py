@@ -24,6 +24,7 @@ COMMANDS = [
     "quarantine",
     "observability.cli",
     "governance",
+    "scaleout",
 ]
 
 

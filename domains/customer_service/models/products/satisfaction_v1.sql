@@ -14,7 +14,7 @@ per_customer as (
         count(*) as ticket_count,
         count(csat_score) as surveyed_ticket_count,
         count(case when csat_score >= 4 then 1 end) as satisfied_ticket_count,
-        avg(csat_score) as avg_csat_score,
+        sum(csat_score) as csat_score_total,
         max(opened_at) as last_ticket_at
 
     from tickets
@@ -29,9 +29,12 @@ published as (
         ticket_count,
         surveyed_ticket_count,
         satisfied_ticket_count,
-        cast(round(avg_csat_score, 2) as decimal(4, 2)) as avg_csat_score,
         cast(
-            round(satisfied_ticket_count / nullif(surveyed_ticket_count, 0), 4)
+            {{ divide_rounded('csat_score_total', 'surveyed_ticket_count', 2) }}
+            as decimal(4, 2)
+        ) as avg_csat_score,
+        cast(
+            {{ divide_rounded('satisfied_ticket_count', 'surveyed_ticket_count', 4) }}
             as decimal(6, 4)
         ) as csat_rate,
         last_ticket_at

@@ -29,9 +29,7 @@ published as (
         opened_at,
         closed_at,
         closed_at is not null as is_closed,
-        cast(
-            round(resolution_seconds / 3600.0, 2) as {{ mesh_type('double') }}
-        ) as resolution_hours,
+        {{ divide_rounded('resolution_seconds', 3600, 2) }} as resolution_hours,
         csat_score
 
     from tickets_with_durations

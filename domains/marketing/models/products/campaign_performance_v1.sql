@@ -69,11 +69,11 @@ published as (
         cast(
             coalesce(revenue_per_campaign.attributed_revenue_amount, 0) as decimal(18, 2)
         ) as attributed_revenue_amount,
-        round(
-            cast(revenue_per_campaign.attributed_revenue_amount as {{ mesh_type('double') }})
-            / nullif(cast(spend_per_campaign.spend_amount as {{ mesh_type('double') }}), 0),
+        {{ divide_rounded(
+            'revenue_per_campaign.attributed_revenue_amount',
+            'spend_per_campaign.spend_amount',
             4
-        ) as return_on_ad_spend
+        ) }} as return_on_ad_spend
 
     from campaigns
     left join spend_per_campaign

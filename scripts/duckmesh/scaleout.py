@@ -1,0 +1,235 @@
+"""`duckmesh scale-out`: the same mesh on Apache Spark (dbt-spark), and proof that it
+gives the same products as the DuckDB build.
+
+- ``build``: the source data, dbt deps and source checks of ``duckmesh build``, then
+  ``dbt build --target spark`` (a local SparkSession from pyspark, Hive metastore and
+  Parquet tables under DUCKMESH_SPARK_DIR, default target/spark). dbt's artifacts go
+  to target/spark/dbt, so the DuckDB build's manifest stays as it is.
+- ``compare``: every public product version, read from Spark's Parquet files with
+  DuckDB (what a consumer does), against the DuckDB build of the same data: rows and
+  an order-independent checksum per product, and sample rows where they differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from . import build, dbt
+from .products import ProductVersion, format_table, public_products
+from .project import Mesh, MeshError, find_mesh
+
+TARGET = "spark"
+# Double columns are compared after rounding: the engines may differ in the last bits.
+DOUBLE_DIGITS = 6
+
+
+def spark_dir(mesh: Mesh) -> Path:
+    override = os.environ.get("DUCKMESH_SPARK_DIR")
+    return Path(override).resolve() if override else mesh.target_dir / "spark"
+
+
+def spark_target_path(mesh: Mesh) -> Path:
+    return spark_dir(mesh) / "dbt"
+
+
+def warehouse(mesh: Mesh) -> Path:
+    return spark_dir(mesh) / "warehouse"
+
+
+def require_spark() -> None:
+    """Java and pyspark, or a message saying how to get them."""
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise MeshError("Spark needs Java 17 and none is on PATH: install it "
+                        "(Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
+    try:
+        import pyspark  # noqa: F401
+        import dbt.adapters.spark  # noqa: F401
+    except ImportError as error:
+        raise MeshError(f"the Spark target needs dbt-spark and pyspark ({error.name} is "
+                        "missing): pip install -c constraints.txt -e '.[spark]' "
+                        "(make test installs them)") from error
+
+
+def product_files(mesh: Mesh, product: ProductVersion) -> Path:
+    """Where Spark's Parquet table of a product lives (the metastore's default layout)."""
+    return warehouse(mesh) / f"{product.schema}.db" / product.relation_name
+
+
+def spark_manifest(mesh: Mesh) -> dict:
+    path = spark_target_path(mesh) / "manifest.json"
+    if not path.exists():
+        raise MeshError(f"{dbt.relative(path, mesh.root)} not found: run "
+                        "`duckmesh scale-out build` first")
+    return json.loads(path.read_text())
+
+
+# --- build ---------------------------------------------------------------------------
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "scale-out", help="build the mesh on Apache Spark and compare it with DuckDB",
+        description="The same project on Spark through dbt-spark (profile target "
+                    "'spark'); README 'Scale out'.")
+    commands = parser.add_subparsers(dest="scale_out_command", metavar="COMMAND")
+    builder = commands.add_parser(
+        "build", help="source data, deps, source checks, dbt build --target spark",
+        description="Build the whole mesh on a local Spark session into Parquet tables "
+                    "under DUCKMESH_SPARK_DIR (default target/spark).")
+    builder.add_argument("--scale", type=float, default=0.1, help="data size (default 0.1)")
+    builder.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
+    builder.add_argument("--select", default=None, help="dbt selector (default: everything)")
+    builder.add_argument("--full-refresh", action="store_true",
+                         help="rebuild incremental models")
+    builder.set_defaults(func=run_build)
+    comparer = commands.add_parser(
+        "compare", help="Spark's products (read with DuckDB) against the DuckDB build",
+        description="For every public product version: rows and a checksum of Spark's "
+                    "Parquet output read with DuckDB, against the DuckDB build's table. "
+                    "Exit 1 when any product differs.")
+    comparer.add_argument("--json", action="store_true", help="one JSON document")
+    comparer.set_defaults(func=run_compare)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    mesh = find_mesh(args.project_dir)
+    require_spark()
+    started = time.perf_counter()
+    _, env, _ = build.prepare(mesh, args.scale, args.seed)
+    env["DUCKMESH_SPARK_DIR"] = str(spark_dir(mesh))
+    build_args = ["build", "--target", TARGET,
+                  "--target-path", str(spark_target_path(mesh))]
+    if args.select:
+        build_args += ["--select", args.select]
+    if args.full_refresh:
+        build_args.append("--full-refresh")
+    print(f"[3/4] dbt build --target {TARGET} -> "
+          f"{dbt.relative(warehouse(mesh), mesh.root)}", flush=True)
+    build_started = time.perf_counter()
+    dbt.require_success(dbt.run_dbt(mesh, build_args, env), f"build --target {TARGET}")
+    build_seconds = time.perf_counter() - build_started
+    print("[4/4] data products on Spark (Parquet, read with DuckDB)", flush=True)
+    products = public_products(spark_manifest(mesh))
+    rows = [[p.domain, p.name, f"v{p.version}", f"{parquet_rows(product_files(mesh, p)):,}",
+             dbt.relative(product_files(mesh, p), mesh.root)] for p in products]
+    print(format_table(["domain", "product", "version", "rows", "parquet files"], rows))
+    print(f"\nmesh built on Spark in {time.perf_counter() - started:.1f}s "
+          f"(dbt build {build_seconds:.1f}s): {dbt.relative(warehouse(mesh), mesh.root)}")
+    return 0
+
+
+def parquet_rows(folder: Path) -> int:
+    with duckdb.connect() as con:
+        return con.execute(f"select count(*) from read_parquet('{parquet_glob(folder)}')"
+                           ).fetchone()[0]
+
+
+def parquet_glob(folder: Path) -> str:
+    if not folder.is_dir() or not any(folder.glob("*.parquet")):
+        raise MeshError(f"no Parquet files in {folder}: build it with `duckmesh scale-out "
+                        "build` (with vars.duckmesh_spark_file_format: parquet)")
+    return str(folder / "*.parquet").replace("'", "''")
+
+
+# --- compare -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Comparison:
+    product: str  # schema.relation, e.g. sales.orders_v2
+    duckdb_rows: int
+    spark_rows: int
+    duckdb_checksum: int
+    spark_checksum: int
+    only_in_duckdb: list[tuple]  # a few sample rows, normalised
+    only_in_spark: list[tuple]
+
+    @property
+    def equal(self) -> bool:
+        return (self.duckdb_rows == self.spark_rows
+                and self.duckdb_checksum == self.spark_checksum)
+
+
+def normalised(columns: dict[str, dict]) -> str:
+    """One list of text values per row: instants as epoch microseconds, doubles
+    rounded, everything else as DuckDB spells it, nulls kept as nulls."""
+    parts = []
+    for name, column in columns.items():
+        data_type = (column.get("data_type") or "").lower()
+        quoted = '"' + name.replace('"', '""') + '"'
+        if data_type.startswith("timestamp"):
+            parts.append(f"cast(epoch_us({quoted}) as varchar)")
+        elif data_type in ("double", "float", "real", "double precision"):
+            parts.append(f"cast(round({quoted}, {DOUBLE_DIGITS}) as varchar)")
+        else:
+            parts.append(f"cast({quoted} as varchar)")
+    return "[" + ", ".join(parts) + "]"
+
+
+def compare(mesh: Mesh, samples: int = 3) -> list[Comparison]:
+    """Every public product version of the Spark build against the DuckDB build."""
+    manifest = spark_manifest(mesh)
+    if not mesh.db_path.exists():
+        raise MeshError(f"{mesh.db_path} not found: run `duckmesh build` (same --scale) first")
+    results = []
+    with duckdb.connect() as con:
+        con.execute(f"attach '{str(mesh.db_path)}' as built (read_only)")
+        for product in public_products(manifest):
+            columns = manifest["nodes"][product.unique_id]["columns"]
+            row = normalised(columns)
+            con.execute(f"create or replace temp view spark_product as select {row} as r "
+                        f"from read_parquet('{parquet_glob(product_files(mesh, product))}')")
+            try:
+                con.execute(f"create or replace temp view duckdb_product as select {row} as r "
+                            f'from built."{product.schema}"."{product.relation_name}"')
+            except duckdb.CatalogException as error:
+                raise MeshError(f"{product.relation} is not in {mesh.db_path}: build the DuckDB "
+                                "mesh from the same data first (duckmesh build --scale <same>)"
+                                ) from error
+            sums = {}
+            for side in ("duckdb", "spark"):
+                sums[side] = con.execute(
+                    f"select count(*), coalesce(sum(hash(r)::hugeint), 0) from {side}_product"
+                ).fetchone()
+            differ = sums["duckdb"] != sums["spark"]
+            only = {}
+            for side, other in (("duckdb", "spark"), ("spark", "duckdb")):
+                only[side] = [tuple(r) for (r,) in con.execute(
+                    f"(select r from {side}_product except all select r from {other}_product) "
+                    f"limit {samples}").fetchall()] if differ else []
+            results.append(Comparison(
+                product=product.relation, duckdb_rows=sums["duckdb"][0],
+                spark_rows=sums["spark"][0], duckdb_checksum=int(sums["duckdb"][1]),
+                spark_checksum=int(sums["spark"][1]), only_in_duckdb=only["duckdb"],
+                only_in_spark=only["spark"]))
+    return results
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    mesh = find_mesh(args.project_dir)
+    results = compare(mesh)
+    if args.json:
+        print(json.dumps([{**r.__dict__, "equal": r.equal} for r in results], default=str,
+                         indent=2))
+    else:
+        rows = [[r.product, f"{r.duckdb_rows:,}", f"{r.spark_rows:,}",
+                 "equal" if r.equal else "DIFFERENT"] for r in results]
+        print(format_table(["product", "duckdb rows", "spark rows", "contents"], rows))
+        for r in results:
+            for side, sample in (("DuckDB", r.only_in_duckdb), ("Spark", r.only_in_spark)):
+                for values in sample:
+                    print(f"  {r.product}: only in {side}: {values}")
+    differing = [r.product for r in results if not r.equal]
+    if differing:
+        print(f"\n{len(differing)} of {len(results)} products differ: {', '.join(differing)}")
+        return 1
+    if not args.json:
+        print(f"\nall {len(results)} product versions are equal on Spark and DuckDB")
+    return 0

@@ -1,4 +1,4 @@
-"""Federated computational governance (issue 3): policies P00-P09 in macros/governance/.
+"""Federated computational governance (issue 3): policies P00-P10 in macros/governance/.
 
 One fixture mesh (tests/fixtures/governance/) installs a domain per policy, each
 breaking exactly that policy, a clean domain and one with exemptions. It is
@@ -93,8 +93,8 @@ def test_the_build_fails_in_on_run_start_before_any_model_runs(
     out = fixture_build.stdout
     assert fixture_build.returncode != 0
     assert "Compilation Error in operation duckmesh-on-run-start-0 (./dbt_project.yml)" in out
-    assert ("DuckMesh governance: 22 error(s), 1 warning(s), 1 exempted, over 32 models "
-            "(17 public)") in out
+    assert ("DuckMesh governance: 24 error(s), 1 warning(s), 1 exempted, over 34 models "
+            "(18 public)") in out
     assert " OK created " not in out and "START sql" not in out
     assert not (fixture_mesh / "target" / "run_results.json").exists()
     con = duckdb.connect(str(fixture_mesh / "mesh.duckdb"), read_only=True)
@@ -201,6 +201,17 @@ EXPECTED = {
         "removed before its deprecation date (none set). Fix: restore ledger v1, give it a "
         "`deprecation_date` and remove it only after that date.",
     ],
+    "gov_p10": [
+        "[P10 error] domain gov_p10, model.gov_p10.accounts.v1, column lifetime_event_count: "
+        "column lifetime_event_count of accounts v1 has type hugeint, which the mesh cannot "
+        "render on every engine. Fix: use one of text, integer, bigint, double, boolean, date, "
+        "money, timestamp_tz, timestamp or decimal(p,s) in models/products/_products.yml (see "
+        "macros/portability/mesh_type.sql), or add the type to mesh_type() for every engine.",
+        "[P10 error] domain gov_p10, model.gov_p10.accounts.v1, column tier: not_null constraint "
+        "on tier of accounts v1 is not enforced on every engine (Spark Parquet enforces none; "
+        "DuckDB does not index primary keys) and has no not_null test on tier. Fix: add not_null "
+        "to data_tests of tier in models/products/_products.yml.",
+    ],
     "gov_clean": [],
 }
 
@@ -239,10 +250,10 @@ def test_run_operation_prints_the_same_report_and_fails(fixture_mesh: Path,
                                                          fixture_report: dict) -> None:
     result = dbt(fixture_mesh, "run-operation", "mesh_governance")
     assert result.returncode != 0
-    assert "DuckMesh governance: 22 error(s), 1 warning(s), 1 exempted" in result.stdout
+    assert "DuckMesh governance: 24 error(s), 1 warning(s), 1 exempted" in result.stdout
     for v in fixture_report["violations"]:
         assert line(v) in result.stdout
-    assert (fixture_report["errors"], fixture_report["warnings"]) == (22, 1)
+    assert (fixture_report["errors"], fixture_report["warnings"]) == (24, 1)
 
 
 def test_severity_config_downgrades_and_switches_off(tmp_path: Path) -> None:

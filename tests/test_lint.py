@@ -41,7 +41,9 @@ def test_sqlfluff_lints_every_model_of_every_domain(mesh_copy: Path) -> None:
 
 def test_lint_reports_a_style_violation_by_file_and_rule(mesh_copy: Path) -> None:
     bad = mesh_copy / "domains/sales/models/staging/stg_order_system__orders.sql"
-    bad.write_text(bad.read_text().replace("select * from renamed", "SELECT * FROM renamed"))
+    text = bad.read_text()
+    assert "select * from deduplicated" in text
+    bad.write_text(text.replace("select * from deduplicated", "SELECT * FROM deduplicated"))
     result = duckmesh(mesh_copy, "lint", check=False)
     assert result.returncode == 1
     assert "== [domains/sales/models/staging/stg_order_system__orders.sql] FAIL" in result.stdout

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from importlib import metadata
@@ -108,10 +109,29 @@ def check_profile(mesh: Mesh) -> list[Finding]:
     kind = outputs[target].get("type")
     if kind != "duckdb":
         return [Finding("warn", "profile", f"target {target!r} is {kind}, not duckdb: the "
-                        "contracts' data_types are DuckDB types",
-                        "unset DUCKMESH_TARGET to build on DuckDB")]
+                        "platform steps (catalog, publish, observability) read the DuckDB "
+                        "file", "unset DUCKMESH_TARGET; build other engines with "
+                        "`duckmesh scale-out build` (README \"Scale out\")")]
     return [Finding("ok", "profile", f"{name} -> target {target} (duckdb, "
                     "profiles/profiles.yml; ~/.dbt is never read)")]
+
+
+def check_spark() -> list[Finding]:
+    """The Spark target (README "Scale out"): optional for building, needed by make test."""
+    fix = ".venv/bin/pip install -c constraints.txt -e '.[spark]'   (or: make test)"
+    findings = []
+    for tool in ("dbt-spark", "pyspark"):
+        try:
+            findings.append(Finding("ok", tool, metadata.version(tool)))
+        except metadata.PackageNotFoundError:
+            findings.append(Finding("warn", tool, "not installed (only the Spark target and "
+                                    "its test need it)", fix))
+    if shutil.which("java") or os.environ.get("JAVA_HOME"):
+        findings.append(Finding("ok", "java", shutil.which("java") or os.environ["JAVA_HOME"]))
+    else:
+        findings.append(Finding("warn", "java", "not found (Spark needs Java 17)",
+                                "apt-get install openjdk-17-jre-headless   (or: make java)"))
+    return findings
 
 
 def lock_holder(message: str) -> str:
@@ -223,7 +243,7 @@ def check_build(mesh: Mesh) -> list[Finding]:
 
 def diagnose(mesh: Mesh) -> list[Finding]:
     return [*check_python(), *check_tools(mesh), *check_profile(mesh), *check_database(mesh),
-            *check_domains(mesh), *check_build(mesh)]
+            *check_domains(mesh), *check_build(mesh), *check_spark()]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ TARGET_PATH = "target/governance"
 
 @dataclass(frozen=True)
 class Violation:
-    policy: str  # P00..P09
+    policy: str  # P00..P10
     severity: str  # error | warn
     domain: str
     node: str  # unique_id (model.sales.orders.v1), group.*, package.* or exemption.N
@@ -81,7 +81,7 @@ class GovernanceReport:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "governance", help="check the mesh's governance policies (P01-P09)",
+        "governance", help="check the mesh's governance policies (P01-P10)",
         description="The policies in macros/governance/, as dbt checks them before every build.")
     commands = parser.add_subparsers(dest="governance_command", metavar="COMMAND")
     check_parser = commands.add_parser(

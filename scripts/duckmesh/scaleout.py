@@ -44,6 +44,19 @@ def warehouse(mesh: Mesh) -> Path:
     return spark_dir(mesh) / "warehouse"
 
 
+def data_set_record(mesh: Mesh) -> Path:
+    return spark_dir(mesh) / "data_set.json"
+
+
+def switched_data_set(mesh: Mesh, data_dir: Path) -> bool:
+    """True when Spark's tables were last built from another data set: incremental
+    products must then be rebuilt, not appended to."""
+    record = data_set_record(mesh)
+    if not record.is_file():
+        return False
+    return json.loads(record.read_text()).get("data_dir") != str(data_dir.resolve())
+
+
 def require_spark() -> None:
     """Java and pyspark, or a message saying how to get them."""
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
@@ -103,7 +116,7 @@ def run_build(args: argparse.Namespace) -> int:
     mesh = find_mesh(args.project_dir)
     require_spark()
     started = time.perf_counter()
-    _, env, _ = build.prepare(mesh, args.scale, args.seed)
+    data_dir, env, _ = build.prepare(mesh, args.scale, args.seed)
     env["DUCKMESH_SPARK_DIR"] = str(spark_dir(mesh))
     build_args = ["build", "--target", TARGET,
                   "--target-path", str(spark_target_path(mesh))]
@@ -111,11 +124,18 @@ def run_build(args: argparse.Namespace) -> int:
         build_args += ["--select", args.select]
     if args.full_refresh:
         build_args.append("--full-refresh")
+    elif switched_data_set(mesh, data_dir):
+        print("      another data set than the last Spark build (scale, seed or "
+              "DUCKMESH_DATA): --full-refresh, so incremental products are rebuilt", flush=True)
+        build_args.append("--full-refresh")
     print(f"[3/4] dbt build --target {TARGET} -> "
           f"{dbt.relative(warehouse(mesh), mesh.root)}", flush=True)
     build_started = time.perf_counter()
     dbt.require_success(dbt.run_dbt(mesh, build_args, env), f"build --target {TARGET}")
     build_seconds = time.perf_counter() - build_started
+    if not args.select:
+        record = {"data_dir": str(data_dir.resolve())}
+        data_set_record(mesh).write_text(json.dumps(record) + "\n")
     print("[4/4] data products on Spark (Parquet, read with DuckDB)", flush=True)
     products = public_products(spark_manifest(mesh))
     rows = [[p.domain, p.name, f"v{p.version}", f"{parquet_rows(product_files(mesh, p)):,}",

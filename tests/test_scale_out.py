@@ -19,6 +19,7 @@ import duckdb
 import pytest
 
 from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
+from duckmesh.generate import batch_counts, generate_batch
 
 pytestmark = [
     pytest.mark.spark,
@@ -161,3 +162,26 @@ def test_a_session_not_in_utc_stops_the_build_with_the_fix(spark_mesh: SparkMesh
             "spark.sql.session.timeZone: UTC in the target's server_side_parameters "
             "(profiles/profiles.yml)") in result.stdout
     assert "START sql" not in result.stdout
+
+
+# Last: it drops a new source batch into the module's mesh.
+def test_a_new_batch_lands_the_same_on_both_engines(spark_mesh: SparkMesh) -> None:
+    """New, late and re-sent orders: DuckDB merges them, Spark appends the new order lines
+    and rebuilds the merge products (Parquet has no MERGE); the products stay equal."""
+    data_dir = spark_mesh.root / "data" / f"scale_{TEST_SCALE:g}"
+    before = {c["product"]: c["spark_rows"] for c in json.loads(
+        spark_mesh.run("scale-out", "compare", "--json").stdout)}
+    generate_batch(data_dir, 2, log=lambda *_: None)
+    spark_mesh.run("build", "--scale", str(TEST_SCALE))
+    spark_mesh.run("scale-out", "build", "--scale", str(TEST_SCALE))
+    run_sql = spark_mesh.spark_dir / "dbt" / "run" / "sales" / "models" / "products"
+    appended = (run_sql / "order_items_v1.sql").read_text().lower()
+    assert "insert into" in appended and "create" not in appended
+    assert "create table" in (run_sql / "orders_v2.sql").read_text().lower()
+    after = json.loads(spark_mesh.run("scale-out", "compare", "--json").stdout)
+    assert all(c["equal"] for c in after), [c["product"] for c in after if not c["equal"]]
+    extra = batch_counts(TEST_SCALE, 2)
+    rows = {c["product"]: c["spark_rows"] for c in after}
+    assert rows["sales.orders_v2"] == (before["sales.orders_v2"] + extra["new_orders"]
+                                       + extra["late_orders"])
+    assert rows["sales.order_items_v1"] > before["sales.order_items_v1"]

@@ -7,6 +7,7 @@ Subcommands:
   scale       parse / governance / catalog times of synthetic meshes of growing size
   noop        a second build with no changes (state:modified selection)
   consumer    typical consumer queries on the published vs. the build database
+  scale-out   the same dbt build on DuckDB and on local Spark, and the products compared
   all         every benchmark above; one table, JSON in target/bench/
 
 Figures are wall-clock medians; they depend on the machine (see BENCHMARKS.md).
@@ -27,6 +28,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "scale": ("bench_scale", "parse/governance/catalog times of synthetic meshes"),
     "noop": ("bench_noop", "no-op rebuild with state:modified selection"),
     "consumer": ("bench_consumer", "consumer query latency, published vs. build database"),
+    "scale-out": ("bench_scaleout", "the same dbt build on DuckDB and on a local Spark"),
     "all": ("bench_all", "every benchmark; one table and target/bench/*.json"),
 }
 

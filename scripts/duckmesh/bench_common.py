@@ -48,6 +48,8 @@ class Figure:
             return f"{self.value:.1f}%"
         if self.unit == "ms":
             return f"{self.value:.2f} ms"
+        if self.unit == "":
+            return f"{self.value:g}"
         return f"{self.value:.2f} s"
 
 

@@ -63,7 +63,7 @@ def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
         for attempt in range(repeat):
             # a new file per build: dbt-duckdb keeps its database open in this process
             run_env = {**env, "DUCKMESH_DB": str(copy.root / f"mesh_{attempt + 1}.duckdb")}
-            with dbt._environ(run_env):  # the steps read DUCKMESH_DB / DUCKMESH_DATA
+            with dbt.environ(run_env):  # the steps read DUCKMESH_DB / DUCKMESH_DATA
                 one = _one_build(copy, data_dir, scale, dict(run_env))
             for key, seconds in one.items():
                 samples.setdefault(key, []).append(seconds)

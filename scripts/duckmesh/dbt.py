@@ -14,7 +14,7 @@ from .project import Mesh, MeshError
 
 
 @contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
+def environ(values: dict[str, str]) -> Iterator[None]:
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -33,7 +33,7 @@ def run_dbt(mesh: Mesh, args: list[str], env: dict[str, str] | None = None,
     command = [*args, "--project-dir", str(mesh.root), "--profiles-dir", str(mesh.profiles_dir)]
     if quiet:
         command = ["--quiet", *command]
-    with _environ({**mesh.env(), **(env or {})}):
+    with environ({**mesh.env(), **(env or {})}):
         return dbtRunner().invoke(command)
 
 

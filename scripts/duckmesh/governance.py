@@ -149,10 +149,10 @@ def published_manifest_path(mesh: Mesh) -> Path:
 
 
 def _invoke(mesh: Mesh, args: list[str], callbacks: list[Callable[[Any], None]]) -> dbtRunnerResult:
-    from .dbt import _environ
+    from .dbt import environ
 
     command = [*args, "--project-dir", str(mesh.root), "--profiles-dir", str(mesh.profiles_dir)]
-    with _environ(mesh.env()):
+    with environ(mesh.env()):
         return dbtRunner(callbacks=callbacks).invoke(command)
 
 

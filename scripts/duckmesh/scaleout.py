@@ -13,6 +13,7 @@ gives the same products as the DuckDB build.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -62,13 +63,11 @@ def require_spark() -> None:
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         raise MeshError("Spark needs Java 17 and none is on PATH: install it "
                         "(Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
-    try:
-        import pyspark  # noqa: F401
-        import dbt.adapters.spark  # noqa: F401
-    except ImportError as error:
-        raise MeshError(f"the Spark target needs dbt-spark and pyspark ({error.name} is "
-                        "missing): pip install -c constraints.txt -e '.[spark]' "
-                        "(make test installs them)") from error
+    for module, package in (("pyspark", "pyspark"), ("dbt.adapters.spark", "dbt-spark")):
+        if importlib.util.find_spec(module) is None:
+            raise MeshError(f"the Spark target needs dbt-spark and pyspark ({package} is "
+                            "missing): .venv/bin/pip install -c constraints.txt -e '.[spark]' "
+                            "(make test installs them)")
 
 
 def product_files(mesh: Mesh, product: ProductVersion) -> Path:

@@ -1,0 +1,63 @@
+"""Scale out: the same `dbt build` (every model, seed and test, --full-refresh) on the
+embedded DuckDB and on a local Spark session (dbt-spark `session`, Parquet tables),
+side by side on the same data, as a ratio; then every product compared. A single
+machine is where DuckDB shines and Spark pays for its JVM, planner and shuffles: the
+figure says what moving to a cluster costs before the cluster's cores pay it back."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from . import generate, scaleout
+from .dbt import environ
+from .bench_common import (Figure, add_standard_arguments, dbt_env, median, remove_db,
+                           run_dbt, run_standard, work_mesh)
+from .project import Mesh
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_standard_arguments(parser, 1, "builds per engine")
+    parser.set_defaults(scale=0.1)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_standard(args, "scale-out", measure)
+
+
+def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
+            ) -> tuple[list[Figure], dict]:
+    scaleout.require_spark()
+    with tempfile.TemporaryDirectory(prefix="duckmesh-bench-") as tmp:
+        copy = work_mesh(mesh, Path(work or tmp))
+        data_dir = mesh.data_dir(scale)
+        generate.generate(data_dir, scale=scale, log=lambda *_: None)
+        db = copy.root / "mesh.duckdb"
+        spark_dir = copy.target_dir / "spark"
+        env = dbt_env(db, data_dir, {"DUCKMESH_SPARK_DIR": str(spark_dir)})
+        run_dbt(copy.root, ["deps"], env)
+        duck, spark = [], []
+        for _ in range(repeat):
+            remove_db(db)
+            duck.append(run_dbt(copy.root, ["build", "--full-refresh"], env))
+            spark.append(run_dbt(copy.root, [
+                "build", "--full-refresh", "--target", "spark",
+                "--target-path", str(spark_dir / "dbt")], env))
+        with environ({"DUCKMESH_DB": str(db), "DUCKMESH_SPARK_DIR": str(spark_dir)}):
+            compared = scaleout.compare(copy)
+    tag = f"scale {scale:g}"
+    equal = sum(c.equal for c in compared)
+    figures = [
+        Figure("scale-out", f"dbt build on DuckDB ({tag})", median(duck), samples=duck),
+        Figure("scale-out", f"dbt build on Spark, local[2] ({tag})", median(spark),
+               samples=spark),
+        Figure("scale-out", f"Spark / DuckDB ({tag})", median(spark) / median(duck), "x",
+               note="same models, seeds and tests; JVM start included"),
+        Figure("scale-out", f"products equal ({tag})", float(equal), "",
+               note=f"{equal} of {len(compared)} product versions"),
+    ]
+    details = {"scale": scale, "duckdb_seconds": duck, "spark_seconds": spark,
+               "products": {c.product: {"rows": c.spark_rows, "equal": c.equal}
+                            for c in compared}}
+    return figures, details

@@ -137,8 +137,13 @@ def run_build(args: argparse.Namespace) -> int:
         data_set_record(mesh).write_text(json.dumps(record) + "\n")
     print("[4/4] data products on Spark (Parquet, read with DuckDB)", flush=True)
     products = public_products(spark_manifest(mesh))
-    rows = [[p.domain, p.name, f"v{p.version}", f"{parquet_rows(product_files(mesh, p)):,}",
-             dbt.relative(product_files(mesh, p), mesh.root)] for p in products]
+    rows = []
+    for product in products:
+        folder = product_files(mesh, product)
+        built = folder.is_dir() and any(folder.glob("*.parquet"))
+        rows.append([product.domain, product.name, f"v{product.version}",
+                     f"{parquet_rows(folder):,}" if built else "not built",
+                     dbt.relative(folder, mesh.root)])
     print(format_table(["domain", "product", "version", "rows", "parquet files"], rows))
     print(f"\nmesh built on Spark in {time.perf_counter() - started:.1f}s "
           f"(dbt build {build_seconds:.1f}s): {dbt.relative(warehouse(mesh), mesh.root)}")

@@ -105,7 +105,8 @@
     {%- set aliases = {
         'text': 'varchar', 'string': 'varchar', 'char': 'varchar', 'bpchar': 'varchar',
         'timestamptz': 'timestamp with time zone', 'bool': 'boolean', 'logical': 'boolean',
-        'int': 'integer', 'int4': 'integer', 'int8': 'bigint', 'long': 'bigint'
+        'int': 'integer', 'int4': 'integer', 'int8': 'bigint', 'long': 'bigint',
+        'money': 'decimal(18,2)', 'timestamp_tz': 'timestamp with time zone'
     } -%}
     {%- set t = aliases.get(t, t) -%}
     {{ return(modules.re.sub('^numeric', 'decimal', t)) }}

@@ -12,6 +12,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +22,9 @@ import pytest
 
 from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
 from duckmesh.generate import batch_counts, generate_batch
+from duckmesh.governance import MARKER
+from test_governance import dbt as governance_dbt
+from test_governance import make_fixture_mesh
 
 pytestmark = [
     pytest.mark.spark,
@@ -27,6 +32,7 @@ pytestmark = [
                        reason="DUCKMESH_SKIP_SPARK=1"),
 ]
 
+DBT = str(Path(sys.executable).parent / "dbt")
 PRODUCTS = [
     "analytics.customer_360_v1", "analytics.executive_kpis_v1",
     "customer_service.satisfaction_v1", "customer_service.tickets_v1",
@@ -162,6 +168,34 @@ def test_a_session_not_in_utc_stops_the_build_with_the_fix(spark_mesh: SparkMesh
             "spark.sql.session.timeZone: UTC in the target's server_side_parameters "
             "(profiles/profiles.yml)") in result.stdout
     assert "START sql" not in result.stdout
+
+
+def test_governance_finds_the_same_violations_on_spark(tmp_path: Path) -> None:
+    """The governance fixture mesh (a domain breaking each policy, a published baseline
+    for P09, restrict-access read from the installed packages for P03): the same
+    report, finding for finding, on Spark as on DuckDB."""
+    root = make_fixture_mesh(tmp_path / "mesh")
+    assert governance_dbt(root, "deps").returncode == 0
+    on_duckdb = json.loads(duckmesh(root, "governance", "check", "--json", check=False).stdout)
+    result = subprocess.run(
+        [DBT, "--no-use-colors", "run-operation", "mesh_governance", "--args", "{format: json}",
+         "--target", "spark", "--project-dir", str(root), "--profiles-dir", "profiles"],
+        cwd=root, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "DUCKMESH_SPARK_DIR": str(tmp_path / "spark"),
+             "DUCKMESH_DB": str(root / "mesh.duckdb")})
+    marked = [line for line in result.stdout.splitlines() if MARKER in line]
+    assert len(marked) == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    on_spark = json.loads(marked[0].split(MARKER, 1)[1])
+
+    def findings(report: dict) -> list[tuple]:
+        return sorted(tuple(v[k] or "" for k in ("policy", "severity", "domain", "node",
+                                                   "column", "message", "fix"))
+                      for v in report["violations"])
+
+    assert on_duckdb["errors"] == 24
+    assert findings(on_spark) == findings(on_duckdb)
+    policies = {f[0] for f in findings(on_spark)}
+    assert {"P03", "P09", "P10"} <= policies  # the ones that read files or know engines
 
 
 # Last: it drops a new source batch into the module's mesh.

@@ -201,13 +201,17 @@ def test_governance_finds_the_same_violations_on_spark(tmp_path: Path) -> None:
 # Last: it drops a new source batch into the module's mesh.
 def test_a_new_batch_lands_the_same_on_both_engines(spark_mesh: SparkMesh) -> None:
     """New, late and re-sent orders: DuckDB merges them, Spark appends the new order lines
-    and rebuilds the merge products (Parquet has no MERGE); the products stay equal."""
+    and rebuilds the merge products (Parquet has no MERGE); the products stay equal. A bad
+    CRM row in the same night is quarantined before either engine reads the file."""
     data_dir = spark_mesh.root / "data" / f"scale_{TEST_SCALE:g}"
     before = {c["product"]: c["spark_rows"] for c in json.loads(
         spark_mesh.run("scale-out", "compare", "--json").stdout)}
     generate_batch(data_dir, 2, log=lambda *_: None)
-    spark_mesh.run("build", "--scale", str(TEST_SCALE))
-    spark_mesh.run("scale-out", "build", "--scale", str(TEST_SCALE))
+    with (data_dir / "crm" / "customers.csv").open("a") as crm:
+        crm.write("C99999999;Bad;Row;bad@example.com;+1;XX;consumer;31/02/2023;Y;not a time\n")
+    for command in (["build"], ["scale-out", "build"]):
+        out = spark_mesh.run(*command, "--scale", str(TEST_SCALE)).stdout
+        assert "1 quarantined -> quarantine.crm__customers" in out, command
     run_sql = spark_mesh.spark_dir / "dbt" / "run" / "sales" / "models" / "products"
     appended = (run_sql / "order_items_v1.sql").read_text().lower()
     assert "insert into" in appended and "create" not in appended
@@ -219,3 +223,4 @@ def test_a_new_batch_lands_the_same_on_both_engines(spark_mesh: SparkMesh) -> No
     assert rows["sales.orders_v2"] == (before["sales.orders_v2"] + extra["new_orders"]
                                        + extra["late_orders"])
     assert rows["sales.order_items_v1"] > before["sales.order_items_v1"]
+    assert rows["customers.customers_v1"] == before["customers.customers_v1"]

@@ -10,38 +10,15 @@
     {{ return(adapter.dispatch('incremental_strategy', 'duckmesh')(wanted)) }}
 {%- endmacro %}
 
+
 {% macro default__incremental_strategy(wanted) -%}
     {{ return(wanted) }}
 {%- endmacro %}
+
 
 {% macro spark__incremental_strategy(wanted) -%}
     {%- if wanted == 'merge' and not spark_table_format_merges() -%}
         {{ return('append') }}
     {%- endif -%}
     {{ return(wanted) }}
-{%- endmacro %}
-
-
-{#- The full_refresh config of an incremental product: none (dbt's --full-refresh
-    decides) unless the engine cannot run the wanted strategy incrementally. -#}
-{% macro incremental_full_refresh(wanted) -%}
-    {{ return(adapter.dispatch('incremental_full_refresh', 'duckmesh')(wanted)) }}
-{%- endmacro %}
-
-{% macro default__incremental_full_refresh(wanted) -%}
-    {{ return(none) }}
-{%- endmacro %}
-
-{% macro spark__incremental_full_refresh(wanted) -%}
-    {{ return(true if wanted == 'merge' and not spark_table_format_merges() else none) }}
-{%- endmacro %}
-
-
-{#- The Spark table format of the mesh's tables and whether it has MERGE. -#}
-{% macro spark_file_format() -%}
-    {{ return(var('duckmesh_spark_file_format', 'parquet')) }}
-{%- endmacro %}
-
-{% macro spark_table_format_merges() -%}
-    {{ return(spark_file_format() in ['delta', 'iceberg', 'hudi']) }}
 {%- endmacro %}

@@ -8,26 +8,6 @@
 {%- endmacro %}
 
 
-{#- The logical name of a type: 'varchar' -> 'text', 'decimal(18, 2)' -> 'money'. -#}
-{% macro mesh_logical_type(data_type) -%}
-    {%- set spelled = (data_type | string | trim | lower) -%}
-    {%- set spelled = modules.re.sub('\\s+', ' ', spelled) | replace(', ', ',') -%}
-    {%- set aliases = {
-        'varchar': 'text', 'string': 'text', 'text': 'text',
-        'integer': 'integer', 'int': 'integer', 'int4': 'integer',
-        'bigint': 'bigint', 'int8': 'bigint', 'long': 'bigint',
-        'double': 'double', 'float8': 'double', 'double precision': 'double',
-        'boolean': 'boolean', 'bool': 'boolean',
-        'date': 'date',
-        'decimal(18,2)': 'money', 'money': 'money',
-        'timestamp with time zone': 'timestamp_tz', 'timestamptz': 'timestamp_tz',
-        'timestamp_tz': 'timestamp_tz',
-        'timestamp': 'timestamp', 'timestamp without time zone': 'timestamp',
-    } -%}
-    {{ return(aliases.get(spelled, spelled)) }}
-{%- endmacro %}
-
-
 {% macro duckdb__mesh_type(logical_type) -%}
     {%- set names = {
         'text': 'varchar', 'integer': 'integer', 'bigint': 'bigint', 'double': 'double',
@@ -61,31 +41,4 @@
         'timestamp_tz': dbt.type_timestamp(), 'timestamp': dbt.type_timestamp(),
     } -%}
     {{ return(names.get(logical_type, logical_type)) }}
-{%- endmacro %}
-
-
-{#- Contract columns with their data_type rendered for this engine, for dbt's
-    contract check (get_empty_schema_sql) and DDL. -#}
-{% macro mesh_engine_columns(columns) -%}
-    {%- set rendered = {} -%}
-    {%- for name, column in columns.items() -%}
-        {%- set copy = {} -%}
-        {%- do copy.update(column) -%}
-        {%- if column.get('data_type') -%}
-            {%- do copy.update({'data_type': mesh_type(column['data_type'])}) -%}
-        {%- endif -%}
-        {%- do rendered.update({name: copy}) -%}
-    {%- endfor -%}
-    {{ return(rendered) }}
-{%- endmacro %}
-
-
-{#- dbt's contract check casts null to each declared type to learn the engine's
-    type; declared types go through mesh_type() first. -#}
-{% macro duckdb__get_empty_schema_sql(columns) -%}
-    {{ return(default__get_empty_schema_sql(mesh_engine_columns(columns))) }}
-{%- endmacro %}
-
-{% macro spark__get_empty_schema_sql(columns) -%}
-    {{ return(default__get_empty_schema_sql(mesh_engine_columns(columns))) }}
 {%- endmacro %}

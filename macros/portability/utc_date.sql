@@ -1,0 +1,16 @@
+{#- The calendar date, in UTC, of an instant. -#}
+{% macro utc_date(column_expression) -%}
+    {{ return(adapter.dispatch('utc_date', 'duckmesh')(column_expression)) }}
+{%- endmacro %}
+
+
+{% macro default__utc_date(column_expression) -%}
+    cast(timezone('UTC', {{ column_expression }}) as date)
+{%- endmacro %}
+
+
+{#- Spark shows an instant in the session time zone, UTC in the mesh's profile
+    (spark_session_checks() stops a build on any other). -#}
+{% macro spark__utc_date(column_expression) -%}
+    to_date({{ column_expression }})
+{%- endmacro %}

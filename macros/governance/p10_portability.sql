@@ -68,7 +68,9 @@
             {%- endif -%}
         {%- endfor -%}
     {%- endfor -%}
-    {%- for node in ctx.models if node.config.materialized == 'incremental' and node.config.full_refresh is true -%}
+    {#- the models that asked for the mesh's fallback (incremental_full_refresh()) and got it -#}
+    {%- for node in ctx.models if node.config.materialized == 'incremental' and node.config.full_refresh is true
+            and 'incremental_full_refresh(' in (node.raw_code or '') -%}
         {%- do found.append(governance_violation('P10', ctx.domains[node.package_name], node.unique_id, none,
             'incremental model ' ~ governance_label(node) ~ (' (merged on ' ~ node.config.unique_key ~ ')' if node.config.unique_key else '') ~ ' is rebuilt in full at every run on ' ~ target.type ~ ' with ' ~ (node.config.file_format or 'its default') ~ ' tables, which have no MERGE',
             'on a cluster with Delta, Iceberg or Hudi set vars.duckmesh_spark_file_format to it, so merge runs incrementally; or exempt P10 for ' ~ node.unique_id,

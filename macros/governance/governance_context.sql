@@ -70,7 +70,8 @@
         'models': models,
         'public': public,
         'packages': packages,
-        'domains': domains
+        'domains': domains,
+        'tests': namespace(by_node=none)
     }) }}
 {% endmacro %}
 
@@ -88,6 +89,21 @@
 {#- "orders v2" for a versioned model, the model name otherwise. -#}
 {% macro governance_label(node) %}
     {{ return(node.name ~ (' v' ~ node.version if node.version is not none else '')) }}
+{% endmacro %}
+
+
+{#- The generic data tests on a node as '<test>:<column>' ('unique:order_id'); the
+    index over the graph is built once per check, on first use (P07, P10). -#}
+{% macro governance_node_tests(ctx, unique_id) %}
+    {%- set tests = ctx.tests -%}
+    {%- if tests.by_node is none -%}
+        {%- set tests.by_node = {} -%}
+        {%- for test in graph.nodes.values() | selectattr('resource_type', 'equalto', 'test') | selectattr('attached_node') | selectattr('test_metadata') -%}
+            {%- do tests.by_node.setdefault(test.attached_node, []).append(
+                test.test_metadata.name ~ ':' ~ (test.column_name or '') | lower) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(tests.by_node.get(unique_id) or []) }}
 {% endmacro %}
 
 

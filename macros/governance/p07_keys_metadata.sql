@@ -4,19 +4,10 @@
 {% macro governance_p07_keys_metadata(ctx) %}
     {%- set found = [] -%}
     {%- set cfg = ctx.cfg -%}
-    {%- set tests = namespace(by_node=none) -%}
     {%- for node in ctx.public -%}
         {%- set key = namespace(found=(node['constraints'] or []) | selectattr('type', 'equalto', 'primary_key') | list | length > 0) -%}
         {%- if not key.found -%}
-            {%- if tests.by_node is none -%}
-                {#- built once, only when some product has no primary_key constraint -#}
-                {%- set tests.by_node = {} -%}
-                {%- for test in graph.nodes.values() | selectattr('resource_type', 'equalto', 'test') | selectattr('attached_node') | selectattr('test_metadata') -%}
-                    {%- do tests.by_node.setdefault(test.attached_node, []).append(
-                        test.test_metadata.name ~ ':' ~ (test.column_name or '') | lower) -%}
-                {%- endfor -%}
-            {%- endif -%}
-            {%- set node_tests = tests.by_node.get(node.unique_id) or [] -%}
+            {%- set node_tests = governance_node_tests(ctx, node.unique_id) -%}
             {%- for column in node.columns.values() if not key.found -%}
                 {%- set name = column.name | lower -%}
                 {%- set kinds = (column.constraints or []) | map(attribute='type') | list -%}

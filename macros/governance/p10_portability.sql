@@ -14,15 +14,11 @@
     {%- set found = [] -%}
     {%- set portable = ['text', 'integer', 'bigint', 'double', 'boolean', 'date', 'money', 'timestamp_tz', 'timestamp'] -%}
     {%- set decimal_re = modules.re.compile('^decimal\\(\\d+,\\d+\\)$') -%}
-    {%- set tests = {} -%}
-    {%- for test in graph.nodes.values() | selectattr('resource_type', 'equalto', 'test') | selectattr('attached_node') | selectattr('test_metadata') -%}
-        {%- do tests.setdefault(test.attached_node, []).append(test.test_metadata.name ~ ':' ~ (test.column_name or '') | lower) -%}
-    {%- endfor -%}
     {%- for node in ctx.models if (node.config.contract or {}).get('enforced') -%}
         {%- set domain = ctx.domains[node.package_name] -%}
         {%- set label = governance_label(node) -%}
         {%- set yml = governance_yml(node) or 'its yml' -%}
-        {%- set node_tests = tests.get(node.unique_id) or [] -%}
+        {%- set node_tests = governance_node_tests(ctx, node.unique_id) -%}
         {%- set proofs = [] -%}
         {%- for constraint in node.constraints or [] -%}
             {%- do proofs.append({'constraint': constraint, 'columns': constraint.columns or []}) -%}
@@ -70,7 +66,7 @@
     {%- endfor -%}
     {#- the models that asked for the mesh's fallback (incremental_full_refresh()) and got it -#}
     {%- for node in ctx.models if node.config.materialized == 'incremental' and node.config.full_refresh is true
-            and 'incremental_full_refresh(' in (node.raw_code or '') -%}
+            and ('merge_incremental(' in (node.raw_code or '') or 'incremental_full_refresh(' in (node.raw_code or '')) -%}
         {%- do found.append(governance_violation('P10', ctx.domains[node.package_name], node.unique_id, none,
             'incremental model ' ~ governance_label(node) ~ (' (merged on ' ~ node.config.unique_key ~ ')' if node.config.unique_key else '') ~ ' is rebuilt in full at every run on ' ~ target.type ~ ' with ' ~ (node.config.file_format or 'its default') ~ ' tables, which have no MERGE',
             'on a cluster with Delta, Iceberg or Hudi set vars.duckmesh_spark_file_format to it, so merge runs incrementally; or exempt P10 for ' ~ node.unique_id,

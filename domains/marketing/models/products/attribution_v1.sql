@@ -7,13 +7,7 @@
     yet (new and late-arriving) and re-attributes those whose inputs changed (customer,
     time, or an attributed order cancelled or re-priced). A touch that arrives after
     the orders it precedes needs `--full-refresh`. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy=incremental_strategy('merge'),
-    full_refresh=incremental_full_refresh('merge'),
-    unique_key='order_id',
-    on_schema_change='fail',
-) }}
+{{ config(merge_incremental('order_id')) }}
 
 with
 

@@ -1,13 +1,7 @@
 {#- Incremental: each run recomputes the orders whose header is new or changed
     (new, late-arriving and updated orders; lines arrive with their order) and merges
     them on order_id. `--full-refresh` rebuilds every order. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy=incremental_strategy('merge'),
-    full_refresh=incremental_full_refresh('merge'),
-    unique_key='order_id',
-    on_schema_change='fail',
-) }}
+{{ config(merge_incremental('order_id')) }}
 
 with
 

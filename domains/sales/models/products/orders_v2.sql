@@ -1,12 +1,6 @@
 {#- Incremental (merge on order_id): only new, late-arriving and updated orders are
     written; `--full-refresh` rebuilds the table. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy=incremental_strategy('merge'),
-    full_refresh=incremental_full_refresh('merge'),
-    unique_key='order_id',
-    on_schema_change='fail',
-) }}
+{{ config(merge_incremental('order_id')) }}
 
 with
 

@@ -12,13 +12,16 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import duckdb
 
+from . import generate
 from .products import format_table
 from .project import Mesh, find_mesh
 
@@ -80,6 +83,18 @@ def copy_project(source: Path, dest: Path) -> Path:
 
 def work_mesh(source: Mesh, work_dir: Path) -> Mesh:
     return Mesh(copy_project(source.root, work_dir / "mesh"))
+
+
+@contextmanager
+def work_copy(mesh: Mesh, scale: float, work: Path | None = None
+              ) -> Iterator[tuple[Mesh, Path]]:
+    """A copy of the mesh in ``work`` (default: a temporary folder, removed after) and
+    the source data at ``scale``, generated once per scale beside the original."""
+    with tempfile.TemporaryDirectory(prefix="duckmesh-bench-") as tmp:
+        copy = work_mesh(mesh, Path(work or tmp))
+        data_dir = mesh.data_dir(scale)
+        generate.generate(data_dir, scale=scale, log=lambda *_: None)
+        yield copy, data_dir
 
 
 def dbt_env(db: Path, data_dir: Path | None = None, extra: dict[str, str] | None = None

@@ -8,15 +8,13 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 
-from . import generate
 from .bench_common import (Figure, add_standard_arguments, dbt_env, median, run_standard,
-                           work_mesh)
+                           work_copy)
 from .project import Mesh, MeshError
 
 QUERIES = {
@@ -53,10 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
 def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
             ) -> tuple[list[Figure], dict]:
-    with tempfile.TemporaryDirectory(prefix="duckmesh-bench-") as tmp:
-        copy = work_mesh(mesh, Path(work or tmp))
-        data_dir = mesh.data_dir(scale)
-        generate.generate(data_dir, scale=scale, log=lambda *_: None)
+    with work_copy(mesh, scale, work) as (copy, data_dir):
         build_db = copy.root / "mesh.duckdb"
         env = dbt_env(build_db, data_dir, {"DUCKMESH_ROOT": str(copy.root)})
         result = subprocess.run([sys.executable, "-m", "duckmesh.cli", "--project-dir",

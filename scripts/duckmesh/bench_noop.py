@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
-from . import generate
 from .bench_common import (Figure, add_standard_arguments, dbt_env, median, run_cpu,
-                           run_dbt_cpu, run_standard, work_mesh)
+                           run_dbt_cpu, run_standard, work_copy)
 from .project import Mesh
 
 TOUCHED_MODEL = Path("models/products/executive_kpis_v1.sql")
@@ -35,10 +33,7 @@ def duckmesh(root: Path, env: dict[str, str], *args: str) -> tuple[float, float]
 
 def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
             ) -> tuple[list[Figure], dict]:
-    with tempfile.TemporaryDirectory(prefix="duckmesh-bench-") as tmp:
-        copy = work_mesh(mesh, Path(work or tmp))
-        data_dir = mesh.data_dir(scale)
-        generate.generate(data_dir, scale=scale, log=lambda *_: None)
+    with work_copy(mesh, scale, work) as (copy, data_dir):
         env = dbt_env(copy.root / "mesh.duckdb", data_dir,
                       {"DUCKMESH_ROOT": str(copy.root)})
         build = ["build", "--scale", f"{scale:g}"]

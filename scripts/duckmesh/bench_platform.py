@@ -10,11 +10,10 @@ import argparse
 import contextlib
 import importlib
 import io
-import tempfile
 from pathlib import Path
 
-from . import build, dbt, generate
-from .bench_common import Figure, add_standard_arguments, median, run_standard, timed, work_mesh
+from . import build, dbt
+from .bench_common import Figure, add_standard_arguments, median, run_standard, timed, work_copy
 from .project import Mesh
 
 # capability -> the step specs (module:function) that belong to it
@@ -51,10 +50,7 @@ def _step(spec: str):
 
 def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
             ) -> tuple[list[Figure], dict]:
-    with tempfile.TemporaryDirectory(prefix="duckmesh-bench-") as tmp:
-        copy = work_mesh(mesh, Path(work or tmp))
-        data_dir = mesh.data_dir(scale)
-        generate.generate(data_dir, scale=scale, log=lambda *_: None)
+    with work_copy(mesh, scale, work) as (copy, data_dir):
         env = {**copy.env(data_dir), "DUCKMESH_DB": str(copy.root / "mesh.duckdb")}
         dbt.require_success(dbt.run_dbt(copy, ["deps"], env, quiet=True), "deps")
         samples: dict[str, list[float]] = {"dbt build": [], "governance": []}

@@ -7,13 +7,12 @@ figure says what moving to a cluster costs before the cluster's cores pay it bac
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
-from . import generate, scaleout
+from . import scaleout
 from .dbt import environ
 from .bench_common import (Figure, add_standard_arguments, dbt_env, median, remove_db,
-                           run_dbt, run_standard, work_mesh)
+                           run_dbt, run_standard, work_copy)
 from .project import Mesh
 
 
@@ -29,10 +28,7 @@ def run(args: argparse.Namespace) -> int:
 def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
             ) -> tuple[list[Figure], dict]:
     scaleout.require_spark()
-    with tempfile.TemporaryDirectory(prefix="duckmesh-bench-") as tmp:
-        copy = work_mesh(mesh, Path(work or tmp))
-        data_dir = mesh.data_dir(scale)
-        generate.generate(data_dir, scale=scale, log=lambda *_: None)
+    with work_copy(mesh, scale, work) as (copy, data_dir):
         db = copy.root / "mesh.duckdb"
         spark_dir = copy.target_dir / "spark"
         env = dbt_env(db, data_dir, {"DUCKMESH_SPARK_DIR": str(spark_dir)})

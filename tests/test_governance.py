@@ -47,7 +47,7 @@ def make_fixture_mesh(dest: Path) -> Path:
     shutil.copytree(FIXTURES / "published", dest / "published")
     domains = sorted(p.name for p in (dest / "domains").iterdir())
     (dest / "packages.yml").write_text(yaml.safe_dump(
-        {"packages": [{"local": f"domains/{name}"} for name in domains]}))
+        {"packages": [{"local": "macros"}] + [{"local": f"domains/{name}"} for name in domains]}))
     return dest
 
 

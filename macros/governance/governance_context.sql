@@ -1,5 +1,5 @@
 {#- Shared state for the policies, built once per check from dbt's graph and the
-    root project's vars.duckmesh_governance (merged over governance_defaults()). -#}
+    root project's vars.duckmesh_governance (merged over duckmesh_platform.governance_defaults()). -#}
 {% macro governance_defaults() %}
     {{ return({
         'severity': {
@@ -21,15 +21,18 @@
         'layer_prefixes': ['stg_', 'int_'],
         'private_layers': ['staging', 'intermediate'],
         'masking_macros': ['pseudonymise', 'mask_pii'],
-        'published_manifest': 'published/manifest.json',
+        'published_manifest': var('duckmesh_published', 'published') ~ '/manifest.json',
         'packages_install_path': 'dbt_packages',
         'ignore_packages': []
     }) }}
 {% endmacro %}
 
 
-{% macro governance_context() %}
-    {%- set defaults = governance_defaults() -%}
+{#- partial: the build runs from one domain (the project dbt runs from is a domain,
+    not the mesh root), so published products of domains it does not install are
+    out of its scope (P09). -#}
+{% macro governance_context(partial=false) %}
+    {%- set defaults = duckmesh_platform.governance_defaults() -%}
     {%- set given = var('duckmesh_governance', {}) or {} -%}
     {%- set cfg = {} -%}
     {%- do cfg.update(defaults) -%}
@@ -51,7 +54,18 @@
     {%- set models = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
         | rejectattr('package_name', 'in', cfg.ignore_packages) | list -%}
     {%- set public = models | selectattr('access', 'equalto', 'public') | list -%}
-    {%- set packages = models | map(attribute='package_name') | unique | list -%}
+    {#- Domain or library: a package is a domain when it defines a group (its owning
+        team) or a public model; any other package (macros and generic tests only, or
+        only non-public models and no group, such as dbt_utils) is a library, which
+        the policies leave alone. The platform package has no models at all. -#}
+    {%- set public_packages = public | map(attribute='package_name') | unique | list -%}
+    {%- set packages = [] -%}
+    {%- for package in models | map(attribute='package_name') | unique -%}
+        {%- if package in groups or package in public_packages or package == project_name -%}
+            {%- do packages.append(package) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set models = models | selectattr('package_name', 'in', packages) | list -%}
     {%- set domains = {} -%}
     {%- for package in packages -%}
         {%- do domains.update({package: groups[package].name if package in groups else package}) -%}
@@ -70,6 +84,7 @@
         'models': models,
         'public': public,
         'packages': packages,
+        'partial': partial,
         'domains': domains,
         'tests': namespace(by_node=none)
     }) }}

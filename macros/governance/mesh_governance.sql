@@ -1,37 +1,37 @@
 {#- Entry points of the mesh's federated computational governance.
-    - mesh_governance_on_run_start(): the root project's on-run-start hook; fails
+    - duckmesh_platform.mesh_governance_on_run_start(): the root project's on-run-start hook; fails
       every dbt build/run before any model runs when a policy reports an error.
-    - mesh_governance(format): `dbt run-operation mesh_governance [--args '{format: json}']`
+    - duckmesh_platform.mesh_governance(format): `dbt run-operation mesh_governance [--args '{format: json}']`
       prints the report (text, or one JSON line for the duckmesh CLI); text fails
       on errors.
     Policies: one macro per file, governance_pNN_*(ctx) -> list of violations. -#}
 {% macro governance_policies() %}
     {{ return([
-        ('P01', governance_p01_contracts),
-        ('P02', governance_p02_ownership_docs),
-        ('P03', governance_p03_access),
-        ('P04', governance_p04_addresses),
-        ('P05', governance_p05_field_types),
-        ('P06', governance_p06_pii),
-        ('P07', governance_p07_keys_metadata),
-        ('P08', governance_p08_deprecations),
-        ('P09', governance_p09_breaking_changes),
-        ('P10', governance_p10_portability)
+        ('P01', duckmesh_platform.governance_p01_contracts),
+        ('P02', duckmesh_platform.governance_p02_ownership_docs),
+        ('P03', duckmesh_platform.governance_p03_access),
+        ('P04', duckmesh_platform.governance_p04_addresses),
+        ('P05', duckmesh_platform.governance_p05_field_types),
+        ('P06', duckmesh_platform.governance_p06_pii),
+        ('P07', duckmesh_platform.governance_p07_keys_metadata),
+        ('P08', duckmesh_platform.governance_p08_deprecations),
+        ('P09', duckmesh_platform.governance_p09_breaking_changes),
+        ('P10', duckmesh_platform.governance_p10_portability)
     ]) }}
 {% endmacro %}
 
 
 {#- Run every policy; apply severities and exemptions.
     Returns {'violations': [...], 'exempted': n, 'models': n, 'seconds': s}. -#}
-{% macro governance_check() %}
+{% macro governance_check(partial=false) %}
     {%- set started = modules.datetime.datetime.now() -%}
-    {%- set ctx = governance_context() -%}
+    {%- set ctx = duckmesh_platform.governance_context(partial) -%}
     {%- set severity = ctx.cfg.severity -%}
-    {%- set exemptions = governance_p00_exemptions(ctx) -%}
+    {%- set exemptions = duckmesh_platform.governance_p00_exemptions(ctx) -%}
     {%- set raw = [] -%}
     {%- do raw.extend(exemptions.violations) -%}
     {%- set timings = {'context': (modules.datetime.datetime.now() - started).total_seconds()} -%}
-    {%- for policy, check in governance_policies() if severity.get(policy, 'error') != 'off' -%}
+    {%- for policy, check in duckmesh_platform.governance_policies() if severity.get(policy, 'error') != 'off' -%}
         {%- set policy_started = modules.datetime.datetime.now() -%}
         {%- do raw.extend(check(ctx)) -%}
         {%- do timings.update({policy: (modules.datetime.datetime.now() - policy_started).total_seconds()}) -%}
@@ -85,10 +85,11 @@
 {% endmacro %}
 
 
-{% macro mesh_governance_on_run_start() %}
+{#- Raise (stop the build) on errors, log the report otherwise. -#}
+{% macro mesh_governance_on_run_start(partial=false) %}
     {%- if execute -%}
-        {%- set result = governance_check() -%}
-        {%- set report = governance_report(result) -%}
+        {%- set result = duckmesh_platform.governance_check(partial) -%}
+        {%- set report = duckmesh_platform.governance_report(result) -%}
         {%- if result.violations | selectattr('severity', 'equalto', 'error') | list -%}
             {{ exceptions.raise_compiler_error(report) }}
         {%- endif -%}
@@ -98,12 +99,14 @@
 {% endmacro %}
 
 
-{% macro mesh_governance(format='text') %}
-    {%- set result = governance_check() -%}
+{#- `dbt run-operation duckmesh_platform.mesh_governance [--args '{format: json}']`
+    from the mesh root or from a domain (partial: true) -#}
+{% macro mesh_governance(format='text', partial=false) %}
+    {%- set result = duckmesh_platform.governance_check(partial) -%}
     {%- if format == 'json' -%}
         {{ log('DUCKMESH_GOVERNANCE_JSON ' ~ tojson(result), info=true) }}
     {%- else -%}
-        {%- set report = governance_report(result) -%}
+        {%- set report = duckmesh_platform.governance_report(result) -%}
         {%- if result.violations | selectattr('severity', 'equalto', 'error') | list -%}
             {{ exceptions.raise_compiler_error(report) }}
         {%- endif -%}

@@ -18,11 +18,11 @@
         {%- if not (entry.get('reason') or '') | trim -%}{%- do problems.append('no reason') -%}{%- endif -%}
         {%- if not date.match(expires) -%}{%- do problems.append('no expires date (YYYY-MM-DD)') -%}{%- endif -%}
         {%- if problems -%}
-            {%- do found.append(governance_violation('P00', entry.get('domain') or 'mesh', 'exemption.' ~ loop.index, none,
+            {%- do found.append(duckmesh_platform.governance_violation('P00', entry.get('domain') or 'mesh', 'exemption.' ~ loop.index, none,
                 'exemption #' ~ loop.index ~ ' (' ~ what ~ ') is malformed: ' ~ (problems | join(', ')),
                 'give every exemption in vars.duckmesh_governance.exemptions of dbt_project.yml a policy, node or domain, reason and expires: YYYY-MM-DD')) -%}
         {%- elif expires < ctx.today -%}
-            {%- do found.append(governance_violation('P00', entry.get('domain') or 'mesh', 'exemption.' ~ loop.index, none,
+            {%- do found.append(duckmesh_platform.governance_violation('P00', entry.get('domain') or 'mesh', 'exemption.' ~ loop.index, none,
                 'exemption #' ~ loop.index ~ ' (' ~ what ~ ') expired on ' ~ expires,
                 'fix the underlying ' ~ entry.policy ~ ' violation and remove the exemption, or renew it with a new expires date and reason (reviewed by the governance group)')) -%}
         {%- else -%}

@@ -7,21 +7,21 @@
         {%- set untyped = columns.values() | rejectattr('data_type') | list -%}
         {%- if not enforced or not columns or untyped -%}
         {%- set domain = ctx.domains[node.package_name] -%}
-        {%- set label = governance_label(node) -%}
-        {%- set yml = governance_yml(node) -%}
+        {%- set label = duckmesh_platform.governance_label(node) -%}
+        {%- set yml = duckmesh_platform.governance_yml(node) -%}
         {%- if not enforced -%}
-            {%- do found.append(governance_violation('P01', domain, node.unique_id, none,
+            {%- do found.append(duckmesh_platform.governance_violation('P01', domain, node.unique_id, none,
                 'public model ' ~ label ~ ' does not enforce its contract',
                 'set `contract: {enforced: true}` under `config:` of ' ~ label ~ ' in ' ~ yml
                 ~ ' (or `+contract: {enforced: true}` on the products folder in the domain\'s dbt_project.yml)')) -%}
         {%- endif -%}
         {%- if not columns -%}
-            {%- do found.append(governance_violation('P01', domain, node.unique_id, none,
+            {%- do found.append(duckmesh_platform.governance_violation('P01', domain, node.unique_id, none,
                 'public model ' ~ label ~ ' declares no columns',
                 'list every column of ' ~ label ~ ' with its data_type and description in ' ~ (yml or 'a yml file beside the model'))) -%}
         {%- endif -%}
         {%- for column in untyped -%}
-            {%- do found.append(governance_violation('P01', domain, node.unique_id, column.name,
+            {%- do found.append(duckmesh_platform.governance_violation('P01', domain, node.unique_id, column.name,
                 'column ' ~ column.name ~ ' of public model ' ~ label ~ ' has no data_type',
                 'add `data_type: <DuckDB type>` to column ' ~ column.name ~ ' in ' ~ yml)) -%}
         {%- endfor -%}

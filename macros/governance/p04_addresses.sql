@@ -20,38 +20,38 @@
             {%- if 'create_latest_alias' not in (hooks | map(attribute='sql') | join(' ')) -%}{%- do problems.append('latest') -%}{%- endif -%}
         {%- endif -%}
         {%- if problems -%}
-            {%- set label = governance_label(node) -%}
-            {%- set yml = governance_yml(node) -%}
+            {%- set label = duckmesh_platform.governance_label(node) -%}
+            {%- set yml = duckmesh_platform.governance_yml(node) -%}
             {%- set relation = name ~ '_v' ~ version -%}
             {%- if 'schema' in problems -%}
-                {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
+                {%- do found.append(duckmesh_platform.governance_violation('P04', domain, node.unique_id, none,
                     'product ' ~ label ~ ' lives in schema ' ~ node.schema ~ ', not in its domain\'s schema ' ~ domain,
                     'set `+schema: ' ~ domain ~ '` for the domain\'s models and remove any schema override on ' ~ label)) -%}
             {%- endif -%}
             {%- if 'snake' in problems -%}
-                {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
+                {%- do found.append(duckmesh_platform.governance_violation('P04', domain, node.unique_id, none,
                     'product name ' ~ name ~ ' is not snake_case',
                     'rename ' ~ name ~ ' to lowercase words joined by underscores (and ship the rename as a new product)')) -%}
             {%- endif -%}
             {%- if 'prefix' in problems -%}
-                {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
+                {%- do found.append(duckmesh_platform.governance_violation('P04', domain, node.unique_id, none,
                     'product ' ~ label ~ ' carries the layer prefix ' ~ prefix.group(1) ~ '; products are named for the business entity',
                     'name the product without ' ~ prefix.group(1) ~ ' (e.g. ' ~ name[prefix.end():] ~ ')')) -%}
             {%- endif -%}
             {%- if 'version' in problems -%}
-                {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
+                {%- do found.append(duckmesh_platform.governance_violation('P04', domain, node.unique_id, none,
                     'product ' ~ name ~ ' is not versioned',
                     'rename the file to ' ~ name ~ '_v1.sql and add `latest_version: 1` and `versions: [{v: 1}]` to ' ~ name ~ ' in ' ~ (yml or 'its yml'))) -%}
             {%- endif -%}
             {%- if 'alias' in problems -%}
-                {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
+                {%- do found.append(duckmesh_platform.governance_violation('P04', domain, node.unique_id, none,
                     'product ' ~ label ~ ' is materialised as ' ~ node.schema ~ '.' ~ node.alias ~ ', not ' ~ node.schema ~ '.' ~ relation,
                     'remove the alias override on ' ~ label ~ ' so its relation is ' ~ relation)) -%}
             {%- endif -%}
             {%- if 'latest' in problems -%}
-                {%- do found.append(governance_violation('P04', domain, node.unique_id, none,
+                {%- do found.append(duckmesh_platform.governance_violation('P04', domain, node.unique_id, none,
                     'product ' ~ label ~ ' does not create the latest alias view ' ~ node.schema ~ '.' ~ name,
-                    'add `+post-hook: "{{ create_latest_alias() }}"` to the products folder in the domain\'s dbt_project.yml')) -%}
+                    'add `+post-hook: "{{ duckmesh_platform.create_latest_alias() }}"` to the products folder in the domain\'s dbt_project.yml')) -%}
             {%- endif -%}
         {%- endif -%}
     {%- endfor -%}

@@ -7,7 +7,7 @@
     {%- for rule in ctx.cfg.field_types -%}
         {%- set pattern = '^' ~ (modules.re.escape(rule.columns | lower) | replace('\\*', '.*')) ~ '$' -%}
         {%- do rules.append({'glob': rule.columns, 're': modules.re.compile(pattern),
-            'data_type': rule.data_type, 'normal': governance_normalise_type(rule.data_type)}) -%}
+            'data_type': rule.data_type, 'normal': duckmesh_platform.governance_normalise_type(rule.data_type)}) -%}
     {%- endfor -%}
     {#- verdicts are cached per (name, type): column names repeat across products -#}
     {%- set verdicts = {} -%}
@@ -17,7 +17,7 @@
             {%- if key not in verdicts -%}
                 {%- set verdict = namespace(rule=none) -%}
                 {%- if column['data_type'] -%}
-                    {%- set normal = governance_normalise_type(column['data_type']) -%}
+                    {%- set normal = duckmesh_platform.governance_normalise_type(column['data_type']) -%}
                     {%- for rule in rules if rule.re.match(column['name'] | lower) -%}
                         {%- if loop.first and normal != rule.normal -%}{%- set verdict.rule = rule -%}{%- endif -%}
                     {%- endfor -%}
@@ -26,9 +26,9 @@
             {%- endif -%}
             {%- set rule = verdicts[key] -%}
             {%- if rule is not none -%}
-                {%- do found.append(governance_violation('P05', ctx.domains[node.package_name], node.unique_id, column.name,
-                    'column ' ~ column.name ~ ' of ' ~ governance_label(node) ~ ' is ' ~ column.data_type ~ ', but columns named ' ~ rule.glob ~ ' are ' ~ rule.data_type ~ ' across the mesh',
-                    'cast ' ~ column.name ~ ' to ' ~ rule.data_type ~ ' in the model and set `data_type: ' ~ rule.data_type ~ '` in ' ~ governance_yml(node) ~ ' (a breaking change: ship it as a new version)')) -%}
+                {%- do found.append(duckmesh_platform.governance_violation('P05', ctx.domains[node.package_name], node.unique_id, column.name,
+                    'column ' ~ column.name ~ ' of ' ~ duckmesh_platform.governance_label(node) ~ ' is ' ~ column.data_type ~ ', but columns named ' ~ rule.glob ~ ' are ' ~ rule.data_type ~ ' across the mesh',
+                    'cast ' ~ column.name ~ ' to ' ~ rule.data_type ~ ' in the model and set `data_type: ' ~ rule.data_type ~ '` in ' ~ duckmesh_platform.governance_yml(node) ~ ' (a breaking change: ship it as a new version)')) -%}
             {%- endif -%}
         {%- endfor -%}
     {%- endfor -%}

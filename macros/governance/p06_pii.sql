@@ -8,7 +8,7 @@
 {% macro governance_p06_pii(ctx) %}
     {%- set found = [] -%}
     {%- set re = modules.re -%}
-    {%- set masking = re.compile('\\{\\{-?\\s*(?:' ~ (ctx.cfg.masking_macros | join('|')) ~ ')\\s*\\(.*?\\}\\}(?:\\s+as\\s+\\w+)?', re.S) -%}
+    {%- set masking = re.compile('\\{\\{-?\\s*(?:duckmesh_platform\\.)?(?:' ~ (ctx.cfg.masking_macros | join('|')) ~ ')\\s*\\(.*?\\}\\}(?:\\s+as\\s+\\w+)?', re.S) -%}
     {%- set noise = re.compile('\\{#.*?#\\}|/\\*.*?\\*/|--[^\\n]*|\\{\\{-?\\s*(?:ref|source)\\s*\\(.*?\\}\\}', re.S) -%}
     {%- set star = re.compile('\\bselect\\s+(?:distinct\\s+)?\\*|\\w\\.\\*') -%}
 
@@ -37,7 +37,7 @@
             (node['columns'].values() | selectattr('meta.pii') | list)
             + (node['columns'].values() | selectattr('config.meta.pii') | list) -%}
         {%- if columns -%}
-            {%- set where = ('seed ' ~ node.name ~ '.') if node.resource_type == 'seed' else ('classified PII on ' ~ governance_label(node)) -%}
+            {%- set where = ('seed ' ~ node.name ~ '.') if node.resource_type == 'seed' else ('classified PII on ' ~ duckmesh_platform.governance_label(node)) -%}
             {%- set own = {} -%}
             {%- for column in columns -%}
                 {%- do own.update({column.name | lower: where ~ (column.name if node.resource_type == 'seed' else '')}) -%}
@@ -97,9 +97,9 @@
     {%- for node in ctx.public -%}
         {%- set domain = ctx.domains[node.package_name] -%}
         {%- for column, origin in (pii.get(node.unique_id) or {}).items() | sort -%}
-            {%- do found.append(governance_violation('P06', domain, node.unique_id, column,
-                'column ' ~ column ~ ' of public model ' ~ governance_label(node) ~ ' carries PII (' ~ origin ~ ') unmasked',
-                'select it through `{{ pseudonymise(\'' ~ column ~ '\') }}` or `{{ mask_pii(\'' ~ column ~ '\') }}` in ' ~ node.original_file_path ~ ', or drop it from the product')) -%}
+            {%- do found.append(duckmesh_platform.governance_violation('P06', domain, node.unique_id, column,
+                'column ' ~ column ~ ' of public model ' ~ duckmesh_platform.governance_label(node) ~ ' carries PII (' ~ origin ~ ') unmasked',
+                'select it through `{{ duckmesh_platform.pseudonymise(\'' ~ column ~ '\') }}` or `{{ duckmesh_platform.mask_pii(\'' ~ column ~ '\') }}` in ' ~ node.original_file_path ~ ', or drop it from the product')) -%}
         {%- endfor -%}
     {%- endfor -%}
     {{ return(found) }}

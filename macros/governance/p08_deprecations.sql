@@ -8,22 +8,22 @@
     {%- set uses = {} -%}
     {%- for node in ctx.models if deprecated -%}
         {%- for parent in node['depends_on']['nodes'] | select('in', deprecated) -%}
-            {%- do uses.setdefault((ctx.domains[node.package_name], parent), []).append(governance_label(node)) -%}
+            {%- do uses.setdefault((ctx.domains[node.package_name], parent), []).append(duckmesh_platform.governance_label(node)) -%}
         {%- endfor -%}
     {%- endfor -%}
     {%- for key, consumers in uses.items() | sort -%}
         {%- set consumer, parent = key -%}
         {%- set target = graph.nodes[parent] -%}
         {%- set owner = ctx.domains.get(target.package_name, target.package_name) -%}
-        {%- set label = owner ~ '.' ~ governance_label(target) -%}
+        {%- set label = owner ~ '.' ~ duckmesh_platform.governance_label(target) -%}
         {%- set date = target.deprecation_date[:10] -%}
         {%- set latest = target.name ~ (' v' ~ target.latest_version if target.latest_version is not none else '') -%}
         {%- set fix = 'move ' ~ (consumers | sort | join(', ')) ~ ' to ' ~ owner ~ '.' ~ latest ~ ': ref(\'' ~ target.package_name ~ '\', \'' ~ target.name ~ '\')' -%}
         {%- if date < ctx.today -%}
-            {%- do found.append(governance_violation('P08', consumer, parent, none,
+            {%- do found.append(duckmesh_platform.governance_violation('P08', consumer, parent, none,
                 'domain ' ~ consumer ~ ' refs ' ~ label ~ ', past its deprecation date ' ~ date ~ ' (in ' ~ (consumers | sort | join(', ')) ~ ')', fix)) -%}
         {%- else -%}
-            {%- do found.append(governance_violation('P08', consumer, parent, none,
+            {%- do found.append(duckmesh_platform.governance_violation('P08', consumer, parent, none,
                 'domain ' ~ consumer ~ ' refs ' ~ label ~ ', deprecated and removed after ' ~ date ~ ' (in ' ~ (consumers | sort | join(', ')) ~ ')', fix, 'warn')) -%}
         {%- endif -%}
     {%- endfor -%}

@@ -7,13 +7,14 @@
     every change as major / minor / patch. -#}
 {% macro governance_p09_breaking_changes(ctx) %}
     {%- set found = [] -%}
-    {%- set baseline = governance_published_manifest(ctx) -%}
+    {%- set baseline = duckmesh_platform.governance_published_manifest(ctx) -%}
     {%- for uid, old in (baseline.get('nodes') or {}).items() | sort
         if old.resource_type == 'model' and old.access == 'public'
-        and old.package_name not in ctx.cfg.ignore_packages -%}
+        and old.package_name not in ctx.cfg.ignore_packages
+        and (not ctx.partial or old.package_name in ctx.packages) -%}
         {%- set new = graph.nodes.get(uid) -%}
         {%- set domain = ctx.domains.get(old.package_name, old.package_name) -%}
-        {%- set label = governance_label(old) -%}
+        {%- set label = duckmesh_platform.governance_label(old) -%}
         {%- set next_version = (old.version | int + 1) if old.version is not none else none -%}
         {%- set fix = 'restore ' ~ label ~ ' as published and ship the change as v' ~ next_version
             ~ ': copy ' ~ old.name ~ '_v' ~ old.version ~ '.sql to ' ~ old.name ~ '_v' ~ next_version
@@ -24,7 +25,7 @@
         {%- if new is none -%}
             {%- set expired = old.deprecation_date and old.deprecation_date[:10] < ctx.today -%}
             {%- if not expired -%}
-                {%- do found.append(governance_violation('P09', domain, uid, none,
+                {%- do found.append(duckmesh_platform.governance_violation('P09', domain, uid, none,
                     'published product ' ~ label ~ ' was removed before its deprecation date (' ~ (old.deprecation_date or 'none set')[:10] ~ ')',
                     'restore ' ~ label ~ ', give it a `deprecation_date` and remove it only after that date')) -%}
             {%- endif -%}
@@ -34,7 +35,7 @@
                 {%- set current = new.columns.get(name) -%}
                 {%- if current is none -%}
                     {%- do changes.append('column ' ~ name ~ ' removed') -%}
-                {%- elif governance_normalise_type(column.data_type) != governance_normalise_type(current.data_type) -%}
+                {%- elif duckmesh_platform.governance_normalise_type(column.data_type) != duckmesh_platform.governance_normalise_type(current.data_type) -%}
                     {%- do changes.append('column ' ~ name ~ ' retyped ' ~ (column.data_type or 'untyped') ~ ' -> ' ~ (current.data_type or 'untyped')) -%}
                 {%- endif -%}
             {%- endfor -%}
@@ -45,7 +46,7 @@
                 {%- do changes.append('access lowered to ' ~ new.access) -%}
             {%- endif -%}
             {%- if changes -%}
-                {%- do found.append(governance_violation('P09', domain, uid, none,
+                {%- do found.append(duckmesh_platform.governance_violation('P09', domain, uid, none,
                     'breaking change to published product ' ~ label ~ ' without a new version: ' ~ (changes | join('; ')),
                     fix)) -%}
             {%- endif -%}
@@ -61,6 +62,6 @@
     {%- set path = ctx.cfg.published_manifest -%}
     {%- if not path or not execute -%}{{ return({}) }}{%- endif -%}
     {%- if not path.startswith('/') -%}{%- set path = ctx.project_dir ~ '/' ~ path -%}{%- endif -%}
-    {%- set found = read_text_files([path]).values() | list -%}
+    {%- set found = duckmesh_platform.read_text_files([path]).values() | list -%}
     {{ return(fromjson(found[0]) if found else {}) }}
 {% endmacro %}

@@ -1,5 +1,5 @@
 {#- P10: a product's contract holds on every engine the mesh runs on (README "Scale out").
-    - Every contract data_type is one the mesh renders per engine (mesh_type(): a
+    - Every contract data_type is one the mesh renders per engine (duckmesh_platform.mesh_type(): a
       logical type, its canonical spelling, or decimal(p,s)).
     - Every constraint is proven by a data test, because engines enforce different
       subsets: Spark's Parquet tables enforce none, DuckDB's primary keys are not
@@ -16,19 +16,19 @@
     {%- set decimal_re = modules.re.compile('^decimal\\(\\d+,\\d+\\)$') -%}
     {%- for node in ctx.models if (node.config.contract or {}).get('enforced') -%}
         {%- set domain = ctx.domains[node.package_name] -%}
-        {%- set label = governance_label(node) -%}
-        {%- set yml = governance_yml(node) or 'its yml' -%}
-        {%- set node_tests = governance_node_tests(ctx, node.unique_id) -%}
+        {%- set label = duckmesh_platform.governance_label(node) -%}
+        {%- set yml = duckmesh_platform.governance_yml(node) or 'its yml' -%}
+        {%- set node_tests = duckmesh_platform.governance_node_tests(ctx, node.unique_id) -%}
         {%- set proofs = [] -%}
         {%- for constraint in node.constraints or [] -%}
             {%- do proofs.append({'constraint': constraint, 'columns': constraint.columns or []}) -%}
         {%- endfor -%}
         {%- for column in node.columns.values() -%}
-            {%- set logical = mesh_logical_type(column.data_type or '') -%}
+            {%- set logical = duckmesh_platform.mesh_logical_type(column.data_type or '') -%}
             {%- if column.data_type and logical not in portable and not decimal_re.match(logical) -%}
-                {%- do found.append(governance_violation('P10', domain, node.unique_id, column.name,
+                {%- do found.append(duckmesh_platform.governance_violation('P10', domain, node.unique_id, column.name,
                     'column ' ~ column.name ~ ' of ' ~ label ~ ' has type ' ~ column.data_type ~ ', which the mesh cannot render on every engine',
-                    'use one of ' ~ (portable | join(', ')) ~ ' or decimal(p,s) in ' ~ yml ~ ' (see macros/portability/mesh_type.sql), or add the type to mesh_type() for every engine')) -%}
+                    'use one of ' ~ (portable | join(', ')) ~ ' or decimal(p,s) in ' ~ yml ~ ' (see macros/portability/mesh_type.sql), or add the type to duckmesh_platform.mesh_type() for every engine')) -%}
             {%- endif -%}
             {%- for constraint in column.constraints or [] -%}
                 {%- do proofs.append({'constraint': constraint, 'columns': [column.name]}) -%}
@@ -50,25 +50,25 @@
             {%- set missing = needed | reject('in', node_tests) | list -%}
             {%- set where = (proof.columns | join(', ')) or 'the model' -%}
             {%- if kind == 'check' -%}
-                {%- do found.append(governance_violation('P10', domain, node.unique_id, proof.columns[0] if proof.columns | length == 1 else none,
+                {%- do found.append(duckmesh_platform.governance_violation('P10', domain, node.unique_id, proof.columns[0] if proof.columns | length == 1 else none,
                     'check constraint ' ~ (proof.constraint.expression or '') ~ ' on ' ~ label ~ ' is not enforced on every engine (Spark Parquet enforces no constraint) and no test stands for it',
                     'write the check as a data test on ' ~ node.name ~ ', then add an exemption {policy: P10, node: ' ~ node.unique_id ~ ', reason: <the test>} to vars.duckmesh_governance.exemptions')) -%}
             {%- elif kind in ['primary_key', 'unique'] and proof.columns | length > 1 -%}
-                {%- do found.append(governance_violation('P10', domain, node.unique_id, none,
+                {%- do found.append(duckmesh_platform.governance_violation('P10', domain, node.unique_id, none,
                     kind ~ ' constraint on (' ~ where ~ ') of ' ~ label ~ ' is not enforced on every engine and no test proves a key of several columns',
                     'add a surrogate key column with unique and not_null data_tests, or a singular data test of the key and an exemption {policy: P10, node: ' ~ node.unique_id ~ '}')) -%}
             {%- elif missing -%}
-                {%- do found.append(governance_violation('P10', domain, node.unique_id, proof.columns[0] if proof.columns | length == 1 else none,
+                {%- do found.append(duckmesh_platform.governance_violation('P10', domain, node.unique_id, proof.columns[0] if proof.columns | length == 1 else none,
                     kind ~ ' constraint on ' ~ where ~ ' of ' ~ label ~ ' is not enforced on every engine (Spark Parquet enforces none; DuckDB does not index primary keys) and has no ' ~ (missing | map('replace', ':', ' test on ') | join(', ')),
                     'add ' ~ (missing | map('replace', ':' ~ (proof.columns[0] | lower), '') | unique | join(' and ')) ~ ' to data_tests of ' ~ where ~ ' in ' ~ yml)) -%}
             {%- endif -%}
         {%- endfor -%}
     {%- endfor -%}
-    {#- the models that asked for the mesh's fallback (incremental_full_refresh()) and got it -#}
+    {#- the models that asked for the mesh's fallback (duckmesh_platform.incremental_full_refresh()) and got it -#}
     {%- for node in ctx.models if node.config.materialized == 'incremental' and node.config.full_refresh is true
             and ('merge_incremental(' in (node.raw_code or '') or 'incremental_full_refresh(' in (node.raw_code or '')) -%}
-        {%- do found.append(governance_violation('P10', ctx.domains[node.package_name], node.unique_id, none,
-            'incremental model ' ~ governance_label(node) ~ (' (merged on ' ~ node.config.unique_key ~ ')' if node.config.unique_key else '') ~ ' is rebuilt in full at every run on ' ~ target.type ~ ' with ' ~ (node.config.file_format or 'its default') ~ ' tables, which have no MERGE',
+        {%- do found.append(duckmesh_platform.governance_violation('P10', ctx.domains[node.package_name], node.unique_id, none,
+            'incremental model ' ~ duckmesh_platform.governance_label(node) ~ (' (merged on ' ~ node.config.unique_key ~ ')' if node.config.unique_key else '') ~ ' is rebuilt in full at every run on ' ~ target.type ~ ' with ' ~ (node.config.file_format or 'its default') ~ ' tables, which have no MERGE',
             'on a cluster with Delta, Iceberg or Hudi set vars.duckmesh_spark_file_format to it, so merge runs incrementally; or exempt P10 for ' ~ node.unique_id,
             'warn')) -%}
     {%- endfor -%}

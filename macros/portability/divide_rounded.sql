@@ -7,7 +7,7 @@
 {% macro divide_rounded(numerator, denominator, digits) -%}
     {%- set scale = 10 ** digits -%}
     round(
-        cast({{ numerator }} as {{ mesh_type('double') }}) * {{ scale }}
-        / nullif(cast({{ denominator }} as {{ mesh_type('double') }}), 0)
+        cast({{ numerator }} as {{ duckmesh_platform.mesh_type('double') }}) * {{ scale }}
+        / nullif(cast({{ denominator }} as {{ duckmesh_platform.mesh_type('double') }}), 0)
     ) / {{ scale }}
 {%- endmacro %}

@@ -1,7 +1,7 @@
 {#- The full_refresh config of an incremental product: none (dbt's --full-refresh
     decides) unless the engine cannot run the wanted strategy incrementally. -#}
 {% macro incremental_full_refresh(wanted) -%}
-    {{ return(adapter.dispatch('incremental_full_refresh', 'duckmesh')(wanted)) }}
+    {{ return(adapter.dispatch('incremental_full_refresh', 'duckmesh_platform')(wanted)) }}
 {%- endmacro %}
 
 
@@ -11,5 +11,5 @@
 
 
 {% macro spark__incremental_full_refresh(wanted) -%}
-    {{ return(true if wanted == 'merge' and not spark_table_format_merges() else none) }}
+    {{ return(true if wanted == 'merge' and not duckmesh_platform.spark_table_format_merges() else none) }}
 {%- endmacro %}

@@ -3,11 +3,11 @@
     - merge needs a table format with MERGE: DuckDB, or Spark with Delta, Iceberg or
       Hudi (vars duckmesh_spark_file_format). On Spark's plain Parquet tables there
       is no MERGE, so a merge product is rebuilt in full at every run
-      (incremental_full_refresh() -> true) and dbt-spark's strategy is 'append'.
+      (duckmesh_platform.incremental_full_refresh() -> true) and dbt-spark's strategy is 'append'.
     - append works everywhere.
     duckmesh governance reports every product that falls back (P10). -#}
 {% macro incremental_strategy(wanted) -%}
-    {{ return(adapter.dispatch('incremental_strategy', 'duckmesh')(wanted)) }}
+    {{ return(adapter.dispatch('incremental_strategy', 'duckmesh_platform')(wanted)) }}
 {%- endmacro %}
 
 
@@ -17,7 +17,7 @@
 
 
 {% macro spark__incremental_strategy(wanted) -%}
-    {%- if wanted == 'merge' and not spark_table_format_merges() -%}
+    {%- if wanted == 'merge' and not duckmesh_platform.spark_table_format_merges() -%}
         {{ return('append') }}
     {%- endif -%}
     {{ return(wanted) }}

@@ -6,7 +6,7 @@
         {%- set copy = {} -%}
         {%- do copy.update(column) -%}
         {%- if column.get('data_type') -%}
-            {%- do copy.update({'data_type': mesh_type(column['data_type'])}) -%}
+            {%- do copy.update({'data_type': duckmesh_platform.mesh_type(column['data_type'])}) -%}
         {%- endif -%}
         {%- do rendered.update({name: copy}) -%}
     {%- endfor -%}

@@ -1,10 +1,10 @@
 {#- Harmonised field types, written once and rendered per engine. A contract or a
     cast names a logical type (money, text, timestamp_tz, ...) or its canonical
     DuckDB spelling (decimal(18,2), varchar, timestamp with time zone, ...), the one
-    the mesh's YAML contracts use; mesh_type() returns the engine's own name for it.
+    the mesh's YAML contracts use; duckmesh_platform.mesh_type() returns the engine's own name for it.
     Anything it does not know (e.g. decimal(4,2), a struct) passes through as written. -#}
 {% macro mesh_type(logical_type) -%}
-    {{ return(adapter.dispatch('mesh_type', 'duckmesh')(mesh_logical_type(logical_type))) }}
+    {{ return(adapter.dispatch('mesh_type', 'duckmesh_platform')(duckmesh_platform.mesh_logical_type(logical_type))) }}
 {%- endmacro %}
 
 

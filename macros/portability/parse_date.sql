@@ -1,7 +1,7 @@
 {#- Dates and timestamps typed as text in a source, parsed with a strftime format
     ('%d/%m/%Y'). Spark takes Java datetime patterns: the format is translated. -#}
 {% macro parse_date(column_expression, format) -%}
-    {{ return(adapter.dispatch('parse_date', 'duckmesh')(column_expression, format)) }}
+    {{ return(adapter.dispatch('parse_date', 'duckmesh_platform')(column_expression, format)) }}
 {%- endmacro %}
 
 
@@ -11,5 +11,5 @@
 
 
 {% macro spark__parse_date(column_expression, format) -%}
-    to_date({{ column_expression }}, '{{ java_datetime_pattern(format) }}')
+    to_date({{ column_expression }}, '{{ duckmesh_platform.java_datetime_pattern(format) }}')
 {%- endmacro %}

@@ -4,7 +4,7 @@
     path that matches nothing is simply absent. -#}
 {% macro read_text_files(paths) -%}
     {%- if not execute or not paths -%}{{ return({}) }}{%- endif -%}
-    {{ return(adapter.dispatch('read_text_files', 'duckmesh')(paths)) }}
+    {{ return(adapter.dispatch('read_text_files', 'duckmesh_platform')(paths)) }}
 {%- endmacro %}
 
 {% macro default__read_text_files(paths) -%}

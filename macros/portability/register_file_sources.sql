@@ -4,7 +4,7 @@
     on-run-start every file source becomes an external table <source schema>.<table>
     over its files (dropping it never touches the files: they are not Spark's). -#}
 {% macro register_file_sources() -%}
-    {%- if execute -%}{% do adapter.dispatch('register_file_sources', 'duckmesh')() %}{%- endif -%}
+    {%- if execute -%}{% do adapter.dispatch('register_file_sources', 'duckmesh_platform')() %}{%- endif -%}
     {{ return('') }}
 {%- endmacro %}
 
@@ -14,7 +14,7 @@
 
 
 {% macro spark__register_file_sources() -%}
-    {%- do spark_session_checks() -%}
+    {%- do duckmesh_platform.spark_session_checks() -%}
     {%- set data_dir = env_var('DUCKMESH_DATA', 'data/raw') -%}
     {%- set schemas = [] -%}
     {%- for source in graph.sources.values() | sort(attribute='unique_id') -%}

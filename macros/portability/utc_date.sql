@@ -1,6 +1,6 @@
 {#- The calendar date, in UTC, of an instant. -#}
 {% macro utc_date(column_expression) -%}
-    {{ return(adapter.dispatch('utc_date', 'duckmesh')(column_expression)) }}
+    {{ return(adapter.dispatch('utc_date', 'duckmesh_platform')(column_expression)) }}
 {%- endmacro %}
 
 
@@ -10,7 +10,7 @@
 
 
 {#- Spark shows an instant in the session time zone, UTC in the mesh's profile
-    (spark_session_checks() stops a build on any other). -#}
+    (duckmesh_platform.spark_session_checks() stops a build on any other). -#}
 {% macro spark__utc_date(column_expression) -%}
     to_date({{ column_expression }})
 {%- endmacro %}

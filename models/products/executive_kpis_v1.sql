@@ -53,7 +53,7 @@ monthly_signups as (
 monthly_tickets as (
 
     select
-        {{ dbt.date_trunc('month', utc_date('opened_at')) }} as month_date,
+        {{ dbt.date_trunc('month', duckmesh_platform.utc_date('opened_at')) }} as month_date,
         count(*) as ticket_count,
         sum(csat_score) as csat_score_total,
         count(csat_score) as surveyed_ticket_count
@@ -66,7 +66,7 @@ monthly_tickets as (
 monthly_attribution as (
 
     select
-        {{ dbt.date_trunc('month', utc_date('ordered_at')) }} as month_date,
+        {{ dbt.date_trunc('month', duckmesh_platform.utc_date('ordered_at')) }} as month_date,
         sum(attributed_revenue_amount) as attributed_revenue_amount
 
     from attribution
@@ -84,7 +84,7 @@ kpis as (
         coalesce(monthly_signups.new_customer_count, 0) as new_customer_count,
         coalesce(monthly_tickets.ticket_count, 0) as ticket_count,
         cast(
-            {{ divide_rounded(
+            {{ duckmesh_platform.divide_rounded(
                 'monthly_tickets.csat_score_total', 'monthly_tickets.surveyed_ticket_count', 2
             ) }} as decimal(4, 2)
         ) as avg_csat_score,

@@ -30,11 +30,11 @@ published as (
         surveyed_ticket_count,
         satisfied_ticket_count,
         cast(
-            {{ divide_rounded('csat_score_total', 'surveyed_ticket_count', 2) }}
+            {{ duckmesh_platform.divide_rounded('csat_score_total', 'surveyed_ticket_count', 2) }}
             as decimal(4, 2)
         ) as avg_csat_score,
         cast(
-            {{ divide_rounded('satisfied_ticket_count', 'surveyed_ticket_count', 4) }}
+            {{ duckmesh_platform.divide_rounded('satisfied_ticket_count', 'surveyed_ticket_count', 4) }}
             as decimal(6, 4)
         ) as csat_rate,
         last_ticket_at

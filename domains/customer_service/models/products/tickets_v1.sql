@@ -29,7 +29,7 @@ published as (
         opened_at,
         closed_at,
         closed_at is not null as is_closed,
-        {{ divide_rounded('resolution_seconds', 3600, 2) }} as resolution_hours,
+        {{ duckmesh_platform.divide_rounded('resolution_seconds', 3600, 2) }} as resolution_hours,
         csat_score
 
     from tickets_with_durations

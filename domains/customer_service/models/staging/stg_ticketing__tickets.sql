@@ -12,7 +12,7 @@ renamed as (
         -- ids
         ticket_id,
         customer_id,
-        cast(order_id as {{ mesh_type('text') }}) as order_id,
+        cast(order_id as {{ duckmesh_platform.mesh_type('text') }}) as order_id,
 
         -- attributes
         channel as contact_channel,
@@ -21,8 +21,8 @@ renamed as (
         cast(csat_score as integer) as csat_score,
 
         -- timestamps
-        cast(opened_at as {{ mesh_type('timestamp_tz') }}) as opened_at,
-        cast(closed_at as {{ mesh_type('timestamp_tz') }}) as closed_at
+        cast(opened_at as {{ duckmesh_platform.mesh_type('timestamp_tz') }}) as opened_at,
+        cast(closed_at as {{ duckmesh_platform.mesh_type('timestamp_tz') }}) as closed_at
 
     from source
 

@@ -10,7 +10,7 @@ published as (
 
     select
         customer_id,
-        {{ pseudonymise('email') }} as email_hash,
+        {{ duckmesh_platform.pseudonymise('email') }} as email_hash,
         country_code,
         customer_segment,
         is_marketing_opt_in,

@@ -24,8 +24,8 @@ renamed as (
         opt_in = 'Y' as is_marketing_opt_in,
 
         -- dates and timestamps
-        {{ parse_date('signup_dt', '%d/%m/%Y') }} as signup_date,
-        {{ parse_utc_timestamp('last_modified', '%Y-%m-%d %H:%M:%S') }} as updated_at
+        {{ duckmesh_platform.parse_date('signup_dt', '%d/%m/%Y') }} as signup_date,
+        {{ duckmesh_platform.parse_utc_timestamp('last_modified', '%Y-%m-%d %H:%M:%S') }} as updated_at
 
     from source
 

@@ -7,7 +7,7 @@
     yet (new and late-arriving) and re-attributes those whose inputs changed (customer,
     time, or an attributed order cancelled or re-priced). A touch that arrives after
     the orders it precedes needs `--full-refresh`. -#}
-{{ config(merge_incremental('order_id')) }}
+{{ config(duckmesh_platform.merge_incremental('order_id')) }}
 
 with
 

@@ -69,7 +69,7 @@ published as (
         cast(
             coalesce(revenue_per_campaign.attributed_revenue_amount, 0) as decimal(18, 2)
         ) as attributed_revenue_amount,
-        {{ divide_rounded(
+        {{ duckmesh_platform.divide_rounded(
             'revenue_per_campaign.attributed_revenue_amount',
             'spend_per_campaign.spend_amount',
             4

@@ -10,9 +10,9 @@ renamed as (
 
     select
         -- ids
-        cast(touch_id as {{ mesh_type('text') }}) as touch_id,
+        cast(touch_id as {{ duckmesh_platform.mesh_type('text') }}) as touch_id,
         customer_id,
-        cast(campaign_id as {{ mesh_type('text') }}) as campaign_id,
+        cast(campaign_id as {{ duckmesh_platform.mesh_type('text') }}) as campaign_id,
 
         -- attributes
         touch_type,

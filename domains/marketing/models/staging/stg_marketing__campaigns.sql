@@ -9,7 +9,7 @@ source as (
 renamed as (
 
     select
-        cast(campaign_id as {{ mesh_type('text') }}) as campaign_id,
+        cast(campaign_id as {{ duckmesh_platform.mesh_type('text') }}) as campaign_id,
         campaign_name,
         channel as marketing_channel,
         objective as campaign_objective

@@ -1,7 +1,7 @@
 {#- Incremental: each run recomputes the orders whose header is new or changed
     (new, late-arriving and updated orders; lines arrive with their order) and merges
     them on order_id. `--full-refresh` rebuilds every order. -#}
-{{ config(merge_incremental('order_id')) }}
+{{ config(duckmesh_platform.merge_incremental('order_id')) }}
 
 with
 

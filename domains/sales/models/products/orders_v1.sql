@@ -2,7 +2,7 @@
     which splits gross, discount, net and shipping. -#}
 {#- Incremental (merge on order_id): only new, late-arriving and updated orders are
     written; `--full-refresh` rebuilds the table. -#}
-{{ config(merge_incremental('order_id')) }}
+{{ config(duckmesh_platform.merge_incremental('order_id')) }}
 
 with
 
@@ -20,7 +20,7 @@ published as (
         order_status,
         sales_channel,
         ordered_at,
-        {{ utc_date('ordered_at') }} as order_date,
+        {{ duckmesh_platform.utc_date('ordered_at') }} as order_date,
         item_count,
         is_cancelled,
         cast(net_amount + shipping_amount as decimal(18, 2)) as order_amount
@@ -32,7 +32,7 @@ published as (
 changed as (
 
     -- incremental runs merge only the rows that are new or differ from the table
-    {{ new_or_changed_rows('published') }}
+    {{ duckmesh_platform.new_or_changed_rows('published') }}
 
 )
 

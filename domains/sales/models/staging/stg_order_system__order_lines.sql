@@ -10,9 +10,9 @@ renamed as (
 
     select
         -- ids
-        cast(order_line_id as {{ mesh_type('text') }}) as order_item_id,
-        cast(order_id as {{ mesh_type('text') }}) as order_id,
-        cast(product_id as {{ mesh_type('text') }}) as product_id,
+        cast(order_line_id as {{ duckmesh_platform.mesh_type('text') }}) as order_item_id,
+        cast(order_id as {{ duckmesh_platform.mesh_type('text') }}) as order_id,
+        cast(product_id as {{ duckmesh_platform.mesh_type('text') }}) as product_id,
 
         -- numerics
         line_number,

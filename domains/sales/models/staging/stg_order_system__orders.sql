@@ -10,7 +10,7 @@ renamed as (
 
     select
         -- ids
-        cast(order_id as {{ mesh_type('text') }}) as order_id,
+        cast(order_id as {{ duckmesh_platform.mesh_type('text') }}) as order_id,
         customer_id,
 
         -- attributes

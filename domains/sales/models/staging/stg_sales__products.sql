@@ -9,7 +9,7 @@ source as (
 renamed as (
 
     select
-        cast(product_id as {{ mesh_type('text') }}) as product_id,
+        cast(product_id as {{ duckmesh_platform.mesh_type('text') }}) as product_id,
         product_name,
         category as product_category
 

@@ -1,7 +1,7 @@
-{#- Shared PII handling. mask_pii(): keep the shape of a value, hide its content
+{#- Shared PII handling. duckmesh_platform.mask_pii(): keep the shape of a value, hide its content
     (first character and the domain of an e-mail, last two digits of a phone). -#}
 {% macro mask_pii(column_expression, kind='text') -%}
-    {{ return(adapter.dispatch('mask_pii', 'duckmesh')(column_expression, kind)) }}
+    {{ return(adapter.dispatch('mask_pii', 'duckmesh_platform')(column_expression, kind)) }}
 {%- endmacro %}
 
 {% macro default__mask_pii(column_expression, kind='text') -%}
@@ -10,6 +10,6 @@
     {%- elif kind == 'phone' -%}
         '***' || right({{ column_expression }}, 2)
     {%- else -%}
-        left(cast({{ column_expression }} as {{ mesh_type('text') }}), 1) || '***'
+        left(cast({{ column_expression }} as {{ duckmesh_platform.mesh_type('text') }}), 1) || '***'
     {%- endif -%}
 {%- endmacro %}

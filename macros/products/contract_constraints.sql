@@ -4,7 +4,7 @@
     with the unique and not_null data tests, so the key stays in the contract (manifest,
     catalog, governance) and out of the DDL. Set var duckmesh_primary_key_index: true to
     have DuckDB enforce it again. Column types and not_null are always enforced. A
-    contract may name its types logically (mesh_type()); the DDL spells them for DuckDB. -#}
+    contract may name its types logically (duckmesh_platform.mesh_type()); the DDL spells them for DuckDB. -#}
 {% macro duckdb__get_table_columns_and_constraints() -%}
     {%- set kept = [] -%}
     {%- for constraint in model['constraints'] -%}
@@ -14,7 +14,7 @@
     {%- endfor -%}
     {#- logical types (mesh_type: money, timestamp_tz, ...) are spelled for DuckDB -#}
     {%- set column_ddl = adapter.render_raw_columns_constraints(
-        raw_columns=mesh_engine_columns(model['columns'])) -%}
+        raw_columns=duckmesh_platform.mesh_engine_columns(model['columns'])) -%}
     {%- set model_ddl = adapter.render_raw_model_constraints(raw_constraints=kept) -%}
     (
     {% for c in column_ddl -%}

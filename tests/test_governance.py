@@ -164,7 +164,7 @@ EXPECTED = {
     "gov_p06": [
         "[P06 error] domain gov_p06, model.gov_p06.accounts.v1, column email: column email of "
         "public model accounts v1 carries PII (source crm.people.email) unmasked. Fix: select it "
-        "through `{{ pseudonymise('email') }}` or `{{ mask_pii('email') }}` in "
+        "through `{{ duckmesh_platform.pseudonymise('email') }}` or `{{ duckmesh_platform.mask_pii('email') }}` in "
         "models/products/accounts_v1.sql, or drop it from the product.",
     ],
     "gov_p07": [
@@ -295,7 +295,7 @@ def test_pii_selected_into_a_real_product_unmasked_is_refused(mesh_copy: Path) -
     assert result.stdout.splitlines()[1:] == [
         "[P06 error] domain customers, model.customers.customers.v1, column phone: column phone "
         "of public model customers v1 carries PII (source crm.customers.PHONE) unmasked. Fix: "
-        "select it through `{{ pseudonymise('phone') }}` or `{{ mask_pii('phone') }}` in "
+        "select it through `{{ duckmesh_platform.pseudonymise('phone') }}` or `{{ duckmesh_platform.mask_pii('phone') }}` in "
         "models/products/customers_v1.sql, or drop it from the product.",
     ]
 

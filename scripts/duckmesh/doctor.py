@@ -212,10 +212,20 @@ def check_domains(mesh: Mesh) -> list[Finding]:
         else:
             findings.append(Finding("ok", label, "installed (copy, up to date)"))
     names = {folder.name for folder in registered}
+    lock_file = mesh.root / "package-lock.yml"
+    lock = (yaml.safe_load(lock_file.read_text()) or {}) if lock_file.is_file() else {}
+    locked = {entry.get("name") for entry in lock.get("packages") or [] if isinstance(entry, dict)}
     if installed_root.is_dir():
         for extra in sorted(p.name for p in installed_root.iterdir() if p.name not in names):
-            findings.append(Finding("warn", f"package {extra}", "installed in dbt_packages/ but "
-                                    "no longer in packages.yml (a removed domain)", DEPS))
+            if extra in locked:
+                # the platform package and third-party libraries (README "Domains and
+                # libraries"): installed, but not domains, so not checked as such
+                findings.append(Finding("ok", f"library {extra}", "installed (a library "
+                                        "package: no group, no public model)"))
+            else:
+                findings.append(Finding("warn", f"package {extra}", "installed in dbt_packages/ "
+                                        "but no longer in packages.yml or package-lock.yml "
+                                        "(a removed domain or library)", DEPS))
     domains_dir = mesh.root / "domains"
     if domains_dir.is_dir():
         registered_paths = {p.resolve() for p in registered}

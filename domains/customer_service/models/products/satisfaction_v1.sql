@@ -34,7 +34,9 @@ published as (
             as decimal(4, 2)
         ) as avg_csat_score,
         cast(
-            {{ duckmesh_platform.divide_rounded('satisfied_ticket_count', 'surveyed_ticket_count', 4) }}
+            {{ duckmesh_platform.divide_rounded(
+                'satisfied_ticket_count', 'surveyed_ticket_count', 4
+            ) }}
             as decimal(6, 4)
         ) as csat_rate,
         last_ticket_at

@@ -25,7 +25,9 @@ renamed as (
 
         -- dates and timestamps
         {{ duckmesh_platform.parse_date('signup_dt', '%d/%m/%Y') }} as signup_date,
-        {{ duckmesh_platform.parse_utc_timestamp('last_modified', '%Y-%m-%d %H:%M:%S') }} as updated_at
+        {{ duckmesh_platform.parse_utc_timestamp(
+            'last_modified', '%Y-%m-%d %H:%M:%S'
+        ) }} as updated_at
 
     from source
 

@@ -54,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--changed-only", action="store_true",
                         help="build only what changed since the last successful build "
                              "(state:modified+); everything when the source data changed")
+    parser.add_argument("--domain", default=None,
+                        help="build one domain's own nodes only, reading upstream domains' "
+                             "products from the last publish (README \"Domains\")")
     parser.set_defaults(func=run)
 
 
@@ -93,6 +96,10 @@ def prepare(mesh: Mesh, scale: float, seed: int,
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.domain:
+        from . import domains
+
+        return domains.run_build(args)
     mesh = find_mesh(args.project_dir)
     started = time.perf_counter()
     data_dir, env, data_env = prepare(mesh, args.scale, args.seed, args.changed_only)

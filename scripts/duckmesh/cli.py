@@ -12,6 +12,7 @@ from .project import MeshError
 # Capability modules, in the order --help lists them.
 COMMANDS = [
     "build",
+    "domains",
     "generate_cmd",
     "lint",
     "catalog",

@@ -228,6 +228,7 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
             record["consumers"][consumer] = list(tables)
             record["consumer_tables"][consumer] = tables
         shutil.copyfile(mesh.manifest_path, work / "manifest.json")
+        _write_packages(mesh, work / "packages")
         (work / "publish.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     except (duckdb.Error, OSError) as error:
         shutil.rmtree(work, ignore_errors=True)
@@ -506,8 +507,36 @@ def _read_record(root: Path) -> dict:
     return json.loads((root / "publish.json").read_text())
 
 
+# the files a dbt package needs to parse (README "Consumers": an outside project points
+# DUCKMESH_PLATFORM and DUCKMESH_DOMAINS at published/packages/)
+PACKAGE_FILES = ("dbt_project.yml", "packages.yml", "selectors.yml")
+PACKAGE_FOLDERS = ("models", "macros", "seeds", "snapshots", "analyses", "data-tests",
+                   "governance", "portability", "privacy", "products")
+
+
+def _write_packages(mesh: Mesh, out: Path) -> None:
+    """The dbt packages the published products were built with: the platform package
+    (packages/duckmesh_platform) and every domain (packages/<domain>), so a project that
+    installs a domain by git can resolve that domain's own dependencies locally."""
+    sources = {"duckmesh_platform": mesh.root / "macros"}
+    for folder in Mesh(mesh.root).domain_dirs():
+        sources[folder.name] = folder
+    for name, folder in sources.items():
+        if not (folder / "dbt_project.yml").is_file():
+            continue
+        target = out / name
+        target.mkdir(parents=True)
+        for file in PACKAGE_FILES:
+            if (folder / file).is_file():
+                shutil.copyfile(folder / file, target / file)
+        for sub in PACKAGE_FOLDERS:
+            if (folder / sub).is_dir():
+                shutil.copytree(folder / sub, target / sub)
+
+
 def _stable_links(pub: Path, domains: set[str]) -> None:
     _link("current/mesh.duckdb", pub / "mesh.duckdb")
+    _link("current/packages", pub / "packages")
     _link("current/manifest.json", pub / "manifest.json")
     _link("current/consumers", pub / "consumers")
     for domain in sorted(domains):

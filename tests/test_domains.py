@@ -22,7 +22,6 @@ import yaml
 
 from conftest import REPO, TEST_SCALE, BuiltMesh, clone_built, duckmesh
 
-pytestmark = pytest.mark.integration
 
 DBT = str(Path(sys.executable).parent / "dbt")
 DOMAINS = ["customers", "sales", "customer_service", "marketing"]
@@ -102,7 +101,8 @@ def test_marketing_alone_reads_sales_and_customers_from_the_publish(mesh: Path) 
     # its input port reads the published orders: same rows as the mesh's sales.orders_v2
     built = mesh / "target/domains/marketing/build.duckdb"
     con = duckdb.connect(str(built), read_only=True)
-    try:
+    try:  # the input port is a view over the publish, attached as the build attaches it
+        con.execute(f"attach '{mesh / 'published' / 'mesh.duckdb'}' as published (read_only)")
         mine = con.execute("select count(*), sum(net_amount) from marketing.int_sales__orders"
                            ).fetchone()
     finally:
@@ -199,10 +199,10 @@ def test_an_upstream_version_missing_from_the_publish_is_named(
     plain_dbt(folder, "deps", env=env)
     result = plain_dbt(folder, "build", env=env, check=False)
     assert result.returncode != 0
-    assert (f"DuckMesh: marketing (int_sales__orders) refs sales.orders v2, which the last "
+    assert (f"DuckMesh: marketing (int_sales__orders, a test of attribution) refs sales.orders v2, which the last "
             f"publish ({published}/mesh.duckdb) does not have (it has v1). Publish it first "
             "(`duckmesh ci --domain sales`), or ref a published version: "
-            "ref('sales', 'orders', v=<n>).") in " ".join(result.stdout.split())
+            "ref('sales', 'orders', v=<n>).") in " ".join(result.stdout.split()), result.stdout
 
 
 def test_domain_ci_publishes_only_its_products(mesh: Path) -> None:
@@ -306,7 +306,8 @@ def test_an_outside_project_installs_sales_by_git_tag(mesh: Path, tmp_path: Path
     result = subprocess.run([DBT, "build"], cwd=consumer, capture_output=True, text=True,
                             env={**os.environ, **env})
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "PASS=2" in result.stdout
+    assert "ERROR=0" in result.stdout
+    assert "OK created sql table model main.orders_by_status" in result.stdout
 
     con = duckdb.connect(str(consumer / "outside.duckdb"), read_only=True)
     try:
@@ -356,12 +357,12 @@ def test_a_third_party_package_works_in_a_domain_and_is_not_a_domain(
         con.close()
     assert [(t, str(f)) for t, f in tiers] == [("T1", "0.00"), ("T2", "4.99"), ("T3", "12.50")]
     run_results = json.loads((work / "target" / "run_results.json").read_text())
-    library_tests = [r for r in run_results["results"] if ".at_least_" in r["unique_id"]]
+    library_tests = [r for r in run_results["results"] if ".shop_utils_at_least_" in r["unique_id"]]
     assert len(library_tests) == 2 and {r["status"] for r in library_tests} == {"pass"}
 
     report = json.loads(duckmesh(work, "governance", "check", "--json", env=env).stdout)
     assert report["violations"] == []
-    doctor = duckmesh(work, "doctor", env=env, check=False).stdout
+    doctor = duckmesh(work, "doctor", "--verbose", env=env, check=False).stdout
     assert "library shop_utils" in doctor and "library duckmesh_platform" in doctor
     assert "removed" not in doctor and "package shop_utils" not in doctor
     from duckmesh import lint

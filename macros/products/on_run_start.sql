@@ -39,7 +39,8 @@
     {%- if upstream -%}
         {%- for node in graph.nodes.values() if node.package_name == project_name -%}
             {%- for parent in node.depends_on.nodes if parent in upstream -%}
-                {%- do used.setdefault(parent, []).append(node.name) -%}
+                {%- do used.setdefault(parent, []).append(node.name if node.resource_type != 'test'
+                    else 'a test of ' ~ (node.attached_node or node.name).split('.')[2]) -%}
             {%- endfor -%}
         {%- endfor -%}
     {%- endif -%}

@@ -75,7 +75,10 @@ def prepare(mesh: Mesh, scale: float, seed: int,
         print("[2/4] dbt deps: domains installed, packages.yml unchanged (skipped)", flush=True)
     else:
         print("[2/4] dbt deps (install the domains)", flush=True)
-        dbt.require_success(dbt.run_dbt(mesh, ["deps"], env, quiet=True), "deps")
+        from .domains import deps_args
+
+        args = deps_args(mesh.root, mesh.domain_dirs(), env)
+        dbt.require_success(dbt.run_dbt(mesh, args, env, quiet=True), "deps")
 
     # --changed-only on unchanged source data: the data checks' outcome is the last one
     reused = build_state.data_step_overrides(mesh, data_dir) if changed_only else None

@@ -31,7 +31,8 @@ MARKER = "DUCKMESH_GOVERNANCE_JSON "
 
 
 def dbt(root: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DUCKMESH_DB": str(root / "mesh.duckdb"), "DUCKMESH_THREADS": "2",
+    env = {**os.environ, "DUCKMESH_DB": str(root / "mesh.duckdb"), "DUCKMESH_PLATFORM": "macros",
+           "DUCKMESH_DOMAINS": "domains", "DUCKMESH_THREADS": "2",
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     return subprocess.run([DBT, *args, "--project-dir", str(root), "--profiles-dir",
                            str(root / "profiles")], cwd=root, env=env, capture_output=True,

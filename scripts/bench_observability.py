@@ -56,7 +56,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench_observability_"))
     root = copy_mesh(work / "mesh")
     db = root / "mesh.duckdb"
-    env = {**os.environ, "DUCKMESH_DB": str(db)}
+    env = {**os.environ, "DUCKMESH_DB": str(db), "DUCKMESH_PLATFORM": "macros",
+           "DUCKMESH_DOMAINS": "domains"}
     env.pop("DUCKMESH_DATA", None)
     try:
         print(f"building the mesh at scale {args.scale:g} in {root} ...", flush=True)

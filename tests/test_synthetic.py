@@ -22,7 +22,8 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def _dbt(root: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DUCKMESH_DB": str(root / "mesh.duckdb")}
+    env = {**os.environ, "DUCKMESH_DB": str(root / "mesh.duckdb"),
+           "DUCKMESH_PLATFORM": "macros", "DUCKMESH_DOMAINS": "domains"}  # as duckmesh build
     result = subprocess.run([DBT, *args, "--profiles-dir", "profiles"], cwd=root, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

@@ -99,7 +99,8 @@ def work_copy(mesh: Mesh, scale: float, work: Path | None = None
 
 def dbt_env(db: Path, data_dir: Path | None = None, extra: dict[str, str] | None = None
             ) -> dict[str, str]:
-    env = {**os.environ, "DUCKMESH_DB": str(db), **(extra or {})}
+    env = {**os.environ, "DUCKMESH_DB": str(db), "DUCKMESH_PLATFORM": "macros",
+           "DUCKMESH_DOMAINS": "domains", **(extra or {})}
     if data_dir is not None:
         env["DUCKMESH_DATA"] = str(data_dir)
     return env

@@ -2,8 +2,10 @@
 
 `write_synthetic_mesh(dest, n_models, n_domains)` writes a complete, buildable mesh
 project shaped like the real one: a root consumer project (name ``duckmesh``, the
-real root's macros, on-run-start hooks, vars and flags) that installs every domain
-as a local package. Each domain has a group with an owner, ``restrict-access: true``,
+real root's on-run-start hook, dispatch, vars and flags) that installs the real
+platform package (macros/) and every domain as local packages. Each domain is a
+self-contained package as in the real mesh: its own packages.yml (the platform and the
+domains it reads), selectors.yml, on-run-start hook and address convention. Each domain has a group with an owner, ``restrict-access: true``,
 and three layers: ``stg_`` views over small inline data (``range(100)``), ``int_``
 tables joining and aggregating staging models, and public, contracted, versioned
 products that also read other domains' products through ``ref('<domain>', '<product>')``.
@@ -123,8 +125,8 @@ def _write_root(dest: Path, domains: list[DomainPlan], root_products: list[str])
     }
     _dump(dest / "dbt_project.yml", project,
           "# Synthetic DuckMesh root project (duckmesh bench synthetic): the consumer.")
-    _dump(dest / "packages.yml",
-          {"packages": [{"local": f"domains/{d.name}"} for d in domains]})
+    _dump(dest / "packages.yml", {"packages": [{"local": "macros"}] + [
+        {"local": f"domains/{d.name}"} for d in domains]})
     _dump(dest / "synthetic.yml", {"models": sum(d.model_count for d in domains) + 1,
                                    "domains": len(domains)})
     shutil.copytree(REPO_ROOT / "macros", dest / "macros")
@@ -187,7 +189,19 @@ def _consumer_yml(name: str) -> dict:
 
 # --- one domain -------------------------------------------------------------------
 
+def _upstream_of(plan: DomainPlan, domains: list[DomainPlan]) -> list[str]:
+    """The domains whose products ``plan``'s products ref, in the order first ref'd."""
+    upstream = [d for d in domains if d.index < plan.index]
+    names: list[str] = []
+    for k in range(len(plan.products)):
+        for ref in _cross_refs(plan, k, upstream):
+            if ref.domain not in names:
+                names.append(ref.domain)
+    return names
+
+
 def _write_domain(folder: Path, plan: DomainPlan, domains: list[DomainPlan]) -> None:
+    reads = _upstream_of(plan, domains)
     project = {
         "name": plan.name,
         "version": "1.0.0",
@@ -197,6 +211,11 @@ def _write_domain(folder: Path, plan: DomainPlan, domains: list[DomainPlan]) -> 
         "model-paths": ["models"],
         "seed-paths": ["seeds"],
         "test-paths": ["data-tests"],
+        "on-run-start": [f"{{{{ duckmesh_platform.on_run_start('{plan.name}') }}}}"],
+        "dispatch": [{"macro_namespace": "dbt",
+                      "search_order": [plan.name, "duckmesh_platform", "dbt"]}],
+        "flags": {"require_generic_test_arguments_property": True},
+        "vars": {"duckmesh_published": "{{ env_var('DUCKMESH_PUBLISHED', '../../published') }}"},
         "models": {plan.name: {
             "+group": plan.name,
             "+access": "private",
@@ -204,10 +223,20 @@ def _write_domain(folder: Path, plan: DomainPlan, domains: list[DomainPlan]) -> 
             "staging": {"+materialized": "view"},
             "intermediate": {"+materialized": "table"},
             "products": _product_folder_config(),
-        }},
+        }, **{name: {"+database": "published"} for name in reads}},
     }
     _dump(folder / "dbt_project.yml", project,
           f"# Synthetic domain {plan.name}. Installed as a package: only products are public.")
+    _dump(folder / "packages.yml", {"packages": [
+        {"local": "{{ env_var('DUCKMESH_PLATFORM', '../../macros') }}"},
+        *({"local": f"{{{{ env_var('DUCKMESH_DOMAINS', '..') }}}}/{name}"} for name in reads)]})
+    _dump(folder / "selectors.yml", {"selectors": [{
+        "name": plan.name, "default": True,
+        "definition": {"method": "package", "value": plan.name}}]})
+    _write(folder / "macros" / "generate_schema_name.sql", (
+        "{% macro generate_schema_name(custom_schema_name, node) -%}\n"
+        "    {{ return(duckmesh_platform.domain_schema_name(custom_schema_name, node)) }}\n"
+        "{%- endmacro %}\n"))
     (folder / "README.md").write_text(
         f"# {plan.name}\n\nSynthetic domain for scale benchmarks "
         f"({plan.model_count} models).\n")
@@ -407,7 +436,7 @@ def _product_folder_config() -> dict:
         "+materialized": "table",
         "+access": "public",
         "+contract": {"enforced": True},
-        "+post-hook": "{{ create_latest_alias() }}",
+        "+post-hook": "{{ duckmesh_platform.create_latest_alias() }}",
     }
 
 

@@ -8,6 +8,7 @@ Subcommands:
   noop        a second build with no changes (state:modified selection)
   consumer    typical consumer queries on the published vs. the build database
   scale-out   the same dbt build on DuckDB and on local Spark, and the products compared
+  domain      one domain built alone (upstream from the publish) against the whole mesh
   all         every benchmark above; one table, JSON in target/bench/
 
 Figures are wall-clock medians; they depend on the machine (see BENCHMARKS.md).
@@ -29,6 +30,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "noop": ("bench_noop", "no-op rebuild with state:modified selection"),
     "consumer": ("bench_consumer", "consumer query latency, published vs. build database"),
     "scale-out": ("bench_scaleout", "the same dbt build on DuckDB and on a local Spark"),
+    "domain": ("bench_domain", "one domain built alone against the whole mesh; parse"),
     "all": ("bench_all", "every benchmark; one table and target/bench/*.json"),
 }
 

@@ -164,6 +164,10 @@ def test_changed_only_state_falls_back_to_a_full_build(tmp_path: Path,
     (data_dir / "orders_0001.parquet").write_bytes(b"one")
     (root / "target" / "manifest.json").write_text("{}")
     (root / "packages.yml").write_text("packages:\n  - local: domains/sales\n")
+    (root / "domains" / "sales" / "models").mkdir(parents=True)  # a domain: it has a group
+    (root / "domains" / "sales" / "dbt_project.yml").write_text("name: sales\n")
+    (root / "domains" / "sales" / "models" / "_groups.yml").write_text(
+        "groups:\n  - name: sales\n")
     monkeypatch.setenv("DUCKMESH_DB", str(root / "mesh.duckdb"))
     mesh = Mesh(root)
 

@@ -31,7 +31,7 @@ def test_mesh_type_spells_every_logical_type_for_duckdb(built_mesh: BuiltMesh,
                                                          tmp_path: Path) -> None:
     root = clone_built(built_mesh.root, tmp_path / "mesh")
     rendered = compile_inline(root, "select '" + "|".join(
-        "{{ mesh_type('%s') }}" % name for name in LOGICAL) + "'")
+        "{{ duckmesh_platform.mesh_type('%s') }}" % name for name in LOGICAL) + "'")
     assert rendered == "select '" + "|".join([
         "varchar", "integer", "bigint", "double", "boolean", "date", "decimal(18,2)",
         "timestamp with time zone", "timestamp", "varchar", "decimal(18,2)",
@@ -41,10 +41,10 @@ def test_mesh_type_spells_every_logical_type_for_duckdb(built_mesh: BuiltMesh,
 def test_java_patterns_and_rounding_macros_render_as_documented(built_mesh: BuiltMesh,
                                                                tmp_path: Path) -> None:
     root = clone_built(built_mesh.root, tmp_path / "mesh")
-    pattern = compile_inline(root, "select '{{ java_datetime_pattern(\"%d/%m/%Y %H:%M:%S\") }}'")
+    pattern = compile_inline(root, "select '{{ duckmesh_platform.java_datetime_pattern(\"%d/%m/%Y %H:%M:%S\") }}'")
     assert pattern == "select 'dd/MM/yyyy HH:mm:ss'"
-    sql = compile_inline(root, "select {{ divide_rounded('85338', '3600', 2) }} as hours, "
-                               "{{ divide_rounded('1', '0', 2) }} as none")
+    sql = compile_inline(root, "select {{ duckmesh_platform.divide_rounded('85338', '3600', 2) }} as hours, "
+                               "{{ duckmesh_platform.divide_rounded('1', '0', 2) }} as none")
     with duckdb.connect() as con:
         hours, none = con.execute(sql).fetchone()
     assert (hours, none) == (23.71, None)  # 23.705 h rounds half up, not to 23.70

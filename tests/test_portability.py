@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
 
@@ -31,7 +32,7 @@ def test_mesh_type_spells_every_logical_type_for_duckdb(built_mesh: BuiltMesh,
                                                          tmp_path: Path) -> None:
     root = clone_built(built_mesh.root, tmp_path / "mesh")
     rendered = compile_inline(root, "select '" + "|".join(
-        "{{ mesh_type('%s') }}" % name for name in LOGICAL) + "'")
+        f"{{{{ mesh_type('{name}') }}}}" for name in LOGICAL) + "'")
     assert rendered == "select '" + "|".join([
         "varchar", "integer", "bigint", "double", "boolean", "date", "decimal(18,2)",
         "timestamp with time zone", "timestamp", "varchar", "decimal(18,2)",
@@ -50,6 +51,7 @@ def test_java_patterns_and_rounding_macros_render_as_documented(built_mesh: Buil
     assert (hours, none) == (23.71, None)  # 23.705 h rounds half up, not to 23.70
 
 
+@pytest.mark.e2e
 def test_a_contract_may_name_its_types_logically(mesh_copy: Path) -> None:
     """money / timestamp_tz / text in the YAML: DuckDB's contract check, DDL and the
     harmonised-type policy (P05) read them as decimal(18,2), timestamptz and varchar."""

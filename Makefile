@@ -1,6 +1,8 @@
 # DuckMesh: the two commands a new user needs.
 #   make build [SCALE=0.1]   venv + pinned deps, source data, dbt deps + build, product summary
 #   make test                the whole test suite (pytest), Spark equivalence included
+#   make test-fast           the inner loop: no Spark, no fault suite
+#   make check               ruff and mypy over the platform (make test runs it)
 #   make build-spark         the same mesh on a local Spark (README "Scale out")
 PYTHON ?= python3
 VENV   := .venv
@@ -8,8 +10,11 @@ BIN    := $(VENV)/bin
 SCALE  ?= 0.1
 STAMP  := $(VENV)/.installed-stamp
 SPARK_STAMP := $(VENV)/.spark-stamp
+TEST_STAMP := $(VENV)/.test-stamp
+# two workers, one test file each at a time (module fixtures are built once)
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-.PHONY: build build-spark test lint install clean browser java
+.PHONY: build build-spark test test-fast check lint install clean browser java
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +28,11 @@ $(SPARK_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[spark]'
 	@touch $(SPARK_STAMP)
 
+# pytest, pytest-xdist, ruff, mypy, Playwright's Python package (the `test` extra)
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $(TEST_STAMP)
+
 # Java for Spark: the machine's, else Debian's headless JRE 17 (needs root or sudo)
 java:
 	@command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless) \
@@ -34,13 +44,22 @@ build-spark: $(SPARK_STAMP) java
 build: $(STAMP)
 	$(BIN)/duckmesh build --scale $(SCALE)
 
-# headless Chromium for the catalog site test (Debian's package; needs root or sudo)
+# headless Chromium for the catalog site test (Debian's package, driven by Playwright's
+# Python package through executable_path: no browser download; needs root or sudo)
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium) \
 	  || (sudo apt-get update -qq && sudo apt-get install -y -qq chromium)
 
-test: $(STAMP) $(SPARK_STAMP) browser java
-	$(BIN)/python -m pytest -q
+# ruff (config in pyproject.toml) over the Python, mypy over the platform package
+check: $(TEST_STAMP)
+	$(BIN)/ruff check scripts tests
+	$(BIN)/mypy
+
+test: $(STAMP) $(SPARK_STAMP) $(TEST_STAMP) browser java check
+	$(PYTEST)
+
+test-fast: $(TEST_STAMP) browser
+	DUCKMESH_SKIP_SPARK=1 $(PYTEST) -m "not spark and not faults"
 
 lint: $(STAMP)
 	$(BIN)/duckmesh lint

@@ -1,41 +1,54 @@
 """Shared fixtures: a copy of the mesh in a temporary folder, built once per session.
 
-Tests never write into the checked-in tree: the project is copied (without .venv,
-data, target, dbt_packages and database files) and dbt runs in that copy through
-the `duckmesh` CLI in a subprocess, so every build gets a fresh dbt process.
+Tests never write into the checked-in tree. ``copy_mesh`` copies the dbt project (not
+the platform's code, the tests or build output); ``built_mesh`` builds one copy per
+session and ``clone_built`` copies it cheaply for a test that changes it. ``duckmesh``
+runs the CLI: commands that run dbt (build, lint, governance check, new-product,
+adopt, scale-out, bench) in a fresh process, as a user runs them, since dbt and
+dbt-duckdb keep state per process; every other command in this process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from duckmesh.cli import main
+
 REPO = Path(__file__).resolve().parents[1]
 TEST_SCALE = 0.01  # 1,000 customers, 10,000 orders: a few seconds to build
-SKIP = {".venv", ".git", "data", "target", "dbt_packages", "logs", "published",
-        ".pytest_cache", "__pycache__", "test-artifacts"}
+# the platform's code, the tests, tools' and builds' folders: not part of a mesh
+SKIP = {".venv", ".git", ".ci", "data", "target", "dbt_packages", "logs", "published",
+        ".pytest_cache", "__pycache__", "test-artifacts", "scripts", "tests", ".ruff_cache",
+        ".mypy_cache"}
+# commands that run dbt in-process: a fresh process each (dbt keeps per-process state)
+RUN_DBT = {"build", "lint", "new-product", "adopt", "scale-out", "bench"}
 
 
 def copy_mesh(dest: Path) -> Path:
-    """Copy the checked-in mesh (sources only) to ``dest``."""
+    """Copy the checked-in mesh (the dbt projects and their config) to ``dest``."""
 
     def ignore(folder: str, names: list[str]) -> set[str]:
         skipped = {n for n in names if n in SKIP or n.endswith((".duckdb", ".duckdb.wal"))}
         if Path(folder).resolve() == REPO:
-            skipped |= {n for n in names if n.endswith(".egg-info")}
+            skipped |= {n for n in names if n.endswith((".egg-info", ".md"))}
         return skipped
 
     shutil.copytree(REPO, dest, ignore=ignore, symlinks=False)
     return dest
 
 
-def clone_built(src: Path, dest: Path, ignore=None) -> Path:
+def clone_built(src: Path, dest: Path,
+                ignore: Callable[[str, list[str]], set[str]] | None = None) -> Path:
     """Copy a built mesh (keeping symlinks such as published/current) and re-point
     dbt_packages' absolute links, made by `dbt deps`, at the copy's own domains, so a
     test that edits the copy never reads or changes the original."""
@@ -52,14 +65,31 @@ def clone_built(src: Path, dest: Path, ignore=None) -> Path:
     return dest
 
 
-def duckmesh(root: Path, *args: str, env: dict[str, str] | None = None,
-             check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run the `duckmesh` CLI in ``root`` in a fresh process."""
+def _runs_dbt(args: tuple[str, ...]) -> bool:
+    return bool(args) and (args[0] in RUN_DBT or args[:2] == ("governance", "check"))
+
+
+def duckmesh(root: Path, *args: str, env: dict[str, str] | None = None, check: bool = True,
+             timeout: int = 600, fresh_process: bool = False) -> subprocess.CompletedProcess:
+    """Run `duckmesh --project-dir root ARGS` with DUCKMESH_DB in ``root``: commands that
+    run dbt (or ``fresh_process``: a test of another process's lock) in a fresh process,
+    the others in this one (same exit code and output)."""
     full_env = {**os.environ, "DUCKMESH_DB": str(root / "mesh.duckdb"), **(env or {})}
-    full_env.pop("DUCKMESH_DATA", None) if "DUCKMESH_DATA" not in (env or {}) else None
-    result = subprocess.run(
-        [sys.executable, "-m", "duckmesh.cli", "--project-dir", str(root), *args],
-        cwd=root, env=full_env, capture_output=True, text=True, timeout=timeout)
+    if "DUCKMESH_DATA" not in (env or {}):
+        full_env.pop("DUCKMESH_DATA", None)
+    argv = ["--project-dir", str(root), *args]
+    if fresh_process or _runs_dbt(args):
+        result = subprocess.run([sys.executable, "-m", "duckmesh.cli", *argv], cwd=root,
+                                env=full_env, capture_output=True, text=True, timeout=timeout)
+    else:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.chdir(root), contextlib.redirect_stdout(out), \
+                contextlib.redirect_stderr(err):
+            try:
+                code = main(argv, env=full_env)
+            except SystemExit as done:
+                code = int(done.code or 0)
+        result = subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
     if check and result.returncode != 0:
         raise AssertionError(
             f"duckmesh {' '.join(args)} failed ({result.returncode}):\n"
@@ -89,3 +119,21 @@ def built_mesh(tmp_path_factory: pytest.TempPathFactory) -> BuiltMesh:
 def mesh_copy(tmp_path: Path) -> Path:
     """A fresh, unbuilt copy of the mesh for tests that change it."""
     return copy_mesh(tmp_path / "duckmesh")
+
+
+LEVELS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test gets one level marker: e2e and spark are written on the tests that
+    build (or fault) meshes of their own; a test that reads the session's built mesh or
+    works on a copy of the mesh is `integration`; the rest is `unit`. Spark tests run
+    first, so a parallel run (make test) starts its longest file at once."""
+    for item in items:
+        if item.get_closest_marker("spark") or item.get_closest_marker("faults"):
+            item.add_marker(pytest.mark.e2e)
+        if any(item.get_closest_marker(level) for level in LEVELS):
+            continue
+        uses_mesh = {"built_mesh", "mesh_copy"} & set(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.integration if uses_mesh else pytest.mark.unit)
+    items.sort(key=lambda item: not item.get_closest_marker("spark"))

@@ -61,6 +61,7 @@ def report_gaps(stdout: str) -> tuple[set[tuple], dict[tuple, str]]:
     return gaps, fixes
 
 
+@pytest.mark.e2e
 def test_adopt_reports_exactly_the_projects_gaps_then_builds(mesh_copy: Path) -> None:
     before = tree_digest(FIXTURE)
     result = duckmesh(mesh_copy, "adopt", str(FIXTURE), "--as", "shop", check=False)

@@ -6,8 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from conftest import duckmesh
+
+pytestmark = pytest.mark.e2e
 
 NOTICE = "another data set than the last build (scale, seed or DUCKMESH_DATA): --full-refresh"
 

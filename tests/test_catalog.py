@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from conftest import duckmesh
-from duckmesh.lineage import analyse_model
+from duckmesh.catalog.lineage import analyse_model
 
 PUBLIC = "urn:duckmesh"
 
@@ -270,120 +270,112 @@ def test_drift_check_passes_on_fresh_export_and_fails_on_edits(built_mesh, tmp_p
 
 # --- lineage fast path and cache ------------------------------------------------------
 
-def _reference_direct(manifest: dict, node_columns: dict) -> dict[str, tuple]:
-    """Direct column lineage per model as the catalog computed it before the lineage
-    cache (one qualify per model, scopes checked for stars, relations mapped at each
-    leaf): an independent copy, to hold the fast path to the same answers."""
-    import sqlglot
-    from sqlglot import exp
-    from sqlglot.optimizer.pushdown_projections import pushdown_projections
-    from sqlglot.optimizer.qualify import qualify
-    from sqlglot.optimizer.scope import Scope, build_scope
+# Column lineage of the real products, written by hand from the models' SQL (not from
+# the lineage code): each product column -> the source, seed and upstream-product
+# columns its value is computed from (filters and join keys do not count; count(*)
+# reads no column). Lineage stops at sources, seeds and other public products.
+CRM = "source.customers.crm.customers"
+TICKETS = "source.customer_service.ticketing.tickets"
+ORDERS_SRC = "source.sales.order_system.orders"
+LINES_SRC = "source.sales.order_system.order_lines"
+TOUCHES = "source.marketing.ad_platform.touches"
+SPEND = "source.marketing.ad_platform.campaign_spend"
+PRODUCTS_SEED = "seed.sales.products"
+CAMPAIGNS_SEED = "seed.marketing.campaigns"
+CUSTOMERS = "model.customers.customers.v1"
+ORDERS = "model.sales.orders.v2"  # ref('sales', 'orders'): the latest version
+SATISFACTION = "model.customer_service.satisfaction.v1"
+TICKETS_P = "model.customer_service.tickets.v1"
+ATTRIBUTION = "model.marketing.attribution.v1"
+# is_attributed = coalesce(last_touch.touch_id is not null and not orders.is_cancelled, false)
+IS_ATTRIBUTED = {(TOUCHES, "touch_id"), (ORDERS, "is_cancelled")}
+HAND_LINEAGE: dict[tuple[str, str], set[tuple[str, str]]] = {
+    # customers: stg_crm__customers renames the CRM export's columns
+    (CUSTOMERS, "customer_id"): {(CRM, "cust_id")},
+    (CUSTOMERS, "email_hash"): {(CRM, "email")},  # pseudonymise(lower(trim(email)))
+    (CUSTOMERS, "country_code"): {(CRM, "country")},
+    (CUSTOMERS, "customer_segment"): {(CRM, "segment")},
+    (CUSTOMERS, "is_marketing_opt_in"): {(CRM, "opt_in")},
+    (CUSTOMERS, "signup_date"): {(CRM, "signup_dt")},
+    (CUSTOMERS, "updated_at"): {(CRM, "last_modified")},
+    # customer_service
+    (TICKETS_P, "ticket_id"): {(TICKETS, "ticket_id")},
+    (TICKETS_P, "order_id"): {(TICKETS, "order_id")},
+    (TICKETS_P, "contact_channel"): {(TICKETS, "channel")},
+    (TICKETS_P, "ticket_priority"): {(TICKETS, "priority")},
+    (TICKETS_P, "is_closed"): {(TICKETS, "closed_at")},
+    (TICKETS_P, "resolution_hours"): {(TICKETS, "opened_at"), (TICKETS, "closed_at")},
+    (SATISFACTION, "customer_id"): {(TICKETS, "customer_id")},
+    (SATISFACTION, "ticket_count"): set(),  # count(*)
+    (SATISFACTION, "surveyed_ticket_count"): {(TICKETS, "csat_score")},
+    (SATISFACTION, "satisfied_ticket_count"): {(TICKETS, "csat_score")},
+    (SATISFACTION, "avg_csat_score"): {(TICKETS, "csat_score")},
+    (SATISFACTION, "last_ticket_at"): {(TICKETS, "opened_at")},
+    # sales: orders through the deduplicated staging and int_orders_totals
+    (ORDERS, "order_id"): {(ORDERS_SRC, "order_id")},
+    (ORDERS, "customer_id"): {(ORDERS_SRC, "customer_id")},
+    (ORDERS, "sales_channel"): {(ORDERS_SRC, "channel")},
+    (ORDERS, "order_date"): {(ORDERS_SRC, "ordered_at")},
+    (ORDERS, "item_count"): set(),  # count(*) of the order's lines
+    (ORDERS, "unit_count"): {(LINES_SRC, "quantity")},
+    (ORDERS, "gross_amount"): {(LINES_SRC, "quantity"), (LINES_SRC, "unit_price")},
+    (ORDERS, "discount_amount"): {(LINES_SRC, "discount")},
+    (ORDERS, "net_amount"): {(LINES_SRC, "quantity"), (LINES_SRC, "unit_price"),
+                             (LINES_SRC, "discount")},
+    (ORDERS, "shipping_amount"): {(ORDERS_SRC, "shipping_cost")},
+    (ORDERS, "is_cancelled"): {(ORDERS_SRC, "status")},
+    ("model.sales.orders.v1", "order_amount"): {
+        (LINES_SRC, "quantity"), (LINES_SRC, "unit_price"), (LINES_SRC, "discount"),
+        (ORDERS_SRC, "shipping_cost")},
+    ("model.sales.order_items.v1", "order_item_id"): {(LINES_SRC, "order_line_id")},
+    ("model.sales.order_items.v1", "product_name"): {(PRODUCTS_SEED, "product_name")},
+    ("model.sales.order_items.v1", "product_category"): {(PRODUCTS_SEED, "category")},
+    # marketing: attribution reads the sales.orders product through int_sales__orders
+    (ATTRIBUTION, "order_id"): {(ORDERS, "order_id")},
+    (ATTRIBUTION, "ordered_at"): {(ORDERS, "ordered_at")},
+    (ATTRIBUTION, "is_attributed"): IS_ATTRIBUTED,
+    (ATTRIBUTION, "campaign_id"): IS_ATTRIBUTED | {(TOUCHES, "campaign_id")},
+    (ATTRIBUTION, "touched_at"): IS_ATTRIBUTED | {(TOUCHES, "touched_at")},
+    (ATTRIBUTION, "attributed_revenue_amount"): IS_ATTRIBUTED | {(ORDERS, "net_amount")},
+    ("model.marketing.campaign_performance.v1", "campaign_name"): {
+        (CAMPAIGNS_SEED, "campaign_name")},
+    ("model.marketing.campaign_performance.v1", "marketing_channel"): {
+        (CAMPAIGNS_SEED, "channel")},
+    ("model.marketing.campaign_performance.v1", "spend_amount"): {(SPEND, "spend_eur")},
+    ("model.marketing.campaign_performance.v1", "first_spend_date"): {(SPEND, "spend_date")},
+    ("model.marketing.campaign_performance.v1", "touch_count"): set(),
+    ("model.marketing.campaign_performance.v1", "reached_customer_count"): {
+        (TOUCHES, "customer_id")},
+    ("model.marketing.campaign_performance.v1", "reached_opted_in_customer_count"): {
+        (TOUCHES, "customer_id"), (CUSTOMERS, "is_marketing_opt_in")},
+    ("model.marketing.campaign_performance.v1", "attributed_revenue_amount"): {
+        (ATTRIBUTION, "attributed_revenue_amount")},
+    ("model.marketing.campaign_performance.v1", "return_on_ad_spend"): {
+        (ATTRIBUTION, "attributed_revenue_amount"), (SPEND, "spend_eur")},
+    # the root project's consumer-aligned products
+    ("model.duckmesh.customer_360.v1", "customer_id"): {(CUSTOMERS, "customer_id")},
+    ("model.duckmesh.customer_360.v1", "order_count"): {(ORDERS, "is_cancelled")},
+    ("model.duckmesh.customer_360.v1", "lifetime_net_amount"): {
+        (ORDERS, "is_cancelled"), (ORDERS, "net_amount")},
+    ("model.duckmesh.customer_360.v1", "first_ordered_at"): {(ORDERS, "ordered_at")},
+    ("model.duckmesh.customer_360.v1", "ticket_count"): {(SATISFACTION, "ticket_count")},
+    ("model.duckmesh.customer_360.v1", "avg_csat_score"): {(SATISFACTION, "avg_csat_score")},
+    ("model.duckmesh.customer_360.v1", "attributed_order_count"): {
+        (ATTRIBUTION, "is_attributed")},
+    ("model.duckmesh.customer_360.v1", "has_ordered"): {(ORDERS, "is_cancelled")},
+    ("model.duckmesh.executive_kpis.v1", "month_date"): {(ORDERS, "order_date")},
+    ("model.duckmesh.executive_kpis.v1", "active_customer_count"): {
+        (ORDERS, "is_cancelled"), (ORDERS, "customer_id")},
+    ("model.duckmesh.executive_kpis.v1", "new_customer_count"): set(),
+    ("model.duckmesh.executive_kpis.v1", "avg_csat_score"): {(TICKETS_P, "csat_score")},
+    ("model.duckmesh.executive_kpis.v1", "attributed_revenue_amount"): {
+        (ATTRIBUTION, "attributed_revenue_amount")},
+}
 
-    from duckmesh.lineage import _contracted, _key_for, _nested_schema, compile_placeholders
 
-    def table_key(table):
-        return ".".join(p.lower() for p in (table.catalog, table.db, table.name) if p)
-
-    def analyse(sql, schema, relations):
-        memo: dict = {}
-
-        def leaf(table, column):
-            key = table_key(table)
-            uid = relations.get(key) or relations.get(key.split(".", 1)[-1])
-            return {(uid, column)} if uid else set()
-
-        def column_of(scope, column):
-            source = scope.sources.get(column.table) if column.table else None
-            if source is None and len(scope.selected_sources) == 1:
-                source = next(iter(scope.selected_sources.values()))[1]
-            if isinstance(source, exp.Table):
-                return leaf(source, column.name)
-            return output(source, column.name) if isinstance(source, Scope) else set()
-
-        def expression(scope, node):
-            found = set()
-            for column in node.find_all(exp.Column):
-                found |= column_of(scope, column)
-            return found
-
-        def output(scope, name):
-            key = (id(scope), name.lower())
-            if key in memo:
-                return memo[key]
-            memo[key] = set()
-            found = set()
-            if isinstance(scope.expression, exp.SetOperation):
-                first = scope.set_operation_scopes[0] if scope.set_operation_scopes else None
-                names = [n.lower() for n in first.expression.named_selects] if first else []
-                pos = names.index(name.lower()) if name.lower() in names else None
-                for branch in scope.set_operation_scopes:
-                    branch_names = branch.expression.named_selects
-                    if pos is not None and pos < len(branch_names):
-                        found |= output(branch, branch_names[pos])
-            elif isinstance(scope.expression, exp.Select):
-                select = scope.expression
-                match = [p for p in select.expressions if p.alias_or_name.lower() ==
-                         name.lower() and not isinstance(p, exp.Star)]
-                if match:
-                    found = expression(scope, match[0])
-                elif any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and p.is_star)
-                         for p in select.expressions):
-                    for _, source in scope.selected_sources.values():
-                        found = (leaf(source, name) if isinstance(source, exp.Table)
-                                 else output(source, name))
-                        if found or isinstance(source, exp.Table):
-                            break
-            memo[key] = found
-            return found
-
-        root, error = None, None
-        for attempt, prune in ((schema, True), ({}, False)):
-            try:
-                tree = qualify(sqlglot.parse_one(sql, dialect="duckdb"), dialect="duckdb",
-                               schema=attempt, validate_qualify_columns=False,
-                               identify=False, quote_identifiers=False)
-                if prune and not any(
-                        isinstance(s.expression, exp.Select) and
-                        any(isinstance(p, exp.Star) for p in s.expression.expressions)
-                        for s in build_scope(tree).traverse()):
-                    tree = pushdown_projections(tree)
-                root = build_scope(tree)
-                break
-            except Exception as caught:  # noqa: BLE001 - the reference records any failure
-                error = f"{type(caught).__name__}"
-        if root is None:
-            return ({}, set(), error)
-        outputs = (root.set_operation_scopes[0].expression.named_selects
-                   if root.set_operation_scopes else root.expression.named_selects)
-        columns = {n.lower(): output(root, n) for n in outputs if n != "*"}
-        used = set()
-        for scope in root.traverse():
-            for column in scope.columns:
-                used |= column_of(scope, column)
-        return (columns, used, None)
-
-    nodes = {u: n for u, n in manifest["nodes"].items() if n["resource_type"] in ("model", "seed")}
-    nodes.update(manifest.get("sources", {}))
-    relations, placeholders = compile_placeholders(nodes)
-    by_key = {}
-    for uid, node in nodes.items():
-        declared = list(node.get("columns") or []) if _contracted(node) else []
-        if node_columns.get(uid) or declared:
-            by_key[_key_for(node, placeholders)] = node_columns.get(uid) or declared
-    direct = {}
-    for uid, node in nodes.items():
-        if node["resource_type"] != "model" or not node.get("compiled_code"):
-            continue
-        upstream = [nodes[u] for u in node["depends_on"]["nodes"] if u in nodes]
-        keys = [_key_for(n, placeholders) for n in upstream]
-        schema = _nested_schema({k: by_key[k] for k in keys if k in by_key})
-        sql = node["compiled_code"]
-        for n in upstream:
-            if (n.get("relation_name") or "") in placeholders:
-                sql = sql.replace(n["relation_name"], placeholders[n["relation_name"]])
-        direct[uid] = analyse(sql, schema, relations)
-    return direct
+def _lowered(found: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Column names compared case-blind (the CRM export's header is upper case)."""
+    return {(uid, column.lower()) for uid, column in found}
 
 
 def _as_tuples(direct) -> dict[str, tuple]:
@@ -391,21 +383,31 @@ def _as_tuples(direct) -> dict[str, tuple]:
             for uid, m in direct.items()}
 
 
-def test_fast_lineage_and_its_cache_match_the_reference_on_the_real_mesh(
+def _hand_lineage_differences(mesh_lineage) -> list[str]:
+    return [f"{uid}.{column}: got {sorted(_lowered(mesh_lineage.column_inputs(uid, column)))}, "
+            f"expected {sorted(expected)}"
+            for (uid, column), expected in HAND_LINEAGE.items()
+            if _lowered(mesh_lineage.column_inputs(uid, column)) != expected]
+
+
+def test_fast_lineage_and_its_cache_match_the_hand_written_lineage_of_the_real_mesh(
         built_mesh, manifest, tmp_path, monkeypatch):
-    from duckmesh import catalog as cat
-    from duckmesh import lineage
+    from duckmesh.catalog import lineage
+    from duckmesh.catalog import store as cat
 
     with duckdb.connect(str(built_mesh.db_path), read_only=True) as connection:
         node_columns = cat.db_columns(connection, manifest)
+    public = {uid for uid, node in manifest["nodes"].items() if node.get("access") == "public"}
+    assert {uid for uid, _ in HAND_LINEAGE} == public  # every product version is covered
     for columns in (node_columns, {}):  # with the built columns, and by name only
-        expected = _reference_direct(manifest, columns)
-        assert len(expected) > 20 and any(c for c, _, _ in expected.values())
-        assert _as_tuples(lineage.mesh_lineage(manifest, columns).direct) == expected
+        fast = lineage.mesh_lineage(manifest, columns)
+        assert len(fast.direct) > 20 and any(m.columns for m in fast.direct.values())
+        assert _hand_lineage_differences(fast) == []
 
         cache = tmp_path / f"cache_{len(columns)}.json"
         cold = lineage.mesh_lineage(manifest, columns, cache_path=cache)
-        assert cache.exists() and _as_tuples(cold.direct) == expected
+        assert cache.exists() and _hand_lineage_differences(cold) == []
+        assert _as_tuples(cold.direct) == _as_tuples(fast.direct)
 
         def no_parsing(*args, **kwargs):
             raise AssertionError("a cache hit must not parse SQL")
@@ -422,7 +424,7 @@ def test_fast_lineage_and_its_cache_match_the_reference_on_the_real_mesh(
 
 
 def test_lineage_cache_reparses_only_changed_models(manifest, tmp_path, monkeypatch):
-    from duckmesh import lineage
+    from duckmesh.catalog import lineage
 
     cache = tmp_path / "lineage_cache.json"
     first = lineage.mesh_lineage(manifest, {}, cache_path=cache)

@@ -22,7 +22,6 @@ import yaml
 
 from conftest import REPO, TEST_SCALE, BuiltMesh, clone_built, duckmesh
 
-
 DBT = str(Path(sys.executable).parent / "dbt")
 DOMAINS = ["customers", "sales", "customer_service", "marketing"]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -199,9 +198,9 @@ def test_an_upstream_version_missing_from_the_publish_is_named(
     plain_dbt(folder, "deps", env=env)
     result = plain_dbt(folder, "build", env=env, check=False)
     assert result.returncode != 0
-    assert (f"DuckMesh: marketing (int_sales__orders, a test of attribution) refs sales.orders v2, which the last "
-            f"publish ({published}/mesh.duckdb) does not have (it has v1). Publish it first "
-            "(`duckmesh ci --domain sales`), or ref a published version: "
+    assert (f"DuckMesh: marketing (int_sales__orders, a test of attribution) refs sales.orders "
+            f"v2, which the last publish ({published}/mesh.duckdb) does not have (it has v1). "
+            "Publish it first (`duckmesh ci --domain sales`), or ref a published version: "
             "ref('sales', 'orders', v=<n>).") in " ".join(result.stdout.split()), result.stdout
 
 
@@ -365,10 +364,10 @@ def test_a_third_party_package_works_in_a_domain_and_is_not_a_domain(
     doctor = duckmesh(work, "doctor", "--verbose", env=env, check=False).stdout
     assert "library shop_utils" in doctor and "library duckmesh_platform" in doctor
     assert "removed" not in doctor and "package shop_utils" not in doctor
-    from duckmesh import lint
-    from duckmesh.project import Mesh
+    from duckmesh.core.project import Mesh
+    from duckmesh.lint.runner import sql_paths
 
-    assert lint.sql_paths(Mesh(work)) == [
+    assert sql_paths(Mesh(work)) == [
         "models", "domains/customers/models", "domains/sales/models",
         "domains/customer_service/models", "domains/marketing/models",
         "domains/loyalty/models"]

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
 from conftest import clone_built, copy_mesh, duckmesh
 
+pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 SCALE = "0.002"  # 200 customers, 2,000 orders: a build takes seconds
 READERS = 8
 # rows and a sum of hashes of each row's text: order-free, cheap enough for 8 readers
@@ -261,8 +263,8 @@ def test_failing_product_test_keeps_the_previous_version(mesh: Path) -> None:
 
 
 def test_disk_full_during_publish_changes_nothing(mesh: Path, monkeypatch) -> None:
-    from duckmesh import publish
-    from duckmesh.project import Mesh, MeshError
+    from duckmesh.core.project import Mesh, MeshError
+    from duckmesh.publish import publisher as publish
 
     published = mesh / "published"
     good, before = assert_intact(published), current(published)
@@ -270,7 +272,7 @@ def test_disk_full_during_publish_changes_nothing(mesh: Path, monkeypatch) -> No
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(publish, "_write_consumer", disk_full)
+    monkeypatch.setattr(publish, "write_consumer", disk_full)
     monkeypatch.setenv("DUCKMESH_DB", str(mesh / "mesh.duckdb"))
     with pytest.raises(MeshError, match=r"publish failed while writing snapshot \d+T\d+Z "
                        r"\(\[Errno 28\] No space left on device\): snapshot "

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from duckmesh.generate import generate, row_counts
+from duckmesh.sources.generate import generate, row_counts
 
 SCALE = 0.002  # 200 customers, 2,000 orders
 

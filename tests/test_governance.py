@@ -19,9 +19,7 @@ import pytest
 import yaml
 
 from conftest import REPO, duckmesh
-
-sys.path.insert(0, str(REPO / "scripts"))
-from duckmesh import semver  # noqa: E402
+from duckmesh.governance import semver  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "governance"
 DBT = str(Path(sys.executable).parent / "dbt")
@@ -88,6 +86,7 @@ def fixture_report(fixture_mesh: Path, fixture_build: subprocess.CompletedProces
     return json.loads(result.stdout)
 
 
+@pytest.mark.e2e
 def test_the_build_fails_in_on_run_start_before_any_model_runs(
         fixture_mesh: Path, fixture_build: subprocess.CompletedProcess) -> None:
     out = fixture_build.stdout
@@ -164,7 +163,8 @@ EXPECTED = {
     "gov_p06": [
         "[P06 error] domain gov_p06, model.gov_p06.accounts.v1, column email: column email of "
         "public model accounts v1 carries PII (source crm.people.email) unmasked. Fix: select it "
-        "through `{{ duckmesh_platform.pseudonymise('email') }}` or `{{ duckmesh_platform.mask_pii('email') }}` in "
+        "through `{{ duckmesh_platform.pseudonymise('email') }}` or "
+        "`{{ duckmesh_platform.mask_pii('email') }}` in "
         "models/products/accounts_v1.sql, or drop it from the product.",
     ],
     "gov_p07": [
@@ -216,6 +216,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("domain", sorted(EXPECTED))
 def test_each_fixture_domain_breaks_exactly_its_policy(
         domain: str, fixture_build: subprocess.CompletedProcess, fixture_report: dict) -> None:
@@ -227,6 +228,7 @@ def test_each_fixture_domain_breaks_exactly_its_policy(
         assert expected in fixture_build.stdout
 
 
+@pytest.mark.e2e
 def test_exemptions_waive_until_they_expire(
         fixture_build: subprocess.CompletedProcess, fixture_report: dict) -> None:
     assert fixture_report["exempted"] == 1
@@ -246,6 +248,7 @@ def test_exemptions_waive_until_they_expire(
     assert expired in fixture_build.stdout
 
 
+@pytest.mark.e2e
 def test_run_operation_prints_the_same_report_and_fails(fixture_mesh: Path,
                                                          fixture_report: dict) -> None:
     result = dbt(fixture_mesh, "run-operation", "mesh_governance")
@@ -256,6 +259,7 @@ def test_run_operation_prints_the_same_report_and_fails(fixture_mesh: Path,
     assert (fixture_report["errors"], fixture_report["warnings"]) == (24, 1)
 
 
+@pytest.mark.e2e
 def test_severity_config_downgrades_and_switches_off(tmp_path: Path) -> None:
     root = make_fixture_mesh(tmp_path / "mesh")
     project = yaml.safe_load((root / "dbt_project.yml").read_text())
@@ -295,7 +299,8 @@ def test_pii_selected_into_a_real_product_unmasked_is_refused(mesh_copy: Path) -
     assert result.stdout.splitlines()[1:] == [
         "[P06 error] domain customers, model.customers.customers.v1, column phone: column phone "
         "of public model customers v1 carries PII (source crm.customers.PHONE) unmasked. Fix: "
-        "select it through `{{ duckmesh_platform.pseudonymise('phone') }}` or `{{ duckmesh_platform.mask_pii('phone') }}` in "
+        "select it through `{{ duckmesh_platform.pseudonymise('phone') }}` or "
+        "`{{ duckmesh_platform.mask_pii('phone') }}` in "
         "models/products/customers_v1.sql, or drop it from the product.",
     ]
 
@@ -374,6 +379,7 @@ def test_new_and_removed_products() -> None:
         semver.ProductChange("sales", "tickets", "major", ["product removed"], False)]
 
 
+@pytest.mark.e2e
 def test_check_reports_the_semver_class_of_changes_since_publish(fixture_report: dict) -> None:
     changes = {(c["domain"], c["product"]): c for c in fixture_report["changes"]}
     assert changes[("gov_p09", "accounts")] == {

@@ -19,7 +19,13 @@ import duckdb
 import pytest
 
 from conftest import copy_mesh
-from duckmesh.generate import NEXT_STATUS, batch_counts, generate, generate_batch, row_counts
+from duckmesh.sources.generate import (
+    NEXT_STATUS,
+    batch_counts,
+    generate,
+    generate_batch,
+    row_counts,
+)
 
 SCALE = 0.005  # 500 customers, 5,000 orders
 DBT = str(Path(sys.executable).parent / "dbt")
@@ -84,6 +90,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
     return Builds(root, data_dir, incremental_db, rebuilt_db, row_counts(SCALE)["orders"])
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("relation", INCREMENTAL_MODELS + DOWNSTREAM)
 def test_incremental_equals_full_rebuild(builds: Builds, relation: str) -> None:
     con = duckdb.connect(str(builds.incremental_db), read_only=True)
@@ -102,6 +109,7 @@ def test_incremental_equals_full_rebuild(builds: Builds, relation: str) -> None:
     assert only_incremental == [] and only_rebuilt == []
 
 
+@pytest.mark.e2e
 def test_batches_reached_the_products(builds: Builds) -> None:
     """The comparison above is not vacuous: new, late and updated orders all landed."""
     extra = batch_counts(SCALE, 2)
@@ -155,8 +163,8 @@ def test_changed_only_state_falls_back_to_a_full_build(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """`duckmesh build --changed-only` selects state:modified+ only while the database
     and the source data are those of the last successful build."""
-    from duckmesh import build_state
-    from duckmesh.project import Mesh
+    from duckmesh.build import state as build_state
+    from duckmesh.core.project import Mesh, Settings
 
     root, data_dir = tmp_path / "mesh", tmp_path / "data"
     (root / "target").mkdir(parents=True)
@@ -169,15 +177,15 @@ def test_changed_only_state_falls_back_to_a_full_build(tmp_path: Path,
     (root / "domains" / "sales" / "models" / "_groups.yml").write_text(
         "groups:\n  - name: sales\n")
     monkeypatch.setenv("DUCKMESH_DB", str(root / "mesh.duckdb"))
-    mesh = Mesh(root)
+    mesh = Mesh(root, Settings.from_env())
 
     assert build_state.selection(mesh, data_dir)[0] == []  # nothing recorded yet
     (root / "mesh.duckdb").write_bytes(b"")
-    build_state.save(mesh, data_dir, {"duckmesh.quarantine:validate_sources": {}})
+    build_state.save(mesh, data_dir, {"source_checks": {}})
     args, _ = build_state.selection(mesh, data_dir)
     assert args == ["--select", "state:modified+", "--state", str(root / "target" / "last_build")]
     assert build_state.data_step_overrides(mesh, data_dir) == {
-        "duckmesh.quarantine:validate_sources": {}}
+        "source_checks": {}}
     assert not build_state.deps_current(mesh)  # dbt_packages/sales not installed
     (root / "dbt_packages" / "sales").mkdir(parents=True)
     assert build_state.deps_current(mesh)
@@ -188,4 +196,4 @@ def test_changed_only_state_falls_back_to_a_full_build(tmp_path: Path,
 
     build_state.save(mesh, data_dir, {})
     monkeypatch.setenv("DUCKMESH_DB", str(tmp_path / "other.duckdb"))
-    assert build_state.selection(Mesh(root), data_dir)[0] == []  # another database file
+    assert build_state.selection(Mesh(root, Settings.from_env()), data_dir)[0] == []  # another db file

@@ -9,10 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from duckmesh.lint import sql_paths
-from duckmesh.project import Mesh
-
 from conftest import duckmesh
+from duckmesh.core.project import Mesh
+from duckmesh.lint.runner import sql_paths
 
 
 def test_sqlfluff_lints_every_model_of_every_domain(mesh_copy: Path) -> None:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import bisect
 import json
 from collections import Counter, defaultdict
-from datetime import timedelta
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import duckdb
@@ -157,7 +156,8 @@ def test_revenue_equals_the_order_lines(con, source) -> None:
         join orders as o using (order_id) where o.status <> 'cancelled'""")
     assert scalar(con, "select sum(lifetime_net_amount) from analytics.customer_360") == not_cancelled
     assert scalar(con, "select sum(net_revenue_amount) from analytics.executive_kpis") == not_cancelled
-    assert scalar(con, "select count(*) from sales.order_items") == scalar(source, "select count(*) from lines")
+    assert scalar(con, "select count(*) from sales.order_items") == \
+        scalar(source, "select count(*) from lines")
 
 
 def test_orders_per_customer(con, source) -> None:
@@ -243,6 +243,7 @@ def test_build_prints_the_product_summary(built_mesh: BuiltMesh, con) -> None:
         domain, table = relation.split(".")
         product, version = table.rsplit("_v", 1)
         rows = scalar(con, f"select count(*) from {relation}")
-        line = next(l for l in out.splitlines() if f" {relation} " in f" {l} ")
+        line = next(text for text in out.splitlines() if f" {relation} " in f" {text} ")
         assert line.split()[:4] == [domain, product, f"v{version}", f"{rows:,}"], line
-    assert "deprecated 2027-06-30" in next(l for l in out.splitlines() if "sales.orders_v1" in l)
+    assert "deprecated 2027-06-30" in next(text for text in out.splitlines()
+                                           if "sales.orders_v1" in text)

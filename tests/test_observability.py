@@ -12,12 +12,12 @@ from __future__ import annotations
 import io
 import json
 import threading
+from collections.abc import Iterator
 from contextlib import redirect_stdout
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import pytest
@@ -35,7 +35,7 @@ from duckmesh.observability.store import SCHEMA
 MODEL = "model.shop.orders.v1"
 TEST = "test.shop.not_null_orders_v1_customer_id.abc123"
 OWNER = "Shop Team <shop@example.com>"
-DAY0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
+DAY0 = datetime(2024, 3, 1, tzinfo=UTC)
 SLO = {"freshness_hours": 24, "freshness_column": "ordered_at", "min_rows": 6,
        "max_null_rate": {"customer_id": 0.2}, "build_budget_seconds": 2,
        "availability_pct": 90}
@@ -426,7 +426,7 @@ def test_build_records_the_run(built_mesh: BuiltMesh) -> None:
                  f"from {SCHEMA}.runs")
     assert runs == [(results["metadata"]["invocation_id"], "success",
                      results["metadata"]["dbt_version"], "dev", len(results["results"]),
-                     datetime(2025, 12, 31, tzinfo=timezone.utc))]
+                     datetime(2025, 12, 31, tzinfo=UTC))]
     statuses = fetch(db, f"select unique_id, status from {SCHEMA}.node_runs")
     assert sorted(statuses) == sorted((r["unique_id"], r["status"]) for r in results["results"])
     metrics = fetch(db, f"select relation, row_count, key_distinct_count, freshness_max "
@@ -468,6 +468,7 @@ def test_status_command_on_the_built_mesh(built_mesh: BuiltMesh) -> None:
     assert (gate.returncode, gate.stdout.strip()) == (0, "no open alerts")
 
 
+@pytest.mark.e2e
 def test_a_failed_second_build_appends_history(built_mesh: BuiltMesh, tmp_path: Path) -> None:
     """A copy of the built mesh, its customers product broken, rebuilt (customers only)."""
     root = tmp_path / "mesh"
@@ -504,7 +505,7 @@ def test_a_locked_database_is_a_clear_error(simulation: Simulation) -> None:
     holder = duckdb.connect(str(simulation.db))  # as a running build would
     try:
         done = duckmesh(simulation.root, "status", env={"DUCKMESH_DB": str(simulation.db)},
-                        check=False)
+                        check=False, fresh_process=True)  # the lock is another process's
     finally:
         holder.close()
     assert done.returncode == 1

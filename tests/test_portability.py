@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
 
@@ -31,7 +32,7 @@ def test_mesh_type_spells_every_logical_type_for_duckdb(built_mesh: BuiltMesh,
                                                          tmp_path: Path) -> None:
     root = clone_built(built_mesh.root, tmp_path / "mesh")
     rendered = compile_inline(root, "select '" + "|".join(
-        "{{ duckmesh_platform.mesh_type('%s') }}" % name for name in LOGICAL) + "'")
+        f"{{{{ duckmesh_platform.mesh_type('{name}') }}}}" for name in LOGICAL) + "'")
     assert rendered == "select '" + "|".join([
         "varchar", "integer", "bigint", "double", "boolean", "date", "decimal(18,2)",
         "timestamp with time zone", "timestamp", "varchar", "decimal(18,2)",
@@ -41,7 +42,8 @@ def test_mesh_type_spells_every_logical_type_for_duckdb(built_mesh: BuiltMesh,
 def test_java_patterns_and_rounding_macros_render_as_documented(built_mesh: BuiltMesh,
                                                                tmp_path: Path) -> None:
     root = clone_built(built_mesh.root, tmp_path / "mesh")
-    pattern = compile_inline(root, "select '{{ duckmesh_platform.java_datetime_pattern(\"%d/%m/%Y %H:%M:%S\") }}'")
+    pattern = compile_inline(
+        root, "select '{{ duckmesh_platform.java_datetime_pattern(\"%d/%m/%Y %H:%M:%S\") }}'")
     assert pattern == "select 'dd/MM/yyyy HH:mm:ss'"
     sql = compile_inline(root, "select {{ duckmesh_platform.divide_rounded('85338', '3600', 2) }} as hours, "
                                "{{ duckmesh_platform.divide_rounded('1', '0', 2) }} as none")
@@ -50,6 +52,7 @@ def test_java_patterns_and_rounding_macros_render_as_documented(built_mesh: Buil
     assert (hours, none) == (23.71, None)  # 23.705 h rounds half up, not to 23.70
 
 
+@pytest.mark.e2e
 def test_a_contract_may_name_its_types_logically(mesh_copy: Path) -> None:
     """money / timestamp_tz / text in the YAML: DuckDB's contract check, DDL and the
     harmonised-type policy (P05) read them as decimal(18,2), timestamptz and varchar."""

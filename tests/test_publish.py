@@ -10,11 +10,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import clone_built, duckmesh
 
-from duckmesh import access
-from duckmesh.products import public_products
-from duckmesh.project import MeshError
+from conftest import clone_built, duckmesh
+from duckmesh.core.products import public_products
+from duckmesh.core.project import MeshError
+from duckmesh.publish import access
 
 RESTRICTED = "customers.customers_v1"
 
@@ -159,13 +159,15 @@ def test_refs_to_a_product_the_domain_may_not_read_fail(manifest: dict) -> None:
     problems = access.ref_violations(changed)
     assert ("model int_campaign_reach (domain marketing) refs customers.customers v1, whose "
             "meta.consumers is ['analytics']: ask the customers team to add marketing to "
-            "meta.consumers in domains/customers/models/products/_products.yml, or remove the ref") in problems
+            "meta.consumers in domains/customers/models/products/_products.yml, or remove the ref"
+            ) in problems
     readers = {p.split(" (domain ")[1].split(")")[0] for p in problems}
     assert readers == {"marketing", "sales", "customer_service"}
     with pytest.raises(MeshError, match="consumer access: "):
         access.check_refs(changed)
 
 
+@pytest.mark.e2e
 def test_build_stops_before_dbt_builds_when_a_domain_may_not_read_a_ref(mesh_copy: Path) -> None:
     products = mesh_copy / "domains" / "customers" / "models" / "products" / "_products.yml"
     text = products.read_text()
@@ -210,8 +212,8 @@ def test_republish_reuses_unchanged_products_and_rewrites_changed_ones(
         expected = fingerprint(mesh, relation)
         assert fingerprint(pub, relation) == expected, relation
         assert fingerprint(pub, f"read_parquet('{new / 'ports' / port}')") == expected, relation
-    assert pub.execute(f"select count(*) from marketing.campaign_performance "
-                       f"where campaign_name like '%!'").fetchone()[0] > 0
+    assert pub.execute("select count(*) from marketing.campaign_performance "
+                       "where campaign_name like '%!'").fetchone()[0] > 0
     for consumer in ("bi_dashboards", "data_science"):
         con = duckdb.connect(str(published / "consumers" / consumer / "mesh.duckdb"),
                              read_only=True)
@@ -229,7 +231,7 @@ def test_republish_reuses_unchanged_products_and_rewrites_changed_ones(
 
 
 def test_access_check_parses_again_when_a_project_file_changes(published_copy: Path) -> None:
-    from duckmesh.project import Mesh
+    from duckmesh.core.project import Mesh
 
     mesh = Mesh(published_copy)
     stamp = access.project_stamp(mesh, {})
@@ -241,7 +243,7 @@ def test_access_check_parses_again_when_a_project_file_changes(published_copy: P
 
 
 def test_access_stamp_ignores_the_databases_a_build_writes(published_copy: Path) -> None:
-    from duckmesh.project import Mesh
+    from duckmesh.core.project import Mesh
 
     mesh = Mesh(published_copy)
     stamp = access.project_stamp(mesh, {})

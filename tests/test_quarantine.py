@@ -12,16 +12,24 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO, duckmesh
 
-from duckmesh.project import Mesh
-from duckmesh.validation import BadRow, Drift, SourceSpecError, check, load_specs
+from conftest import REPO, duckmesh
+from duckmesh.core.project import Mesh
+from duckmesh.sources.validation import (
+    BadRow,
+    Drift,
+    SourceSpecError,
+    check,
+    load_specs,
+)
 
 BAD = REPO / "tests" / "fixtures" / "bad_inputs"
 SCALE = "0.002"
 CSV_HEADER = "CUST_ID;FIRST_NAME;LAST_NAME;EMAIL;PHONE;COUNTRY;SEGMENT;SIGNUP_DT;OPT_IN;LAST_MODIFIED"
-GOOD_1 = "C00000001;Chloe;Moreau;chloe.1@example.com;+49 387103429;PL;consumer;05/07/2023;Y;2025-11-18 00:09:39"
-GOOD_2 = "C00000002;Liam;Garcia;liam.2@example.com;+49 988929785;IT;small_business;02/01/2023;N;2025-11-14 03:49:11"
+GOOD_1 = ("C00000001;Chloe;Moreau;chloe.1@example.com;+49 387103429;PL;consumer;05/07/2023;Y;"
+          "2025-11-18 00:09:39")
+GOOD_2 = ("C00000002;Liam;Garcia;liam.2@example.com;+49 988929785;IT;small_business;02/01/2023;N;"
+          "2025-11-14 03:49:11")
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +135,7 @@ def _corrupt(data_dir: Path, extra_customer_lines: list[str]) -> None:
     tickets.write_text(tickets.read_text() + '{"ticket_id": "T9", "customer_id": \n')
 
 
+@pytest.mark.e2e
 def test_build_quarantines_bad_rows_and_keeps_good_ones(mesh_copy: Path) -> None:
     duckmesh(mesh_copy, "generate", "--scale", SCALE)
     data_dir = mesh_copy / "data" / f"scale_{SCALE}"
@@ -157,6 +166,7 @@ def test_build_quarantines_bad_rows_and_keeps_good_ones(mesh_copy: Path) -> None
     assert [r["line"] for r in json.loads(listing.stdout)] == [first_bad + i for i in range(4)]
 
 
+@pytest.mark.e2e
 def test_threshold_fails_the_build_and_publishes_nothing(mesh_copy: Path) -> None:
     duckmesh(mesh_copy, "generate", "--scale", SCALE)
     tickets = mesh_copy / "data" / f"scale_{SCALE}" / "support" / "tickets.jsonl"
@@ -202,7 +212,7 @@ def test_source_paths_cannot_leave_the_data_folder(tmp_path: Path, path: str) ->
 
 def test_cached_check_reuses_unchanged_files_and_rechecks_changed_ones(
         specs: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from duckmesh import validation
+    from duckmesh.sources import validation
 
     data, cache = tmp_path / "data", tmp_path / "cache"
     path = write(data, "crm/customers.csv", [CSV_HEADER, GOOD_1, GOOD_2])

@@ -23,7 +23,7 @@ import yaml
 
 from conftest import TEST_SCALE, copy_mesh, duckmesh
 from duckmesh import cli
-from duckmesh.scaffold import DEPRECATION_NOTICE_DAYS
+from duckmesh.selfserve.scaffold import DEPRECATION_NOTICE_DAYS
 
 TODO_LINE = re.compile(r"description: ''  # TODO: describe")
 
@@ -153,6 +153,7 @@ group by order_date
 """
 
 
+@pytest.mark.e2e
 def test_new_domain_to_governed_product_in_three_commands(scaffolded: Path) -> None:
     root = scaffolded
     # 1. the domain

@@ -21,8 +21,8 @@ import duckdb
 import pytest
 
 from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
-from duckmesh.generate import batch_counts, generate_batch
-from duckmesh.governance import MARKER
+from duckmesh.governance.report import MARKER
+from duckmesh.sources.generate import batch_counts, generate_batch
 from test_governance import dbt as governance_dbt
 from test_governance import make_fixture_mesh
 

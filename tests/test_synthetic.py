@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from duckmesh import synthetic
+from benchmarks import synthetic
 
 DBT = str(Path(sys.executable).parent / "dbt")
 
@@ -51,6 +51,7 @@ def built_synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.e2e
 def test_synthetic_mesh_builds_with_cross_domain_products(built_synthetic: Path) -> None:
     manifest = json.loads((built_synthetic / "target" / "manifest.json").read_text())
     models = {k: n for k, n in manifest["nodes"].items() if n["resource_type"] == "model"}

@@ -11,13 +11,13 @@ import sys
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 import duckdb
 
-from .store import SCHEMA
+from duckmesh.observability.store import SCHEMA
 
 SEVERITIES = ("error", "warning")
 
@@ -59,7 +59,7 @@ class Alert:
         record = asdict(self)
         for name in ("raised_at", "resolved_at"):
             value = getattr(self, name)
-            record[name] = value.astimezone(timezone.utc).isoformat() if value else None
+            record[name] = value.astimezone(UTC).isoformat() if value else None
         return json.dumps(record, sort_keys=True)
 
 
@@ -74,7 +74,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, run_id: str, at: datetime,
     check passed in this run. Returns (raised, resolved)."""
     open_alerts = {a.alert_key: a for a in query_alerts(con, include_resolved=False)}
     next_id = con.execute(f"select coalesce(max(alert_id), 0) + 1 "
-                          f"from {SCHEMA}.alerts").fetchone()[0]
+                          f"from {SCHEMA}.alerts").fetchall()[0][0]
     raised = []
     seen = set()
     for finding in findings:

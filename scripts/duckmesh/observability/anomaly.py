@@ -19,9 +19,9 @@ from statistics import median
 
 import duckdb
 
-from .config import AnomalyConfig
-from .slo import ProductState
-from .store import SCHEMA
+from duckmesh.observability.config import AnomalyConfig
+from duckmesh.observability.slo import ProductState
+from duckmesh.observability.store import SCHEMA
 
 
 @dataclass(frozen=True)

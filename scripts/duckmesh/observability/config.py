@@ -4,14 +4,13 @@ DUCKMESH_ALERT_WEBHOOK) and by command-line options."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
-from ..project import Mesh, MeshError
+from duckmesh.core.project import Mesh, MeshError
 
 VAR_NAME = "duckmesh_observability"
 
@@ -55,8 +54,8 @@ def parse_time(value: str, name: str) -> datetime:
             f"{name} {value!r} is not a timestamp: write ISO 8601, e.g. "
             "2025-12-31T00:00:00+00:00, or 'now'") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def _build(cls: type, values: dict, where: str):  # noqa: ANN202 - dataclass factory
@@ -78,9 +77,9 @@ def load_config(mesh: Mesh, as_of: str | None = None) -> ObservabilityConfig:
     anomaly = _build(AnomalyConfig, dict(raw.pop("anomaly", None) or {}), f"{where}.anomaly")
     config = _build(ObservabilityConfig, {**raw, "anomaly": anomaly}, where)
     overrides = {
-        "as_of": os.environ.get("DUCKMESH_AS_OF"),
-        "alert_file": os.environ.get("DUCKMESH_ALERT_FILE"),
-        "webhook_url": os.environ.get("DUCKMESH_ALERT_WEBHOOK"),
+        "as_of": mesh.settings.as_of,
+        "alert_file": mesh.settings.alert_file,
+        "webhook_url": mesh.settings.alert_webhook,
     }
     config = replace(config, **{k: v for k, v in overrides.items() if v})
     if as_of:

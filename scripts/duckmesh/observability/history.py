@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 import yaml
 
-from ..products import ProductVersion, public_products
-from .config import parse_time
+from duckmesh.core.products import ProductVersion, public_products
+from duckmesh.core.sql import quote_ident
+from duckmesh.observability.config import parse_time
 
 FAILED_STATUSES = {"error", "fail", "runtime error"}
 
@@ -205,7 +207,7 @@ def _test_results(nodes: list[NodeRun], manifest: dict,
 
 def failed_run(ended_at: datetime, build_seconds: float, root: Path | None) -> RunRecord:
     """A build that failed before dbt wrote run results (e.g. a parse error)."""
-    started_at = datetime.fromtimestamp(ended_at.timestamp() - build_seconds, timezone.utc)
+    started_at = datetime.fromtimestamp(ended_at.timestamp() - build_seconds, UTC)
     return RunRecord(
         run_id=f"failed-{ended_at:%Y%m%dT%H%M%S%f}", started_at=started_at,
         ended_at=ended_at, status="error", dbt_version=None,
@@ -217,8 +219,9 @@ def failed_run(ended_at: datetime, build_seconds: float, root: Path | None) -> R
 def _default_target(root: Path) -> str | None:
     """The profile's target: DUCKMESH_TARGET, else the default written in profiles.yml
     (``{{ env_var('DUCKMESH_TARGET', 'dev') }}`` -> dev)."""
-    if os.environ.get("DUCKMESH_TARGET"):
-        return os.environ["DUCKMESH_TARGET"]
+    target = os.environ.get("DUCKMESH_TARGET")
+    if target:
+        return target
     try:
         profiles = yaml.safe_load((root / "profiles" / "profiles.yml").read_text()) or {}
     except OSError:
@@ -239,24 +242,20 @@ def git_commit(root: Path) -> str | None:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # --- product metrics -------------------------------------------------------------------
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
 
 def to_utc(value: Any) -> datetime | None:
     """A freshness value (timestamp, timestamptz or date) as an aware UTC datetime."""
     if value is None:
         return None
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(
-            timezone.utc)
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(
+            UTC)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     raise TypeError(f"not a time: {value!r}")
 
 
@@ -289,16 +288,16 @@ def _measure(con: duckdb.DuckDBPyConnection, product: Product,
     freshness = freshness if freshness in table_columns else None
     select = ["count(*)"]
     if len(keys) == 1:
-        select.append(f"count(distinct {_ident(keys[0])})")
+        select.append(f"count(distinct {quote_ident(keys[0])})")
     elif keys:
-        select.append(f"count(distinct ({', '.join(map(_ident, keys))}))")
+        select.append(f"count(distinct ({', '.join(map(quote_ident, keys))}))")
     else:
         select.append("null")
-    select += [f"count({_ident(c)})" for c in table_columns]
+    select += [f"count({quote_ident(c)})" for c in table_columns]
     if freshness:
-        select += [f"min({_ident(freshness)})", f"max({_ident(freshness)})"]
-    relation = f"{_ident(product.version.schema)}.{_ident(product.version.relation_name)}"
-    row = con.execute(f"select {', '.join(select)} from {relation}").fetchone()
+        select += [f"min({quote_ident(freshness)})", f"max({quote_ident(freshness)})"]
+    relation = f"{quote_ident(product.version.schema)}.{quote_ident(product.version.relation_name)}"
+    row = con.execute(f"select {', '.join(select)} from {relation}").fetchall()[0]
     count, distinct = row[0], row[1]
     non_null = row[2:2 + len(table_columns)]
     fresh = row[2 + len(table_columns):]

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 
-from .. import dbt
-from ..project import MeshError
-from . import alerts as alerting
-from .anomaly import Anomaly, detect
-from .config import ObservabilityConfig, load_config
-from .history import (FAILED_STATUSES, Measurement, Product, RunRecord, failed_run,
-                      measure_products, products_from_manifest, run_from_artifacts)
-from .slo import ProductState, SloResult, evaluate, ledger
-from .store import SCHEMA, connect, insert_rows
+from duckmesh.core.context import BuildContext
+from duckmesh.core.project import MeshError
+from duckmesh.observability import alerts as alerting
+from duckmesh.observability.anomaly import Anomaly, detect
+from duckmesh.observability.config import ObservabilityConfig, load_config
+from duckmesh.observability.history import (
+    FAILED_STATUSES,
+    Measurement,
+    Product,
+    RunRecord,
+    failed_run,
+    measure_products,
+    products_from_manifest,
+    run_from_artifacts,
+)
+from duckmesh.observability.slo import ProductState, SloResult, evaluate, ledger
+from duckmesh.observability.store import SCHEMA, connect, insert_rows
 
 
 @dataclass
@@ -57,11 +65,11 @@ def observe(root: Path, db_path: Path, manifest: dict, run_results: dict | None,
     with connect(db_path) as con:
         run_id = (run_results or {}).get("metadata", {}).get("invocation_id")
         recorded = run_id is not None and con.execute(
-            f"select count(*) from {SCHEMA}.runs where run_id = ?", [run_id]).fetchone()[0]
+            f"select count(*) from {SCHEMA}.runs where run_id = ?", [run_id]).fetchall()[0][0]
         if run_results and not recorded:
             run = run_from_artifacts(run_results, manifest, products, root, build_failed)
         elif build_failed:
-            run = failed_run(datetime.now(timezone.utc), build_seconds, root)
+            run = failed_run(datetime.now(UTC), build_seconds, root)
         elif recorded:
             raise MeshError(f"run {run_id} (target/run_results.json) is already recorded: "
                             "run `duckmesh build` or a dbt build first")
@@ -88,7 +96,7 @@ def _record(con: duckdb.DuckDBPyConnection, observation: Observation,
             products: list[Product], config: ObservabilityConfig,
             progress: Callable[[str], None] | None) -> None:
     run, as_of = observation.run, observation.as_of
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     insert_rows(con, "runs", [{
         "run_id": run.run_id, "started_at": run.started_at, "ended_at": run.ended_at,
         "status": run.status, "dbt_version": run.dbt_version, "target": run.target,
@@ -181,7 +189,7 @@ def _state(con: duckdb.DuckDBPyConnection, run: RunRecord, product: Product,
         built_at = con.execute(
             f"select max(built_at) from {SCHEMA}.product_metrics "
             f"where product = ? and version is not distinct from ?",
-            [product.key, product.version.version]).fetchone()[0]
+            [product.key, product.version.version]).fetchall()[0][0]
     lag = None
     if measurement.freshness_max is not None:
         lag = (as_of - measurement.freshness_max).total_seconds() / 3600
@@ -207,7 +215,7 @@ def _metrics_row(run: RunRecord, state: ProductState, now: datetime) -> dict:
         "freshness_lag_hours": state.freshness_lag_hours, "measured_at": now}
 
 
-def after_build(context) -> None:  # noqa: ANN001 - build.BuildContext (import cycle)
+def after_build(context: BuildContext) -> None:
     """AFTER_BUILD step: record the build that just ran, even a failed one."""
     mesh = context.mesh
     if not mesh.manifest_path.exists():
@@ -217,7 +225,7 @@ def after_build(context) -> None:  # noqa: ANN001 - build.BuildContext (import c
     config = load_config(mesh)
     try:
         observation = observe(
-            mesh.root, mesh.db_path, dbt.load_manifest(mesh), dbt.load_run_results(mesh),
+            mesh.root, mesh.db_path, context.artifacts.manifest, context.artifacts.run_results,
             config, build_failed=not context.success, build_seconds=context.build_seconds)
     except duckdb.Error as error:
         raise MeshError(

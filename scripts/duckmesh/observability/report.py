@@ -5,14 +5,14 @@ catalog site can embed per product."""
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from .alerts import query_alerts
-from .store import connect, has_history
-from .views import product_status, series
+from duckmesh.observability.alerts import query_alerts
+from duckmesh.observability.store import connect, has_history
+from duckmesh.observability.views import product_status, series
 
 WIDTH, HEIGHT, PAD = 220, 60, 4
 
@@ -81,7 +81,7 @@ li{font-size:.85rem}
 def render(con: duckdb.DuckDBPyConnection, limit: int = 60) -> str:
     statuses = product_status(con)
     alerts = query_alerts(con)
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8>"
              f"<title>DuckMesh observability</title><style>{STYLE}</style></head><body>"
              f"<h1>DuckMesh observability</h1><p class=meta>Generated {generated}; "

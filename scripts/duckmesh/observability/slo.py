@@ -21,9 +21,9 @@ from typing import Any
 
 import duckdb
 
-from ..project import MeshError
-from .history import Measurement, Product
-from .store import SCHEMA
+from duckmesh.core.project import MeshError
+from duckmesh.observability.history import Measurement, Product
+from duckmesh.observability.store import SCHEMA
 
 NUMERIC_KEYS = ("freshness_hours", "min_rows", "build_budget_seconds", "availability_pct")
 

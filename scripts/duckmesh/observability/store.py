@@ -5,13 +5,13 @@ updated (resolved, seen again)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 
-from ..project import MeshError
+from duckmesh.core.project import MeshError
 
 SCHEMA = "mesh_observability"
 
@@ -96,7 +96,7 @@ def has_history(db_path: Path) -> bool:
     try:
         return bool(con.execute(
             "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = 'runs'", [SCHEMA]).fetchone()[0])
+            "where table_schema = ? and table_name = 'runs'", [SCHEMA]).fetchall()[0][0])
     finally:
         con.close()
 

@@ -7,10 +7,10 @@ from datetime import datetime
 
 import duckdb
 
-from ..project import MeshError
-from .alerts import query_alerts
-from .slo import LedgerRow, ledger, products_with_history
-from .store import SCHEMA
+from duckmesh.core.project import MeshError
+from duckmesh.observability.alerts import query_alerts
+from duckmesh.observability.slo import LedgerRow, ledger, products_with_history
+from duckmesh.observability.store import SCHEMA
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def product_history(con: duckdb.DuckDBPyConnection, product: str,
         order by r.started_at desc
         limit ?
     """, [product, limit]).fetchall()
-    return [HistoryRow(*r[:8], r[8] or "", r[9]) for r in rows]
+    return [HistoryRow(*r[:8], r[8] or "", r[9]) for r in rows]  # type: ignore[call-arg]
 
 
 def all_ledgers(con: duckdb.DuckDBPyConnection, runs: int | None,

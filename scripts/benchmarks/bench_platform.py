@@ -1,0 +1,115 @@
+"""Platform overhead: what governance, catalog, observability and publish add to a build,
+each as a share of the `dbt build` time. Governance is dbt's on-run-start hook (its time
+from run_results.json); the others are the build's BEFORE_BUILD / AFTER_BUILD steps,
+timed one by one around an in-process `dbt build` in a work copy of the mesh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+from dataclasses import replace
+from pathlib import Path
+
+from benchmarks.bench_common import (
+    Figure,
+    add_standard_arguments,
+    median,
+    run_standard,
+    timed,
+    work_copy,
+)
+from duckmesh.build import pipeline as build
+from duckmesh.core import dbt
+from duckmesh.core.context import BuildContext
+from duckmesh.core.project import Mesh
+
+# capability -> the build steps (build.pipeline Step.name) that belong to it
+CAPABILITIES = {
+    "catalog": ("catalog",),
+    "observability": ("observability",),
+    "publish": ("publish", "consumer_access"),
+    "source checks": ("source_checks",),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_standard_arguments(parser, 3, "builds")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_standard(args, "platform", measure)
+
+
+def _capability(step_name: str) -> str:
+    for name, steps in CAPABILITIES.items():
+        if step_name in steps:
+            return name
+    return step_name
+
+
+def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
+            ) -> tuple[list[Figure], dict]:
+    with work_copy(mesh, scale, work) as (copy, data_dir):
+        dbt.require_success(dbt.run_dbt(copy, ["deps"], copy.env(data_dir), quiet=True), "deps")
+        samples: dict[str, list[float]] = {"dbt build": [], "governance": []}
+        for name in CAPABILITIES:
+            samples[name] = []
+        for attempt in range(repeat):
+            # a new file per build: dbt-duckdb keeps its database open in this process
+            db = copy.root / f"mesh_{attempt + 1}.duckdb"
+            run_mesh = Mesh(copy.root, replace(copy.settings, db=db, data=data_dir))
+            one = _one_build(run_mesh, data_dir, scale)
+            for key, seconds in one.items():
+                samples.setdefault(key, []).append(seconds)
+    return _figures(samples), {"scale": scale, "samples": samples,
+                               "before_build": [s.name for s in build.BEFORE_BUILD],
+                               "after_build": [s.name for s in build.AFTER_BUILD]}
+
+
+def _one_build(copy: Mesh, data_dir: Path, scale: float) -> dict[str, float]:
+    seconds: dict[str, float] = {name: 0.0 for name in CAPABILITIES}
+    sink = io.StringIO()
+    ctx = BuildContext(copy, scale, data_dir)
+    for step in build.BEFORE_BUILD:
+        with contextlib.redirect_stdout(sink):
+            _, took = timed(lambda step=step: step.run(ctx))
+        seconds[_capability(step.name)] = seconds.get(_capability(step.name), 0.0) + took
+    with contextlib.redirect_stdout(sink):
+        outcome, build_seconds = timed(
+            lambda: dbt.run_dbt(copy, ["build"], ctx.dbt_env, quiet=True))
+    dbt.require_success(outcome, "build")
+    ctx.dbt_ran()
+    ctx.success, ctx.build_seconds = True, build_seconds
+    results = ctx.artifacts.run_results or {"results": []}
+    seconds["governance"] = sum(r["execution_time"] for r in results["results"]
+                                if r["unique_id"].startswith("operation."))
+    seconds["dbt build"] = build_seconds
+    for step in build.AFTER_BUILD:
+        with contextlib.redirect_stdout(sink):
+            _, took = timed(lambda step=step: step.run(ctx))
+        seconds[_capability(step.name)] = seconds.get(_capability(step.name), 0.0) + took
+    return seconds
+
+
+def _figures(samples: dict[str, list[float]]) -> list[Figure]:
+    build_s = median(samples["dbt build"])
+    present = {_capability(s.name) for s in (*build.BEFORE_BUILD, *build.AFTER_BUILD)}
+    present.add("governance")
+    figures = [Figure("platform", "dbt build (in-process)", build_s, samples=samples["dbt build"],
+                      note="governance hook included")]
+    total = 0.0
+    others = sorted(set(samples) - {"dbt build", "governance", *CAPABILITIES})
+    for name in ["governance", *CAPABILITIES, *others]:
+        if name not in present:
+            figures.append(Figure("platform", f"{name} share", None, unit="%",
+                                  note="step not registered in build.py"))
+            continue
+        seconds = median(samples[name])
+        total += seconds
+        figures.append(Figure("platform", f"{name} share", 100 * seconds / build_s, unit="%",
+                              samples=samples[name], note=f"{seconds:.2f} s"))
+    figures.append(Figure("platform", "platform steps together", 100 * total / build_s,
+                          unit="%", target="<= 10%", note=f"{total:.2f} s"))
+    return figures

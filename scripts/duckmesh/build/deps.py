@@ -1,0 +1,77 @@
+"""`dbt deps` for the mesh and for one domain: what a packages.yml declares, and when
+the committed package-lock.yml must be re-resolved."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+
+def declared_packages(folder: Path) -> set[str]:
+    """Package names a project's packages.yml lists (the last folder of a local path or
+    git subdirectory, the repository or hub name, or an explicit `name:`), as the
+    governance policy P03 reads them."""
+    path = folder / "packages.yml"
+    if not path.is_file():
+        return set()
+    names = set()
+    for entry in (yaml.safe_load(path.read_text()) or {}).get("packages") or []:
+        if not isinstance(entry, dict):
+            continue
+        where = str(entry.get("subdirectory") or entry.get("local") or entry.get("git")
+                    or entry.get("package") or entry.get("tarball") or "")
+        names.add(re.sub(r"\.git$", "", where.rstrip("/").split("/")[-1]))
+        if entry.get("name"):
+            names.add(str(entry["name"]))
+    return names
+
+
+ENV_VAR = re.compile(r"""\{\{\s*env_var\(\s*'(\w+)'\s*(?:,\s*'([^']*)'\s*)?\)\s*\}\}""")
+
+
+def _entry_key(entry: dict, env: dict[str, str]) -> str | None:
+    """How package-lock.yml spells a packages.yml entry: a local path rendered with
+    ``env`` (dbt renders env_var there), a git URL or hub name as written."""
+    if "local" in entry:
+        path = ENV_VAR.sub(lambda m: env.get(m.group(1), m.group(2) or ""), str(entry["local"]))
+        return "local:" + path.rstrip("/")
+    for kind in ("git", "package", "tarball"):
+        if kind in entry:
+            return f"{kind}:{entry[kind]}" + (f"/{entry['subdirectory']}"
+                                              if entry.get("subdirectory") else "")
+    return None
+
+
+def missing_from_lock(project_dir: Path, folders: list[Path],
+                      env: dict[str, str] | None = None) -> list[str]:
+    """Entries that the packages.yml of ``project_dir`` or of the local packages in
+    ``folders`` declare but ``project_dir``'s package-lock.yml lacks. dbt re-resolves
+    only when the root's own packages.yml changes, so a library or upstream domain added
+    to a domain's packages.yml would otherwise never be installed."""
+    lock_file = project_dir / "package-lock.yml"
+    if not lock_file.is_file():
+        return []
+    lock = yaml.safe_load(lock_file.read_text()) or {}
+    locked = {_entry_key(e, {}) for e in lock.get("packages") or [] if isinstance(e, dict)}
+    wanted = set()
+    for folder in [project_dir, *folders]:
+        path = folder / "packages.yml"
+        data = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+        for entry in data.get("packages") or []:
+            if isinstance(entry, dict):
+                wanted.add(_entry_key(entry, env or {}))
+    return sorted(key for key in wanted - locked if key)
+
+
+def deps_args(project_dir: Path, folders: list[Path],
+              env: dict[str, str] | None = None) -> list[str]:
+    """`dbt deps`, with --upgrade (re-resolve and rewrite package-lock.yml, saying so)
+    when a local package declares something the lock does not hold."""
+    missing = missing_from_lock(project_dir, folders, env)
+    if not missing:
+        return ["deps"]
+    print(f"      package-lock.yml lacks {', '.join(missing)} (declared by a domain's "
+          "packages.yml): dbt deps --upgrade rewrites it; commit the new lock", flush=True)
+    return ["deps", "--upgrade"]

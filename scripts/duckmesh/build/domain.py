@@ -1,0 +1,363 @@
+"""Domain autonomy: build, test, govern and publish one domain on its own.
+
+`duckmesh build --domain <name>` and `duckmesh ci --domain <name>` run the domain's own
+dbt project (domains/<name>/, or the root project for the consumer domain) in a
+workspace of its own, target/domains/<name>/: its own build database (build.duckdb,
+kept between runs so incremental products stay incremental), its own dbt artifacts and
+its own source checks. Upstream domains are never rebuilt: their products are read
+from the last publish, attached read-only as `published` (the platform's on-run-start
+hook does it; README "Domains"). `ci` then checks the domain's products against the
+published manifest (SemVer) and publishes only this domain's products into a new
+snapshot; every other product of the previous snapshot is carried over as it was.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dbt.contracts.graph.manifest import WritableManifest
+
+from duckmesh.build.deps import declared_packages, deps_args
+from duckmesh.core import dbt
+from duckmesh.core.artifacts import load_manifest
+from duckmesh.core.output import format_table
+from duckmesh.core.products import ProductVersion, public_products, row_counts
+from duckmesh.core.project import Mesh, MeshError, relative
+from duckmesh.governance import semver
+from duckmesh.publish import publisher
+from duckmesh.sources import generate
+from duckmesh.sources.quarantine import validate_sources
+
+# the keys of a manifest that hold package-owned resources
+RESOURCE_KEYS = ("nodes", "sources", "exposures", "metrics", "groups", "semantic_models",
+                 "unit_tests", "saved_queries")
+REF_IN_SQL = re.compile(r"""\bref\(\s*['"](\w+)['"]\s*,\s*['"]\w+['"]""")
+
+
+@dataclass(frozen=True)
+class DomainWorkspace(Mesh):
+    """The mesh seen from one domain's build: the same root (published/, data/,
+    profiles/), but the domain's own database, artifacts and source checks."""
+
+    domain: str = ""
+    folder: Path = field(default_factory=Path)  # the domain's dbt project
+    project: str = ""  # its dbt project name (the domain, or the root's name)
+
+    @property
+    def is_root(self) -> bool:
+        return self.folder == self.root
+
+    @property
+    def work_dir(self) -> Path:
+        return self.root / "target" / "domains" / self.domain
+
+    @property
+    def db_path(self) -> Path:
+        return self.work_dir / "build.duckdb"
+
+    @property
+    def target_dir(self) -> Path:
+        return self.work_dir / "target"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.target_dir / "manifest.json"
+
+    def domain_dirs(self) -> list[Path]:
+        return [] if self.is_root else [self.folder]
+
+
+def _project_name(folder: Path) -> str:
+    return str((yaml.safe_load((folder / "dbt_project.yml").read_text()) or {}).get("name"))
+
+
+def _root_domain(mesh: Mesh) -> str:
+    """The root project's domain: its group's name (analytics), else its project name."""
+    groups = mesh.root / "models" / "_groups.yml"
+    if groups.is_file():
+        data = yaml.safe_load(groups.read_text()) or {}
+        for group in data.get("groups") or []:
+            return str(group.get("name"))
+    return _project_name(mesh.root)
+
+
+def resolve(mesh: Mesh, name: str) -> DomainWorkspace:
+    """The workspace of domain ``name``; a clear error for a name the mesh lacks."""
+    folders = {folder.name: folder for folder in mesh.domain_dirs()}
+    root_names = {_root_domain(mesh), _project_name(mesh.root)}
+    if name in root_names:
+        return DomainWorkspace(mesh.root, domain=_root_domain(mesh), folder=mesh.root,
+                               project=_project_name(mesh.root))
+    if name in folders:
+        return DomainWorkspace(mesh.root, domain=name, folder=folders[name],
+                               project=_project_name(folders[name]))
+    candidates = mesh.root / "domains" / name
+    hint = (f"domains/{name} exists but is not in packages.yml: add `- local: domains/{name}`"
+            if candidates.is_dir() else f"`duckmesh new-domain {name}` creates one")
+    known = ", ".join(sorted([*folders, _root_domain(mesh)]))
+    raise MeshError(f"unknown domain {name!r}: the mesh's domains are {known}; {hint}")
+
+
+# -- declared dependencies ----------------------------------------------------------------
+
+def undeclared_refs(ws: DomainWorkspace, domains: set[str]) -> dict[str, list[str]]:
+    """Other domains this domain refs (ref('<domain>', ...) in its SQL and yml) that its
+    packages.yml does not list: {domain: [files]}."""
+    declared = declared_packages(ws.folder)
+    found: dict[str, list[str]] = {}
+    model_dirs = [ws.folder / "models"] if (ws.folder / "models").is_dir() else []
+    for folder in model_dirs:
+        for path in sorted([*folder.rglob("*.sql"), *folder.rglob("*.yml")]):
+            for other in REF_IN_SQL.findall(path.read_text()):
+                if other in domains and other != ws.project and other not in declared:
+                    found.setdefault(other, []).append(relative(path, ws.root))
+    return found
+
+
+def check_dependencies(mesh: Mesh, ws: DomainWorkspace) -> list[str]:
+    """The upstream domains ``ws`` declares; an error naming both domains and the line
+    to add when it refs one it does not declare."""
+    domains = {folder.name for folder in mesh.domain_dirs()}
+    missing = undeclared_refs(ws, domains)
+    if missing:
+        lines = []
+        for other, files in sorted(missing.items()):
+            where = "packages.yml" if ws.is_root else f"domains/{ws.domain}/packages.yml"
+            lines.append(
+                f"domain {ws.domain} refs products of domain {other} ({', '.join(sorted(set(files)))}) "
+                f"but {where} does not list it: add "
+                f"`- local: \"{{{{ env_var('DUCKMESH_DOMAINS', '..') }}}}/{other}\"` to {where} and "
+                f"`{other}: {{+database: published}}` under models: in its dbt_project.yml")
+        raise MeshError("; ".join(lines))
+    if ws.is_root:
+        return sorted(domains)
+    return sorted(declared_packages(ws.folder) & domains)
+
+
+# -- the last publish ----------------------------------------------------------------------
+
+def published_dir(mesh: Mesh) -> Path:
+    return mesh.root / "published"
+
+
+def check_publish(mesh: Mesh, ws: DomainWorkspace, upstream: list[str]) -> dict | None:
+    """The last published manifest (None when there is no publish and the domain reads
+    no upstream product); a one-line error when the domain needs a publish that is
+    missing or was made by an incompatible dbt."""
+    pub = published_dir(mesh)
+    manifest_file, database = pub / "manifest.json", pub / "mesh.duckdb"
+    if not manifest_file.is_file() or not database.is_file():
+        if upstream:
+            raise MeshError(
+                f"no publish yet at {relative(pub, mesh.root)}/: domain {ws.domain} reads "
+                f"the products of {', '.join(upstream)} from the last publish. Make one first: "
+                "`duckmesh build` (the whole mesh; it publishes) or "
+                f"`duckmesh ci --domain {upstream[0]}`")
+        return None
+    published = json.loads(manifest_file.read_text())
+    theirs = published.get("metadata", {}).get("dbt_schema_version", "")
+    ours = str(WritableManifest.dbt_schema_version)
+    if theirs != ours:
+        raise MeshError(
+            f"the publish at {relative(manifest_file, mesh.root)} was written by dbt "
+            f"{published.get('metadata', {}).get('dbt_version', '?')} ({theirs}); this dbt "
+            f"writes {ours}: republish the mesh with this dbt (`duckmesh build`)")
+    return published
+
+
+# -- building ------------------------------------------------------------------------------
+
+@dataclass
+class DomainBuild:
+    ws: DomainWorkspace
+    success: bool
+    seconds: float
+    ran: list[str]  # unique_ids dbt ran (run_results)
+    upstream: list[str]
+    published: dict | None
+    error: str | None = None
+
+
+def _env(mesh: Mesh, ws: DomainWorkspace, data_dir: Path) -> dict[str, str]:
+    env = {"DUCKMESH_DB": str(ws.db_path), "DUCKMESH_DATA": str(data_dir),
+           "DUCKMESH_PUBLISHED": str(published_dir(mesh))}
+    if ws.is_root:  # the root's packages.yml resolves the domains as the mesh build does
+        env.update({"DUCKMESH_PLATFORM": "macros", "DUCKMESH_DOMAINS": "domains"})
+    return env
+
+
+def _run(ws: DomainWorkspace, args: list[str], env: dict[str, str], quiet: bool = False
+         ) -> Any:  # dbtRunnerResult
+    command = [*args, "--project-dir", str(ws.folder), "--profiles-dir", str(ws.profiles_dir)]
+    return dbt.invoke(["--quiet", *command] if quiet else command, env)
+
+
+def build(mesh: Mesh, name: str, scale: float, seed: int = 42,
+          full_refresh: bool = False) -> DomainBuild:
+    """Source data, deps, source checks and `dbt build` of one domain's own nodes."""
+    ws = resolve(mesh, name)
+    upstream = check_dependencies(mesh, ws)
+    published = check_publish(mesh, ws, [u for u in upstream if u != ws.project])
+    ws.work_dir.mkdir(parents=True, exist_ok=True)
+    where = relative(ws.folder, mesh.root)
+    print(f"domain {ws.domain} ({where}): its own nodes only; "
+          + (f"upstream {', '.join(upstream)} read from the last publish"
+             if upstream else "no upstream domains"), flush=True)
+
+    data_dir = mesh.data_dir(scale)
+    print(f"[1/4] source data -> {relative(data_dir, mesh.root)}", flush=True)
+    print(f"      {generate.describe(generate.generate(data_dir, scale=scale, seed=seed))}",
+          flush=True)
+    env = _env(mesh, ws, data_dir)
+    print(f"[2/4] dbt deps in {where}", flush=True)
+    upstream_dirs = mesh.domain_dirs() if ws.is_root else [
+        mesh.root / "domains" / u for u in upstream if (mesh.root / "domains" / u).is_dir()]
+    dbt.require_success(_run(ws, deps_args(ws.folder, upstream_dirs, env), env, quiet=True),
+                        "deps")
+    if not ws.is_root:
+        mirror = validate_sources(ws, data_dir)  # the cleaned copy when rows were quarantined
+        if mirror is not None:
+            env["DUCKMESH_DATA"] = str(mirror)
+
+    print(f"[3/4] dbt build -> {relative(ws.db_path, mesh.root)}", flush=True)
+    args = ["build", "--target-path", str(ws.target_dir)]
+    if ws.is_root:
+        args += ["--select", f"package:{ws.project}",
+                 "--vars", json.dumps({"duckmesh_upstream_database": "published"})]
+    if full_refresh or _switched(ws, data_dir):
+        args.append("--full-refresh")
+    started = time.perf_counter()
+    outcome = _run(ws, args, env)
+    seconds = time.perf_counter() - started
+    results = _load(ws.target_dir / "run_results.json") or {}
+    ran = [r["unique_id"] for r in results.get("results", [])]
+    if outcome.success:
+        (ws.work_dir / "data_set").write_text(str(data_dir))
+    error = None if outcome.success else (str(outcome.exception) if outcome.exception
+                                          else "dbt build failed (see the output above)")
+    return DomainBuild(ws, bool(outcome.success), seconds, ran, upstream, published, error)
+
+
+def _switched(ws: DomainWorkspace, data_dir: Path) -> bool:
+    marker = ws.work_dir / "data_set"
+    return marker.is_file() and marker.read_text() != str(data_dir)
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def own_products(ws: DomainWorkspace, manifest: dict) -> list[ProductVersion]:
+    return [p for p in public_products(manifest) if p.package == ws.project]
+
+
+def summary(ws: DomainWorkspace) -> str:
+    manifest = load_manifest(ws)
+    products = own_products(ws, manifest)
+    counts = row_counts(ws.db_path, products)
+    rows = [[p.domain, p.name, f"v{p.version}",
+             "missing" if counts[p.relation] is None else f"{counts[p.relation]:,}",
+             p.relation] for p in products]
+    return format_table(["domain", "product", "version", "rows", "relation"], rows)
+
+
+# -- publishing one domain ------------------------------------------------------------------
+
+def merged_manifest(published: dict | None, built: dict, packages: set[str]) -> dict:
+    """The manifest of the new snapshot: the last published one, with every resource of
+    ``packages`` replaced by the domain build's. Metadata (invocation id) is the build's,
+    so publish pairs it with the build's run_results."""
+    merged = copy.deepcopy(published) if published else {key: {} for key in RESOURCE_KEYS}
+    merged["metadata"] = built["metadata"]
+    for key in RESOURCE_KEYS:
+        kept = {uid: node for uid, node in (merged.get(key) or {}).items()
+                if node.get("package_name") not in packages}
+        kept.update({uid: node for uid, node in (built.get(key) or {}).items()
+                     if node.get("package_name") in packages})
+        merged[key] = kept
+    parents: dict[str, list[str]] = {}
+    for uid, node in [*merged["nodes"].items(), *merged.get("unit_tests", {}).items()]:
+        parents[uid] = list((node.get("depends_on") or {}).get("nodes") or [])
+    children: dict[str, list[str]] = {uid: [] for uid in parents}
+    for uid, ups in parents.items():
+        for parent in ups:
+            children.setdefault(parent, []).append(uid)
+    merged["parent_map"], merged["child_map"] = parents, children
+    return merged
+
+
+def publish(mesh: Mesh, result: DomainBuild) -> None:
+    """Publish the domain's products into a new snapshot, carrying every other product."""
+    ws = result.ws
+    built = load_manifest(ws)
+    packages = {ws.project}
+    merged = merged_manifest(result.published, built, packages)
+    ws.manifest_path.write_text(json.dumps(merged))
+    own = {p.relation for p in own_products(ws, built)}
+
+    def log(line: str) -> None:  # other domains' products are carried: one line below
+        if line.split()[0] in own or " not published " not in line:
+            print(line, flush=True)
+
+    done = publisher.publish(ws, in_build=True, log=log)
+    published_own = sorted(r for r in done.built if r in own)
+    carried_own = sorted(r for r in done.carried if r in own)
+    others = len([r for r in done.carried if r not in own])
+    print(f"      published snapshot {done.snapshot}: {len(published_own)} product version(s) "
+          f"of {ws.domain} ({', '.join(published_own) or 'none'}); {others} of other domains "
+          "carried over unchanged"
+          + (f"; kept the previous {', '.join(carried_own)}" if carried_own else ""), flush=True)
+
+
+def changes(ws: DomainWorkspace, published: dict | None) -> list:
+    """SemVer class of each change to this domain's products since the last publish."""
+    if published is None:
+        return []
+    after = merged_manifest(published, load_manifest(ws), {ws.project})
+    return [c for c in semver.compare_manifests(published, after)
+            if c.domain in {ws.domain, ws.project}]
+
+
+# -- what the commands run ---------------------------------------------------------------
+
+def build_command(mesh: Mesh, name: str, scale: float, seed: int, full_refresh: bool) -> int:
+    """`duckmesh build --domain <name>`."""
+    result = build(mesh, name, scale, seed, full_refresh)
+    if not result.success:
+        raise MeshError(f"dbt build of domain {result.ws.domain} failed: {result.error}")
+    print("[4/4] data products of this domain", flush=True)
+    print(summary(result.ws), flush=True)
+    print(f"\ndomain {result.ws.domain} built in {result.seconds:.1f}s (dbt build): "
+          f"{relative(result.ws.db_path, mesh.root)}; {len(result.ran)} nodes ran")
+    return 0
+
+
+def ci_command(mesh: Mesh, name: str, scale: float, seed: int, full_refresh: bool,
+               no_publish: bool) -> int:
+    """`duckmesh ci --domain <name>`: build, SemVer check, publish this domain only."""
+    result = build(mesh, name, scale, seed, full_refresh)
+    if not result.success:
+        raise MeshError(f"domain {result.ws.domain}: dbt build failed, nothing published "
+                        f"(the last publish stays current): {result.error}")
+    print("[4/4] SemVer check and publish", flush=True)
+    found = changes(result.ws, result.published)
+    for change in found:
+        print(f"      {change.line()}", flush=True)
+    if any(c.unversioned_breaking for c in found):
+        raise MeshError(f"domain {result.ws.domain}: a breaking change without a new version; "
+                        "nothing published")
+    if not found:
+        print("      no product changes since the last publish", flush=True)
+    if no_publish:
+        print("      --no-publish: nothing published", flush=True)
+        return 0
+    publish(mesh, result)
+    print(summary(result.ws), flush=True)
+    return 0

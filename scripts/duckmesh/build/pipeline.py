@@ -1,0 +1,154 @@
+"""The build: source data, dbt deps, the steps before dbt, `dbt build`, the steps after.
+
+The platform's steps are the two lists below, in order; each is a function of the one
+BuildContext, which carries the settings, the source data and, after dbt ran, the
+manifest and run results (read once). A MeshError from a step before the build stops
+it before dbt runs; the steps after the build run after a failed build too
+(``ctx.success`` is False), so the history records what ran.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from duckmesh.build import state as build_state
+from duckmesh.build.deps import deps_args
+from duckmesh.catalog import store as catalog_store
+from duckmesh.core import dbt
+from duckmesh.core.context import BuildContext
+from duckmesh.core.output import format_table
+from duckmesh.core.products import public_products, row_counts
+from duckmesh.core.project import Mesh, MeshError, relative
+from duckmesh.observability import pipeline as observability
+from duckmesh.publish import access, publisher
+from duckmesh.sources import generate, quarantine
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: Callable[[BuildContext], None]
+    # its outcome depends only on the source files: a --changed-only build over unchanged
+    # data reuses the recorded outcome instead of running it
+    data_step: bool = False
+
+
+BEFORE_BUILD: tuple[Step, ...] = (
+    Step("source_checks", quarantine.check_sources, data_step=True),
+    Step("consumer_access", access.check_before_build),
+)
+
+AFTER_BUILD: tuple[Step, ...] = (
+    Step("catalog", catalog_store.after_build),
+    Step("publish", publisher.after_build),
+    Step("observability", observability.after_build),
+)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    scale: float = 0.1
+    seed: int = 42
+    select: str | None = None
+    full_refresh: bool = False
+    changed_only: bool = False
+
+
+def prepare(mesh: Mesh, scale: float, seed: int, changed_only: bool = False) -> BuildContext:
+    """Steps 1-2 of every build, whatever the engine: the source data at ``scale``, the
+    domains installed (dbt deps) and the BEFORE_BUILD steps."""
+    ctx = BuildContext(mesh, scale, mesh.data_dir(scale), seed=seed, changed_only=changed_only)
+    print(f"[1/4] source data -> {relative(ctx.data_dir, mesh.root)}", flush=True)
+    result = generate.generate(ctx.data_dir, scale=scale, seed=seed)
+    print(f"      {generate.describe(result)}", flush=True)
+
+    if changed_only and build_state.deps_current(mesh):
+        print("[2/4] dbt deps: domains installed, packages.yml unchanged (skipped)", flush=True)
+    else:
+        print("[2/4] dbt deps (install the domains)", flush=True)
+        env = {**mesh.env(), **ctx.dbt_env}
+        dbt.require_success(dbt.run_dbt(mesh, deps_args(mesh.root, mesh.domain_dirs(), env),
+                                        ctx.dbt_env, quiet=True), "deps")
+
+    # --changed-only on unchanged source data: the data steps' outcome is the last one
+    reused = build_state.data_step_overrides(mesh, ctx.data_dir) if changed_only else None
+    for step in BEFORE_BUILD:
+        if reused is not None and step.data_step:
+            print(f"      {step.name}: source data unchanged since the last build, skipped",
+                  flush=True)
+            build_state.restore(ctx, reused.get(step.name, {}))
+            continue
+        step.run(ctx)
+    return ctx
+
+
+def build(mesh: Mesh, options: BuildOptions) -> int:
+    """`duckmesh build`: the whole pipeline; prints what each step did."""
+    started = time.perf_counter()
+    ctx = prepare(mesh, options.scale, options.seed, options.changed_only)
+    print(f"[3/4] dbt build -> {relative(mesh.db_path, mesh.root)}", flush=True)
+    build_args = ["build"]
+    if options.select:
+        build_args += ["--select", options.select]
+    if options.full_refresh:
+        build_args.append("--full-refresh")
+    elif build_state.switched_data_set(mesh, ctx.data_dir):
+        print("      another data set than the last build (scale, seed or DUCKMESH_DATA): "
+              "--full-refresh, so incremental products are rebuilt", flush=True)
+        build_args.append("--full-refresh")
+    if options.changed_only and not options.select:
+        selection, reason = build_state.selection(mesh, ctx.data_dir)
+        print(f"      --changed-only: {reason}", flush=True)
+        build_args += selection
+    build_started = time.perf_counter()
+    outcome = dbt.run_dbt(mesh, build_args, ctx.dbt_env)
+    ctx.dbt_ran()
+    ctx.build_seconds = time.perf_counter() - build_started
+    ctx.success = bool(outcome.success)
+    if ctx.success and not options.select:
+        build_state.save(mesh, ctx.data_dir, build_state.data_records(ctx))
+    if options.changed_only and ctx.success and build_state.nothing_ran(ctx.artifacts):
+        print(f"\nnothing changed since the last build ({ctx.build_seconds:.1f}s): "
+              f"{mesh.db_path} is up to date")
+        return 0
+    step_errors = run_after_build(ctx)
+    dbt.require_success(outcome, "build")
+    if step_errors:
+        raise MeshError("; ".join(step_errors))
+
+    print("[4/4] data products", flush=True)
+    print(summary(ctx), flush=True)
+    total = time.perf_counter() - started
+    print(f"\nmesh built in {total:.1f}s (dbt build {ctx.build_seconds:.1f}s) "
+          f"at scale {options.scale:g}: {mesh.db_path}")
+    return 0
+
+
+def run_after_build(ctx: BuildContext) -> list[str]:
+    """Run the AFTER_BUILD steps; return the errors they raised."""
+    errors = []
+    for step in AFTER_BUILD:
+        try:
+            step.run(ctx)
+        except MeshError as error:
+            errors.append(f"{step.name}: {error}")
+    return errors
+
+
+def summary(ctx: BuildContext) -> str:
+    products = public_products(ctx.artifacts.manifest)
+    counts = row_counts(ctx.mesh.db_path, products)
+    rows = []
+    for product in products:
+        count = counts[product.relation]
+        notes = []
+        if product.is_latest:
+            notes.append(f"latest -> {product.schema}.{product.name}")
+        if product.deprecation_date:
+            notes.append(f"deprecated {product.deprecation_date[:10]}")
+        rows.append([product.domain, product.name, f"v{product.version}",
+                     "missing" if count is None else f"{count:,}", product.relation,
+                     ", ".join(notes)])
+    return format_table(["domain", "product", "version", "rows", "relation", "notes"], rows)

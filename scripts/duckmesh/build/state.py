@@ -1,0 +1,139 @@
+"""State of the last successful build, for `duckmesh build --changed-only`.
+
+After a successful full build the manifest is kept in target/last_build/ with a record
+of the database file and a fingerprint of the source data. A later `--changed-only`
+build selects `state:modified+` against it (dbt's state comparison: changed SQL, yml,
+config, macros and everything downstream). Without a usable state (first build,
+another database file, the file gone, new or changed source files) it builds
+everything, so a changed-only build is never staler than the data it reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from duckmesh.core.artifacts import Artifacts
+from duckmesh.core.context import BuildContext
+from duckmesh.core.project import Mesh
+
+STATE = "last_build"
+RECORD = "build.json"
+# BEFORE_BUILD steps whose outcome depends only on the source files (build.pipeline's
+# Step.data_step): on a changed-only build over unchanged data they are skipped and
+# their recorded outcome reused.
+DATA_STEPS = {"source_checks"}
+
+
+def state_dir(mesh: Mesh) -> Path:
+    return mesh.target_dir / STATE
+
+
+def data_fingerprint(data_dir: Path) -> str:
+    """Names, sizes and modification times of every source file."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(data_dir).rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(data_dir)}:{stat.st_size}:{stat.st_mtime_ns}\n"
+                      .encode())
+    return digest.hexdigest()[:16]
+
+
+def _packages_hash(mesh: Mesh) -> str:
+    return hashlib.sha256((mesh.root / "packages.yml").read_bytes()).hexdigest()[:16]
+
+
+def _record(mesh: Mesh, data_dir: Path) -> dict[str, str]:
+    return {"database": str(mesh.db_path), "data_dir": str(Path(data_dir).resolve()),
+            "data": data_fingerprint(data_dir), "packages": _packages_hash(mesh)}
+
+
+def deps_current(mesh: Mesh) -> bool:
+    """True when packages.yml is the one of the last build and every domain is installed
+    in dbt_packages/ (then `dbt deps` has nothing to do)."""
+    record_path = state_dir(mesh) / RECORD
+    if not record_path.is_file():
+        return False
+    if json.loads(record_path.read_text()).get("packages") != _packages_hash(mesh):
+        return False
+    installed = mesh.root / "dbt_packages"
+    return all((installed / domain.name).exists() for domain in mesh.domain_dirs())
+
+
+def switched_data_set(mesh: Mesh, data_dir: Path) -> bool:
+    """True when the database was last built from another data set (another scale, seed
+    or DUCKMESH_DATA): incremental models must then be rebuilt, not merged into."""
+    record_path = state_dir(mesh) / RECORD
+    if not record_path.is_file() or not mesh.db_path.exists():
+        return False
+    previous = json.loads(record_path.read_text())
+    return (previous.get("database") == str(mesh.db_path)
+            and previous.get("data_dir") != str(Path(data_dir).resolve()))
+
+
+def selection(mesh: Mesh, data_dir: Path) -> tuple[list[str], str]:
+    """dbt arguments for a changed-only build, and why (empty: build everything)."""
+    folder = state_dir(mesh)
+    record_path, manifest = folder / RECORD, folder / "manifest.json"
+    if not (record_path.is_file() and manifest.is_file()):
+        return [], "no previous build recorded: building everything"
+    previous = json.loads(record_path.read_text())
+    current = _record(mesh, data_dir)
+    if previous.get("database") != current["database"] or not mesh.db_path.exists():
+        return [], "another database file than the last build: building everything"
+    if previous.get("data_dir") != current["data_dir"] or previous.get("data") != current["data"]:
+        return [], "source data changed since the last build: building everything"
+    return (["--select", "state:modified+", "--state", str(folder)],
+            "only what changed since the last build (state:modified+)")
+
+
+def save(mesh: Mesh, data_dir: Path, data_env: dict[str, dict[str, str]] | None = None
+         ) -> None:
+    """Record a successful build of the whole mesh as the new baseline, with the
+    environment overrides the data steps returned."""
+    folder = state_dir(mesh)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(mesh.manifest_path, folder / "manifest.json")
+    record = {**_record(mesh, data_dir), "data_env": data_env or {}}
+    (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def data_step_overrides(mesh: Mesh, data_dir: Path) -> dict[str, dict[str, str]] | None:
+    """The data steps' overrides of the last build when the source data, the database
+    and every folder they point at are unchanged; None when the steps must run."""
+    record_path = state_dir(mesh) / RECORD
+    if not record_path.is_file() or not mesh.db_path.exists():
+        return None
+    previous = json.loads(record_path.read_text())
+    current = _record(mesh, data_dir)
+    if any(previous.get(key) != current[key] for key in ("database", "data_dir", "data")):
+        return None
+    data_env = previous.get("data_env")
+    if not isinstance(data_env, dict) or set(data_env) != DATA_STEPS:
+        return None
+    for overrides in data_env.values():
+        if not all(Path(value).exists() for value in overrides.values()):
+            return None
+    return data_env
+
+
+def nothing_ran(artifacts: Artifacts) -> bool:
+    """True when the last dbt invocation selected no node at all."""
+    if artifacts.run_results is None:
+        return False
+    results = artifacts.run_results.get("results") or []
+    return not [r for r in results if not r["unique_id"].startswith("operation.")]
+
+
+def data_records(ctx: BuildContext) -> dict[str, dict[str, str]]:
+    """What the data steps decided, to reuse on a changed-only build (see restore)."""
+    return {"source_checks": ({"DUCKMESH_DATA": str(ctx.validated_data)}
+                              if ctx.validated_data else {})}
+
+
+def restore(ctx: BuildContext, record: dict[str, str]) -> None:
+    """Apply a data step's recorded outcome to ``ctx``."""
+    if record.get("DUCKMESH_DATA"):
+        ctx.validated_data = Path(record["DUCKMESH_DATA"])

@@ -1,0 +1,2 @@
+"""The catalog: product descriptors (ODCS / ODPS), column lineage, the mesh_catalog
+tables, the static site."""

@@ -1,0 +1,101 @@
+"""The catalog as data: every product version (descriptor records), who consumes
+what, the domains, and the column lineage, built from dbt's manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from duckmesh.catalog.descriptor import Describer, ProductRecord
+from duckmesh.catalog.lineage import MeshLineage, mesh_lineage
+from duckmesh.core.project import Mesh, MeshError
+
+
+@dataclass(frozen=True)
+class Consumer:
+    consumer_id: str
+    consumer_name: str
+    consumer_domain: str
+    consumer_kind: str  # product (a public model) or model (private)
+    product_id: str
+    columns: tuple[str, ...]
+
+
+@dataclass
+class Catalog:
+    records: list[ProductRecord]
+    consumers: list[Consumer]
+    domains: list[dict]
+    lineage: MeshLineage
+    db_location: str
+
+    def find(self, key: str) -> list[ProductRecord]:
+        """Versions of DOMAIN.PRODUCT (or a URN, or a bare product name)."""
+        key = key.strip()
+        if key.startswith("urn:"):
+            return [r for r in self.records if r.urn == key]
+        if "." in key:
+            domain, name = key.split(".", 1)
+            return [r for r in self.records if r.domain == domain and r.name == name]
+        return [r for r in self.records if r.name == key]
+
+    def get(self, key: str) -> list[ProductRecord]:
+        found = self.find(key)
+        if not found:
+            known = ", ".join(sorted({r.key for r in self.records}))
+            raise MeshError(f"no data product {key!r} in the catalog; use DOMAIN.PRODUCT, "
+                            f"one of: {known}")
+        return found
+
+
+def published_location(mesh: Mesh, record: ProductRecord) -> str | None:
+    """Where the version is published as Parquet, when it is.
+
+    Looks for ``published/<domain>/<product>_v<N>.parquet`` (a file or a folder of files).
+    """
+    candidate = mesh.root / "published" / record.domain / f"{record.name}_v{record.version}.parquet"
+    return str(candidate.relative_to(mesh.root)) if candidate.exists() else None
+
+
+def build_catalog(manifest: dict, run_results: dict | None = None,
+                  node_columns: dict[str, list[str]] | None = None,
+                  db_location: str = "mesh.duckdb", mesh: Mesh | None = None,
+                  cache_path: Path | None = None) -> Catalog:
+    """The catalog of a manifest; ``cache_path`` keeps per-model column lineage between
+    calls (see ``lineage_cache``)."""
+    lineage = mesh_lineage(manifest, node_columns, cache_path)
+    describer = Describer(manifest, run_results, lineage)
+    records = describer.products()
+    if mesh is not None:
+        for record in records:
+            record.parquet_location = published_location(mesh, record)
+    by_uid = {r.unique_id: r for r in records}
+    consumers = []
+    for unique_id, node in sorted(manifest["nodes"].items()):
+        if node["resource_type"] != "model":
+            continue
+        used = lineage.direct.get(unique_id)
+        used_by_uid: dict[str, set[str]] = {}
+        for uid, col in (used.used if used else set()):
+            used_by_uid.setdefault(uid, set()).add(col)
+        for upstream in node["depends_on"]["nodes"]:
+            product = by_uid.get(upstream)
+            if product is None or upstream == unique_id:
+                continue
+            columns = sorted(used_by_uid.get(upstream, ()))
+            consumers.append(Consumer(
+                consumer_id=unique_id, consumer_name=node["name"] + (
+                    f"_v{node['version']}" if node.get("version") is not None else ""),
+                consumer_domain=describer.domain_of(node),
+                consumer_kind="product" if node.get("access") == "public" else "model",
+                product_id=product.urn, columns=tuple(columns)))
+    domains = []
+    for group in sorted(manifest.get("groups", {}).values(), key=lambda g: g["name"]):
+        mine = [r for r in records if r.domain == group["name"]]
+        owner = group.get("owner") or {}
+        domains.append({
+            "domain": group["name"], "package": group["package_name"],
+            "owner_name": owner.get("name"), "owner_email": owner.get("email"),
+            "description": " ".join((group.get("description") or "").split()),
+            "product_count": len({r.name for r in mine}), "version_count": len(mine)})
+    return Catalog(records, consumers, domains, lineage, db_location)

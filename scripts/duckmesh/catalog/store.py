@@ -1,0 +1,305 @@
+"""The mesh catalog: product descriptors, the `mesh_catalog` schema, `duckmesh catalog`.
+
+After every build (``after_build``) the catalog is rebuilt from dbt's manifest, run
+results and the compiled SQL: tables in the ``mesh_catalog`` schema of the DuckDB
+file, and one ODCS contract plus one ODPS-style descriptor per product version under
+``target/catalog/contracts`` (``DUCKMESH_CATALOG_DIR`` moves it).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+from duckmesh.catalog.descriptor import (
+    descriptor_files,
+    odcs_contract,
+    validate_odcs,
+)
+from duckmesh.catalog.model import Catalog, build_catalog
+from duckmesh.core.artifacts import Artifacts, load_manifest, load_run_results
+from duckmesh.core.context import BuildContext
+from duckmesh.core.project import Mesh, MeshError, relative
+
+SCHEMA = "mesh_catalog"
+
+# (table, [(column, DuckDB type)]): the mesh_catalog tables, in creation order
+TABLES: dict[str, list[tuple[str, str]]] = {
+    "domains": [
+        ("domain", "varchar"), ("package", "varchar"), ("owner_name", "varchar"),
+        ("owner_email", "varchar"), ("description", "varchar"),
+        ("product_count", "integer"), ("version_count", "integer")],
+    "products": [
+        ("product_id", "varchar"), ("domain", "varchar"), ("product", "varchar"),
+        ("version", "integer"), ("latest_version", "integer"), ("is_latest", "boolean"),
+        ("status", "varchar"), ("owner_name", "varchar"), ("owner_email", "varchar"),
+        ("description", "varchar"), ("relation", "varchar"), ("latest_relation", "varchar"),
+        ("parquet_location", "varchar"), ("classification", "varchar"),
+        ("lifecycle", "varchar"), ("deprecation_date", "date"),
+        ("slo_freshness_hours", "double"), ("slo_min_rows", "bigint"), ("slo", "json"),
+        ("tags", "varchar[]"), ("primary_key", "varchar[]"), ("column_count", "integer"),
+        ("check_count", "integer"), ("checks_passed", "integer"), ("checks_failed", "integer"),
+        ("quality_status", "varchar"), ("row_count", "bigint"), ("example_query", "varchar"),
+        ("unique_id", "varchar"), ("odcs_file", "varchar"), ("odps_file", "varchar")],
+    "columns": [
+        ("product_id", "varchar"), ("domain", "varchar"), ("product", "varchar"),
+        ("version", "integer"), ("column_name", "varchar"), ("position", "integer"),
+        ("data_type", "varchar"), ("description", "varchar"), ("is_primary_key", "boolean"),
+        ("is_not_null", "boolean"), ("is_unique", "boolean"), ("classification", "varchar")],
+    "lineage": [
+        ("from_id", "varchar"), ("from_kind", "varchar"), ("from_domain", "varchar"),
+        ("from_name", "varchar"), ("from_location", "varchar"), ("to_id", "varchar"),
+        ("to_domain", "varchar"), ("to_product", "varchar"), ("to_version", "integer")],
+    "column_lineage": [
+        ("product_id", "varchar"), ("column_name", "varchar"), ("from_id", "varchar"),
+        ("from_kind", "varchar"), ("from_column", "varchar")],
+    "consumers": [
+        ("consumer_id", "varchar"), ("consumer_name", "varchar"),
+        ("consumer_domain", "varchar"), ("consumer_kind", "varchar"),
+        ("product_id", "varchar"), ("domain", "varchar"), ("product", "varchar"),
+        ("version", "integer"), ("column_name", "varchar")],
+}
+
+
+# --- building the catalog -----------------------------------------------------------
+
+def db_columns(con: duckdb.DuckDBPyConnection, manifest: dict) -> dict[str, list[str]]:
+    """Columns of every built model/seed relation, and of every source it can read."""
+    by_relation: dict[tuple[str, str], list[str]] = {}
+    rows = con.execute(
+        "select table_schema, table_name, column_name from information_schema.columns "
+        "where table_catalog = current_database() order by table_schema, table_name, "
+        "ordinal_position").fetchall()
+    for schema, table, column in rows:
+        by_relation.setdefault((schema.lower(), table.lower()), []).append(column)
+    found: dict[str, list[str]] = {}
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] in ("model", "seed"):
+            key = (node["schema"].lower(), (node.get("alias") or node["name"]).lower())
+            if key in by_relation:
+                found[unique_id] = by_relation[key]
+    for unique_id, source in manifest.get("sources", {}).items():
+        relation = source.get("relation_name")
+        if not relation:
+            continue
+        try:
+            described = con.execute(f"describe select * from {relation}").fetchall()
+        except duckdb.Error:
+            continue  # source files not there (yet): lineage follows `select *` by name
+        found[unique_id] = [row[0] for row in described]
+    return found
+
+
+def catalog_rows(catalog: Catalog, row_counts: dict[str, int] | None = None
+                 ) -> dict[str, list[dict]]:
+    """The mesh_catalog tables as rows."""
+    rows: dict[str, list[dict]] = {name: [] for name in TABLES}
+    rows["domains"] = catalog.domains
+    for r in catalog.records:
+        statuses = [c.status for c in r.checks]
+        rows["products"].append({
+            "product_id": r.urn, "domain": r.domain, "product": r.name, "version": r.version,
+            "latest_version": r.latest_version, "is_latest": r.is_latest, "status": r.status,
+            "owner_name": r.owner_name, "owner_email": r.owner_email,
+            "description": r.description, "relation": r.relation,
+            "latest_relation": r.latest_relation if r.is_latest else None,
+            "parquet_location": r.parquet_location, "classification": r.classification,
+            "lifecycle": r.lifecycle, "deprecation_date": r.deprecation_date,
+            "slo_freshness_hours": r.slo.get("freshness_hours"),
+            "slo_min_rows": r.slo.get("min_rows"), "slo": json.dumps(r.slo, sort_keys=True),
+            "tags": r.tags, "primary_key": r.primary_key, "column_count": len(r.columns),
+            "check_count": len(r.checks), "checks_passed": statuses.count("pass"),
+            "checks_failed": sum(s in ("fail", "error") for s in statuses),
+            "quality_status": r.quality_status,
+            "row_count": (row_counts or {}).get(r.relation.lower()),
+            "example_query": r.example_query, "unique_id": r.unique_id,
+            "odcs_file": f"{r.domain}/{r.name}_v{r.version}.odcs.yaml",
+            "odps_file": f"{r.domain}/{r.name}_v{r.version}.odps.yaml"})
+        for c in r.columns:
+            rows["columns"].append({
+                "product_id": r.urn, "domain": r.domain, "product": r.name,
+                "version": r.version, "column_name": c.name, "position": c.position,
+                "data_type": c.data_type, "description": c.description,
+                "is_primary_key": c.primary_key, "is_not_null": c.not_null,
+                "is_unique": c.unique, "classification": c.classification or r.classification})
+            for from_id, from_column in c.lineage:
+                rows["column_lineage"].append({
+                    "product_id": r.urn, "column_name": c.name, "from_id": from_id,
+                    "from_kind": _kind_of(from_id), "from_column": from_column})
+        for port in r.inputs:
+            rows["lineage"].append({
+                "from_id": port.urn, "from_kind": port.kind, "from_domain": port.domain,
+                "from_name": port.name, "from_location": port.relation, "to_id": r.urn,
+                "to_domain": r.domain, "to_product": r.name, "to_version": r.version})
+    by_urn = {r.urn: r for r in catalog.records}
+    for consumer in catalog.consumers:
+        product = by_urn[consumer.product_id]
+        for column in consumer.columns or (None,):
+            rows["consumers"].append({
+                "consumer_id": consumer.consumer_id, "consumer_name": consumer.consumer_name,
+                "consumer_domain": consumer.consumer_domain,
+                "consumer_kind": consumer.consumer_kind, "product_id": product.urn,
+                "domain": product.domain, "product": product.name,
+                "version": product.version, "column_name": column})
+    return rows
+
+
+def _kind_of(urn: str) -> str:
+    parts = urn.split(":")
+    return parts[3] if len(parts) > 3 and parts[3] in ("source", "seed") else "product"
+
+
+def write_tables(con: duckdb.DuckDBPyConnection, rows: dict[str, list[dict]]) -> None:
+    """Replace the mesh_catalog tables in one transaction (typed, via NDJSON files)."""
+    with tempfile.TemporaryDirectory(prefix="duckmesh-catalog-") as folder:
+        files = {}
+        for table, data in rows.items():
+            path = Path(folder) / f"{table}.json"
+            path.write_text("".join(json.dumps(row, default=str) + "\n" for row in data))
+            files[table] = path
+        con.execute("begin transaction")
+        try:
+            con.execute(f"create schema if not exists {SCHEMA}")
+            for table, columns in TABLES.items():
+                ddl = ", ".join(f'"{name}" {kind}' for name, kind in columns)
+                con.execute(f"create or replace table {SCHEMA}.{table} ({ddl})")
+                if rows[table]:
+                    spec = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns) + "}"
+                    names = ", ".join(f'"{name}"' for name, _ in columns)
+                    con.execute(f"insert into {SCHEMA}.{table} select {names} from read_json("
+                                f"'{files[table]}', format='newline_delimited', "
+                                f"columns={spec})")
+            con.execute("commit")
+        except duckdb.Error:
+            con.execute("rollback")
+            raise
+
+
+def write_descriptors(catalog: Catalog, out_dir: Path, validate: bool = True) -> list[Path]:
+    """Write every version's ODCS contract and ODPS descriptor; stale files are removed."""
+    written: list[Path] = []
+    problems: list[str] = []
+    expected = generated_files(catalog)
+    for name, text in expected.items():
+        path = out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+        written.append(path)
+    if out_dir.exists():
+        for stale in out_dir.rglob("*.yaml"):
+            if str(stale.relative_to(out_dir)) not in expected:
+                stale.unlink()
+    if validate:
+        for record in catalog.records:
+            errors = validate_odcs(odcs_contract(record, catalog.db_location))
+            problems += [f"{record.urn}: {error}" for error in errors]
+    if problems:
+        raise MeshError("generated ODCS contracts do not validate against the ODCS schema: "
+                        + "; ".join(problems[:5]))
+    return written
+
+
+def generated_files(catalog: Catalog) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for record in catalog.records:
+        files.update(descriptor_files(record, catalog.db_location))
+    return files
+
+
+def descriptor_drift(catalog: Catalog, committed_dir: Path) -> list[str]:
+    """Differences between committed descriptors and freshly generated ones."""
+    expected = generated_files(catalog)
+    drift = []
+    for name, text in sorted(expected.items()):
+        path = committed_dir / name
+        if not path.exists():
+            drift.append(f"missing: {name}")
+        elif path.read_text() != text:
+            drift.append(f"changed: {name}")
+    for path in sorted(committed_dir.rglob("*.yaml")) if committed_dir.exists() else []:
+        relative = str(path.relative_to(committed_dir))
+        if relative not in expected:
+            drift.append(f"no longer generated: {relative}")
+    return drift
+
+
+def lineage_cache(mesh: Mesh) -> Path:
+    """Column lineage per model, keyed by compiled SQL + upstream schema: a rebuild
+    parses only the models whose SQL or inputs changed."""
+    return mesh.target_dir / "catalog" / "lineage_cache.json"
+
+
+def contracts_dir(mesh: Mesh) -> Path:
+    base = mesh.settings.catalog_dir or mesh.target_dir / "catalog"
+    return base / "contracts"
+
+
+def db_location(mesh: Mesh) -> str:
+    try:
+        return str(mesh.db_path.relative_to(mesh.root))
+    except ValueError:
+        return str(mesh.db_path)
+
+
+def table_sizes(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Row counts of every table ('schema.table'), from DuckDB's metadata (no scan)."""
+    return {f"{schema}.{table}".lower(): size for schema, table, size in con.execute(
+        "select schema_name, table_name, estimated_size from duckdb_tables() "
+        "where database_name = current_database()").fetchall()}
+
+
+def refresh(mesh: Mesh, con: duckdb.DuckDBPyConnection | None = None,
+            artifacts: Artifacts | None = None) -> Catalog:
+    """Rebuild the catalog from target/ and the database: tables and descriptors."""
+    artifacts = artifacts or Artifacts.load(mesh)
+    manifest, run_results = artifacts.manifest, artifacts.run_results
+    own = con is None
+    if con is None:
+        if not mesh.db_path.exists():
+            raise MeshError(f"{mesh.db_path} not found: run `duckmesh build` first")
+        con = duckdb.connect(str(mesh.db_path))  # same config as dbt-duckdb's connection
+    try:
+        catalog = build_catalog(manifest, run_results, db_columns(con, manifest),
+                                db_location(mesh), mesh, lineage_cache(mesh))
+        write_tables(con, catalog_rows(catalog, table_sizes(con)))
+    finally:
+        if own:
+            con.close()
+    # ODCS schema validation is not on the per-build path: `catalog check`, `catalog
+    # export` and the tests validate
+    write_descriptors(catalog, contracts_dir(mesh), validate=False)
+    return catalog
+
+
+def after_build(context: BuildContext) -> None:
+    """After-build step: the mesh_catalog tables and the product descriptors."""
+    if not context.mesh.manifest_path.exists():
+        return
+    try:
+        catalog = refresh(context.mesh, artifacts=context.artifacts)
+    except duckdb.Error as error:
+        raise MeshError(f"catalog: could not write {SCHEMA} tables: {error}") from error
+    print(f"      catalog: {len(catalog.records)} product versions -> {SCHEMA}.*, "
+          f"contracts in {relative(contracts_dir(context.mesh), context.mesh.root)}",
+          flush=True)
+
+
+def load(mesh: Mesh) -> Catalog:
+    """The catalog for reading (CLI, site): from target/ and the built database."""
+    manifest = load_manifest(mesh)
+    node_columns: dict[str, list[str]] = {}
+    if mesh.db_path.exists():
+        try:
+            with duckdb.connect(str(mesh.db_path), read_only=True) as con:
+                node_columns = db_columns(con, manifest)
+        except duckdb.Error:
+            node_columns = {}  # database busy or unreadable: lineage by column name
+    return build_catalog(manifest, load_run_results(mesh), node_columns,
+                         db_location(mesh), mesh, lineage_cache(mesh))
+
+
+# --- CLI ------------------------------------------------------------------------------

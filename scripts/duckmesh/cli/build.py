@@ -1,0 +1,53 @@
+"""`duckmesh build`."""
+
+from __future__ import annotations
+
+import click
+
+from duckmesh.cli.state import CliState, pass_state
+
+
+@click.command(help="Generate (or reuse) the source data at --scale, install the domains "
+                    "(dbt deps), dbt build every domain and the consumer project into the "
+                    "DuckDB file (DUCKMESH_DB, default mesh.duckdb), then print the products.")
+@click.option("--scale", type=float, default=0.1, show_default=True,
+              help="data size; 1 = 100k customers, 1M orders")
+@click.option("--seed", type=int, default=42, show_default=True, help="generator seed")
+@click.option("--select", default=None, help="dbt selector (default: everything)")
+@click.option("--full-refresh", is_flag=True, help="rebuild incremental models")
+@click.option("--changed-only", is_flag=True,
+              help="build only what changed since the last successful build "
+                   "(state:modified+); everything when the source data changed")
+@click.option("--domain", default=None,
+              help="build one domain's own nodes only, reading upstream domains' products "
+                   "from the last publish (README \"Domains\")")
+@pass_state
+def build(state: CliState, scale: float, seed: int, select: str | None, full_refresh: bool,
+          changed_only: bool, domain: str | None) -> int:
+    if domain:
+        from duckmesh.build.domain import build_command
+
+        return build_command(state.mesh(), domain, scale, seed, full_refresh)
+    from duckmesh.build.pipeline import BuildOptions
+    from duckmesh.build.pipeline import build as run_build
+
+    return run_build(state.mesh(), BuildOptions(scale, seed, select, full_refresh, changed_only))
+
+
+@click.command(help="One domain's CI: build, test and govern the domain on its own (upstream "
+                    "domains' products are read from the last publish, never rebuilt), "
+                    "check its products against the published manifest (SemVer), then "
+                    "publish only its products into a new atomic snapshot; every other "
+                    "product is carried over unchanged.")
+@click.option("--domain", required=True,
+              help="the domain (a folder under domains/, or the root's domain)")
+@click.option("--scale", type=float, default=0.1, show_default=True, help="data size")
+@click.option("--seed", type=int, default=42, show_default=True, help="generator seed")
+@click.option("--full-refresh", is_flag=True, help="rebuild incremental models")
+@click.option("--no-publish", is_flag=True, help="stop after the checks")
+@pass_state
+def ci(state: CliState, domain: str, scale: float, seed: int, full_refresh: bool,
+       no_publish: bool) -> int:
+    from duckmesh.build.domain import ci_command
+
+    return ci_command(state.mesh(), domain, scale, seed, full_refresh, no_publish)

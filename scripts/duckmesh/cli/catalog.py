@@ -1,0 +1,176 @@
+"""`duckmesh catalog list|search|show|lineage|export|check|site|refresh`: readable tables
+for people, --json for machines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from duckmesh.cli.state import CliState, pass_state
+from duckmesh.core.project import MeshError
+
+json_option = click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+
+
+def _emit(as_json: bool, data: object, text: str) -> int:
+    print(json.dumps(data, indent=2, default=str) if as_json else text)
+    return 0
+
+
+def _with_catalog(command: Callable[..., int]) -> Callable[..., int]:
+    """Hand the command the mesh and its catalog (from target/ and the database)."""
+
+    @pass_state
+    @wraps(command)
+    def run(state: CliState, *args: Any, **kwargs: Any) -> int:
+        from duckmesh.catalog import store
+
+        mesh = state.mesh()
+        return command(mesh, store.load(mesh), *args, **kwargs)
+
+    return run
+
+
+@click.group(help="The mesh catalog, from the last build: every public product version with "
+                  "its owner, schema, SLOs, quality checks and lineage. The same data is in "
+                  "the mesh_catalog schema of the database.")
+def catalog() -> None:
+    pass
+
+
+@catalog.command("list", help="every product version")
+@click.option("--domain", default=None, help="only this domain")
+@json_option
+@_with_catalog
+def list_(mesh: Any, cat: Any, domain: str | None, as_json: bool) -> int:
+    from duckmesh.catalog import queries
+
+    records = queries.listing(cat, domain)
+    return _emit(as_json, [queries.summary(r) for r in records], queries.table(records))
+
+
+@catalog.command(help="products whose name, description, owner, tags or columns match TEXT")
+@click.argument("text")
+@json_option
+@_with_catalog
+def search(mesh: Any, cat: Any, text: str, as_json: bool) -> int:
+    from duckmesh.catalog import queries
+
+    found = queries.search(cat, text)
+    shown = queries.table(found) if found else f"no product matches {text!r}"
+    return _emit(as_json, [queries.summary(r) for r in found], shown)
+
+
+@catalog.command(help="one product: versions, owner, schema, SLOs")
+@click.argument("product", metavar="DOMAIN.PRODUCT")
+@click.option("--version", type=int, default=None, help="one version (default: latest)")
+@json_option
+@_with_catalog
+def show(mesh: Any, cat: Any, product: str, version: int | None, as_json: bool) -> int:
+    from duckmesh.catalog import queries
+
+    record = queries.pick(cat, product, version)
+    data = queries.detail(cat, record)
+    return _emit(as_json, data, queries.show_text(record, data))
+
+
+@catalog.command(help="what feeds a product / what it feeds")
+@click.argument("product", metavar="DOMAIN.PRODUCT")
+@click.option("--upstream", is_flag=True, help="only what it reads")
+@click.option("--downstream", is_flag=True, help="only who reads it")
+@click.option("--columns", is_flag=True, help="column-level lineage")
+@json_option
+@_with_catalog
+def lineage(mesh: Any, cat: Any, product: str, upstream: bool, downstream: bool,
+            columns: bool, as_json: bool) -> int:
+    from duckmesh.catalog import queries
+    from duckmesh.core.output import format_table
+
+    if upstream and downstream:
+        raise click.UsageError("--upstream and --downstream exclude each other")
+    record = queries.pick(cat, product, None)
+    if columns:
+        rows = [[c.name, f"{queries.short(u)}.{col}"]
+                for c in record.columns for u, col in c.lineage]
+        data = [{"column": c.name, "from": [f"{u}#{col}" for u, col in c.lineage]}
+                for c in record.columns]
+        return _emit(as_json, data, format_table(["column", "fed by"], rows))
+    edges = queries.lineage_edges(cat, record, upstream=not downstream, downstream=not upstream)
+    rows = [[e.direction, str(e.depth), f"{queries.short(e.from_id)} ({e.from_kind})",
+             f"{queries.short(e.to_id)} ({e.to_kind})"] for e in edges]
+    text = (format_table(["direction", "depth", "from", "to"], rows) if rows
+            else f"{record.key}: no lineage edges")
+    return _emit(as_json, [e.__dict__ for e in edges], text)
+
+
+@catalog.command(help="write ODCS + ODPS descriptors to a folder")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="folder (default target/catalog/contracts)")
+@json_option
+@_with_catalog
+def export(mesh: Any, cat: Any, out: Path | None, as_json: bool) -> int:
+    from duckmesh.catalog import store
+
+    folder = out or store.contracts_dir(mesh)
+    written = store.write_descriptors(cat, folder.resolve())
+    return _emit(as_json, [str(p) for p in written],
+                 f"{len(written)} descriptors ({len(cat.records)} product versions, "
+                 f"ODCS + ODPS) in {folder}")
+
+
+@catalog.command(help="fail when committed descriptors drift from the generated ones")
+@click.argument("folder", type=click.Path(path_type=Path))
+@json_option
+@_with_catalog
+def check(mesh: Any, cat: Any, folder: Path, as_json: bool) -> int:
+    from duckmesh.catalog import store
+
+    committed = folder.resolve()
+    if not committed.is_dir():
+        raise MeshError(f"{committed} is not a folder of committed descriptors; create it "
+                        f"with `duckmesh catalog export --out {folder}`")
+    drift = store.descriptor_drift(cat, committed)
+    problems = [f"{r.urn}: {e}" for r in cat.records
+                for e in store.validate_odcs(store.odcs_contract(r, cat.db_location))]
+    if as_json:
+        print(json.dumps({"drift": drift, "invalid": problems}, indent=2))
+    if drift or problems:
+        if not as_json:
+            for line in drift + problems:
+                print(f"  {line}")
+        raise MeshError(f"{len(drift)} descriptor(s) in {folder} drift from the "
+                        f"generated ones and {len(problems)} contract error(s): refresh with "
+                        f"`duckmesh catalog export --out {folder}` and commit")
+    if not as_json:
+        print(f"{len(cat.records) * 2} descriptors in {folder} match the mesh")
+    return 0
+
+
+@catalog.command(help="write the static HTML catalog site")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="folder (default target/catalog/site)")
+@json_option
+@_with_catalog
+def site(mesh: Any, cat: Any, out: Path | None, as_json: bool) -> int:
+    from duckmesh.catalog import site as catalog_site
+    from duckmesh.observability.report import site_section
+
+    folder = (out or mesh.target_dir / "catalog" / "site").resolve()
+    index = catalog_site.write_site(cat, folder, mesh, sections=[site_section])
+    return _emit(as_json, {"index": str(index)}, f"catalog site: {index.as_uri()}")
+
+
+@catalog.command(help="rebuild the mesh_catalog tables and descriptors from target/")
+@json_option
+@pass_state
+def refresh(state: CliState, as_json: bool) -> int:
+    from duckmesh.catalog import store
+
+    rebuilt = store.refresh(state.mesh())
+    return _emit(as_json, {"product_versions": len(rebuilt.records)},
+                 f"{len(rebuilt.records)} product versions -> {store.SCHEMA}.*")

@@ -1,0 +1,58 @@
+"""`duckmesh governance check | diff`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from duckmesh.cli.state import CliState, pass_state
+from duckmesh.core.project import MeshError, relative
+
+
+@click.group(help="The policies in macros/governance/, as dbt checks them before every build.")
+def governance() -> None:
+    pass
+
+
+@governance.command(help="Run the governance policies over the mesh (dbt run-operation "
+                         "mesh_governance) and print the report; exit 1 when any is an error.")
+@click.option("--json", "as_json", is_flag=True, help="print JSON (CI annotations)")
+@pass_state
+def check(state: CliState, as_json: bool) -> int:
+    from duckmesh.governance.report import check as run_check
+
+    report = run_check(state.mesh())
+    print(json.dumps(report.as_dict(), indent=2) if as_json else report.text())
+    return 1 if report.errors else 0
+
+
+@governance.command(help="Compare two manifests (default: published/manifest.json against "
+                         "target/manifest.json) and print the SemVer class of every product "
+                         "change.")
+@click.option("--before", type=click.Path(path_type=Path), default=None,
+              help="baseline manifest (default: the published one)")
+@click.option("--after", type=click.Path(path_type=Path), default=None,
+              help="new manifest (default: target/manifest.json)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@pass_state
+def diff(state: CliState, before: Path | None, after: Path | None, as_json: bool) -> int:
+    from duckmesh.governance import semver
+    from duckmesh.governance.report import published_manifest_path
+
+    mesh = state.mesh()
+    before = before or published_manifest_path(mesh)
+    after = after or mesh.manifest_path
+    for path in (before, after):
+        if not path.is_file():
+            raise MeshError(f"{relative(path, mesh.root)} not found: publish the mesh first "
+                            "(duckmesh publish) or pass --before/--after")
+    changes = semver.compare_manifests(json.loads(before.read_text()),
+                                       json.loads(after.read_text()))
+    if as_json:
+        print(json.dumps([asdict(c) for c in changes], indent=2))
+    else:
+        print("\n".join(c.line() for c in changes) or "no product changes")
+    return 1 if any(c.unversioned_breaking for c in changes) else 0

@@ -1,0 +1,48 @@
+"""`duckmesh publish`: publish, list and roll back snapshots."""
+
+from __future__ import annotations
+
+import click
+
+from duckmesh.cli.state import CliState, pass_state
+
+DEFAULT_KEEP = 3  # publish.publisher.DEFAULT_KEEP
+
+
+@click.command(help="Copy the products that passed the last `dbt build` into a new snapshot "
+                    "(published/mesh.duckdb, Parquet ports, per-consumer databases) and swap "
+                    "it in atomically. `duckmesh build` runs this after every build.")
+@click.option("--for", "consumers", multiple=True, metavar="CONSUMER",
+              help="also write published/consumers/CONSUMER/mesh.duckdb (a domain or a "
+                   "consumer in vars.duckmesh_consumers; repeatable)")
+@click.option("--keep", type=int, default=DEFAULT_KEEP, show_default=True,
+              help="snapshots kept for rollback")
+@click.option("--rollback", "rollback_to", is_flag=False, flag_value="", default=None,
+              metavar="SNAPSHOT",
+              help="make an older snapshot current again (default: the previous one)")
+@click.option("--list", "list_only", is_flag=True, help="list the kept snapshots")
+@pass_state
+def publish(state: CliState, consumers: tuple[str, ...], keep: int, rollback_to: str | None,
+            list_only: bool) -> int:
+    from duckmesh.publish import snapshots
+    from duckmesh.publish.publisher import publish as publish_snapshot
+
+    mesh = state.mesh()
+    pub = snapshots.published_dir(mesh)
+    if list_only:
+        current = snapshots.current_snapshot(pub)
+        for name in snapshots.snapshots(pub):
+            record = snapshots.read_record(pub / "snapshots" / name)
+            print(f"{'*' if name == current else ' '} {name}  {len(record['products'])} "
+                  f"product versions  consumers: {', '.join(record['consumers']) or '-'}")
+        return 0
+    if rollback_to is not None:
+        target = snapshots.rollback(mesh, rollback_to or None)
+        print(f"rolled back: published/current -> snapshots/{target}")
+        return 0
+    done = publish_snapshot(mesh, consumers=list(consumers), keep=keep)
+    print(f"published snapshot {done.snapshot}: {len(done.built)} product versions built, "
+          f"{len(done.carried)} kept from the previous snapshot, {len(done.dropped)} left out")
+    for consumer in done.consumers:
+        print(f"  published/consumers/{consumer}/mesh.duckdb")
+    return 0

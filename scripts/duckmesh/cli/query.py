@@ -1,0 +1,47 @@
+"""`duckmesh query`: read-only SQL on the mesh database, printed as a table or JSON lines.
+
+Imports DuckDB and nothing of dbt, so it starts at once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from duckmesh.cli.state import CliState, pass_state
+from duckmesh.core.output import format_table
+from duckmesh.core.project import MeshError
+
+
+@click.command(help="Run SQL against the mesh database opened read-only and print the rows.")
+@click.argument("sql")
+@click.option("--db", type=click.Path(path_type=Path), default=None,
+              help="database file (default: DUCKMESH_DB or mesh.duckdb)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON lines")
+@pass_state
+def query(state: CliState, sql: str, db: Path | None, as_json: bool) -> int:
+    import duckdb
+
+    path = db or state.mesh().db_path
+    if not Path(path).exists():
+        raise MeshError(f"{path} does not exist: run `make build` first")
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as error:
+        raise MeshError(f"cannot open {path} read-only ({error}); is a build writing it?") from error
+    try:
+        cursor = con.execute(sql)
+        headers = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall()
+    except duckdb.Error as error:
+        raise MeshError(f"query failed: {error}") from error
+    finally:
+        con.close()
+    if as_json:
+        for row in rows:
+            print(json.dumps(dict(zip(headers, row)), default=str))
+    else:
+        print(format_table(headers, [["" if v is None else str(v) for v in row] for row in rows]))
+        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return 0

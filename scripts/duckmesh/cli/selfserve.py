@@ -1,0 +1,198 @@
+"""`duckmesh new-domain | new-product | new-version | adopt | doctor`: the self-serve
+commands. Exit codes: 0 done, 1 governance gaps remain (adopt) or a check failed
+(doctor) or dbt failed, 2 invalid input, 3 refused to overwrite (pass --force)."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import click
+
+from duckmesh.cli.state import CliState, pass_state
+
+EPILOG = ("exit codes: 0 done, 1 governance gaps remain or dbt failed, "
+          "2 invalid input, 3 refused to overwrite (use --force)")
+KIND_CHOICES = ["aggregate", "consumer", "source"]  # selfserve.scaffold.KINDS
+NOTICE_DAYS = 90  # selfserve.scaffold.DEPRECATION_NOTICE_DAYS (P08)
+
+
+@click.command("new-domain", epilog=EPILOG,
+               help="Create domains/NAME/ as a dbt package that passes every governance policy "
+                    "(restrict-access, group with owner, private by default, products folder "
+                    "public and contracted, README) and add it to packages.yml.")
+@click.argument("name")
+@click.option("--owner", required=True, help='owning team, e.g. "Finance Team"')
+@click.option("--email", required=True, help="the owning team's e-mail")
+@click.option("--kind", required=True, type=click.Choice(KIND_CHOICES),
+              help="source-aligned, aggregate or consumer-aligned")
+@click.option("--description", default=None, help="one line on what it owns")
+@click.option("--force", is_flag=True, help="overwrite an existing folder")
+@pass_state
+def new_domain(state: CliState, name: str, owner: str, email: str, kind: str,
+               description: str | None, force: bool) -> int:
+    from duckmesh.core.project import relative
+    from duckmesh.selfserve.scaffold import KINDS, DomainRequest, domain_files
+    from duckmesh.selfserve.scaffold import new_domain as scaffold_domain
+
+    mesh = state.mesh()
+    request = DomainRequest(name, owner, email, kind, description)
+    folder = scaffold_domain(mesh, request, force=force)
+    print(f"created {relative(folder, mesh.root)}/ ({KINDS[kind]})")
+    for relative_path in domain_files(request):
+        print(f"  {relative(folder / relative_path, mesh.root)}")
+    print(f"registered domains/{name} in packages.yml")
+    print("\nnext steps:")
+    print(f"  1. duckmesh new-product {name} <product> --sql query.sql   (or --from <model>)")
+    print("  2. write the descriptions marked '# TODO: describe' in its YAML")
+    print("  3. duckmesh build --scale 0.01   (installs the new domain with dbt deps)")
+    return 0
+
+
+@click.command("new-product", epilog=EPILOG,
+               help="Create models/products/NAME_v1.sql and _NAME.yml in a domain: a public, "
+                    "versioned product whose enforced contract lists every column with the "
+                    "type DuckDB reports (from the built model with --from, or from the query "
+                    "run with LIMIT 0 with --sql). P05 types are applied as casts with --from; "
+                    "descriptions not found upstream are left empty and marked "
+                    "'# TODO: describe', which governance (P02) rejects until written.")
+@click.argument("domain")
+@click.argument("name")
+@click.option("--from", "source_model", metavar="MODEL", default=None,
+              help="a built model of the domain, or DOMAIN.PRODUCT")
+@click.option("--sql", "sql_file", metavar="FILE", default=None,
+              help="a SELECT (dbt SQL: ref() allowed) to publish as the product")
+@click.option("--primary-key", default=None,
+              help="primary key column (default: <product>_id, or the first column when it "
+                   "is an id)")
+@click.option("--description", default=None, help="what one row is")
+@click.option("--force", is_flag=True, help="overwrite the product's files")
+@pass_state
+def new_product(state: CliState, domain: str, name: str, source_model: str | None,
+                sql_file: str | None, primary_key: str | None, description: str | None,
+                force: bool) -> int:
+    if (source_model is None) == (sql_file is None):
+        raise click.UsageError("give exactly one of --from MODEL or --sql FILE")
+    from duckmesh.core.project import relative
+    from duckmesh.selfserve.scaffold import new_product as scaffold_product
+
+    mesh = state.mesh()
+    draft = scaffold_product(
+        mesh, domain, name, source_model=source_model,
+        sql_file=Path(sql_file).resolve() if sql_file else None,
+        primary_key=primary_key, description=description, force=force)
+    print(f"created product {draft.domain}.{draft.spec.name} v1")
+    print(f"  {relative(draft.sql_path, mesh.root)}")
+    print(f"  {relative(draft.yml_path, mesh.root)}")
+    print("\ncontract (types read from DuckDB):")
+    width = max(len(c.name) for c in draft.spec.columns)
+    for column in draft.spec.columns:
+        key = "  primary key" if column.name == draft.spec.primary_key else ""
+        print(f"  {column.name.ljust(width)}  {column.data_type}{key}")
+    if draft.notes:
+        print("\nbefore it passes governance:")
+        for note in draft.notes:
+            print(f"  - {note}")
+    print("\nnext: duckmesh build --scale 0.01")
+    return 0
+
+
+@click.command("new-version", epilog=EPILOG,
+               help="Copy the latest version's SQL to <product>_v<N+1>.sql, set "
+                    "latest_version, and give the old version a deprecation_date "
+                    f"{NOTICE_DAYS} days from today (P08).")
+@click.argument("target", metavar="DOMAIN.PRODUCT")
+@click.option("--deprecation-date", default=None, metavar="YYYY-MM-DD",
+              help=f"at least {NOTICE_DAYS} days from today")
+@click.option("--force", is_flag=True, help="overwrite <product>_v<N+1>.sql")
+@pass_state
+def new_version(state: CliState, target: str, deprecation_date: str | None,
+                force: bool) -> int:
+    from duckmesh.core.names import InvalidInput
+    from duckmesh.core.project import relative
+    from duckmesh.selfserve.scaffold import DEPRECATION_NOTICE_DAYS
+    from duckmesh.selfserve.scaffold import new_version as scaffold_version
+
+    mesh = state.mesh()
+    date = None
+    if deprecation_date:
+        try:
+            date = datetime.date.fromisoformat(deprecation_date)
+        except ValueError as error:
+            raise InvalidInput(f"--deprecation-date {deprecation_date!r} is not a date "
+                               "(YYYY-MM-DD)") from error
+    made = scaffold_version(mesh, target, date, force=force)
+    print(f"created {made.domain}.{made.product} v{made.new_version} "
+          f"(a copy of v{made.old_version}); latest_version: {made.new_version}")
+    print(f"  {relative(made.sql_path, mesh.root)}")
+    print(f"  {relative(made.yml_path, mesh.root)}")
+    print(f"proposed: v{made.old_version} deprecated on {made.deprecation_date} "
+          f"({DEPRECATION_NOTICE_DAYS} days' notice, P08); change it with --deprecation-date")
+    print("\nnext steps:")
+    print(f"  1. make the breaking change in {relative(made.sql_path, mesh.root)} and "
+          f"give v{made.new_version} its own columns in the YAML if they differ")
+    print("  2. duckmesh build --scale 0.01")
+    return 0
+
+
+@click.command(epilog=EPILOG,
+               help="Copy (or --link) an existing dbt project to domains/DOMAIN, give it "
+                    "restrict-access, a group and private-by-default access, turn its marts "
+                    "into candidate products with contracts typed from the built relations, "
+                    "register it in packages.yml and print what governance still finds, with "
+                    "the next command for each item. Exit 1 while gaps remain.")
+@click.argument("path")
+@click.option("--as", "domain", required=True, metavar="DOMAIN",
+              help="domain name in the mesh (lower-case identifier)")
+@click.option("--owner", default=None, help='owning team, e.g. "Shop Team"')
+@click.option("--email", default=None, help="the owning team's e-mail")
+@click.option("--marts-dir", default="marts",
+              help="folder under models/ whose models become products (default marts)")
+@click.option("--link", is_flag=True, help="symlink instead of copying (edits the original project)")
+@click.option("--force", is_flag=True, help="replace domains/DOMAIN")
+@pass_state
+def adopt(state: CliState, path: str, domain: str, owner: str | None, email: str | None,
+          marts_dir: str, link: bool, force: bool) -> int:
+    from duckmesh.core.project import relative
+    from duckmesh.selfserve.adopt import adopt as adopt_project
+    from duckmesh.selfserve.rules import EXIT_GAPS
+
+    mesh = state.mesh()
+    adoption = adopt_project(mesh, Path(path), domain, owner=owner, email=email, link=link,
+                             force=force, marts_dir=marts_dir)
+    print(f"\nadopted {path} as domain {adoption.domain} "
+          f"({relative(adoption.folder, mesh.root)}, registered in packages.yml)")
+    for spec in adoption.products:
+        print(f"  candidate product {adoption.domain}.{spec.name} v1 "
+              f"({len(spec.columns)} columns, lifecycle experimental)")
+    source = "governance check" if adoption.governance_ran else "platform checks"
+    errors = [g for g in adoption.gaps if g.severity == "error"]
+    print(f"\nstill missing ({source}): {len(errors)} error(s), "
+          f"{len(adoption.gaps) - len(errors)} warning(s)")
+    for gap in adoption.gaps:
+        print(gap.line())
+    print("\nthen: duckmesh build --scale 0.01")
+    return EXIT_GAPS if errors else 0
+
+
+@click.command(epilog="exit codes: 0 nothing failed (warnings allowed), 1 something failed",
+               help="Check Python and the pinned tools, the dbt profile, the DuckDB file "
+                    "(missing or locked), the installed domains (stale after a domain was "
+                    "added, moved or removed) and the age of the last build; print the "
+                    "command that fixes each problem.")
+@click.option("-v", "--verbose", is_flag=True, help="show passing checks too")
+@pass_state
+def doctor(state: CliState, verbose: bool) -> int:
+    from duckmesh.selfserve.doctor import diagnose
+
+    mesh = state.mesh()
+    findings = diagnose(mesh)
+    shown = findings if verbose else [f for f in findings if f.status != "ok"]
+    print(f"duckmesh doctor: {mesh.root}")
+    for finding in shown:
+        print(finding.line())
+    failed = [f for f in findings if f.status == "fail"]
+    warned = [f for f in findings if f.status == "warn"]
+    print(f"{len(findings) - len(failed) - len(warned)} ok, {len(warned)} warning(s), "
+          f"{len(failed)} failure(s)")
+    return 1 if failed else 0

@@ -1,0 +1,44 @@
+"""The BuildContext: what one `duckmesh build` knows, handed to every build step.
+
+It lives in core (not in build/) because the steps it is handed to belong to the
+capabilities (sources, publish, catalog, observability), which the build imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from duckmesh.core.artifacts import Artifacts
+from duckmesh.core.project import Mesh
+
+
+@dataclass
+class BuildContext:
+    mesh: Mesh
+    scale: float
+    data_dir: Path  # the source data the build reads
+    seed: int = 42
+    changed_only: bool = False
+    # set by the source checks: a cleaned copy of data_dir that dbt reads instead
+    validated_data: Path | None = None
+    # set once dbt has run
+    success: bool = False
+    build_seconds: float = 0.0
+    _artifacts: Artifacts | None = field(default=None, repr=False)
+
+    @property
+    def dbt_env(self) -> dict[str, str]:
+        """What dbt's profile and macros read with env_var() for this build."""
+        return self.mesh.env(self.validated_data or self.data_dir)
+
+    @property
+    def artifacts(self) -> Artifacts:
+        """The manifest and run results of this build's dbt run, read once."""
+        if self._artifacts is None:
+            self._artifacts = Artifacts.load(self.mesh)
+        return self._artifacts
+
+    def dbt_ran(self) -> None:
+        """Forget artifacts read before dbt wrote new ones."""
+        self._artifacts = None

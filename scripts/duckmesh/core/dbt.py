@@ -1,0 +1,57 @@
+"""The one way the platform runs dbt: in-process through dbt's ``dbtRunner``, against
+the mesh's own profiles (never ~/.dbt).
+
+dbt's profile (profiles/profiles.yml) reads its paths with ``env_var()``, which looks
+only at the process environment, so ``run_dbt`` sets those few variables for the length
+of one invocation and restores them afterwards. It is the only place that does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from dbt.cli.main import dbtRunner, dbtRunnerResult
+
+from duckmesh.core.project import Mesh, MeshError
+
+
+@contextmanager
+def _profile_env(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def invoke(args: list[str], env: dict[str, str] | None = None,
+           callbacks: list[Callable[[Any], None]] | None = None) -> dbtRunnerResult:
+    """``dbt <args>`` in this process (any project: pass --project-dir/--profiles-dir)."""
+    with _profile_env(env or {}):
+        return dbtRunner(callbacks=callbacks or []).invoke(args)
+
+
+def run_dbt(mesh: Mesh, args: list[str], env: dict[str, str] | None = None, *,
+            quiet: bool = False,
+            callbacks: list[Callable[[Any], None]] | None = None) -> dbtRunnerResult:
+    """``dbt <args>`` for the mesh. ``env``: values for the profile's ``env_var()`` on top
+    of the mesh's own (database file, source data, target); ``callbacks`` receive dbt's
+    events (EventMsg)."""
+    command = [*args, "--project-dir", str(mesh.root), "--profiles-dir", str(mesh.profiles_dir)]
+    if quiet:
+        command = ["--quiet", *command]
+    return invoke(command, {**mesh.env(), **(env or {})}, callbacks)
+
+
+def require_success(result: dbtRunnerResult, step: str) -> None:
+    if not result.success:
+        detail = f": {result.exception}" if result.exception else ""
+        raise MeshError(f"dbt {step} failed{detail} (see the dbt output above and logs/dbt.log)")

@@ -1,0 +1,127 @@
+"""`duckmesh governance`: the mesh's policies (macros/governance/) as a report.
+
+The policies live in one place, the dbt macros, which the root project's
+on-run-start hook runs before every `dbt build`/`dbt run`. This module runs the
+same check through `dbt run-operation mesh_governance --args '{format: json}'`,
+catches the JSON line the macro logs, and prints it as text or JSON (for CI
+annotations); it exits non-zero when a policy reports an error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from duckmesh.core.project import Mesh, MeshError
+from duckmesh.governance import semver
+
+MARKER = "DUCKMESH_GOVERNANCE_JSON "
+# Own target path: the check never overwrites the build's run_results.json.
+TARGET_PATH = "target/governance"
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str  # P00..P10
+    severity: str  # error | warn
+    domain: str
+    node: str  # unique_id (model.sales.orders.v1), group.*, package.* or exemption.N
+    column: str | None
+    message: str  # what is wrong
+    fix: str  # how to fix it
+
+    def line(self) -> str:
+        where = f"{self.node}, column {self.column}" if self.column else self.node
+        return (f"[{self.policy} {self.severity}] domain {self.domain}, {where}: "
+                f"{self.message}. Fix: {self.fix}.")
+
+
+@dataclass
+class GovernanceReport:
+    violations: list[Violation]
+    exempted: int
+    models: int
+    public_models: int
+    seconds: float  # time the policies took inside dbt
+    changes: list[semver.ProductChange] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Violation]:
+        return [v for v in self.violations if v.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Violation]:
+        return [v for v in self.violations if v.severity == "warn"]
+
+    def text(self) -> str:
+        lines = [f"DuckMesh governance: {len(self.errors)} error(s), {len(self.warnings)} "
+                 f"warning(s), {self.exempted} exempted, over {self.models} models "
+                 f"({self.public_models} public) in {self.seconds:.3f}s"]
+        lines += [v.line() for v in self.errors + self.warnings]
+        if self.changes:
+            lines.append("Product changes since the published manifest:")
+            lines += [f"  {change.line()}" for change in self.changes]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {
+            "errors": len(self.errors), "warnings": len(self.warnings),
+            "exempted": self.exempted, "models": self.models,
+            "public_models": self.public_models, "seconds": self.seconds,
+            "violations": [asdict(v) for v in self.violations],
+            "changes": [asdict(c) for c in self.changes],
+        }
+
+
+def run_checks(mesh: Mesh) -> list[Violation]:
+    """Every violation of the mesh's policies (errors and warnings; exemptions applied)."""
+    return check(mesh).violations
+
+
+def check(mesh: Mesh) -> GovernanceReport:
+    """Run the governance macros through dbt and return their report."""
+    if not (mesh.root / "dbt_packages").is_dir():
+        _invoke(mesh, ["--quiet", "deps"], [])
+    lines: list[str] = []
+
+    def capture(event: Any) -> None:  # a dbt EventMsg
+        if event.info.name == "JinjaLogInfo" and event.data.msg.startswith(MARKER):
+            lines.append(event.data.msg[len(MARKER):])
+
+    result = _invoke(mesh, ["--quiet", "run-operation", "mesh_governance",
+                            "--args", "{format: json}", "--target-path", TARGET_PATH], [capture])
+    if not lines:
+        detail = f": {result.exception}" if result.exception else ""
+        raise MeshError(f"the governance check did not run{detail} "
+                        "(see the dbt output above; `dbt parse` shows project errors)")
+    data = json.loads(lines[-1])
+    report = GovernanceReport(
+        violations=[Violation(**{key: v.get(key) for key in Violation.__dataclass_fields__})
+                    for v in data["violations"]],
+        exempted=data["exempted"], models=data["models"],
+        public_models=data["public_models"], seconds=data["seconds"])
+    baseline = published_manifest_path(mesh)
+    current = mesh.root / TARGET_PATH / "manifest.json"
+    if baseline.is_file() and current.is_file():
+        report.changes = semver.compare_manifests(
+            json.loads(baseline.read_text()), json.loads(current.read_text()))
+    return report
+
+
+def published_manifest_path(mesh: Mesh) -> Path:
+    """vars.duckmesh_governance.published_manifest of the root dbt_project.yml."""
+    project = yaml.safe_load((mesh.root / "dbt_project.yml").read_text()) or {}
+    config = (project.get("vars") or {}).get("duckmesh_governance") or {}
+    path = Path(config.get("published_manifest") or "published/manifest.json")
+    return path if path.is_absolute() else mesh.root / path
+
+
+def _invoke(mesh: Mesh, args: list[str], callbacks: list[Callable[[Any], None]]) -> Any:
+    from duckmesh.core import dbt  # noqa: PLC0415 (dbt is imported only when it runs)
+
+    return dbt.run_dbt(mesh, args, callbacks=callbacks)

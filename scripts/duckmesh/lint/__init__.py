@@ -1,0 +1,1 @@
+"""SQL style: sqlfluff with the dbt templater over every domain."""

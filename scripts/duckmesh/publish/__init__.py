@@ -1,0 +1,1 @@
+"""Publishing: atomic snapshots, consumer databases, consumer access and masking."""

@@ -1,0 +1,253 @@
+"""Consumer access: who may read which product, and which columns they see masked.
+
+DuckDB has no GRANTs, so access is enforced by what each consumer is given: a database
+file holding only the products it may read. Declared in the product's yml:
+
+    config:
+      meta:
+        consumers: [analytics, marketing, reporting]   # domains, consumers or groups
+    columns:
+      - name: email_hash
+        config:
+          meta: {restricted_to: [marketing], mask: "null"}   # others see the mask
+
+No ``consumers`` means every consumer. The owning domain always reads its own products.
+Named consumers outside the domains, and the groups they belong to, are config in the
+root dbt_project.yml (``vars.duckmesh_consumers``: name -> list of groups).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from duckmesh.core.artifacts import load_manifest
+from duckmesh.core.context import BuildContext
+from duckmesh.core.names import InvalidInput, check_name
+from duckmesh.core.project import Mesh, MeshError
+from duckmesh.core.sql import quote_ident
+
+MASKS = ("null", "hash", "redact")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str
+    restricted_to: tuple[str, ...] | None  # None: every reader of the product
+    mask: str = "null"
+
+
+@dataclass(frozen=True)
+class Policy:
+    unique_id: str
+    owner: str  # the owning domain (group)
+    consumers: tuple[str, ...] | None  # None: everyone
+    columns: tuple[Column, ...]
+
+
+def check_consumer(value: object, kind: str = "consumer") -> str:
+    """A consumer (or domain) name given by a user or a project: the mesh's name rule."""
+    try:
+        return check_name(kind, value)
+    except InvalidInput as error:
+        raise MeshError(f"invalid {kind} name {value!r}: {error}") from error
+
+
+def _names(value: object, where: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise MeshError(f"{where} must be a list of consumer names, got {value!r}")
+    return tuple(check_consumer(str(v)) for v in value)
+
+
+def policies(manifest: dict) -> dict[str, Policy]:
+    """The access policy of every public model version, by unique_id."""
+    found = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model" or node.get("access") != "public":
+            continue
+        meta = node.get("meta") or node.get("config", {}).get("meta") or {}
+        where = f"meta.consumers of {node['unique_id']}"
+        columns = []
+        for name, column in (node.get("columns") or {}).items():
+            column_meta = column.get("meta") or column.get("config", {}).get("meta") or {}
+            mask = str(column_meta.get("mask", "null"))
+            if mask not in MASKS:
+                raise MeshError(f"column {name} of {node['unique_id']}: mask must be one of "
+                                f"{MASKS}, got {mask!r}")
+            columns.append(Column(name, column.get("data_type") or "varchar",
+                                  _names(column_meta.get("restricted_to"),
+                                         f"meta.restricted_to of {node['unique_id']}.{name}"),
+                                  mask))
+        found[node["unique_id"]] = Policy(
+            node["unique_id"], node.get("group") or node["package_name"],
+            _names(meta.get("consumers"), where), tuple(columns))
+    return found
+
+
+def consumer_groups(root: Path) -> dict[str, tuple[str, ...]]:
+    """Named consumers (root dbt_project.yml vars.duckmesh_consumers) and their groups."""
+    project = yaml.safe_load((root / "dbt_project.yml").read_text()) or {}
+    declared = (project.get("vars") or {}).get("duckmesh_consumers") or {}
+    if not isinstance(declared, dict):
+        raise MeshError("vars.duckmesh_consumers in dbt_project.yml must map consumer "
+                        "names to lists of groups")
+    return {check_consumer(str(name)): _names(groups or [], f"groups of {name}") or ()
+            for name, groups in declared.items()}
+
+
+def identities(consumer: str, groups: dict[str, tuple[str, ...]]) -> set[str]:
+    return {consumer, *groups.get(consumer, ())}
+
+
+def may_read(policy: Policy, consumer: str, groups: dict[str, tuple[str, ...]]) -> bool:
+    if policy.consumers is None or consumer == policy.owner:
+        return True
+    return bool(identities(consumer, groups) & set(policy.consumers))
+
+
+def sees_column(policy: Policy, column: Column, consumer: str,
+                groups: dict[str, tuple[str, ...]]) -> bool:
+    if column.restricted_to is None or consumer == policy.owner:
+        return True
+    return bool(identities(consumer, groups) & set(column.restricted_to))
+
+
+def known_consumers(manifest: dict, groups: dict[str, tuple[str, ...]]) -> set[str]:
+    domains = {n.get("group") or n["package_name"] for n in manifest["nodes"].values()
+               if n["resource_type"] == "model"}
+    return domains | set(groups)
+
+
+def ref_violations(manifest: dict) -> list[str]:
+    """Cross-domain refs (models and tests) to products the referring domain may not read."""
+    rules = policies(manifest)
+    problems = []
+    for node in manifest["nodes"].values():
+        if node["resource_type"] not in ("model", "test", "snapshot", "seed", "unit_test"):
+            continue
+        reader = node.get("group") or node["package_name"]
+        for parent in (node.get("depends_on") or {}).get("nodes") or []:
+            policy = rules.get(parent)
+            if policy is None or may_read(policy, reader, {}):
+                continue
+            product = manifest["nodes"][parent]
+            problems.append(
+                f"{node['resource_type']} {node['name']} (domain {reader}) refs "
+                f"{policy.owner}.{product['name']} v{product.get('version')}, whose "
+                f"meta.consumers is {list(policy.consumers or ())}: ask the {policy.owner} team "
+                f"to add {reader} to meta.consumers in {_yml_path(manifest, product)}, "
+                f"or remove the ref")
+    return sorted(set(problems))
+
+
+def _yml_path(manifest: dict, node: dict) -> str:
+    """Where the product's properties live, from the mesh root (domains/<package>/...)."""
+    package, _, path = (node.get("patch_path") or "").partition("://")
+    if not path:
+        package, path = node["package_name"], node["original_file_path"]
+    root = manifest.get("metadata", {}).get("project_name")
+    return path if package == root else f"domains/{package}/{path}"
+
+
+def check_refs(manifest: dict) -> None:
+    problems = ref_violations(manifest)
+    if problems:
+        raise MeshError("consumer access: " + "; ".join(problems))
+
+
+def select_list(policy: Policy, consumer: str, groups: dict[str, tuple[str, ...]],
+                columns: list[tuple[str, str]]) -> str:
+    """SQL select list for ``consumer``: restricted columns it may not see are masked.
+
+    ``columns`` are (name, duckdb type) as found in the published table; names are
+    quoted identifiers, so nothing from user input is spliced in as SQL.
+    """
+    declared = {c.name.lower(): c for c in policy.columns}
+    parts = []
+    for name, data_type in columns:
+        quoted = quote_ident(name)
+        column = declared.get(name.lower())
+        if column is None or sees_column(policy, column, consumer, groups):
+            parts.append(quoted)
+        elif column.mask == "hash" and data_type.upper() == "VARCHAR":
+            parts.append(f"sha256({quoted}::varchar) as {quoted}")
+        elif column.mask == "redact" and data_type.upper() == "VARCHAR":
+            parts.append(f"case when {quoted} is null then null else '***' end as {quoted}")
+        else:
+            parts.append(f"cast(null as {data_type}) as {quoted}")
+    return ", ".join(parts)
+
+
+# not parsed by dbt: build output, data, the platform's code, tools' folders
+_SKIP_AT_ROOT = {"target", "logs", "published", "data", "scripts", "test-artifacts", "tests"}
+_SKIP_IN_DOMAIN = {"target", "dbt_packages", "logs"}
+_NOT_PARSED = (".duckdb", ".duckdb.wal", ".wal", ".pyc")  # databases the builds write
+_STAMP_ENV = ("DUCKMESH_TARGET", "DBT_PROFILES_DIR")
+
+
+def project_stamp(mesh: Mesh, env: dict[str, str]) -> str:
+    """A digest of everything `dbt parse` reads for refs and access rules: the path, size and
+    mtime of every project file (root and domains, outside build output and data), where
+    each dbt_packages entry points, the dbt target and the dbt version."""
+    import dbt.version  # noqa: PLC0415 (dbt is heavy; only the build needs it)
+
+    parts = [dbt.version.__version__, *(f"{k}={env.get(k, '')}" for k in _STAMP_ENV)]
+    packages = mesh.root / "dbt_packages"
+    if packages.is_dir():
+        for entry in sorted(packages.iterdir()):
+            parts.append(f"pkg {entry.name} -> "
+                         f"{os.readlink(entry) if entry.is_symlink() else 'folder'}")
+    for folder, dirs, files in os.walk(mesh.root):
+        here = Path(folder)
+        skip = _SKIP_AT_ROOT | {"dbt_packages"} if here == mesh.root else set()
+        if here.parent.name == "domains" and here.parent.parent == mesh.root:
+            skip = _SKIP_IN_DOMAIN
+        dirs[:] = sorted(d for d in dirs if d not in skip and not d.startswith(".")
+                         and d != "__pycache__")
+        for name in sorted(files):
+            if name.startswith(".") or name.endswith(_NOT_PARSED):
+                continue
+            stat = (here / name).stat()
+            parts.append(f"{(here / name).relative_to(mesh.root).as_posix()} "
+                         f"{stat.st_size} {stat.st_mtime_ns}")
+    if packages.is_dir():  # real (non-link) package folders
+        for entry in sorted(p for p in packages.iterdir() if p.is_dir() and not p.is_symlink()):
+            for path in sorted(entry.rglob("*")):
+                if path.is_file():
+                    stat = path.stat()
+                    parts.append(f"{path.relative_to(mesh.root).as_posix()} "
+                                 f"{stat.st_size} {stat.st_mtime_ns}")
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+def check_before_build(ctx: BuildContext) -> None:
+    """BEFORE_BUILD step: `dbt parse`, then fail before anything builds when a domain refs
+    a product it may not consume. When no project file changed since the last passing
+    check (same project stamp), the check's outcome is the same and the parse is skipped."""
+    from duckmesh.core import dbt  # noqa: PLC0415 (dbt is heavy: imported when it runs)
+
+    mesh, env = ctx.mesh, ctx.dbt_env
+    record = mesh.target_dir / "access_check.json"
+    stamp = project_stamp(mesh, env)
+    try:
+        if json.loads(record.read_text()).get("stamp") == stamp:
+            return
+    except (OSError, ValueError, AttributeError):
+        pass
+    record.unlink(missing_ok=True)
+    result = dbt.run_dbt(mesh, ["parse"], env, quiet=True)
+    if not result.success:
+        return  # dbt build reports the parse error itself
+    check_refs(load_manifest(mesh))
+    if project_stamp(mesh, env) == stamp:  # nothing changed while dbt parsed
+        record.write_text(json.dumps({"stamp": stamp}) + "\n")

@@ -1,0 +1,105 @@
+"""The pieces a snapshot is written with: reuse of the previous snapshot's files,
+checksums, the ``_duckmesh`` metadata tables."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from duckmesh.core.sql import qualified_name, quote_ident
+
+
+def reusable_base(previous_root: Path | None, name: Path) -> Path | None:
+    """A previous snapshot's database that a new one may start from (a copy of it):
+    committed, checkpointed (no WAL) and not mostly free space."""
+    if previous_root is None:
+        return None
+    path = previous_root / name
+    if not path.is_file() or path.with_name(path.name + ".wal").exists():
+        return None
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        total, free = con.execute("select total_blocks, free_blocks from pragma_database_size() "
+                                  "where database_name = current_database()").fetchall()[0]
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    return path if total and free * 2 <= total else None
+
+
+def link_file(source: Path, target: Path) -> None:
+    """Snapshot files are never changed once committed, so a new snapshot may share them."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def clear(con: duckdb.DuckDBPyConnection, database: str, keep: set[str]) -> None:
+    """Drop from a copied snapshot database every view, the metadata and each table
+    whose relation is not in ``keep``."""
+    objects = con.execute(
+        "select table_schema, table_name, table_type from information_schema.tables "
+        "where table_catalog = ?", [database]).fetchall()
+    for schema, name, kind in objects:
+        if kind == "VIEW":
+            con.execute(f"drop view {qualified_name(database, schema, name)}")
+    for schema, name, kind in objects:
+        if kind != "VIEW" and (schema == "_duckmesh" or f"{schema}.{name}" not in keep):
+            con.execute(f"drop table {qualified_name(database, schema, name)}")
+    con.execute(f"drop schema if exists {quote_ident(database)}._duckmesh")
+    used = {s for s, n, k in objects if k != "VIEW" and f"{s}.{n}" in keep}
+    for (schema,) in con.execute("select schema_name from information_schema.schemata "
+                                 "where catalog_name = ?", [database]).fetchall():
+        if schema not in used and schema not in ("main", "information_schema", "pg_catalog",
+                                                 "_duckmesh"):
+            con.execute(f"drop schema if exists {quote_ident(database)}.{quote_ident(schema)}")
+
+
+def checksum(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> tuple[int, str]:
+    rows, checksum = con.execute(
+        f"select count(*), coalesce(sum(hash(t)), 0)::varchar from {qualified_name(schema, name)} as t"
+    ).fetchall()[0]
+    return int(rows), checksum
+
+
+def metadata(con: duckdb.DuckDBPyConnection, snapshot: str, rows: list[list]) -> None:
+    con.execute("create schema _duckmesh")
+    con.execute("create table _duckmesh.snapshot as select ? as snapshot_id, "
+                "current_timestamp as published_at", [snapshot])
+    con.execute("create table _duckmesh.products (relation varchar, domain varchar, "
+                "product varchar, version integer, row_count bigint, checksum varchar, "
+                "origin varchar)")
+    if rows:
+        con.executemany("insert into _duckmesh.products values (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+# the files a dbt package needs to parse (README "Consumers outside this repository": an
+# outside project points DUCKMESH_PLATFORM and DUCKMESH_DOMAINS at published/packages/)
+PACKAGE_FILES = ("dbt_project.yml", "packages.yml", "selectors.yml")
+PACKAGE_FOLDERS = ("models", "macros", "seeds", "snapshots", "analyses", "data-tests",
+                   "governance", "portability", "privacy", "products")
+
+
+def write_packages(sources: dict[str, Path], out: Path) -> None:
+    """Copy the dbt packages the published products were built with (``sources``: name
+    -> folder: the platform package and every domain) to ``out/<name>``, so a project
+    that installs a domain by git resolves that domain's own dependencies locally."""
+    for name, folder in sources.items():
+        if not (folder / "dbt_project.yml").is_file():
+            continue
+        target = out / name
+        target.mkdir(parents=True)
+        for file in PACKAGE_FILES:
+            if (folder / file).is_file():
+                shutil.copyfile(folder / file, target / file)
+        for sub in PACKAGE_FOLDERS:
+            if (folder / sub).is_dir():
+                shutil.copytree(folder / sub, target / sub)

@@ -1,0 +1,291 @@
+"""Atomic publishing of the public products for consumers.
+
+Layout under ``published/`` (every path a consumer uses goes through ``current``):
+
+    published/current              symlink -> snapshots/<id>: the one commit point
+    published/mesh.duckdb          -> current/mesh.duckdb   every published product
+    published/<domain>/            -> current/ports/<domain>/<product>/v<N>/<product>_v<N>.parquet
+    published/consumers/           -> current/consumers/<consumer>/mesh.duckdb (what it may read)
+    published/manifest.json        -> current/manifest.json (dbt manifest of that publish)
+    published/snapshots/<id>/      the last K snapshots, never modified once committed
+
+A publish writes a whole snapshot into ``snapshots/.tmp-<id>``, renames it to
+``snapshots/<id>`` and then swaps ``current`` with one rename, so readers see the old
+snapshot or the new one, never a mix. Readers that opened the old file keep it (the file
+is never rewritten). A product whose model or tests failed keeps its previous published
+table. A crash anywhere leaves ``current`` untouched; the next publish removes the leftovers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from duckmesh.core.artifacts import Artifacts
+from duckmesh.core.context import BuildContext
+from duckmesh.core.products import ProductVersion, public_products
+from duckmesh.core.project import Mesh, MeshError
+from duckmesh.core.sql import qualified_name, quote_ident, sql_path
+from duckmesh.publish import access, files, snapshots
+from duckmesh.publish.consumers import write_consumer
+from duckmesh.publish.plan import Plan, plan
+
+DEFAULT_KEEP = 3
+
+
+@dataclass(frozen=True)
+class Published:
+    snapshot: str
+    built: list[str]
+    carried: dict[str, str]
+    dropped: dict[str, str]
+    consumers: list[str]
+
+
+def _build_artifacts(mesh: Mesh, artifacts: Artifacts | None) -> tuple[dict, dict]:
+    artifacts = artifacts or Artifacts.load(mesh)
+    manifest, run_results = artifacts.manifest, artifacts.run_results
+    if run_results is None:
+        raise MeshError(f"{mesh.run_results_path} not found: run `duckmesh build`")
+    if not artifacts.same_build:
+        raise MeshError("target/manifest.json and target/run_results.json are not from the same "
+                        "finished `dbt build` (interrupted, or another dbt command ran since): "
+                        "run `duckmesh build`, which publishes when it ends")
+    return manifest, run_results
+
+
+# -- writing a snapshot ------------------------------------------------------------------
+
+def _port(root: Path, product: ProductVersion) -> Path:
+    return (root / "ports" / product.domain / product.name / f"v{product.version}"
+            / f"{product.relation_name}.parquet")
+
+
+def _connect_mesh(mesh: Mesh, in_build: bool) -> duckdb.DuckDBPyConnection:
+    if not mesh.db_path.exists():
+        raise MeshError(f"{mesh.db_path} not found: run `duckmesh build` first")
+    if in_build:
+        # the build process: the same configuration as dbt-duckdb's connection
+        return duckdb.connect(str(mesh.db_path))
+    con = duckdb.connect()  # standalone: the mesh read-only, the snapshot writable
+    try:
+        con.execute(f"attach {sql_path(mesh.db_path)} as mesh_source (read_only)")
+    except duckdb.IOException as error:
+        con.close()
+        raise MeshError(f"cannot read {mesh.db_path} ({error}): a build is running; it "
+                        "publishes when it ends") from error
+    con.execute("use mesh_source")
+    return con
+
+
+def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_KEEP,
+            in_build: bool = False, log: Callable[[str], None] = print,
+            artifacts: Artifacts | None = None) -> Published:
+    if keep < 1:
+        raise MeshError(f"--keep must be 1 or more, got {keep}")
+    manifest, run_results = _build_artifacts(mesh, artifacts)
+    access.check_refs(manifest)
+    groups = access.consumer_groups(mesh.root)
+    wanted = sorted(set(groups) | {access.check_consumer(c) for c in consumers or []})
+    known = access.known_consumers(manifest, groups)
+    unknown = [c for c in wanted if c not in known]
+    if unknown:
+        raise MeshError(f"unknown consumer(s) {unknown}: use a domain ({sorted(known - set(groups))}) "
+                        "or declare it under vars.duckmesh_consumers in dbt_project.yml")
+    pub = snapshots.published_dir(mesh)
+    (pub / "snapshots").mkdir(parents=True, exist_ok=True)
+    for name in snapshots.recover(pub):
+        log(f"      removed {name}, left by an interrupted publish")
+    previous_id = snapshots.current_snapshot(pub)
+    previous_root = pub / "snapshots" / previous_id if previous_id else None
+    previous_products = snapshots.read_record(previous_root)["products"] if previous_root else {}
+    decided = plan(manifest, run_results, set(previous_products))
+
+    snapshot = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    work = pub / "snapshots" / f".tmp-{snapshot}"
+    work.mkdir()
+    products = {p.relation: p for p in public_products(manifest)}
+    record: dict = {"snapshot": snapshot, "previous": previous_id,
+                    "invocation_id": manifest["metadata"]["invocation_id"],
+                    "published_at": datetime.now(UTC).isoformat(), "products": {},
+                    "consumers": {}}
+    try:
+        record["products"] = _write_products(mesh, work, decided, products, previous_root,
+                                             previous_products, in_build, snapshot)
+        policies = access.policies(manifest)
+        previous_tables = (snapshots.read_record(previous_root).get("consumer_tables") or {}
+                           if previous_root else {})
+        record["consumer_tables"] = {}
+        for consumer in wanted:
+            tables = write_consumer(work, consumer, snapshot, record["products"], policies,
+                                     groups, previous_root, previous_tables.get(consumer))
+            record["consumers"][consumer] = list(tables)
+            record["consumer_tables"][consumer] = tables
+        shutil.copyfile(mesh.manifest_path, work / "manifest.json")
+        files.write_packages({"duckmesh_platform": mesh.root / "macros",
+                              **{d.name: d for d in Mesh(mesh.root).domain_dirs()}},
+                             work / "packages")
+        (work / "publish.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    except (duckdb.Error, OSError) as error:
+        shutil.rmtree(work, ignore_errors=True)
+        kept = f"snapshot {previous_id} stays current" if previous_id else "nothing was published"
+        raise MeshError(f"publish failed while writing snapshot {snapshot} ({error}): {kept}; "
+                        "fix the cause (disk space?) and run `duckmesh publish`") from error
+
+    final = pub / "snapshots" / snapshot
+    os.rename(work, final)
+    snapshots.stable_links(pub, {p.domain for p in products.values()})
+    snapshots.link(f"snapshots/{snapshot}", pub / "current")  # the commit point
+    snapshots.prune(pub, keep)
+    for name, why in sorted(decided.carry.items()):
+        log(f"      {name} not published ({why}): the previous version stays")
+    for name, why in sorted(decided.drop.items()):
+        log(f"      {name} not published ({why}) and never published before")
+    return Published(snapshot, [p.relation for p in decided.build], decided.carry,
+                     decided.drop, wanted)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[list[str]]:
+    return [[c, t] for c, t, *_ in con.execute(f"describe {source}").fetchall()]
+
+
+def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, ProductVersion],
+                    previous_root: Path | None, previous: dict, in_build: bool,
+                    snapshot: str) -> dict:
+    """Write the snapshot database and the Parquet ports; return the products' entries.
+
+    A product's rows and checksum are computed once, from the build's table. A built
+    product whose rows, checksum and columns equal the previous snapshot's reuses that
+    snapshot's table (the new database starts as a copy of the previous one) and links its
+    Parquet port; the others are copied from the build and their port is written from the
+    snapshot copy. Carried products keep the previous snapshot's table and port."""
+    con = _connect_mesh(mesh, in_build)
+    try:
+        measured = {}
+        for product in decided.build:
+            source = f"{quote_ident(product.schema)}.{quote_ident(product.relation_name)}"
+            row_count, checksum = files.checksum(con, product.schema, product.relation_name)
+            measured[product.relation] = (row_count, checksum, _columns(con, source))
+        unchanged = {r for r, (row_count, checksum, columns) in measured.items()
+                     if previous_root is not None and r in previous
+                     and previous[r].get("rows") == row_count
+                     and previous[r].get("checksum") == checksum
+                     and previous[r].get("columns") == columns
+                     and _port(previous_root, products[r]).is_file()}
+        keep = unchanged | set(decided.carry)
+        base = files.reusable_base(previous_root, Path("mesh.duckdb")) if keep else None
+        target = work / "mesh.duckdb"
+        if base is not None:
+            shutil.copyfile(base, target)
+        else:
+            keep = set()
+        con.execute(f"attach {sql_path(target)} as snap")
+        if decided.carry and base is None:
+            assert previous_root is not None  # carried products come from it
+            con.execute(f"attach {sql_path(previous_root / 'mesh.duckdb')} as prev (read_only)")
+        try:
+            if base is not None:
+                files.clear(con, "snap", keep)
+            for product in decided.build:
+                if product.relation not in keep:
+                    _copy_table(con, None, product, "snap")
+                port = _port(work, product)
+                port.parent.mkdir(parents=True, exist_ok=True)
+                if product.relation in unchanged:
+                    assert previous_root is not None  # unchanged: equal to its table there
+                    files.link_file(_port(previous_root, product), port)
+                else:
+                    con.execute(f"copy snap.{qualified_name(product.schema, product.relation_name)} "
+                                f"to {sql_path(port)} (format parquet, compression zstd)")
+            for relation in decided.carry:
+                product = products[relation]
+                if base is None:
+                    _copy_table(con, "prev", product, "snap")
+                port = _port(work, product)
+                port.parent.mkdir(parents=True, exist_ok=True)
+                assert previous_root is not None  # carried products come from it
+                files.link_file(_port(previous_root, product), port)
+            entries, rows = {}, []
+            present = [*decided.build, *(products[r] for r in decided.carry)]
+            for product in sorted(present, key=lambda p: p.relation):
+                relation = product.relation
+                carried = relation in decided.carry
+                if carried:
+                    old = previous[relation]
+                    count, checksum = old["rows"], old["checksum"]
+                    columns = old.get("columns") or _columns(
+                        con, f"snap.{qualified_name(product.schema, product.relation_name)}")
+                else:
+                    count, checksum, columns = measured[relation]
+                origin = f"carried from {previous[relation]['origin_snapshot']}" if carried \
+                    else "built"
+                entries[relation] = {
+                    "domain": product.domain, "product": product.name,
+                    "version": product.version, "rows": count, "checksum": checksum,
+                    "columns": columns, "latest": product.is_latest,
+                    "unique_id": product.unique_id,
+                    "reused": relation in keep and not carried,
+                    "origin_snapshot": previous[relation]["origin_snapshot"] if carried
+                    else snapshot}
+                rows.append([relation, product.domain, product.name, product.version,
+                             count, checksum, origin])
+        finally:
+            con.execute("detach snap")
+            if decided.carry and base is None:
+                con.execute("detach prev")
+    finally:
+        con.close()
+    con = duckdb.connect(str(target))
+    try:
+        _latest_views(con, present)
+        files.metadata(con, snapshot, rows)
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    return entries
+
+
+def _copy_table(con: duckdb.DuckDBPyConnection, source_db: str | None,
+                product: ProductVersion, target_db: str) -> None:
+    schema, name = quote_ident(product.schema), quote_ident(product.relation_name)
+    source = f"{quote_ident(source_db)}.{schema}.{name}" if source_db else f"{schema}.{name}"
+    con.execute(f"create schema if not exists {target_db}.{schema}")
+    con.execute(f"create table {target_db}.{schema}.{name} as select * from {source}")
+
+
+def _latest_views(con: duckdb.DuckDBPyConnection, products: list[ProductVersion]) -> None:
+    for product in products:
+        if product.is_latest:
+            con.execute(f"create view {qualified_name(product.schema, product.name)} as select * from "
+                        f"{quote_ident(product.schema)}.{quote_ident(product.relation_name)}")
+
+
+# -- the after-build step and the command ------------------------------------------------
+
+def after_build(ctx: BuildContext) -> None:
+    """AFTER_BUILD step: publish what passed (set DUCKMESH_PUBLISH=off to skip)."""
+    if not ctx.mesh.settings.publish:
+        print("      publish skipped (DUCKMESH_PUBLISH=off)", flush=True)
+        return
+    try:
+        done = publish(ctx.mesh, in_build=True, log=lambda line: print(line, flush=True),
+                       artifacts=None if not ctx.success else ctx.artifacts)
+    except MeshError:
+        if not ctx.success:
+            print("      nothing published: the build failed before dbt wrote its results; "
+                  "the published snapshot is unchanged", flush=True)
+            return
+        raise
+    print(f"      published {len(done.built)} product versions -> published/ "
+          f"(snapshot {done.snapshot}"
+          + (f", {len(done.carried)} kept from the previous one" if done.carried else "")
+          + ")", flush=True)
+
+

@@ -1,0 +1,103 @@
+"""Snapshots under ``published/``: list them, find the current one, swap links
+atomically, recover from an interrupted publish, prune, roll back."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from duckmesh.core.project import Mesh, MeshError
+from duckmesh.publish import access
+
+
+def published_dir(mesh: Mesh) -> Path:
+    return mesh.root / "published"
+
+
+def snapshots(pub: Path) -> list[str]:
+    folder = pub / "snapshots"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and (p / "publish.json").exists())
+
+
+def current_snapshot(pub: Path) -> str | None:
+    link = pub / "current"
+    if not link.is_symlink():
+        return None
+    name = Path(os.readlink(link)).name
+    return name if (pub / "snapshots" / name / "publish.json").exists() else None
+
+
+def link(target: str, link: Path) -> None:
+    """Point ``link`` at ``target`` with one atomic rename."""
+    if link.is_symlink() and os.readlink(link) == target:
+        return
+    if link.exists() and not link.is_symlink():
+        raise MeshError(f"{link} is a real file or folder where DuckMesh keeps a link: move it "
+                        "out of published/ and publish again")
+    temporary = link.with_name(f".{link.name}.tmp")
+    if temporary.is_symlink() or temporary.exists():
+        temporary.unlink()
+    os.symlink(target, temporary)
+    os.replace(temporary, link)
+
+
+def recover(pub: Path) -> list[str]:
+    """Remove what an interrupted publish left behind; return what was removed."""
+    removed = []
+    folder = pub / "snapshots"
+    if folder.is_dir():
+        for leftover in folder.iterdir():
+            if leftover.name.startswith(".tmp-"):
+                shutil.rmtree(leftover, ignore_errors=True)
+                removed.append(leftover.name)
+    if pub.is_dir():
+        for leftover in pub.glob(".*.tmp"):
+            leftover.unlink()
+            removed.append(leftover.name)
+    return removed
+
+
+def read_record(root: Path) -> dict:
+    return json.loads((root / "publish.json").read_text())
+
+
+def stable_links(pub: Path, domains: set[str]) -> None:
+    link("current/mesh.duckdb", pub / "mesh.duckdb")
+    link("current/packages", pub / "packages")
+    link("current/manifest.json", pub / "manifest.json")
+    link("current/consumers", pub / "consumers")
+    for domain in sorted(domains):
+        link(f"current/ports/{access.check_consumer(domain, 'domain')}", pub / domain)
+
+
+def prune(pub: Path, keep: int) -> list[str]:
+    current = current_snapshot(pub)
+    names = snapshots(pub)
+    doomed = [n for n in names[:-keep] if n != current] if len(names) > keep else []
+    for name in doomed:
+        shutil.rmtree(pub / "snapshots" / name, ignore_errors=True)
+    return doomed
+
+
+def rollback(mesh: Mesh, target: str | None = None) -> str:
+    pub = published_dir(mesh)
+    recover(pub)
+    names = snapshots(pub)
+    current = current_snapshot(pub)
+    if target is None:
+        older = [n for n in names if current is None or n < current]
+        if not older:
+            raise MeshError(f"no snapshot older than {current} to roll back to "
+                            f"(kept: {names or 'none'}); publish keeps --keep K snapshots")
+        target = older[-1]
+    elif target not in names:
+        raise MeshError(f"unknown snapshot {target!r}: one of {names or 'none (publish first)'}")
+    record = read_record(pub / "snapshots" / target)
+    stable_links(pub, {e["domain"] for e in record["products"].values()})
+    link(f"snapshots/{target}", pub / "current")
+    return target

@@ -1,0 +1,214 @@
+"""`duckmesh scale-out`: the same mesh on Apache Spark (dbt-spark), and proof that it
+gives the same products as the DuckDB build.
+
+- ``build``: the source data, dbt deps and source checks of ``duckmesh build``, then
+  ``dbt build --target spark`` (a local SparkSession from pyspark, Hive metastore and
+  Parquet tables under DUCKMESH_SPARK_DIR, default target/spark). dbt's artifacts go
+  to target/spark/dbt, so the DuckDB build's manifest stays as it is.
+- ``compare``: every public product version, read from Spark's Parquet files with
+  DuckDB (what a consumer does), against the DuckDB build of the same data: rows and
+  an order-independent checksum per product, and sample rows where they differ.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from duckmesh.build import pipeline as build
+from duckmesh.core import dbt
+from duckmesh.core.output import format_table
+from duckmesh.core.products import ProductVersion, public_products
+from duckmesh.core.project import Mesh, MeshError, relative
+from duckmesh.core.sql import quote_ident, sql_path
+
+TARGET = "spark"
+# Double columns are compared after rounding: the engines may differ in the last bits.
+DOUBLE_DIGITS = 6
+
+
+def spark_dir(mesh: Mesh) -> Path:
+    return mesh.settings.spark_dir or mesh.target_dir / "spark"
+
+
+def spark_target_path(mesh: Mesh) -> Path:
+    return spark_dir(mesh) / "dbt"
+
+
+def warehouse(mesh: Mesh) -> Path:
+    return spark_dir(mesh) / "warehouse"
+
+
+def data_set_record(mesh: Mesh) -> Path:
+    return spark_dir(mesh) / "data_set.json"
+
+
+def switched_data_set(mesh: Mesh, data_dir: Path) -> bool:
+    """True when Spark's tables were last built from another data set: incremental
+    products must then be rebuilt, not appended to."""
+    record = data_set_record(mesh)
+    if not record.is_file():
+        return False
+    return json.loads(record.read_text()).get("data_dir") != str(data_dir.resolve())
+
+
+def require_spark() -> None:
+    """Java and pyspark, or a message saying how to get them."""
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise MeshError("Spark needs Java 17 and none is on PATH: install it "
+                        "(Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
+    for module, package in (("pyspark", "pyspark"), ("dbt.adapters.spark", "dbt-spark")):
+        if importlib.util.find_spec(module) is None:
+            raise MeshError(f"the Spark target needs dbt-spark and pyspark ({package} is "
+                            "missing): .venv/bin/pip install -c constraints.txt -e '.[spark]' "
+                            "(make test installs them)")
+
+
+def product_files(mesh: Mesh, product: ProductVersion) -> Path:
+    """Where Spark's Parquet table of a product lives (the metastore's default layout)."""
+    return warehouse(mesh) / f"{product.schema}.db" / product.relation_name
+
+
+def spark_manifest(mesh: Mesh) -> dict:
+    path = spark_target_path(mesh) / "manifest.json"
+    if not path.exists():
+        raise MeshError(f"{relative(path, mesh.root)} not found: run "
+                        "`duckmesh scale-out build` first")
+    return json.loads(path.read_text())
+
+
+# --- build ---------------------------------------------------------------------------
+
+def build_on_spark(mesh: Mesh, scale: float, seed: int, select: str | None = None,
+                   full_refresh: bool = False) -> int:
+    """`duckmesh scale-out build`: source data, deps, source checks (as `duckmesh build`),
+    then `dbt build --target spark`; prints the products' Parquet files."""
+    require_spark()
+    started = time.perf_counter()
+    ctx = build.prepare(mesh, scale, seed)
+    data_dir = ctx.data_dir
+    env = {**ctx.dbt_env, "DUCKMESH_SPARK_DIR": str(spark_dir(mesh))}
+    build_args = ["build", "--target", TARGET,
+                  "--target-path", str(spark_target_path(mesh))]
+    if select:
+        build_args += ["--select", select]
+    if full_refresh:
+        build_args.append("--full-refresh")
+    elif switched_data_set(mesh, data_dir):
+        print("      another data set than the last Spark build (scale, seed or "
+              "DUCKMESH_DATA): --full-refresh, so incremental products are rebuilt", flush=True)
+        build_args.append("--full-refresh")
+    print(f"[3/4] dbt build --target {TARGET} -> "
+          f"{relative(warehouse(mesh), mesh.root)}", flush=True)
+    build_started = time.perf_counter()
+    dbt.require_success(dbt.run_dbt(mesh, build_args, env), f"build --target {TARGET}")
+    build_seconds = time.perf_counter() - build_started
+    if not select:
+        record = {"data_dir": str(data_dir.resolve())}
+        data_set_record(mesh).write_text(json.dumps(record) + "\n")
+    print("[4/4] data products on Spark (Parquet, read with DuckDB)", flush=True)
+    products = public_products(spark_manifest(mesh))
+    rows = []
+    for product in products:
+        folder = product_files(mesh, product)
+        built = folder.is_dir() and any(folder.glob("*.parquet"))
+        rows.append([product.domain, product.name, f"v{product.version}",
+                     f"{parquet_rows(folder):,}" if built else "not built",
+                     relative(folder, mesh.root)])
+    print(format_table(["domain", "product", "version", "rows", "parquet files"], rows))
+    print(f"\nmesh built on Spark in {time.perf_counter() - started:.1f}s "
+          f"(dbt build {build_seconds:.1f}s): {relative(warehouse(mesh), mesh.root)}")
+    return 0
+
+
+def parquet_rows(folder: Path) -> int:
+    with duckdb.connect() as con:
+        return con.execute(f"select count(*) from read_parquet({parquet_glob(folder)})"
+                           ).fetchall()[0][0]
+
+
+def parquet_glob(folder: Path) -> str:
+    if not folder.is_dir() or not any(folder.glob("*.parquet")):
+        raise MeshError(f"no Parquet files in {folder}: build it with `duckmesh scale-out "
+                        "build` (with vars.duckmesh_spark_file_format: parquet)")
+    return sql_path(folder / "*.parquet")
+
+
+# --- compare -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Comparison:
+    product: str  # schema.relation, e.g. sales.orders_v2
+    duckdb_rows: int
+    spark_rows: int
+    duckdb_checksum: int
+    spark_checksum: int
+    only_in_duckdb: list[tuple]  # a few sample rows, normalised
+    only_in_spark: list[tuple]
+
+    @property
+    def equal(self) -> bool:
+        return (self.duckdb_rows == self.spark_rows
+                and self.duckdb_checksum == self.spark_checksum)
+
+
+def normalised(columns: dict[str, dict]) -> str:
+    """One list of text values per row: instants as epoch microseconds, doubles
+    rounded, everything else as DuckDB spells it, nulls kept as nulls."""
+    parts = []
+    for name, column in columns.items():
+        data_type = (column.get("data_type") or "").lower()
+        quoted = quote_ident(name)
+        if data_type.startswith("timestamp"):
+            parts.append(f"cast(epoch_us({quoted}) as varchar)")
+        elif data_type in ("double", "float", "real", "double precision"):
+            parts.append(f"cast(round({quoted}, {DOUBLE_DIGITS}) as varchar)")
+        else:
+            parts.append(f"cast({quoted} as varchar)")
+    return "[" + ", ".join(parts) + "]"
+
+
+def compare(mesh: Mesh, samples: int = 3) -> list[Comparison]:
+    """Every public product version of the Spark build against the DuckDB build."""
+    manifest = spark_manifest(mesh)
+    if not mesh.db_path.exists():
+        raise MeshError(f"{mesh.db_path} not found: run `duckmesh build` (same --scale) first")
+    results = []
+    with duckdb.connect() as con:
+        con.execute(f"attach '{str(mesh.db_path)}' as built (read_only)")
+        for product in public_products(manifest):
+            columns = manifest["nodes"][product.unique_id]["columns"]
+            row = normalised(columns)
+            con.execute(f"create or replace temp view spark_product as select {row} as r "
+                        f"from read_parquet({parquet_glob(product_files(mesh, product))})")
+            try:
+                con.execute(f"create or replace temp view duckdb_product as select {row} as r "
+                            f'from built."{product.schema}"."{product.relation_name}"')
+            except duckdb.CatalogException as error:
+                raise MeshError(f"{product.relation} is not in {mesh.db_path}: build the DuckDB "
+                                "mesh from the same data first (duckmesh build --scale <same>)"
+                                ) from error
+            sums = {}
+            for side in ("duckdb", "spark"):
+                sums[side] = con.execute(
+                    f"select count(*), coalesce(sum(hash(r)::hugeint), 0) from {side}_product"
+                ).fetchall()[0]
+            differ = sums["duckdb"] != sums["spark"]
+            only = {}
+            for side, other in (("duckdb", "spark"), ("spark", "duckdb")):
+                only[side] = [tuple(r) for (r,) in con.execute(
+                    f"(select r from {side}_product except all select r from {other}_product) "
+                    f"limit {samples}").fetchall()] if differ else []
+            results.append(Comparison(
+                product=product.relation, duckdb_rows=sums["duckdb"][0],
+                spark_rows=sums["spark"][0], duckdb_checksum=int(sums["duckdb"][1]),
+                spark_checksum=int(sums["spark"][1]), only_in_duckdb=only["duckdb"],
+                only_in_spark=only["spark"]))
+    return results

@@ -1,0 +1,1 @@
+"""Self-serve: scaffolding domains and products, adopting dbt projects, contracts, doctor."""

@@ -1,0 +1,1 @@
+"""Source data: generation, source contracts and checks, the quarantine."""

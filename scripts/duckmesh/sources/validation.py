@@ -1,0 +1,500 @@
+"""Source contracts and the row checks behind quarantine.
+
+A source table opts in with ``config.meta.validation`` in its domain's ``__sources.yml``;
+its ``columns`` (``data_type``, ``config.meta.required``, ``config.meta.format``) are the
+contract every row is checked against:
+
+    - name: customers
+      config:
+        meta:
+          validation: {format: csv, path: crm/customers.csv, delimiter: ";",
+                       key: [CUST_ID], max_bad_fraction: 0.01}
+      columns:
+        - name: SIGNUP_DT
+          data_type: date
+          config: {meta: {required: true, format: "%d/%m/%Y"}}
+
+CSV and JSON-lines files are read line by line (one record per line), Parquet through
+DuckDB. A bad row never disappears: it is returned with its line, reason and raw text.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from duckmesh.core.sql import quote_ident
+
+FORMATS = ("csv", "jsonl", "parquet")
+DEFAULT_MAX_BAD_FRACTION = 0.01
+_INT = re.compile(r"[+-]?\d+")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+_INT_RANGES = {"integer": 2**31, "bigint": 2**63}
+
+
+class SourceSpecError(ValueError):
+    """A validation block in __sources.yml that cannot be used."""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    data_type: str = "varchar"
+    required: bool = False
+    format: str | None = None  # strptime format for date/timestamp columns
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    domain: str
+    source: str
+    table: str
+    format: str
+    path: str  # relative to the data folder; a glob for parquet
+    columns: tuple[ColumnSpec, ...]
+    key: tuple[str, ...] = ()
+    delimiter: str = ","
+    max_bad_rows: int | None = None
+    max_bad_fraction: float | None = DEFAULT_MAX_BAD_FRACTION
+    fail_on_drift: tuple[str, ...] = ("removed", "retyped")
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}.{self.table}"
+
+    @property
+    def quarantine_table(self) -> str:
+        return f"{self.source}__{self.table}"
+
+    def column(self, name: str) -> ColumnSpec | None:
+        return next((c for c in self.columns if c.name.lower() == name.lower()), None)
+
+
+@dataclass(frozen=True)
+class BadRow:
+    file: str  # relative to the data folder
+    line_number: int  # physical line (header = 1) or 1-based parquet row
+    reason: str
+    raw_line: str
+
+
+@dataclass(frozen=True)
+class Drift:
+    kind: str  # added | removed | retyped
+    column: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"column {self.kind}: {self.column} ({self.detail})"
+
+
+@dataclass
+class CheckResult:
+    spec: SourceSpec
+    rows: int = 0  # data rows read (good + bad)
+    bad_rows: list[BadRow] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def bad_files(self) -> set[str]:
+        return {row.file for row in self.bad_rows}
+
+    def threshold_error(self) -> str | None:
+        """Why this source fails the build, or None."""
+        spec, bad = self.spec, len(self.bad_rows)
+        failing = [d for d in self.drift if d.kind in spec.fail_on_drift]
+        if failing:
+            return (f"source {spec.name}: schema drift " + "; ".join(map(str, failing))
+                    + f": fix the export or update the columns of {spec.name} in "
+                    f"domains/{spec.domain}/models/staging/__sources.yml")
+        if spec.max_bad_rows is not None and bad > spec.max_bad_rows:
+            limit = f"max_bad_rows {spec.max_bad_rows}"
+        elif (spec.max_bad_fraction is not None and self.rows
+              and bad / self.rows > spec.max_bad_fraction):
+            limit = f"max_bad_fraction {spec.max_bad_fraction:g}"
+        else:
+            return None
+        return (f"source {spec.name}: {bad:,} of {self.rows:,} rows quarantined, over its "
+                f"{limit}: see quarantine.{spec.quarantine_table}, fix the file, or raise "
+                f"the threshold in domains/{spec.domain}/models/staging/__sources.yml")
+
+
+# -- reading the contracts ---------------------------------------------------------------
+
+def load_specs(domain_dirs: list[Path]) -> list[SourceSpec]:
+    """Every source table with a validation block, across the domains."""
+    specs = []
+    for domain_dir in domain_dirs:
+        for yml in sorted((domain_dir / "models").rglob("*.yml")):
+            document = yaml.safe_load(yml.read_text()) or {}
+            for source in document.get("sources") or []:
+                for table in source.get("tables") or []:
+                    meta = (table.get("config") or {}).get("meta") or table.get("meta") or {}
+                    if "validation" in meta:
+                        specs.append(_spec(domain_dir.name, source["name"], table,
+                                           meta["validation"], yml))
+    return specs
+
+
+def _spec(domain: str, source: str, table: dict, block: dict, yml: Path) -> SourceSpec:
+    where = f"{yml} source {source}.{table['name']}"
+    if not all(_IDENTIFIER.fullmatch(n) for n in (source, table["name"])):
+        raise SourceSpecError(f"{where}: source and table names must be identifiers "
+                              "(letters, digits, underscores) to name a quarantine table")
+    fmt = block.get("format")
+    if fmt not in FORMATS:
+        raise SourceSpecError(f"{where}: validation.format must be one of {FORMATS}, got {fmt!r}")
+    path = str(block.get("path") or "")
+    if not path or Path(path).is_absolute() or ".." in Path(path).parts:
+        raise SourceSpecError(f"{where}: validation.path must be a path inside the data folder "
+                              f"(relative, no '..'), got {path!r}")
+    columns = []
+    for column in table.get("columns") or []:
+        meta = (column.get("config") or {}).get("meta") or column.get("meta") or {}
+        columns.append(ColumnSpec(column["name"], str(column.get("data_type", "varchar")).lower(),
+                                  bool(meta.get("required", False)), meta.get("format")))
+    if not columns:
+        raise SourceSpecError(f"{where}: list the expected columns (name, data_type)")
+    names = {c.name.lower() for c in columns}
+    key = tuple(block.get("key") or ())
+    unknown = [k for k in key if k.lower() not in names]
+    if unknown:
+        raise SourceSpecError(f"{where}: validation.key names unknown columns {unknown}")
+    fraction = block.get("max_bad_fraction", DEFAULT_MAX_BAD_FRACTION)
+    return SourceSpec(
+        domain=domain, source=source, table=table["name"], format=fmt, path=block["path"],
+        columns=tuple(columns), key=key, delimiter=block.get("delimiter", ","),
+        max_bad_rows=block.get("max_bad_rows"),
+        max_bad_fraction=None if fraction is None else float(fraction),
+        fail_on_drift=tuple(block.get("fail_on_drift", ("removed", "retyped"))))
+
+
+# -- value checks ------------------------------------------------------------------------
+
+def _type_error(column: ColumnSpec, value: object) -> str | None:
+    """Why ``value`` is not a ``column.data_type`` (None when it is)."""
+    kind = column.data_type.split("(")[0].strip()
+    if kind in ("varchar", "text", "string"):
+        return None if isinstance(value, str) else f"{_show(value)} is not a string"
+    if isinstance(value, bool):
+        ok = kind == "boolean"
+    elif kind in _INT_RANGES:
+        number = value if isinstance(value, int) else (
+            int(value) if isinstance(value, str) and _INT.fullmatch(value) else None)
+        ok = number is not None and abs(number) < _INT_RANGES[kind]
+    elif kind in ("decimal", "numeric", "double", "float"):
+        ok = isinstance(value, (int, float)) or (isinstance(value, str) and _is_decimal(value))
+    elif kind == "date":
+        ok = isinstance(value, str) and _parses(value, column.format, date=True)
+    elif kind.startswith("timestamp"):
+        ok = isinstance(value, str) and _parses(value, column.format, date=False)
+    elif kind == "boolean":
+        ok = isinstance(value, str) and value.lower() in ("true", "false", "t", "f", "1", "0")
+    else:
+        return None
+    if ok:
+        return None
+    expected = column.data_type + (f" ({column.format})" if column.format else "")
+    return f"{_show(value)} is not a {expected}"
+
+
+def _is_decimal(text: str) -> bool:
+    if not _DECIMAL.fullmatch(text.strip()):
+        return False
+    try:
+        return Decimal(text).is_finite()
+    except InvalidOperation:
+        return False
+
+
+def _parses(text: str, fmt: str | None, date: bool) -> bool:
+    try:
+        if fmt:
+            datetime.strptime(text, fmt)
+        elif date:
+            datetime.strptime(text, "%Y-%m-%d")
+        else:
+            datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return True
+    except ValueError:
+        return False
+
+
+def _show(value: object) -> str:
+    return json.dumps(value) if not isinstance(value, str) else repr(value)
+
+
+def _row_reasons(spec: SourceSpec, values: Mapping[str, object]) -> list[str]:
+    reasons = []
+    for column in spec.columns:
+        value = values.get(column.name.lower())
+        if value is None or value == "":
+            if column.required:
+                reasons.append(f"missing required column {column.name}")
+            continue
+        error = _type_error(column, value)
+        if error:
+            reasons.append(f"wrong type in {column.name}: {error}")
+    return reasons
+
+
+class _Keys:
+    """First line of every key value, to name the original of a duplicate."""
+
+    def __init__(self, spec: SourceSpec) -> None:
+        self.columns = [c.lower() for c in spec.key]
+        self.names = list(spec.key)
+        self.seen: dict[tuple, int] = {}
+
+    def duplicate(self, values: Mapping[str, object], line: int) -> str | None:
+        if not self.columns:
+            return None
+        key = tuple(values.get(c) for c in self.columns)
+        if any(v is None or v == "" for v in key):
+            return None  # reported as a missing required column
+        first = self.seen.setdefault(key, line)
+        if first == line:
+            return None
+        shown = ", ".join(f"{n}={v}" for n, v in zip(self.names, key))
+        return f"duplicate key {shown} (first seen on line {first})"
+
+
+# -- file checks -------------------------------------------------------------------------
+
+def check(spec: SourceSpec, data_dir: Path) -> CheckResult:
+    result = CheckResult(spec)
+    result.files = sorted(data_dir.glob(spec.path))
+    if not result.files:
+        raise SourceSpecError(
+            f"source {spec.name}: no file matches {data_dir / spec.path}: generate the data "
+            f"(duckmesh generate) or fix validation.path in domains/{spec.domain}")
+    {"csv": _check_csv, "jsonl": _check_jsonl, "parquet": _check_parquet}[spec.format](
+        result, data_dir)
+    return result
+
+
+CACHE_VERSION = 1
+
+
+def _fingerprint(path: Path) -> list:
+    """(size, mtime_ns, sha1 of the content): a file whose fingerprint is unchanged holds
+    the same bytes, so its checks give the same result."""
+    stat = path.stat()
+    with path.open("rb") as handle:
+        digest = hashlib.file_digest(handle, "sha1").hexdigest()
+    return [stat.st_size, stat.st_mtime_ns, digest]
+
+
+def check_cached(spec: SourceSpec, data_dir: Path, cache_dir: Path) -> CheckResult:
+    """``check``, reusing the last result for this source when its contract and every one of
+    its files (path, size, mtime_ns, content hash) are unchanged; the cache lives in
+    ``cache_dir`` (target/validation_cache/)."""
+    files = sorted(data_dir.glob(spec.path))
+    if not files:
+        return check(spec, data_dir)
+    fingerprints = {p.relative_to(data_dir).as_posix(): _fingerprint(p) for p in files}
+    key = {"version": CACHE_VERSION, "spec": repr(spec), "data_dir": str(data_dir.resolve()),
+           "files": fingerprints}
+    cache = cache_dir / f"{spec.quarantine_table}.json"
+    try:
+        stored = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        stored = None
+    if isinstance(stored, dict) and stored.get("key") == key:
+        try:
+            return CheckResult(spec, rows=stored["rows"],
+                               bad_rows=[BadRow(**row) for row in stored["bad_rows"]],
+                               drift=[Drift(**d) for d in stored["drift"]],
+                               files=[data_dir / f for f in stored["files"]])
+        except (KeyError, TypeError):
+            pass
+    result = check(spec, data_dir)
+    if [p.relative_to(data_dir).as_posix() for p in result.files] == list(fingerprints):
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({
+            "key": key, "rows": result.rows,
+            "bad_rows": [asdict(r) for r in result.bad_rows],
+            "drift": [asdict(d) for d in result.drift],
+            "files": list(fingerprints)}, default=str))
+        os.replace(temporary, cache)
+    return result
+
+
+def _drift_by_name(spec: SourceSpec, found: list[str]) -> list[Drift]:
+    found_lower = {f.lower() for f in found}
+    drift = [Drift("added", name, "not in the source contract") for name in found
+             if spec.column(name) is None]
+    drift += [Drift("removed", c.name, "missing from the file") for c in spec.columns
+              if c.name.lower() not in found_lower]
+    return drift
+
+
+def _check_csv(result: CheckResult, data_dir: Path) -> None:
+    spec = result.spec
+    for path in result.files:
+        relative = path.relative_to(data_dir).as_posix()
+        keys = _Keys(spec)
+        with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
+            header_line = handle.readline().rstrip("\r\n")
+            header = next(csv.reader([header_line], delimiter=spec.delimiter), [])
+            result.drift += _drift_by_name(spec, header)
+            names = [h.lower() for h in header]
+            for number, raw in enumerate(handle, start=2):
+                line = raw.rstrip("\r\n")
+                if not line.strip():
+                    continue
+                result.rows += 1
+                fields = next(csv.reader([line], delimiter=spec.delimiter), [])
+                if len(fields) != len(names):
+                    reasons = [f"malformed row: expected {len(names)} fields, "
+                               f"found {len(fields)}"]
+                else:
+                    values = dict(zip(names, fields))
+                    reasons = _row_reasons(spec, values)
+                    duplicate = keys.duplicate(values, number) if not reasons else None
+                    reasons += [duplicate] if duplicate else []
+                if reasons:
+                    result.bad_rows.append(BadRow(relative, number, "; ".join(reasons), line))
+
+
+def _check_jsonl(result: CheckResult, data_dir: Path) -> None:
+    spec = result.spec
+    seen_keys: dict[str, str] = {}
+    wrong: dict[str, int] = {}
+    typed: dict[str, int] = {}
+    for path in result.files:
+        relative = path.relative_to(data_dir).as_posix()
+        keys = _Keys(spec)
+        with path.open(encoding="utf-8", errors="surrogateescape") as handle:
+            for number, raw in enumerate(handle, start=1):
+                line = raw.rstrip("\r\n")
+                if not line.strip():
+                    continue
+                result.rows += 1
+                try:
+                    document = json.loads(line)
+                except ValueError as error:
+                    reasons = [f"malformed JSON: {error}"]
+                else:
+                    if not isinstance(document, dict):
+                        reasons = ["malformed JSON: not an object"]
+                    else:
+                        values = {k.lower(): v for k, v in document.items()}
+                        for k in document:
+                            seen_keys.setdefault(k.lower(), k)
+                        _count_types(spec, values, wrong, typed)
+                        reasons = _row_reasons(spec, values)
+                        duplicate = keys.duplicate(values, number) if not reasons else None
+                        reasons += [duplicate] if duplicate else []
+                if reasons:
+                    result.bad_rows.append(BadRow(relative, number, "; ".join(reasons), line))
+    if seen_keys:
+        result.drift += _drift_by_name(spec, list(seen_keys.values()))
+    for name, count in wrong.items():
+        if count and count == typed.get(name):
+            column = spec.column(name)
+            assert column is not None  # counted from the spec's own columns
+            result.drift.append(Drift("retyped", column.name,
+                                      f"every value fails {column.data_type}"))
+
+
+def _count_types(spec: SourceSpec, values: dict, wrong: dict, typed: dict) -> None:
+    for column in spec.columns:
+        value = values.get(column.name.lower())
+        if value is None or value == "":
+            continue
+        typed[column.name.lower()] = typed.get(column.name.lower(), 0) + 1
+        if _type_error(column, value):
+            wrong[column.name.lower()] = wrong.get(column.name.lower(), 0) + 1
+
+
+def _check_parquet(result: CheckResult, data_dir: Path) -> None:
+    spec = result.spec
+    con = duckdb.connect()
+    try:
+        files = [str(p) for p in result.files]
+        # Parquet is typed: the schema comes from the files' metadata, and one aggregate
+        # counts the rows, the missing required values and the duplicate keys. Only when it
+        # finds a bad row are the rows read one by one to report them.
+        schema = {row[0]: row[1] for row in con.execute(
+            "describe select * from read_parquet(?)", [files]).fetchall()}
+        if _parquet_clean(con, spec, files, schema, result):
+            result.drift += _parquet_drift(spec, schema)
+            return
+        con.execute("create temp table src as select * from read_parquet(?, filename = true, "
+                    "file_row_number = true)", [files])
+        result.drift += _parquet_drift(spec, schema)
+        present = [c for c in spec.columns if c.name.lower() in {s.lower() for s in schema}]
+        payload = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in schema)
+        checks = [f"case when {quote_ident(c.name)} is null then 'missing required column {c.name}' end"
+                  for c in present if c.required]
+        key_cols = [k for k in spec.key if spec.column(k) in present]
+        if len(key_cols) == len(spec.key) and key_cols:
+            partition = ", ".join(quote_ident(k) for k in key_cols)
+            shown = " || ', ' || ".join(f"'{k}=' || {quote_ident(k)}::varchar" for k in key_cols)
+            checks.append(
+                f"case when row_number() over (partition by {partition} order by filename, "
+                f"file_row_number) > 1 and {' and '.join(quote_ident(k) + ' is not null' for k in key_cols)} "
+                f"then 'duplicate key ' || {shown} || ' (first seen on line ' || "
+                f"(first_value(file_row_number) over (partition by {partition} "
+                f"order by filename, file_row_number) + 1)::varchar || ')' end")
+        result.rows = con.execute("select count(*) from src").fetchall()[0][0]
+        if not checks:
+            return
+        reason = "concat_ws('; ', " + ", ".join(checks) + ")"
+        rows = con.execute(f"""
+            select filename, file_row_number + 1, reason, raw from (
+                select filename, file_row_number, {reason} as reason,
+                    to_json(struct_pack({payload}))::varchar as raw
+                from src
+            ) where reason <> '' order by filename, file_row_number""").fetchall()
+        for filename, line, text, raw in rows:
+            relative = Path(filename).relative_to(data_dir).as_posix()
+            result.bad_rows.append(BadRow(relative, int(line), text, raw))
+    finally:
+        con.close()
+
+
+def _parquet_drift(spec: SourceSpec, schema: dict[str, str]) -> list[Drift]:
+    drift = _drift_by_name(spec, list(schema))
+    for name, found_type in schema.items():
+        column = spec.column(name)
+        if column and column.data_type.lower() != found_type.lower():
+            drift.append(Drift("retyped", column.name,
+                               f"expected {column.data_type}, found {found_type.lower()}"))
+    return drift
+
+
+def _parquet_clean(con: duckdb.DuckDBPyConnection, spec: SourceSpec, files: list[str],
+                   schema: dict[str, str], result: CheckResult) -> bool:
+    """One aggregate over the files: True (and the row count set) when no row has a missing
+    required value or a duplicate key, the checks the row-by-row query would report."""
+    names = {s.lower() for s in schema}
+    present = [c for c in spec.columns if c.name.lower() in names]
+    required = [c for c in present if c.required]
+    missing = " or ".join(f"{quote_ident(c.name)} is null" for c in required) or "false"
+    key_cols = [k for k in spec.key if spec.column(k) in present]
+    duplicates = "0"
+    if key_cols and len(key_cols) == len(spec.key):
+        not_null = " and ".join(f"{quote_ident(k)} is not null" for k in key_cols)
+        duplicates = (f"count(*) filter (where {not_null}) - count(distinct row("
+                      + ", ".join(quote_ident(k) for k in key_cols) + f")) filter (where {not_null})")
+    rows, bad, dup = con.execute(
+        f"select count(*), count(*) filter (where {missing}), {duplicates} "
+        "from read_parquet(?)", [files]).fetchall()[0]
+    result.rows = int(rows)
+    return not bad and not dup

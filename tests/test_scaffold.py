@@ -173,6 +173,14 @@ def test_new_domain_to_governed_product_in_three_commands(scaffolded: Path) -> N
     assert (domain / "README.md").is_file() and not (domain / ".sqlfluff").exists()
     packages = yaml.safe_load((root / "packages.yml").read_text())["packages"]
     assert packages[-1] == {"local": "domains/finance"}
+    # a self-contained package: the platform, its own nodes by default, the hook
+    assert yaml.safe_load((domain / "packages.yml").read_text())["packages"] == [
+        {"local": "{{ env_var('DUCKMESH_PLATFORM', '../../macros') }}"}]
+    assert yaml.safe_load((domain / "selectors.yml").read_text())["selectors"][0][
+        "definition"] == {"method": "package", "value": "finance"}
+    assert project["on-run-start"] == ["{{ duckmesh_platform.on_run_start('finance') }}"]
+    assert "duckmesh_platform.domain_schema_name" in (
+        domain / "macros" / "generate_schema_name.sql").read_text()
 
     # 2. a product from a query (types from the query run with LIMIT 0)
     query = root.parent / "revenue.sql"
@@ -187,6 +195,11 @@ def test_new_domain_to_governed_product_in_three_commands(scaffolded: Path) -> N
     assert "cast(net_amount as decimal(18, 2)) as net_amount" in \
         (products / "daily_revenue_v1.sql").read_text()
     assert len(TODO_LINE.findall(yml.read_text())) == 4  # the product and its 3 columns
+    # it refs sales: finance now declares sales, read from the publish when built alone
+    assert yaml.safe_load((domain / "packages.yml").read_text())["packages"][-1] == {
+        "local": "{{ env_var('DUCKMESH_DOMAINS', '..') }}/sales"}
+    assert yaml.safe_load((domain / "dbt_project.yml").read_text())["models"]["sales"] == {
+        "+database": "published"}
     assert product_entry(yml)["constraints"] == [{"type": "primary_key",
                                                   "columns": ["order_date"]}]
 

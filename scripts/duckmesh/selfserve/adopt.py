@@ -40,13 +40,14 @@ from duckmesh.selfserve.rules import (
     check_email,
     check_product_name,
 )
+from duckmesh.selfserve.scaffold import package_files
 
 SKIP = {"target", "dbt_packages", "logs", ".git", ".venv", "__pycache__", ".user.yml"}
 PRODUCT_FOLDER_CONFIG = {
     "+materialized": "table",
     "+access": "public",
     "+contract": {"enforced": True},
-    "+post-hook": "{{ create_latest_alias() }}",
+    "+post-hook": "{{ duckmesh_platform.create_latest_alias() }}",
 }
 
 
@@ -209,12 +210,80 @@ def patch_project(project_file: Path, old_name: str, domain: str,
     products = models.get("products") or CommentedMap()
     products.update(PRODUCT_FOLDER_CONFIG)
     models["products"] = products
+    # a self-contained domain package (README "Domains"): the platform's one hook first,
+    # dbt's DDL and naming macros from the platform, the last publish for upstream products
+    hooks = data.get("on-run-start") or []
+    hooks = [hooks] if isinstance(hooks, str) else list(hooks)
+    ours = f"{{{{ duckmesh_platform.on_run_start('{domain}') }}}}"
+    data["on-run-start"] = CommentedSeq([ours, *[h for h in hooks if h != ours]])
+    data["dispatch"] = [{"macro_namespace": "dbt",
+                         "search_order": [domain, "duckmesh_platform", "dbt"]}]
+    flags = data.get("flags") or CommentedMap()
+    flags["require_generic_test_arguments_property"] = True
+    data["flags"] = flags
+    variables = data.get("vars") or CommentedMap()
+    variables["duckmesh_published"] = "{{ env_var('DUCKMESH_PUBLISHED', '../../published') }}"
+    data["vars"] = variables
     data.setdefault("seeds", CommentedMap())
     seeds = data["seeds"].get(domain) or CommentedMap()
     seeds.pop("+schema", None)
     seeds.insert(0, "+schema", domain)
     data["seeds"][domain] = seeds
     yamledit.dump(data, project_file)
+
+
+def source_libraries(source: Path) -> list[str]:
+    """The third-party packages the project installs, as one-line YAML entries for the
+    domain's own packages.yml: hub and git packages resolve from any project, so they
+    stay. A local: package would resolve against the mesh root instead: refused."""
+    if (source / "dependencies.yml").is_file():
+        data = yamledit.load(source / "dependencies.yml") or {}
+        if data.get("projects"):
+            raise InvalidInput(f"{source}/dependencies.yml lists dbt Cloud projects "
+                               f"({', '.join(str(p.get('name')) for p in data['projects'])}): "
+                               "in the mesh, other domains' products come through packages.yml")
+    entries = []
+    for name in ("packages.yml", "dependencies.yml"):
+        path = source / name
+        if not path.is_file():
+            continue
+        for entry in (yamledit.load(path) or {}).get("packages") or []:
+            if "local" in entry:
+                raise InvalidInput(
+                    f"{path} installs the local package {entry['local']}: a local path in a "
+                    "domain's packages.yml resolves against the project dbt runs from, not the "
+                    "domain; publish it to git (git: + revision:) or vendor its macros")
+            entries.append(json.dumps(dict(entry), sort_keys=False))
+    return entries
+
+
+def make_package(folder: Path, domain: str, libraries: list[str]) -> list[str]:
+    """Write the domain's packages.yml (the platform, the project's libraries),
+    selectors.yml and address convention; drop what the mesh replaces. Returns notes."""
+    notes = []
+    for name in ("package-lock.yml", "dependencies.yml"):
+        if (folder / name).is_file():
+            (folder / name).unlink()
+    for macro in sorted((folder / "macros").rglob("*.sql")) if (folder / "macros").is_dir() else []:
+        text = macro.read_text()
+        if "macro generate_schema_name" in text:
+            if text.count("{% macro") + text.count("{%- macro") > 1:
+                raise InvalidInput(
+                    f"{macro.relative_to(folder)} overrides generate_schema_name beside other "
+                    "macros: the mesh names each domain's schema after the domain (P04); move "
+                    "the other macros to their own file, then adopt again")
+            macro.unlink()
+            notes.append(f"dropped {macro.relative_to(folder)}: its generate_schema_name would "
+                         "move the domain's models out of the schema named after the domain "
+                         "(policy P04); the mesh's address convention replaces it")
+    for relative_path, content in package_files(domain, libraries=libraries).items():
+        target = folder / relative_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+    if libraries:
+        notes.append(f"kept {len(libraries)} third-party package(s) in domains/{domain}/"
+                     "packages.yml; they install with the mesh's `dbt deps`")
+    return notes
 
 
 def groups_yaml(domain: str, owner: str | None, email: str | None, description: str) -> str:
@@ -309,9 +378,7 @@ def adopt(mesh: Mesh, source: Path, domain: str, *, owner: str | None = None,
         raise RefusedOverwrite(f"domains/{domain} already exists: pass --force to replace it")
     project = yamledit.load(source / "dbt_project.yml") or {}
     old_name = str(project.get("name") or "")
-    if (source / "packages.yml").is_file() or (source / "dependencies.yml").is_file():
-        raise InvalidInput(f"{source} installs dbt packages of its own: the mesh installs "
-                           "domains only; vendor the macros it needs into its macros/ first")
+    libraries = source_libraries(source)
 
     print(f"[1/4] dbt build {source.name} on its own (scratch DuckDB) to read its marts",
           flush=True)
@@ -332,6 +399,7 @@ def adopt(mesh: Mesh, source: Path, domain: str, *, owner: str | None = None,
         shutil.copytree(source, folder, ignore=shutil.ignore_patterns(*SKIP))
     patch_project(folder / "dbt_project.yml", old_name, domain, [marts_dir])
     adoption = Adoption(domain, folder)
+    adoption.notes += make_package(folder, domain, libraries)
     description = f"Adopted from the dbt project {old_name or source.name}."
     (folder / "models" / "_groups.yml").write_text(
         groups_yaml(domain, owner, email, description))

@@ -6,6 +6,7 @@ passes governance, except the descriptions only the team can write (marked TODO)
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,7 @@ def domain_files(request: DomainRequest) -> dict[str, str]:
               "description_yaml": scalar(description)}
     files = {
         "dbt_project.yml": render(TEMPLATES / "domain", "dbt_project.yml.j2", **values),
+        **package_files(request.name),
         "models/_groups.yml": render(TEMPLATES / "domain", "_groups.yml.j2", **values),
         "README.md": render(TEMPLATES / "domain", "README.md.j2", **values),
         "seeds/.gitkeep": "",
@@ -89,6 +91,45 @@ def domain_files(request: DomainRequest) -> dict[str, str]:
     for folder in folders:
         files[f"models/{folder}/.gitkeep"] = ""
     return files
+
+
+def package_files(name: str, reads: list[str] | None = None,
+                  libraries: list[str] | None = None) -> dict[str, str]:
+    """What makes a domain a self-contained package (README "Domains"): its packages.yml
+    (the platform, the upstream domains it ``reads``, third-party ``libraries`` as
+    one-line YAML flow mappings), the default selector of its own nodes and its address
+    convention (macros/generate_schema_name.sql)."""
+    values = {"name": name, "reads": reads or [], "libraries": libraries or []}
+    return {
+        "packages.yml": render(TEMPLATES / "domain", "packages.yml.j2", **values),
+        "selectors.yml": render(TEMPLATES / "domain", "selectors.yml.j2", **values),
+        "macros/generate_schema_name.sql": render(
+            TEMPLATES / "domain", "generate_schema_name.sql.j2", **values),
+    }
+
+
+UPSTREAM_REF = re.compile(r"""\bref\(\s*['"](\w+)['"]\s*,\s*['"]\w+['"]""")
+
+
+def declare_upstream(mesh: Mesh, domain: str, sql: str) -> list[str]:
+    """Declare every other domain that ``sql`` refs (ref('<domain>', ...)) as a
+    dependency of ``domain``: an entry in its packages.yml and `+database: published`
+    for it in its dbt_project.yml, so the domain still builds alone (policy P03).
+    Returns the domains added."""
+    folder = mesh.root / "domains" / domain
+    domains = {d.name for d in mesh.domain_dirs()}
+    wanted = [d for d in dict.fromkeys(UPSTREAM_REF.findall(sql)) if d in domains and d != domain]
+    added = []
+    for upstream in wanted:
+        entry = "{{ env_var('DUCKMESH_DOMAINS', '..') }}/" + upstream
+        if yamledit.add_local_package(folder / "packages.yml", entry):
+            added.append(upstream)
+        project = yamledit.load(folder / "dbt_project.yml")
+        models = project.setdefault("models", {})
+        if upstream not in models:
+            models[upstream] = {"+database": "published"}
+            yamledit.dump(project, folder / "dbt_project.yml")
+    return added
 
 
 def new_domain(mesh: Mesh, request: DomainRequest, force: bool = False) -> Path:
@@ -296,6 +337,7 @@ def new_product(mesh: Mesh, domain: str, name: str, *, source_model: str | None 
             final_sql = draft_sql
         write_text(sql_path, final_sql)
         write_text(yml_path, product_yaml(spec))
+        upstream_added = declare_upstream(mesh, domain, final_sql)
         done = True
     finally:
         if not done:
@@ -303,6 +345,10 @@ def new_product(mesh: Mesh, domain: str, name: str, *, source_model: str | None 
             yml_path.unlink(missing_ok=True)
     draft = ProductDraft(domain, spec, sql_path, yml_path)
     draft.notes = product_notes(draft, mesh)
+    for added in upstream_added:
+        draft.notes.insert(0, f"declared upstream domain {added} in domains/{domain}/"
+                              "packages.yml and dbt_project.yml (+database: published), so "
+                              f"{domain} still builds alone")
     return draft
 
 

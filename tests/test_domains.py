@@ -22,6 +22,8 @@ import yaml
 
 from conftest import REPO, TEST_SCALE, BuiltMesh, clone_built, duckmesh
 
+pytestmark = pytest.mark.e2e  # builds domains alone, publishes, installs by git
+
 DBT = str(Path(sys.executable).parent / "dbt")
 DOMAINS = ["customers", "sales", "customer_service", "marketing"]
 FIXTURES = Path(__file__).parent / "fixtures"

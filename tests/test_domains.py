@@ -90,7 +90,9 @@ def test_each_domain_builds_alone_with_plain_dbt(mesh: Path, built_mesh: BuiltMe
 
 
 def test_marketing_alone_reads_sales_and_customers_from_the_publish(mesh: Path) -> None:
-    result = duckmesh(mesh, "build", "--domain", "marketing", "--scale", str(TEST_SCALE))
+    # the mesh root's settings in the calling environment must not leak into the domain
+    result = duckmesh(mesh, "build", "--domain", "marketing", "--scale", str(TEST_SCALE),
+                      env={"DUCKMESH_PLATFORM": "macros", "DUCKMESH_DOMAINS": "domains"})
     assert "upstream customers, sales read from the last publish" in result.stdout
     run_results = json.loads(
         (mesh / "target/domains/marketing/target/run_results.json").read_text())

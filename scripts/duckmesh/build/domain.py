@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -188,8 +189,11 @@ class DomainBuild:
 def _env(mesh: Mesh, ws: DomainWorkspace, data_dir: Path) -> dict[str, str]:
     env = {"DUCKMESH_DB": str(ws.db_path), "DUCKMESH_DATA": str(data_dir),
            "DUCKMESH_PUBLISHED": str(published_dir(mesh))}
-    if ws.is_root:  # the root's packages.yml resolves the domains as the mesh build does
-        env.update({"DUCKMESH_PLATFORM": "macros", "DUCKMESH_DOMAINS": "domains"})
+    # where packages.yml's local entries point, relative to the project dbt runs from (so
+    # a lock that dbt rewrites stays relative): the mesh's own values for the root,
+    # ../../macros and .. for a domain, whatever the calling environment says
+    env.update({"DUCKMESH_PLATFORM": os.path.relpath(mesh.root / "macros", ws.folder),
+                "DUCKMESH_DOMAINS": os.path.relpath(mesh.root / "domains", ws.folder)})
     return env
 
 

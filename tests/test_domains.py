@@ -377,3 +377,38 @@ def test_a_third_party_package_works_in_a_domain_and_is_not_a_domain(
         "domains/loyalty/models"]
     assert [p.name for p in Mesh(work).package_dirs()][0] == "macros"
     assert "macros" not in [p.name for p in Mesh(work).domain_dirs()]
+
+
+def test_a_violation_fails_a_domain_alone_build_with_the_mesh_builds_message(
+        mesh: Path, built_mesh: BuiltMesh, tmp_path: Path) -> None:
+    work = clone_built(mesh, tmp_path / "mesh")
+    products = work / "domains" / "sales" / "models" / "products" / "_products.yml"
+    text = products.read_text()
+    assert "description: Order number." in text
+    products.write_text(text.replace("description: Order number.", "description: ''", 1))
+    mesh_report = duckmesh(work, "governance", "check", check=False)
+    assert mesh_report.returncode == 1
+    line = next(line for line in mesh_report.stdout.splitlines() if line.startswith("[P02"))
+    assert line.startswith("[P02 error] domain sales, model.sales.orders.v")
+
+    folder = work / "domains" / "sales"
+    env = {"DUCKMESH_DATA": str(built_mesh.data_dir), "DUCKMESH_DB": str(tmp_path / "s.duckdb")}
+    plain_dbt(folder, "deps", env=env)
+    alone = plain_dbt(folder, "build", env=env, check=False)
+    assert alone.returncode != 0
+    assert line in alone.stdout  # the same finding, word for word, before any model runs
+    assert "OK created" not in alone.stdout
+
+
+def test_a_model_name_shared_with_an_installed_domain_is_refused(
+        mesh: Path, tmp_path: Path) -> None:
+    work = clone_built(mesh, tmp_path / "mesh")
+    staging = work / "domains" / "marketing" / "models" / "staging"
+    (staging / "stg_crm__customers.sql").write_text(
+        "select * from {{ ref('stg_ad_platform__touches') }}\n")
+    report = json.loads(duckmesh(work, "governance", "check", "--json", check=False).stdout)
+    assert [(v["policy"], v["domain"], v["node"], v["message"]) for v in report["violations"]] == [
+        ("P04", "marketing", "model.marketing.stg_crm__customers",
+         "model name stg_crm__customers is also a model of customers, which marketing installs: "
+         "built alone, marketing is dbt's root project and the refs and tests of customers "
+         "would resolve to its own stg_crm__customers")]

@@ -1,6 +1,9 @@
 {#- P04: data product addresses. A product lives in its domain's schema, is named in
     snake_case without a layer prefix, and is versioned: relation <product>_v<N> plus
-    the latest alias view <product> (post-hook create_latest_alias). -#}
+    the latest alias view <product> (post-hook create_latest_alias). A model name is
+    unique across the mesh's domains: when a domain builds alone it is dbt's root
+    project, and dbt resolves every unqualified ref (and every generic test) of the
+    upstream domains it installs to the root's model of that name first. -#}
 {% macro governance_p04_addresses(ctx) %}
     {%- set found = [] -%}
     {%- set snake = modules.re.compile('^[a-z][a-z0-9]*(_[a-z0-9]+)*$') -%}
@@ -54,6 +57,37 @@
                     'add `+post-hook: "{{ duckmesh_platform.create_latest_alias() }}"` to the products folder in the domain\'s dbt_project.yml')) -%}
             {%- endif -%}
         {%- endif -%}
+    {%- endfor -%}
+    {#- name clashes between a domain and the domains it installs (transitively) -#}
+    {%- set names = {} -%}
+    {%- set uses = {} -%}
+    {%- for node in ctx.models -%}
+        {%- do names.setdefault(node.package_name, {}).update({node.name: node.unique_id}) -%}
+        {%- for parent in node.depends_on.nodes if parent.startswith('model.') -%}
+            {%- set owner = parent.split('.')[1] -%}
+            {%- if owner != node.package_name and owner in ctx.packages -%}
+                {%- do uses.setdefault(node.package_name, []).append(owner) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- for package in names | sort -%}
+        {%- set closure = [] -%}
+        {%- set queue = (uses.get(package) or []) | unique | list -%}
+        {%- for upstream in queue if upstream not in closure -%}
+            {%- do closure.append(upstream) -%}
+            {%- do queue.extend((uses.get(upstream) or []) | unique | list) -%}
+        {%- endfor -%}
+        {%- for name, uid in names[package].items() | sort -%}
+            {%- set holders = [] -%}
+            {%- for upstream in closure | sort if name in names.get(upstream, {}) -%}
+                {%- do holders.append(upstream) -%}
+            {%- endfor -%}
+            {%- if holders -%}
+                {%- do found.append(duckmesh_platform.governance_violation('P04', ctx.domains[package], uid, none,
+                    'model name ' ~ name ~ ' is also a model of ' ~ (holders | join(', ')) ~ ', which ' ~ package ~ ' installs: built alone, ' ~ package ~ ' is dbt\'s root project and the refs and tests of ' ~ (holders | join(', ')) ~ ' would resolve to its own ' ~ name,
+                    'rename ' ~ name ~ ' in ' ~ package ~ ' to a name of its own (stg_<source>__<entity>, int_<domain>__<thing>, or a product named for its own business thing)')) -%}
+            {%- endif -%}
+        {%- endfor -%}
     {%- endfor -%}
     {{ return(found) }}
 {% endmacro %}

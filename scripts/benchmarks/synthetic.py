@@ -80,8 +80,9 @@ def plan_mesh(n_models: int, n_domains: int = 10) -> tuple[list[DomainPlan], lis
         name = f"domain_{index + 1:02d}"
         plan = DomainPlan(name=name, index=index)
         plan.staging = [f"stg_{name}_system__{_entity(i)}" for i in range(n_staging)]
-        plan.intermediate = [f"int_{_entity(i)}_enriched" for i in range(n_intermediate)]
-        plan.products = [f"{_entity(i)}_summary" for i in range(n_products)]
+        # names unique across the mesh (policy P04): a domain built alone is dbt's root
+        plan.intermediate = [f"int_{name}__{_entity(i)}_enriched" for i in range(n_intermediate)]
+        plan.products = [f"{_entity(i)}_summary_{index + 1:02d}" for i in range(n_products)]
         plans.append(plan)
     return plans, ["mesh_overview"]
 

@@ -14,6 +14,7 @@ snapshot; every other product of the previous snapshot is carried over as it was
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import re
@@ -220,11 +221,17 @@ def build(mesh: Mesh, name: str, scale: float, seed: int = 42,
     print(f"      {generate.describe(generate.generate(data_dir, scale=scale, seed=seed))}",
           flush=True)
     env = _env(mesh, ws, data_dir)
-    print(f"[2/4] dbt deps in {where}", flush=True)
     upstream_dirs = mesh.domain_dirs() if ws.is_root else [
         mesh.root / "domains" / u for u in upstream if (mesh.root / "domains" / u).is_dir()]
-    dbt.require_success(_run(ws, deps_args(ws.folder, upstream_dirs, env), env, quiet=True),
-                        "deps")
+    stamp = _deps_stamp(ws, upstream_dirs)
+    if stamp == _read(ws.work_dir / "deps.stamp"):
+        print(f"[2/4] dbt deps in {where}: packages unchanged since the last install (skipped)",
+              flush=True)
+    else:
+        print(f"[2/4] dbt deps in {where}", flush=True)
+        dbt.require_success(_run(ws, deps_args(ws.folder, upstream_dirs, env), env, quiet=True),
+                            "deps")
+        (ws.work_dir / "deps.stamp").write_text(_deps_stamp(ws, upstream_dirs))
     if not ws.is_root:
         mirror = validate_sources(ws, data_dir)  # the cleaned copy when rows were quarantined
         if mirror is not None:
@@ -247,6 +254,24 @@ def build(mesh: Mesh, name: str, scale: float, seed: int = 42,
     error = None if outcome.success else (str(outcome.exception) if outcome.exception
                                           else "dbt build failed (see the output above)")
     return DomainBuild(ws, bool(outcome.success), seconds, ran, upstream, published, error)
+
+
+def _deps_stamp(ws: DomainWorkspace, upstream_dirs: list[Path]) -> str:
+    """What `dbt deps` of the domain depends on: the packages.yml of the domain and of its
+    upstream domains, its package-lock.yml, and which packages are installed."""
+    parts = []
+    for folder in [ws.folder, *upstream_dirs]:
+        for name in ("packages.yml", "package-lock.yml"):
+            path = folder / name
+            parts.append(f"{path}:{path.read_text() if path.is_file() else ''}")
+    installed = ws.folder / "dbt_packages"
+    names = sorted(p.name for p in installed.iterdir()) if installed.is_dir() else []
+    parts.append("installed:" + ",".join(names))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
 
 
 def _switched(ws: DomainWorkspace, data_dir: Path) -> bool:

@@ -156,8 +156,9 @@ def test_a_violation_fails_a_domain_alone_build_with_the_mesh_builds_message(
     work = clone_built(mesh, tmp_path / "mesh")
     products = work / "domains" / "sales" / "models" / "products" / "_products.yml"
     text = products.read_text()
-    assert "description: Order number." in text
-    products.write_text(text.replace("description: Order number.", "description: ''", 1))
+    assert "description: Order number, unique across channels." in text
+    products.write_text(text.replace("description: Order number, unique across channels.",
+                                     "description: ''", 1))
     mesh_report = duckmesh(work, "governance", "check", check=False)
     assert mesh_report.returncode == 1
     line = next(line for line in mesh_report.stdout.splitlines() if line.startswith("[P02"))

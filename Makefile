@@ -11,8 +11,9 @@ SCALE  ?= 0.1
 STAMP  := $(VENV)/.installed-stamp
 SPARK_STAMP := $(VENV)/.spark-stamp
 TEST_STAMP := $(VENV)/.test-stamp
-# two workers, one test file each at a time (module fixtures are built once)
-PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile
+# two workers, one test file each at a time (module fixtures are built once), in the
+# order conftest.py gives: Spark first, then the files that build meshes
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 .PHONY: build build-spark test test-fast check lint install clean browser java
 

@@ -127,8 +127,9 @@ LEVELS = ("unit", "integration", "e2e")
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test gets one level marker: e2e and spark are written on the tests that
     build (or fault) meshes of their own; a test that reads the session's built mesh or
-    works on a copy of the mesh is `integration`; the rest is `unit`. Spark tests run
-    first, so a parallel run (make test) starts its longest file at once."""
+    works on a copy of the mesh is `integration`; the rest is `unit`. The Spark file
+    runs first, then the files that build meshes, so a parallel run (make test, one file
+    per worker at a time) starts its longest files at once."""
     for item in items:
         if item.get_closest_marker("spark") or item.get_closest_marker("faults"):
             item.add_marker(pytest.mark.e2e)
@@ -136,4 +137,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         uses_mesh = {"built_mesh", "mesh_copy"} & set(getattr(item, "fixturenames", ()))
         item.add_marker(pytest.mark.integration if uses_mesh else pytest.mark.unit)
-    items.sort(key=lambda item: not item.get_closest_marker("spark"))
+    building = {item.path for item in items if item.get_closest_marker("e2e")}
+    items.sort(key=lambda item: (not item.get_closest_marker("spark"),
+                                 item.path not in building))

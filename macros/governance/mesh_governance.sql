@@ -16,7 +16,8 @@
         ('P07', governance_p07_keys_metadata),
         ('P08', governance_p08_deprecations),
         ('P09', governance_p09_breaking_changes),
-        ('P10', governance_p10_portability)
+        ('P10', governance_p10_portability),
+        ('P11', governance_p11_consumer_access)
     ]) }}
 {% endmacro %}
 

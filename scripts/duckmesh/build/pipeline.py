@@ -21,7 +21,7 @@ from duckmesh.core.output import format_table
 from duckmesh.core.products import public_products, row_counts
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.observability import pipeline as observability
-from duckmesh.publish import access, publisher
+from duckmesh.publish import publisher
 from duckmesh.sources import generate, quarantine
 
 
@@ -34,9 +34,10 @@ class Step:
     data_step: bool = False
 
 
+# Consumer access is governance policy P11 (macros/governance/), checked by dbt itself
+# before any model builds: no step and no separate `dbt parse` here.
 BEFORE_BUILD: tuple[Step, ...] = (
     Step("source_checks", quarantine.check_sources, data_step=True),
-    Step("consumer_access", access.check_before_build),
 )
 
 AFTER_BUILD: tuple[Step, ...] = (

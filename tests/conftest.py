@@ -11,6 +11,7 @@ dbt-duckdb keep state per process; every other command in this process.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import os
 import shutil
@@ -105,14 +106,32 @@ class BuiltMesh:
     build_output: str
 
 
+def _build_once(shared: Path) -> str:
+    """Build the mesh into ``shared`` unless another pytest worker already did (an
+    exclusive lock next to it); return the build's output."""
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    with open(shared.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        output = shared / "build_output.txt"
+        if not output.exists():
+            root = copy_mesh(shared / "duckmesh")
+            output.write_text(duckmesh(root, "build", "--scale", str(TEST_SCALE)).stdout)
+        return output.read_text()
+
+
 @pytest.fixture(scope="session")
-def built_mesh(tmp_path_factory: pytest.TempPathFactory) -> BuiltMesh:
-    """The whole mesh built at TEST_SCALE in a temporary copy (once per session)."""
-    root = copy_mesh(tmp_path_factory.mktemp("mesh") / "duckmesh")
-    result = duckmesh(root, "build", "--scale", str(TEST_SCALE))
+def built_mesh(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> BuiltMesh:
+    """The whole mesh built at TEST_SCALE in a temporary copy, once per test run: with
+    several pytest-xdist workers the first builds it and each works on its own clone."""
+    if worker_id == "master":
+        root = copy_mesh(tmp_path_factory.mktemp("mesh") / "duckmesh")
+        output = duckmesh(root, "build", "--scale", str(TEST_SCALE)).stdout
+    else:
+        shared = tmp_path_factory.getbasetemp().parent / "built_mesh"
+        output = _build_once(shared)
+        root = clone_built(shared / "duckmesh", tmp_path_factory.mktemp("mesh") / "duckmesh")
     return BuiltMesh(root=root, db_path=root / "mesh.duckdb",
-                     data_dir=root / "data" / f"scale_{TEST_SCALE:g}",
-                     build_output=result.stdout)
+                     data_dir=root / "data" / f"scale_{TEST_SCALE:g}", build_output=output)
 
 
 @pytest.fixture()

@@ -111,13 +111,15 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
         print(f"\nnothing changed since the last build ({ctx.build_seconds:.1f}s): "
               f"{mesh.db_path} is up to date")
         return 0
-    step_errors = run_after_build(ctx)
-    dbt.require_success(outcome, "build")
-    if step_errors:
-        raise MeshError("; ".join(step_errors))
-
-    print("[4/4] data products", flush=True)
-    print(summary(ctx), flush=True)
+    try:
+        step_errors = run_after_build(ctx)
+        dbt.require_success(outcome, "build")
+        if step_errors:
+            raise MeshError("; ".join(step_errors))
+        print("[4/4] data products", flush=True)
+        print(summary(ctx), flush=True)
+    finally:
+        ctx.close()
     total = time.perf_counter() - started
     print(f"\nmesh built in {total:.1f}s (dbt build {ctx.build_seconds:.1f}s) "
           f"at scale {options.scale:g}: {mesh.db_path}")
@@ -137,7 +139,7 @@ def run_after_build(ctx: BuildContext) -> list[str]:
 
 def summary(ctx: BuildContext) -> str:
     products = public_products(ctx.artifacts.manifest)
-    counts = row_counts(ctx.mesh.db_path, products)
+    counts = row_counts(ctx.mesh.db_path, products, ctx.database())
     rows = []
     for product in products:
         count = counts[product.relation]

@@ -280,7 +280,7 @@ def after_build(context: BuildContext) -> None:
     if not context.mesh.manifest_path.exists():
         return
     try:
-        catalog = refresh(context.mesh, artifacts=context.artifacts)
+        catalog = refresh(context.mesh, context.database(), artifacts=context.artifacts)
     except duckdb.Error as error:
         raise MeshError(f"catalog: could not write {SCHEMA} tables: {error}") from error
     print(f"      catalog: {len(catalog.records)} product versions -> {SCHEMA}.*, "

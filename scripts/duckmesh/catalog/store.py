@@ -23,6 +23,7 @@ from duckmesh.catalog.model import Catalog, build_catalog
 from duckmesh.core.artifacts import Artifacts, load_manifest, load_run_results
 from duckmesh.core.context import BuildContext
 from duckmesh.core.project import Mesh, MeshError, relative
+from duckmesh.core.sql import quote_ident, sql_path
 
 SCHEMA = "mesh_catalog"
 
@@ -164,13 +165,13 @@ def write_tables(con: duckdb.DuckDBPyConnection, rows: dict[str, list[dict]]) ->
         try:
             con.execute(f"create schema if not exists {SCHEMA}")
             for table, columns in TABLES.items():
-                ddl = ", ".join(f'"{name}" {kind}' for name, kind in columns)
+                ddl = ", ".join(f"{quote_ident(name)} {kind}" for name, kind in columns)
                 con.execute(f"create or replace table {SCHEMA}.{table} ({ddl})")
                 if rows[table]:
                     spec = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns) + "}"
-                    names = ", ".join(f'"{name}"' for name, _ in columns)
+                    names = ", ".join(quote_ident(name) for name, _ in columns)
                     con.execute(f"insert into {SCHEMA}.{table} select {names} from read_json("
-                                f"'{files[table]}', format='newline_delimited', "
+                                f"{sql_path(files[table])}, format='newline_delimited', "
                                 f"columns={spec})")
             con.execute("commit")
         except duckdb.Error:

@@ -14,12 +14,9 @@ from pathlib import Path
 
 import duckdb
 
-from duckmesh.catalog.descriptor import (
-    descriptor_files,
-    odcs_contract,
-    validate_odcs,
-)
 from duckmesh.catalog.model import Catalog, build_catalog
+from duckmesh.catalog.odcs import odcs_contract, validate_odcs
+from duckmesh.catalog.odps import descriptor_files
 from duckmesh.core.artifacts import Artifacts, load_manifest, load_run_results
 from duckmesh.core.context import BuildContext
 from duckmesh.core.project import Mesh, MeshError, relative

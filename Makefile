@@ -1,7 +1,8 @@
 # DuckMesh: the two commands a new user needs.
 #   make build [SCALE=0.1]   venv + pinned deps, source data, dbt deps + build, product summary
 #   make test                the whole test suite (pytest), Spark equivalence included
-#   make test-fast           the inner loop: no Spark, no fault suite
+#   make test-fast           the inner loop: unit and integration tests (no Spark, no fault
+#                            suite, no test that builds meshes of its own)
 #   make check               ruff and mypy over the platform (make test runs it)
 #   make build-spark         the same mesh on a local Spark (README "Scale out")
 PYTHON ?= python3
@@ -11,8 +12,9 @@ SCALE  ?= 0.1
 STAMP  := $(VENV)/.installed-stamp
 SPARK_STAMP := $(VENV)/.spark-stamp
 TEST_STAMP := $(VENV)/.test-stamp
-# two workers, one test file each at a time (module fixtures are built once)
-PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile
+# two workers, one test file each at a time (module fixtures are built once), in the
+# order conftest.py gives: Spark first, then the files that build meshes
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 .PHONY: build build-spark test test-fast check lint install clean browser java
 
@@ -59,7 +61,7 @@ test: $(STAMP) $(SPARK_STAMP) $(TEST_STAMP) browser java check
 	$(PYTEST)
 
 test-fast: $(TEST_STAMP) browser
-	DUCKMESH_SKIP_SPARK=1 $(PYTEST) -m "not spark and not faults"
+	DUCKMESH_SKIP_SPARK=1 $(PYTEST) -m "not spark and not faults and not e2e"
 
 lint: $(STAMP)
 	$(BIN)/duckmesh lint

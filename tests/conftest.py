@@ -11,6 +11,7 @@ dbt-duckdb keep state per process; every other command in this process.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import os
 import shutil
@@ -105,14 +106,32 @@ class BuiltMesh:
     build_output: str
 
 
+def _build_once(shared: Path) -> str:
+    """Build the mesh into ``shared`` unless another pytest worker already did (an
+    exclusive lock next to it); return the build's output."""
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    with open(shared.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        output = shared / "build_output.txt"
+        if not output.exists():
+            root = copy_mesh(shared / "duckmesh")
+            output.write_text(duckmesh(root, "build", "--scale", str(TEST_SCALE)).stdout)
+        return output.read_text()
+
+
 @pytest.fixture(scope="session")
-def built_mesh(tmp_path_factory: pytest.TempPathFactory) -> BuiltMesh:
-    """The whole mesh built at TEST_SCALE in a temporary copy (once per session)."""
-    root = copy_mesh(tmp_path_factory.mktemp("mesh") / "duckmesh")
-    result = duckmesh(root, "build", "--scale", str(TEST_SCALE))
+def built_mesh(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> BuiltMesh:
+    """The whole mesh built at TEST_SCALE in a temporary copy, once per test run: with
+    several pytest-xdist workers the first builds it and each works on its own clone."""
+    if worker_id == "master":
+        root = copy_mesh(tmp_path_factory.mktemp("mesh") / "duckmesh")
+        output = duckmesh(root, "build", "--scale", str(TEST_SCALE)).stdout
+    else:
+        shared = tmp_path_factory.getbasetemp().parent / "built_mesh"
+        output = _build_once(shared)
+        root = clone_built(shared / "duckmesh", tmp_path_factory.mktemp("mesh") / "duckmesh")
     return BuiltMesh(root=root, db_path=root / "mesh.duckdb",
-                     data_dir=root / "data" / f"scale_{TEST_SCALE:g}",
-                     build_output=result.stdout)
+                     data_dir=root / "data" / f"scale_{TEST_SCALE:g}", build_output=output)
 
 
 @pytest.fixture()
@@ -127,8 +146,9 @@ LEVELS = ("unit", "integration", "e2e")
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test gets one level marker: e2e and spark are written on the tests that
     build (or fault) meshes of their own; a test that reads the session's built mesh or
-    works on a copy of the mesh is `integration`; the rest is `unit`. Spark tests run
-    first, so a parallel run (make test) starts its longest file at once."""
+    works on a copy of the mesh is `integration`; the rest is `unit`. The Spark file
+    runs first, then the files that build meshes, so a parallel run (make test, one file
+    per worker at a time) starts its longest files at once."""
     for item in items:
         if item.get_closest_marker("spark") or item.get_closest_marker("faults"):
             item.add_marker(pytest.mark.e2e)
@@ -136,4 +156,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         uses_mesh = {"built_mesh", "mesh_copy"} & set(getattr(item, "fixturenames", ()))
         item.add_marker(pytest.mark.integration if uses_mesh else pytest.mark.unit)
-    items.sort(key=lambda item: not item.get_closest_marker("spark"))
+    building = {item.path for item in items if item.get_closest_marker("e2e")}
+    items.sort(key=lambda item: (not item.get_closest_marker("spark"),
+                                 item.path not in building))

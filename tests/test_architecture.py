@@ -121,3 +121,22 @@ def test_the_cli_starts_without_importing_dbt(args: list[str], tmp_path: Path) -
                           capture_output=True, text=True, check=True, cwd=tmp_path,
                           env={"DUCKMESH_DB": str(tmp_path / "mesh.duckdb")})
     assert done.stdout.splitlines()[-1] == "0 []"
+
+
+def test_the_cli_tables_match_the_capabilities() -> None:
+    """The CLI keeps a few values of its own so that --help imports nothing heavy."""
+    from duckmesh.cli import publish, selfserve
+    from duckmesh.publish.publisher import DEFAULT_KEEP
+    from duckmesh.selfserve.domain import KINDS
+    from duckmesh.selfserve.version import DEPRECATION_NOTICE_DAYS
+
+    assert selfserve.KIND_CHOICES == sorted(KINDS)
+    assert selfserve.NOTICE_DAYS == DEPRECATION_NOTICE_DAYS
+    assert publish.DEFAULT_KEEP == DEFAULT_KEEP
+
+
+def test_the_alert_severities_match() -> None:
+    from duckmesh.cli import observability
+    from duckmesh.observability import alerts
+
+    assert observability.SEVERITIES == alerts.SEVERITIES

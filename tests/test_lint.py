@@ -43,7 +43,7 @@ def test_lint_reports_a_style_violation_by_file_and_rule(mesh_copy: Path) -> Non
     text = bad.read_text()
     assert "select * from deduplicated" in text
     bad.write_text(text.replace("select * from deduplicated", "SELECT * FROM deduplicated"))
-    result = duckmesh(mesh_copy, "lint", check=False)
+    result = duckmesh(mesh_copy, "lint", str(bad.relative_to(mesh_copy)), check=False)
     assert result.returncode == 1
     assert "== [domains/sales/models/staging/stg_order_system__orders.sql] FAIL" in result.stdout
     assert "CP01" in result.stdout

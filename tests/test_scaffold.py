@@ -23,7 +23,7 @@ import yaml
 
 from conftest import TEST_SCALE, copy_mesh, duckmesh
 from duckmesh import cli
-from duckmesh.selfserve.scaffold import DEPRECATION_NOTICE_DAYS
+from duckmesh.selfserve.version import DEPRECATION_NOTICE_DAYS
 
 TODO_LINE = re.compile(r"description: ''  # TODO: describe")
 

@@ -16,7 +16,8 @@
         ('P07', duckmesh_platform.governance_p07_keys_metadata),
         ('P08', duckmesh_platform.governance_p08_deprecations),
         ('P09', duckmesh_platform.governance_p09_breaking_changes),
-        ('P10', duckmesh_platform.governance_p10_portability)
+        ('P10', duckmesh_platform.governance_p10_portability),
+        ('P11', duckmesh_platform.governance_p11_consumer_access)
     ]) }}
 {% endmacro %}
 

@@ -29,7 +29,7 @@ from duckmesh.core.project import Mesh
 CAPABILITIES = {
     "catalog": ("catalog",),
     "observability": ("observability",),
-    "publish": ("publish", "consumer_access"),
+    "publish": ("publish",),
     "source checks": ("source_checks",),
 }
 

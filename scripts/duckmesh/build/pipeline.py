@@ -22,7 +22,7 @@ from duckmesh.core.output import format_table
 from duckmesh.core.products import public_products, row_counts
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.observability import pipeline as observability
-from duckmesh.publish import access, publisher
+from duckmesh.publish import publisher
 from duckmesh.sources import generate, quarantine
 
 
@@ -35,9 +35,10 @@ class Step:
     data_step: bool = False
 
 
+# Consumer access is governance policy P11 (macros/governance/), checked by dbt itself
+# before any model builds: no step and no separate `dbt parse` here.
 BEFORE_BUILD: tuple[Step, ...] = (
     Step("source_checks", quarantine.check_sources, data_step=True),
-    Step("consumer_access", access.check_before_build),
 )
 
 AFTER_BUILD: tuple[Step, ...] = (
@@ -113,13 +114,15 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
         print(f"\nnothing changed since the last build ({ctx.build_seconds:.1f}s): "
               f"{mesh.db_path} is up to date")
         return 0
-    step_errors = run_after_build(ctx)
-    dbt.require_success(outcome, "build")
-    if step_errors:
-        raise MeshError("; ".join(step_errors))
-
-    print("[4/4] data products", flush=True)
-    print(summary(ctx), flush=True)
+    try:
+        step_errors = run_after_build(ctx)
+        dbt.require_success(outcome, "build")
+        if step_errors:
+            raise MeshError("; ".join(step_errors))
+        print("[4/4] data products", flush=True)
+        print(summary(ctx), flush=True)
+    finally:
+        ctx.close()
     total = time.perf_counter() - started
     print(f"\nmesh built in {total:.1f}s (dbt build {ctx.build_seconds:.1f}s) "
           f"at scale {options.scale:g}: {mesh.db_path}")
@@ -139,7 +142,7 @@ def run_after_build(ctx: BuildContext) -> list[str]:
 
 def summary(ctx: BuildContext) -> str:
     products = public_products(ctx.artifacts.manifest)
-    counts = row_counts(ctx.mesh.db_path, products)
+    counts = row_counts(ctx.mesh.db_path, products, ctx.database())
     rows = []
     for product in products:
         count = counts[product.relation]

@@ -34,6 +34,8 @@ from sqlglot.optimizer.pushdown_projections import pushdown_projections
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
 
+from duckmesh.core.sql import qualified_name
+
 # an upstream column: (dbt unique_id, column name)
 ColumnKey = tuple[str, str]
 
@@ -295,8 +297,8 @@ def compile_placeholders(nodes: dict[str, dict]) -> tuple[dict[str, str], dict[s
         if not relation_name:
             continue
         if node["resource_type"] == "source" and "(" in relation_name:
-            placeholder = (f'"{SOURCE_PLACEHOLDER_CATALOG}"."{node["source_name"].lower()}".'
-                           f'"{node["name"].lower()}"')
+            placeholder = qualified_name(SOURCE_PLACEHOLDER_CATALOG,
+                                         node["source_name"].lower(), node["name"].lower())
             placeholders[relation_name] = placeholder
             relations[relation_key(placeholder)] = unique_id
         else:

@@ -14,15 +14,13 @@ from pathlib import Path
 
 import duckdb
 
-from duckmesh.catalog.descriptor import (
-    descriptor_files,
-    odcs_contract,
-    validate_odcs,
-)
 from duckmesh.catalog.model import Catalog, build_catalog
+from duckmesh.catalog.odcs import odcs_contract, validate_odcs
+from duckmesh.catalog.odps import descriptor_files
 from duckmesh.core.artifacts import Artifacts, load_manifest, load_run_results
 from duckmesh.core.context import BuildContext
 from duckmesh.core.project import Mesh, MeshError, relative
+from duckmesh.core.sql import quote_ident, sql_path
 
 SCHEMA = "mesh_catalog"
 
@@ -164,13 +162,13 @@ def write_tables(con: duckdb.DuckDBPyConnection, rows: dict[str, list[dict]]) ->
         try:
             con.execute(f"create schema if not exists {SCHEMA}")
             for table, columns in TABLES.items():
-                ddl = ", ".join(f'"{name}" {kind}' for name, kind in columns)
+                ddl = ", ".join(f"{quote_ident(name)} {kind}" for name, kind in columns)
                 con.execute(f"create or replace table {SCHEMA}.{table} ({ddl})")
                 if rows[table]:
                     spec = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns) + "}"
-                    names = ", ".join(f'"{name}"' for name, _ in columns)
+                    names = ", ".join(quote_ident(name) for name, _ in columns)
                     con.execute(f"insert into {SCHEMA}.{table} select {names} from read_json("
-                                f"'{files[table]}', format='newline_delimited', "
+                                f"{sql_path(files[table])}, format='newline_delimited', "
                                 f"columns={spec})")
             con.execute("commit")
         except duckdb.Error:
@@ -280,7 +278,7 @@ def after_build(context: BuildContext) -> None:
     if not context.mesh.manifest_path.exists():
         return
     try:
-        catalog = refresh(context.mesh, artifacts=context.artifacts)
+        catalog = refresh(context.mesh, context.database(), artifacts=context.artifacts)
     except duckdb.Error as error:
         raise MeshError(f"catalog: could not write {SCHEMA} tables: {error}") from error
     print(f"      catalog: {len(catalog.records)} product versions -> {SCHEMA}.*, "

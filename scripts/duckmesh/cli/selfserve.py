@@ -13,8 +13,8 @@ from duckmesh.cli.state import CliState, pass_state
 
 EPILOG = ("exit codes: 0 done, 1 governance gaps remain or dbt failed, "
           "2 invalid input, 3 refused to overwrite (use --force)")
-KIND_CHOICES = ["aggregate", "consumer", "source"]  # selfserve.scaffold.KINDS
-NOTICE_DAYS = 90  # selfserve.scaffold.DEPRECATION_NOTICE_DAYS (P08)
+KIND_CHOICES = ["aggregate", "consumer", "source"]  # selfserve.domain.KINDS
+NOTICE_DAYS = 90  # selfserve.version.DEPRECATION_NOTICE_DAYS (P08)
 
 
 @click.command("new-domain", epilog=EPILOG,
@@ -32,8 +32,8 @@ NOTICE_DAYS = 90  # selfserve.scaffold.DEPRECATION_NOTICE_DAYS (P08)
 def new_domain(state: CliState, name: str, owner: str, email: str, kind: str,
                description: str | None, force: bool) -> int:
     from duckmesh.core.project import relative
-    from duckmesh.selfserve.scaffold import KINDS, DomainRequest, domain_files
-    from duckmesh.selfserve.scaffold import new_domain as scaffold_domain
+    from duckmesh.selfserve.domain import KINDS, DomainRequest, domain_files
+    from duckmesh.selfserve.domain import new_domain as scaffold_domain
 
     mesh = state.mesh()
     request = DomainRequest(name, owner, email, kind, description)
@@ -74,7 +74,7 @@ def new_product(state: CliState, domain: str, name: str, source_model: str | Non
     if (source_model is None) == (sql_file is None):
         raise click.UsageError("give exactly one of --from MODEL or --sql FILE")
     from duckmesh.core.project import relative
-    from duckmesh.selfserve.scaffold import new_product as scaffold_product
+    from duckmesh.selfserve.product import new_product as scaffold_product
 
     mesh = state.mesh()
     draft = scaffold_product(
@@ -110,8 +110,8 @@ def new_version(state: CliState, target: str, deprecation_date: str | None,
                 force: bool) -> int:
     from duckmesh.core.names import InvalidInput
     from duckmesh.core.project import relative
-    from duckmesh.selfserve.scaffold import DEPRECATION_NOTICE_DAYS
-    from duckmesh.selfserve.scaffold import new_version as scaffold_version
+    from duckmesh.selfserve.version import DEPRECATION_NOTICE_DAYS
+    from duckmesh.selfserve.version import new_version as scaffold_version
 
     mesh = state.mesh()
     date = None

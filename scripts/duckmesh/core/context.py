@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from duckmesh.core.artifacts import Artifacts
-from duckmesh.core.project import Mesh
+from duckmesh.core.project import Mesh, MeshError
 
 
 @dataclass
@@ -26,6 +28,7 @@ class BuildContext:
     success: bool = False
     build_seconds: float = 0.0
     _artifacts: Artifacts | None = field(default=None, repr=False)
+    _database: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
 
     @property
     def dbt_env(self) -> dict[str, str]:
@@ -42,3 +45,17 @@ class BuildContext:
     def dbt_ran(self) -> None:
         """Forget artifacts read before dbt wrote new ones."""
         self._artifacts = None
+
+    def database(self) -> duckdb.DuckDBPyConnection:
+        """One connection to the mesh database for the steps after the build (opened on
+        first use with dbt-duckdb's configuration, closed by ``close``)."""
+        if self._database is None:
+            if not self.mesh.db_path.exists():
+                raise MeshError(f"{self.mesh.db_path} not found: the build created no database")
+            self._database = duckdb.connect(str(self.mesh.db_path))
+        return self._database
+
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.close()
+            self._database = None

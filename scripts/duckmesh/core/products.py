@@ -58,11 +58,14 @@ def public_products(manifest: dict) -> list[ProductVersion]:
     return sorted(products, key=lambda p: (p.domain, p.name, p.version or 0))
 
 
-def row_counts(db_path: Path, products: list[ProductVersion]) -> dict[str, int | None]:
-    """Rows per product relation (None when the relation is missing)."""
+def row_counts(db_path: Path, products: list[ProductVersion],
+               con: duckdb.DuckDBPyConnection | None = None) -> dict[str, int | None]:
+    """Rows per product relation (None when the relation is missing); ``con``: an open
+    connection to ``db_path`` to use (and leave open)."""
     counts: dict[str, int | None] = {}
+    own = con is None
     # same configuration as the dbt-duckdb connection still open in this process
-    con = duckdb.connect(str(db_path))
+    con = con or duckdb.connect(str(db_path))
     try:
         existing = {
             f"{schema}.{name}"
@@ -76,5 +79,6 @@ def row_counts(db_path: Path, products: list[ProductVersion]) -> dict[str, int |
             else:
                 counts[product.relation] = None
     finally:
-        con.close()
+        if own:
+            con.close()
     return counts

@@ -17,9 +17,9 @@ def sql_paths(mesh: Mesh) -> list[str]:
     return paths
 
 
-def lint(mesh: Mesh, fix: bool = False) -> int:
-    """Run sqlfluff in its own process (its dbt templater parses the project); return
-    its exit code."""
+def lint(mesh: Mesh, fix: bool = False, paths: list[str] | None = None) -> int:
+    """Run sqlfluff in its own process (its dbt templater parses the project) over
+    ``paths`` (default: every domain's models); return its exit code."""
     if not (mesh.root / "dbt_packages").is_dir():
         from duckmesh.core import dbt  # noqa: PLC0415 (dbt only when deps are missing)
 
@@ -27,6 +27,7 @@ def lint(mesh: Mesh, fix: bool = False) -> int:
     # the child's environment: what the profile's env_var() reads
     env = {**os.environ, **mesh.env()}
     env.setdefault("DUCKMESH_DATA", str(mesh.root / "data" / "lint"))
-    command = [sys.executable, "-m", "sqlfluff", "fix" if fix else "lint", *sql_paths(mesh)]
+    command = [sys.executable, "-m", "sqlfluff", "fix" if fix else "lint",
+               *(paths or sql_paths(mesh))]
     print("$ sqlfluff", " ".join(command[3:]), flush=True)
     return subprocess.run(command, cwd=mesh.root, env=env).returncode

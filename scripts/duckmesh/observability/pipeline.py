@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ from duckmesh.observability.history import (
     run_from_artifacts,
 )
 from duckmesh.observability.slo import ProductState, SloResult, evaluate, ledger
-from duckmesh.observability.store import SCHEMA, connect, insert_rows
+from duckmesh.observability.store import SCHEMA, connect, ensure_schema, insert_rows
 
 
 @dataclass
@@ -57,12 +58,16 @@ def is_latest(product: Product) -> bool:
 def observe(root: Path, db_path: Path, manifest: dict, run_results: dict | None,
             config: ObservabilityConfig, *, build_failed: bool = False,
             build_seconds: float = 0.0, deliver: bool = True,
-            progress: Callable[[str], None] | None = None) -> Observation:
-    """Record one run in ``db_path`` and raise its alerts. ``run_results`` that are
+            progress: Callable[[str], None] | None = None,
+            database: duckdb.DuckDBPyConnection | None = None) -> Observation:
+    """Record one run in ``db_path`` (through ``database`` when given: an open
+    connection to it, left open) and raise its alerts. ``run_results`` that are
     already recorded (a build that failed before dbt wrote any) count as a failed run
     without nodes when ``build_failed``; otherwise recording them twice is an error."""
     products = products_from_manifest(manifest)
-    with connect(db_path) as con:
+    if database is not None:
+        ensure_schema(database)
+    with nullcontext(database) if database is not None else connect(db_path) as con:
         run_id = (run_results or {}).get("metadata", {}).get("invocation_id")
         recorded = run_id is not None and con.execute(
             f"select count(*) from {SCHEMA}.runs where run_id = ?", [run_id]).fetchall()[0][0]
@@ -226,7 +231,8 @@ def after_build(context: BuildContext) -> None:
     try:
         observation = observe(
             mesh.root, mesh.db_path, context.artifacts.manifest, context.artifacts.run_results,
-            config, build_failed=not context.success, build_seconds=context.build_seconds)
+            config, build_failed=not context.success, build_seconds=context.build_seconds,
+            database=context.database())
     except duckdb.Error as error:
         raise MeshError(
             f"could not record the run in {mesh.db_path}: {error} (close other programs "

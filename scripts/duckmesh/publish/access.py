@@ -18,18 +18,13 @@ root dbt_project.yml (``vars.duckmesh_consumers``: name -> list of groups).
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from duckmesh.core.artifacts import load_manifest
-from duckmesh.core.context import BuildContext
 from duckmesh.core.names import InvalidInput, check_name
-from duckmesh.core.project import Mesh, MeshError
+from duckmesh.core.project import MeshError
 from duckmesh.core.sql import quote_ident
 
 MASKS = ("null", "hash", "redact")
@@ -186,68 +181,3 @@ def select_list(policy: Policy, consumer: str, groups: dict[str, tuple[str, ...]
         else:
             parts.append(f"cast(null as {data_type}) as {quoted}")
     return ", ".join(parts)
-
-
-# not parsed by dbt: build output, data, the platform's code, tools' folders
-_SKIP_AT_ROOT = {"target", "logs", "published", "data", "scripts", "test-artifacts", "tests"}
-_SKIP_IN_DOMAIN = {"target", "dbt_packages", "logs"}
-_NOT_PARSED = (".duckdb", ".duckdb.wal", ".wal", ".pyc")  # databases the builds write
-_STAMP_ENV = ("DUCKMESH_TARGET", "DBT_PROFILES_DIR")
-
-
-def project_stamp(mesh: Mesh, env: dict[str, str]) -> str:
-    """A digest of everything `dbt parse` reads for refs and access rules: the path, size and
-    mtime of every project file (root and domains, outside build output and data), where
-    each dbt_packages entry points, the dbt target and the dbt version."""
-    import dbt.version  # noqa: PLC0415 (dbt is heavy; only the build needs it)
-
-    parts = [dbt.version.__version__, *(f"{k}={env.get(k, '')}" for k in _STAMP_ENV)]
-    packages = mesh.root / "dbt_packages"
-    if packages.is_dir():
-        for entry in sorted(packages.iterdir()):
-            parts.append(f"pkg {entry.name} -> "
-                         f"{os.readlink(entry) if entry.is_symlink() else 'folder'}")
-    for folder, dirs, files in os.walk(mesh.root):
-        here = Path(folder)
-        skip = _SKIP_AT_ROOT | {"dbt_packages"} if here == mesh.root else set()
-        if here.parent.name == "domains" and here.parent.parent == mesh.root:
-            skip = _SKIP_IN_DOMAIN
-        dirs[:] = sorted(d for d in dirs if d not in skip and not d.startswith(".")
-                         and d != "__pycache__")
-        for name in sorted(files):
-            if name.startswith(".") or name.endswith(_NOT_PARSED):
-                continue
-            stat = (here / name).stat()
-            parts.append(f"{(here / name).relative_to(mesh.root).as_posix()} "
-                         f"{stat.st_size} {stat.st_mtime_ns}")
-    if packages.is_dir():  # real (non-link) package folders
-        for entry in sorted(p for p in packages.iterdir() if p.is_dir() and not p.is_symlink()):
-            for path in sorted(entry.rglob("*")):
-                if path.is_file():
-                    stat = path.stat()
-                    parts.append(f"{path.relative_to(mesh.root).as_posix()} "
-                                 f"{stat.st_size} {stat.st_mtime_ns}")
-    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
-
-
-def check_before_build(ctx: BuildContext) -> None:
-    """BEFORE_BUILD step: `dbt parse`, then fail before anything builds when a domain refs
-    a product it may not consume. When no project file changed since the last passing
-    check (same project stamp), the check's outcome is the same and the parse is skipped."""
-    from duckmesh.core import dbt  # noqa: PLC0415 (dbt is heavy: imported when it runs)
-
-    mesh, env = ctx.mesh, ctx.dbt_env
-    record = mesh.target_dir / "access_check.json"
-    stamp = project_stamp(mesh, env)
-    try:
-        if json.loads(record.read_text()).get("stamp") == stamp:
-            return
-    except (OSError, ValueError, AttributeError):
-        pass
-    record.unlink(missing_ok=True)
-    result = dbt.run_dbt(mesh, ["parse"], env, quiet=True)
-    if not result.success:
-        return  # dbt build reports the parse error itself
-    check_refs(load_manifest(mesh))
-    if project_stamp(mesh, env) == stamp:  # nothing changed while dbt parsed
-        record.write_text(json.dumps({"stamp": stamp}) + "\n")

@@ -87,7 +87,11 @@ def _connect_mesh(mesh: Mesh, in_build: bool) -> duckdb.DuckDBPyConnection:
 
 def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_KEEP,
             in_build: bool = False, log: Callable[[str], None] = print,
-            artifacts: Artifacts | None = None) -> Published:
+            artifacts: Artifacts | None = None,
+            database: duckdb.DuckDBPyConnection | None = None) -> Published:
+    """Publish a new snapshot. In a build (``in_build``) the build's database is read
+    read-write with dbt-duckdb's configuration, through ``database`` when given (the
+    build's one connection, left open); standalone it is attached read-only."""
     if keep < 1:
         raise MeshError(f"--keep must be 1 or more, got {keep}")
     manifest, run_results = _build_artifacts(mesh, artifacts)
@@ -118,7 +122,7 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
                     "consumers": {}}
     try:
         record["products"] = _write_products(mesh, work, decided, products, previous_root,
-                                             previous_products, in_build, snapshot)
+                                             previous_products, in_build, snapshot, database)
         policies = access.policies(manifest)
         previous_tables = (snapshots.read_record(previous_root).get("consumer_tables") or {}
                            if previous_root else {})
@@ -158,7 +162,7 @@ def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[list[str]]:
 
 def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, ProductVersion],
                     previous_root: Path | None, previous: dict, in_build: bool,
-                    snapshot: str) -> dict:
+                    snapshot: str, database: duckdb.DuckDBPyConnection | None = None) -> dict:
     """Write the snapshot database and the Parquet ports; return the products' entries.
 
     A product's rows and checksum are computed once, from the build's table. A built
@@ -166,7 +170,7 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
     snapshot's table (the new database starts as a copy of the previous one) and links its
     Parquet port; the others are copied from the build and their port is written from the
     snapshot copy. Carried products keep the previous snapshot's table and port."""
-    con = _connect_mesh(mesh, in_build)
+    con = database or _connect_mesh(mesh, in_build)
     try:
         measured = {}
         for product in decided.build:
@@ -241,7 +245,8 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
             if decided.carry and base is None:
                 con.execute("detach prev")
     finally:
-        con.close()
+        if database is None:
+            con.close()
     con = duckdb.connect(str(target))
     try:
         _latest_views(con, present)
@@ -276,7 +281,7 @@ def after_build(ctx: BuildContext) -> None:
         return
     try:
         done = publish(ctx.mesh, in_build=True, log=lambda line: print(line, flush=True),
-                       artifacts=None if not ctx.success else ctx.artifacts)
+                       artifacts=ctx.artifacts, database=ctx.database())
     except MeshError:
         if not ctx.success:
             print("      nothing published: the build failed before dbt wrote its results; "

@@ -24,6 +24,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from duckmesh.core import dbt, yamledit
 from duckmesh.core.names import InvalidInput, check_name
 from duckmesh.core.project import Mesh, MeshError
+from duckmesh.core.sql import qualified_name
 from duckmesh.selfserve.contracts import (
     TODO_MARKER,
     Column,
@@ -35,12 +36,12 @@ from duckmesh.selfserve.contracts import (
     product_yaml,
     suggest_types,
 )
+from duckmesh.selfserve.domain import package_files
 from duckmesh.selfserve.rules import (
     RefusedOverwrite,
     check_email,
     check_product_name,
 )
-from duckmesh.selfserve.scaffold import package_files
 
 SKIP = {"target", "dbt_packages", "logs", ".git", ".venv", "__pycache__", ".user.yml"}
 PRODUCT_FOLDER_CONFIG = {
@@ -117,7 +118,7 @@ def build_alone(source: Path, profile: str, marts_dir: str) -> list[BuiltMart]:
                 if node["resource_type"] != "model" or len(node["fqn"]) < 3 \
                         or node["fqn"][1] != marts_dir:
                     continue
-                relation = f'"{node["schema"]}"."{node.get("alias") or node["name"]}"'
+                relation = qualified_name(node["schema"], node.get("alias") or node["name"])
                 marts.append(BuiltMart(node["name"], Path(node["original_file_path"]),
                                        describe_query(con, f"select * from {relation}")))
         finally:

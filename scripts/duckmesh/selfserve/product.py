@@ -1,12 +1,8 @@
-"""`duckmesh new-domain`, `new-product`, `new-version`: a domain team's product
-without the platform team. Every generated file follows the mesh's conventions and
-passes governance, except the descriptions only the team can write (marked TODO).
-"""
+"""`duckmesh new-product`: a public, versioned, contracted product in a domain, its
+SQL from templates/product/ and its contract typed from what DuckDB reports."""
 
 from __future__ import annotations
 
-import datetime
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,129 +25,19 @@ from duckmesh.selfserve.contracts import (
     is_todo,
     looks_like_pii,
     product_yaml,
-    scalar,
     suggest_types,
 )
+from duckmesh.selfserve.domain import declare_upstream
 from duckmesh.selfserve.rules import (
     RefusedOverwrite,
-    check_email,
     check_product_name,
     domain_dir,
     refuse_existing,
     write_text,
 )
 
-KINDS = {
-    "source": "source-aligned: publishes the data of its own operational systems",
-    "aggregate": "aggregate: combines its own data with other domains' products",
-    "consumer": "consumer-aligned: reads other domains' products for one use",
-}
-# Layer folders per kind (products/ always).
-FOLDERS = {
-    "source": ["staging", "products"],
-    "aggregate": ["staging", "intermediate", "products"],
-    "consumer": ["intermediate", "products"],
-}
-FOLDER_README = {
-    "staging": "`models/staging/`: `stg_<source>__<entity>.sql`, rename and cast only (private)",
-    "intermediate": "`models/intermediate/`: `int_<thing>.sql`, joins and aggregates (private)",
-    "products": "`models/products/`: `<product>_v<N>.sql`, public, contracted, versioned",
-}
 TEMPLATES = Path(__file__).parent / "templates"
-# P08: how long consumers get to move off a deprecated version.
-DEPRECATION_NOTICE_DAYS = 90
 
-
-# ---------------------------------------------------------------- new-domain
-
-@dataclass(frozen=True)
-class DomainRequest:
-    name: str
-    owner: str
-    email: str
-    kind: str
-    description: str | None = None
-
-
-def domain_files(request: DomainRequest) -> dict[str, str]:
-    """Relative path -> content of a new domain's dbt package (templates/domain/)."""
-    folders = FOLDERS[request.kind]
-    description = request.description or f"The {request.name} domain ({request.kind}-aligned)."
-    values = {"name": request.name, "label": KINDS[request.kind], "owner": request.owner,
-              "email": request.email, "description": description, "folders": folders,
-              "folder_readme": FOLDER_README, "owner_yaml": scalar(request.owner),
-              "description_yaml": scalar(description)}
-    files = {
-        "dbt_project.yml": render(TEMPLATES / "domain", "dbt_project.yml.j2", **values),
-        **package_files(request.name),
-        "models/_groups.yml": render(TEMPLATES / "domain", "_groups.yml.j2", **values),
-        "README.md": render(TEMPLATES / "domain", "README.md.j2", **values),
-        "seeds/.gitkeep": "",
-    }
-    for folder in folders:
-        files[f"models/{folder}/.gitkeep"] = ""
-    return files
-
-
-def package_files(name: str, reads: list[str] | None = None,
-                  libraries: list[str] | None = None) -> dict[str, str]:
-    """What makes a domain a self-contained package (README "Domains"): its packages.yml
-    (the platform, the upstream domains it ``reads``, third-party ``libraries`` as
-    one-line YAML flow mappings), the default selector of its own nodes and its address
-    convention (macros/generate_schema_name.sql)."""
-    values = {"name": name, "reads": reads or [], "libraries": libraries or []}
-    return {
-        "packages.yml": render(TEMPLATES / "domain", "packages.yml.j2", **values),
-        "selectors.yml": render(TEMPLATES / "domain", "selectors.yml.j2", **values),
-        "macros/generate_schema_name.sql": render(
-            TEMPLATES / "domain", "generate_schema_name.sql.j2", **values),
-    }
-
-
-UPSTREAM_REF = re.compile(r"""\bref\(\s*['"](\w+)['"]\s*,\s*['"]\w+['"]""")
-
-
-def declare_upstream(mesh: Mesh, domain: str, sql: str) -> list[str]:
-    """Declare every other domain that ``sql`` refs (ref('<domain>', ...)) as a
-    dependency of ``domain``: an entry in its packages.yml and `+database: published`
-    for it in its dbt_project.yml, so the domain still builds alone (policy P03).
-    Returns the domains added."""
-    folder = mesh.root / "domains" / domain
-    domains = {d.name for d in mesh.domain_dirs()}
-    wanted = [d for d in dict.fromkeys(UPSTREAM_REF.findall(sql)) if d in domains and d != domain]
-    added = []
-    for upstream in wanted:
-        entry = "{{ env_var('DUCKMESH_DOMAINS', '..') }}/" + upstream
-        if yamledit.add_local_package(folder / "packages.yml", entry):
-            added.append(upstream)
-        project = yamledit.load(folder / "dbt_project.yml")
-        models = project.setdefault("models", {})
-        if upstream not in models:
-            models[upstream] = {"+database": "published"}
-            yamledit.dump(project, folder / "dbt_project.yml")
-    return added
-
-
-def new_domain(mesh: Mesh, request: DomainRequest, force: bool = False) -> Path:
-    check_name("domain", request.name, new=True)
-    if not request.owner.strip():
-        raise InvalidInput("--owner is empty: give the owning team's name, e.g. \"Finance Team\"")
-    check_email(request.email)
-    if request.kind not in KINDS:
-        raise InvalidInput(f"--kind {request.kind!r}: choose one of {', '.join(KINDS)}")
-    folder = mesh.root / "domains" / request.name
-    if folder.exists() and not force:
-        raise RefusedOverwrite(f"domains/{request.name} already exists: pass --force to "
-                               "overwrite its generated files")
-    for relative_path, content in domain_files(request).items():
-        path = folder / relative_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content)
-    yamledit.add_local_package(mesh.root / "packages.yml", f"domains/{request.name}")
-    return folder
-
-
-# ---------------------------------------------------------------- new-product
 
 @dataclass
 class ProductDraft:
@@ -374,67 +260,3 @@ def product_notes(draft: ProductDraft, mesh: Mesh) -> list[str]:
         notes.append(f"no primary key found (P07): rerun with --primary-key COLUMN --force "
                      f"or add a primary_key constraint in {yml}")
     return notes
-
-
-# ---------------------------------------------------------------- new-version
-
-@dataclass(frozen=True)
-class NewVersion:
-    domain: str
-    product: str
-    old_version: int
-    new_version: int
-    sql_path: Path
-    yml_path: Path
-    deprecation_date: datetime.date
-
-
-def new_version(mesh: Mesh, target: str, deprecation_date: datetime.date | None = None,
-                force: bool = False, today: datetime.date | None = None) -> NewVersion:
-    if target.count(".") != 1:
-        raise InvalidInput(f"{target!r}: give DOMAIN.PRODUCT, e.g. sales.orders")
-    domain, product = target.split(".")
-    folder = domain_dir(mesh, domain)
-    check_name("product", product, new=True)
-    products_dir = folder / "models" / "products"
-    declared = defined_products(products_dir) if products_dir.is_dir() else {}
-    if product not in declared:
-        known = ", ".join(sorted(declared)) or "none"
-        raise InvalidInput(f"no product {product!r} in domain {domain!r} (products: {known}); "
-                           f"create it with `duckmesh new-product {domain} {product} ...`")
-    yml_path = declared[product]
-    data = yamledit.load(yml_path)
-    entry = next(e for e in data["models"] if e.get("name") == product)
-    versions = entry.get("versions") or []
-    if not versions:
-        raise InvalidInput(f"{domain}.{product} is not versioned: add `versions: [{{v: 1}}]` "
-                           f"and `latest_version: 1` in {relative(yml_path, mesh.root)}")
-    numbers = [int(v["v"]) for v in versions]
-    old = int(entry.get("latest_version") or max(numbers))
-    new = max(numbers) + 1
-    old_entry = next(v for v in versions if int(v["v"]) == old)
-    source = products_dir / str(old_entry.get("defined_in") or f"{product}_v{old}") \
-        .removesuffix(".sql")
-    source = source.with_name(source.name + ".sql")
-    if not source.is_file():
-        raise MeshError(f"{relative(source, mesh.root)} not found: the SQL of "
-                        f"{domain}.{product} v{old} must exist to copy it")
-    destination = products_dir / f"{product}_v{new}.sql"
-    refuse_existing([destination], force, mesh.root)
-    today = today or datetime.date.today()
-    minimum = today + datetime.timedelta(days=DEPRECATION_NOTICE_DAYS)
-    if deprecation_date is None:
-        deprecation_date = minimum
-    elif deprecation_date < minimum:
-        raise InvalidInput(
-            f"--deprecation-date {deprecation_date} gives consumers less than "
-            f"{DEPRECATION_NOTICE_DAYS} days (P08): use {minimum} or later")
-    destination.write_text(source.read_text())
-    entry["latest_version"] = new
-    versions.insert(0, {"v": new})
-    old_entry["deprecation_date"] = deprecation_date
-    yamledit.dump(data, yml_path)
-    return NewVersion(domain, product, old, new, destination, yml_path, deprecation_date)
-
-
-# ---------------------------------------------------------------- CLI

@@ -28,7 +28,7 @@
             {%- if column.data_type and logical not in portable and not decimal_re.match(logical) -%}
                 {%- do found.append(duckmesh_platform.governance_violation('P10', domain, node.unique_id, column.name,
                     'column ' ~ column.name ~ ' of ' ~ label ~ ' has type ' ~ column.data_type ~ ', which the mesh cannot render on every engine',
-                    'use one of ' ~ (portable | join(', ')) ~ ' or decimal(p,s) in ' ~ yml ~ ' (see macros/portability/mesh_type.sql), or add the type to duckmesh_platform.mesh_type() for every engine')) -%}
+                    'use one of ' ~ (portable | join(', ')) ~ ' or decimal(p,s) in ' ~ yml ~ ' (see macros/portability/mesh_type.sql), or add the type to mesh_type() for every engine')) -%}
             {%- endif -%}
             {%- for constraint in column.constraints or [] -%}
                 {%- do proofs.append({'constraint': constraint, 'columns': [column.name]}) -%}

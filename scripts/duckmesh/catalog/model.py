@@ -8,6 +8,7 @@ from pathlib import Path
 
 from duckmesh.catalog.descriptor import Describer, ProductRecord
 from duckmesh.catalog.lineage import MeshLineage, mesh_lineage
+from duckmesh.core.products import port_path
 from duckmesh.core.project import Mesh, MeshError
 
 
@@ -49,12 +50,10 @@ class Catalog:
 
 
 def published_location(mesh: Mesh, record: ProductRecord) -> str | None:
-    """Where the version is published as Parquet, when it is.
-
-    Looks for ``published/<domain>/<product>_v<N>.parquet`` (a file or a folder of files).
-    """
-    candidate = mesh.root / "published" / record.domain / f"{record.name}_v{record.version}.parquet"
-    return str(candidate.relative_to(mesh.root)) if candidate.exists() else None
+    """Where the version is published as Parquet, when it is: the port publish writes,
+    ``published/<domain>/<product>/v<N>/<product>_v<N>.parquet`` (relative to the mesh)."""
+    candidate = Path("published") / port_path(record.domain, record.name, record.version)
+    return str(candidate) if (mesh.root / candidate).is_file() else None
 
 
 def build_catalog(manifest: dict, run_results: dict | None = None,

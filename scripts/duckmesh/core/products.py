@@ -36,6 +36,12 @@ class ProductVersion:
         return f"{self.schema}.{self.relation_name}"
 
 
+def port_path(domain: str, name: str, version: int | None) -> Path:
+    """A product version's Parquet port under a snapshot (``ports/...``) and, through the
+    stable link ``published/<domain>``, under ``published/``: <domain>/<name>/v<N>/<name>_v<N>.parquet."""
+    return Path(domain) / name / f"v{version}" / f"{name}_v{version}.parquet"
+
+
 def public_products(manifest: dict) -> list[ProductVersion]:
     products = []
     for node in manifest["nodes"].values():

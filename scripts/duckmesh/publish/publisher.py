@@ -30,7 +30,7 @@ import duckdb
 
 from duckmesh.core.artifacts import Artifacts
 from duckmesh.core.context import BuildContext
-from duckmesh.core.products import ProductVersion, public_products
+from duckmesh.core.products import ProductVersion, port_path, public_products
 from duckmesh.core.project import Mesh, MeshError
 from duckmesh.core.sql import qualified_name, quote_ident, sql_path
 from duckmesh.publish import access, files, snapshots
@@ -64,8 +64,7 @@ def _build_artifacts(mesh: Mesh, artifacts: Artifacts | None) -> tuple[dict, dic
 # -- writing a snapshot ------------------------------------------------------------------
 
 def _port(root: Path, product: ProductVersion) -> Path:
-    return (root / "ports" / product.domain / product.name / f"v{product.version}"
-            / f"{product.relation_name}.parquet")
+    return root / "ports" / port_path(product.domain, product.name, product.version)
 
 
 def _connect_mesh(mesh: Mesh, in_build: bool) -> duckdb.DuckDBPyConnection:

@@ -1,0 +1,30 @@
+"""The catalog points at the Parquet port publish really writes (issue 15, item 1)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import BuiltMesh, clone_built, duckmesh
+
+pytestmark = pytest.mark.integration
+
+
+def test_catalog_names_the_published_parquet_port(built_mesh: BuiltMesh, tmp_path: Path) -> None:
+    root = clone_built(built_mesh.root, tmp_path / "mesh")
+    duckmesh(root, "catalog", "refresh")  # after the build's publish
+    shown = json.loads(duckmesh(root, "catalog", "show", "sales.orders", "--json").stdout)
+    assert (shown["version"], shown["parquet_location"]) == (
+        2, "published/sales/orders/v2/orders_v2.parquet")
+    port = root / shown["parquet_location"]
+    assert port.is_file()
+    with duckdb.connect() as con:
+        rows = con.execute(f"select count(*) from read_parquet('{port}')").fetchone()[0]
+    published = duckdb.connect(str(root / "published" / "mesh.duckdb"), read_only=True)
+    try:
+        assert rows == published.execute("select count(*) from sales.orders_v2").fetchone()[0]
+    finally:
+        published.close()

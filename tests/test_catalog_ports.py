@@ -28,3 +28,15 @@ def test_catalog_names_the_published_parquet_port(built_mesh: BuiltMesh, tmp_pat
         assert rows == published.execute("select count(*) from sales.orders_v2").fetchone()[0]
     finally:
         published.close()
+
+
+def test_catalog_slo_is_a_json_object(built_mesh: BuiltMesh) -> None:
+    """Issue 15, item 7: slo->>'freshness_hours' reads the SLO, not NULL."""
+    con = duckdb.connect(str(built_mesh.db_path), read_only=True)
+    try:
+        rows = con.execute(
+            "select relation, json_type(slo), slo->>'freshness_hours', slo_freshness_hours "
+            "from mesh_catalog.products where relation = 'sales.orders_v2'").fetchall()
+    finally:
+        con.close()
+    assert rows == [("sales.orders_v2", "OBJECT", "24", 24.0)]

@@ -107,7 +107,7 @@ def catalog_rows(catalog: Catalog, row_counts: dict[str, int] | None = None
             "parquet_location": r.parquet_location, "classification": r.classification,
             "lifecycle": r.lifecycle, "deprecation_date": r.deprecation_date,
             "slo_freshness_hours": r.slo.get("freshness_hours"),
-            "slo_min_rows": r.slo.get("min_rows"), "slo": json.dumps(r.slo, sort_keys=True),
+            "slo_min_rows": r.slo.get("min_rows"), "slo": r.slo,  # a JSON object, not a string
             "tags": r.tags, "primary_key": r.primary_key, "column_count": len(r.columns),
             "check_count": len(r.checks), "checks_passed": statuses.count("pass"),
             "checks_failed": sum(s in ("fail", "error") for s in statuses),

@@ -40,3 +40,19 @@ def test_catalog_slo_is_a_json_object(built_mesh: BuiltMesh) -> None:
     finally:
         con.close()
     assert rows == [("sales.orders_v2", "OBJECT", "24", 24.0)]
+
+
+def test_descriptors_carry_no_machine_paths(built_mesh: BuiltMesh) -> None:
+    """Issue 15, item 3: input ports name the source's files under $DUCKMESH_DATA and
+    seeds by schema.table, so the descriptors are the same on every machine and scale."""
+    shown = json.loads(duckmesh(built_mesh.root, "catalog", "show", "sales.orders",
+                                "--json").stdout)
+    assert sorted(port["location"] for port in shown["inputs"]) == [
+        "$DUCKMESH_DATA/sales/order_lines/*.parquet", "$DUCKMESH_DATA/sales/orders/*.parquet",
+        "sales.products"]
+    contracts = built_mesh.root / "target" / "catalog" / "contracts"
+    descriptors = [p for p in contracts.rglob("*") if p.is_file()]
+    assert descriptors
+    for path in descriptors:
+        text = path.read_text()
+        assert str(built_mesh.root) not in text and "/data/scale_" not in text, path

@@ -143,10 +143,15 @@ class Describer:
     def port(self, unique_id: str) -> Port:
         node = self.nodes[unique_id]
         domain = self.domain_of(node)
-        if node["resource_type"] == "model":
+        if node["resource_type"] != "source":  # model, seed, snapshot: schema.alias
             relation = f"{node['schema']}.{node.get('alias') or node['name']}"
         else:
             relation = node.get("relation_name") or node["name"]
+            if "(" in relation:  # a file source: its files, not this machine's path to them
+                meta = node.get("meta") or (node.get("config") or {}).get("meta") or {}
+                path = (meta.get("validation") or {}).get("path")
+                relation = (f"$DUCKMESH_DATA/{path}" if path
+                            else f"{node['source_name']}.{node['name']}")
         return Port(urn=_input_urn(node, domain), kind=_kind(node), domain=domain,
                     name=node["name"] if node["resource_type"] != "source"
                     else f"{node['source_name']}.{node['name']}",

@@ -27,13 +27,21 @@ def query(state: CliState, sql: str, db: Path | None, as_json: bool) -> int:
     if not Path(path).exists():
         raise MeshError(f"{path} does not exist: run `make build` first")
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        # read-only, and nothing but this file: no other file read or written (read_csv,
+        # COPY, EXPORT, ATTACH), no extension installed, and the setting locked
+        con = duckdb.connect(str(path), read_only=True,
+                             config={"enable_external_access": False})
+        con.execute("set lock_configuration = true")
     except duckdb.IOException as error:
         raise MeshError(f"cannot open {path} read-only ({error}); is a build writing it?") from error
     try:
         cursor = con.execute(sql)
         headers = [d[0] for d in cursor.description or []]
         rows = cursor.fetchall()
+    except duckdb.PermissionException as error:
+        raise MeshError(f"query refused: {str(error).splitlines()[0]}. `duckmesh query` reads "
+                        f"the tables of {path} only; it reads no other file and writes "
+                        "nothing") from error
     except duckdb.Error as error:
         raise MeshError(f"query failed: {error}") from error
     finally:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from duckmesh.cli.state import CliState, pass_state
+from duckmesh.cli.types import SCALE
 
 
 @click.command(help="Generate (or reuse) the source data at --scale, install the domains "
                     "(dbt deps), dbt build every domain and the consumer project into the "
                     "DuckDB file (DUCKMESH_DB, default mesh.duckdb), then print the products.")
-@click.option("--scale", type=float, default=0.1, show_default=True,
+@click.option("--scale", type=SCALE, default=0.1, show_default=True,
               help="data size; 1 = 100k customers, 1M orders")
 @click.option("--seed", type=int, default=42, show_default=True, help="generator seed")
 @click.option("--select", default=None, help="dbt selector (default: everything)")
@@ -41,7 +42,7 @@ def build(state: CliState, scale: float, seed: int, select: str | None, full_ref
                     "product is carried over unchanged.")
 @click.option("--domain", required=True,
               help="the domain (a folder under domains/, or the root's domain)")
-@click.option("--scale", type=float, default=0.1, show_default=True, help="data size")
+@click.option("--scale", type=SCALE, default=0.1, show_default=True, help="data size")
 @click.option("--seed", type=int, default=42, show_default=True, help="generator seed")
 @click.option("--full-refresh", is_flag=True, help="rebuild incremental models")
 @click.option("--no-publish", is_flag=True, help="stop after the checks")

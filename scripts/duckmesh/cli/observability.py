@@ -10,8 +10,9 @@ from pathlib import Path
 import click
 
 from duckmesh.cli.state import CliState, pass_state
+from duckmesh.cli.types import COUNT, DAYS
 from duckmesh.core.output import format_table
-from duckmesh.core.project import MeshError
+from duckmesh.core.project import Mesh, MeshError
 
 SEVERITIES = ("error", "warning")  # observability.alerts.SEVERITIES, worst first
 
@@ -79,7 +80,7 @@ def status(state: CliState, html: Path | None) -> int:
 
 @click.command(help="Per run: build status, rows, build time, freshness lag, SLO breaches.")
 @click.argument("product", metavar="DOMAIN.PRODUCT")
-@click.option("--limit", type=int, default=20, show_default=True, help="runs to show")
+@click.option("--limit", type=COUNT, default=20, show_default=True, help="runs to show")
 @pass_state
 def history(state: CliState, product: str, limit: int) -> int:
     from duckmesh.observability.store import connect
@@ -112,6 +113,8 @@ def alerts(state: CliState, include_resolved: bool, as_json: bool, product: str 
     from duckmesh.observability.store import connect
 
     mesh = state.mesh()
+    if product is not None:
+        _known_product(mesh, product)
     with connect(mesh.db_path, create=False) as con:
         found = query_alerts(con, include_resolved=include_resolved, product=product)
     if as_json:
@@ -138,8 +141,8 @@ def alerts(state: CliState, include_resolved: bool, as_json: bool, product: str 
 @click.command(help="Availability %, freshness-SLO hit rate and p50/p95 build time per "
                     "product over the last --runs runs (default: the configured ledger_runs) "
                     "or the --days before the newest run.")
-@click.option("--runs", "runs_opt", type=int, default=None)
-@click.option("--days", type=float, default=None)
+@click.option("--runs", "runs_opt", type=COUNT, default=None)
+@click.option("--days", type=DAYS, default=None)
 @pass_state
 def ledger(state: CliState, runs_opt: int | None, days: float | None) -> int:
     from duckmesh.observability.config import load_config
@@ -170,3 +173,14 @@ def ledger(state: CliState, runs_opt: int | None, days: float | None) -> int:
           _number(r.build_p50_seconds, 2), _number(r.build_p95_seconds, 2)]
          for r in ledgers]))
     return 0
+
+
+def _known_product(mesh: Mesh, product: str) -> None:
+    """A typo in --product must not pass a CI gate as "no open alerts"."""
+    from duckmesh.core.artifacts import load_manifest
+    from duckmesh.core.products import public_products
+
+    known = sorted({p.key for p in public_products(load_manifest(mesh))})
+    if product not in known:
+        raise MeshError(f"unknown product {product!r}: use DOMAIN.PRODUCT, one of "
+                        f"{', '.join(known)}")

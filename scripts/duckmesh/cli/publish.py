@@ -9,6 +9,9 @@ from duckmesh.cli.state import CliState, pass_state
 DEFAULT_KEEP = 3  # publish.publisher.DEFAULT_KEEP
 
 
+PREVIOUS = "\x00previous"  # --rollback given without a value
+
+
 @click.command(help="Copy the products that passed the last `dbt build` into a new snapshot "
                     "(published/mesh.duckdb, Parquet ports, per-consumer databases) and swap "
                     "it in atomically. `duckmesh build` runs this after every build.")
@@ -17,7 +20,7 @@ DEFAULT_KEEP = 3  # publish.publisher.DEFAULT_KEEP
                    "consumer in vars.duckmesh_consumers; repeatable)")
 @click.option("--keep", type=int, default=DEFAULT_KEEP, show_default=True,
               help="snapshots kept for rollback")
-@click.option("--rollback", "rollback_to", is_flag=False, flag_value="", default=None,
+@click.option("--rollback", "rollback_to", is_flag=False, flag_value=PREVIOUS, default=None,
               metavar="SNAPSHOT",
               help="make an older snapshot current again (default: the previous one)")
 @click.option("--list", "list_only", is_flag=True, help="list the kept snapshots")
@@ -37,7 +40,11 @@ def publish(state: CliState, consumers: tuple[str, ...], keep: int, rollback_to:
                   f"product versions  consumers: {', '.join(record['consumers']) or '-'}")
         return 0
     if rollback_to is not None:
-        target = snapshots.rollback(mesh, rollback_to or None)
+        if not rollback_to.strip():
+            raise click.BadParameter("an empty snapshot name: give one of `duckmesh publish "
+                                     "--list`, or no value for the previous snapshot",
+                                     param_hint="'--rollback'")
+        target = snapshots.rollback(mesh, None if rollback_to == PREVIOUS else rollback_to)
         print(f"rolled back: published/current -> snapshots/{target}")
         return 0
     done = publish_snapshot(mesh, consumers=list(consumers), keep=keep)

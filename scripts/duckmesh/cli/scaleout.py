@@ -7,6 +7,7 @@ import json
 import click
 
 from duckmesh.cli.state import CliState, pass_state
+from duckmesh.cli.types import SCALE
 
 
 @click.group("scale-out", help="The same project on Spark through dbt-spark (profile target "
@@ -17,7 +18,7 @@ def scale_out() -> None:
 
 @scale_out.command(help="Build the whole mesh on a local Spark session into Parquet tables "
                         "under DUCKMESH_SPARK_DIR (default target/spark).")
-@click.option("--scale", type=float, default=0.1, show_default=True, help="data size")
+@click.option("--scale", type=SCALE, default=0.1, show_default=True, help="data size")
 @click.option("--seed", type=int, default=42, show_default=True, help="generator seed")
 @click.option("--select", default=None, help="dbt selector (default: everything)")
 @click.option("--full-refresh", is_flag=True, help="rebuild incremental models")

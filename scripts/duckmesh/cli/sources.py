@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from duckmesh.cli.state import CliState, pass_state
+from duckmesh.cli.types import SCALE
 from duckmesh.core.project import MeshError
 
 
 @click.command(help="Write the CRM CSV, order Parquet, ticket JSON lines and marketing files "
                     "for the fictional retailer. Same --scale and --seed give the same bytes.")
-@click.option("--scale", type=float, default=0.1, help="1 = 100k customers, 1M orders")
+@click.option("--scale", type=SCALE, default=0.1, help="1 = 100k customers, 1M orders")
 @click.option("--seed", type=int, default=42)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="output folder (default data/scale_<scale> in the mesh)")

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import sqlglot
 import yaml
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from duckmesh.core import yamledit
+from duckmesh.core.names import InvalidInput
 from duckmesh.core.project import MeshError
 from duckmesh.core.sql import quote_ident
 
@@ -119,6 +121,20 @@ def connect_db(db_path: Path) -> duckdb.DuckDBPyConnection:
         raise MeshError(f"cannot open {db_path} ({error}): another process holds it; "
                         "wait for it to finish or stop it (`duckmesh doctor` shows which)"
                         ) from error
+
+
+def require_one_query(sql: str, where: str) -> None:
+    """A product is one query: refuse SQL that is anything else (several statements, DDL,
+    COPY, ...) before DuckDB sees it, so scaffolding never changes the database."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, dialect="duckdb") if s is not None]
+    except sqlglot.errors.ParseError as error:
+        raise InvalidInput(f"{where} is not valid SQL ({str(error).splitlines()[0]})") from error
+    if len(statements) != 1 or not isinstance(statements[0], sqlglot.exp.Query):
+        kinds = ", ".join(s.key.upper() for s in statements) or "nothing"
+        raise InvalidInput(f"{where} must hold exactly one SELECT; it holds {len(statements)} "
+                           f"statement(s) ({kinds}). A product is one query, and scaffolding "
+                           "never runs anything that changes the database")
 
 
 def describe_query(con: duckdb.DuckDBPyConnection, sql: str) -> list[Column]:

@@ -25,6 +25,7 @@ from duckmesh.selfserve.contracts import (
     is_todo,
     looks_like_pii,
     product_yaml,
+    require_one_query,
     suggest_types,
 )
 from duckmesh.selfserve.domain import declare_upstream
@@ -185,6 +186,7 @@ def new_product(mesh: Mesh, domain: str, name: str, *, source_model: str | None 
     done = False
     try:
         compiled, upstream = compile_node(mesh, f"{domain}.products.{name}")
+        require_one_query(compiled, f"--sql {sql_file}" if sql_file else "the product's SQL")
         con = connect_db(mesh.db_path)
         try:
             try:

@@ -18,6 +18,7 @@ from duckmesh.build.deps import deps_args
 from duckmesh.catalog import store as catalog_store
 from duckmesh.core import dbt
 from duckmesh.core.context import BuildContext
+from duckmesh.core.locks import require_writable
 from duckmesh.core.output import format_table
 from duckmesh.core.products import public_products, row_counts
 from duckmesh.core.project import Mesh, MeshError, relative
@@ -88,6 +89,7 @@ def prepare(mesh: Mesh, scale: float, seed: int, changed_only: bool = False) -> 
 def build(mesh: Mesh, options: BuildOptions) -> int:
     """`duckmesh build`: the whole pipeline; prints what each step did."""
     started = time.perf_counter()
+    require_writable(mesh.db_path)
     ctx = prepare(mesh, options.scale, options.seed, options.changed_only)
     print(f"[3/4] dbt build -> {relative(mesh.db_path, mesh.root)}", flush=True)
     build_args = ["build"]

@@ -9,7 +9,6 @@ Exit 0 when nothing fails (warnings allowed), 1 otherwise.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import duckdb
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
+from duckmesh.core.locks import lock_holder, writer_blocked_by
 from duckmesh.core.project import Mesh
 
 try:
@@ -137,22 +137,20 @@ def check_spark() -> list[Finding]:
     return findings
 
 
-def lock_holder(message: str) -> str:
-    pid = re.search(r"PID (\d+)", message)
-    if not pid:
-        return "another process"
-    cmdline = Path(f"/proc/{pid.group(1)}/cmdline")
-    command = ""
-    if cmdline.is_file():
-        command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    return f"PID {pid.group(1)}" + (f" ({command[:120]})" if command else "")
-
-
 def check_database(mesh: Mesh) -> list[Finding]:
     path = mesh.db_path
     if not path.exists():
         return [Finding("warn", "database", f"{path} does not exist yet",
                         "duckmesh build --scale 0.01")]
+    try:
+        holder = writer_blocked_by(path)  # a reader blocks the next build too
+    except duckdb.Error:
+        holder = None
+    if holder:
+        return [Finding("fail", "database", f"{path} is open in {holder}; the next build cannot "
+                        "write it", "close that connection"
+                        + (f" (kill {holder.split()[1]})" if holder.startswith("PID") else "")
+                        + "; readers belong on published/mesh.duckdb")]
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as error:

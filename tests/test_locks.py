@@ -1,0 +1,40 @@
+"""A reader of the build database stops the next build before dbt starts, with the
+holder named; doctor names it too (issue 18, item 13)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import BuiltMesh, clone_built, duckmesh
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_reader_of_the_build_database_is_named_before_the_build_starts(
+        built_mesh: BuiltMesh, tmp_path: Path) -> None:
+    root = clone_built(built_mesh.root, tmp_path / "mesh")
+    db = root / "mesh.duckdb"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time\n"
+         f"con = duckdb.connect({str(db)!r}, read_only=True)\n"
+         "print('open', flush=True)\ntime.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+        result = duckmesh(root, "build", "--scale", "0.01", check=False)
+        assert result.returncode == 1
+        assert (f"duckmesh build: error: {db} is open in PID {reader.pid} ({sys.executable} -c "
+                ) in result.stderr
+        assert ("so the build cannot write it: close that connection (kill "
+                f"{reader.pid}) and build again. Readers belong on the published copy, "
+                "published/mesh.duckdb") in result.stderr
+        assert "Traceback" not in result.stderr and "[1/4]" not in result.stdout
+        doctor = duckmesh(root, "doctor", check=False)
+        assert doctor.returncode == 1
+        assert f"FAIL  database: {db} is open in PID {reader.pid}" in doctor.stdout
+    finally:
+        reader.kill()
+        reader.wait()

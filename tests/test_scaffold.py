@@ -301,5 +301,5 @@ def test_doctor_names_stale_packages_and_the_lock_holder(mesh_copy: Path) -> Non
         holder.kill()
         holder.wait()
     assert result.returncode == 1
-    assert f"FAIL  database: {db} is locked by PID {holder.pid}" in result.stdout
+    assert f"FAIL  database: {db} is open in PID {holder.pid}" in result.stdout
     assert f"(kill {holder.pid})" in result.stdout

@@ -140,3 +140,26 @@ def test_the_alert_severities_match() -> None:
     from duckmesh.observability import alerts
 
     assert observability.SEVERITIES == alerts.SEVERITIES
+
+
+def test_the_layers_point_one_way() -> None:
+    """core/ imports nothing else of the platform; nothing outside cli/ imports cli/; cli/
+    imports capabilities only inside the command functions (module level: core only)."""
+    wrong = []
+    for name, tree in modules().items():
+        layer = name.split(".")[1] if "." in name else ""
+        for module in imported(tree):
+            parts = module.split(".")
+            if parts[0] != "duckmesh" or len(parts) < 2:
+                continue
+            if layer == "core" and parts[1] != "core":
+                wrong.append((name, module))
+            if layer != "cli" and parts[1] == "cli":
+                wrong.append((name, module))
+        if layer == "cli" and name != "duckmesh.cli.root":
+            top_level = ast.Module(body=[n for n in tree.body
+                                         if isinstance(n, (ast.Import, ast.ImportFrom))],
+                                   type_ignores=[])
+            wrong += [(name, m) for m in imported(top_level)
+                      if m.startswith("duckmesh.") and m.split(".")[1] not in ("core", "cli")]
+    assert wrong == []

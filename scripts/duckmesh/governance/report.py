@@ -93,8 +93,15 @@ def check(mesh: Mesh) -> GovernanceReport:
         if event.info.name == "JinjaLogInfo" and event.data.msg.startswith(MARKER):
             lines.append(event.data.msg[len(MARKER):])
 
-    result = _invoke(mesh, ["--quiet", "run-operation", "mesh_governance",
-                            "--args", "{format: json}", "--target-path", TARGET_PATH], [capture])
+    args = ["--quiet", "run-operation", "mesh_governance", "--args", "{format: json}",
+            "--target-path", TARGET_PATH]
+    own_state = mesh.root / TARGET_PATH / "partial_parse.msgpack"
+    build_state = mesh.target_dir / "partial_parse.msgpack"
+    if not own_state.is_file() and build_state.is_file():
+        # the first check after a build starts from the build's parse (dbt re-parses what
+        # changed) and keeps its own from then on
+        args += ["--partial-parse-file-path", str(build_state)]
+    result = _invoke(mesh, args, [capture])
     if not lines:
         detail = f": {result.exception}" if result.exception else ""
         raise MeshError(f"the governance check did not run{detail} "

@@ -13,57 +13,21 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
 
 from conftest import REPO, TEST_SCALE, BuiltMesh, clone_built, duckmesh
+from domain_helpers import DBT, DOMAINS, FIXTURES
 
 pytestmark = pytest.mark.e2e  # builds domains alone, publishes, installs by git
-
-DBT = str(Path(sys.executable).parent / "dbt")
-DOMAINS = ["customers", "sales", "customer_service", "marketing"]
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
 def mesh(built_mesh: BuiltMesh, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return clone_built(built_mesh.root, tmp_path_factory.mktemp("domains") / "duckmesh")
-
-
-def plain_dbt(folder: Path, *args: str, env: dict[str, str] | None = None,
-              check: bool = True) -> subprocess.CompletedProcess:
-    """`dbt <args>` run from ``folder`` as a domain team would, with the mesh's profiles."""
-    profiles = next(p for p in [folder, *folder.parents] if (p / "profiles").is_dir())
-    result = subprocess.run(
-        [DBT, *args, "--profiles-dir", str(profiles / "profiles")], cwd=folder,
-        capture_output=True, text=True, timeout=600,
-        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(folder),
-             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})})
-    if check and result.returncode != 0:
-        raise AssertionError(f"dbt {' '.join(args)} in {folder} failed:\n"
-                             f"{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
-    return result
-
-
-def counts(db: Path, relations: list[str]) -> dict[str, int]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return {r: con.execute(f"select count(*) from {r}").fetchone()[0] for r in relations}
-    finally:
-        con.close()
-
-
-def products_of(root: Path, domain: str) -> list[str]:
-    """The product relations a domain's yml declares: <schema>.<product>_v<N>."""
-    data = yaml.safe_load((root / "domains" / domain / "models" / "products"
-                           / "_products.yml").read_text())
-    return sorted(f"{domain}.{m['name']}_v{v['v']}" for m in data["models"]
-                  for v in m.get("versions", []))
 
 
 def sha256(path: Path) -> str:

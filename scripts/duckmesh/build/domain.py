@@ -95,10 +95,10 @@ def resolve(mesh: Mesh, name: str) -> DomainWorkspace:
     folders = {folder.name: folder for folder in mesh.domain_dirs()}
     root_names = {_root_domain(mesh), _project_name(mesh.root)}
     if name in root_names:
-        return DomainWorkspace(mesh.root, domain=_root_domain(mesh), folder=mesh.root,
+        return DomainWorkspace(mesh.root, mesh.settings, domain=_root_domain(mesh), folder=mesh.root,
                                project=_project_name(mesh.root))
     if name in folders:
-        return DomainWorkspace(mesh.root, domain=name, folder=folders[name],
+        return DomainWorkspace(mesh.root, mesh.settings, domain=name, folder=folders[name],
                                project=_project_name(folders[name]))
     candidates = mesh.root / "domains" / name
     hint = (f"domains/{name} exists but is not in packages.yml: add `- local: domains/{name}`"

@@ -136,42 +136,72 @@ def new_version(state: CliState, target: str, deprecation_date: str | None,
 
 
 @click.command(epilog=EPILOG,
-               help="Copy (or --link) an existing dbt project to domains/DOMAIN, give it "
-                    "restrict-access, a group and private-by-default access, turn its marts "
-                    "into candidate products with contracts typed from the built relations, "
-                    "register it in packages.yml and print what governance still finds, with "
-                    "the next command for each item. Exit 1 while gaps remain.")
+               help="Onboard an existing dbt project as domain DOMAIN, without editing it: "
+                    "build it alone as it really builds (dbt deps, seed, build, --vars), copy "
+                    "only what a dbt package needs to domains/DOMAIN (listing what it leaves "
+                    "out), give it restrict-access, a group and private-by-default access, keep "
+                    "its packages in the domain's packages.yml, turn the marts named in "
+                    "--products into products with contracts typed from the built relations "
+                    "(P05/P10 casts applied, every test kept), register it and print what "
+                    "governance still finds as a numbered checklist. Exit 1 while gaps remain.")
 @click.argument("path")
 @click.option("--as", "domain", required=True, metavar="DOMAIN",
               help="domain name in the mesh (lower-case identifier)")
 @click.option("--owner", default=None, help='owning team, e.g. "Shop Team"')
 @click.option("--email", default=None, help="the owning team's e-mail")
+@click.option("--products", default=None, metavar="MART[=NAME],...",
+              help="the marts that become products, each optionally renamed "
+                   "(orders,customers=shop_customers); the other models stay private "
+                   "(default: every mart whose name is a product name)")
+@click.option("--vars", "variables", default=None, metavar="YAML",
+              help="dbt vars the project builds with, e.g. '{load_source_data: true}'; "
+                   "kept in the domain's dbt_project.yml")
 @click.option("--marts-dir", default="marts",
-              help="folder under models/ whose models become products (default marts)")
+              help="folder under models/ whose models may become products (default marts)")
 @click.option("--link", is_flag=True, help="symlink instead of copying (edits the original project)")
-@click.option("--force", is_flag=True, help="replace domains/DOMAIN")
+@click.option("--update", is_flag=True,
+              help="the domain exists: set --owner/--email and add --products, keeping "
+                   "every edit made in it")
+@click.option("--force", is_flag=True,
+              help="replace domains/DOMAIN (destructive: edits made in it are lost)")
 @pass_state
 def adopt(state: CliState, path: str, domain: str, owner: str | None, email: str | None,
-          marts_dir: str, link: bool, force: bool) -> int:
+          products: str | None, variables: str | None, marts_dir: str, link: bool,
+          update: bool, force: bool) -> int:
     from duckmesh.core.project import relative
+    from duckmesh.selfserve.adopt import AdoptRequest, checklist
     from duckmesh.selfserve.adopt import adopt as adopt_project
+    from duckmesh.selfserve.adopt.products import parse_products
+    from duckmesh.selfserve.adopt.project import parse_vars
     from duckmesh.selfserve.rules import EXIT_GAPS
 
     mesh = state.mesh()
-    adoption = adopt_project(mesh, Path(path), domain, owner=owner, email=email, link=link,
-                             force=force, marts_dir=marts_dir)
-    print(f"\nadopted {path} as domain {adoption.domain} "
+    request = AdoptRequest(Path(path), domain, owner=owner, email=email,
+                           products=parse_products(products), variables=parse_vars(variables),
+                           marts_dir=marts_dir, link=link, force=force, update=update)
+    adoption = adopt_project(mesh, request)
+    verb = "updated" if adoption.updated else "adopted"
+    print(f"\n{verb} {path} as domain {adoption.domain} "
           f"({relative(adoption.folder, mesh.root)}, registered in packages.yml)")
     for spec in adoption.products:
-        print(f"  candidate product {adoption.domain}.{spec.name} v1 "
-              f"({len(spec.columns)} columns, lifecycle experimental)")
-    source = "governance check" if adoption.governance_ran else "platform checks"
+        casts = [c.name for c in spec.columns if c.cast_applied]
+        cast_note = f", cast {', '.join(casts)} (P05/P10)" if casts else ""
+        print(f"  product {adoption.domain}.{spec.name} v1 ({len(spec.columns)} columns, "
+              f"lifecycle experimental{cast_note})")
+    if adoption.left_out:
+        print(f"\nleft out (not part of a dbt package): {', '.join(adoption.left_out)}")
+    for note in adoption.notes:
+        print(f"  - {note}")
+    for warning in adoption.warnings:
+        print(f"\nwarning: {warning}")
     errors = [g for g in adoption.gaps if g.severity == "error"]
-    print(f"\nstill missing ({source}): {len(errors)} error(s), "
+    print(f"\nstill missing (governance check): {len(errors)} error(s), "
           f"{len(adoption.gaps) - len(errors)} warning(s)")
     for gap in adoption.gaps:
         print(gap.line())
-    print("\nthen: duckmesh build --scale 0.01")
+    print("\nnext steps:")
+    for line in checklist(adoption.gaps, adoption.domain):
+        print(f"  {line}")
     return EXIT_GAPS if errors else 0
 
 

@@ -74,6 +74,8 @@ class ProductSpec:
     min_rows: int = 1
     version: int = 1
     extra_tests: dict[str, list] = field(default_factory=dict)
+    # the model's own data tests (model-level: dbt_utils.expression_is_true and the like)
+    model_tests: list = field(default_factory=list)
 
 
 def is_todo(description: str | None) -> bool:
@@ -156,12 +158,40 @@ def castable(con: duckdb.DuckDBPyConnection, sql: str, column: str, to_type: str
         return False
 
 
+# P10: DuckDB types a contract cannot carry to every engine, and the portable type
+# each is cast to (duckmesh_platform.mesh_logical_type() lists the portable ones).
+# sum() of an integer column is a hugeint in DuckDB: the usual case.
+PORTABLE_TYPES = {
+    "hugeint": "bigint", "uhugeint": "bigint", "ubigint": "bigint", "uinteger": "bigint",
+    "tinyint": "integer", "smallint": "integer", "utinyint": "integer",
+    "usmallint": "integer", "float": "double", "real": "double",
+    "timestamp_s": "timestamp", "timestamp_ms": "timestamp", "timestamp_ns": "timestamp",
+    "uuid": "varchar",
+}
+
+
+def p10_type(data_type: str) -> str | None:
+    """The portable type P10 wants instead of ``data_type`` (None: already portable,
+    or a type no cast makes portable, such as a list or a struct)."""
+    return PORTABLE_TYPES.get(data_type)
+
+
 def suggest_types(columns: list[Column], rules: list[tuple[str, str]] | None = None) -> None:
-    """Mark each column whose type differs from what P05 expects of its name."""
+    """Mark each column whose type differs from what P05 expects of its name, or
+    (no P05 rule) that P10 cannot carry to every engine."""
     for column in columns:
-        expected = p05_type(column.name, rules)
+        expected = p05_type(column.name, rules) or p10_type(column.data_type)
         if expected and expected != column.data_type:
             column.suggested_type = expected
+
+
+def apply_casts(con: duckdb.DuckDBPyConnection, sql: str, columns: list[Column]) -> None:
+    """Take each suggested type (P05/P10) as the column's type, to be cast in the SQL,
+    when every value of the column in ``sql`` casts to it; the others stay suggestions
+    (a gap the team resolves). Shared by new-product and adopt."""
+    for column in columns:
+        if column.suggested_type and castable(con, sql, column.name, column.suggested_type):
+            column.data_type, column.cast_applied = column.suggested_type, True
 
 
 def scalar(value: str) -> str:
@@ -194,6 +224,8 @@ def product_yaml(spec: ProductSpec) -> str:
         key = CommentedSeq([spec.primary_key])
         key.fa.set_flow_style()
         entry["constraints"] = [{"type": "primary_key", "columns": key}]
+    if spec.model_tests:
+        entry["data_tests"] = list(spec.model_tests)
     columns = []
     for column in spec.columns:
         item = CommentedMap()

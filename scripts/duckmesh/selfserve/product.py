@@ -17,7 +17,7 @@ from duckmesh.selfserve.contracts import (
     TODO_MARKER,
     Column,
     ProductSpec,
-    castable,
+    apply_casts,
     connect_db,
     describe_query,
     field_type_rules,
@@ -196,10 +196,7 @@ def new_product(mesh: Mesh, domain: str, name: str, *, source_model: str | None 
                     f"DuckDB could not run the product query ({str(error).splitlines()[0]}): "
                     "build what it reads first (`duckmesh build`) or fix the SQL") from error
             suggest_types(columns, field_type_rules(mesh.root))
-            for column in columns:
-                if column.suggested_type and castable(
-                        con, compiled, column.name, column.suggested_type):
-                    column.data_type, column.cast_applied = column.suggested_type, True
+            apply_casts(con, compiled, columns)
         finally:
             con.close()
         model_doc = ""
@@ -250,9 +247,9 @@ def product_notes(draft: ProductDraft, mesh: Mesh) -> list[str]:
                      f"{', '.join(what)}")
     for column in spec.columns:
         if column.cast_applied:
-            notes.append(f"{column.name}: cast to {column.data_type} (P05 naming rule)")
+            notes.append(f"{column.name}: cast to {column.data_type} (P05/P10)")
         elif column.suggested_type:
-            notes.append(f"{column.name} is {column.data_type} but P05 expects "
+            notes.append(f"{column.name} is {column.data_type} but P05/P10 expects "
                          f"{column.suggested_type}: cast it in "
                          f"{relative(draft.sql_path, mesh.root)} and update data_type")
         if looks_like_pii(column.name):

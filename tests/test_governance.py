@@ -153,12 +153,13 @@ EXPECTED = {
         "[P05 error] domain gov_p05, model.gov_p05.accounts.v1, column account_id: column "
         "account_id of accounts v1 is integer, but columns named *_id are varchar across the mesh. "
         "Fix: cast account_id to varchar in the model and set `data_type: varchar` in "
-        "models/products/_products.yml (a breaking change: ship it as a new version).",
+        "models/products/_products.yml (never published, so not a breaking change: change it "
+        "in place).",
         "[P05 error] domain gov_p05, model.gov_p05.accounts.v1, column opened_at: column opened_at "
         "of accounts v1 is timestamp, but columns named *_at are timestamp with time zone across "
         "the mesh. Fix: cast opened_at to timestamp with time zone in the model and set "
-        "`data_type: timestamp with time zone` in models/products/_products.yml (a breaking "
-        "change: ship it as a new version).",
+        "`data_type: timestamp with time zone` in models/products/_products.yml (never "
+        "published, so not a breaking change: change it in place).",
     ],
     "gov_p06": [
         "[P06 error] domain gov_p06, model.gov_p06.accounts.v1, column email: column email of "

@@ -26,7 +26,12 @@
             {%- set label = duckmesh_platform.governance_label(node) -%}
             {%- set yml = duckmesh_platform.governance_yml(node) -%}
             {%- set relation = name ~ '_v' ~ version -%}
-            {%- if 'schema' in problems -%}
+            {%- if 'schema' in problems and node['config'].get('schema') == domain -%}
+                {#- the config asks for the domain's schema: a naming macro turned it into another -#}
+                {%- do found.append(duckmesh_platform.governance_violation('P04', domain, node.unique_id, none,
+                    'product ' ~ label ~ ' lives in schema ' ~ node.schema ~ ', not in its domain\'s schema ' ~ domain ~ ': its config says `+schema: ' ~ domain ~ '`, so a generate_schema_name macro renamed it',
+                    'make generate_schema_name in the macros of ' ~ node.package_name ~ ' (and of the project dbt runs from) return duckmesh_platform.domain_schema_name(custom_schema_name, node), or delete that override')) -%}
+            {%- elif 'schema' in problems -%}
                 {%- do found.append(duckmesh_platform.governance_violation('P04', domain, node.unique_id, none,
                     'product ' ~ label ~ ' lives in schema ' ~ node.schema ~ ', not in its domain\'s schema ' ~ domain,
                     'set `+schema: ' ~ domain ~ '` for the domain\'s models and remove any schema override on ' ~ label)) -%}
@@ -46,7 +51,12 @@
                     'product ' ~ name ~ ' is not versioned',
                     'rename the file to ' ~ name ~ '_v1.sql and add `latest_version: 1` and `versions: [{v: 1}]` to ' ~ name ~ ' in ' ~ (yml or 'its yml'))) -%}
             {%- endif -%}
-            {%- if 'alias' in problems -%}
+            {%- if 'alias' in problems and not node['config'].get('alias') -%}
+                {#- no alias configured: a naming macro chose this one -#}
+                {%- do found.append(duckmesh_platform.governance_violation('P04', domain, node.unique_id, none,
+                    'product ' ~ label ~ ' is materialised as ' ~ node.schema ~ '.' ~ node.alias ~ ', not ' ~ node.schema ~ '.' ~ relation ~ ': no alias is configured, so a generate_alias_name macro renamed it',
+                    'delete the generate_alias_name override in the macros of ' ~ node.package_name ~ ' (or of the project dbt runs from), so its relation is ' ~ relation)) -%}
+            {%- elif 'alias' in problems -%}
                 {%- do found.append(duckmesh_platform.governance_violation('P04', domain, node.unique_id, none,
                     'product ' ~ label ~ ' is materialised as ' ~ node.schema ~ '.' ~ node.alias ~ ', not ' ~ node.schema ~ '.' ~ relation,
                     'remove the alias override on ' ~ label ~ ' so its relation is ' ~ relation)) -%}

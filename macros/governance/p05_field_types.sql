@@ -11,6 +11,7 @@
     {%- endfor -%}
     {#- verdicts are cached per (name, type): column names repeat across products -#}
     {%- set verdicts = {} -%}
+    {%- set published = namespace(nodes=none) -%}
     {%- for node in ctx.public -%}
         {%- for column in node['columns'].values() -%}
             {%- set key = column['name'] ~ ' ' ~ column['data_type'] -%}
@@ -26,9 +27,15 @@
             {%- endif -%}
             {%- set rule = verdicts[key] -%}
             {%- if rule is not none -%}
+                {#- a version never published has no consumers yet: it changes in place -#}
+                {%- if published.nodes is none -%}
+                    {%- set published.nodes = duckmesh_platform.governance_published_manifest(ctx).get('nodes') or {} -%}
+                {%- endif -%}
+                {%- set change = '(a breaking change: ship it as a new version)' if node.unique_id in published.nodes
+                    else '(never published, so not a breaking change: change it in place)' -%}
                 {%- do found.append(duckmesh_platform.governance_violation('P05', ctx.domains[node.package_name], node.unique_id, column.name,
                     'column ' ~ column.name ~ ' of ' ~ duckmesh_platform.governance_label(node) ~ ' is ' ~ column.data_type ~ ', but columns named ' ~ rule.glob ~ ' are ' ~ rule.data_type ~ ' across the mesh',
-                    'cast ' ~ column.name ~ ' to ' ~ rule.data_type ~ ' in the model and set `data_type: ' ~ rule.data_type ~ '` in ' ~ duckmesh_platform.governance_yml(node) ~ ' (a breaking change: ship it as a new version)')) -%}
+                    'cast ' ~ column.name ~ ' to ' ~ rule.data_type ~ ' in the model and set `data_type: ' ~ rule.data_type ~ '` in ' ~ duckmesh_platform.governance_yml(node) ~ ' ' ~ change)) -%}
             {%- endif -%}
         {%- endfor -%}
     {%- endfor -%}

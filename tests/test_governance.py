@@ -237,8 +237,8 @@ def test_exemptions_waive_until_they_expire(
         "[P05 error] domain gov_exempted, model.gov_exempted.accounts.v1, column opened_at: column "
         "opened_at of accounts v1 is timestamp, but columns named *_at are timestamp with time "
         "zone across the mesh. Fix: cast opened_at to timestamp with time zone in the model and "
-        "set `data_type: timestamp with time zone` in models/products/_products.yml (a breaking "
-        "change: ship it as a new version).",
+        "set `data_type: timestamp with time zone` in models/products/_products.yml (never "
+        "published, so not a breaking change: change it in place).",
     ]
     expired = (
         "[P00 error] domain mesh, exemption.2: exemption #2 (P05 on model.gov_exempted.accounts.v1 "

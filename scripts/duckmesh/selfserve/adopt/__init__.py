@@ -144,8 +144,9 @@ def adopt(mesh: Mesh, request: AdoptRequest, *, run_governance: bool = True) -> 
     if not run_governance:
         dbt.require_success(dbt.run_dbt(mesh, ["parse"], quiet=True), "parse")
     owner_step = request.command('--update --owner "<team>" --email <team@example.org>')
-    adoption.gaps = merge_gaps(checked, own_gaps(domain, adoption.products, request.owner,
-                                                 request.email, owner_step))
+    owner, email = group_owner(folder, domain)
+    adoption.gaps = merge_gaps(checked, own_gaps(domain, adoption.products, owner, email,
+                                                 owner_step))
     return adoption
 
 
@@ -242,6 +243,16 @@ def update_domain(adoption: Adoption, request: AdoptRequest, marts: list[scratch
                               f"{', '.join(kept)}")
     # what governance still lists for the products made before comes from the check
     adoption.products = [p for p in adoption.products if p.name not in made]
+
+
+def group_owner(folder: Path, domain: str) -> tuple[str | None, str | None]:
+    """The owner name and e-mail the domain's group has now (None: not set)."""
+    data = yamledit.load(folder / "models" / "_groups.yml") or {}
+    group: dict[str, Any] = next((g for g in data.get("groups") or [] if g.get("name") == domain), {})
+    owner = group.get("owner") or {}
+    name = str(owner.get("name") or "")
+    return (None if not name or name.startswith("TODO") else name,
+            str(owner["email"]) if owner.get("email") else None)
 
 
 def groups_yaml(domain: str, owner: str | None, email: str | None, description: str) -> str:

@@ -167,17 +167,17 @@ def test_trait_1_packages_are_installed_through_the_domains_packages_yml(
         con.close()
 
 
-def test_trait_1_a_local_package_is_refused_with_the_rewrite(tmp_path: Path) -> None:
+def test_trait_1_a_local_package_that_is_not_there_is_refused_with_the_rewrite(
+        tmp_path: Path) -> None:
     shutil.copytree(FIXTURE, tmp_path / "jaffle")
     (tmp_path / "jaffle" / "packages.yml").write_text("packages:\n  - local: ../hub_utils\n")
     with pytest.raises(InvalidInput) as refused:
-        project.source_libraries(tmp_path / "jaffle")
+        project.source_libraries(tmp_path / "jaffle", "shop")
     assert str(refused.value) == (
-        "packages.yml installs the local package ../hub_utils: a local path in a domain's "
-        "packages.yml resolves against the project dbt runs from (the mesh root), not the "
-        "domain. Publish it to git and list it as `- git: <url>` with `revision: <tag>` in "
-        "packages.yml, or copy its macros into the project's macros/ and drop the "
-        "namespace: hub_utils.expression_is_true( -> expression_is_true(, "
+        f"packages.yml installs the local package ../hub_utils, and {tmp_path}/hub_utils is "
+        "not a dbt project. Publish it to git and list it as `- git: <url>` with "
+        "`revision: <tag>` in packages.yml, or copy its macros into the project's macros/ "
+        "and drop the namespace: hub_utils.expression_is_true( -> expression_is_true(, "
         "hub_utils.get_base_dates( -> get_base_dates(")
 
 
@@ -356,11 +356,24 @@ def test_update_keeps_edits_and_force_says_it_is_destructive(
                                     "product_id", "product_name", "product_price"], 1)
     ] + ["  7. duckmesh governance check   (until domain shop has 0 errors)"]
 
-    replaced = duckmesh(root, "adopt", str(FIXTURE), "--as", "shop", "--force", "--owner",
+    # replaced from a copy of the project that installs the package by a local path
+    local = tmp_path / "local" / "jaffle"
+    shutil.copytree(FIXTURE, local)
+    shutil.copytree(HUB, local.parent / "hub_utils")
+    (local / "packages.yml").write_text("packages:\n  - local: ../hub_utils\n")
+    replaced = duckmesh(root, "adopt", str(local), "--as", "shop", "--force", "--owner",
                         "Shop Team", "--email", "shop@duckmesh.example", "--products",
-                        "orders=shop_orders,customers", env=onboarded.env, check=False)
+                        "orders=shop_orders,customers", check=False)
     assert "      --force: replacing domains/shop (destructive: the edits made in it are " \
            "gone)\n" in replaced.stdout
+    assert ("  - copied the local package hub_utils into domains/shop/vendor/hub_utils: a "
+            "local path in a domain's packages.yml resolves against the mesh root, so the "
+            "domain installs it from its own folder (DUCKMESH_DOMAINS, as upstream domains)\n"
+            ) in replaced.stdout
+    assert yaml.safe_load((root / "domains" / "shop" / "packages.yml").read_text())[
+        "packages"][1] == {"local": "{{ env_var('DUCKMESH_DOMAINS', '..') }}/shop/vendor/hub_utils"}
+    # governance ran (the vendored package installed and parsed): the one gap left
+    assert "still missing (governance check): 1 error(s), 0 warning(s)" in replaced.stdout
     products = root / "domains" / "shop" / "models" / "products"
     assert sorted(p.name for p in products.iterdir()) == [
         "_customers.yml", "_shop_orders.yml", "customers_v1.sql", "shop_orders_v1.sql"]

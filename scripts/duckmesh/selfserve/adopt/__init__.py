@@ -105,7 +105,7 @@ def adopt(mesh: Mesh, request: AdoptRequest, *, run_governance: bool = True) -> 
     paths = layout.project_paths(config)
     variables = {**project.switch_vars(config), **request.variables}
     adoption = Adoption(domain, folder, updated=request.update)
-    libraries = project.source_libraries(source)
+    libraries = project.source_libraries(source, domain, request.link)
     if request.link:
         layout.refuse_naming_overrides_on_link(source, paths["macro-paths"])
 
@@ -152,7 +152,7 @@ def adopt(mesh: Mesh, request: AdoptRequest, *, run_governance: bool = True) -> 
 
 def new_domain(adoption: Adoption, request: AdoptRequest, source: Path,
                config: dict[str, Any], paths: dict[str, list[str]],
-               variables: dict[str, Any], libraries: list[str]) -> None:
+               variables: dict[str, Any], libraries: project.Libraries) -> None:
     folder, domain = adoption.folder, adoption.domain
     if folder.is_symlink():
         folder.unlink()
@@ -172,16 +172,23 @@ def new_domain(adoption: Adoption, request: AdoptRequest, source: Path,
         variables=variables, test_paths=test_paths)
     for name in ("package-lock.yml", "dependencies.yml"):
         (folder / name).unlink(missing_ok=True)
-    for relative_path, content in package_files(domain, libraries=libraries).items():
+    for relative_path, content in package_files(domain, libraries=libraries.entries).items():
         target = folder / relative_path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
+    for name, package in sorted(libraries.vendored.items()):
+        shutil.copytree(package, folder / "vendor" / name,
+                        ignore=shutil.ignore_patterns(*scratch.SKIP))
+        adoption.notes.append(
+            f"copied the local package {package.name} into domains/{domain}/vendor/{name}: "
+            "a local path in a domain's packages.yml resolves against the mesh root, so the "
+            "domain installs it from its own folder (DUCKMESH_DOMAINS, as upstream domains)")
     if "macros" not in paths["macro-paths"]:
         data = yamledit.load(folder / "dbt_project.yml")
         data["macro-paths"] = [*paths["macro-paths"], "macros"]
         yamledit.dump(data, folder / "dbt_project.yml")
-    if libraries:
-        adoption.notes.append(f"kept {len(libraries)} third-party package(s) in "
+    if libraries.entries:
+        adoption.notes.append(f"kept {len(libraries.entries)} third-party package(s) in "
                               f"domains/{domain}/packages.yml; the mesh's `dbt deps` "
                               "installs them")
     adoption.notes += project.map_seed_sources(folder, domain, paths["model-paths"],

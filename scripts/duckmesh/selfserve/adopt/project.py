@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -254,33 +255,56 @@ def namespaced_calls(folder: Path, package: str) -> list[str]:
     return sorted(found)
 
 
-def source_libraries(source: Path) -> list[str]:
-    """The third-party packages the project installs, as one-line YAML entries for the
-    domain's own packages.yml: hub and git packages resolve from any project, so they
-    stay. A local: package would resolve against the mesh root instead: refused, with
-    the namespaced calls that need it and the two ways out."""
+@dataclass(frozen=True)
+class Libraries:
+    """The project's packages as the domain installs them: one-line YAML entries for its
+    packages.yml, and the local packages to copy into its vendor/ folder."""
+    entries: list[str]
+    vendored: dict[str, Path]  # folder name under vendor/ -> the package's folder
+
+
+def local_package_refusal(path: Path, source: Path, local: str, why: str) -> InvalidInput:
+    package = Path(local).name
+    calls = namespaced_calls(source, package)
+    return InvalidInput(
+        f"{path.name} installs the local package {local}, and {why}. Publish it to git and "
+        f"list it as `- git: <url>` with `revision: <tag>` in {path.name}, or copy its "
+        "macros into the project's macros/ and drop the namespace: "
+        + (", ".join(f"{c}( -> {c.split('.', 1)[1]}(" for c in calls)
+           or f"no {package}.<macro> call found"))
+
+
+def source_libraries(source: Path, domain: str, link: bool = False) -> Libraries:
+    """The third-party packages the project installs. Hub and git packages resolve from
+    any project: their entries stay as written. A local: package would resolve against
+    the project dbt runs from (the mesh root), not the domain: it is copied into the
+    domain's vendor/ folder and installed from there, by the same DUCKMESH_DOMAINS path
+    the upstream domains use. Refused only where that cannot work (no such folder, or
+    --link), with the namespaced calls that need it and the two ways out."""
     if (source / "dependencies.yml").is_file():
         data = yamledit.load(source / "dependencies.yml") or {}
         if data.get("projects"):
             raise InvalidInput(f"{source}/dependencies.yml lists dbt Cloud projects "
                                f"({', '.join(str(p.get('name')) for p in data['projects'])}): "
                                "in the mesh, other domains' products come through packages.yml")
-    entries = []
+    entries, vendored = [], {}
     for name in ("packages.yml", "dependencies.yml"):
         path = source / name
         if not path.is_file():
             continue
         for entry in (yamledit.load(path) or {}).get("packages") or []:
-            if "local" in entry:
-                package = Path(str(entry["local"])).name
-                calls = namespaced_calls(source, package)
-                raise InvalidInput(
-                    f"{path.name} installs the local package {entry['local']}: a local path "
-                    "in a domain's packages.yml resolves against the project dbt runs from "
-                    "(the mesh root), not the domain. Publish it to git and list it as "
-                    f"`- git: <url>` with `revision: <tag>` in {path.name}, or copy its "
-                    f"macros into the project's macros/ and drop the namespace: "
-                    + (", ".join(f"{c}( -> {c.split('.', 1)[1]}(" for c in calls)
-                       or f"no {package}.<macro> call found"))
-            entries.append(json.dumps(dict(entry), sort_keys=False))
-    return entries
+            if "local" not in entry:
+                entries.append(json.dumps(dict(entry), sort_keys=False))
+                continue
+            local = str(entry["local"])
+            folder = (source / local).resolve()
+            if link:
+                raise local_package_refusal(path, source, local,
+                                            "with --link adopt cannot copy it into the domain")
+            if not (folder / "dbt_project.yml").is_file():
+                raise local_package_refusal(path, source, local,
+                                            f"{folder} is not a dbt project")
+            vendored[folder.name] = folder
+            where = "{{ env_var('DUCKMESH_DOMAINS', '..') }}" + f"/{domain}/vendor/{folder.name}"
+            entries.append(json.dumps({"local": where}))
+    return Libraries(entries, vendored)

@@ -372,8 +372,11 @@ def test_update_keeps_edits_and_force_says_it_is_destructive(
             ) in replaced.stdout
     assert yaml.safe_load((root / "domains" / "shop" / "packages.yml").read_text())[
         "packages"][1] == {"local": "{{ env_var('DUCKMESH_DOMAINS', '..') }}/shop/vendor/hub_utils"}
-    # governance ran (the vendored package installed and parsed): the one gap left
-    assert "still missing (governance check): 1 error(s), 0 warning(s)" in replaced.stdout
+    # governance ran (the vendored package installed and parsed): the one description,
+    # and the rename removed shop.orders v1, which the build published (P09)
+    assert "still missing (governance check): 2 error(s), 0 warning(s)" in replaced.stdout
+    assert ("[P09 error] model.shop.orders.v1: published product orders v1 was removed "
+            "before its deprecation date (none set)\n") in replaced.stdout
     products = root / "domains" / "shop" / "models" / "products"
     assert sorted(p.name for p in products.iterdir()) == [
         "_customers.yml", "_shop_orders.yml", "customers_v1.sql", "shop_orders_v1.sql"]

@@ -62,6 +62,19 @@ def run_step(step: list[str], project: Path, scratch: Path, variables: dict[str,
                     "passes in the project, or pass the --vars it needs, then adopt again")
 
 
+def anchor_local_packages(source: Path, copy: Path) -> None:
+    """A local: package path is relative to the project: make it absolute in the
+    scratch copy, which lives elsewhere."""
+    for name in ("packages.yml", "dependencies.yml"):
+        data = yamledit.load(copy / name)
+        entries = (data or {}).get("packages") or []
+        local = [e for e in entries if isinstance(e, dict) and "local" in e]
+        for entry in local:
+            entry["local"] = str((source / str(entry["local"])).resolve())
+        if local:
+            yamledit.dump(data, copy / name)
+
+
 def build_alone(source: Path, profile: str, marts_dir: str, variables: dict[str, Any],
                 rules: list[tuple[str, str]], env: dict[str, str] | None = None,
                 ) -> list[BuiltMart]:
@@ -71,6 +84,7 @@ def build_alone(source: Path, profile: str, marts_dir: str, variables: dict[str,
         scratch = Path(scratch_name)
         project = scratch / "project"
         shutil.copytree(source, project, ignore=shutil.ignore_patterns(*SKIP))
+        anchor_local_packages(source, project)
         database = scratch / "scratch.duckdb"
         (scratch / "profiles.yml").write_text(
             f"{profile}:\n  target: scratch\n  outputs:\n    scratch:\n      type: duckdb\n"

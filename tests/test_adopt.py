@@ -146,6 +146,22 @@ def test_product_rows_match_the_seed_files(onboarded: Onboarded) -> None:
          "returning" if placed[c["id"]] > 1 else "new") for c in customers)
 
 
+def test_the_adopted_domain_builds_alone(onboarded: Onboarded, tmp_path: Path) -> None:
+    """The shop team builds its domain on its own (README "Domains"), seeds included."""
+    root = clone_built(onboarded.root, tmp_path / "mesh")
+    built = duckmesh(root, "build", "--domain", "shop", "--scale", "0.01", env=onboarded.env)
+    assert "domain shop built in " in built.stdout
+    con = duckdb.connect(str(root / "target" / "domains" / "shop" / "build.duckdb"),
+                         read_only=True)
+    try:
+        assert con.execute("select count(*) from shop.orders_v1").fetchone()[0] == \
+            len(seed_rows("raw_orders"))
+        assert con.execute("select count(*) from shop.customers_v1").fetchone()[0] == \
+            len(seed_rows("raw_customers"))
+    finally:
+        con.close()
+
+
 # ---------------------------------------------------------------- the eight traits
 
 def test_trait_1_packages_are_installed_through_the_domains_packages_yml(

@@ -273,6 +273,9 @@ def test_trait_3_p04_names_the_generate_schema_name_macro(onboarded: Onboarded,
 
 
 def test_trait_4_semantic_models_and_the_time_spine_keep_working(onboarded: Onboarded) -> None:
+    assert ("  - 3 semantic models, 2 metrics joined group shop (semantic-models, metrics and "
+            "saved-queries `+group` in dbt_project.yml): dbt lets them ref the domain's "
+            "private models\n") in onboarded.adopt.stdout
     manifest = json.loads((onboarded.root / "target" / "manifest.json").read_text())
     semantic = {m["name"]: (m["config"]["group"], m["depends_on"]["nodes"])
                 for m in manifest["semantic_models"].values() if m["package_name"] == "shop"}
@@ -288,6 +291,8 @@ def test_trait_4_semantic_models_and_the_time_spine_keep_working(onboarded: Onbo
 
 
 def test_trait_5_model_level_tests_are_kept_and_run(onboarded: Onboarded) -> None:
+    assert ("  - kept the model-level data tests in the products' yml: 2 of orders, "
+            "1 of customers\n") in onboarded.adopt.stdout
     products = onboarded.domain / "models" / "products"
     kept = yaml.safe_load((products / "_orders.yml").read_text())["models"][0]["data_tests"]
     original = yaml.safe_load((FIXTURE / "models" / "marts" / "orders.yml").read_text())

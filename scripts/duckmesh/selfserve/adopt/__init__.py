@@ -193,6 +193,7 @@ def new_domain(adoption: Adoption, request: AdoptRequest, source: Path,
                               "installs them")
     adoption.notes += project.map_seed_sources(folder, domain, paths["model-paths"],
                                                paths["seed-paths"])
+    adoption.notes += project.semantic_note(folder, domain, paths["model-paths"])
     description = f"Adopted from the dbt project {old_name or source.name}."
     (folder / "models" / "_groups.yml").write_text(
         groups_yaml(domain, request.owner, request.email, description))
@@ -208,6 +209,10 @@ def add_products(adoption: Adoption, request: AdoptRequest, marts: list[scratch.
         spec = candidate_spec(by_name[choice.mart], choice.product, entries.get(choice.mart))
         write_product(folder, by_name[choice.mart], spec)
         adoption.products.append(spec)
+    kept = [f"{len(s.model_tests)} of {s.name}" for s in adoption.products if s.model_tests]
+    if kept:
+        adoption.notes.append(f"kept the model-level data tests in the products' yml: "
+                              f"{', '.join(kept)}")
     rename_refs(folder, {c.mart: c.product for c in chosen if c.mart != c.product})
     adoption.private_marts = [m.name for m in marts if m.name not in {c.mart for c in chosen}]
     marts_folder = folder / "models" / request.marts_dir

@@ -238,6 +238,24 @@ def map_seed_sources(folder: Path, domain: str, model_paths: list[str],
             "loads the seeds first"]
 
 
+def semantic_note(folder: Path, domain: str, model_paths: list[str]) -> list[str]:
+    """Say so when the project has semantic models, metrics or saved queries: they join
+    the domain's group (patch_project), which lets them read its private models."""
+    counts = dict.fromkeys(("semantic_models", "metrics", "saved_queries"), 0)
+    for base in model_paths:
+        for path in sorted((folder / base).rglob("*.y*ml")) if (folder / base).is_dir() else []:
+            data = yamledit.load(path)
+            if isinstance(data, dict):
+                for key in counts:
+                    counts[key] += len(data.get(key) or [])
+    found = [f"{n} {key.replace('_', ' ')}" for key, n in counts.items() if n]
+    if not found:
+        return []
+    return [f"{', '.join(found)} joined group {domain} (semantic-models, metrics and "
+            "saved-queries `+group` in dbt_project.yml): dbt lets them ref the domain's "
+            "private models"]
+
+
 # ---------------------------------------------------------------- packages
 
 NAMESPACED = re.compile(r"\b([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\s*\(")

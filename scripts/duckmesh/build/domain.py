@@ -32,7 +32,7 @@ from duckmesh.core.artifacts import load_manifest
 from duckmesh.core.output import format_table
 from duckmesh.core.products import ProductVersion, public_products, row_counts
 from duckmesh.core.project import Mesh, MeshError, relative
-from duckmesh.governance import semver
+from duckmesh.governance import parse_checks, semver
 from duckmesh.publish import publisher
 from duckmesh.sources import generate
 from duckmesh.sources.quarantine import validate_sources
@@ -208,6 +208,7 @@ def build(mesh: Mesh, name: str, scale: float, seed: int = 42,
           full_refresh: bool = False) -> DomainBuild:
     """Source data, deps, source checks and `dbt build` of one domain's own nodes."""
     ws = resolve(mesh, name)
+    parse_checks.check(mesh)
     upstream = check_dependencies(mesh, ws)
     published = check_publish(mesh, ws, [u for u in upstream if u != ws.project])
     ws.work_dir.mkdir(parents=True, exist_ok=True)

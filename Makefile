@@ -23,7 +23,7 @@ PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing the pinned packages into $(VENV)/: dbt-core, dbt-duckdb, duckdb, sqlfluff, sqlglot and their"
-	@echo "dependencies (first build only; about 70 s on a 2-core machine under load, quiet until done)"
+	@echo "dependencies: first build only, quiet until done (89 s on a busy 2-core VM)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e .
 	@touch $(STAMP)
 
@@ -31,11 +31,13 @@ install: $(STAMP)
 
 # dbt-spark and pyspark (the `spark` extra), for the Spark target and its test
 $(SPARK_STAMP): $(STAMP)
+	@echo "installing the spark extra into $(VENV)/: dbt-spark, pyspark (quiet until done)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[spark]'
 	@touch $(SPARK_STAMP)
 
 # pytest, pytest-xdist, ruff, mypy, Playwright's Python package (the `test` extra)
 $(TEST_STAMP): $(STAMP)
+	@echo "installing the test extra into $(VENV)/: pytest, pytest-xdist, ruff, mypy, playwright (quiet until done)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@touch $(TEST_STAMP)
 

@@ -6,7 +6,7 @@ workspace of its own, target/domains/<name>/: its own build database (build.duck
 kept between runs so incremental products stay incremental), its own dbt artifacts and
 its own source checks. Upstream domains are never rebuilt: their products are read
 from the last publish, attached read-only as `published` (the platform's on-run-start
-hook does it; README "Domains"). `ci` then checks the domain's products against the
+hook does it; docs/domains.md). `ci` then checks the domain's products against the
 published manifest (SemVer) and publishes only this domain's products into a new
 snapshot; every other product of the previous snapshot is carried over as it was.
 """

@@ -121,7 +121,7 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
         return 0
     try:
         step_errors = run_after_build(ctx)
-        dbt.require_success(outcome, "build")
+        dbt.require_success(outcome, "build", printed=True)
         if step_errors:
             raise MeshError("; ".join(step_errors))
         print("[4/4] data products", flush=True)

@@ -22,7 +22,7 @@ from duckmesh.cli.types import SCALE
                    "(state:modified+); everything when the source data changed")
 @click.option("--domain", default=None,
               help="build one domain's own nodes only, reading upstream domains' products "
-                   "from the last publish (README \"Domains\")")
+                   "from the last publish (docs/domains.md)")
 @pass_state
 def build(state: CliState, scale: float | None, seed: int, select: str | None, full_refresh: bool,
           changed_only: bool, domain: str | None) -> int:

@@ -62,7 +62,16 @@ def run_dbt(mesh: Mesh, args: list[str], env: dict[str, str] | None = None, *,
     return invoke(command, {**mesh.env(), **(env or {})}, callbacks)
 
 
-def require_success(result: dbtRunnerResult, step: str) -> None:
-    if not result.success:
-        detail = f": {result.exception}" if result.exception else ""
-        raise MeshError(f"dbt {step} failed{detail} (see the dbt output above and logs/dbt.log)")
+def require_success(result: dbtRunnerResult, step: str, *, printed: bool = False) -> None:
+    """Raise a MeshError when dbt failed. ``printed``: dbt already printed the error (a run
+    without --quiet), so the message names its first line only, never the whole text
+    again."""
+    if result.success:
+        return
+    if printed:
+        first = str(result.exception or "").strip().splitlines()
+        what = f" ({first[0]})" if first else ""
+        raise MeshError(f"dbt {step} failed{what}: the error is printed above and in "
+                        "logs/dbt.log")
+    detail = f": {result.exception}" if result.exception else ""
+    raise MeshError(f"dbt {step} failed{detail} (see the dbt output above and logs/dbt.log)")

@@ -126,7 +126,7 @@ def private_ref_message(mesh: Mesh, package: Package, model: str, sql: Path,
     return (f"{relative(sql, mesh.root)}: {package.name}.{model} refs {target}, which is "
             f"private to the {owner.name} domain (dbt would stop with 'not allowed because "
             f"the referenced node is private'). Fix: {instead} its owner, {team}, for a "
-            f"product with what you need (duckmesh new-product {owner.name} <name> "
+            f"product with what you need (./duckmesh new-product {owner.name} <name> "
             f"--from {target}).")
 
 

@@ -211,7 +211,7 @@ def patch_project(project_file: Path, old_name: str, domain: str,
     products = models.get("products") or CommentedMap()
     products.update(PRODUCT_FOLDER_CONFIG)
     models["products"] = products
-    # a self-contained domain package (README "Domains"): the platform's one hook first,
+    # a self-contained domain package (docs/domains.md): the platform's one hook first,
     # dbt's DDL and naming macros from the platform, the last publish for upstream products
     hooks = data.get("on-run-start") or []
     hooks = [hooks] if isinstance(hooks, str) else list(hooks)

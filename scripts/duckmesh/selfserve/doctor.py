@@ -114,13 +114,13 @@ def check_profile(mesh: Mesh) -> list[Finding]:
         return [Finding("warn", "profile", f"target {target!r} is {kind}, not duckdb: the "
                         "platform steps (catalog, publish, observability) read the DuckDB "
                         "file", "unset DUCKMESH_TARGET; build other engines with "
-                        "`duckmesh scale-out build` (README \"Scale out\")")]
+                        "`duckmesh scale-out build` (docs/scale-out.md)")]
     return [Finding("ok", "profile", f"{name} -> target {target} (duckdb, "
                     "profiles/profiles.yml; ~/.dbt is never read)")]
 
 
 def check_spark() -> list[Finding]:
-    """The Spark target (README "Scale out"): optional for building, needed by make test."""
+    """The Spark target (docs/scale-out.md): optional for building, needed by make test."""
     fix = SPARK_INSTALL
     findings = []
     for tool in ("dbt-spark", "pyspark"):
@@ -220,7 +220,7 @@ def check_domains(mesh: Mesh) -> list[Finding]:
     if installed_root.is_dir():
         for extra in sorted(p.name for p in installed_root.iterdir() if p.name not in names):
             if extra in locked:
-                # the platform package and third-party libraries (README "Domains and
+                # the platform package and third-party libraries (docs/domains.md, "Domains and
                 # libraries"): installed, but not domains, so not checked as such
                 findings.append(Finding("ok", f"library {extra}", "installed (a library "
                                         "package: no group, no public model)"))

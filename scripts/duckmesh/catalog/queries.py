@@ -123,7 +123,7 @@ def show_text(record: ProductRecord, data: dict) -> str:
              for c in consumers]))
     else:
         lines.append("  none yet")
-    lines.append(f"\ncolumn lineage: duckmesh catalog lineage {record.key} --columns")
+    lines.append(f"\ncolumn lineage: ./duckmesh catalog lineage {record.key} --columns")
     return "\n".join(lines)
 
 

@@ -20,6 +20,7 @@ from duckmesh.core.dbt import colour_args
 from duckmesh.core.project import Mesh, Settings
 from duckmesh.governance import parse_checks
 from duckmesh.selfserve import doctor
+from test_readme import blocks, section
 
 DOCS = REPO / "docs"
 
@@ -163,6 +164,8 @@ def test_scaffolding_says_what_it_did_and_writes_lint_clean_sql(built_mesh, tmp_
         "  1. ./duckmesh new-product finance <product> --sql query.sql   (or --from <model>)\n"
         "  2. write the descriptions marked '# TODO: describe' in its YAML\n"
         "  3. ./duckmesh build   (installs the new domain with dbt deps)\n")
+    shown = [b for b in blocks(section("Your own domain and product")) if b.path]
+    assert [(b.path, b.body) for b in shown] == [("revenue.sql", REVENUE_SQL)]  # the README's
     query = tmp_path / "revenue.sql"
     query.write_text(REVENUE_SQL)
     product = duckmesh(root, "new-product", "finance", "daily_revenue", "--sql", str(query),

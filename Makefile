@@ -1,5 +1,6 @@
 # DuckMesh: the two commands a new user needs.
-#   make build [SCALE=0.1]   venv + pinned deps, source data, dbt deps + build, product summary
+#   make build [SCALE=0.01]  venv + pinned deps, source data, dbt deps + build, product summary
+#                            (default scale: the last build's, else 0.1); then ./duckmesh ...
 #   make test                the whole test suite (pytest), Spark equivalence included
 #   make test-fast           the inner loop: unit and integration tests (no Spark, no fault
 #                            suite, no test that builds meshes of its own)
@@ -8,7 +9,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-SCALE  ?= 0.1
+# empty: the scale of the last build, else 0.1 (duckmesh build --help)
+SCALE  ?=
 STAMP  := $(VENV)/.installed-stamp
 SPARK_STAMP := $(VENV)/.spark-stamp
 TEST_STAMP := $(VENV)/.test-stamp
@@ -20,6 +22,8 @@ PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing the pinned packages into $(VENV)/: dbt-core, dbt-duckdb, duckdb, sqlfluff, sqlglot and their"
+	@echo "dependencies: first build only, quiet until done (89 s on a busy 2-core VM)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e .
 	@touch $(STAMP)
 
@@ -27,11 +31,13 @@ install: $(STAMP)
 
 # dbt-spark and pyspark (the `spark` extra), for the Spark target and its test
 $(SPARK_STAMP): $(STAMP)
+	@echo "installing the spark extra into $(VENV)/: dbt-spark, pyspark (quiet until done)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[spark]'
 	@touch $(SPARK_STAMP)
 
 # pytest, pytest-xdist, ruff, mypy, Playwright's Python package (the `test` extra)
 $(TEST_STAMP): $(STAMP)
+	@echo "installing the test extra into $(VENV)/: pytest, pytest-xdist, ruff, mypy, playwright (quiet until done)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@touch $(TEST_STAMP)
 
@@ -41,10 +47,10 @@ java:
 	  || (sudo apt-get update -qq && sudo apt-get install -y -qq openjdk-17-jre-headless)
 
 build-spark: $(SPARK_STAMP) java
-	$(BIN)/duckmesh scale-out build --scale $(SCALE)
+	$(BIN)/duckmesh scale-out build --scale $(or $(SCALE),0.1)
 
 build: $(STAMP)
-	$(BIN)/duckmesh build --scale $(SCALE)
+	$(BIN)/duckmesh build $(if $(SCALE),--scale $(SCALE))
 
 # headless Chromium for the catalog site test (Debian's package, driven by Playwright's
 # Python package through executable_path: no browser download; needs root or sudo)

@@ -69,7 +69,7 @@ def hub_repository(dest: Path) -> dict[str, str]:
 def run_doc_command(root: Path, command: str, env: dict[str, str],
                     check: bool = True) -> subprocess.CompletedProcess:
     args = shlex.split(command.replace(DOC_PATH, str(FIXTURE)))
-    assert args[0] == "duckmesh", command
+    assert args[0] == "./duckmesh", command
     return duckmesh(root, *args[1:], env=env, check=check)
 
 
@@ -375,7 +375,7 @@ def test_update_keeps_edits_and_force_says_it_is_destructive(
         "'# TODO: describe')"
         for n, column in enumerate(["is_drink_item", "is_food_item", "ordered_at",
                                     "product_id", "product_name", "product_price"], 1)
-    ] + ["  7. duckmesh governance check   (until domain shop has 0 errors)"]
+    ] + ["  7. ./duckmesh governance check   (until domain shop has 0 errors)"]
 
     # replaced from a copy of the project that installs the package by a local path
     local = tmp_path / "local" / "jaffle"

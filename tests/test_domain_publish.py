@@ -163,8 +163,8 @@ def test_an_outside_project_installs_sales_by_git_tag(mesh: Path, tmp_path: Path
     url = make_repository(tmp_path / "duckmesh-repo", "sales-v2.0.0")
     consumer = tmp_path / "outside"
     (consumer / "models").mkdir(parents=True)
-    readme = (REPO / "README.md").read_text()
-    # the README's consumer section is the recipe: its files, with this test's paths
+    readme = (REPO / "docs" / "domains.md").read_text()
+    # the consumer section of docs/domains.md is the recipe: its files, with this test's paths
     blocks = {}
     for name in ("dbt_project.yml", "selectors.yml", "packages.yml", "profiles.yml"):
         marker = f"# {name} of an outside project"

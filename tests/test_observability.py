@@ -359,7 +359,7 @@ def test_cli_over_the_simulated_history(simulation: Simulation,
 
     assert cli.main(["--project-dir", root, "ledger", "--runs", "4"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "SLO ledger, last 4 runs before the newest run"
+    assert out[0] == "SLO ledger over the last 4 runs, the newest run included"
     assert out[3].split() == ["shop.orders", "4", "75.0%", "90%", "(missed)", "50.0%",
                               "1.40", "2.84"]
 

@@ -284,8 +284,8 @@ def test_doctor_names_stale_packages_and_the_lock_holder(mesh_copy: Path) -> Non
                and f"domains/{p.name}" in (mesh_copy / "packages.yml").read_text()]
     for name in domains:
         assert (f"FAIL  domain {name}: not installed in dbt_packages/ (a new domain, or deps "
-                "never ran)\n      run: dbt deps --project-dir . --profiles-dir profiles   "
-                "(or: duckmesh build)") in result.stdout
+                "never ran)\n      run: ./duckmesh build   (it runs dbt deps first)"
+                ) in result.stdout
 
     # a DuckDB file held by another process: doctor names the process
     db = mesh_copy / "mesh.duckdb"

@@ -96,7 +96,7 @@
             {%- set where = 'packages.yml' if package == ctx.root else 'domains/' ~ package ~ '/packages.yml' -%}
             {%- do found.append(duckmesh_platform.governance_violation('P03', ctx.domains[package], 'package.' ~ package, none,
                 'domain ' ~ ctx.domains[package] ~ ' refs products of domain ' ~ ctx.domains.get(upstream, upstream) ~ ' (in ' ~ (users | unique | sort | join(', ')) ~ ') but its packages.yml does not list ' ~ upstream ~ ', so it cannot build alone or be installed elsewhere',
-                'add `- local: "{{ env_var(\'DUCKMESH_DOMAINS\', \'..\') }}/' ~ upstream ~ '"` to ' ~ where ~ ', and `' ~ upstream ~ ': {+database: published}` under models: in its dbt_project.yml (README "Domains")')) -%}
+                'add `- local: "{{ env_var(\'DUCKMESH_DOMAINS\', \'..\') }}/' ~ upstream ~ '"` to ' ~ where ~ ', and `' ~ upstream ~ ': {+database: published}` under models: in its dbt_project.yml (docs/domains.md)')) -%}
         {%- endif -%}
     {%- endfor -%}
     {{ return(found) }}

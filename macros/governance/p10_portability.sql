@@ -1,4 +1,4 @@
-{#- P10: a product's contract holds on every engine the mesh runs on (README "Scale out").
+{#- P10: a product's contract holds on every engine the mesh runs on (docs/scale-out.md).
     - Every contract data_type is one the mesh renders per engine (duckmesh_platform.mesh_type(): a
       logical type, its canonical spelling, or decimal(p,s)).
     - Every constraint is proven by a data test, because engines enforce different

@@ -1,1 +1,1 @@
-"""DuckMesh: the self-serve platform of a data mesh on dbt-core and DuckDB (README "Layout")."""
+"""DuckMesh: the self-serve platform of a data mesh on dbt-core and DuckDB (docs/architecture.md)."""

@@ -72,6 +72,6 @@ def deps_args(project_dir: Path, folders: list[Path],
     missing = missing_from_lock(project_dir, folders, env)
     if not missing:
         return ["deps"]
-    print(f"      package-lock.yml lacks {', '.join(missing)} (declared by a domain's "
+    print(f"      package-lock.yml lacks {', '.join(missing)} (declared in a "
           "packages.yml): dbt deps --upgrade rewrites it; commit the new lock", flush=True)
     return ["deps", "--upgrade"]

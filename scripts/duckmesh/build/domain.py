@@ -6,7 +6,7 @@ workspace of its own, target/domains/<name>/: its own build database (build.duck
 kept between runs so incremental products stay incremental), its own dbt artifacts and
 its own source checks. Upstream domains are never rebuilt: their products are read
 from the last publish, attached read-only as `published` (the platform's on-run-start
-hook does it; README "Domains"). `ci` then checks the domain's products against the
+hook does it; docs/domains.md). `ci` then checks the domain's products against the
 published manifest (SemVer) and publishes only this domain's products into a new
 snapshot; every other product of the previous snapshot is carried over as it was.
 """
@@ -32,7 +32,7 @@ from duckmesh.core.artifacts import load_manifest
 from duckmesh.core.output import format_table
 from duckmesh.core.products import ProductVersion, public_products, row_counts
 from duckmesh.core.project import Mesh, MeshError, relative
-from duckmesh.governance import semver
+from duckmesh.governance import parse_checks, semver
 from duckmesh.publish import publisher
 from duckmesh.sources import generate
 from duckmesh.sources.quarantine import validate_sources
@@ -208,6 +208,7 @@ def build(mesh: Mesh, name: str, scale: float, seed: int = 42,
           full_refresh: bool = False) -> DomainBuild:
     """Source data, deps, source checks and `dbt build` of one domain's own nodes."""
     ws = resolve(mesh, name)
+    parse_checks.check(mesh)
     upstream = check_dependencies(mesh, ws)
     published = check_publish(mesh, ws, [u for u in upstream if u != ws.project])
     ws.work_dir.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from duckmesh.core.locks import require_writable
 from duckmesh.core.output import format_table
 from duckmesh.core.products import public_products, row_counts
 from duckmesh.core.project import Mesh, MeshError, relative
+from duckmesh.governance import parse_checks
 from duckmesh.observability import pipeline as observability
 from duckmesh.publish import publisher
 from duckmesh.sources import generate, quarantine
@@ -39,6 +40,7 @@ class Step:
 # Consumer access is governance policy P11 (macros/governance/), checked by dbt itself
 # before any model builds: no step and no separate `dbt parse` here.
 BEFORE_BUILD: tuple[Step, ...] = (
+    Step("project_checks", parse_checks.before_build),
     Step("source_checks", quarantine.check_sources, data_step=True),
 )
 
@@ -67,9 +69,10 @@ def prepare(mesh: Mesh, scale: float, seed: int, changed_only: bool = False) -> 
     print(f"      {generate.describe(result)}", flush=True)
 
     if changed_only and build_state.deps_current(mesh):
-        print("[2/4] dbt deps: domains installed, packages.yml unchanged (skipped)", flush=True)
+        print("[2/4] dbt deps: domains installed, packages.yml unchanged (skipped); "
+              "then the checks before dbt", flush=True)
     else:
-        print("[2/4] dbt deps (install the domains)", flush=True)
+        print("[2/4] dbt deps (install the domains), then the checks before dbt", flush=True)
         env = {**mesh.env(), **ctx.dbt_env}
         dbt.require_success(dbt.run_dbt(mesh, deps_args(mesh.root, mesh.domain_dirs(), env),
                                         ctx.dbt_env, quiet=True), "deps")
@@ -111,14 +114,14 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
     ctx.build_seconds = time.perf_counter() - build_started
     ctx.success = bool(outcome.success)
     if ctx.success and not options.select:
-        build_state.save(mesh, ctx.data_dir, build_state.data_records(ctx))
+        build_state.save(mesh, ctx.data_dir, build_state.data_records(ctx), options.scale)
     if options.changed_only and ctx.success and build_state.nothing_ran(ctx.artifacts):
         print(f"\nnothing changed since the last build ({ctx.build_seconds:.1f}s): "
               f"{mesh.db_path} is up to date")
         return 0
     try:
         step_errors = run_after_build(ctx)
-        dbt.require_success(outcome, "build")
+        dbt.require_success(outcome, "build", printed=True)
         if step_errors:
             raise MeshError("; ".join(step_errors))
         print("[4/4] data products", flush=True)

@@ -89,15 +89,27 @@ def selection(mesh: Mesh, data_dir: Path) -> tuple[list[str], str]:
             "only what changed since the last build (state:modified+)")
 
 
-def save(mesh: Mesh, data_dir: Path, data_env: dict[str, dict[str, str]] | None = None
-         ) -> None:
+def save(mesh: Mesh, data_dir: Path, data_env: dict[str, dict[str, str]] | None = None,
+         scale: float | None = None) -> None:
     """Record a successful build of the whole mesh as the new baseline, with the
-    environment overrides the data steps returned."""
+    environment overrides the data steps returned and its scale."""
     folder = state_dir(mesh)
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(mesh.manifest_path, folder / "manifest.json")
-    record = {**_record(mesh, data_dir), "data_env": data_env or {}}
+    record = {**_record(mesh, data_dir), "data_env": data_env or {}, "scale": scale}
     (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def last_scale(mesh: Mesh) -> float | None:
+    """The scale of the last successful build of this database, if one is recorded."""
+    record_path = state_dir(mesh) / RECORD
+    if not record_path.is_file():
+        return None
+    previous = json.loads(record_path.read_text())
+    scale = previous.get("scale")
+    if previous.get("database") != str(mesh.db_path) or not isinstance(scale, int | float):
+        return None
+    return float(scale)
 
 
 def data_step_overrides(mesh: Mesh, data_dir: Path) -> dict[str, dict[str, str]] | None:
@@ -137,3 +149,15 @@ def restore(ctx: BuildContext, record: dict[str, str]) -> None:
     """Apply a data step's recorded outcome to ``ctx``."""
     if record.get("DUCKMESH_DATA"):
         ctx.validated_data = Path(record["DUCKMESH_DATA"])
+
+
+DEFAULT_SCALE = 0.1
+
+
+def resolve_scale(mesh: Mesh, scale: float | None) -> float:
+    """``--scale`` as given, else the last build's scale (so a later command never
+    switches the data set by accident), else DEFAULT_SCALE."""
+    if scale is not None:
+        return scale
+    last = last_scale(mesh)
+    return DEFAULT_SCALE if last is None else last

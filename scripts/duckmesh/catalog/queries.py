@@ -112,9 +112,18 @@ def show_text(record: ProductRecord, data: dict) -> str:
              "  inputs:   " + (", ".join(p.urn for p in record.inputs) or "none"),
              f"  example:  {record.example_query}", ""]
     rows = [[c.name, c.data_type, "pk" if c.primary_key else ("not null" if c.not_null else ""),
-             ", ".join(f"{short(u)}.{col}" for u, col in c.lineage) or "-"]
-            for c in record.columns]
-    lines.append(format_table(["column", "type", "keys", "fed by"], rows))
+             c.description or "-"] for c in record.columns]
+    lines.append(format_table(["column", "type", "keys", "description"], rows))
+    consumers = data["consumers"]
+    lines += ["", f"consumers ({len(consumers)}): the models that read this version"]
+    if consumers:
+        lines.append(format_table(
+            ["consumer", "domain", "columns it reads"],
+            [[c["name"], c["domain"] or "-", ", ".join(c["columns"]) or "-"]
+             for c in consumers]))
+    else:
+        lines.append("  none yet")
+    lines.append(f"\ncolumn lineage: ./duckmesh catalog lineage {record.key} --columns")
     return "\n".join(lines)
 
 

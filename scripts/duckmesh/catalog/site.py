@@ -27,6 +27,7 @@ from duckmesh.core.templates import render
 Section = Callable[[Mesh | None, ProductRecord], str | None]
 TEMPLATES = Path(__file__).parent / "templates"
 
+CHAR_PX, BOX_PAD = 7.5, 8  # lineage boxes: width per character of the name, padding
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
            "#e377c2", "#7f7f7f", "#bcbd22"]
 
@@ -107,11 +108,14 @@ def lineage_graph(catalog: Catalog) -> dict[str, Any]:
     edges: list[tuple[str, str]] = []
     for record in catalog.records:
         nodes[record.urn] = {"label": f"{record.domain}.{record.name} v{record.version}",
+                             "title": f"{record.name} v{record.version}",
+                             "subtitle": record.domain,
                              "domain": record.domain, "kind": "product",
                              "href": product_file(record.domain, record.name)}
         for port in record.inputs:
             if port.urn not in nodes:
                 nodes[port.urn] = {"label": f"{port.domain}.{port.name} ({port.kind})",
+                                   "title": port.name, "subtitle": f"{port.domain} {port.kind}",
                                    "domain": port.domain, "kind": port.kind, "href": None}
             edges.append((port.urn, record.urn))
     parents: dict[str, list[str]] = {}
@@ -132,7 +136,12 @@ def lineage_graph(catalog: Catalog) -> dict[str, Any]:
     columns: dict[int, list[str]] = {}
     for urn in sorted(nodes, key=lambda u: (nodes[u]["domain"], nodes[u]["label"])):
         columns.setdefault(layer[urn], []).append(urn)
-    width, height, gap_x, gap_y = 250, 26, 330, 36
+    # two lines per box, each sized to its longest text: the name (12 px) and the domain
+    # and kind (10 px); CHAR_PX over-estimates a sans-serif character, so labels fit
+    longest = max((max(len(n["title"]), len(n["subtitle"]) * 10 / 12)
+                   for n in nodes.values()), default=10)
+    width = int(longest * CHAR_PX) + 2 * BOX_PAD
+    height, gap_x, gap_y = 34, width + 60, 44
     position = {urn: (20 + x * gap_x, 40 + y * gap_y)
                 for x, urns in columns.items() for y, urn in enumerate(urns)}
     curves = []

@@ -11,8 +11,9 @@ from duckmesh.cli.types import SCALE
 @click.command(help="Generate (or reuse) the source data at --scale, install the domains "
                     "(dbt deps), dbt build every domain and the consumer project into the "
                     "DuckDB file (DUCKMESH_DB, default mesh.duckdb), then print the products.")
-@click.option("--scale", type=SCALE, default=0.1, show_default=True,
-              help="data size; 1 = 100k customers, 1M orders")
+@click.option("--scale", type=SCALE, default=None,
+              help="data size; 1 = 100k customers, 1M orders (default: the scale of the "
+                   "last build, else 0.1)")
 @click.option("--seed", type=int, default=42, show_default=True, help="generator seed")
 @click.option("--select", default=None, help="dbt selector (default: everything)")
 @click.option("--full-refresh", is_flag=True, help="rebuild incremental models")
@@ -21,18 +22,22 @@ from duckmesh.cli.types import SCALE
                    "(state:modified+); everything when the source data changed")
 @click.option("--domain", default=None,
               help="build one domain's own nodes only, reading upstream domains' products "
-                   "from the last publish (README \"Domains\")")
+                   "from the last publish (docs/domains.md)")
 @pass_state
-def build(state: CliState, scale: float, seed: int, select: str | None, full_refresh: bool,
+def build(state: CliState, scale: float | None, seed: int, select: str | None, full_refresh: bool,
           changed_only: bool, domain: str | None) -> int:
+    from duckmesh.build.state import resolve_scale
+
+    mesh = state.mesh()
+    size = resolve_scale(mesh, scale)
     if domain:
         from duckmesh.build.domain import build_command
 
-        return build_command(state.mesh(), domain, scale, seed, full_refresh)
+        return build_command(mesh, domain, size, seed, full_refresh)
     from duckmesh.build.pipeline import BuildOptions
     from duckmesh.build.pipeline import build as run_build
 
-    return run_build(state.mesh(), BuildOptions(scale, seed, select, full_refresh, changed_only))
+    return run_build(mesh, BuildOptions(size, seed, select, full_refresh, changed_only))
 
 
 @click.command(help="One domain's CI: build, test and govern the domain on its own (upstream "
@@ -42,13 +47,16 @@ def build(state: CliState, scale: float, seed: int, select: str | None, full_ref
                     "product is carried over unchanged.")
 @click.option("--domain", required=True,
               help="the domain (a folder under domains/, or the root's domain)")
-@click.option("--scale", type=SCALE, default=0.1, show_default=True, help="data size")
+@click.option("--scale", type=SCALE, default=None,
+              help="data size (default: the scale of the last build, else 0.1)")
 @click.option("--seed", type=int, default=42, show_default=True, help="generator seed")
 @click.option("--full-refresh", is_flag=True, help="rebuild incremental models")
 @click.option("--no-publish", is_flag=True, help="stop after the checks")
 @pass_state
-def ci(state: CliState, domain: str, scale: float, seed: int, full_refresh: bool,
+def ci(state: CliState, domain: str, scale: float | None, seed: int, full_refresh: bool,
        no_publish: bool) -> int:
     from duckmesh.build.domain import ci_command
+    from duckmesh.build.state import resolve_scale
 
-    return ci_command(state.mesh(), domain, scale, seed, full_refresh, no_publish)
+    mesh = state.mesh()
+    return ci_command(mesh, domain, resolve_scale(mesh, scale), seed, full_refresh, no_publish)

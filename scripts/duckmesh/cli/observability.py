@@ -140,7 +140,7 @@ def alerts(state: CliState, include_resolved: bool, as_json: bool, product: str 
 
 @click.command(help="Availability %, freshness-SLO hit rate and p50/p95 build time per "
                     "product over the last --runs runs (default: the configured ledger_runs) "
-                    "or the --days before the newest run.")
+                    "or the runs of the --days up to the newest run; the newest run counts.")
 @click.option("--runs", "runs_opt", type=COUNT, default=None)
 @click.option("--days", type=DAYS, default=None)
 @pass_state
@@ -162,8 +162,9 @@ def ledger(state: CliState, runs_opt: int | None, days: float | None) -> int:
     def target(value: float | None, met: bool | None) -> str:
         return "-" if value is None else f"{value:g}% ({'met' if met else 'missed'})"
 
-    window = f"last {days:g} days" if days is not None else f"last {runs} runs"
-    print(f"SLO ledger, {window} before the newest run")
+    window = (f"the runs of the {days:g} days up to the newest run" if days is not None
+              else f"the last {runs} runs")
+    print(f"SLO ledger over {window}, the newest run included")
     print(format_table(
         ["product", "runs", "availability", "target", "freshness hit", "build p50 s",
          "build p95 s"],

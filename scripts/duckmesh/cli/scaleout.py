@@ -1,4 +1,4 @@
-"""`duckmesh scale-out build | compare`: the same mesh on Apache Spark (README "Scale out")."""
+"""`duckmesh scale-out build | compare`: the same mesh on Apache Spark (docs/scale-out.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from duckmesh.cli.types import SCALE
 
 
 @click.group("scale-out", help="The same project on Spark through dbt-spark (profile target "
-                               "'spark'); README 'Scale out'.")
+                               "'spark'); docs/scale-out.md.")
 def scale_out() -> None:
     pass
 

@@ -41,11 +41,12 @@ def new_domain(state: CliState, name: str, owner: str, email: str, kind: str,
     print(f"created {relative(folder, mesh.root)}/ ({KINDS[kind]})")
     for relative_path in domain_files(request):
         print(f"  {relative(folder / relative_path, mesh.root)}")
-    print(f"registered domains/{name} in packages.yml")
+    print(f"registered domains/{name} in packages.yml; the next build's dbt deps adds it to "
+          "package-lock.yml (commit both with the domain)")
     print("\nnext steps:")
-    print(f"  1. duckmesh new-product {name} <product> --sql query.sql   (or --from <model>)")
+    print(f"  1. ./duckmesh new-product {name} <product> --sql query.sql   (or --from <model>)")
     print("  2. write the descriptions marked '# TODO: describe' in its YAML")
-    print("  3. duckmesh build --scale 0.01   (installs the new domain with dbt deps)")
+    print("  3. ./duckmesh build   (installs the new domain with dbt deps)")
     return 0
 
 
@@ -89,11 +90,15 @@ def new_product(state: CliState, domain: str, name: str, source_model: str | Non
     for column in draft.spec.columns:
         key = "  primary key" if column.name == draft.spec.primary_key else ""
         print(f"  {column.name.ljust(width)}  {column.data_type}{key}")
+    if draft.done:
+        print("\ndone for you:")
+        for note in draft.done:
+            print(f"  - {note}")
     if draft.notes:
         print("\nbefore it passes governance:")
         for note in draft.notes:
             print(f"  - {note}")
-    print("\nnext: duckmesh build --scale 0.01")
+    print("\nnext: ./duckmesh build")
     return 0
 
 
@@ -131,7 +136,7 @@ def new_version(state: CliState, target: str, deprecation_date: str | None,
     print("\nnext steps:")
     print(f"  1. make the breaking change in {relative(made.sql_path, mesh.root)} and "
           f"give v{made.new_version} its own columns in the YAML if they differ")
-    print("  2. duckmesh build --scale 0.01")
+    print("  2. ./duckmesh build")
     return 0
 
 

@@ -9,9 +9,10 @@ of one invocation and restores them afterwards. It is the only place that does.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
@@ -32,11 +33,21 @@ def _profile_env(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
+def colour_args(stream: TextIO | None = None, no_color: str | None = None) -> list[str]:
+    """``--no-use-colors`` unless dbt writes to a terminal and NO_COLOR is unset
+    (https://no-color.org): a redirected log never holds escape codes."""
+    stream = stream or sys.stdout
+    no_color = os.environ.get("NO_COLOR") if no_color is None else no_color
+    isatty = getattr(stream, "isatty", None)
+    return [] if not no_color and isatty is not None and isatty() else ["--no-use-colors"]
+
+
 def invoke(args: list[str], env: dict[str, str] | None = None,
            callbacks: list[Callable[[Any], None]] | None = None) -> dbtRunnerResult:
-    """``dbt <args>`` in this process (any project: pass --project-dir/--profiles-dir)."""
+    """``dbt <args>`` in this process (any project: pass --project-dir/--profiles-dir),
+    without colour codes when the output is not a terminal or NO_COLOR is set."""
     with _profile_env(env or {}):
-        return dbtRunner(callbacks=callbacks or []).invoke(args)
+        return dbtRunner(callbacks=callbacks or []).invoke([*colour_args(), *args])
 
 
 def run_dbt(mesh: Mesh, args: list[str], env: dict[str, str] | None = None, *,
@@ -51,7 +62,16 @@ def run_dbt(mesh: Mesh, args: list[str], env: dict[str, str] | None = None, *,
     return invoke(command, {**mesh.env(), **(env or {})}, callbacks)
 
 
-def require_success(result: dbtRunnerResult, step: str) -> None:
-    if not result.success:
-        detail = f": {result.exception}" if result.exception else ""
-        raise MeshError(f"dbt {step} failed{detail} (see the dbt output above and logs/dbt.log)")
+def require_success(result: dbtRunnerResult, step: str, *, printed: bool = False) -> None:
+    """Raise a MeshError when dbt failed. ``printed``: dbt already printed the error (a run
+    without --quiet), so the message names its first line only, never the whole text
+    again."""
+    if result.success:
+        return
+    if printed:
+        first = str(result.exception or "").strip().splitlines()
+        what = f" ({first[0]})" if first else ""
+        raise MeshError(f"dbt {step} failed{what}: the error is printed above and in "
+                        "logs/dbt.log")
+    detail = f": {result.exception}" if result.exception else ""
+    raise MeshError(f"dbt {step} failed{detail} (see the dbt output above and logs/dbt.log)")

@@ -20,7 +20,7 @@ class MeshError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    """The mesh's configuration from the environment (README names each variable)."""
+    """The mesh's configuration from the environment (README and docs/ name each variable)."""
 
     db: Path | None = None  # DUCKMESH_DB: the database file (default <root>/mesh.duckdb)
     data: Path | None = None  # DUCKMESH_DATA: source data folder (default data/scale_<s>)
@@ -28,7 +28,7 @@ class Settings:
     publish: bool = True  # DUCKMESH_PUBLISH=off: builds do not publish
     catalog_dir: Path | None = None  # DUCKMESH_CATALOG_DIR: product descriptors
     spark_dir: Path | None = None  # DUCKMESH_SPARK_DIR: Spark's warehouse and metastore
-    # observability overrides (README "Observability")
+    # observability overrides (docs/observability.md)
     as_of: str | None = None  # DUCKMESH_AS_OF
     alert_file: str | None = None  # DUCKMESH_ALERT_FILE
     alert_webhook: str | None = None  # DUCKMESH_ALERT_WEBHOOK
@@ -107,7 +107,7 @@ class Mesh:
 
 
 def is_domain_dir(folder: Path) -> bool:
-    """The documented rule (README "Domains and libraries"): a package is a domain when
+    """The documented rule (docs/domains.md "Domains and libraries"): a package is a domain when
     it defines a dbt group (its owning team) or a public model; any other package
     (macros and generic tests only, such as dbt_utils, or the platform package) is a
     library. Read from the package's yml files, without dbt."""

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from duckmesh.core.project import Mesh, MeshError
-from duckmesh.governance import semver
+from duckmesh.governance import parse_checks, semver
 
 MARKER = "DUCKMESH_GOVERNANCE_JSON "
 # Own target path: the check never overwrites the build's run_results.json.
@@ -85,6 +85,7 @@ def run_checks(mesh: Mesh) -> list[Violation]:
 
 def check(mesh: Mesh) -> GovernanceReport:
     """Run the governance macros through dbt and return their report."""
+    parse_checks.check(mesh)  # what dbt would only report as a parse error
     if not (mesh.root / "dbt_packages").is_dir():
         _invoke(mesh, ["--quiet", "deps"], [])
     lines: list[str] = []

@@ -15,6 +15,7 @@ from duckmesh.observability.store import connect, has_history
 from duckmesh.observability.views import product_status, series
 
 WIDTH, HEIGHT, PAD = 220, 60, 4
+GUTTER = 52  # left of the plot: the axis labels, so no point or line ever covers them
 
 
 def _fmt(value: float) -> str:
@@ -24,35 +25,51 @@ def _fmt(value: float) -> str:
 
 def sparkline(values: list[float | None], title: str, unit: str = "",
               fixed_range: tuple[float, float] | None = None) -> str:
-    """An SVG polyline of ``values`` (None leaves a gap), labelled with the last value."""
+    """An SVG line of ``values`` (None leaves a gap), oldest left, captioned with the last
+    value and the number of runs. The axis labels sit in a gutter left of the plot: the
+    top and bottom of the range, or one label when every value is the same (one run, or
+    a flat series), drawn level with the points."""
     points = [(i, v) for i, v in enumerate(values) if v is not None]
     last = f"{_fmt(points[-1][1])}{unit}" if points else "no data"
+    runs = f"{len(values)} run{'s' if len(values) != 1 else ''}"
     head = (f'<figure class="chart"><figcaption>{html.escape(title)}: '
-            f'<b>{html.escape(last)}</b></figcaption>'
+            f'<b>{html.escape(last)}</b> <span class="runs">({runs})</span></figcaption>'
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
             f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{html.escape(title)}">'
-            f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#f6f8fa"/>')
+            f'<rect x="{GUTTER}" width="{WIDTH - GUTTER}" height="{HEIGHT}" fill="#f6f8fa"/>')
     if not points:
         return head + "</svg></figure>"
-    low, high = fixed_range or (min(v for _, v in points), max(v for _, v in points))
+    observed = (min(v for _, v in points), max(v for _, v in points))
+    flat = observed[0] == observed[1]
+    low, high = fixed_range or observed
     span = (high - low) or 1.0
     steps = max(len(values) - 1, 1)
+    left, right = GUTTER + 2 * PAD, WIDTH - 2 * PAD
 
-    def xy(i: int, v: float) -> str:
-        x = PAD + (WIDTH - 2 * PAD) * (i / steps if len(values) > 1 else 0.5)
-        y = HEIGHT - PAD - (HEIGHT - 2 * PAD) * ((v - low) / span)
-        return f"{x:.1f},{y:.1f}"
+    def x(i: int) -> float:
+        return left + (right - left) * (i / steps if len(values) > 1 else 0.5)
 
-    line = " ".join(xy(i, v) for i, v in points)
-    dots = "".join(f'<circle cx="{xy(i, v).split(",")[0]}" cy="{xy(i, v).split(",")[1]}" '
-                   f'r="2" fill="#0969da"><title>{_fmt(v)}{html.escape(unit)}</title></circle>'
+    def y(v: float) -> float:
+        if flat and fixed_range is None:
+            return HEIGHT / 2
+        return HEIGHT - 2 * PAD - (HEIGHT - 4 * PAD) * ((v - low) / span)
+
+    def label(value: float, at: float) -> str:
+        return (f'<text class="axis" x="{GUTTER - 4}" y="{at + 3:.1f}" font-size="9" '
+                f'text-anchor="end" fill="#57606a">{html.escape(_fmt(value))}</text>')
+
+    line = ""
+    if len(points) > 1:
+        line = ('<polyline fill="none" stroke="#0969da" stroke-width="1.5" points="'
+                + " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in points) + '"/>')
+    dots = "".join(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="{3 if len(points) == 1 else 2}" '
+                   f'fill="#0969da"><title>{_fmt(v)}{html.escape(unit)}</title></circle>'
                    for i, v in points)
-    return (head + f'<polyline fill="none" stroke="#0969da" stroke-width="1.5" '
-            f'points="{line}"/>{dots}'
-            f'<text x="{WIDTH - PAD}" y="11" font-size="9" text-anchor="end" '
-            f'fill="#57606a">{_fmt(high)}</text>'
-            f'<text x="{WIDTH - PAD}" y="{HEIGHT - PAD}" font-size="9" text-anchor="end" '
-            f'fill="#57606a">{_fmt(low)}</text></svg></figure>')
+    if flat and fixed_range is None:
+        axis = label(observed[0], HEIGHT / 2)
+    else:
+        axis = label(high, y(high)) + label(low, y(low))
+    return head + line + dots + axis + "</svg></figure>"
 
 
 def product_panel(con: duckdb.DuckDBPyConnection, product: str, limit: int = 60) -> str:

@@ -81,7 +81,7 @@ def metadata(con: duckdb.DuckDBPyConnection, snapshot: str, rows: list[list]) ->
         con.executemany("insert into _duckmesh.products values (?, ?, ?, ?, ?, ?, ?)", rows)
 
 
-# the files a dbt package needs to parse (README "Consumers outside this repository": an
+# the files a dbt package needs to parse (docs/domains.md "Consumers outside this repository": an
 # outside project points DUCKMESH_PLATFORM and DUCKMESH_DOMAINS at published/packages/)
 PACKAGE_FILES = ("dbt_project.yml", "packages.yml", "selectors.yml")
 PACKAGE_FOLDERS = ("models", "macros", "seeds", "snapshots", "analyses", "data-tests",

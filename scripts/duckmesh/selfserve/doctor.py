@@ -27,8 +27,9 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     tomllib = None  # type: ignore[assignment]
 
-DEPS = "dbt deps --project-dir . --profiles-dir profiles   (or: duckmesh build)"
-INSTALL = ".venv/bin/pip install -c constraints.txt -e .   (or: make install)"
+DEPS = "./duckmesh build   (it runs dbt deps first)"
+INSTALL = "make install   (the pinned versions: pyproject.toml + constraints.txt)"
+SPARK_INSTALL = "make build-spark   (dbt-spark and pyspark, Java 17 if missing, then a Spark build)"
 TOOLS = ("dbt-core", "dbt-duckdb", "duckdb", "sqlfluff", "sqlfluff-templater-dbt", "pyyaml",
          "ruamel.yaml")
 
@@ -113,14 +114,14 @@ def check_profile(mesh: Mesh) -> list[Finding]:
         return [Finding("warn", "profile", f"target {target!r} is {kind}, not duckdb: the "
                         "platform steps (catalog, publish, observability) read the DuckDB "
                         "file", "unset DUCKMESH_TARGET; build other engines with "
-                        "`duckmesh scale-out build` (README \"Scale out\")")]
+                        "`duckmesh scale-out build` (docs/scale-out.md)")]
     return [Finding("ok", "profile", f"{name} -> target {target} (duckdb, "
                     "profiles/profiles.yml; ~/.dbt is never read)")]
 
 
 def check_spark() -> list[Finding]:
-    """The Spark target (README "Scale out"): optional for building, needed by make test."""
-    fix = ".venv/bin/pip install -c constraints.txt -e '.[spark]'   (or: make test)"
+    """The Spark target (docs/scale-out.md): optional for building, needed by make test."""
+    fix = SPARK_INSTALL
     findings = []
     for tool in ("dbt-spark", "pyspark"):
         try:
@@ -133,7 +134,7 @@ def check_spark() -> list[Finding]:
         findings.append(Finding("ok", "java", java))
     else:
         findings.append(Finding("warn", "java", "not found (Spark needs Java 17)",
-                                "apt-get install openjdk-17-jre-headless   (or: make java)"))
+                                "make java   (Debian's openjdk-17-jre-headless)"))
     return findings
 
 
@@ -141,7 +142,7 @@ def check_database(mesh: Mesh) -> list[Finding]:
     path = mesh.db_path
     if not path.exists():
         return [Finding("warn", "database", f"{path} does not exist yet",
-                        "duckmesh build --scale 0.01")]
+                        "make build SCALE=0.01")]
     try:
         holder = writer_blocked_by(path)  # a reader blocks the next build too
     except duckdb.Error:
@@ -219,7 +220,7 @@ def check_domains(mesh: Mesh) -> list[Finding]:
     if installed_root.is_dir():
         for extra in sorted(p.name for p in installed_root.iterdir() if p.name not in names):
             if extra in locked:
-                # the platform package and third-party libraries (README "Domains and
+                # the platform package and third-party libraries (docs/domains.md, "Domains and
                 # libraries"): installed, but not domains, so not checked as such
                 findings.append(Finding("ok", f"library {extra}", "installed (a library "
                                         "package: no group, no public model)"))
@@ -242,13 +243,13 @@ def check_build(mesh: Mesh) -> list[Finding]:
     manifest = mesh.manifest_path
     if not manifest.is_file():
         return [Finding("warn", "last build", "no target/manifest.json yet",
-                        "duckmesh build --scale 0.01")]
+                        "make build SCALE=0.01")]
     code = max(newest_mtime(mesh.root / "models") if (mesh.root / "models").is_dir() else 0.0,
                *(newest_mtime(folder) for folder in mesh.domain_dirs() if folder.is_dir()),
                (mesh.root / "packages.yml").stat().st_mtime)
     if code > manifest.stat().st_mtime:
         return [Finding("warn", "last build", "models changed since the last parse/build",
-                        "duckmesh build --scale 0.01")]
+                        "make build SCALE=0.01")]
     return [Finding("ok", "last build", "target/manifest.json is newer than every model")]
 
 

@@ -70,7 +70,7 @@ def domain_files(request: DomainRequest) -> dict[str, str]:
 
 def package_files(name: str, reads: list[str] | None = None,
                   libraries: list[str] | None = None) -> dict[str, str]:
-    """What makes a domain a self-contained package (README "Domains"): its packages.yml
+    """What makes a domain a self-contained package (docs/domains.md): its packages.yml
     (the platform, the upstream domains it ``reads``, third-party ``libraries`` as
     one-line YAML flow mappings), the default selector of its own nodes and its address
     convention (macros/generate_schema_name.sql)."""

@@ -13,6 +13,7 @@ from duckmesh.core.names import IDENTIFIER, InvalidInput, check_name, reserved_w
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.core.sql import quote_ident
 from duckmesh.core.templates import render
+from duckmesh.lint.fixer import fix_sql
 from duckmesh.selfserve.contracts import (
     TODO_MARKER,
     Column,
@@ -46,7 +47,8 @@ class ProductDraft:
     spec: ProductSpec
     sql_path: Path
     yml_path: Path
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # still to do
+    done: list[str] = field(default_factory=list)  # applied by the platform
 
 
 def ref_call(model: str) -> str:
@@ -220,6 +222,9 @@ def new_product(mesh: Mesh, domain: str, name: str, *, source_model: str | None 
             final_sql = wrap_sql(user_sql or "", columns)
         else:
             final_sql = draft_sql
+        if final_sql == draft_sql and not draft_sql.endswith("\n"):
+            final_sql += "\n"
+        final_sql = fix_sql(mesh.root, final_sql)  # passes `make lint` as written
         write_text(sql_path, final_sql)
         write_text(yml_path, product_yaml(spec))
         upstream_added = declare_upstream(mesh, domain, final_sql)
@@ -230,14 +235,23 @@ def new_product(mesh: Mesh, domain: str, name: str, *, source_model: str | None 
             yml_path.unlink(missing_ok=True)
     draft = ProductDraft(domain, spec, sql_path, yml_path)
     draft.notes = product_notes(draft, mesh)
+    draft.done = applied_notes(draft, mesh)
     for added in upstream_added:
-        draft.notes.insert(0, f"declared upstream domain {added} in domains/{domain}/"
-                              "packages.yml and dbt_project.yml (+database: published), so "
-                              f"{domain} still builds alone")
+        draft.done.insert(0, f"declared upstream domain {added} in domains/{domain}/"
+                             "packages.yml and dbt_project.yml (+database: published), so "
+                             f"{domain} still builds alone")
     return draft
 
 
+def applied_notes(draft: ProductDraft, mesh: Mesh) -> list[str]:
+    """What the platform already did to the product's SQL (nothing left to do)."""
+    sql = relative(draft.sql_path, mesh.root)
+    return [f"{c.name}: cast to {c.data_type} in {sql} (P05 naming rule)"
+            for c in draft.spec.columns if c.cast_applied]
+
+
 def product_notes(draft: ProductDraft, mesh: Mesh) -> list[str]:
+    """What the team still has to do before governance passes."""
     spec, yml = draft.spec, relative(draft.yml_path, mesh.root)
     notes = []
     todo = [c.name for c in spec.columns if c.needs_description]
@@ -246,9 +260,7 @@ def product_notes(draft: ProductDraft, mesh: Mesh) -> list[str]:
         notes.append(f"write the descriptions marked '# {TODO_MARKER}' in {yml}: "
                      f"{', '.join(what)}")
     for column in spec.columns:
-        if column.cast_applied:
-            notes.append(f"{column.name}: cast to {column.data_type} (P05/P10)")
-        elif column.suggested_type:
+        if column.suggested_type and not column.cast_applied:
             notes.append(f"{column.name} is {column.data_type} but P05/P10 expects "
                          f"{column.suggested_type}: cast it in "
                          f"{relative(draft.sql_path, mesh.root)} and update data_type")

@@ -62,7 +62,7 @@ class AdoptRequest:
 
     def command(self, *extra: str) -> str:
         """This adoption's command line again, with ``extra`` options."""
-        return " ".join([f"duckmesh adopt {self.source} --as {self.domain}", *extra])
+        return " ".join([f"./duckmesh adopt {self.source} --as {self.domain}", *extra])
 
 
 @dataclass

@@ -147,7 +147,7 @@ def patch_project(project_file: Path, old_name: str, domain: str, *, emptied: li
         block = data[section].get(domain) or CommentedMap()
         block["+group"] = domain
         data[section][domain] = block
-    # a self-contained domain package (README "Domains"): the platform's one hook first,
+    # a self-contained domain package (docs/domains.md): the platform's one hook first,
     # dbt's DDL and naming macros from the platform, the last publish for upstream products
     hooks = data.get("on-run-start") or []
     hooks = [hooks] if isinstance(hooks, str) else list(hooks)

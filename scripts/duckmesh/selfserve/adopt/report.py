@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from duckmesh.core.project import Mesh
 from duckmesh.selfserve.contracts import TODO_MARKER, ProductSpec, is_todo
 
-BUILD = "duckmesh build --scale 0.01"
+BUILD = "./duckmesh build --scale 0.01"
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def merge_gaps(checked: list[Gap], own: list[Gap]) -> list[Gap]:
     merged = []
     for gap in checked:
         mine = known.get(gap.key)
-        fix = f"{mine.fix}  (or: {gap.fix})" if mine and mine.fix.startswith("duckmesh ") \
+        fix = f"{mine.fix}  (or: {gap.fix})" if mine and mine.fix.startswith("./duckmesh ") \
             else gap.fix
         merged.append(Gap(gap.policy, gap.node, gap.column, gap.message, fix, gap.severity,
                           mine.step if mine else None))
@@ -107,6 +107,6 @@ def checklist(gaps: list[Gap], domain: str) -> list[str]:
                            f"{gap.fix}"
         if step not in steps:
             steps.append(step)
-    steps.append(f"duckmesh governance check   (until domain {domain} has 0 errors)"
+    steps.append(f"./duckmesh governance check   (until domain {domain} has 0 errors)"
                  if errors else BUILD)
     return [f"{number}. {step}" for number, step in enumerate(steps, start=1)]

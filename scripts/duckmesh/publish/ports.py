@@ -1,0 +1,43 @@
+"""What each published copy of a product may hold: the select list for a consumer's file
+and for the public Parquet port.
+
+A Parquet port is one file for everyone allowed to open it, so it holds only what every
+consumer may see: a column restricted to some readers (``meta.restricted_to``) or derived
+from a product some consumer may not read (publish.derived) is masked there; the
+consumers that may see it read it in their own file (published/consumers/<name>/).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+
+from duckmesh.catalog.lineage import mesh_lineage
+from duckmesh.catalog.store import db_columns, lineage_cache
+from duckmesh.core.project import Mesh
+from duckmesh.publish import access, derived
+
+
+@dataclass
+class Guard:
+    """The access rules of one publish: policies, consumer groups, lineage."""
+
+    manifest: dict
+    policies: dict[str, access.Policy]
+    groups: dict[str, tuple[str, ...]]
+    origins: dict[str, dict[str, set[derived.Origin]]] = field(default_factory=dict)
+
+    def read_lineage(self, con: duckdb.DuckDBPyConnection, mesh: Mesh) -> None:
+        """Column lineage as the catalog computed it (same inputs, so its cache answers)."""
+        lineage = mesh_lineage(self.manifest, db_columns(con, self.manifest),
+                               lineage_cache(mesh))
+        self.origins = derived.origins(self.manifest, lineage, self.policies)
+
+    def select(self, unique_id: str, consumer: str | None, columns: list[tuple[str, str]]
+               ) -> str:
+        """The select list of ``consumer`` (None: the public port) over the product."""
+        policy = self.policies[unique_id]
+        hidden = derived.hidden(self.policies, self.origins.get(unique_id, {}), consumer,
+                                self.groups)
+        return access.select_list(policy, consumer, self.groups, columns, hidden)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from duckmesh.catalog.lineage import mesh_lineage
+from duckmesh.catalog.lineage import MeshLineage, mesh_lineage
 from duckmesh.catalog.store import db_columns, lineage_cache
 from duckmesh.core.project import Mesh
 from duckmesh.publish import access, derived
@@ -27,12 +27,13 @@ class Guard:
     policies: dict[str, access.Policy]
     groups: dict[str, tuple[str, ...]]
     origins: dict[str, dict[str, set[derived.Origin]]] = field(default_factory=dict)
+    lineage: MeshLineage | None = None
 
     def read_lineage(self, con: duckdb.DuckDBPyConnection, mesh: Mesh) -> None:
         """Column lineage as the catalog computed it (same inputs, so its cache answers)."""
-        lineage = mesh_lineage(self.manifest, db_columns(con, self.manifest),
-                               lineage_cache(mesh))
-        self.origins = derived.origins(self.manifest, lineage, self.policies)
+        self.lineage = mesh_lineage(self.manifest, db_columns(con, self.manifest),
+                                    lineage_cache(mesh))
+        self.origins = derived.origins(self.manifest, self.lineage, self.policies)
 
     def select(self, unique_id: str, consumer: str | None, columns: list[tuple[str, str]]
                ) -> str:

@@ -268,3 +268,37 @@ def test_publish_for_keeps_the_file_until_removed(published_copy: Path) -> None:
     assert consumers_of_current(published) == ["bi_dashboards", "data_science"]
     duckmesh(published_copy, "publish")
     assert consumers_of_current(published) == ["bi_dashboards", "data_science"]
+
+
+def test_governance_reports_a_column_derived_from_a_restricted_product(
+        mesh_copy: Path) -> None:
+    """P12: the same rule, reported before any model builds."""
+    yml = mesh_copy / "models" / "products" / "_products.yml"
+    text = yml.read_text()
+    rule = ("        config:\n          # from customers.customers: only its consumers see it "
+            "(P12), others get null\n          meta: {restricted_to: [analytics, marketing, "
+            "sales, customer_service, reporting]}\n")
+    assert text.count(rule) == 1
+    text = text.replace(rule, "")
+    count = ("      - name: order_count\n        description: Orders placed and not cancelled.\n"
+             "        data_type: bigint\n")
+    assert text.count(count) == 1
+    text = text.replace(count, count + "        config:\n          meta: {declassified_from: "
+                                       "[customers.customer]}\n")
+    yml.write_text(text)
+    result = duckmesh(mesh_copy, "governance", "check", "--json", check=False)
+    assert result.returncode == 1, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    found = sorted((v["policy"], v["severity"], v["column"], v["message"])
+                   for v in report["violations"])
+    assert found == [
+        ("P12", "error", "country_code",
+         "column country_code of customer_360 v1 comes from customers.customers v1, which "
+         "only ['customers', 'analytics', 'marketing', 'sales', 'customer_service', "
+         "'reporting'] may read, but customer_360 v1 gives it to every consumer: publishing "
+         "masks it for them"),
+        ("P12", "error", "order_count",
+         "meta.declassified_from of customer_360 v1 names customers.customer, which "
+         "customer_360 v1 does not read (it reads customer_service.satisfaction, "
+         "customers.customers, marketing.attribution, sales.orders)"),
+    ]

@@ -30,8 +30,10 @@
     {{ return(adapter.dispatch('pii_salt', 'duckmesh_platform')()) }}
 {%- endmacro %}
 
+{#- columns('^content$') is read_text()'s content column: named through COLUMNS() so that
+    column lineage (sqlglot, catalog/lineage.py) never takes it for a column of the model. -#}
 {% macro default__pii_salt() -%}
-    (select trim(content, chr(10) || chr(13) || ' ') from read_text('{{ duckmesh_platform.pii_salt_file() }}'))
+    (select trim(columns('^content$'), chr(10) || chr(13) || ' ') from read_text('{{ duckmesh_platform.pii_salt_file() }}'))
 {%- endmacro %}
 
 {#- Spark reads the file as text: one row per line, the salt on the first. -#}

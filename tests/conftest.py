@@ -35,6 +35,24 @@ SKIP = {".venv", ".git", ".ci", ".duckmesh", "data", "target", "dbt_packages", "
 RUN_DBT = {"build", "lint", "new-product", "adopt", "scale-out", "bench"}
 
 
+# what the public Parquet ports hide (issue 18, item 8): columns restricted to some
+# readers (customers' email_hash; customer_360's columns from customers, P12)
+PORT_MASKED = {
+    "customers.customers_v1": {"email_hash": "varchar"},
+    "analytics.customer_360_v1": {"country_code": "varchar", "customer_segment": "varchar",
+                                  "signup_date": "date", "is_marketing_opt_in": "boolean"},
+}
+
+
+def masked(relation: str, source: str | None = None) -> str:
+    """``relation`` (or ``source``) as its public port holds it."""
+    columns = PORT_MASKED.get(relation)
+    if not columns:
+        return source or relation
+    nulls = ", ".join(f"cast(null as {t}) as {c}" for c, t in columns.items())
+    return f"(select * replace ({nulls}) from {source or relation})"
+
+
 def copy_mesh(dest: Path) -> Path:
     """Copy the checked-in mesh (the dbt projects and their config) to ``dest``."""
 

@@ -237,6 +237,22 @@ def test_restrictions_follow_the_column_lineage(lineage_guard: ports.Guard) -> N
     assert hidden_for(lineage_guard, manifest, CUSTOMER_360, "data_science") == set()
 
 
+def test_a_product_without_lineage_is_masked_whole(lineage_guard: ports.Guard) -> None:
+    """A gap in the lineage analysis never unmasks a column: every column of the product
+    counts as derived from every restricted product it reads."""
+    from duckmesh.catalog.lineage import MeshLineage, ModelColumns
+
+    manifest = without_column_rules(lineage_guard.manifest)
+    assert lineage_guard.lineage is not None
+    broken = MeshLineage(lineage_guard.lineage.nodes, {
+        **lineage_guard.lineage.direct, CUSTOMER_360: ModelColumns(error="ParseError: x")})
+    guard = ports.Guard(manifest, {}, lineage_guard.groups, lineage=broken)
+    everything = {c.lower() for c in manifest["nodes"][CUSTOMER_360]["columns"]}
+    assert len(everything) == 13
+    assert hidden_for(guard, manifest, CUSTOMER_360, "data_science") == everything
+    assert hidden_for(guard, manifest, CUSTOMER_360, "analytics") == set()
+
+
 # -- item 12: kept consumer files -----------------------------------------------------------
 
 def consumers_of_current(published: Path) -> list[str]:

@@ -11,28 +11,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import clone_built, duckmesh
+from conftest import clone_built, duckmesh, masked
 from duckmesh.core.products import public_products
 from duckmesh.core.project import MeshError
 from duckmesh.publish import access
 
 RESTRICTED = "customers.customers_v1"
-# what the public Parquet ports hide (issue 18, item 8): columns restricted to some
-# readers (customers' email_hash; customer_360's columns from customers, P12)
-PORT_MASKED = {
-    RESTRICTED: {"email_hash": "varchar"},
-    "analytics.customer_360_v1": {"country_code": "varchar", "customer_segment": "varchar",
-                                  "signup_date": "date", "is_marketing_opt_in": "boolean"},
-}
-
-
-def masked(relation: str, source: str | None = None) -> str:
-    """``relation`` (or ``source``) as its public port holds it."""
-    columns = PORT_MASKED.get(relation)
-    if not columns:
-        return source or relation
-    nulls = ", ".join(f"cast(null as {t}) as {c}" for c, t in columns.items())
-    return f"(select * replace ({nulls}) from {source or relation})"
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, source: str) -> tuple[int, str]:

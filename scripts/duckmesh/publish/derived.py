@@ -100,10 +100,15 @@ def origins(manifest: dict, lineage: MeshLineage, policies: dict[str, Policy]
             column = name.lower()
             if analysed:
                 derived = _walk(nodes, lineage, policies, unique_id, column)
-            else:  # no lineage: every restricted product upstream, whole ("*")
+            else:  # no lineage: every restricted product upstream, whole ("*"), and
+                # whatever their own columns derive from
                 released = declassified(node, column)
                 derived = {Origin(p, "*") for p in products
                            if label(nodes[p]) not in released and _restricted(policies[p], "*")}
+                for product in products:
+                    for upstream_column in nodes[product].get("columns") or {}:
+                        derived |= _walk(nodes, lineage, policies, product,
+                                         upstream_column.lower())
             if derived:
                 columns[column] = derived
         if columns:

@@ -171,8 +171,8 @@ def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[list[str]]:
 
 def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, ProductVersion],
                     previous_root: Path | None, previous: dict, in_build: bool,
-                    snapshot: str, database: duckdb.DuckDBPyConnection | None = None,
-                    guard: ports.Guard | None = None) -> dict:
+                    snapshot: str, database: duckdb.DuckDBPyConnection | None,
+                    guard: ports.Guard) -> dict:
     """Write the snapshot database and the Parquet ports; return the products' entries.
 
     A product's rows and checksum are computed once, from the build's table. A built
@@ -184,7 +184,6 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
     snapshot only when its select list is unchanged too."""
     con = database or _connect_mesh(mesh, in_build)
     try:
-        assert guard is not None
         guard.read_lineage(con, mesh)
         measured = {}
         for product in decided.build:
@@ -215,9 +214,8 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
             for product in decided.build:
                 if product.relation not in keep:
                     _copy_table(con, None, product, "snap")
-                columns = measured[product.relation][2]
-                selects[product.relation] = guard.select(product.unique_id, None,
-                                                         [(c, t) for c, t in columns])
+                selects[product.relation] = guard.select(
+                    product.unique_id, None, [(c, t) for c, t in measured[product.relation][2]])
                 _write_port(con, work, previous_root, product, selects[product.relation],
                             product.relation in unchanged
                             and previous[product.relation].get("port_select")
@@ -324,8 +322,6 @@ def after_build(ctx: BuildContext) -> None:
           f"(snapshot {done.snapshot}"
           + (f", {len(done.carried)} kept from the previous one" if done.carried else "")
           + ")", flush=True)
-
-
 
 
 def remove_consumer(mesh: Mesh, name: str, keep: int = DEFAULT_KEEP,

@@ -184,7 +184,7 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
     snapshot only when its select list is unchanged too."""
     con = database or _connect_mesh(mesh, in_build)
     try:
-        guard.read_lineage(con, mesh)
+        guard.read_lineage(con, mesh, previous_root / "manifest.json" if previous_root else None)
         measured = {}
         for product in decided.build:
             source = f"{quote_ident(product.schema)}.{quote_ident(product.relation_name)}"

@@ -28,11 +28,29 @@ from duckmesh.cli import main
 REPO = Path(__file__).resolve().parents[1]
 TEST_SCALE = 0.01  # 1,000 customers, 10,000 orders: a few seconds to build
 # the platform's code, the tests, tools' and builds' folders: not part of a mesh
-SKIP = {".venv", ".git", ".ci", "data", "target", "dbt_packages", "logs", "published",
+SKIP = {".venv", ".git", ".ci", ".duckmesh", "data", "target", "dbt_packages", "logs", "published",
         ".pytest_cache", "__pycache__", "test-artifacts", "scripts", "tests", ".ruff_cache",
         ".mypy_cache"}
 # commands that run dbt in-process: a fresh process each (dbt keeps per-process state)
 RUN_DBT = {"build", "lint", "new-product", "adopt", "scale-out", "bench"}
+
+
+# what the public Parquet ports hide (issue 18, item 8): columns restricted to some
+# readers (customers' email_hash; customer_360's columns from customers, P12)
+PORT_MASKED = {
+    "customers.customers_v1": {"email_hash": "varchar"},
+    "analytics.customer_360_v1": {"country_code": "varchar", "customer_segment": "varchar",
+                                  "signup_date": "date", "is_marketing_opt_in": "boolean"},
+}
+
+
+def masked(relation: str, source: str | None = None) -> str:
+    """``relation`` (or ``source``) as its public port holds it."""
+    columns = PORT_MASKED.get(relation)
+    if not columns:
+        return source or relation
+    nulls = ", ".join(f"cast(null as {t}) as {c}" for c, t in columns.items())
+    return f"(select * replace ({nulls}) from {source or relation})"
 
 
 def copy_mesh(dest: Path) -> Path:

@@ -108,7 +108,7 @@ def test_no_sys_path_edits_no_environment_rewrites_no_step_strings() -> None:
         assert "importlib.import_module" not in text, path
 
 
-@pytest.mark.parametrize("args", [["--help"], ["query", "select 1"]])
+@pytest.mark.parametrize("args", [["--help"], ["query", "--db", "mesh.duckdb", "select 1"]])
 def test_the_cli_starts_without_importing_dbt(args: list[str], tmp_path: Path) -> None:
     import duckdb
 

@@ -5,7 +5,7 @@
         'severity': {
             'P00': 'error', 'P01': 'error', 'P02': 'error', 'P03': 'error', 'P04': 'error',
             'P05': 'error', 'P06': 'error', 'P07': 'error', 'P08': 'error', 'P09': 'error',
-            'P10': 'error', 'P11': 'error'
+            'P10': 'error', 'P11': 'error', 'P12': 'error'
         },
         'exemptions': [],
         'field_types': [

@@ -17,7 +17,8 @@
         ('P08', duckmesh_platform.governance_p08_deprecations),
         ('P09', duckmesh_platform.governance_p09_breaking_changes),
         ('P10', duckmesh_platform.governance_p10_portability),
-        ('P11', duckmesh_platform.governance_p11_consumer_access)
+        ('P11', duckmesh_platform.governance_p11_consumer_access),
+        ('P12', duckmesh_platform.governance_p12_lineage_access)
     ]) }}
 {% endmacro %}
 

@@ -27,7 +27,7 @@ import yaml
 from dbt.contracts.graph.manifest import WritableManifest
 
 from duckmesh.build.deps import declared_packages, deps_args
-from duckmesh.core import dbt
+from duckmesh.core import dbt, salt
 from duckmesh.core.artifacts import load_manifest
 from duckmesh.core.output import format_table
 from duckmesh.core.products import ProductVersion, public_products, row_counts
@@ -189,7 +189,8 @@ class DomainBuild:
 
 def _env(mesh: Mesh, ws: DomainWorkspace, data_dir: Path) -> dict[str, str]:
     env = {"DUCKMESH_DB": str(ws.db_path), "DUCKMESH_DATA": str(data_dir),
-           "DUCKMESH_PUBLISHED": str(published_dir(mesh))}
+           "DUCKMESH_PUBLISHED": str(published_dir(mesh)),
+           "DUCKMESH_PII_SALT_FILE": str(mesh.pii_salt_path)}
     # where packages.yml's local entries point, relative to the project dbt runs from (so
     # a lock that dbt rewrites stays relative): the mesh's own values for the root,
     # ../../macros and .. for a domain, whatever the calling environment says
@@ -209,6 +210,7 @@ def build(mesh: Mesh, name: str, scale: float, seed: int = 42,
     """Source data, deps, source checks and `dbt build` of one domain's own nodes."""
     ws = resolve(mesh, name)
     parse_checks.check(mesh)
+    salt.ensure(mesh)
     upstream = check_dependencies(mesh, ws)
     published = check_publish(mesh, ws, [u for u in upstream if u != ws.project])
     ws.work_dir.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from duckmesh.build import state as build_state
 from duckmesh.build.deps import deps_args
 from duckmesh.catalog import store as catalog_store
-from duckmesh.core import dbt
+from duckmesh.core import dbt, salt
 from duckmesh.core.context import BuildContext
 from duckmesh.core.locks import require_writable
 from duckmesh.core.output import format_table
@@ -63,6 +63,7 @@ class BuildOptions:
 def prepare(mesh: Mesh, scale: float, seed: int, changed_only: bool = False) -> BuildContext:
     """Steps 1-2 of every build, whatever the engine: the source data at ``scale``, the
     domains installed (dbt deps) and the BEFORE_BUILD steps."""
+    salt.ensure(mesh)  # before anything runs: in CI a missing salt stops the build here
     ctx = BuildContext(mesh, scale, mesh.data_dir(scale), seed=seed, changed_only=changed_only)
     print(f"[1/4] source data -> {relative(ctx.data_dir, mesh.root)}", flush=True)
     result = generate.generate(ctx.data_dir, scale=scale, seed=seed)

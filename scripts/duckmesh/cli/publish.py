@@ -17,7 +17,10 @@ PREVIOUS = "\x00previous"  # --rollback given without a value
                     "it in atomically. `duckmesh build` runs this after every build.")
 @click.option("--for", "consumers", multiple=True, metavar="CONSUMER",
               help="also write published/consumers/CONSUMER/mesh.duckdb (a domain or a "
-                   "consumer in vars.duckmesh_consumers; repeatable)")
+                   "consumer in vars.duckmesh_consumers; repeatable), at this publish and "
+                   "every later one until --remove")
+@click.option("--remove", "remove", default=None, metavar="CONSUMER",
+              help="stop writing the file of a consumer registered with --for, and publish")
 @click.option("--keep", type=int, default=DEFAULT_KEEP, show_default=True,
               help="snapshots kept for rollback")
 @click.option("--rollback", "rollback_to", is_flag=False, flag_value=PREVIOUS, default=None,
@@ -25,10 +28,11 @@ PREVIOUS = "\x00previous"  # --rollback given without a value
               help="make an older snapshot current again (default: the previous one)")
 @click.option("--list", "list_only", is_flag=True, help="list the kept snapshots")
 @pass_state
-def publish(state: CliState, consumers: tuple[str, ...], keep: int, rollback_to: str | None,
-            list_only: bool) -> int:
+def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, keep: int,
+            rollback_to: str | None, list_only: bool) -> int:
     from duckmesh.publish import snapshots
     from duckmesh.publish.publisher import publish as publish_snapshot
+    from duckmesh.publish.publisher import remove_consumer
 
     mesh = state.mesh()
     pub = snapshots.published_dir(mesh)
@@ -47,7 +51,11 @@ def publish(state: CliState, consumers: tuple[str, ...], keep: int, rollback_to:
         target = snapshots.rollback(mesh, None if rollback_to == PREVIOUS else rollback_to)
         print(f"rolled back: published/current -> snapshots/{target}")
         return 0
-    done = publish_snapshot(mesh, consumers=list(consumers), keep=keep)
+    if remove is not None:
+        done = remove_consumer(mesh, remove, keep=keep)
+        print(f"removed consumer {remove}: its file is no longer published")
+    else:
+        done = publish_snapshot(mesh, consumers=list(consumers), keep=keep)
     print(f"published snapshot {done.snapshot}: {len(done.built)} product versions built, "
           f"{len(done.carried)} kept from the previous snapshot, {len(done.dropped)} left out")
     for consumer in done.consumers:

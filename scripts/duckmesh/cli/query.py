@@ -1,4 +1,6 @@
-"""`duckmesh query`: read-only SQL on the mesh database, printed as a table or JSON lines.
+"""`duckmesh query`: read-only SQL on the published products, printed as a table or JSON
+lines. It opens ``published/mesh.duckdb`` (what consumers may read), never the build
+database, which holds the domains' private working area (docs/privacy.md).
 
 Imports DuckDB and nothing of dbt, so it starts at once."""
 
@@ -14,18 +16,21 @@ from duckmesh.core.output import format_table
 from duckmesh.core.project import MeshError
 
 
-@click.command(help="Run SQL against the mesh database opened read-only and print the rows.")
+@click.command(help="Run SQL against the published products (published/mesh.duckdb) opened "
+                    "read-only and print the rows.")
 @click.argument("sql")
 @click.option("--db", type=click.Path(path_type=Path), default=None,
-              help="database file (default: DUCKMESH_DB or mesh.duckdb)")
+              help="database file (default: published/mesh.duckdb; a consumer reads "
+                   "published/consumers/<name>/mesh.duckdb)")
 @click.option("--json", "as_json", is_flag=True, help="print JSON lines")
 @pass_state
 def query(state: CliState, sql: str, db: Path | None, as_json: bool) -> int:
     import duckdb
 
-    path = db or state.mesh().db_path
+    path = db or state.mesh().root / "published" / "mesh.duckdb"
     if not Path(path).exists():
-        raise MeshError(f"{path} does not exist: run `make build` first")
+        raise MeshError(f"{path} does not exist: run `duckmesh build` (it publishes when it "
+                        "ends) or `duckmesh publish`")
     try:
         # read-only, and nothing but this file: no other file read or written (read_csv,
         # COPY, EXPORT, ATTACH), no extension installed, and the setting locked

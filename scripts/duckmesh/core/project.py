@@ -32,6 +32,9 @@ class Settings:
     as_of: str | None = None  # DUCKMESH_AS_OF
     alert_file: str | None = None  # DUCKMESH_ALERT_FILE
     alert_webhook: str | None = None  # DUCKMESH_ALERT_WEBHOOK
+    # the PII salt (core/salt.py): a secret, never printed
+    pii_salt: str | None = field(default=None, repr=False)  # DUCKMESH_PII_SALT
+    ci: bool = False  # CI=true: a missing salt stops the build instead of being made up
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -48,7 +51,9 @@ class Settings:
                    spark_dir=path("DUCKMESH_SPARK_DIR"),
                    as_of=env.get("DUCKMESH_AS_OF") or None,
                    alert_file=env.get("DUCKMESH_ALERT_FILE") or None,
-                   alert_webhook=env.get("DUCKMESH_ALERT_WEBHOOK") or None)
+                   alert_webhook=env.get("DUCKMESH_ALERT_WEBHOOK") or None,
+                   pii_salt=env.get("DUCKMESH_PII_SALT") or None,
+                   ci=env.get("CI", "").lower() in ("true", "1", "yes"))
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,11 @@ class Mesh:
     def db_path(self) -> Path:
         return self.settings.db or self.root / "mesh.duckdb"
 
+    @property
+    def pii_salt_path(self) -> Path:
+        """The installation's PII salt (core/salt.py; git-ignored, mode 0600)."""
+        return self.root / ".duckmesh" / "pii_salt"
+
     def data_dir(self, scale: float) -> Path:
         return self.settings.data or self.root / "data" / f"scale_{scale:g}"
 
@@ -98,7 +108,9 @@ class Mesh:
         DUCKMESH_PLATFORM and DUCKMESH_DOMAINS make each domain's packages.yml name the
         platform and the upstream domains as the root's packages.yml does."""
         env = {"DUCKMESH_DB": str(self.db_path), "DUCKMESH_PLATFORM": "macros",
-               "DUCKMESH_DOMAINS": "domains"}
+               "DUCKMESH_DOMAINS": "domains",
+               # the path of the PII salt, never its value (core/salt.py)
+               "DUCKMESH_PII_SALT_FILE": str(self.pii_salt_path)}
         if data_dir is not None:
             env["DUCKMESH_DATA"] = str(data_dir)
         if self.settings.target:

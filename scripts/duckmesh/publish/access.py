@@ -110,10 +110,13 @@ def may_read(policy: Policy, consumer: str, groups: dict[str, tuple[str, ...]]) 
     return bool(identities(consumer, groups) & set(policy.consumers))
 
 
-def sees_column(policy: Policy, column: Column, consumer: str,
+def sees_column(policy: Policy, column: Column, consumer: str | None,
                 groups: dict[str, tuple[str, ...]]) -> bool:
+    """``consumer`` None: the public Parquet port, which no restricted column reaches."""
     if column.restricted_to is None or consumer == policy.owner:
         return True
+    if consumer is None:
+        return False
     return bool(identities(consumer, groups) & set(column.restricted_to))
 
 
@@ -160,9 +163,11 @@ def check_refs(manifest: dict) -> None:
         raise MeshError("consumer access: " + "; ".join(problems))
 
 
-def select_list(policy: Policy, consumer: str, groups: dict[str, tuple[str, ...]],
-                columns: list[tuple[str, str]]) -> str:
-    """SQL select list for ``consumer``: restricted columns it may not see are masked.
+def select_list(policy: Policy, consumer: str | None, groups: dict[str, tuple[str, ...]],
+                columns: list[tuple[str, str]], hidden: frozenset[str] = frozenset()) -> str:
+    """SQL select list for ``consumer`` (None: the public Parquet port): restricted
+    columns it may not see are masked, and so are ``hidden`` ones (lowercase names:
+    derived from data it may not read, publish.derived) as null.
 
     ``columns`` are (name, duckdb type) as found in the published table; names are
     quoted identifiers, so nothing from user input is spliced in as SQL.
@@ -172,7 +177,10 @@ def select_list(policy: Policy, consumer: str, groups: dict[str, tuple[str, ...]
     for name, data_type in columns:
         quoted = quote_ident(name)
         column = declared.get(name.lower())
-        if column is None or sees_column(policy, column, consumer, groups):
+        if name.lower() in hidden and (column is None
+                                       or sees_column(policy, column, consumer, groups)):
+            parts.append(f"cast(null as {data_type}) as {quoted}")
+        elif column is None or sees_column(policy, column, consumer, groups):
             parts.append(quoted)
         elif column.mask == "hash" and data_type.upper() == "VARCHAR":
             parts.append(f"sha256({quoted}::varchar) as {quoted}")

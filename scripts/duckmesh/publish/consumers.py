@@ -10,14 +10,14 @@ import duckdb
 
 from duckmesh.core.sql import qualified_name, quote_ident, sql_path
 from duckmesh.publish import access, files
+from duckmesh.publish.ports import Guard
 
 
-def write_consumer(work: Path, consumer: str, snapshot: str, entries: dict,
-                    policies: dict[str, access.Policy],
-                    groups: dict[str, tuple[str, ...]],
-                    previous_root: Path | None = None,
-                    previous_tables: dict | None = None) -> dict:
-    """<consumer>/mesh.duckdb: the products ``consumer`` may read, masked; return
+def write_consumer(work: Path, consumer: str, snapshot: str, entries: dict, guard: Guard,
+                   previous_root: Path | None = None,
+                   previous_tables: dict | None = None) -> dict:
+    """<consumer>/mesh.duckdb: the products ``consumer`` may read, masked (by column
+    rule and by lineage: publish.derived); return
     relation -> {select, rows, checksum}. A table whose product checksum and select list
     equal the previous snapshot's is kept from a copy of that snapshot's file."""
     # <consumer>/mesh.duckdb: a file named after a domain would make its catalog name
@@ -27,11 +27,11 @@ def write_consumer(work: Path, consumer: str, snapshot: str, entries: dict,
     path = folder / "mesh.duckdb"
     wanted = {}
     for relation, entry in sorted(entries.items()):
-        policy = policies.get(entry["unique_id"])
-        if policy is None or not access.may_read(policy, consumer, groups):
+        policy = guard.policies.get(entry["unique_id"])
+        if policy is None or not access.may_read(policy, consumer, guard.groups):
             continue
-        columns = [tuple(c) for c in entry["columns"]]
-        wanted[relation] = (policy, access.select_list(policy, consumer, groups, columns),
+        columns = [(str(c), str(t)) for c, t in entry["columns"]]
+        wanted[relation] = (policy, guard.select(entry["unique_id"], consumer, columns),
                             columns)
     previous_tables = previous_tables or {}
     keep = {r for r, (_, select, _) in wanted.items()

@@ -33,7 +33,7 @@ from duckmesh.core.context import BuildContext
 from duckmesh.core.products import ProductVersion, port_path, public_products
 from duckmesh.core.project import Mesh, MeshError
 from duckmesh.core.sql import qualified_name, quote_ident, sql_path
-from duckmesh.publish import access, files, snapshots
+from duckmesh.publish import access, files, modes, ports, registry, snapshots
 from duckmesh.publish.consumers import write_consumer
 from duckmesh.publish.plan import Plan, plan
 
@@ -96,19 +96,27 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     manifest, run_results = _build_artifacts(mesh, artifacts)
     access.check_refs(manifest)
     groups = access.consumer_groups(mesh.root)
-    wanted = sorted(set(groups) | {access.check_consumer(c) for c in consumers or []})
+    file_modes = modes.configured(mesh.root)
+    pub = snapshots.published_dir(mesh)
+    requested = {access.check_consumer(c) for c in consumers or []}
     known = access.known_consumers(manifest, groups)
-    unknown = [c for c in wanted if c not in known]
+    unknown = sorted(c for c in requested if c not in known)
     if unknown:
         raise MeshError(f"unknown consumer(s) {unknown}: use a domain ({sorted(known - set(groups))}) "
                         "or declare it under vars.duckmesh_consumers in dbt_project.yml")
-    pub = snapshots.published_dir(mesh)
-    (pub / "snapshots").mkdir(parents=True, exist_ok=True)
+    registered = set(registry.registered(pub))  # earlier `--for`s: kept until removed
+    for name in sorted(registered - known):
+        log(f"      registered consumer {name} is no longer a domain or a declared consumer: "
+            f"its file is not written (`duckmesh publish --remove {name}` forgets it)")
+    wanted = sorted(set(groups) | requested | (registered & known))
+    modes.folder(pub, file_modes)
+    modes.folder(pub / "snapshots", file_modes)
     for name in snapshots.recover(pub):
         log(f"      removed {name}, left by an interrupted publish")
     previous_id = snapshots.current_snapshot(pub)
     previous_root = pub / "snapshots" / previous_id if previous_id else None
-    previous_products = snapshots.read_record(previous_root)["products"] if previous_root else {}
+    previous_record = snapshots.read_record(previous_root) if previous_root else {}
+    previous_products = previous_record.get("products") or {}
     decided = plan(manifest, run_results, set(previous_products))
 
     snapshot = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -118,17 +126,17 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     record: dict = {"snapshot": snapshot, "previous": previous_id,
                     "invocation_id": manifest["metadata"]["invocation_id"],
                     "published_at": datetime.now(UTC).isoformat(), "products": {},
-                    "consumers": {}}
+                    "consumers": {}, "file_modes": file_modes.record()}
+    guard = ports.Guard(manifest, access.policies(manifest), groups)
     try:
         record["products"] = _write_products(mesh, work, decided, products, previous_root,
-                                             previous_products, in_build, snapshot, database)
-        policies = access.policies(manifest)
-        previous_tables = (snapshots.read_record(previous_root).get("consumer_tables") or {}
-                           if previous_root else {})
+                                             previous_products, in_build, snapshot, database,
+                                             guard)
+        previous_tables = previous_record.get("consumer_tables") or {}
         record["consumer_tables"] = {}
         for consumer in wanted:
-            tables = write_consumer(work, consumer, snapshot, record["products"], policies,
-                                     groups, previous_root, previous_tables.get(consumer))
+            tables = write_consumer(work, consumer, snapshot, record["products"], guard,
+                                    previous_root, previous_tables.get(consumer))
             record["consumers"][consumer] = list(tables)
             record["consumer_tables"][consumer] = tables
         shutil.copyfile(mesh.manifest_path, work / "manifest.json")
@@ -136,6 +144,7 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
                               **{d.name: d for d in Mesh(mesh.root).domain_dirs()}},
                              work / "packages")
         (work / "publish.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        modes.apply(work, file_modes, previous_root, previous_record.get("file_modes"))
     except (duckdb.Error, OSError) as error:
         shutil.rmtree(work, ignore_errors=True)
         kept = f"snapshot {previous_id} stays current" if previous_id else "nothing was published"
@@ -147,6 +156,7 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     snapshots.stable_links(pub, {p.domain for p in products.values()})
     snapshots.link(f"snapshots/{snapshot}", pub / "current")  # the commit point
     snapshots.prune(pub, keep)
+    registry.register(pub, sorted(requested - set(groups)))
     for name, why in sorted(decided.carry.items()):
         log(f"      {name} not published ({why}): the previous version stays")
     for name, why in sorted(decided.drop.items()):
@@ -161,16 +171,20 @@ def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[list[str]]:
 
 def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, ProductVersion],
                     previous_root: Path | None, previous: dict, in_build: bool,
-                    snapshot: str, database: duckdb.DuckDBPyConnection | None = None) -> dict:
+                    snapshot: str, database: duckdb.DuckDBPyConnection | None,
+                    guard: ports.Guard) -> dict:
     """Write the snapshot database and the Parquet ports; return the products' entries.
 
     A product's rows and checksum are computed once, from the build's table. A built
     product whose rows, checksum and columns equal the previous snapshot's reuses that
     snapshot's table (the new database starts as a copy of the previous one) and links its
     Parquet port; the others are copied from the build and their port is written from the
-    snapshot copy. Carried products keep the previous snapshot's table and port."""
+    snapshot copy. Carried products keep the previous snapshot's table and port. A port
+    holds what every consumer may see (publish.ports): it is linked from the previous
+    snapshot only when its select list is unchanged too."""
     con = database or _connect_mesh(mesh, in_build)
     try:
+        guard.read_lineage(con, mesh, previous_root / "manifest.json" if previous_root else None)
         measured = {}
         for product in decided.build:
             source = f"{quote_ident(product.schema)}.{quote_ident(product.relation_name)}"
@@ -196,25 +210,26 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
         try:
             if base is not None:
                 files.clear(con, "snap", keep)
+            selects: dict[str, str] = {}  # relation -> the public port's select list
             for product in decided.build:
                 if product.relation not in keep:
                     _copy_table(con, None, product, "snap")
-                port = _port(work, product)
-                port.parent.mkdir(parents=True, exist_ok=True)
-                if product.relation in unchanged:
-                    assert previous_root is not None  # unchanged: equal to its table there
-                    files.link_file(_port(previous_root, product), port)
-                else:
-                    con.execute(f"copy snap.{qualified_name(product.schema, product.relation_name)} "
-                                f"to {sql_path(port)} (format parquet, compression zstd)")
+                selects[product.relation] = guard.select(
+                    product.unique_id, None, [(c, t) for c, t in measured[product.relation][2]])
+                _write_port(con, work, previous_root, product, selects[product.relation],
+                            product.relation in unchanged
+                            and previous[product.relation].get("port_select")
+                            == selects[product.relation])
             for relation in decided.carry:
                 product = products[relation]
                 if base is None:
                     _copy_table(con, "prev", product, "snap")
-                port = _port(work, product)
-                port.parent.mkdir(parents=True, exist_ok=True)
-                assert previous_root is not None  # carried products come from it
-                files.link_file(_port(previous_root, product), port)
+                columns = previous[relation].get("columns") or _columns(
+                    con, f"snap.{qualified_name(product.schema, product.relation_name)}")
+                selects[relation] = guard.select(product.unique_id, None,
+                                                 [(c, t) for c, t in columns])
+                _write_port(con, work, previous_root, product, selects[relation],
+                            previous[relation].get("port_select") == selects[relation])
             entries, rows = {}, []
             present = [*decided.build, *(products[r] for r in decided.carry)]
             for product in sorted(present, key=lambda p: p.relation):
@@ -233,7 +248,7 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                     "domain": product.domain, "product": product.name,
                     "version": product.version, "rows": count, "checksum": checksum,
                     "columns": columns, "latest": product.is_latest,
-                    "unique_id": product.unique_id,
+                    "unique_id": product.unique_id, "port_select": selects[relation],
                     "reused": relation in keep and not carried,
                     "origin_snapshot": previous[relation]["origin_snapshot"] if carried
                     else snapshot}
@@ -256,6 +271,21 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
     return entries
 
 
+def _write_port(con: duckdb.DuckDBPyConnection, work: Path, previous_root: Path | None,
+                product: ProductVersion, select: str, same_as_previous: bool) -> None:
+    """The product's Parquet port: a link to the previous snapshot's when it holds the
+    same rows through the same select list, else written from the snapshot table."""
+    port = _port(work, product)
+    port.parent.mkdir(parents=True, exist_ok=True)
+    if same_as_previous and previous_root is not None \
+            and _port(previous_root, product).is_file():
+        files.link_file(_port(previous_root, product), port)
+        return
+    con.execute(f"copy (select {select} from "
+                f"snap.{qualified_name(product.schema, product.relation_name)}) "
+                f"to {sql_path(port)} (format parquet, compression zstd)")
+
+
 def _copy_table(con: duckdb.DuckDBPyConnection, source_db: str | None,
                 product: ProductVersion, target_db: str) -> None:
     schema, name = quote_ident(product.schema), quote_ident(product.relation_name)
@@ -275,6 +305,7 @@ def _latest_views(con: duckdb.DuckDBPyConnection, products: list[ProductVersion]
 
 def after_build(ctx: BuildContext) -> None:
     """AFTER_BUILD step: publish what passed (set DUCKMESH_PUBLISH=off to skip)."""
+    modes.not_world_readable(ctx.mesh.db_path)  # the domains' private working area
     if not ctx.mesh.settings.publish:
         print("      publish skipped (DUCKMESH_PUBLISH=off)", flush=True)
         return
@@ -293,3 +324,10 @@ def after_build(ctx: BuildContext) -> None:
           + ")", flush=True)
 
 
+def remove_consumer(mesh: Mesh, name: str, keep: int = DEFAULT_KEEP,
+                    log: Callable[[str], None] = print) -> Published:
+    """`publish --remove NAME`: forget a consumer registered with `--for` and publish a
+    snapshot without its file (older snapshots keep theirs until pruned)."""
+    registry.remove(snapshots.published_dir(mesh), access.check_consumer(name),
+                    set(access.consumer_groups(mesh.root)))
+    return publish(mesh, keep=keep, log=log)

@@ -1,0 +1,320 @@
+"""Nothing private leaks (issue 18, items 8 to 12): the PII salt is a secret of the
+installation, Parquet ports hold only what every consumer may see, published files are
+not world-readable, restrictions follow the data through lineage, and consumer files
+written with `publish --for` stay until removed."""
+
+from __future__ import annotations
+
+import copy
+import grp
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import REPO, BuiltMesh, clone_built, duckmesh
+from duckmesh.core import salt
+from duckmesh.core.project import Mesh, MeshError, Settings
+from duckmesh.publish import access, derived, ports
+
+CUSTOMER_360 = "model.duckmesh.customer_360.v1"
+FROM_CUSTOMERS = {"country_code", "customer_segment", "signup_date", "is_marketing_opt_in"}
+
+
+@pytest.fixture()
+def published_copy(built_mesh: BuiltMesh, tmp_path: Path) -> Path:
+    root = tmp_path / "duckmesh"
+    clone_built(built_mesh.root, root, ignore=shutil.ignore_patterns("logs", "data"))
+    return root
+
+
+def crm_emails(built_mesh: BuiltMesh) -> dict[str, str]:
+    with duckdb.connect() as con:
+        return dict(con.execute(
+            f"select CUST_ID, EMAIL from read_csv('{built_mesh.data_dir}/crm/customers.csv', "
+            "delim=';', header=true, all_varchar=true) where EMAIL is not null").fetchall())
+
+
+# -- item 9: the salt ----------------------------------------------------------------------
+
+def test_the_salt_is_a_secret_file_and_the_hashes_need_it(built_mesh: BuiltMesh) -> None:
+    path = built_mesh.root / ".duckmesh" / "pii_salt"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    secret = path.read_text()
+    assert len(secret) == 64 and secret != "duckmesh"
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".duckmesh/pii_salt"], cwd=REPO)
+    assert ignored.returncode == 0  # never committed
+    emails = crm_emails(built_mesh)
+    with duckdb.connect(str(built_mesh.root / "published" / "mesh.duckdb"), read_only=True) as con:
+        hashes = dict(con.execute("select customer_id, email_hash from customers.customers_v1"
+                                  ).fetchall())
+    assert len(hashes) == 1000
+
+    def digest(prefix: str, email: str) -> str:
+        return hashlib.sha256((prefix + email.strip().lower()).encode()).hexdigest()
+
+    # the old committed salt re-identifies nobody; the installation's secret every row
+    assert sum(hashes[c] == digest("duckmesh", e) for c, e in emails.items()) == 0
+    assert sum(hashes[c] == digest(secret, e) for c, e in emails.items()) == len(emails)
+    assert len(emails) > 900
+
+
+def test_the_salt_is_in_no_artifact_log_or_publish(built_mesh: BuiltMesh) -> None:
+    secret = (built_mesh.root / ".duckmesh" / "pii_salt").read_bytes()
+    searched, holding = 0, []
+    for folder in ("target", "logs", "published"):
+        for path in (built_mesh.root / folder).rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                searched += 1
+                if secret in path.read_bytes():
+                    holding.append(str(path))
+    assert searched > 100
+    assert holding == []
+    manifest = (built_mesh.root / "target" / "manifest.json").read_text()
+    compiled = json.loads(manifest)["nodes"]["model.customers.customers.v1"]["compiled_code"]
+    # the SQL names the file (the build's own mesh root), never its content
+    assert re.search(r"from read_text\('/[^']*/\.duckmesh/pii_salt'\)", compiled)
+
+
+def test_the_salt_comes_from_the_environment_and_ci_never_makes_one_up(mesh_copy: Path) -> None:
+    mesh = Mesh(mesh_copy, Settings(ci=True))
+    with pytest.raises(MeshError) as refused:
+        salt.ensure(mesh)
+    assert str(refused.value) == (
+        "no PII salt in CI: domains/customers/models/products/customers_v1.sql pseudonymise "
+        "personal data, and a salt made up here would be lost with the runner. Set "
+        "DUCKMESH_PII_SALT from your CI's secret store (the same value as production; "
+        "docs/privacy.md)")
+    assert not (mesh_copy / ".duckmesh").exists()
+    with pytest.raises(MeshError, match="DUCKMESH_PII_SALT is shorter than 16 characters"):
+        salt.ensure(replace(mesh, settings=Settings(ci=True, pii_salt="short")))
+    given = "a-ci-secret-of-32-characters-xyz"
+    path = salt.ensure(replace(mesh, settings=Settings(ci=True, pii_salt=given)))
+    assert path.read_text() == given
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.e2e
+def test_a_ci_build_without_the_salt_stops_before_dbt(mesh_copy: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DUCKMESH_PII_SALT"}
+    result = duckmesh(mesh_copy, "build", "--scale", "0.002", check=False,
+                      env={**env, "CI": "true"})
+    assert result.returncode == 1
+    assert "no PII salt in CI: domains/customers/models/products/customers_v1.sql" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (mesh_copy / "mesh.duckdb").exists()  # nothing ran
+
+
+# -- item 8: ports per access level, file modes --------------------------------------------
+
+def test_a_consumer_denied_customers_reads_no_email_hash_from_the_port(
+        built_mesh: BuiltMesh) -> None:
+    published = built_mesh.root / "published"
+    port = published / "customers" / "customers" / "v1" / "customers_v1.parquet"
+    own = published / "consumers" / "data_science" / "mesh.duckdb"
+    with duckdb.connect(str(own), read_only=True) as con:  # the probe of item 8
+        assert con.execute(f"select count(*), count(email_hash), count(customer_id) from "
+                           f"read_parquet('{port}')").fetchone() == (1000, 0, 1000)
+        c360 = published / "analytics" / "customer_360" / "v1" / "customer_360_v1.parquet"
+        counts = con.execute(
+            "select count(*), count(customer_id), count(country_code), count(customer_segment), "
+            "count(signup_date), count(is_marketing_opt_in), count(order_count) "
+            f"from read_parquet('{c360}')").fetchone()
+        assert counts == (1000, 1000, 0, 0, 0, 0, 1000)
+
+
+def modes_of(root: Path) -> dict[str, set[int]]:
+    found: dict[str, set[int]] = {"file": set(), "folder": set()}
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            found["folder" if path.is_dir() else "file"].add(stat.S_IMODE(path.stat().st_mode))
+    return found
+
+
+def test_published_files_are_0640_folders_0750_and_the_build_database_private(
+        built_mesh: BuiltMesh) -> None:
+    published = built_mesh.root / "published"
+    assert modes_of(published / "current" / "") == {"file": {0o640}, "folder": {0o750}}
+    assert stat.S_IMODE(published.stat().st_mode) == 0o750
+    assert stat.S_IMODE((published / "snapshots").stat().st_mode) == 0o750
+    assert stat.S_IMODE(built_mesh.db_path.stat().st_mode) & 0o007 == 0
+
+
+def test_publish_keeps_an_operators_modes_and_sets_the_group(published_copy: Path) -> None:
+    published = published_copy / "published"
+    os.chmod(published / "consumers" / "data_science" / "mesh.duckdb", 0o600)
+    os.chmod(published / "current" / "ports" / "sales", 0o700)
+    group = next(g for g in grp.getgrall() if g.gr_gid != os.getgid())
+    project = published_copy / "dbt_project.yml"
+    project.write_text(project.read_text().replace(
+        "vars:\n", f"vars:\n  duckmesh_publish:\n    group: {group.gr_name}\n", 1))
+    before = (published / "current").readlink().name
+    duckmesh(published_copy, "publish")
+    assert (published / "current").readlink().name != before
+    assert stat.S_IMODE((published / "consumers" / "data_science" / "mesh.duckdb").stat()
+                        .st_mode) == 0o600
+    assert stat.S_IMODE((published / "current" / "ports" / "sales").stat().st_mode) == 0o700
+    assert stat.S_IMODE((published / "consumers" / "bi_dashboards" / "mesh.duckdb").stat()
+                        .st_mode) == 0o640
+    groups = {p.stat().st_gid for p in [published / "current" / "",
+                                        *(published / "current" / "").rglob("*")]}
+    assert groups == {group.gr_gid}
+    project.write_text(project.read_text().replace(f"group: {group.gr_name}",
+                                                   "group: no-such-group-here"))
+    result = duckmesh(published_copy, "publish", check=False)
+    assert result.returncode == 1
+    assert ("group 'no-such-group-here' (vars.duckmesh_publish.group in dbt_project.yml) does "
+            "not exist on this machine: create it (groupadd) or change the setting"
+            ) in result.stderr
+
+
+# -- item 11: lineage-aware access ----------------------------------------------------------
+
+def test_data_science_reads_no_customer_column_through_customer_360(
+        built_mesh: BuiltMesh) -> None:
+    consumers = built_mesh.root / "published" / "consumers"
+    query = ("select count(*), count(customer_id), count(country_code), count(customer_segment), "
+             "count(signup_date), count(is_marketing_opt_in) from analytics.customer_360")
+    with duckdb.connect(str(consumers / "data_science" / "mesh.duckdb"), read_only=True) as con:
+        assert con.execute(query).fetchone() == (1000, 1000, 0, 0, 0, 0)
+    with duckdb.connect(str(consumers / "bi_dashboards" / "mesh.duckdb"), read_only=True) as con:
+        assert con.execute(query).fetchone() == (1000, 1000, 1000, 1000, 1000, 1000)
+
+
+@pytest.fixture(scope="module")
+def lineage_guard(built_mesh: BuiltMesh) -> ports.Guard:
+    manifest = json.loads((built_mesh.root / "target" / "manifest.json").read_text())
+    guard = ports.Guard(manifest, {}, access.consumer_groups(built_mesh.root))
+    with duckdb.connect(str(built_mesh.db_path), read_only=True) as con:
+        guard.read_lineage(con, Mesh(built_mesh.root))  # lineage only: policies come later
+    return guard
+
+
+def hidden_for(guard: ports.Guard, manifest: dict, unique_id: str, consumer: str | None
+               ) -> set[str]:
+    policies = access.policies(manifest)
+    assert guard.lineage is not None
+    origins = derived.origins(manifest, guard.lineage, policies)
+    return set(derived.hidden(policies, origins.get(unique_id, {}), consumer, guard.groups))
+
+
+def without_column_rules(manifest: dict) -> dict:
+    """customer_360 with no restricted_to and no declassified_from: lineage alone."""
+    changed = copy.deepcopy(manifest)
+    for column in changed["nodes"][CUSTOMER_360]["columns"].values():
+        column["meta"], column["config"]["meta"] = {}, {}
+    return changed
+
+
+def test_restrictions_follow_the_column_lineage(lineage_guard: ports.Guard) -> None:
+    manifest = without_column_rules(lineage_guard.manifest)
+    # customer_id too: it is customers.customer_id, and nothing released it
+    assert hidden_for(lineage_guard, manifest, CUSTOMER_360, "data_science") == (
+        FROM_CUSTOMERS | {"customer_id"})
+    assert hidden_for(lineage_guard, manifest, CUSTOMER_360, "bi_dashboards") == set()
+    assert hidden_for(lineage_guard, manifest, CUSTOMER_360, None) == FROM_CUSTOMERS | {
+        "customer_id"}
+    # a computed column: a count over customers.is_marketing_opt_in, released by marketing
+    campaign = "model.marketing.campaign_performance.v1"
+    assert hidden_for(lineage_guard, manifest, campaign, "data_science") == set()
+    node = manifest["nodes"][campaign]
+    for column in node["columns"].values():
+        column["meta"], column["config"]["meta"] = {}, {}
+    assert hidden_for(lineage_guard, manifest, campaign, "data_science") == {
+        "reached_opted_in_customer_count"}
+    # the owner releases the whole product
+    node = manifest["nodes"][CUSTOMER_360]
+    node["meta"] = {**node["meta"], "declassified_from": ["customers.customers"]}
+    assert hidden_for(lineage_guard, manifest, CUSTOMER_360, "data_science") == set()
+
+
+def test_a_product_without_lineage_is_masked_whole(lineage_guard: ports.Guard) -> None:
+    """A gap in the lineage analysis never unmasks a column: every column of the product
+    counts as derived from every restricted product it reads."""
+    from duckmesh.catalog.lineage import MeshLineage, ModelColumns
+
+    manifest = without_column_rules(lineage_guard.manifest)
+    assert lineage_guard.lineage is not None
+    broken = MeshLineage(lineage_guard.lineage.nodes, {
+        **lineage_guard.lineage.direct, CUSTOMER_360: ModelColumns(error="ParseError: x")})
+    guard = ports.Guard(manifest, {}, lineage_guard.groups, lineage=broken)
+    everything = {c.lower() for c in manifest["nodes"][CUSTOMER_360]["columns"]}
+    assert len(everything) == 13
+    assert hidden_for(guard, manifest, CUSTOMER_360, "data_science") == everything
+    assert hidden_for(guard, manifest, CUSTOMER_360, "analytics") == set()
+
+
+# -- item 12: kept consumer files -----------------------------------------------------------
+
+def consumers_of_current(published: Path) -> list[str]:
+    return sorted(p.name for p in (published / "current" / "consumers").iterdir())
+
+
+def test_publish_for_keeps_the_file_until_removed(published_copy: Path) -> None:
+    published = published_copy / "published"
+    duckmesh(published_copy, "publish", "--for", "marketing")
+    assert consumers_of_current(published) == ["bi_dashboards", "data_science", "marketing"]
+    duckmesh(published_copy, "publish")
+    duckmesh(published_copy, "publish", "--rollback")
+    duckmesh(published_copy, "publish")
+    assert consumers_of_current(published) == ["bi_dashboards", "data_science", "marketing"]
+    with duckdb.connect(str(published / "consumers" / "marketing" / "mesh.duckdb"),
+                        read_only=True) as con:
+        assert con.execute("select count(email_hash) from customers.customers_v1"
+                           ).fetchone() == (1000,)
+    declared = duckmesh(published_copy, "publish", "--remove", "bi_dashboards", check=False)
+    assert declared.returncode == 1
+    assert ("consumer 'bi_dashboards' is declared in dbt_project.yml (vars.duckmesh_consumers): "
+            "remove it there to stop publishing its file") in declared.stderr
+    unknown = duckmesh(published_copy, "publish", "--remove", "sales", check=False)
+    assert unknown.returncode == 1
+    assert ("consumer 'sales' is not registered: registered are ['marketing'] "
+            "(`duckmesh publish --for NAME` registers one)") in unknown.stderr
+    removed = duckmesh(published_copy, "publish", "--remove", "marketing")
+    assert "removed consumer marketing: its file is no longer published" in removed.stdout
+    assert consumers_of_current(published) == ["bi_dashboards", "data_science"]
+    duckmesh(published_copy, "publish")
+    assert consumers_of_current(published) == ["bi_dashboards", "data_science"]
+
+
+def test_governance_reports_a_column_derived_from_a_restricted_product(
+        mesh_copy: Path) -> None:
+    """P12: the same rule, reported before any model builds."""
+    yml = mesh_copy / "models" / "products" / "_products.yml"
+    text = yml.read_text()
+    rule = ("        config:\n          # from customers.customers: only its consumers see it "
+            "(P12), others get null\n          meta: {restricted_to: [analytics, marketing, "
+            "sales, customer_service, reporting]}\n")
+    assert text.count(rule) == 1
+    text = text.replace(rule, "")
+    count = ("      - name: order_count\n        description: Orders placed and not cancelled.\n"
+             "        data_type: bigint\n")
+    assert text.count(count) == 1
+    text = text.replace(count, count + "        config:\n          meta: {declassified_from: "
+                                       "[customers.customer]}\n")
+    yml.write_text(text)
+    result = duckmesh(mesh_copy, "governance", "check", "--json", check=False)
+    assert result.returncode == 1, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    found = sorted((v["policy"], v["severity"], v["column"], v["message"])
+                   for v in report["violations"])
+    assert found == [
+        ("P12", "error", "country_code",
+         "column country_code of customer_360 v1 comes from customers.customers v1, which "
+         "only ['customers', 'analytics', 'marketing', 'sales', 'customer_service', "
+         "'reporting'] may read, but customer_360 v1 gives it to every consumer: publishing "
+         "masks it for them"),
+        ("P12", "error", "order_count",
+         "meta.declassified_from of customer_360 v1 names customers.customer, which "
+         "customer_360 v1 does not read (it reads customer_service.satisfaction, "
+         "customers.customers, marketing.attribution, sales.orders)"),
+    ]

@@ -101,11 +101,12 @@ def lineage(mesh: Any, cat: Any, product: str, upstream: bool, downstream: bool,
                 for c in record.columns]
         return _emit(as_json, data, format_table(["column", "fed by"], rows))
     edges = queries.lineage_edges(cat, record, upstream=not downstream, downstream=not upstream)
-    rows = [[e.direction, str(e.depth), f"{queries.short(e.from_id)} ({e.from_kind})",
-             f"{queries.short(e.to_id)} ({e.to_kind})"] for e in edges]
+    rows = [[e.direction, str(e.depth), queries.short(e.from_id), queries.short(e.to_id)]
+            for e in edges]
     text = (format_table(["direction", "depth", "from", "to"], rows) if rows
             else f"{record.key}: no lineage edges")
-    return _emit(as_json, [e.__dict__ for e in edges], text)
+    return _emit(as_json, [{**e.__dict__, "from": queries.short(e.from_id),
+                            "to": queries.short(e.to_id)} for e in edges], text)
 
 
 @catalog.command(help="write ODCS + ODPS descriptors to a folder")

@@ -1,9 +1,13 @@
-"""A product version as an ODPS-style (Open Data Product Standard) descriptor, and the
-two YAML files (ODCS contract + ODPS product) the catalog writes per version."""
+"""A product version as an Open Data Product Standard (ODPS v1.0.0) descriptor, valid
+against the standard's JSON schema, and the two YAML files (ODCS contract + ODPS
+product) the catalog writes per version."""
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -90,3 +94,22 @@ def descriptor_files(record: ProductRecord, db_location: str) -> dict[str, str]:
 def _yaml(document: dict) -> str:
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available
     return yaml.dump(document, Dumper=dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+ODPS_SCHEMA = Path(__file__).parent / "schemas" / "odps-json-schema-v1.0.0.json"
+
+
+@lru_cache(maxsize=1)
+def _odps_validator() -> Any:
+    """The official ODPS v1.0.0 JSON schema (schemas/, Apache-2.0: ODPS-LICENSE)."""
+    import jsonschema  # noqa: PLC0415 (only validation needs it; slow to import)
+
+    schema = json.loads(ODPS_SCHEMA.read_text())
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def validate_odps(product: dict) -> list[str]:
+    """Schema violations of an ODPS descriptor ([] when valid)."""
+    return [f"{'/'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}"
+            for error in sorted(_odps_validator().iter_errors(product),
+                                key=lambda e: list(map(str, e.path)))]

@@ -17,7 +17,7 @@ import duckdb
 from duckmesh.catalog import built
 from duckmesh.catalog.model import Catalog, build_catalog
 from duckmesh.catalog.odcs import odcs_contract, validate_odcs
-from duckmesh.catalog.odps import descriptor_files
+from duckmesh.catalog.odps import descriptor_files, odps_product, validate_odps
 from duckmesh.core.artifacts import Artifacts
 from duckmesh.core.context import BuildContext
 from duckmesh.core.project import Mesh, MeshError, relative
@@ -193,13 +193,24 @@ def write_descriptors(catalog: Catalog, out_dir: Path, validate: bool = True) ->
             if str(stale.relative_to(out_dir)) not in expected:
                 stale.unlink()
     if validate:
-        for record in catalog.records:
-            errors = validate_odcs(odcs_contract(record, catalog.db_location))
-            problems += [f"{record.urn}: {error}" for error in errors]
+        problems = schema_problems(catalog)
     if problems:
-        raise MeshError("generated ODCS contracts do not validate against the ODCS schema: "
-                        + "; ".join(problems[:5]))
+        raise MeshError("generated descriptors do not validate against the ODCS v3 and "
+                        "ODPS v1.0.0 schemas: " + "; ".join(problems[:5]))
     return written
+
+
+def schema_problems(catalog: Catalog) -> list[str]:
+    """Every ODCS contract against the ODCS v3 schema and every ODPS descriptor against
+    the ODPS v1.0.0 schema: '<urn> (ODCS|ODPS): <path>: <message>'."""
+    problems = []
+    for record in catalog.records:
+        problems += [f"{record.urn} (ODCS): {error}" for error in
+                     validate_odcs(odcs_contract(record, catalog.db_location))]
+        contract_file = f"{record.name}_v{record.version}.odcs.yaml"
+        problems += [f"{record.urn} (ODPS): {error}" for error in
+                     validate_odps(odps_product(record, contract_file))]
+    return problems
 
 
 def generated_files(catalog: Catalog) -> dict[str, str]:

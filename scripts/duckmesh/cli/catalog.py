@@ -136,8 +136,7 @@ def check(mesh: Any, cat: Any, folder: Path, as_json: bool) -> int:
         raise MeshError(f"{committed} is not a folder of committed descriptors; create it "
                         f"with `duckmesh catalog export --out {folder}`")
     drift = store.descriptor_drift(cat, committed)
-    problems = [f"{r.urn}: {e}" for r in cat.records
-                for e in store.validate_odcs(store.odcs_contract(r, cat.db_location))]
+    problems = store.schema_problems(cat)
     if as_json:
         print(json.dumps({"drift": drift, "invalid": problems}, indent=2))
     if drift or problems:
@@ -145,7 +144,7 @@ def check(mesh: Any, cat: Any, folder: Path, as_json: bool) -> int:
             for line in drift + problems:
                 print(f"  {line}")
         raise MeshError(f"{len(drift)} descriptor(s) in {folder} drift from the "
-                        f"generated ones and {len(problems)} contract error(s): refresh with "
+                        f"generated ones and {len(problems)} schema error(s): refresh with "
                         f"`duckmesh catalog export --out {folder}` and commit")
     if not as_json:
         print(f"{len(cat.records) * 2} descriptors in {folder} match the mesh")

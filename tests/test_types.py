@@ -10,7 +10,6 @@ from typing import Any
 
 import jinja2
 import pytest
-import yaml
 
 from conftest import REPO
 from duckmesh.core import types
@@ -56,12 +55,12 @@ class _Platform:
 @pytest.fixture(scope="module")
 def platform() -> _Platform:
     """The platform's own type macros (and governance_normalise_type), run by Jinja2
-    with dbt's return(), fromyaml and modules.re."""
+    with dbt's return() and modules.re."""
     files = [MACROS / "portability" / name for name in (
         "mesh_type_table.sql", "mesh_type_aliases.sql", "mesh_type_spelling.sql",
         "mesh_logical_type.sql")] + [MACROS / "governance" / "governance_context.sql"]
     environment = jinja2.Environment(extensions=["jinja2.ext.do"])
-    environment.globals.update({"return": _raise_return, "fromyaml": yaml.safe_load,
+    environment.globals.update({"return": _raise_return,
                                 "modules": type("modules", (), {"re": re})})
     namespace = _Platform()
     environment.globals["duckmesh_platform"] = namespace

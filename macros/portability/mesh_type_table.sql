@@ -4,48 +4,21 @@
     P09, `governance diff`, the contracts and the catalog fold type names alike.
     Per logical type: its canonical DuckDB spelling (the one contracts write), its
     ODCS logicalType, the ODCS physicalType when outside tools (datacontract-cli) do
-    not read the DuckDB spelling, and the other spellings that mean it. Spellings are compared in
-    lower case with single spaces, no spaces around ( , ) and numeric read as decimal. -#}
+    not read the DuckDB spelling, and the other spellings that mean it. Spellings are
+    compared in lower case with single spaces, no spaces around ( , ) and numeric read
+    as decimal (mesh_type_spelling). A dict literal, not YAML: macros call it per column. -#}
 {% macro mesh_type_table() %}
-    {%- set table -%}
-text:
-  duckdb: varchar
-  odcs: string
-  aliases: [string, char, bpchar]
-integer:
-  duckdb: integer
-  odcs: integer
-  aliases: [int, int4]
-bigint:
-  duckdb: bigint
-  odcs: integer
-  aliases: [int8, long]
-double:
-  duckdb: double
-  odcs: number
-  aliases: [float8, double precision]
-boolean:
-  duckdb: boolean
-  odcs: boolean
-  aliases: [bool, logical]
-date:
-  duckdb: date
-  odcs: date
-  aliases: []
-money:
-  duckdb: decimal(18,2)
-  odcs: number
-  aliases: []
-timestamp_tz:
-  duckdb: timestamp with time zone
-  odcs: timestamp
-  odcs_physical: timestamp_tz
-  aliases: [timestamptz]
-timestamp:
-  duckdb: timestamp
-  odcs: timestamp
-  odcs_physical: timestamp_ntz
-  aliases: [timestamp without time zone]
-    {%- endset -%}
-    {{ return(fromyaml(table)) }}
+    {{ return({
+        'text': {'duckdb': 'varchar', 'odcs': 'string', 'aliases': ['string', 'char', 'bpchar']},
+        'integer': {'duckdb': 'integer', 'odcs': 'integer', 'aliases': ['int', 'int4']},
+        'bigint': {'duckdb': 'bigint', 'odcs': 'integer', 'aliases': ['int8', 'long']},
+        'double': {'duckdb': 'double', 'odcs': 'number', 'aliases': ['float8', 'double precision']},
+        'boolean': {'duckdb': 'boolean', 'odcs': 'boolean', 'aliases': ['bool', 'logical']},
+        'date': {'duckdb': 'date', 'odcs': 'date', 'aliases': []},
+        'money': {'duckdb': 'decimal(18,2)', 'odcs': 'number', 'aliases': []},
+        'timestamp_tz': {'duckdb': 'timestamp with time zone', 'odcs': 'timestamp',
+                         'odcs_physical': 'timestamp_tz', 'aliases': ['timestamptz']},
+        'timestamp': {'duckdb': 'timestamp', 'odcs': 'timestamp',
+                      'odcs_physical': 'timestamp_ntz', 'aliases': ['timestamp without time zone']}
+    }) }}
 {% endmacro %}

@@ -2,7 +2,7 @@
 
 The table is the platform macro ``mesh_type_table`` (macros/portability/
 mesh_type_table.sql), which the governance macros call in dbt; here the same file is
-rendered with Jinja2 (``fromyaml`` and ``return`` as dbt provides them), so Python
+rendered with Jinja2 (``return`` as dbt provides it), so Python
 (``governance diff``, the contracts, the catalog) folds type names exactly as P05 and
 P09 do.
 """
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
 from duckmesh.core.project import MeshError
 
@@ -46,7 +45,7 @@ def read_table(path: Path = TABLE_MACRO) -> dict[str, HarmonisedType]:
         return ""
 
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    environment.globals.update({"return": give_back, "fromyaml": yaml.safe_load})
+    environment.globals["return"] = give_back
     environment.from_string(text + "{{ mesh_type_table() }}").render()
     table = returned[-1] if returned else None
     if not isinstance(table, dict):

@@ -5,13 +5,14 @@ on the session's built mesh."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import duckdb
 import jsonschema
 import pytest
 import yaml
 
-from conftest import BuiltMesh, duckmesh
+from conftest import BuiltMesh, clone_built, duckmesh
 from duckmesh.catalog.odps import ODPS_SCHEMA, validate_odps
 
 pytestmark = pytest.mark.integration
@@ -44,6 +45,16 @@ def test_catalog_names_the_published_parquet_port(built_mesh: BuiltMesh) -> None
         assert rows == published.execute("select count(*) from sales.orders_v2").fetchone()[0]
     finally:
         published.close()
+
+
+def test_catalog_check_passes_on_another_machine(built_mesh: BuiltMesh, tmp_path: Path) -> None:
+    """Item 3: descriptors exported from one checkout match those of another checkout at
+    another path (another machine), so `catalog check` can gate CI."""
+    committed = tmp_path / "contracts"
+    duckmesh(built_mesh.root, "catalog", "export", "--out", str(committed))
+    elsewhere = clone_built(built_mesh.root, tmp_path / "another" / "checkout")
+    checked = duckmesh(elsewhere, "catalog", "check", str(committed))
+    assert checked.stdout.strip() == f"20 descriptors in {committed} match the mesh"
 
 
 def _parts(relation: str) -> tuple[str, str, int]:

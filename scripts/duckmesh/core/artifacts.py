@@ -5,7 +5,7 @@ or `dbt compile` after a build replace the build's files. ``duckmesh build`` the
 keeps its own copy of the pair it ran (``target/duckmesh/``, ``save_build_copy``), and
 the platform's steps (catalog, publish, observe) read ``Artifacts.load``: the pair in
 ``target/`` when it is one finished ``dbt build`` (a user's own build counts), else that
-copy.
+copy (publish only when the command since changed no table: ``strict``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ RunResults = dict[str, Any]
 
 BUILD_COPY = "duckmesh"  # target/duckmesh/: the last `duckmesh build`'s own artifacts
 FILES = ("manifest.json", "run_results.json")
+# dbt commands that write both artifacts and change no table
+READ_ONLY = {"generate", "compile", "show", "list", "ls"}
 
 
 def load_manifest(mesh: Mesh, path: Path | None = None) -> Manifest:
@@ -80,21 +82,33 @@ class Artifacts:
     folder: Path | None = None
 
     @classmethod
-    def load(cls, mesh: Mesh) -> Artifacts:
-        """The artifacts of the last build: target/ when it holds one finished dbt build,
-        else the copy ``duckmesh build`` kept (another dbt command ran since), else
-        target/ as it is."""
+    def load(cls, mesh: Mesh, strict: bool = False) -> Artifacts:
+        """The artifacts of the last build: target/ when it holds one finished dbt
+        build, else the copy ``duckmesh build`` kept, else target/ as it is.
+
+        ``strict`` (publish): the copy only stands in for a finished command that
+        changes no table (docs generate, compile, show, ...); after an interrupted
+        build target/ is returned as it is, and its pair does not match."""
         target = _pair(mesh.target_dir)
         if target is not None and target.same_build:
             return target
         kept = _pair(build_copy_dir(mesh))
-        if kept is not None:
+        if kept is not None and (not strict or (target is not None and target.read_only)):
             return kept
-        return cls(load_manifest(mesh), load_run_results(mesh), mesh.target_dir)
+        return target or cls(load_manifest(mesh), load_run_results(mesh), mesh.target_dir)
 
     @property
     def manifest_file(self) -> Path | None:
         return self.folder / "manifest.json" if self.folder else None
+
+    @property
+    def read_only(self) -> bool:
+        """Both files come from one finished dbt command that builds no table."""
+        if self.run_results is None:
+            return False
+        same = (self.run_results.get("metadata", {}).get("invocation_id")
+                == self.manifest.get("metadata", {}).get("invocation_id"))
+        return same and self.run_results.get("args", {}).get("which") in READ_ONLY
 
     @property
     def same_build(self) -> bool:

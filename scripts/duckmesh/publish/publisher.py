@@ -52,7 +52,7 @@ class Published:
 def _build_artifacts(mesh: Mesh, artifacts: Artifacts | None) -> Artifacts:
     """The last build's artifacts (the copy ``duckmesh build`` keeps when another dbt
     command has since replaced target/manifest.json)."""
-    artifacts = artifacts or Artifacts.load(mesh)
+    artifacts = artifacts or Artifacts.load(mesh, strict=True)
     run_results = artifacts.run_results
     if run_results is None:
         raise MeshError(f"{mesh.run_results_path} not found: run `duckmesh build`")

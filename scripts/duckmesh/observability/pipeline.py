@@ -117,12 +117,12 @@ def _record(con: duckdb.DuckDBPyConnection, observation: Observation,
             progress: Callable[[str], None] | None, data_set: str | None = None) -> None:
     run, as_of = observation.run, observation.as_of
     now = datetime.now(UTC)
-    insert_rows(con, "runs", [{"data_set": data_set,
+    insert_rows(con, "runs", [{
         "run_id": run.run_id, "started_at": run.started_at, "ended_at": run.ended_at,
         "status": run.status, "dbt_version": run.dbt_version, "target": run.target,
         "git_commit": run.git_commit, "command": run.command, "as_of": as_of,
         "elapsed_seconds": run.elapsed_seconds, "node_count": len(run.nodes),
-        "recorded_at": now}])
+        "recorded_at": now, "data_set": data_set}])
     insert_rows(con, "node_runs", [{"run_id": run.run_id, **vars(n)} for n in run.nodes])
     insert_rows(con, "test_results", [{"run_id": run.run_id, **vars(t)} for t in run.tests])
 

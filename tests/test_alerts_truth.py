@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import io
 from contextlib import redirect_stdout
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from duckmesh.observability.alerts import Finding, reconcile
 from duckmesh.observability.config import ObservabilityConfig
 from duckmesh.observability.history import run_label
 from duckmesh.observability.pipeline import Observation, observe
-from duckmesh.observability.store import SCHEMA
+from duckmesh.observability.store import SCHEMA, ensure_schema
 from duckmesh.observability.views import product_status
 from test_observability import manifest, run_results, write_table
 
@@ -49,8 +51,15 @@ def _open_alerts(root: Path) -> list[tuple[str, str]]:
 
 def test_a_product_never_built_is_not_yet_available_not_breached(root: Path) -> None:
     write_table(root / "sim.duckdb", 8)  # day 8: the model fails, no table is written
+    with duckdb.connect(str(root / "sim.duckdb")) as con:  # as an older DuckMesh left it
+        ensure_schema(con)
+        reconcile(con, "old-run", datetime(2024, 2, 1, tzinfo=UTC), [Finding(
+            "slo:shop.orders:availability", "slo", "availability", "shop.orders", 1, "",
+            "error", f"{P}: availability SLO breached: shop.orders_v1 does not exist")],
+            set())
     observation = _observe(root, 8)
     assert observation.raised == [] and observation.slo_results == []
+    assert [a.check for a in observation.resolved] == ["availability"]
     assert _open_alerts(root) == []
     with duckdb.connect(str(root / "sim.duckdb"), read_only=True) as con:
         [status] = product_status(con)

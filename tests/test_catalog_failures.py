@@ -111,6 +111,7 @@ def test_failed_builds_leave_the_catalog_and_alerts_on_the_last_good_state(
     duckmesh(root, "catalog", "site", "--out", str(site))
     page = (site / "products" / "customers.customers.html").read_text()
     assert "<code>country_code</code></td><td>varchar</td>" in page
+    assert "<td>published/customers/customers/v1/customers_v1.parquet</td>" in page
     assert "<code>region</code>" not in page
     assert len(json.loads((site / "catalog.json").read_text())) == 10
     published = (root / "published" / "current").resolve()

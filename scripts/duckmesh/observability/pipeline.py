@@ -157,6 +157,10 @@ def _record(con: duckdb.DuckDBPyConnection, observation: Observation,
         if not is_latest(state.product):
             continue
         results = evaluate(state, run.ended_at, as_of)
+        if not results and not state.measurement.exists:
+            # not yet available (never built): an availability alert raised about it
+            # (by an older DuckMesh) no longer applies
+            checked.add(f"slo:{state.product.key}:availability")
         observation.slo_results += results
         for result in results:
             checked.add(result.alert_key)

@@ -6,6 +6,7 @@
 #                            suite, no test that builds meshes of its own)
 #   make check               ruff and mypy over the platform (make test runs it)
 #   make build-spark         the same mesh on a local Spark (README "Scale out")
+#   make contracts           datacontract-cli in .venv-contracts (the contracts' outside check)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -14,11 +15,13 @@ SCALE  ?=
 STAMP  := $(VENV)/.installed-stamp
 SPARK_STAMP := $(VENV)/.spark-stamp
 TEST_STAMP := $(VENV)/.test-stamp
+CONTRACTS_VENV := .venv-contracts
+CONTRACTS_STAMP := $(CONTRACTS_VENV)/.installed-stamp
 # two workers, one test file each at a time (module fixtures are built once), in the
 # order conftest.py gives: Spark first, then the files that build meshes
 PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
-.PHONY: build build-spark test test-fast check lint install clean browser java
+.PHONY: build build-spark test test-fast check lint install clean browser java contracts
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +43,17 @@ $(TEST_STAMP): $(STAMP)
 	@echo "installing the test extra into $(VENV)/: pytest, pytest-xdist, ruff, mypy, playwright (quiet until done)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@touch $(TEST_STAMP)
+
+# datacontract-cli, which tests/test_catalog_contracts.py runs on every exported ODCS
+# contract (lint, and test against its Parquet port): it pins an older duckdb than the
+# mesh, so it lives in its own venv, pinned by constraints-contracts.txt
+$(CONTRACTS_STAMP): constraints-contracts.txt
+	@test -x $(CONTRACTS_VENV)/bin/python || $(PYTHON) -m venv $(CONTRACTS_VENV)
+	$(CONTRACTS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -c constraints-contracts.txt 'datacontract-cli[duckdb,parquet]'
+	@touch $(CONTRACTS_STAMP)
+
+contracts: $(CONTRACTS_STAMP)
 
 # Java for Spark: the machine's, else Debian's headless JRE 17 (needs root or sudo)
 java:
@@ -63,7 +77,7 @@ check: $(TEST_STAMP)
 	$(BIN)/ruff check scripts tests
 	$(BIN)/mypy
 
-test: $(STAMP) $(SPARK_STAMP) $(TEST_STAMP) browser java check
+test: $(STAMP) $(SPARK_STAMP) $(TEST_STAMP) $(CONTRACTS_STAMP) browser java check
 	$(PYTEST)
 
 test-fast: $(TEST_STAMP) browser

@@ -282,8 +282,10 @@ def test_alerts_delivered_to_file_stdout_and_webhook(simulation: Simulation) -> 
     assert [(a["alert_id"], a["message"], a["owner"], a["severity"]) for a in delivered] == [
         (i, message, OWNER, severity) for i, _, severity, _, _, message in EXPECTED_ALERTS]
     assert delivered[0]["raised_at"] == "2024-03-04T06:10:00+00:00"
-    printed = [json.loads(line) for line in simulation.stdout.splitlines()]
-    assert printed == delivered
+    # stdout gets one readable line per alert; JSON goes only to the alert file
+    assert simulation.stdout.splitlines() == [
+        f"alert {a['alert_id']} ({a['severity']}) {a['message']} [owner: {OWNER}]"
+        for a in delivered]
     # one POST per run that raised alerts, with that run's alerts
     assert [[a["alert_id"] for a in post["alerts"]] for post in simulation.posts] == [
         [1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]]
@@ -493,8 +495,8 @@ def test_a_failed_second_build_appends_history(built_mesh: BuiltMesh, tmp_path: 
                "customers.customers_v1 failed to build in this run")
     assert alerts == [("customers.customers", "CRM Team <crm-team@duckmesh.example>",
                        "error", message, runs[1][0])]
-    printed = [json.loads(line) for line in broken.stdout.splitlines() if line.startswith("{")]
-    assert [a["message"] for a in printed] == [message]
+    assert [line for line in broken.stdout.splitlines() if line.startswith(("alert ", "{"))] \
+        == [f"alert 1 (error) {message} [owner: CRM Team <crm-team@duckmesh.example>]"]
     delivered = (root / "logs" / "duckmesh_alerts.jsonl").read_text().splitlines()
     assert [json.loads(line)["message"] for line in delivered] == [message]
     gate = duckmesh(root, "alerts", check=False)

@@ -86,7 +86,8 @@
         'packages': packages,
         'partial': partial,
         'domains': domains,
-        'tests': namespace(by_node=none)
+        'tests': namespace(by_node=none),
+        'type_aliases': duckmesh_platform.mesh_type_aliases()
     }) }}
 {% endmacro %}
 
@@ -128,17 +129,13 @@
 {% endmacro %}
 
 
-{#- A DuckDB type spelled one way: lowercase, single spaces, no spaces in (p,s),
-    aliases folded (text/string -> varchar, timestamptz -> timestamp with time zone). -#}
-{% macro governance_normalise_type(data_type) %}
-    {%- set t = modules.re.sub('\\s+', ' ', (data_type or '') | lower | trim) -%}
-    {%- set t = modules.re.sub('\\s*([(),])\\s*', '\\1', t) -%}
-    {%- set aliases = {
-        'text': 'varchar', 'string': 'varchar', 'char': 'varchar', 'bpchar': 'varchar',
-        'timestamptz': 'timestamp with time zone', 'bool': 'boolean', 'logical': 'boolean',
-        'int': 'integer', 'int4': 'integer', 'int8': 'bigint', 'long': 'bigint',
-        'money': 'decimal(18,2)', 'timestamp_tz': 'timestamp with time zone'
-    } -%}
-    {%- set t = aliases.get(t, t) -%}
-    {{ return(modules.re.sub('^numeric', 'decimal', t)) }}
+{#- A DuckDB type spelled one way: its canonical DuckDB spelling when the mesh's one
+    type table (mesh_type_table) knows it under any name (text/string -> varchar,
+    timestamptz/timestamp_tz -> timestamp with time zone, money -> decimal(18,2)),
+    else mesh_type_spelling's lower-case form. aliases: mesh_type_aliases(), when the
+    caller has it already. -#}
+{% macro governance_normalise_type(data_type, aliases=none) %}
+    {%- set logical = duckmesh_platform.mesh_logical_type(data_type, aliases) -%}
+    {%- set entry = duckmesh_platform.mesh_type_table().get(logical) -%}
+    {{ return(entry.duckdb if entry else logical) }}
 {% endmacro %}

@@ -7,7 +7,7 @@
     {%- for rule in ctx.cfg.field_types -%}
         {%- set pattern = '^' ~ (modules.re.escape(rule.columns | lower) | replace('\\*', '.*')) ~ '$' -%}
         {%- do rules.append({'glob': rule.columns, 're': modules.re.compile(pattern),
-            'data_type': rule.data_type, 'normal': duckmesh_platform.governance_normalise_type(rule.data_type)}) -%}
+            'data_type': rule.data_type, 'normal': duckmesh_platform.governance_normalise_type(rule.data_type, ctx.type_aliases)}) -%}
     {%- endfor -%}
     {#- verdicts are cached per (name, type): column names repeat across products -#}
     {%- set verdicts = {} -%}
@@ -18,7 +18,7 @@
             {%- if key not in verdicts -%}
                 {%- set verdict = namespace(rule=none) -%}
                 {%- if column['data_type'] -%}
-                    {%- set normal = duckmesh_platform.governance_normalise_type(column['data_type']) -%}
+                    {%- set normal = duckmesh_platform.governance_normalise_type(column['data_type'], ctx.type_aliases) -%}
                     {%- for rule in rules if rule.re.match(column['name'] | lower) -%}
                         {%- if loop.first and normal != rule.normal -%}{%- set verdict.rule = rule -%}{%- endif -%}
                     {%- endfor -%}

@@ -8,13 +8,10 @@
 {%- endmacro %}
 
 
+{#- DuckDB: the canonical spelling of mesh_type_table. -#}
 {% macro duckdb__mesh_type(logical_type) -%}
-    {%- set names = {
-        'text': 'varchar', 'integer': 'integer', 'bigint': 'bigint', 'double': 'double',
-        'boolean': 'boolean', 'date': 'date', 'money': 'decimal(18,2)',
-        'timestamp_tz': 'timestamp with time zone', 'timestamp': 'timestamp',
-    } -%}
-    {{ return(names.get(logical_type, logical_type)) }}
+    {%- set entry = duckmesh_platform.mesh_type_table().get(logical_type) -%}
+    {{ return(entry.duckdb if entry else logical_type) }}
 {%- endmacro %}
 
 

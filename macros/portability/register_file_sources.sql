@@ -15,7 +15,7 @@
 
 {% macro spark__register_file_sources() -%}
     {%- do duckmesh_platform.spark_session_checks() -%}
-    {%- set data_dir = env_var('DUCKMESH_DATA', 'data/raw') -%}
+    {%- set data_dir = env_var('DUCKMESH_DATA', 'data/current') -%}
     {%- set schemas = [] -%}
     {%- for source in graph.sources.values() | sort(attribute='unique_id') -%}
         {%- set spec = (source.config.meta or {}).get('validation') or (source.meta or {}).get('validation') -%}

@@ -9,9 +9,11 @@ it before dbt runs; the steps after the build run after a failed build too
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from duckmesh.build import state as build_state
 from duckmesh.build.deps import deps_args
@@ -44,9 +46,10 @@ BEFORE_BUILD: tuple[Step, ...] = (
     Step("source_checks", quarantine.check_sources, data_step=True),
 )
 
+# publish before the catalog, which names the Parquet port publish has just written
 AFTER_BUILD: tuple[Step, ...] = (
-    Step("catalog", catalog_store.after_build),
     Step("publish", publisher.after_build),
+    Step("catalog", catalog_store.after_build),
     Step("observability", observability.after_build),
 )
 
@@ -112,6 +115,7 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
     build_started = time.perf_counter()
     outcome = dbt.run_dbt(mesh, build_args, ctx.dbt_env)
     ctx.dbt_ran()
+    link_current_data(mesh, ctx.validated_data or ctx.data_dir)
     ctx.build_seconds = time.perf_counter() - build_started
     ctx.success = bool(outcome.success)
     if ctx.success and not options.select:
@@ -133,6 +137,23 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
     print(f"\nmesh built in {total:.1f}s (dbt build {ctx.build_seconds:.1f}s) "
           f"at scale {options.scale:g}: {mesh.db_path}")
     return 0
+
+
+def link_current_data(mesh: Mesh, folder: Path) -> None:
+    """Point ``data/current`` at the source data this build read, the sources' default
+    DUCKMESH_DATA: a plain `dbt build --profiles-dir profiles` or `dbt docs generate` at
+    the root then reads the last build's data set (a relative link: the mesh can move)."""
+    link = mesh.root / "data" / "current"
+    try:
+        link.parent.mkdir(parents=True, exist_ok=True)
+        partial = link.with_name(".current.tmp")
+        if partial.is_symlink():
+            partial.unlink()
+        partial.symlink_to(os.path.relpath(folder, link.parent), target_is_directory=True)
+        os.replace(partial, link)
+    except OSError as error:
+        print(f"      note: could not link {relative(link, mesh.root)} to the build's data "
+              f"({error}); plain dbt needs DUCKMESH_DATA set", flush=True)
 
 
 def run_after_build(ctx: BuildContext) -> list[str]:

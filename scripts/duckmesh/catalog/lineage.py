@@ -276,6 +276,8 @@ class MeshLineage:
             if model is None:
                 continue
             for upstream in model.columns.get(name, set()):
+                if upstream[0] == node_id:
+                    continue  # an incremental model reading its own table ({{ this }})
                 if self.is_boundary(upstream[0]):
                     found.add(upstream)
                 elif upstream not in seen:

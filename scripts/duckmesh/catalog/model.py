@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from duckmesh.catalog.built import DatabaseColumns, match_database
 from duckmesh.catalog.descriptor import Describer, ProductRecord
 from duckmesh.catalog.lineage import MeshLineage, mesh_lineage
 from duckmesh.core.products import port_path
@@ -59,12 +60,16 @@ def published_location(mesh: Mesh, record: ProductRecord) -> str | None:
 def build_catalog(manifest: dict, run_results: dict | None = None,
                   node_columns: dict[str, list[str]] | None = None,
                   db_location: str = "mesh.duckdb", mesh: Mesh | None = None,
-                  cache_path: Path | None = None) -> Catalog:
+                  cache_path: Path | None = None,
+                  database: DatabaseColumns | None = None) -> Catalog:
     """The catalog of a manifest; ``cache_path`` keeps per-model column lineage between
-    calls (see ``lineage_cache``)."""
+    calls (see ``lineage_cache``); with ``database`` (the built relations' columns) only
+    the versions that exist, with the columns they have."""
     lineage = mesh_lineage(manifest, node_columns, cache_path)
     describer = Describer(manifest, run_results, lineage)
     records = describer.products()
+    if database is not None:
+        records = match_database(records, database)
     if mesh is not None:
         for record in records:
             record.parquet_location = published_location(mesh, record)

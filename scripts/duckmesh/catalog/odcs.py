@@ -8,6 +8,7 @@ from functools import lru_cache
 from importlib import resources
 
 from duckmesh.catalog.descriptor import ProductRecord, QualityCheck
+from duckmesh.core.types import odcs_logical_type, odcs_physical_type
 
 ODCS_API_VERSION = "v3.1.0"
 
@@ -22,6 +23,10 @@ LOGICAL_TYPES = (
 
 
 def logical_type(data_type: str) -> str:
+    """The ODCS logicalType: the mesh's type table first, then by the type's name."""
+    harmonised = odcs_logical_type(data_type)
+    if harmonised:
+        return harmonised
     lowered = data_type.lower()
     if lowered.endswith("[]"):
         return "array"
@@ -58,7 +63,7 @@ def odcs_contract(record: ProductRecord, db_location: str) -> dict:
     for column in record.columns:
         prop: dict = {
             "id": _stable_id(column.name), "name": column.name,
-            "physicalName": column.name, "physicalType": column.data_type,
+            "physicalName": column.name, "physicalType": odcs_physical_type(column.data_type),
             "logicalType": logical_type(column.data_type),
             "description": column.description, "required": column.not_null,
             "unique": column.unique,
@@ -82,7 +87,9 @@ def odcs_contract(record: ProductRecord, db_location: str) -> dict:
                               "mustBeGreaterOrEqualTo": record.slo["min_rows"]})
     schema_object: dict = {
         "id": _stable_id(f"{record.name}_v{record.version}"),
-        "name": f"{record.name}_v{record.version}", "physicalName": record.relation,
+        # the table in the servers' schema (duckdb: schema; parquet: the file's only table)
+        "name": f"{record.name}_v{record.version}",
+        "physicalName": record.relation.split(".", 1)[-1],
         "physicalType": "table", "logicalType": "object", "businessName": record.name,
         "description": record.description, "properties": properties,
     }

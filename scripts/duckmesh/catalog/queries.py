@@ -128,27 +128,36 @@ def show_text(record: ProductRecord, data: dict) -> str:
 
 
 def short(urn: str) -> str:
-    """urn:duckmesh:sales:orders:v2 -> sales.orders_v2; sources keep their kind."""
+    """One naming for everything lineage shows, from the URN: a product version
+    urn:duckmesh:sales:orders:v2 -> sales.orders_v2; sources, seeds and private models
+    keep their kind (sales.source:order_system.orders, analytics.model:int_x)."""
     parts = urn.split(":")
-    if len(parts) == 5 and parts[3] in ("source", "seed"):
+    if len(parts) == 5 and parts[3] in ("source", "seed", "model"):
         return f"{parts[2]}.{parts[3]}:{parts[4]}"
     if len(parts) == 5:
         return f"{parts[2]}.{parts[3]}_{parts[4]}"
     return urn
 
 
+def model_urn(domain: str, name: str) -> str:
+    """A private model that reads a product: urn:duckmesh:<domain>:model:<name>."""
+    return f"urn:duckmesh:{domain}:model:{name}"
+
+
 def lineage_edges(catalog: Catalog, record: ProductRecord, upstream: bool = True,
                   downstream: bool = True) -> list[Edge]:
+    """Every edge up to the sources and down to the last reader, upstream first, each
+    direction by depth (then by the names), every end named by its URN."""
     by_urn = {r.urn: r for r in catalog.records}
-    edges: list[Edge] = []
+    edges: set[Edge] = set()
     if upstream:
         frontier, seen, depth = [record], {record.urn}, 1
         while frontier:
             following = []
             for current in frontier:
                 for port in current.inputs:
-                    edges.append(Edge(depth, "upstream", port.urn, port.kind, current.urn,
-                                      "product"))
+                    edges.add(Edge(depth, "upstream", port.urn, port.kind, current.urn,
+                                   "product"))
                     if port.urn in by_urn and port.urn not in seen:
                         seen.add(port.urn)
                         following.append(by_urn[port.urn])
@@ -163,14 +172,16 @@ def lineage_edges(catalog: Catalog, record: ProductRecord, upstream: bool = True
             following = []
             for current in frontier:
                 for reader in readers.get(current.urn, []):
-                    edges.append(Edge(depth, "downstream", current.urn, "product",
-                                      reader.urn, "product"))
+                    edges.add(Edge(depth, "downstream", current.urn, "product",
+                                   reader.urn, "product"))
                     if reader.urn not in seen:
                         seen.add(reader.urn)
                         following.append(reader)
             frontier, depth = following, depth + 1
         for consumer in catalog.consumers:
             if consumer.product_id == record.urn and consumer.consumer_kind == "model":
-                edges.append(Edge(1, "downstream", record.urn, "product",
-                                  consumer.consumer_id, "model"))
-    return edges
+                edges.add(Edge(1, "downstream", record.urn, "product",
+                               model_urn(consumer.consumer_domain, consumer.consumer_name),
+                               "model"))
+    return sorted(edges, key=lambda e: (e.direction != "upstream", e.depth, short(e.from_id),
+                                        short(e.to_id)))

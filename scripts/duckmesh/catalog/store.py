@@ -14,10 +14,11 @@ from pathlib import Path
 
 import duckdb
 
+from duckmesh.catalog import built
 from duckmesh.catalog.model import Catalog, build_catalog
 from duckmesh.catalog.odcs import odcs_contract, validate_odcs
-from duckmesh.catalog.odps import descriptor_files
-from duckmesh.core.artifacts import Artifacts, load_manifest, load_run_results
+from duckmesh.catalog.odps import descriptor_files, odps_product, validate_odps
+from duckmesh.core.artifacts import Artifacts
 from duckmesh.core.context import BuildContext
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.core.sql import quote_ident, sql_path
@@ -192,13 +193,24 @@ def write_descriptors(catalog: Catalog, out_dir: Path, validate: bool = True) ->
             if str(stale.relative_to(out_dir)) not in expected:
                 stale.unlink()
     if validate:
-        for record in catalog.records:
-            errors = validate_odcs(odcs_contract(record, catalog.db_location))
-            problems += [f"{record.urn}: {error}" for error in errors]
+        problems = schema_problems(catalog)
     if problems:
-        raise MeshError("generated ODCS contracts do not validate against the ODCS schema: "
-                        + "; ".join(problems[:5]))
+        raise MeshError("generated descriptors do not validate against the ODCS v3 and "
+                        "ODPS v1.0.0 schemas: " + "; ".join(problems[:5]))
     return written
+
+
+def schema_problems(catalog: Catalog) -> list[str]:
+    """Every ODCS contract against the ODCS v3 schema and every ODPS descriptor against
+    the ODPS v1.0.0 schema: '<urn> (ODCS|ODPS): <path>: <message>'."""
+    problems = []
+    for record in catalog.records:
+        problems += [f"{record.urn} (ODCS): {error}" for error in
+                     validate_odcs(odcs_contract(record, catalog.db_location))]
+        contract_file = f"{record.name}_v{record.version}.odcs.yaml"
+        problems += [f"{record.urn} (ODPS): {error}" for error in
+                     validate_odps(odps_product(record, contract_file))]
+    return problems
 
 
 def generated_files(catalog: Catalog) -> dict[str, str]:
@@ -250,19 +262,38 @@ def table_sizes(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         "where database_name = current_database()").fetchall()}
 
 
+def last_good_file(mesh: Mesh) -> Path:
+    """Each model's node as of the last run in which it built (see catalog.built)."""
+    return mesh.target_dir / "catalog" / "last_good_nodes.json"
+
+
+def _catalog(mesh: Mesh, con: duckdb.DuckDBPyConnection | None, artifacts: Artifacts,
+             record: bool) -> Catalog:
+    """The catalog of what the database holds: models as of their last successful
+    build, product versions as their relations are (``record``: remember this run's
+    successful builds)."""
+    kept = built.read_kept(last_good_file(mesh))
+    manifest, kept = built.as_built(artifacts.manifest, artifacts.run_results, kept)
+    if record:
+        built.write_kept(last_good_file(mesh), kept)
+    node_columns = db_columns(con, manifest) if con is not None else {}
+    database = built.database_columns(con) if con is not None else None
+    return build_catalog(manifest, artifacts.run_results, node_columns, db_location(mesh),
+                         mesh, lineage_cache(mesh), database)
+
+
 def refresh(mesh: Mesh, con: duckdb.DuckDBPyConnection | None = None,
             artifacts: Artifacts | None = None) -> Catalog:
-    """Rebuild the catalog from target/ and the database: tables and descriptors."""
+    """Rebuild the catalog from the last build's artifacts and the database: tables
+    and descriptors."""
     artifacts = artifacts or Artifacts.load(mesh)
-    manifest, run_results = artifacts.manifest, artifacts.run_results
     own = con is None
     if con is None:
         if not mesh.db_path.exists():
             raise MeshError(f"{mesh.db_path} not found: run `duckmesh build` first")
         con = duckdb.connect(str(mesh.db_path))  # same config as dbt-duckdb's connection
     try:
-        catalog = build_catalog(manifest, run_results, db_columns(con, manifest),
-                                db_location(mesh), mesh, lineage_cache(mesh))
+        catalog = _catalog(mesh, con, artifacts, record=True)
         write_tables(con, catalog_rows(catalog, table_sizes(con)))
     finally:
         if own:
@@ -287,17 +318,16 @@ def after_build(context: BuildContext) -> None:
 
 
 def load(mesh: Mesh) -> Catalog:
-    """The catalog for reading (CLI, site): from target/ and the built database."""
-    manifest = load_manifest(mesh)
-    node_columns: dict[str, list[str]] = {}
+    """The catalog for reading (CLI, site): from the last build's artifacts and the
+    built database (without it, or while a build holds it: as the manifest says)."""
+    artifacts = Artifacts.load(mesh)
     if mesh.db_path.exists():
         try:
             with duckdb.connect(str(mesh.db_path), read_only=True) as con:
-                node_columns = db_columns(con, manifest)
+                return _catalog(mesh, con, artifacts, record=False)
         except duckdb.Error:
-            node_columns = {}  # database busy or unreadable: lineage by column name
-    return build_catalog(manifest, load_run_results(mesh), node_columns,
-                         db_location(mesh), mesh, lineage_cache(mesh))
+            pass  # database busy or unreadable: lineage by column name
+    return _catalog(mesh, None, artifacts, record=False)
 
 
 # --- CLI ------------------------------------------------------------------------------

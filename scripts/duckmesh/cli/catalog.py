@@ -101,11 +101,12 @@ def lineage(mesh: Any, cat: Any, product: str, upstream: bool, downstream: bool,
                 for c in record.columns]
         return _emit(as_json, data, format_table(["column", "fed by"], rows))
     edges = queries.lineage_edges(cat, record, upstream=not downstream, downstream=not upstream)
-    rows = [[e.direction, str(e.depth), f"{queries.short(e.from_id)} ({e.from_kind})",
-             f"{queries.short(e.to_id)} ({e.to_kind})"] for e in edges]
+    rows = [[e.direction, str(e.depth), queries.short(e.from_id), queries.short(e.to_id)]
+            for e in edges]
     text = (format_table(["direction", "depth", "from", "to"], rows) if rows
             else f"{record.key}: no lineage edges")
-    return _emit(as_json, [e.__dict__ for e in edges], text)
+    return _emit(as_json, [{**e.__dict__, "from": queries.short(e.from_id),
+                            "to": queries.short(e.to_id)} for e in edges], text)
 
 
 @catalog.command(help="write ODCS + ODPS descriptors to a folder")
@@ -135,8 +136,7 @@ def check(mesh: Any, cat: Any, folder: Path, as_json: bool) -> int:
         raise MeshError(f"{committed} is not a folder of committed descriptors; create it "
                         f"with `duckmesh catalog export --out {folder}`")
     drift = store.descriptor_drift(cat, committed)
-    problems = [f"{r.urn}: {e}" for r in cat.records
-                for e in store.validate_odcs(store.odcs_contract(r, cat.db_location))]
+    problems = store.schema_problems(cat)
     if as_json:
         print(json.dumps({"drift": drift, "invalid": problems}, indent=2))
     if drift or problems:
@@ -144,7 +144,7 @@ def check(mesh: Any, cat: Any, folder: Path, as_json: bool) -> int:
             for line in drift + problems:
                 print(f"  {line}")
         raise MeshError(f"{len(drift)} descriptor(s) in {folder} drift from the "
-                        f"generated ones and {len(problems)} contract error(s): refresh with "
+                        f"generated ones and {len(problems)} schema error(s): refresh with "
                         f"`duckmesh catalog export --out {folder}` and commit")
     if not as_json:
         print(f"{len(cat.records) * 2} descriptors in {folder} match the mesh")

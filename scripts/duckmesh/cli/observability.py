@@ -83,13 +83,14 @@ def status(state: CliState, html: Path | None) -> int:
 @click.option("--limit", type=COUNT, default=20, show_default=True, help="runs to show")
 @pass_state
 def history(state: CliState, product: str, limit: int) -> int:
+    from duckmesh.observability.history import run_label
     from duckmesh.observability.store import connect
     from duckmesh.observability.views import product_history
 
     mesh = state.mesh()
     with connect(mesh.db_path, create=False) as con:
         runs = product_history(con, product, limit)
-    rows = [[_time(h.started_at), h.run_id[:8], h.run_status,
+    rows = [[_time(h.started_at), run_label(h.run_id), h.run_status,
              f"v{h.version}" if h.version is not None else "-", h.build_status,
              "missing" if h.rows is None else f"{h.rows:,}", _number(h.build_seconds, 2),
              _number(h.freshness_lag_hours), h.breaches or "none", str(h.alerts_raised)]

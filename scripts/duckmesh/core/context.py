@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from duckmesh.core.artifacts import Artifacts
+from duckmesh.core.artifacts import Artifacts, save_build_copy
 from duckmesh.core.project import Mesh, MeshError
 
 
@@ -26,6 +26,8 @@ class BuildContext:
     validated_data: Path | None = None
     # set once dbt has run
     success: bool = False
+    # dbt wrote run results of its own (False: it failed before, e.g. on governance)
+    results_written: bool = False
     build_seconds: float = 0.0
     _artifacts: Artifacts | None = field(default=None, repr=False)
     _database: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
@@ -37,14 +39,17 @@ class BuildContext:
 
     @property
     def artifacts(self) -> Artifacts:
-        """The manifest and run results of this build's dbt run, read once."""
+        """The manifest and run results of this build's dbt run, read once; when dbt
+        wrote none (``results_written`` False) those of the last build that did."""
         if self._artifacts is None:
             self._artifacts = Artifacts.load(self.mesh)
         return self._artifacts
 
     def dbt_ran(self) -> None:
-        """Forget artifacts read before dbt wrote new ones."""
+        """Forget artifacts read before dbt wrote new ones, and keep the platform's own
+        copy of the new ones (a later `dbt docs generate` cannot replace it)."""
         self._artifacts = None
+        self.results_written = save_build_copy(self.mesh)
 
     def database(self) -> duckdb.DuckDBPyConnection:
         """One connection to the mesh database for the steps after the build (opened on

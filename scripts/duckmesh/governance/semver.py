@@ -12,8 +12,9 @@ last published manifest:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+
+from duckmesh.core.types import canonical_type
 
 RANK = {"patch": 1, "minor": 2, "major": 3}
 
@@ -32,14 +33,9 @@ class ProductChange:
 
 
 def normalise_type(data_type: str | None) -> str:
-    """The same folding as the governance_normalise_type macro."""
-    text = re.sub(r"\s+", " ", (data_type or "").lower().strip())
-    text = re.sub(r"\s*([(),])\s*", r"\1", text)
-    aliases = {"text": "varchar", "string": "varchar", "char": "varchar", "bpchar": "varchar",
-               "timestamptz": "timestamp with time zone", "bool": "boolean",
-               "logical": "boolean", "int": "integer", "int4": "integer", "int8": "bigint",
-               "long": "bigint"}
-    return re.sub(r"^numeric", "decimal", aliases.get(text, text))
+    """The canonical DuckDB spelling, folded by the mesh's one type table (as the
+    governance_normalise_type macro P05 and P09 use)."""
+    return canonical_type(data_type)
 
 
 def model_versions(manifest: dict) -> dict[tuple[str, str], dict[str, dict]]:

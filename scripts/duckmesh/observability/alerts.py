@@ -2,7 +2,8 @@
 
 An alert opens when a check first fails, is only "seen again" while it keeps failing
 (no duplicate per run), and resolves the first time the same check passes. New
-alerts are delivered as JSON lines to a file and stdout, and POSTed to a webhook."""
+alerts are appended as JSON lines to the alert file, POSTed to a webhook, and shown on
+stdout as one readable line each (``Alert.line``)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,11 @@ class Alert:
     occurrences: int
     resolved_run_id: str | None = None
     resolved_at: datetime | None = None
+
+    def line(self) -> str:
+        """The alert for people: 'alert 3 (error) customers.customers v1: ...'."""
+        owner = f" [owner: {self.owner}]" if self.owner else ""
+        return f"alert {self.alert_id} ({self.severity}) {self.message}{owner}"
 
     def to_json(self) -> str:
         record = asdict(self)
@@ -119,8 +125,9 @@ def query_alerts(con: duckdb.DuckDBPyConnection, include_resolved: bool = False,
 
 def deliver(alerts: list[Alert], alert_file: Path, webhook_url: str | None,
             timeout: float = 5.0, out: TextIO | None = None) -> list[str]:
-    """JSON lines to ``alert_file`` and ``out`` (stdout), one POST of
-    ``{"alerts": [...]}`` to the webhook. Returns delivery problems (never raises)."""
+    """JSON lines to ``alert_file``, one readable line each to ``out`` (stdout), one
+    POST of ``{"alerts": [...]}`` to the webhook. Returns delivery problems (never
+    raises)."""
     if not alerts:
         return []
     problems = []
@@ -133,8 +140,8 @@ def deliver(alerts: list[Alert], alert_file: Path, webhook_url: str | None,
         problems.append(f"could not append alerts to {alert_file}: {error} (set alert_file "
                         "in vars.duckmesh_observability or DUCKMESH_ALERT_FILE)")
     stream = out or sys.stdout
-    for line in lines:
-        print(line, file=stream, flush=True)
+    for alert in alerts:
+        print(alert.line(), file=stream, flush=True)
     if webhook_url:
         body = json.dumps({"alerts": [json.loads(line) for line in lines]}).encode()
         request = urllib.request.Request(

@@ -8,8 +8,9 @@
   median lag (and a robust z-score above ``volume_z``).
 - null rate: a column's null share more than ``null_rate_jump`` above its median.
 
-Nothing is checked until ``min_history`` earlier runs measured the product version,
-so the first runs of a new product raise no false alarm."""
+Nothing is checked until ``min_history`` earlier runs on the same data set measured the
+product version, so the first runs of a new product, or on another scale, raise no
+false alarm."""
 
 from __future__ import annotations
 
@@ -63,11 +64,14 @@ def detect(con: duckdb.DuckDBPyConnection, state: ProductState, run_id: str,
         select m.run_id, m.row_count, m.freshness_lag_hours
         from {SCHEMA}.product_metrics as m
         join {SCHEMA}.runs as r on r.run_id = m.run_id
+        join {SCHEMA}.runs as this_run on this_run.run_id = ?
         where m.product = ? and m.version is not distinct from ? and m.row_count is not null
-          and r.started_at < (select started_at from {SCHEMA}.runs where run_id = ?)
+          and r.started_at < this_run.started_at
+          -- the same source data only: another scale or seed starts a new baseline
+          and (this_run.data_set is null or r.data_set is not distinct from this_run.data_set)
         order by r.started_at desc
         limit ?
-    """, [product.key, version.version, run_id, config.window_runs]).fetchall()
+    """, [run_id, product.key, version.version, config.window_runs]).fetchall()
     if len(past) < config.min_history:
         return found, checked
 

@@ -205,6 +205,14 @@ def _test_results(nodes: list[NodeRun], manifest: dict,
     return results
 
 
+def run_label(run_id: str) -> str:
+    """How a run is shown: a dbt invocation id by its first 8 characters, any other id
+    (failed-<time>, run-<time>) whole, so two runs never look alike."""
+    if len(run_id) == 36 and run_id.count("-") == 4:
+        return run_id[:8]
+    return run_id
+
+
 def failed_run(ended_at: datetime, build_seconds: float, root: Path | None) -> RunRecord:
     """A build that failed before dbt wrote run results (e.g. a parse error)."""
     started_at = datetime.fromtimestamp(ended_at.timestamp() - build_seconds, UTC)

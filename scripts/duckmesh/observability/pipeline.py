@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 
 from duckmesh.core.context import BuildContext
-from duckmesh.core.project import MeshError
+from duckmesh.core.project import MeshError, relative
 from duckmesh.observability import alerts as alerting
 from duckmesh.observability.anomaly import Anomaly, detect
 from duckmesh.observability.config import ObservabilityConfig, load_config
@@ -25,6 +25,7 @@ from duckmesh.observability.history import (
     measure_products,
     products_from_manifest,
     run_from_artifacts,
+    run_label,
 )
 from duckmesh.observability.slo import ProductState, SloResult, evaluate, ledger
 from duckmesh.observability.store import SCHEMA, connect, ensure_schema, insert_rows
@@ -44,11 +45,22 @@ class Observation:
 
     def summary(self) -> str:
         met = sum(1 for r in self.slo_results if r.met)
-        return (f"observability: run {self.run.run_id[:8]} ({self.run.status}) recorded: "
-                f"{len(self.run.nodes)} nodes, {len(self.states)} product versions; "
-                f"SLOs {met}/{len(self.slo_results)} met; {len(self.anomalies)} anomalies; "
-                f"alerts {len(self.raised)} new, {len(self.resolved)} resolved, "
+        checks = (f"SLOs {met}/{len(self.slo_results)} met; {len(self.anomalies)} anomalies"
+                  if built_something(self.run) else
+                  "nothing built, so no SLO or anomaly checked")
+        return (f"observability: run {run_label(self.run.run_id)} ({self.run.status}) "
+                f"recorded: {len(self.run.nodes)} nodes, {len(self.states)} product versions; "
+                f"{checks}; alerts {len(self.raised)} new, {len(self.resolved)} resolved, "
                 f"{self.open_alerts} open")
+
+
+BUILT = ("model", "seed", "snapshot")
+RUN_ALERT = "run:build"  # the one alert of a build that built nothing
+
+
+def built_something(run: RunRecord) -> bool:
+    """Did any model, seed or snapshot run (successfully or not) in this run?"""
+    return any(n.resource_type in BUILT and n.status != "skipped" for n in run.nodes)
 
 
 def is_latest(product: Product) -> bool:
@@ -59,11 +71,14 @@ def observe(root: Path, db_path: Path, manifest: dict, run_results: dict | None,
             config: ObservabilityConfig, *, build_failed: bool = False,
             build_seconds: float = 0.0, deliver: bool = True,
             progress: Callable[[str], None] | None = None,
-            database: duckdb.DuckDBPyConnection | None = None) -> Observation:
+            database: duckdb.DuckDBPyConnection | None = None,
+            data_set: str | None = None) -> Observation:
     """Record one run in ``db_path`` (through ``database`` when given: an open
     connection to it, left open) and raise its alerts. ``run_results`` that are
     already recorded (a build that failed before dbt wrote any) count as a failed run
-    without nodes when ``build_failed``; otherwise recording them twice is an error."""
+    without nodes when ``build_failed``; otherwise recording them twice is an error.
+    ``data_set`` names the source data the run read: anomalies compare a run only with
+    earlier runs on the same data set (a switch of scale starts a new baseline)."""
     products = products_from_manifest(manifest)
     if database is not None:
         ensure_schema(database)
@@ -84,7 +99,7 @@ def observe(root: Path, db_path: Path, manifest: dict, run_results: dict | None,
         observation = Observation(run=run, as_of=as_of)
         con.begin()
         try:
-            _record(con, observation, products, config, progress)
+            _record(con, observation, products, config, progress, data_set)
             con.commit()
         except BaseException:
             con.rollback()
@@ -99,7 +114,7 @@ def observe(root: Path, db_path: Path, manifest: dict, run_results: dict | None,
 
 def _record(con: duckdb.DuckDBPyConnection, observation: Observation,
             products: list[Product], config: ObservabilityConfig,
-            progress: Callable[[str], None] | None) -> None:
+            progress: Callable[[str], None] | None, data_set: str | None = None) -> None:
     run, as_of = observation.run, observation.as_of
     now = datetime.now(UTC)
     insert_rows(con, "runs", [{
@@ -107,7 +122,7 @@ def _record(con: duckdb.DuckDBPyConnection, observation: Observation,
         "status": run.status, "dbt_version": run.dbt_version, "target": run.target,
         "git_commit": run.git_commit, "command": run.command, "as_of": as_of,
         "elapsed_seconds": run.elapsed_seconds, "node_count": len(run.nodes),
-        "recorded_at": now}])
+        "recorded_at": now, "data_set": data_set}])
     insert_rows(con, "node_runs", [{"run_id": run.run_id, **vars(n)} for n in run.nodes])
     insert_rows(con, "test_results", [{"run_id": run.run_id, **vars(t)} for t in run.tests])
 
@@ -124,10 +139,28 @@ def _record(con: duckdb.DuckDBPyConnection, observation: Observation,
     findings: list[alerting.Finding] = []
     checked: set[str] = set()
     owners = {p.key: p.owner for p in products}
+    if not built_something(run):
+        # nothing was built: every product is as the last run left it, so nothing is
+        # checked (no alert resolves, none of the last run's breaches is raised again);
+        # the failure itself is the one alert
+        if run.status != "success":
+            findings.append(alerting.Finding(
+                RUN_ALERT, "run", "build", "(mesh)", None, "", "error",
+                f"build {run_label(run.run_id)} built nothing: dbt failed before any model "
+                "ran (governance, a parse or a compilation error); every product keeps "
+                "its last build: see the build's output or logs/dbt.log"))
+        observation.raised, observation.resolved = alerting.reconcile(
+            con, run.run_id, run.ended_at, findings, set())
+        return
+    checked.add(RUN_ALERT)
     for state in states:
         if not is_latest(state.product):
             continue
         results = evaluate(state, run.ended_at, as_of)
+        if not results and not state.measurement.exists:
+            # not yet available (never built): an availability alert raised about it
+            # (by an older DuckMesh) no longer applies
+            checked.add(f"slo:{state.product.key}:availability")
         observation.slo_results += results
         for result in results:
             checked.add(result.alert_key)
@@ -232,7 +265,8 @@ def after_build(context: BuildContext) -> None:
         observation = observe(
             mesh.root, mesh.db_path, context.artifacts.manifest, context.artifacts.run_results,
             config, build_failed=not context.success, build_seconds=context.build_seconds,
-            database=context.database())
+            database=context.database(),
+            data_set=f"{relative(context.data_dir, mesh.root)} (seed {context.seed})")
     except duckdb.Error as error:
         raise MeshError(
             f"could not record the run in {mesh.db_path}: {error} (close other programs "

@@ -100,6 +100,8 @@ def evaluate(state: ProductState, run_ended_at: datetime, as_of: datetime) -> li
     target = slo.get("availability_pct")
     target = float(target) if target is not None else None
     if not state.measurement.exists:
+        if state.built_at is None:  # never built: not yet available, nothing breached
+            return results
         add("availability", None, target, 0.0, False,
             f"availability SLO breached: {version.relation} does not exist")
         return results

@@ -20,7 +20,7 @@ TABLES = {
         run_id varchar primary key, started_at timestamptz, ended_at timestamptz,
         status varchar, dbt_version varchar, target varchar, git_commit varchar,
         command varchar, as_of timestamptz, elapsed_seconds double, node_count integer,
-        recorded_at timestamptz""",
+        recorded_at timestamptz, data_set varchar""",
     "node_runs": """
         run_id varchar, unique_id varchar, resource_type varchar, package varchar,
         name varchar, version integer, status varchar, started_at timestamptz,
@@ -61,6 +61,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create schema if not exists {SCHEMA}")
     for name, columns in TABLES.items():
         con.execute(f"create table if not exists {SCHEMA}.{name} ({columns})")
+    # added after the first release: histories recorded before have it null
+    con.execute(f"alter table {SCHEMA}.runs add column if not exists data_set varchar")
 
 
 @contextmanager

@@ -27,6 +27,8 @@ class ProductStatus:
 
     @property
     def slo_state(self) -> str:
+        if self.rows is None and self.built_at is None:
+            return "not yet available"
         return "ok" if not self.breaches else "breached: " + ", ".join(self.breaches)
 
 
@@ -47,10 +49,16 @@ def product_status(con: duckdb.DuckDBPyConnection) -> list[ProductStatus]:
     open_alerts = query_alerts(con)
     statuses = []
     for product, owner, version, built_at, count, run_id in rows:
+        # the SLOs as the newest run that checked them found them (a run that built
+        # nothing checks none)
         breaches = con.execute(f"""
             select distinct slo || coalesce(' (' || column_name || ')', '')
-            from {SCHEMA}.slo_status where run_id = ? and product = ? and not met
-            order by 1""", [run_id, product]).fetchall()
+            from {SCHEMA}.slo_status
+            where product = ? and not met and run_id = (
+                select s.run_id from {SCHEMA}.slo_status as s
+                join {SCHEMA}.runs as r on r.run_id = s.run_id
+                where s.product = ? order by r.started_at desc limit 1)
+            order by 1""", [product, product]).fetchall()
         row = ledger(con, product, upto_run=run_id)
         mine = [a for a in open_alerts if a.product == product]
         statuses.append(ProductStatus(

@@ -49,16 +49,18 @@ class Published:
     consumers: list[str]
 
 
-def _build_artifacts(mesh: Mesh, artifacts: Artifacts | None) -> tuple[dict, dict]:
-    artifacts = artifacts or Artifacts.load(mesh)
-    manifest, run_results = artifacts.manifest, artifacts.run_results
+def _build_artifacts(mesh: Mesh, artifacts: Artifacts | None) -> Artifacts:
+    """The last build's artifacts (the copy ``duckmesh build`` keeps when another dbt
+    command has since replaced target/manifest.json)."""
+    artifacts = artifacts or Artifacts.load(mesh, strict=True)
+    run_results = artifacts.run_results
     if run_results is None:
         raise MeshError(f"{mesh.run_results_path} not found: run `duckmesh build`")
     if not artifacts.same_build:
         raise MeshError("target/manifest.json and target/run_results.json are not from the same "
                         "finished `dbt build` (interrupted, or another dbt command ran since): "
                         "run `duckmesh build`, which publishes when it ends")
-    return manifest, run_results
+    return artifacts
 
 
 # -- writing a snapshot ------------------------------------------------------------------
@@ -93,7 +95,8 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     build's one connection, left open); standalone it is attached read-only."""
     if keep < 1:
         raise MeshError(f"--keep must be 1 or more, got {keep}")
-    manifest, run_results = _build_artifacts(mesh, artifacts)
+    artifacts_used = _build_artifacts(mesh, artifacts)
+    manifest, run_results = artifacts_used.manifest, artifacts_used.run_results
     access.check_refs(manifest)
     groups = access.consumer_groups(mesh.root)
     file_modes = modes.configured(mesh.root)
@@ -139,7 +142,8 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
                                     previous_root, previous_tables.get(consumer))
             record["consumers"][consumer] = list(tables)
             record["consumer_tables"][consumer] = tables
-        shutil.copyfile(mesh.manifest_path, work / "manifest.json")
+        shutil.copyfile(artifacts_used.manifest_file or mesh.manifest_path,
+                        work / "manifest.json")
         files.write_packages({"duckmesh_platform": mesh.root / "macros",
                               **{d.name: d for d in Mesh(mesh.root).domain_dirs()}},
                              work / "packages")
@@ -308,6 +312,10 @@ def after_build(ctx: BuildContext) -> None:
     modes.not_world_readable(ctx.mesh.db_path)  # the domains' private working area
     if not ctx.mesh.settings.publish:
         print("      publish skipped (DUCKMESH_PUBLISH=off)", flush=True)
+        return
+    if not ctx.results_written:  # ctx.artifacts are then the last build's
+        print("      nothing published: the build failed before dbt wrote its results; "
+              "the published snapshot is unchanged", flush=True)
         return
     try:
         done = publish(ctx.mesh, in_build=True, log=lambda line: print(line, flush=True),

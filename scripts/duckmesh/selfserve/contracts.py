@@ -22,6 +22,7 @@ from duckmesh.core import yamledit
 from duckmesh.core.names import InvalidInput
 from duckmesh.core.project import MeshError
 from duckmesh.core.sql import quote_ident
+from duckmesh.core.types import canonical_type
 
 # A description the platform cannot know is written empty, with this marker as a
 # YAML comment beside it: clearly marked for the team, and still missing for
@@ -83,9 +84,9 @@ def is_todo(description: str | None) -> bool:
 
 
 def normalise_type(duckdb_type: str) -> str:
-    """DuckDB's printed type as a contract data_type: lower case, no spaces in (p,s)."""
-    text = duckdb_type.strip().lower()
-    return re.sub(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)", r"(\1,\2)", text)
+    """DuckDB's printed type as a contract data_type: the canonical spelling of the
+    mesh's one type table (lower case, no spaces in (p,s))."""
+    return canonical_type(duckdb_type)
 
 
 def field_type_rules(mesh_root: Path | None) -> list[tuple[str, str]]:

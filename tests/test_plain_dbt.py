@@ -1,0 +1,73 @@
+"""Issue 15, items 8 and 9: plain dbt works after `duckmesh build`, and running it does
+not break the platform's steps.
+
+Item 8: the sources' default location is the last build's data set (``data/current``,
+a link the build keeps), so `dbt show` and `dbt docs generate` at the root read real
+files with no setting. Item 9: `dbt docs generate` rewrites target/manifest.json and
+run_results.json; `duckmesh publish` and the catalog read the build's own copy."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
+
+pytestmark = pytest.mark.e2e
+
+DBT = str(Path(sys.executable).parent / "dbt")
+
+
+def _plain_dbt(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """dbt as a user runs it at the root: no DUCKMESH_* variable set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUCKMESH_")}
+    return subprocess.run([DBT, *args, "--profiles-dir", "profiles"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def mesh(built_mesh: BuiltMesh, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return clone_built(built_mesh.root, tmp_path_factory.mktemp("plain") / "mesh")
+
+
+def test_plain_dbt_reads_the_last_builds_data_set(mesh: Path) -> None:
+    link = mesh / "data" / "current"
+    assert os.readlink(link) == f"scale_{TEST_SCALE:g}"
+    shown = _plain_dbt(mesh, "show", "--inline", "select count(*) as n from "
+                       "{{ source('order_system', 'orders') }}", "--output", "json")
+    assert shown.returncode == 0, shown.stdout[-3000:]
+    printed = json.loads(shown.stdout[shown.stdout.index("{"):shown.stdout.rindex("}") + 1])
+    with duckdb.connect() as con:
+        expected = con.execute("select count(*) from read_parquet("
+                               f"'{link}/sales/orders/*.parquet')").fetchone()[0]
+    assert printed == {"show": [{"n": expected}]} and expected == 10_000
+
+
+def test_dbt_docs_generate_leaves_publish_and_the_catalog_working(mesh: Path) -> None:
+    docs = _plain_dbt(mesh, "docs", "generate")
+    assert docs.returncode == 0, docs.stdout[-3000:]
+    manifest = json.loads((mesh / "target" / "manifest.json").read_text())
+    source = manifest["sources"]["source.sales.order_system.orders"]
+    assert source["relation_name"] == "read_parquet('data/current/sales/orders/*.parquet')"
+    results = json.loads((mesh / "target" / "run_results.json").read_text())
+    assert results["args"]["which"] == "generate"
+    kept = json.loads((mesh / "target" / "duckmesh" / "run_results.json").read_text())
+    assert kept["args"]["which"] == "build"
+
+    published = duckmesh(mesh, "publish")
+    assert "10 product versions built" in published.stdout
+    snapshot = (mesh / "published" / "current").resolve()
+    record = json.loads((snapshot / "publish.json").read_text())
+    assert record["invocation_id"] == kept["metadata"]["invocation_id"]
+    assert json.loads((snapshot / "manifest.json").read_text())["metadata"][
+        "invocation_id"] == kept["metadata"]["invocation_id"]
+    shown = json.loads(duckmesh(mesh, "catalog", "show", "sales.orders", "--json").stdout)
+    assert shown["parquet_location"] == "published/sales/orders/v2/orders_v2.parquet"
+    assert [c["status"] for c in shown["quality_checks"]] == ["pass"] * len(
+        shown["quality_checks"])

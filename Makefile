@@ -49,6 +49,7 @@ $(TEST_STAMP): $(STAMP)
 # mesh, so it lives in its own venv, pinned by constraints-contracts.txt
 $(CONTRACTS_STAMP): constraints-contracts.txt
 	@test -x $(CONTRACTS_VENV)/bin/python || $(PYTHON) -m venv $(CONTRACTS_VENV)
+	@echo "installing datacontract-cli into $(CONTRACTS_VENV)/ for the contract tests (quiet until done, about 85 s on a 2-core VM)"
 	$(CONTRACTS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
 	  -c constraints-contracts.txt 'datacontract-cli[duckdb,parquet]'
 	@touch $(CONTRACTS_STAMP)

@@ -51,4 +51,4 @@ def test_growth_reports_ratios_and_cost_per_million_orders() -> None:
     assert per_million.note == "10.00 -> 8.00 s per million orders"
     assert figures["cost per million orders, duckmesh CPU: scale 10 / scale 1"].value == \
         pytest.approx(0.75)
-    assert "memory_limit 8GB" in figures["scale 10: peak RSS, dbt build"].note
+    assert "memory_limit 8GB" in figures["scale 10: peak RSS, dbt"].note

@@ -40,6 +40,7 @@ from duckmesh.core.project import Mesh, find_mesh
 from duckmesh.sources import generate
 
 ORDERS_PER_SCALE = 1_000_000  # scale 1 = 1M orders (sources/generate.py)
+SIDES = ("floor", "dbt", "duckmesh")
 # what a cold `duckmesh build` must not find from an earlier one
 BUILD_LEFTOVERS = ("published", "target", "logs")
 
@@ -47,13 +48,16 @@ BUILD_LEFTOVERS = ("published", "target", "logs")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scales", default="0.1,1,10", help="comma-separated (default 0.1,1,10)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per side (default 1)")
+    parser.add_argument("--sides", default=",".join(SIDES),
+                        help=f"what to run at each scale (default {','.join(SIDES)})")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
 
 
 def run(args: argparse.Namespace) -> int:
     mesh = find_mesh(args.project_dir)
     scales = sorted(float(s) for s in args.scales.split(","))
-    figures, details = measure(mesh, scales, args.repeat, args.work)
+    sides = tuple(side for side in SIDES if side in args.sides.split(","))
+    figures, details = measure(mesh, scales, args.repeat, args.work, sides)
     print_table(figures)
     print(f"-> {write_json(mesh.target_dir / 'bench', 'growth', figures, details)}")
     return 0
@@ -74,8 +78,8 @@ def _fresh(copy: Mesh, db: Path) -> None:
         shutil.rmtree(copy.root / name, ignore_errors=True)
 
 
-def measure_scale(mesh: Mesh, copy: Mesh, work_dir: Path, scale: float, repeat: int
-                  ) -> dict[str, float]:
+def measure_scale(mesh: Mesh, copy: Mesh, work_dir: Path, scale: float, repeat: int,
+                  sides: tuple[str, ...] = SIDES) -> dict[str, float]:
     data_dir = mesh.data_dir(scale)
     generate.generate(data_dir, scale=scale, log=lambda *_: None)
     db = copy.root / "mesh.duckdb"
@@ -88,45 +92,47 @@ def measure_scale(mesh: Mesh, copy: Mesh, work_dir: Path, scale: float, repeat: 
     plan = direct_plan(json.loads((copy.target_dir / "manifest.json").read_text()), copy)
     threads = int(os.environ.get("DUCKMESH_THREADS", "4"))
     settings = profile_settings(copy)
-    samples: dict[str, list[float]] = {key: [] for key in (
-        "floor wall", "floor CPU", "dbt wall", "dbt CPU", "duckmesh wall", "duckmesh CPU")}
-    peaks = {"floor": 0.0, "dbt": 0.0, "duckmesh": 0.0}
+    samples: dict[str, list[float]] = {f"{side} {unit}": [] for side in sides
+                                       for unit in ("wall", "CPU")}
+    peaks = {side: 0.0 for side in sides}
     for _ in range(repeat):
-        remove_db(direct_db)
-        before = cpu_seconds()
-        samples["floor wall"].append(run_direct(direct_db, plan, threads, settings))
-        samples["floor CPU"].append(cpu_seconds() - before)
-        peaks["floor"] = _peak_self_gb()
-        remove_db(direct_db)
-
-        remove_db(db)
-        wall, cpu = run_dbt_cpu(copy.root, ["build", "--exclude-resource-type", "unit_test"],
-                                env)
-        samples["dbt wall"].append(wall)
-        samples["dbt CPU"].append(cpu)
-        peaks["dbt"] = _peak_children_gb()
-
-        _fresh(copy, db)
-        wall, cpu = run_cpu([sys.executable, "-m", "duckmesh.cli", "--project-dir",
-                             str(copy.root), "build", "--scale", f"{scale:g}"], copy.root, env)
-        samples["duckmesh wall"].append(wall)
-        samples["duckmesh CPU"].append(cpu)
-        peaks["duckmesh"] = _peak_children_gb()
+        if "floor" in sides:
+            remove_db(direct_db)
+            before = cpu_seconds()
+            samples["floor wall"].append(run_direct(direct_db, plan, threads, settings))
+            samples["floor CPU"].append(cpu_seconds() - before)
+            peaks["floor"] = _peak_self_gb()
+            remove_db(direct_db)
+        if "dbt" in sides:
+            remove_db(db)
+            wall, cpu = run_dbt_cpu(copy.root, ["build", "--exclude-resource-type",
+                                                "unit_test"], env)
+            samples["dbt wall"].append(wall)
+            samples["dbt CPU"].append(cpu)
+            peaks["dbt"] = _peak_children_gb()
+        if "duckmesh" in sides:
+            _fresh(copy, db)
+            wall, cpu = run_cpu([sys.executable, "-m", "duckmesh.cli", "--project-dir",
+                                 str(copy.root), "build", "--scale", f"{scale:g}"],
+                                copy.root, env)
+            samples["duckmesh wall"].append(wall)
+            samples["duckmesh CPU"].append(cpu)
+            peaks["duckmesh"] = _peak_children_gb()
     result = {key: min(values) for key, values in samples.items()}
     result.update({f"peak RSS GB ({key}, largest so far)": value for key, value in peaks.items()})
     result["nodes"] = float(len(plan))
     return result
 
 
-def measure(mesh: Mesh, scales: list[float], repeat: int, work: Path | None = None
-            ) -> tuple[list[Figure], dict]:
+def measure(mesh: Mesh, scales: list[float], repeat: int, work: Path | None = None,
+            sides: tuple[str, ...] = SIDES) -> tuple[list[Figure], dict]:
     with tempfile.TemporaryDirectory(prefix="duckmesh-bench-growth-") as tmp:
         work_dir = Path(work or tmp)
         copy = work_mesh(mesh, work_dir)
-        per_scale = {scale: measure_scale(mesh, copy, work_dir, scale, repeat)
+        per_scale = {scale: measure_scale(mesh, copy, work_dir, scale, repeat, sides)
                      for scale in scales}
     return figures_of(per_scale, profile_settings(mesh)), {
-        "scales": scales, "repeat": repeat, "per_scale": per_scale}
+        "scales": scales, "repeat": repeat, "sides": sides, "per_scale": per_scale}
 
 
 def figures_of(per_scale: dict[float, dict[str, float]], settings: dict[str, str]
@@ -135,31 +141,34 @@ def figures_of(per_scale: dict[float, dict[str, float]], settings: dict[str, str
     for scale, r in per_scale.items():
         tag = f"scale {scale:g}"
         millions = scale * ORDERS_PER_SCALE / 1e6
-        for side in ("floor", "dbt", "duckmesh"):
+        present = [side for side in SIDES if f"{side} wall" in r]
+        for side in present:
             figures.append(Figure(
                 "growth", f"{tag}: {side}", r[f"{side} wall"],
                 note=f"CPU {r[f'{side} CPU']:.1f} s; "
                      f"{r[f'{side} wall'] / millions:.2f} s wall, "
                      f"{r[f'{side} CPU'] / millions:.2f} s CPU per million orders"))
-        figures += [
-            Figure("growth", f"{tag}: dbt / floor", r["dbt wall"] / r["floor wall"], unit="x",
-                   target="<= 1.3x" if scale >= 1 else "",
-                   note=f"CPU {r['dbt CPU'] / r['floor CPU']:.2f}x (target <= 1.25x)"),
-            Figure("growth", f"{tag}: duckmesh build (cold) / floor",
-                   r["duckmesh wall"] / r["floor wall"], unit="x",
-                   target="<= 1.6x" if scale >= 1 else "",
-                   note=f"CPU {r['duckmesh CPU'] / r['floor CPU']:.2f}x"),
-            Figure("growth", f"{tag}: peak RSS, dbt build",
-                   r["peak RSS GB (dbt, largest so far)"], unit="",
-                   note=f"GB; memory_limit {settings.get('memory_limit', '?')}, "
-                        f"machine {machine()['memory_gb']} GB"),
-            Figure("growth", f"{tag}: peak RSS, duckmesh build",
-                   r["peak RSS GB (duckmesh, largest so far)"], unit="", note="GB"),
-        ]
+        if "floor" in present and "dbt" in present:
+            figures.append(Figure(
+                "growth", f"{tag}: dbt / floor", r["dbt wall"] / r["floor wall"], unit="x",
+                target="<= 1.3x" if scale >= 1 else "",
+                note=f"CPU {r['dbt CPU'] / r['floor CPU']:.2f}x (target <= 1.25x)"))
+        if "floor" in present and "duckmesh" in present:
+            figures.append(Figure(
+                "growth", f"{tag}: duckmesh build (cold) / floor",
+                r["duckmesh wall"] / r["floor wall"], unit="x",
+                target="<= 1.6x" if scale >= 1 else "",
+                note=f"CPU {r['duckmesh CPU'] / r['floor CPU']:.2f}x"))
+        for side in present:
+            figures.append(Figure(
+                "growth", f"{tag}: peak RSS, {side}",
+                round(r[f"peak RSS GB ({side}, largest so far)"], 2), unit="",
+                note=f"GB; memory_limit {settings.get('memory_limit', '?')}, "
+                     f"machine {machine()['memory_gb']} GB"))
     ordered = sorted(per_scale)
     if len(ordered) >= 2:
         small, large = ordered[-2], ordered[-1]
-        for side in ("floor", "dbt", "duckmesh"):
+        for side in (s for s in SIDES if f"{s} wall" in per_scale[large]):
             for unit in ("wall", "CPU"):
                 a = per_scale[small][f"{side} {unit}"] / small
                 b = per_scale[large][f"{side} {unit}"] / large

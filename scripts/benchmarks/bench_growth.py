@@ -5,11 +5,12 @@ order lines), side by side in one work copy and on the same data, cold:
   duckmesh  the whole `duckmesh build` in a fresh process with nothing from a previous
             build (no database, snapshot, validation cache or build state): source
             checks, dbt build, catalog, publish, observability.
-Each in wall and CPU seconds, the ratios to the floor, the cost per million orders and
-how it moves between the two largest scales (1.0 = flat, below 1 falls), and the peak
-memory (RSS) of the dbt and duckmesh processes against the profile's memory_limit and
-the machine's memory. Unit tests are left out of the dbt and floor runs (dbt only); the
-whole `duckmesh build` runs them as a user's build does."""
+Each in wall and CPU seconds (the fastest of --repeat runs), the ratios to the floor,
+the cost per million orders and how it moves between the two largest scales (1.0 =
+flat, below 1 falls), and the peak memory (RSS) of each side against the profile's
+memory_limit and the machine's memory. Unit tests are left out of the dbt and floor runs
+(dbt only); the whole `duckmesh build` runs them as a user's build does. --sides runs a
+subset (a large scale can take the floor and dbt alone)."""
 
 from __future__ import annotations
 

@@ -17,9 +17,12 @@ SPARK_STAMP := $(VENV)/.spark-stamp
 TEST_STAMP := $(VENV)/.test-stamp
 CONTRACTS_VENV := .venv-contracts
 CONTRACTS_STAMP := $(CONTRACTS_VENV)/.installed-stamp
-# two workers, one test file each at a time (module fixtures are built once), in the
-# order conftest.py gives: Spark first, then the files that build meshes
-PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+# one test file per worker at a time (module fixtures are built once), in the order
+# conftest.py gives: Spark first, then the files that build meshes. Three workers on two
+# cores: a test waits on dbt, Java or a sleep often enough that two workers left about a
+# quarter of the CPU idle (BENCHMARKS.md "Test loop"); TEST_WORKERS=2 for the old setting.
+TEST_WORKERS ?= 3
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: build build-spark test test-fast check lint install clean browser java contracts
 

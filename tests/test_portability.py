@@ -28,9 +28,15 @@ def compile_inline(root: Path, sql: str, target: str = "dev") -> str:
     return result.stdout.strip()
 
 
-def test_mesh_type_spells_every_logical_type_for_duckdb(built_mesh: BuiltMesh,
-                                                         tmp_path: Path) -> None:
-    root = clone_built(built_mesh.root, tmp_path / "mesh")
+@pytest.fixture(scope="module")
+def inline_mesh(built_mesh: BuiltMesh, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One clone for the inline compiles of this file: the first parses the clone in
+    full (its database path differs from the built mesh's), the others partially."""
+    return clone_built(built_mesh.root, tmp_path_factory.mktemp("inline") / "mesh")
+
+
+def test_mesh_type_spells_every_logical_type_for_duckdb(inline_mesh: Path) -> None:
+    root = inline_mesh
     rendered = compile_inline(root, "select '" + "|".join(
         f"{{{{ duckmesh_platform.mesh_type('{name}') }}}}" for name in LOGICAL) + "'")
     assert rendered == "select '" + "|".join([
@@ -39,9 +45,8 @@ def test_mesh_type_spells_every_logical_type_for_duckdb(built_mesh: BuiltMesh,
         "timestamp with time zone", "decimal(4,2)"]) + "'"
 
 
-def test_java_patterns_and_rounding_macros_render_as_documented(built_mesh: BuiltMesh,
-                                                               tmp_path: Path) -> None:
-    root = clone_built(built_mesh.root, tmp_path / "mesh")
+def test_java_patterns_and_rounding_macros_render_as_documented(inline_mesh: Path) -> None:
+    root = inline_mesh
     pattern = compile_inline(
         root, "select '{{ duckmesh_platform.java_datetime_pattern(\"%d/%m/%Y %H:%M:%S\") }}'")
     assert pattern == "select 'dd/MM/yyyy HH:mm:ss'"

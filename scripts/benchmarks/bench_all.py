@@ -1,7 +1,8 @@
-"""Every benchmark in one run: CLI start-up, engine overhead, platform overhead, no-op rebuild,
-consumer latency and large synthetic meshes. Prints one table and writes
-target/bench/<benchmark>.json plus target/bench/all.json. --quick runs a small version
-(scale 0.1, one repeat, meshes of 50/100/200 models) to check that everything works."""
+"""Every benchmark in one run: CLI start-up, engine overhead, platform overhead, no-op
+rebuild, consumer latency, large synthetic meshes, the plain-dbt peer and growth with the
+data. Prints one table and writes target/bench/<benchmark>.json plus
+target/bench/all.json. --quick runs a small version (scale 0.1, one repeat, meshes of
+50/100/200 models, growth at 0.01 and 0.1) to check that everything works."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from benchmarks import (
     bench_cli,
     bench_consumer,
     bench_engine,
+    bench_growth,
     bench_noop,
+    bench_peer,
     bench_platform,
     bench_scale,
 )
@@ -29,9 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="scale of the platform/noop/consumer runs (default 1)")
     parser.add_argument("--engine-scales", default=None, help="default 0.1,1")
     parser.add_argument("--sizes", default=None, help="synthetic mesh sizes (100,500,1000)")
+    parser.add_argument("--growth-scales", default=None, help="default 0.1,1,10")
     parser.add_argument("--repeat", type=int, default=None, help="default 3")
     parser.add_argument("--only", default=None,
-                        help="comma-separated subset: cli,engine,platform,noop,consumer,scale")
+                        help="comma-separated subset: "
+                             "cli,engine,platform,noop,consumer,scale,peer,growth")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,8 +47,11 @@ def run(args: argparse.Namespace) -> int:
                      .split(",")]
     sizes = [int(s) for s in (args.sizes or ("50,100,200" if quick else "100,500,1000"))
              .split(",")]
+    growth_scales = [float(s) for s in (args.growth_scales or ("0.01,0.1" if quick
+                                                              else "0.1,1,10")).split(",")]
     repeat = args.repeat or (1 if quick else 3)
-    chosen = set((args.only or "cli,engine,platform,noop,consumer,scale").split(","))
+    chosen = set((args.only or "cli,engine,platform,noop,consumer,scale,peer,growth")
+                 .split(","))
     out_dir = mesh.target_dir / "bench"
     steps = {
         "cli": lambda work: bench_cli.measure(mesh.root, 3 if quick else 7),
@@ -52,10 +60,13 @@ def run(args: argparse.Namespace) -> int:
         "noop": lambda work: bench_noop.measure(mesh, scale, repeat, work),
         "consumer": lambda work: bench_consumer.measure(mesh, scale, max(5, repeat * 5), work),
         "scale": lambda work: bench_scale.measure(sizes, 10, 1, work),
+        "peer": lambda work: bench_peer.measure(mesh, scale, repeat, work),
+        "growth": lambda work: bench_growth.measure(mesh, growth_scales, 1, work),
     }
     figures: list[Figure] = []
     details: dict = {"quick": quick, "scale": scale, "engine_scales": engine_scales,
-                     "sizes": sizes, "repeat": repeat, "seconds": {}}
+                     "sizes": sizes, "growth_scales": growth_scales, "repeat": repeat,
+                     "seconds": {}}
     for name, step in steps.items():
         if name not in chosen:
             continue

@@ -111,5 +111,17 @@ def _figures(samples: dict[str, list[float]]) -> list[Figure]:
         figures.append(Figure("platform", f"{name} share", 100 * seconds / build_s, unit="%",
                               samples=samples[name], note=f"{seconds:.2f} s"))
     figures.append(Figure("platform", "platform steps together", 100 * total / build_s,
-                          unit="%", target="<= 10%", note=f"{total:.2f} s"))
+                          unit="%", target="<= 8% (warm)",
+                          note=f"{total:.2f} s; median of the builds (from the 2nd: warm)"))
+    steps = [name for name in samples if name != "dbt build" and name in present]
+    if len(samples["dbt build"]) > 1:  # the first build is cold, the others warm
+        warm = [sum(samples[name][i] for name in steps) / samples["dbt build"][i]
+                for i in range(1, len(samples["dbt build"]))]
+        figures.append(Figure("platform", "platform steps together, warm builds only",
+                              100 * median(warm), unit="%", target="<= 8%",
+                              samples=[100 * w for w in warm]))
+    cold = sum(samples[name][0] for name in steps)
+    figures.append(Figure("platform", "platform steps together, cold first build",
+                          100 * cold / samples["dbt build"][0], unit="%",
+                          note=f"{cold:.2f} s: no snapshot, validation cache or stamp yet"))
     return figures

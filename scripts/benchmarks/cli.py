@@ -12,6 +12,8 @@ Subcommands:
   consumer    typical consumer queries on the published vs. the build database
   scale-out   the same dbt build on DuckDB and on local Spark, and the products compared
   domain      one domain built alone (upstream from the publish) against the whole mesh
+  growth      floor / dbt build / whole duckmesh build, cold, at scales 0.1, 1 and 10
+  peer        the same models as a plain dbt project (no hooks) against DuckMesh's build
   all         every benchmark above; one table, JSON in target/bench/
 
 Figures are wall-clock medians; they depend on the machine (see BENCHMARKS.md).
@@ -62,6 +64,16 @@ def _domain() -> ModuleType:
     return bench_domain
 
 
+def _growth() -> ModuleType:
+    from benchmarks import bench_growth
+    return bench_growth
+
+
+def _peer() -> ModuleType:
+    from benchmarks import bench_peer
+    return bench_peer
+
+
 def _cli_start() -> ModuleType:
     from benchmarks import bench_cli
     return bench_cli
@@ -81,6 +93,9 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], ModuleType]]] = {
     "consumer": ("consumer query latency, published vs. build database", _consumer),
     "scale-out": ("the same dbt build on DuckDB and on a local Spark", _scale_out),
     "domain": ("one domain built alone against the whole mesh; parse", _domain),
+    "growth": ("floor, dbt build and duckmesh build at scales 0.1/1/10, per M orders",
+               _growth),
+    "peer": ("the same models as a plain dbt project (no hooks) vs DuckMesh", _peer),
     "cli-start": ("duckmesh --help / query start-up vs. python -c pass", _cli_start),
     "all": ("every benchmark; one table and target/bench/*.json", _all),
 }

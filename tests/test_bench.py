@@ -1,0 +1,54 @@
+"""The growth and peer benchmarks' own logic, without running a build: what the plain
+peer project loses, and how growth turns seconds into ratios and costs per million
+orders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmarks import bench_growth, bench_peer
+from conftest import copy_mesh
+
+
+def test_the_plain_peer_loses_only_the_hooks(tmp_path: Path) -> None:
+    mesh = copy_mesh(tmp_path / "mesh")
+    projects = [mesh / "dbt_project.yml", *sorted((mesh / "domains").glob("*/dbt_project.yml"))]
+    before = {p: yaml.safe_load(p.read_text()) for p in projects}
+    removed = {p.relative_to(mesh).as_posix(): bench_peer.strip_platform_hooks(p)
+               for p in projects}
+    assert removed == {
+        "dbt_project.yml": ["on-run-start", "models.duckmesh.products.+post-hook"],
+        **{f"domains/{d}/dbt_project.yml": ["on-run-start", f"models.{d}.products.+post-hook"]
+           for d in ("customer_service", "customers", "marketing", "sales")}}
+    for project in projects:
+        after = yaml.safe_load(project.read_text())
+        expected = before[project]
+        del expected["on-run-start"]
+        products = expected["models"][expected["name"]]["products"]
+        del products["+post-hook"]
+        assert after == expected  # everything else, contracts included, is kept
+
+
+def test_growth_reports_ratios_and_cost_per_million_orders() -> None:
+    def sides(floor: float, dbt: float, duckmesh: float) -> dict[str, float]:
+        return {"floor wall": floor, "floor CPU": 2 * floor, "dbt wall": dbt,
+                "dbt CPU": 2 * dbt, "duckmesh wall": duckmesh, "duckmesh CPU": 2 * duckmesh,
+                "peak RSS GB (floor, largest so far)": 0.5,
+                "peak RSS GB (dbt, largest so far)": 0.75,
+                "peak RSS GB (duckmesh, largest so far)": 1.0}
+
+    figures = {f.name: f for f in bench_growth.figures_of(
+        {1.0: sides(10.0, 13.0, 16.0), 10.0: sides(80.0, 90.0, 120.0)}, {"memory_limit": "8GB"})}
+    assert figures["scale 1: dbt / floor"].value == pytest.approx(1.3)
+    assert figures["scale 10: duckmesh build (cold) / floor"].value == pytest.approx(1.5)
+    assert figures["scale 10: dbt"].note.startswith("CPU 180.0 s; 9.00 s wall, 18.00 s CPU")
+    # 10 s per million orders at scale 1, 8 s at scale 10: the cost falls to 0.8x
+    per_million = figures["cost per million orders, floor wall: scale 10 / scale 1"]
+    assert per_million.value == pytest.approx(0.8)
+    assert per_million.note == "10.00 -> 8.00 s per million orders"
+    assert figures["cost per million orders, duckmesh CPU: scale 10 / scale 1"].value == \
+        pytest.approx(0.75)
+    assert "memory_limit 8GB" in figures["scale 10: peak RSS, dbt"].note

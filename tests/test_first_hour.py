@@ -49,15 +49,17 @@ def makefile_copy(tmp_path: Path) -> Path:
 
 def test_first_build_says_what_pip_installs(tmp_path: Path) -> None:
     folder = makefile_copy(tmp_path)
+    # as a user runs it, not as a sub-make of `make test` (which prints "Entering directory")
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKELEVEL", "MAKEFLAGS", "MFLAGS"}}
     dry = subprocess.run(["make", "-n", "build"], cwd=folder, capture_output=True, text=True,
-                         check=True, env={**os.environ, "SCALE": ""}).stdout.splitlines()
+                         check=True, env={**env, "SCALE": ""}).stdout.splitlines()
     assert dry[1:3] == [
         'echo "installing the pinned packages into .venv/: dbt-core, dbt-duckdb, duckdb, '
         'sqlfluff, sqlglot and their"',
         'echo "dependencies: first build only, quiet until done (89 s on a busy 2-core VM)"']
     # without SCALE the CLI picks the last build's scale; with it, that scale
     assert dry[-1] == ".venv/bin/duckmesh build "
-    scaled = subprocess.run(["make", "-n", "build", "SCALE=0.01"], cwd=folder,
+    scaled = subprocess.run(["make", "-n", "build", "SCALE=0.01"], cwd=folder, env=env,
                             capture_output=True, text=True, check=True).stdout.splitlines()
     assert scaled[-1] == ".venv/bin/duckmesh build --scale 0.01"
 

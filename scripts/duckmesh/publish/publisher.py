@@ -31,9 +31,9 @@ import duckdb
 from duckmesh.core.artifacts import Artifacts
 from duckmesh.core.context import BuildContext
 from duckmesh.core.products import ProductVersion, port_path, public_products
-from duckmesh.core.project import Mesh, MeshError
+from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.core.sql import qualified_name, quote_ident, sql_path
-from duckmesh.publish import access, files, snapshots
+from duckmesh.publish import access, files, gates, snapshots, verify
 from duckmesh.publish.consumers import write_consumer
 from duckmesh.publish.plan import Plan, plan
 
@@ -87,10 +87,13 @@ def _connect_mesh(mesh: Mesh, in_build: bool) -> duckdb.DuckDBPyConnection:
 def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_KEEP,
             in_build: bool = False, log: Callable[[str], None] = print,
             artifacts: Artifacts | None = None,
-            database: duckdb.DuckDBPyConnection | None = None) -> Published:
+            database: duckdb.DuckDBPyConnection | None = None,
+            data_set: str | None = None) -> Published:
     """Publish a new snapshot. In a build (``in_build``) the build's database is read
     read-write with dbt-duckdb's configuration, through ``database`` when given (the
-    build's one connection, left open); standalone it is attached read-only."""
+    build's one connection, left open); standalone it is attached read-only.
+    ``data_set`` names the source data of the build (another one than the last publish's
+    starts a new baseline for the volume gate; None: the last publish's)."""
     if keep < 1:
         raise MeshError(f"--keep must be 1 or more, got {keep}")
     manifest, run_results = _build_artifacts(mesh, artifacts)
@@ -108,8 +111,12 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
         log(f"      removed {name}, left by an interrupted publish")
     previous_id = snapshots.current_snapshot(pub)
     previous_root = pub / "snapshots" / previous_id if previous_id else None
-    previous_products = snapshots.read_record(previous_root)["products"] if previous_root else {}
+    previous_record = snapshots.read_record(previous_root) if previous_root else {}
+    previous_products = previous_record.get("products") or {}
     decided = plan(manifest, run_results, set(previous_products))
+    new_baseline = data_set is not None and previous_record.get("data_set") not in (
+        None, data_set)
+    _gate(mesh, manifest, decided, previous_products, new_baseline, in_build, database, log)
 
     snapshot = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     work = pub / "snapshots" / f".tmp-{snapshot}"
@@ -118,10 +125,12 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     record: dict = {"snapshot": snapshot, "previous": previous_id,
                     "invocation_id": manifest["metadata"]["invocation_id"],
                     "published_at": datetime.now(UTC).isoformat(), "products": {},
-                    "consumers": {}}
+                    "consumers": {},
+                    "data_set": data_set or previous_record.get("data_set")}
     try:
         record["products"] = _write_products(mesh, work, decided, products, previous_root,
-                                             previous_products, in_build, snapshot, database)
+                                             previous_record, in_build, snapshot, database,
+                                             log)
         policies = access.policies(manifest)
         previous_tables = (snapshots.read_record(previous_root).get("consumer_tables") or {}
                            if previous_root else {})
@@ -135,6 +144,11 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
         files.write_packages({"duckmesh_platform": mesh.root / "macros",
                               **{d.name: d for d in Mesh(mesh.root).domain_dirs()}},
                              work / "packages")
+        record["files"] = verify.digests(work, record)
+        damage = verify.read_back(work, record)
+        if damage:
+            raise duckdb.IOException("the new snapshot does not read back as written: "
+                                     + "; ".join(damage))
         (work / "publish.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     except (duckdb.Error, OSError) as error:
         shutil.rmtree(work, ignore_errors=True)
@@ -147,12 +161,41 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     snapshots.stable_links(pub, {p.domain for p in products.values()})
     snapshots.link(f"snapshots/{snapshot}", pub / "current")  # the commit point
     snapshots.prune(pub, keep)
+    log_outcome(decided, log)
+    return Published(snapshot, [p.relation for p in decided.build], decided.carry,
+                     decided.drop, wanted)
+
+
+def log_outcome(decided: Plan, log: Callable[[str], None]) -> None:
+    """What was published and what was not, and why."""
+    if decided.build:
+        log(f"      published: {', '.join(sorted(p.relation for p in decided.build))}")
     for name, why in sorted(decided.carry.items()):
         log(f"      {name} not published ({why}): the previous version stays")
     for name, why in sorted(decided.drop.items()):
         log(f"      {name} not published ({why}) and never published before")
-    return Published(snapshot, [p.relation for p in decided.build], decided.carry,
-                     decided.drop, wanted)
+
+
+def _gate(mesh: Mesh, manifest: dict, decided: Plan, previous: dict, new_baseline: bool,
+          in_build: bool, database: duckdb.DuckDBPyConnection | None,
+          log: Callable[[str], None]) -> None:
+    """The quality gates (publish/gates.py) on the build database; the alerts of the
+    product versions they hold back are raised now, before anything is published."""
+    con = database or _connect_mesh(mesh, in_build)
+    try:
+        gates.apply(con, manifest, decided, previous, new_baseline)
+        if in_build:
+            gates.raise_alerts(mesh, con, manifest, decided, log)
+    finally:
+        if database is None:
+            con.close()
+    if not in_build:
+        try:
+            with duckdb.connect(str(mesh.db_path)) as writable:
+                gates.raise_alerts(mesh, writable, manifest, decided, log)
+        except duckdb.Error as error:
+            log(f"      warning: the alerts of held-back products were not recorded in "
+                f"{mesh.db_path} ({error})")
 
 
 def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[list[str]]:
@@ -160,15 +203,22 @@ def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[list[str]]:
 
 
 def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, ProductVersion],
-                    previous_root: Path | None, previous: dict, in_build: bool,
-                    snapshot: str, database: duckdb.DuckDBPyConnection | None = None) -> dict:
+                    previous_root: Path | None, previous_record: dict, in_build: bool,
+                    snapshot: str, database: duckdb.DuckDBPyConnection | None = None,
+                    log: Callable[[str], None] = print) -> dict:
     """Write the snapshot database and the Parquet ports; return the products' entries.
 
     A product's rows and checksum are computed once, from the build's table. A built
     product whose rows, checksum and columns equal the previous snapshot's reuses that
     snapshot's table (the new database starts as a copy of the previous one) and links its
     Parquet port; the others are copied from the build and their port is written from the
-    snapshot copy. Carried products keep the previous snapshot's table and port."""
+    snapshot copy. Carried products keep the previous snapshot's table and port.
+
+    Nothing is reused unverified (publish/verify.py): a previous database that changed
+    since it was published is not copied (every built product is copied from the build,
+    each carried one from the newest kept snapshot where its table is intact), and a port
+    that changed is written again from its table."""
+    previous = previous_record.get("products") or {}
     con = database or _connect_mesh(mesh, in_build)
     try:
         measured = {}
@@ -184,15 +234,23 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                      and _port(previous_root, products[r]).is_file()}
         keep = unchanged | set(decided.carry)
         base = files.reusable_base(previous_root, Path("mesh.duckdb")) if keep else None
+        if base is not None and previous_root is not None:
+            damage = verify.database_damage(previous_root, previous_record, keep)
+            if damage:
+                log(f"      the previous snapshot is damaged ({'; '.join(damage)}): nothing is "
+                    "copied from it, products are written again from the build")
+                base = None
+        carried_from = {} if base is not None else _carry_sources(
+            snapshots.published_dir(mesh), previous_root, decided, log)
         target = work / "mesh.duckdb"
         if base is not None:
             shutil.copyfile(base, target)
         else:
             keep = set()
         con.execute(f"attach {sql_path(target)} as snap")
-        if decided.carry and base is None:
-            assert previous_root is not None  # carried products come from it
-            con.execute(f"attach {sql_path(previous_root / 'mesh.duckdb')} as prev (read_only)")
+        sources = sorted(set(carried_from.values()))
+        for index, source_db in enumerate(sources):
+            con.execute(f"attach {sql_path(source_db)} as prev_{index} (read_only)")
         try:
             if base is not None:
                 files.clear(con, "snap", keep)
@@ -201,7 +259,8 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                     _copy_table(con, None, product, "snap")
                 port = _port(work, product)
                 port.parent.mkdir(parents=True, exist_ok=True)
-                if product.relation in unchanged:
+                if product.relation in unchanged and _port_intact(previous_root, previous_record,
+                                                                  product.relation, log):
                     assert previous_root is not None  # unchanged: equal to its table there
                     files.link_file(_port(previous_root, product), port)
                 else:
@@ -210,11 +269,17 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
             for relation in decided.carry:
                 product = products[relation]
                 if base is None:
-                    _copy_table(con, "prev", product, "snap")
+                    source = f"prev_{sources.index(carried_from[relation])}"
+                    _copy_table(con, source, product, "snap")
                 port = _port(work, product)
                 port.parent.mkdir(parents=True, exist_ok=True)
                 assert previous_root is not None  # carried products come from it
-                files.link_file(_port(previous_root, product), port)
+                if base is not None and _port_intact(previous_root, previous_record, relation,
+                                                     log):
+                    files.link_file(_port(previous_root, product), port)
+                else:
+                    con.execute(f"copy snap.{qualified_name(product.schema, product.relation_name)} "
+                                f"to {sql_path(port)} (format parquet, compression zstd)")
             entries, rows = {}, []
             present = [*decided.build, *(products[r] for r in decided.carry)]
             for product in sorted(present, key=lambda p: p.relation):
@@ -241,8 +306,8 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                              count, checksum, origin])
         finally:
             con.execute("detach snap")
-            if decided.carry and base is None:
-                con.execute("detach prev")
+            for index in range(len(sources)):
+                con.execute(f"detach prev_{index}")
     finally:
         if database is None:
             con.close()
@@ -254,6 +319,46 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
     finally:
         con.close()
     return entries
+
+
+def _port_intact(root: Path | None, record: dict, relation: str,
+                 log: Callable[[str], None]) -> bool:
+    if root is None:
+        return False
+    damage = verify.port_damage(root, record, relation)
+    if damage:
+        log(f"      {damage}: written again from its table")
+    return damage is None
+
+
+def _carry_sources(pub: Path, previous_root: Path | None, decided: Plan,
+                   log: Callable[[str], None]) -> dict[str, Path]:
+    """The database each carried product is copied from: the newest kept snapshot that
+    holds it intact, with the checksum of its last publish. A carried product intact in
+    no kept snapshot is left out (moved to ``decided.drop``): damage is never copied."""
+    if previous_root is None or not decided.carry:
+        return {}
+    expected = snapshots.read_record(previous_root)["products"]
+    candidates = [previous_root] + [pub / "snapshots" / name for name in
+                                    reversed(snapshots.snapshots(pub))
+                                    if pub / "snapshots" / name != previous_root]
+    found: dict[str, Path] = {}
+    for relation in sorted(decided.carry):
+        for root in candidates:
+            entry = snapshots.read_record(root)["products"].get(relation)
+            if not entry or entry.get("checksum") != expected[relation].get("checksum"):
+                continue
+            if not verify.table_damage(root / "mesh.duckdb", {relation: entry}):
+                found[relation] = root / "mesh.duckdb"
+                if root != previous_root:
+                    log(f"      {relation}: damaged in the previous snapshot, carried from "
+                        f"the intact copy in {root.name}")
+                break
+        else:
+            why = decided.carry.pop(relation)
+            decided.drop[relation] = (f"{why}; its published table is damaged in every kept "
+                                      "snapshot")
+    return found
 
 
 def _copy_table(con: duckdb.DuckDBPyConnection, source_db: str | None,
@@ -280,7 +385,8 @@ def after_build(ctx: BuildContext) -> None:
         return
     try:
         done = publish(ctx.mesh, in_build=True, log=lambda line: print(line, flush=True),
-                       artifacts=ctx.artifacts, database=ctx.database())
+                       artifacts=ctx.artifacts, database=ctx.database(),
+                       data_set=f"{relative(ctx.data_dir, ctx.mesh.root)} seed {ctx.seed}")
     except MeshError:
         if not ctx.success:
             print("      nothing published: the build failed before dbt wrote its results; "

@@ -220,8 +220,7 @@ def apply(con: duckdb.DuckDBPyConnection, manifest: dict, decided: Plan, previou
             continue
         for product in decided.build:
             if product.relation in relations and product.relation not in result.failed:
-                result.held[product.relation] = (f"{HELD_WITH}: {culprits[0]} held back ("
-                                                 f"{holding[culprits[0]]})")
+                result.held[product.relation] = f"{HELD_WITH}: {culprits[0]} is held back"
     stopped = {**result.failed, **result.held}
     kept = []
     for product in decided.build:
@@ -236,14 +235,20 @@ def apply(con: duckdb.DuckDBPyConnection, manifest: dict, decided: Plan, previou
     return result
 
 
+def held_back(decided: Plan) -> dict[str, str]:
+    """The product versions a plan holds back because of a failure (model, tests, quality
+    gate or its set), not merely left unbuilt: relation -> why."""
+    return {r: why for r, why in {**decided.carry, **decided.drop}.items()
+            if why.startswith(HOLDING) or why.startswith(HELD_WITH)}
+
+
 def raise_alerts(mesh: Mesh, con: duckdb.DuckDBPyConnection, manifest: dict, decided: Plan,
                  log: Callable[[str], None]) -> None:
     """An error alert per product version held back (failed or held with its set),
     raised before the publish; an alert of an earlier publish resolves when its product
     version goes out again."""
     owners = {p.version.relation: p for p in products_from_manifest(manifest)}
-    held = {r: why for r, why in {**decided.carry, **decided.drop}.items()
-            if why.startswith(HOLDING) or why.startswith(HELD_WITH)}
+    held = held_back(decided)
     findings = [alerts.Finding(
         f"publish:{relation}", "publish", "held_back", owners[relation].key,
         owners[relation].version.version, owners[relation].owner, "error",

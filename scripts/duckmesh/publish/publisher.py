@@ -397,5 +397,12 @@ def after_build(ctx: BuildContext) -> None:
           f"(snapshot {done.snapshot}"
           + (f", {len(done.carried)} kept from the previous one" if done.carried else "")
           + ")", flush=True)
+    gated = sorted(r for r, why in {**done.carried, **done.dropped}.items()
+                   if why.startswith(gates.GATE))
+    if gated and ctx.success:
+        raise MeshError(f"{', '.join(gated)} failed the quality gates (see above): "
+                        f"{len({**done.carried, **done.dropped})} product version(s) not "
+                        "published, consumers keep the previous versions; fix the data or the "
+                        "expectations (meta.quality, docs/quality-gates.md) and build again")
 
 

@@ -12,6 +12,7 @@ Subcommands:
   consumer    typical consumer queries on the published vs. the build database
   scale-out   the same dbt build on DuckDB and on local Spark, and the products compared
   domain      one domain built alone (upstream from the publish) against the whole mesh
+  probe       the bad-input matrix (issue 18): every broken source file, one build each
   all         every benchmark above; one table, JSON in target/bench/
 
 Figures are wall-clock medians; they depend on the machine (see BENCHMARKS.md).
@@ -67,6 +68,11 @@ def _cli_start() -> ModuleType:
     return bench_cli
 
 
+def _probe() -> ModuleType:
+    from benchmarks import probe
+    return probe
+
+
 def _all() -> ModuleType:
     from benchmarks import bench_all
     return bench_all
@@ -82,6 +88,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], ModuleType]]] = {
     "scale-out": ("the same dbt build on DuckDB and on a local Spark", _scale_out),
     "domain": ("one domain built alone against the whole mesh; parse", _domain),
     "cli-start": ("duckmesh --help / query start-up vs. python -c pass", _cli_start),
+    "probe": ("the bad-input matrix of issue 18, one build per broken file", _probe),
     "all": ("every benchmark; one table and target/bench/*.json", _all),
 }
 

@@ -215,7 +215,9 @@ def apply(con: duckdb.DuckDBPyConnection, manifest: dict, decided: Plan, previou
                     if why.startswith(HOLDING)})
     for group in linked_sets(manifest):
         relations = {by_id[u].relation for u in group}
-        culprits = sorted(relations & set(holding))
+        # the first cause named: a failure of its own, before a model skipped for it
+        culprits = sorted(relations & set(holding),
+                          key=lambda r: (holding[r].startswith("model skipped"), r))
         if not culprits:
             continue
         for product in decided.build:

@@ -246,11 +246,14 @@ def held_back(decided: Plan) -> dict[str, str]:
 
 def raise_alerts(mesh: Mesh, con: duckdb.DuckDBPyConnection, manifest: dict, decided: Plan,
                  log: Callable[[str], None]) -> None:
-    """An error alert per product version held back (failed or held with its set),
-    raised before the publish; an alert of an earlier publish resolves when its product
-    version goes out again."""
+    """An error alert per product version the quality gates hold back (its own, or with
+    its set), raised before the publish; an alert of an earlier publish resolves when its
+    product version goes out again."""
     owners = {p.version.relation: p for p in products_from_manifest(manifest)}
-    held = held_back(decided)
+    # a failed model or test is alerted by observability for this run; the gates and the
+    # sets are the publish's own reasons
+    held = {r: why for r, why in held_back(decided).items()
+            if why.startswith((GATE, HELD_WITH))}
     findings = [alerts.Finding(
         f"publish:{relation}", "publish", "held_back", owners[relation].key,
         owners[relation].version.version, owners[relation].owner, "error",

@@ -7,8 +7,9 @@ reports:
 
     probe      format and damage
     outcome    quarantined (rows set aside, the rest published), stopped (the run
-               ended before publish), held back (quality gates kept the previous
-               versions), published (nothing to set aside), TRACEBACK
+               ended before dbt), held back (failed tests or quality gates kept the
+               previous versions), drift reported (an added column, allowed by the
+               contract), published (nothing to set aside), TRACEBACK
     published  the product versions published by the probe's build
     intact     the published data: `same` (every recorded checksum as before the
                probe), `verified` (a new snapshot that reads back as recorded) or DAMAGED
@@ -331,7 +332,8 @@ def run_probe(base: Path, work: Path, probe: Probe) -> list[str]:
         elif "[3/4] dbt build" not in result.stdout:
             outcome = "stopped"
         else:
-            found = [("quarantined", "quarantined ->"), ("held back", "not published (")]
+            found = [("quarantined", "quarantined ->"), ("held back", "not published ("),
+                     ("drift reported", "schema drift in ")]
             outcome = ", ".join(name for name, key in found if key in text) or "published"
         return [probe.name, outcome, str(result.returncode), f"{len(new)} new", intact,
                 str(violations(root)), _message(result)[:160]]

@@ -14,8 +14,10 @@ contract every row is checked against:
           data_type: date
           config: {meta: {required: true, format: "%d/%m/%Y"}}
 
-CSV and JSON-lines files are read line by line (one record per line), Parquet through
-DuckDB. A bad row never disappears: it is returned with its line, reason and raw text.
+CSV and JSON-lines files are first checked by one DuckDB query each (fastcheck.py); a
+file it does not find clean is read line by line (one record per line), which names each
+bad row. Parquet is read through DuckDB. A bad row never disappears: it is returned
+with its line, reason and raw text.
 A line that is not UTF-8 or is longer than MAX_LINE_BYTES is a bad row; a date or
 timestamp outside the source's ``date_window`` (default 1900-01-01 to a year after
 today) is a bad row; a file that cannot be read at all, or a source without any row,
@@ -39,6 +41,7 @@ import duckdb
 import yaml
 
 from duckmesh.core.sql import quote_ident
+from duckmesh.sources import fastcheck
 
 FORMATS = ("csv", "jsonl", "parquet")
 DEFAULT_MAX_BAD_FRACTION = 0.01
@@ -437,6 +440,10 @@ def _check_csv(result: CheckResult, data_dir: Path) -> None:
         header = header if isinstance(header, list) else []
         result.drift += _drift_by_name(spec, header)
         names = [h.lower() for h in header]
+        clean = fastcheck.clean_csv(spec, path, header, MAX_LINE_BYTES)
+        if clean is not None:
+            result.rows += clean.rows
+            continue
         for number, raw in lines:
             result.rows += 1
             line, shown = _text(raw)
@@ -466,6 +473,13 @@ def _check_jsonl(result: CheckResult, data_dir: Path) -> None:
     for path in result.files:
         relative = path.relative_to(data_dir).as_posix()
         keys = _Keys(spec)
+        clean = fastcheck.clean_jsonl(spec, path, MAX_LINE_BYTES)
+        if clean is not None:
+            result.rows += clean.rows
+            for name in (c.name for c in spec.columns):
+                seen_keys.setdefault(name.lower(), name)
+                typed[name.lower()] = typed.get(name.lower(), 0) + clean.typed.get(name.lower(), 0)
+            continue
         for number, raw in _lines(path):
             result.rows += 1
             line, shown = _text(raw)

@@ -141,3 +141,32 @@ def test_dates_outside_the_window_are_quarantined_in_every_format(
         "source order_system.orders: 1 of 2 rows quarantined (sales/orders/orders_0001.parquet)"
         ", over its max_bad_fraction 0.01: see quarantine.order_system__orders, fix the file, "
         "or raise the threshold in domains/sales/models/staging/__sources.yml")
+
+
+def test_the_duckdb_pass_is_never_looser_than_the_line_checks(specs: dict, tmp_path: Path) -> None:
+    """fastcheck finds a file clean only when the line checks would find no bad row; any
+    doubt (a date written another way, a bad line) hands the file to the line checks."""
+    from duckmesh.sources import fastcheck
+
+    spec = specs["crm.customers"]
+    good = [GOOD.replace("C00000001", f"C{n:08d}") for n in range(1, 41)]
+    header = HEADER.split(";")
+    path = write_bytes(tmp_path, "crm/customers.csv", "\n".join([HEADER, *good, ""]).encode())
+    clean = fastcheck.clean_csv(spec, path, header, MAX_LINE_BYTES)
+    assert clean is not None and clean.rows == 40 and check(spec, tmp_path).bad_rows == []
+    bad_rows = (REPO / "tests/fixtures/bad_inputs/customers_bad_rows.csv").read_text().splitlines()
+    for line in [*bad_rows, good[0].replace("05/07/2023", "5/7/2023"),
+                 good[0].replace("05/07/2023", "31/12/9999").replace("C00000001", "C00000077")]:
+        path.write_text("\n".join([HEADER, *good, line, ""]))
+        assert fastcheck.clean_csv(spec, path, header, MAX_LINE_BYTES) is None, line
+    # '5/7/2023' is a date to the line checks: the file is clean after all
+    path.write_text("\n".join([HEADER, *good[1:], good[0].replace("05/07/2023", "5/7/2023"), ""]))
+    assert check(spec, tmp_path).bad_rows == []
+    tickets = specs["ticketing.tickets"]
+    jsonl = write_bytes(tmp_path, "support/tickets.jsonl", (TICKET + "\n").encode())
+    assert fastcheck.clean_jsonl(tickets, jsonl, MAX_LINE_BYTES) is not None
+    for changed in (TICKET.replace('"T1"', "1"), TICKET.replace("4416", '"four"'),
+                    TICKET.replace('"low"', '"low","agent":"a"'),
+                    TICKET.replace("2024-07-13T16:48:57Z", "9999-07-13T16:48:57Z")):
+        jsonl.write_text(TICKET + "\n" + changed.replace('"T1"', '"T2"') + "\n")
+        assert fastcheck.clean_jsonl(tickets, jsonl, MAX_LINE_BYTES) is None, changed

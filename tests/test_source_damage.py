@@ -170,3 +170,10 @@ def test_the_duckdb_pass_is_never_looser_than_the_line_checks(specs: dict, tmp_p
                     TICKET.replace("2024-07-13T16:48:57Z", "9999-07-13T16:48:57Z")):
         jsonl.write_text(TICKET + "\n" + changed.replace('"T1"', '"T2"') + "\n")
         assert fastcheck.clean_jsonl(tickets, jsonl, MAX_LINE_BYTES) is None, changed
+
+
+def test_a_csv_in_another_encoding_is_named_as_such(specs: dict, tmp_path: Path) -> None:
+    write_bytes(tmp_path, "crm/customers.csv", f"{HEADER}\n{GOOD}\n".encode("utf-16"))
+    assert check(specs["crm.customers"], tmp_path).threshold_error() == (
+        "source crm.customers: the header of crm/customers.csv is not UTF-8 text (byte 0xff at "
+        "byte 1; export it as UTF-8): replace the file with a good export, or remove it")

@@ -436,7 +436,11 @@ def _check_csv(result: CheckResult, data_dir: Path) -> None:
         header_line = next(lines, None)
         if header_line is None:
             continue
-        header = _csv_fields(header_line[1].decode("utf-8", "replace"), spec.delimiter)
+        if _text(header_line[1])[0] is None:
+            result.unreadable.append(f"the header of {relative} is "
+                                     f"{_unusable(header_line[1])[:-1]}; export it as UTF-8)")
+            continue
+        header = _csv_fields(header_line[1].decode("utf-8"), spec.delimiter)
         header = header if isinstance(header, list) else []
         result.drift += _drift_by_name(spec, header)
         names = [h.lower() for h in header]

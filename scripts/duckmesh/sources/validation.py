@@ -437,8 +437,10 @@ def _check_csv(result: CheckResult, data_dir: Path) -> None:
         if header_line is None:
             continue
         if _text(header_line[1])[0] is None:
-            result.unreadable.append(f"the header of {relative} is "
-                                     f"{_unusable(header_line[1])[:-1]}; export it as UTF-8)")
+            reason = _unusable(header_line[1])
+            if reason.startswith("not UTF-8"):
+                reason = reason.removesuffix(")") + "; export it as UTF-8)"
+            result.unreadable.append(f"the header of {relative} is {reason}")
             continue
         header = _csv_fields(header_line[1].decode("utf-8"), spec.delimiter)
         header = header if isinstance(header, list) else []

@@ -189,7 +189,9 @@ def _gate(mesh: Mesh, manifest: dict, decided: Plan, previous: dict, new_baselin
     finally:
         if database is None:
             con.close()
-    if not in_build:
+    held = [why for why in gates.held_back(decided).values()
+            if why.startswith((gates.GATE, gates.HELD_WITH))]
+    if not in_build and held:  # standalone: the build database opened for writing only then
         try:
             with duckdb.connect(str(mesh.db_path)) as writable:
                 gates.raise_alerts(mesh, writable, manifest, decided, log)

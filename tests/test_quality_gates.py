@@ -220,3 +220,9 @@ def test_corrupt_parquet_stops_the_build_naming_the_file(
     assert "(sales/orders/orders_0001.parquet)" in result.stderr \
         or "sales/orders/orders_0001.parquet is not readable Parquet" in result.stderr
     assert published(root)["snapshot"] == before
+    # the stopped run is recorded all the same (failed, no nodes)
+    con = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
+    runs = con.execute("select status, node_count from mesh_observability.runs "
+                       "order by started_at").fetchall()
+    con.close()
+    assert runs[-1] == ("error", 0) and len(runs) == 2

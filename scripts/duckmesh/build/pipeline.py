@@ -90,7 +90,11 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
     """`duckmesh build`: the whole pipeline; prints what each step did."""
     started = time.perf_counter()
     require_writable(mesh.db_path)
-    ctx = prepare(mesh, options.scale, options.seed, options.changed_only)
+    try:
+        ctx = prepare(mesh, options.scale, options.seed, options.changed_only)
+    except MeshError:
+        record_stopped(mesh, options)
+        raise
     print(f"[3/4] dbt build -> {relative(mesh.db_path, mesh.root)}", flush=True)
     build_args = ["build"]
     if options.select:
@@ -129,6 +133,20 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
     print(f"\nmesh built in {total:.1f}s (dbt build {ctx.build_seconds:.1f}s) "
           f"at scale {options.scale:g}: {mesh.db_path}")
     return 0
+
+
+def record_stopped(mesh: Mesh, options: BuildOptions) -> None:
+    """A build stopped before dbt (a source check, deps) is still a run: observability
+    records it as failed, with no nodes; nothing is published."""
+    if not mesh.manifest_path.exists() or not mesh.db_path.exists():
+        return  # never built: nothing to record against
+    ctx = BuildContext(mesh, options.scale, mesh.data_dir(options.scale), seed=options.seed)
+    try:
+        observability.after_build(ctx)
+    except MeshError as error:
+        print(f"observability: the stopped run was not recorded ({error})", flush=True)
+    finally:
+        ctx.close()
 
 
 def run_after_build(ctx: BuildContext) -> list[str]:

@@ -6,6 +6,7 @@ The contracts are the real ones of domains/*/models/staging/__sources.yml."""
 from __future__ import annotations
 
 import random
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -177,3 +178,21 @@ def test_a_csv_in_another_encoding_is_named_as_such(specs: dict, tmp_path: Path)
     assert check(specs["crm.customers"], tmp_path).threshold_error() == (
         "source crm.customers: the header of crm/customers.csv is not UTF-8 text (byte 0xff at "
         "byte 1; export it as UTF-8): replace the file with a good export, or remove it")
+
+
+def test_a_10_mb_parquet_value_is_quarantined(specs: dict, tmp_path: Path) -> None:
+    path = tmp_path / "sales/orders/orders_0001.parquet"
+    path.parent.mkdir(parents=True)
+    duckdb.connect().execute(f"""copy (select range::bigint as order_id, 'C1' as customer_id,
+        timestamptz '2024-01-01 00:00:00+00' as ordered_at, 'placed' as status,
+        case when range = 7 then repeat('x', 10485760) else 'web' end as channel,
+        1.5::decimal(10,2) as shipping_cost from range(1000))
+        to '{path}' (format parquet)""")
+    result = check(specs["order_system.orders"], tmp_path)
+    assert [(r.line_number, r.reason) for r in result.bad_rows] == [
+        (8, "value of 10485760 bytes in channel, over the 1,000,000-byte limit")]
+    assert result.threshold_error() is None  # 1 of 1,000: the 1% limit holds
+    [row] = result.bad_rows
+    # quarantine keeps the first 1,000 characters of the row as JSON, and its size
+    assert row.raw_line.startswith('{"order_id":7,"customer_id":"C1",')
+    assert re.fullmatch(r".{1000}\.\.\. \(10,485,8\d\d bytes\)", row.raw_line)

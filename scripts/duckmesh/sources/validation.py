@@ -579,6 +579,13 @@ def _window_checks(spec: SourceSpec, schema: dict[str, str]) -> list[tuple[str, 
     return checks
 
 
+def _size_checks(schema: dict[str, str]) -> list[tuple[str, str]]:
+    """(column, SQL condition true when its text is longer than a line may be) for the
+    text columns of the files: the same limit as a CSV or JSON line."""
+    return [(name, f"strlen({quote_ident(name)}) > {MAX_LINE_BYTES}")
+            for name, kind in schema.items() if kind.upper() == "VARCHAR"]
+
+
 def _check_parquet_files(result: CheckResult, data_dir: Path) -> None:
     spec = result.spec
     con = duckdb.connect()
@@ -604,6 +611,9 @@ def _check_parquet_files(result: CheckResult, data_dir: Path) -> None:
                    f"{quote_ident(name)}::varchar || ' is outside the plausible dates {low} to "
                    f"{high} (validation.date_window)' end"
                    for name, outside in _window_checks(spec, schema)]
+        checks += [f"case when {too_long} then 'value of ' || strlen({quote_ident(name)}) || "
+                   f"' bytes in {name}, over the {MAX_LINE_BYTES:,}-byte limit' end"
+                   for name, too_long in _size_checks(schema)]
         key_cols = [k for k in spec.key if spec.column(k) in present]
         if len(key_cols) == len(spec.key) and key_cols:
             partition = ", ".join(quote_ident(k) for k in key_cols)
@@ -621,7 +631,11 @@ def _check_parquet_files(result: CheckResult, data_dir: Path) -> None:
         rows = con.execute(f"""
             select filename, file_row_number + 1, reason, raw from (
                 select filename, file_row_number, {reason} as reason,
-                    to_json(struct_pack({payload}))::varchar as raw
+                    to_json(struct_pack({payload}))::varchar as json_row,
+                    case when strlen(json_row) > {MAX_LINE_BYTES}
+                        then left(json_row, {RAW_LINE_CHARS}) || '... ('
+                            || format('{{:,}}', strlen(json_row)) || ' bytes)'
+                        else json_row end as raw
                 from src
             ) where reason <> '' order by filename, file_row_number""").fetchall()
         for filename, line, text, raw in rows:
@@ -649,7 +663,8 @@ def _parquet_clean(con: duckdb.DuckDBPyConnection, spec: SourceSpec, files: list
     present = [c for c in spec.columns if c.name.lower() in names]
     required = [c for c in present if c.required]
     missing = " or ".join([f"{quote_ident(c.name)} is null" for c in required]
-                          + [outside for _, outside in _window_checks(spec, schema)]) or "false"
+                          + [outside for _, outside in _window_checks(spec, schema)]
+                          + [too_long for _, too_long in _size_checks(schema)]) or "false"
     key_cols = [k for k in spec.key if spec.column(k) in present]
     duplicates = "0"
     if key_cols and len(key_cols) == len(spec.key):

@@ -53,7 +53,9 @@ def test_every_published_file_and_table_is_recorded_and_verifies(root: Path) -> 
     published = record(root)
     files = published["files"]
     assert sorted(files) == sorted(["mesh.duckdb", *(verify.port_file(e) for e in
-                                                     published["products"].values())])
+                                                     published["products"].values()),
+                                    "consumers/bi_dashboards/mesh.duckdb",
+                                    "consumers/data_science/mesh.duckdb"])
     folder = root / "published" / "current"
     assert all(verify.sha256(folder / path) == digest for path, digest in files.items())
     result = duckmesh(root, "publish", "--verify")
@@ -134,3 +136,21 @@ def test_verify_names_an_unknown_snapshot(root: Path) -> None:
     result = duckmesh(root, "publish", "--verify", "20990101T000000Z", check=False)
     assert result.returncode == 1
     assert f"unknown snapshot '20990101T000000Z': one of ['{current(root)}']" in result.stderr
+
+
+def test_a_damaged_consumer_file_is_reported_and_written_again(root: Path) -> None:
+    damaged = current(root)
+    path = root / "published" / "snapshots" / damaged / "consumers" / "data_science" / "mesh.duckdb"
+    size = path.stat().st_size
+    with path.open("r+b") as handle:
+        handle.seek(size // 2)
+        handle.write(b"\0" * 65536)
+    check = duckmesh(root, "publish", "--verify", check=False)
+    assert check.returncode == 1
+    assert ("  consumers/data_science/mesh.duckdb changed since it was published (SHA-256 "
+            "differs)\n") in check.stdout
+    duckmesh(root, "publish")
+    assert duckmesh(root, "publish", "--verify").stdout == f"snapshot {current(root)}: intact\n"
+    fresh = record(root)
+    assert "consumers/data_science/mesh.duckdb" in fresh["files"]
+    assert verify.consumer_damage(root / "published" / "current", fresh) == []

@@ -136,8 +136,12 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
                            if previous_root else {})
         record["consumer_tables"] = {}
         for consumer in wanted:
+            # a previous consumer file is reused only as it was published
+            reusable = previous_root is not None and verify.file_damage(
+                previous_root, previous_record, verify.consumer_file(consumer)) is None
             tables = write_consumer(work, consumer, snapshot, record["products"], policies,
-                                     groups, previous_root, previous_tables.get(consumer))
+                                     groups, previous_root,
+                                     previous_tables.get(consumer) if reusable else None)
             record["consumers"][consumer] = list(tables)
             record["consumer_tables"][consumer] = tables
         shutil.copyfile(mesh.manifest_path, work / "manifest.json")

@@ -42,7 +42,27 @@ def digests(root: Path, record: dict) -> dict[str, str]:
         port = port_file(entry)
         if (root / port).is_file():
             found[port] = sha256(root / port)
+    for consumer in record.get("consumer_tables") or {}:
+        path = consumer_file(consumer)
+        if (root / path).is_file():
+            found[path] = sha256(root / path)
     return found
+
+
+def consumer_file(consumer: str) -> str:
+    return f"consumers/{consumer}/{DATABASE}"
+
+
+def consumer_damage(root: Path, record: dict) -> list[str]:
+    """Consumer databases whose tables differ from their recorded rows and checksums."""
+    problems = []
+    for consumer, tables in sorted((record.get("consumer_tables") or {}).items()):
+        path = root / consumer_file(consumer)
+        if not path.is_file():
+            problems.append(f"{consumer_file(consumer)} is missing")
+            continue
+        problems += [f"{consumer_file(consumer)}: {p}" for p in table_damage(path, tables)]
+    return problems
 
 
 def file_damage(root: Path, record: dict, path: str) -> str | None:
@@ -114,6 +134,8 @@ def snapshot_damage(root: Path, record: dict, deep: bool = True) -> list[str]:
         return problems or [f"{DATABASE} is missing"]
     if deep or DATABASE not in (record.get("files") or {}):
         problems += table_damage(root / DATABASE, record["products"])
+    if deep:
+        problems += [p for p in consumer_damage(root, record) if p not in problems]
     for entry in record["products"].values():
         port = port_file(entry)
         if not (root / port).is_file() and f"{port} is missing" not in problems:
@@ -144,7 +166,7 @@ def port_damage(root: Path, record: dict, relation: str) -> str | None:
 def read_back(root: Path, record: dict) -> list[str]:
     """A freshly written snapshot, read back: every table with its rows and checksum,
     every port with its rows."""
-    problems = table_damage(root / DATABASE, record["products"])
+    problems = table_damage(root / DATABASE, record["products"]) + consumer_damage(root, record)
     con = duckdb.connect()
     try:
         for relation, entry in sorted(record["products"].items()):

@@ -267,3 +267,28 @@ def raise_alerts(mesh: Mesh, con: duckdb.DuckDBPyConnection, manifest: dict, dec
     for problem in alerts.deliver(raised, config.alert_path(mesh.root), config.webhook_url,
                                   config.webhook_timeout_seconds):
         log(f"      warning: {problem}")
+
+
+def check_plan(mesh: Mesh, manifest: dict, decided: Plan, previous: dict, new_baseline: bool,
+               con: duckdb.DuckDBPyConnection, in_build: bool,
+               log: Callable[[str], None]) -> None:
+    """The quality gates on the build database (``con``, left open); in a build (``con``
+    writable) the alerts of the product versions they hold back are raised now, before
+    anything is published; standalone, ``alert_standalone`` raises them."""
+    apply(con, manifest, decided, previous, new_baseline)
+    if in_build:
+        raise_alerts(mesh, con, manifest, decided, log)
+
+
+def alert_standalone(mesh: Mesh, manifest: dict, decided: Plan,
+                     log: Callable[[str], None]) -> None:
+    """A standalone publish (the build database closed): open it for writing just to
+    record the alerts of held-back product versions, when there are any."""
+    if not [why for why in held_back(decided).values() if why.startswith((GATE, HELD_WITH))]:
+        return
+    try:
+        with duckdb.connect(str(mesh.db_path)) as writable:
+            raise_alerts(mesh, writable, manifest, decided, log)
+    except duckdb.Error as error:
+        log(f"      warning: the alerts of held-back products were not recorded in "
+            f"{mesh.db_path} ({error})")

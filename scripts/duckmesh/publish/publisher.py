@@ -116,7 +116,15 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     decided = plan(manifest, run_results, set(previous_products))
     new_baseline = data_set is not None and previous_record.get("data_set") not in (
         None, data_set)
-    _gate(mesh, manifest, decided, previous_products, new_baseline, in_build, database, log)
+    con = database or _connect_mesh(mesh, in_build)
+    try:
+        gates.check_plan(mesh, manifest, decided, previous_products, new_baseline, con,
+                         in_build, log)
+    finally:
+        if database is None:
+            con.close()
+    if not in_build:
+        gates.alert_standalone(mesh, manifest, decided, log)
 
     snapshot = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     work = pub / "snapshots" / f".tmp-{snapshot}"
@@ -180,30 +188,6 @@ def log_outcome(decided: Plan, log: Callable[[str], None]) -> None:
         log(f"      {name} not published ({why}) and never published before")
 
 
-def _gate(mesh: Mesh, manifest: dict, decided: Plan, previous: dict, new_baseline: bool,
-          in_build: bool, database: duckdb.DuckDBPyConnection | None,
-          log: Callable[[str], None]) -> None:
-    """The quality gates (publish/gates.py) on the build database; the alerts of the
-    product versions they hold back are raised now, before anything is published."""
-    con = database or _connect_mesh(mesh, in_build)
-    try:
-        gates.apply(con, manifest, decided, previous, new_baseline)
-        if in_build:
-            gates.raise_alerts(mesh, con, manifest, decided, log)
-    finally:
-        if database is None:
-            con.close()
-    held = [why for why in gates.held_back(decided).values()
-            if why.startswith((gates.GATE, gates.HELD_WITH))]
-    if not in_build and held:  # standalone: the build database opened for writing only then
-        try:
-            with duckdb.connect(str(mesh.db_path)) as writable:
-                gates.raise_alerts(mesh, writable, manifest, decided, log)
-        except duckdb.Error as error:
-            log(f"      warning: the alerts of held-back products were not recorded in "
-                f"{mesh.db_path} ({error})")
-
-
 def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[list[str]]:
     return [[c, t] for c, t, *_ in con.execute(f"describe {source}").fetchall()]
 
@@ -246,8 +230,10 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                 log(f"      the previous snapshot is damaged ({'; '.join(damage)}): nothing is "
                     "copied from it, products are written again from the build")
                 base = None
-        carried_from = {} if base is not None else _carry_sources(
-            snapshots.published_dir(mesh), previous_root, decided, log)
+        pub = snapshots.published_dir(mesh)
+        carried_from = {} if base is not None else verify.carry_sources(
+            [pub / "snapshots" / name for name in snapshots.snapshots(pub)], previous_root,
+            decided, log)
         target = work / "mesh.duckdb"
         if base is not None:
             shutil.copyfile(base, target)
@@ -265,7 +251,7 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                     _copy_table(con, None, product, "snap")
                 port = _port(work, product)
                 port.parent.mkdir(parents=True, exist_ok=True)
-                if product.relation in unchanged and _port_intact(previous_root, previous_record,
+                if product.relation in unchanged and verify.port_intact(previous_root, previous_record,
                                                                   product.relation, log):
                     assert previous_root is not None  # unchanged: equal to its table there
                     files.link_file(_port(previous_root, product), port)
@@ -280,7 +266,7 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                 port = _port(work, product)
                 port.parent.mkdir(parents=True, exist_ok=True)
                 assert previous_root is not None  # carried products come from it
-                if base is not None and _port_intact(previous_root, previous_record, relation,
+                if base is not None and verify.port_intact(previous_root, previous_record, relation,
                                                      log):
                     files.link_file(_port(previous_root, product), port)
                 else:
@@ -325,46 +311,6 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
     finally:
         con.close()
     return entries
-
-
-def _port_intact(root: Path | None, record: dict, relation: str,
-                 log: Callable[[str], None]) -> bool:
-    if root is None:
-        return False
-    damage = verify.port_damage(root, record, relation)
-    if damage:
-        log(f"      {damage}: written again from its table")
-    return damage is None
-
-
-def _carry_sources(pub: Path, previous_root: Path | None, decided: Plan,
-                   log: Callable[[str], None]) -> dict[str, Path]:
-    """The database each carried product is copied from: the newest kept snapshot that
-    holds it intact, with the checksum of its last publish. A carried product intact in
-    no kept snapshot is left out (moved to ``decided.drop``): damage is never copied."""
-    if previous_root is None or not decided.carry:
-        return {}
-    expected = snapshots.read_record(previous_root)["products"]
-    candidates = [previous_root] + [pub / "snapshots" / name for name in
-                                    reversed(snapshots.snapshots(pub))
-                                    if pub / "snapshots" / name != previous_root]
-    found: dict[str, Path] = {}
-    for relation in sorted(decided.carry):
-        for root in candidates:
-            entry = snapshots.read_record(root)["products"].get(relation)
-            if not entry or entry.get("checksum") != expected[relation].get("checksum"):
-                continue
-            if not verify.table_damage(root / "mesh.duckdb", {relation: entry}):
-                found[relation] = root / "mesh.duckdb"
-                if root != previous_root:
-                    log(f"      {relation}: damaged in the previous snapshot, carried from "
-                        f"the intact copy in {root.name}")
-                break
-        else:
-            why = decided.carry.pop(relation)
-            decided.drop[relation] = (f"{why}; its published table is damaged in every kept "
-                                      "snapshot")
-    return found
 
 
 def _copy_table(con: duckdb.DuckDBPyConnection, source_db: str | None,

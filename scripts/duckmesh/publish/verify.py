@@ -12,6 +12,8 @@ the new snapshot back before switching ``current``; rollback refuses a damaged s
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -19,6 +21,7 @@ import duckdb
 from duckmesh.core.products import port_path
 from duckmesh.core.sql import sql_path
 from duckmesh.publish import files
+from duckmesh.publish.plan import Plan
 
 DATABASE = "mesh.duckdb"
 
@@ -182,3 +185,46 @@ def read_back(root: Path, record: dict) -> list[str]:
     finally:
         con.close()
     return problems
+
+
+def _record(root: Path) -> dict:
+    return json.loads((root / "publish.json").read_text())
+
+
+def port_intact(root: Path | None, record: dict, relation: str,
+                 log: Callable[[str], None]) -> bool:
+    if root is None:
+        return False
+    damage = port_damage(root, record, relation)
+    if damage:
+        log(f"      {damage}: written again from its table")
+    return damage is None
+
+
+def carry_sources(kept: list[Path], previous_root: Path | None, decided: Plan,
+                  log: Callable[[str], None]) -> dict[str, Path]:
+    """The database each carried product is copied from: the newest kept snapshot (of
+    ``kept``, oldest first) that
+    holds it intact, with the checksum of its last publish. A carried product intact in
+    no kept snapshot is left out (moved to ``decided.drop``): damage is never copied."""
+    if previous_root is None or not decided.carry:
+        return {}
+    expected = _record(previous_root)["products"]
+    candidates = [previous_root] + [root for root in reversed(kept) if root != previous_root]
+    found: dict[str, Path] = {}
+    for relation in sorted(decided.carry):
+        for root in candidates:
+            entry = _record(root)["products"].get(relation)
+            if not entry or entry.get("checksum") != expected[relation].get("checksum"):
+                continue
+            if not table_damage(root / DATABASE, {relation: entry}):
+                found[relation] = root / DATABASE
+                if root != previous_root:
+                    log(f"      {relation}: damaged in the previous snapshot, carried from "
+                        f"the intact copy in {root.name}")
+                break
+        else:
+            why = decided.carry.pop(relation)
+            decided.drop[relation] = (f"{why}; its published table is damaged in every kept "
+                                      "snapshot")
+    return found

@@ -154,3 +154,29 @@ def test_a_damaged_consumer_file_is_reported_and_written_again(root: Path) -> No
     fresh = record(root)
     assert "consumers/data_science/mesh.duckdb" in fresh["files"]
     assert verify.consumer_damage(root / "published" / "current", fresh) == []
+
+
+def test_a_carried_product_comes_from_the_newest_intact_copy(root: Path) -> None:
+    """A product whose build failed keeps its published table; when that table is damaged
+    in the current snapshot it is carried from an older kept one, never copied damaged."""
+    first = current(root)
+    expected = fingerprints(root / "published" / "mesh.duckdb", ["customers.customers_v1"])
+    duckmesh(root, "publish")
+    second = current(root)
+    con = duckdb.connect(str(root / "published" / "snapshots" / second / "mesh.duckdb"))
+    con.execute("drop table customers.customers_v1 cascade")
+    con.close()
+    results = root / "target" / "run_results.json"
+    run = json.loads(results.read_text())
+    for result in run["results"]:
+        if result["unique_id"] == "model.customers.customers.v1":
+            result["status"] = "error"
+    results.write_text(json.dumps(run))
+    published = duckmesh(root, "publish")
+    assert (f"customers.customers_v1: damaged in the previous snapshot, carried from the "
+            f"intact copy in {first}") in published.stdout
+    assert ("customers.customers_v1 not published (model error): the previous version "
+            "stays") in published.stdout
+    assert fingerprints(root / "published" / "mesh.duckdb", ["customers.customers_v1"]) \
+        == expected
+    assert duckmesh(root, "publish", "--verify").stdout == f"snapshot {current(root)}: intact\n"

@@ -13,16 +13,39 @@ checks report each bad row with its line and reason.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import duckdb
 
 from duckmesh.core.sql import quote_ident, quote_literal
 
-if TYPE_CHECKING:
-    from duckmesh.sources.validation import ColumnSpec, SourceSpec
+
+class ColumnSpec(Protocol):
+    """What this module reads of validation.ColumnSpec (no import: validation imports it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def data_type(self) -> str: ...
+    @property
+    def required(self) -> bool: ...
+    @property
+    def format(self) -> str | None: ...
+
+
+class SourceSpec(Protocol):
+    """What this module reads of validation.SourceSpec."""
+
+    @property
+    def columns(self) -> tuple[ColumnSpec, ...]: ...
+    @property
+    def key(self) -> tuple[str, ...]: ...
+    @property
+    def delimiter(self) -> str: ...
+    @property
+    def date_window(self) -> tuple[date, date]: ...
 
 _INT_LIMITS = {"integer": "2147483648", "bigint": "9223372036854775808"}
 _INT = r"[+-]?[0-9]+"

@@ -44,3 +44,11 @@ def test_an_unknown_product_fails_the_alerts_gate(built_mesh: BuiltMesh) -> None
         "duckmesh alerts: error: unknown product 'sales.ordrs': use DOMAIN.PRODUCT, one of "
         "analytics.customer_360, analytics.executive_kpis,")
     assert duckmesh(built_mesh.root, "alerts", "--product", "sales.orders").returncode == 0
+
+
+def test_a_report_path_that_cannot_be_written_is_a_message(built_mesh: BuiltMesh) -> None:
+    result = duckmesh(built_mesh.root, "status", "--html", "/proc/x", check=False)
+    assert result.returncode == 1
+    assert result.stderr == ("duckmesh status: error: cannot write the report to /proc/x (No "
+                             "such file or directory): give --html a file in a folder you can "
+                             "write\n")

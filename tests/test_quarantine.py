@@ -174,7 +174,8 @@ def test_threshold_fails_the_build_and_publishes_nothing(mesh_copy: Path) -> Non
     tickets.write_text(tickets.read_text() + "not json\n" * 5)
     result = duckmesh(mesh_copy, "build", "--scale", SCALE, check=False)
     assert result.returncode == 1
-    assert ("source ticketing.tickets: 5 of 405 rows quarantined, over its max_bad_fraction "
+    assert ("source ticketing.tickets: 5 of 405 rows quarantined (support/tickets.jsonl), over its "
+            "max_bad_fraction "
             "0.01: see quarantine.ticketing__tickets, fix the file, or raise the threshold in "
             "domains/customer_service/models/staging/__sources.yml") in result.stderr
     assert "[3/4] dbt build" not in result.stdout

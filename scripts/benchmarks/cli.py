@@ -14,6 +14,7 @@ Subcommands:
   domain      one domain built alone (upstream from the publish) against the whole mesh
   growth      floor / dbt build / whole duckmesh build, cold, at scales 0.1, 1 and 10
   peer        the same models as a plain dbt project (no hooks) against DuckMesh's build
+  probe       the bad-input matrix (issue 18): every broken source file, one build each
   all         every benchmark above; one table, JSON in target/bench/
 
 Figures are wall-clock medians; they depend on the machine (see BENCHMARKS.md).
@@ -79,6 +80,11 @@ def _cli_start() -> ModuleType:
     return bench_cli
 
 
+def _probe() -> ModuleType:
+    from benchmarks import probe
+    return probe
+
+
 def _all() -> ModuleType:
     from benchmarks import bench_all
     return bench_all
@@ -97,6 +103,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], ModuleType]]] = {
                _growth),
     "peer": ("the same models as a plain dbt project (no hooks) vs DuckMesh", _peer),
     "cli-start": ("duckmesh --help / query start-up vs. python -c pass", _cli_start),
+    "probe": ("the bad-input matrix of issue 18, one build per broken file", _probe),
     "all": ("every benchmark; one table and target/bench/*.json", _all),
 }
 

@@ -97,7 +97,11 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
     """`duckmesh build`: the whole pipeline; prints what each step did."""
     started = time.perf_counter()
     require_writable(mesh.db_path)
-    ctx = prepare(mesh, options.scale, options.seed, options.changed_only)
+    try:
+        ctx = prepare(mesh, options.scale, options.seed, options.changed_only)
+    except MeshError:
+        record_stopped(mesh, options)
+        raise
     print(f"[3/4] dbt build -> {relative(mesh.db_path, mesh.root)}", flush=True)
     build_args = ["build"]
     if options.select:
@@ -154,6 +158,20 @@ def link_current_data(mesh: Mesh, folder: Path) -> None:
     except OSError as error:
         print(f"      note: could not link {relative(link, mesh.root)} to the build's data "
               f"({error}); plain dbt needs DUCKMESH_DATA set", flush=True)
+
+
+def record_stopped(mesh: Mesh, options: BuildOptions) -> None:
+    """A build stopped before dbt (a source check, deps) is still a run: observability
+    records it as failed, with no nodes; nothing is published."""
+    if not mesh.manifest_path.exists() or not mesh.db_path.exists():
+        return  # never built: nothing to record against
+    ctx = BuildContext(mesh, options.scale, mesh.data_dir(options.scale), seed=options.seed)
+    try:
+        observability.after_build(ctx)
+    except MeshError as error:
+        print(f"observability: the stopped run was not recorded ({error})", flush=True)
+    finally:
+        ctx.close()
 
 
 def run_after_build(ctx: BuildContext) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from duckmesh.cli.state import CliState, pass_state
+from duckmesh.core.project import MeshError
 
 DEFAULT_KEEP = 3  # publish.publisher.DEFAULT_KEEP
 
@@ -27,9 +28,13 @@ PREVIOUS = "\x00previous"  # --rollback given without a value
               metavar="SNAPSHOT",
               help="make an older snapshot current again (default: the previous one)")
 @click.option("--list", "list_only", is_flag=True, help="list the kept snapshots")
+@click.option("--verify", "verify_snapshot", is_flag=False, flag_value=PREVIOUS, default=None,
+              metavar="SNAPSHOT",
+              help="check a snapshot (default: the current one): every table and file "
+                   "against the checksums recorded when it was published; exit 1 if damaged")
 @pass_state
 def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, keep: int,
-            rollback_to: str | None, list_only: bool) -> int:
+            rollback_to: str | None, list_only: bool, verify_snapshot: str | None) -> int:
     from duckmesh.publish import snapshots
     from duckmesh.publish.publisher import publish as publish_snapshot
     from duckmesh.publish.publisher import remove_consumer
@@ -42,6 +47,24 @@ def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, kee
             record = snapshots.read_record(pub / "snapshots" / name)
             print(f"{'*' if name == current else ' '} {name}  {len(record['products'])} "
                   f"product versions  consumers: {', '.join(record['consumers']) or '-'}")
+        return 0
+    if verify_snapshot is not None:
+        if not verify_snapshot.strip():
+            raise click.BadParameter("an empty snapshot name: give one of `duckmesh publish "
+                                     "--list`, or no value for the current snapshot",
+                                     param_hint="'--verify'")
+        damaged = 0
+        for name, problems in snapshots.verify_snapshots(
+                mesh, None if verify_snapshot == PREVIOUS else verify_snapshot):
+            print(f"snapshot {name}: " + ("intact" if not problems else "DAMAGED"))
+            for problem in problems:
+                print(f"  {problem}")
+            damaged += bool(problems)
+        if damaged:
+            good = snapshots.last_good(pub)
+            raise MeshError("damaged snapshot: " + (
+                f"the last good one is {good} (`duckmesh publish --rollback {good}`)"
+                if good else "no kept snapshot is intact: run `duckmesh build`"))
         return 0
     if rollback_to is not None:
         if not rollback_to.strip():

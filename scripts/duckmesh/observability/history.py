@@ -256,8 +256,10 @@ def _utcnow() -> datetime:
 # --- product metrics -------------------------------------------------------------------
 
 def to_utc(value: Any) -> datetime | None:
-    """A freshness value (timestamp, timestamptz or date) as an aware UTC datetime."""
-    if value is None:
+    """A freshness value (timestamp, timestamptz or date) as an aware UTC datetime; None
+    for a value beyond Python's years 1-9999 (DuckDB hands those over as text): a damaged
+    value never stops the run from being recorded."""
+    if value is None or isinstance(value, str):
         return None
     if isinstance(value, datetime):
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(

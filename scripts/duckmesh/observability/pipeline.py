@@ -271,6 +271,9 @@ def after_build(context: BuildContext) -> None:
         raise MeshError(
             f"could not record the run in {mesh.db_path}: {error} (close other programs "
             "that hold the file, then record it with `duckmesh observe`)") from error
+    except (ValueError, TypeError, ArithmeticError) as error:
+        raise MeshError(f"could not record the run in {mesh.db_path}: {error!r} on a value "
+                        "of the build (a bug: please report it with this message)") from error
     for problem in observation.problems:
         print(f"observability: warning: {problem}", file=sys.stderr, flush=True)
     print(observation.summary(), flush=True)

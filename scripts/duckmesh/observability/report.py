@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from duckmesh.core.project import MeshError
 from duckmesh.observability.alerts import query_alerts
 from duckmesh.observability.store import connect, has_history
 from duckmesh.observability.views import product_status, series
@@ -124,8 +125,13 @@ def render(con: duckdb.DuckDBPyConnection, limit: int = 60) -> str:
 
 
 def write_report(con: duckdb.DuckDBPyConnection, path: Path, limit: int = 60) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(con, limit), encoding="utf-8")
+    page = render(con, limit)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+    except OSError as error:
+        raise MeshError(f"cannot write the report to {path} ({error.strerror or error}): "
+                        "give --html a file in a folder you can write") from error
     return path
 
 

@@ -31,9 +31,9 @@ import duckdb
 from duckmesh.core.artifacts import Artifacts
 from duckmesh.core.context import BuildContext
 from duckmesh.core.products import ProductVersion, port_path, public_products
-from duckmesh.core.project import Mesh, MeshError
+from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.core.sql import qualified_name, quote_ident, sql_path
-from duckmesh.publish import access, files, modes, ports, registry, snapshots
+from duckmesh.publish import access, files, gates, modes, ports, registry, snapshots, verify
 from duckmesh.publish.consumers import write_consumer
 from duckmesh.publish.plan import Plan, plan
 
@@ -89,10 +89,13 @@ def _connect_mesh(mesh: Mesh, in_build: bool) -> duckdb.DuckDBPyConnection:
 def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_KEEP,
             in_build: bool = False, log: Callable[[str], None] = print,
             artifacts: Artifacts | None = None,
-            database: duckdb.DuckDBPyConnection | None = None) -> Published:
+            database: duckdb.DuckDBPyConnection | None = None,
+            data_set: str | None = None) -> Published:
     """Publish a new snapshot. In a build (``in_build``) the build's database is read
     read-write with dbt-duckdb's configuration, through ``database`` when given (the
-    build's one connection, left open); standalone it is attached read-only."""
+    build's one connection, left open); standalone it is attached read-only.
+    ``data_set`` names the source data of the build (another one than the last publish's
+    starts a new baseline for the volume gate; None: the last publish's)."""
     if keep < 1:
         raise MeshError(f"--keep must be 1 or more, got {keep}")
     artifacts_used = _build_artifacts(mesh, artifacts)
@@ -121,6 +124,17 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     previous_record = snapshots.read_record(previous_root) if previous_root else {}
     previous_products = previous_record.get("products") or {}
     decided = plan(manifest, run_results, set(previous_products))
+    new_baseline = data_set is not None and previous_record.get("data_set") not in (
+        None, data_set)
+    con = database or _connect_mesh(mesh, in_build)
+    try:
+        gates.check_plan(mesh, manifest, decided, previous_products, new_baseline, con,
+                         in_build, log)
+    finally:
+        if database is None:
+            con.close()
+    if not in_build:
+        gates.alert_standalone(mesh, manifest, decided, log)
 
     snapshot = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     work = pub / "snapshots" / f".tmp-{snapshot}"
@@ -129,17 +143,22 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     record: dict = {"snapshot": snapshot, "previous": previous_id,
                     "invocation_id": manifest["metadata"]["invocation_id"],
                     "published_at": datetime.now(UTC).isoformat(), "products": {},
-                    "consumers": {}, "file_modes": file_modes.record()}
+                    "consumers": {}, "file_modes": file_modes.record(),
+                    "data_set": data_set or previous_record.get("data_set")}
     guard = ports.Guard(manifest, access.policies(manifest), groups)
     try:
         record["products"] = _write_products(mesh, work, decided, products, previous_root,
-                                             previous_products, in_build, snapshot, database,
-                                             guard)
+                                             previous_record, in_build, snapshot, database,
+                                             guard, log)
         previous_tables = previous_record.get("consumer_tables") or {}
         record["consumer_tables"] = {}
         for consumer in wanted:
+            # a previous consumer file is reused only as it was published
+            reusable = previous_root is not None and verify.file_damage(
+                previous_root, previous_record, verify.consumer_file(consumer)) is None
             tables = write_consumer(work, consumer, snapshot, record["products"], guard,
-                                    previous_root, previous_tables.get(consumer))
+                                    previous_root,
+                                    previous_tables.get(consumer) if reusable else None)
             record["consumers"][consumer] = list(tables)
             record["consumer_tables"][consumer] = tables
         shutil.copyfile(artifacts_used.manifest_file or mesh.manifest_path,
@@ -147,6 +166,11 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
         files.write_packages({"duckmesh_platform": mesh.root / "macros",
                               **{d.name: d for d in Mesh(mesh.root).domain_dirs()}},
                              work / "packages")
+        record["files"] = verify.digests(work, record)
+        damage = verify.read_back(work, record)
+        if damage:
+            raise duckdb.IOException("the new snapshot does not read back as written: "
+                                     + "; ".join(damage))
         (work / "publish.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         modes.apply(work, file_modes, previous_root, previous_record.get("file_modes"))
     except (duckdb.Error, OSError) as error:
@@ -161,12 +185,19 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     snapshots.link(f"snapshots/{snapshot}", pub / "current")  # the commit point
     snapshots.prune(pub, keep)
     registry.register(pub, sorted(requested - set(groups)))
+    log_outcome(decided, log)
+    return Published(snapshot, [p.relation for p in decided.build], decided.carry,
+                     decided.drop, wanted)
+
+
+def log_outcome(decided: Plan, log: Callable[[str], None]) -> None:
+    """What was published and what was not, and why."""
+    if decided.build:
+        log(f"      published: {', '.join(sorted(p.relation for p in decided.build))}")
     for name, why in sorted(decided.carry.items()):
         log(f"      {name} not published ({why}): the previous version stays")
     for name, why in sorted(decided.drop.items()):
         log(f"      {name} not published ({why}) and never published before")
-    return Published(snapshot, [p.relation for p in decided.build], decided.carry,
-                     decided.drop, wanted)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[list[str]]:
@@ -174,9 +205,9 @@ def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[list[str]]:
 
 
 def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, ProductVersion],
-                    previous_root: Path | None, previous: dict, in_build: bool,
+                    previous_root: Path | None, previous_record: dict, in_build: bool,
                     snapshot: str, database: duckdb.DuckDBPyConnection | None,
-                    guard: ports.Guard) -> dict:
+                    guard: ports.Guard, log: Callable[[str], None] = print) -> dict:
     """Write the snapshot database and the Parquet ports; return the products' entries.
 
     A product's rows and checksum are computed once, from the build's table. A built
@@ -185,7 +216,13 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
     Parquet port; the others are copied from the build and their port is written from the
     snapshot copy. Carried products keep the previous snapshot's table and port. A port
     holds what every consumer may see (publish.ports): it is linked from the previous
-    snapshot only when its select list is unchanged too."""
+    snapshot only when its select list is unchanged too.
+
+    Nothing is reused unverified (publish/verify.py): a previous database that changed
+    since it was published is not copied (every built product is copied from the build,
+    each carried one from the newest kept snapshot where its table is intact), and a port
+    that changed is written again from its table."""
+    previous = previous_record.get("products") or {}
     con = database or _connect_mesh(mesh, in_build)
     try:
         guard.read_lineage(con, mesh, previous_root / "manifest.json" if previous_root else None)
@@ -202,15 +239,25 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                      and _port(previous_root, products[r]).is_file()}
         keep = unchanged | set(decided.carry)
         base = files.reusable_base(previous_root, Path("mesh.duckdb")) if keep else None
+        if base is not None and previous_root is not None:
+            damage = verify.database_damage(previous_root, previous_record, keep)
+            if damage:
+                log(f"      the previous snapshot is damaged ({'; '.join(damage)}): nothing is "
+                    "copied from it, products are written again from the build")
+                base = None
+        pub = snapshots.published_dir(mesh)
+        carried_from = {} if base is not None else verify.carry_sources(
+            [pub / "snapshots" / name for name in snapshots.snapshots(pub)], previous_root,
+            decided, log)
         target = work / "mesh.duckdb"
         if base is not None:
             shutil.copyfile(base, target)
         else:
             keep = set()
         con.execute(f"attach {sql_path(target)} as snap")
-        if decided.carry and base is None:
-            assert previous_root is not None  # carried products come from it
-            con.execute(f"attach {sql_path(previous_root / 'mesh.duckdb')} as prev (read_only)")
+        sources = sorted(set(carried_from.values()))
+        for index, source_db in enumerate(sources):
+            con.execute(f"attach {sql_path(source_db)} as prev_{index} (read_only)")
         try:
             if base is not None:
                 files.clear(con, "snap", keep)
@@ -223,17 +270,23 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                 _write_port(con, work, previous_root, product, selects[product.relation],
                             product.relation in unchanged
                             and previous[product.relation].get("port_select")
-                            == selects[product.relation])
+                            == selects[product.relation]
+                            and verify.port_intact(previous_root, previous_record,
+                                                   product.relation, log))
             for relation in decided.carry:
                 product = products[relation]
                 if base is None:
-                    _copy_table(con, "prev", product, "snap")
+                    source = f"prev_{sources.index(carried_from[relation])}"
+                    _copy_table(con, source, product, "snap")
                 columns = previous[relation].get("columns") or _columns(
                     con, f"snap.{qualified_name(product.schema, product.relation_name)}")
                 selects[relation] = guard.select(product.unique_id, None,
                                                  [(c, t) for c, t in columns])
                 _write_port(con, work, previous_root, product, selects[relation],
-                            previous[relation].get("port_select") == selects[relation])
+                            base is not None
+                            and previous[relation].get("port_select") == selects[relation]
+                            and verify.port_intact(previous_root, previous_record, relation,
+                                                   log))
             entries, rows = {}, []
             present = [*decided.build, *(products[r] for r in decided.carry)]
             for product in sorted(present, key=lambda p: p.relation):
@@ -260,8 +313,8 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                              count, checksum, origin])
         finally:
             con.execute("detach snap")
-            if decided.carry and base is None:
-                con.execute("detach prev")
+            for index in range(len(sources)):
+                con.execute(f"detach prev_{index}")
     finally:
         if database is None:
             con.close()
@@ -319,7 +372,8 @@ def after_build(ctx: BuildContext) -> None:
         return
     try:
         done = publish(ctx.mesh, in_build=True, log=lambda line: print(line, flush=True),
-                       artifacts=ctx.artifacts, database=ctx.database())
+                       artifacts=ctx.artifacts, database=ctx.database(),
+                       data_set=f"{relative(ctx.data_dir, ctx.mesh.root)} seed {ctx.seed}")
     except MeshError:
         if not ctx.success:
             print("      nothing published: the build failed before dbt wrote its results; "
@@ -330,6 +384,13 @@ def after_build(ctx: BuildContext) -> None:
           f"(snapshot {done.snapshot}"
           + (f", {len(done.carried)} kept from the previous one" if done.carried else "")
           + ")", flush=True)
+    gated = sorted(r for r, why in {**done.carried, **done.dropped}.items()
+                   if why.startswith(gates.GATE))
+    if gated and ctx.success:
+        raise MeshError(f"{', '.join(gated)} failed the quality gates (see above): "
+                        f"{len({**done.carried, **done.dropped})} product version(s) not "
+                        "published, consumers keep the previous versions; fix the data or the "
+                        "expectations (meta.quality, docs/quality-gates.md) and build again")
 
 
 def remove_consumer(mesh: Mesh, name: str, keep: int = DEFAULT_KEEP,

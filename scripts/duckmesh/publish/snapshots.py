@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from duckmesh.core.project import Mesh, MeshError
-from duckmesh.publish import access
+from duckmesh.publish import access, verify
 
 
 def published_dir(mesh: Mesh) -> Path:
@@ -98,6 +98,41 @@ def rollback(mesh: Mesh, target: str | None = None) -> str:
     elif target not in names:
         raise MeshError(f"unknown snapshot {target!r}: one of {names or 'none (publish first)'}")
     record = read_record(pub / "snapshots" / target)
+    damage = verify.snapshot_damage(pub / "snapshots" / target, record, deep=False)
+    if damage:
+        good = last_good(pub, exclude={target, current or ""})
+        hint = (f"the last good snapshot is {good} (`duckmesh publish --rollback {good}`)"
+                if good else "no other kept snapshot is intact: `duckmesh publish --verify` "
+                "checks the current one, `duckmesh build` publishes a new one")
+        raise MeshError(f"snapshot {target} is damaged ({'; '.join(damage)}): not rolled "
+                        f"back; {hint}")
     stable_links(pub, {e["domain"] for e in record["products"].values()})
     link(f"snapshots/{target}", pub / "current")
     return target
+
+
+def last_good(pub: Path, exclude: set[str] | None = None) -> str | None:
+    """The newest kept snapshot that verifies (its files as recorded)."""
+    for name in reversed(snapshots(pub)):
+        if name in (exclude or set()):
+            continue
+        root = pub / "snapshots" / name
+        if not verify.snapshot_damage(root, read_record(root), deep=False):
+            return name
+    return None
+
+
+def verify_snapshots(mesh: Mesh, target: str | None = None) -> list[tuple[str, list[str]]]:
+    """(snapshot, problems) for ``target`` (default: the current one), each product
+    table read back against its recorded rows and checksum, each file against its
+    digest."""
+    pub = published_dir(mesh)
+    names = snapshots(pub)
+    if target is None:
+        target = current_snapshot(pub)
+        if target is None:
+            raise MeshError("nothing published yet: run `duckmesh build`")
+    elif target not in names:
+        raise MeshError(f"unknown snapshot {target!r}: one of {names or 'none (publish first)'}")
+    root = pub / "snapshots" / target
+    return [(target, verify.snapshot_damage(root, read_record(root)))]

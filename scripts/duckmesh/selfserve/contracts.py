@@ -117,9 +117,13 @@ def connect_db(db_path: Path) -> duckdb.DuckDBPyConnection:
         raise MeshError(f"database {db_path} does not exist: run `duckmesh build` first "
                         "(or set DUCKMESH_DB to the mesh's database file)")
     try:
-        # plain connect: the configuration of the dbt-duckdb connection this process
-        # may still hold (DuckDB refuses a second, read-only one to the same file)
-        return duckdb.connect(str(db_path))
+        # read-only, so the one query scaffolding runs cannot change the database; when
+        # this process already holds the file through dbt-duckdb (DuckDB refuses a second
+        # instance of one file with another configuration), that instance is reused
+        try:
+            return duckdb.connect(str(db_path), read_only=True)
+        except duckdb.ConnectionException:
+            return duckdb.connect(str(db_path))
     except duckdb.IOException as error:
         raise MeshError(f"cannot open {db_path} ({error}): another process holds it; "
                         "wait for it to finish or stop it (`duckmesh doctor` shows which)"

@@ -86,8 +86,8 @@ def store(db_path: Path, results: list[CheckResult]) -> None:
             if result.bad_rows:
                 con.executemany(
                     f"insert into {table} values (?, ?, ?, ?, ?, current_timestamp)",
-                    [[spec.name, r.file, r.line_number, r.reason, r.raw_line]
-                     for r in result.bad_rows])
+                    [[spec.name, r.file, r.line_number, _storable(r.reason),
+                      _storable(r.raw_line)] for r in result.bad_rows])
             con.execute(f"delete from {SCHEMA}.source_checks where source_name = ?", [spec.name])
             con.execute(
                 f"insert into {SCHEMA}.source_checks values (?, ?, ?, ?, ?, ?, current_timestamp)",
@@ -95,6 +95,12 @@ def store(db_path: Path, results: list[CheckResult]) -> None:
                  [str(d) for d in result.drift], result.threshold_error()])
     finally:
         con.close()
+
+
+def _storable(text: str) -> str:
+    """``text`` as valid UTF-8 without NUL (lone surrogates and NUL escaped), so any
+    quarantined line can be stored."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def write_mirror(data_dir: Path, mirror: Path, results: list[CheckResult]) -> None:

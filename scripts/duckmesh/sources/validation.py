@@ -14,8 +14,14 @@ contract every row is checked against:
           data_type: date
           config: {meta: {required: true, format: "%d/%m/%Y"}}
 
-CSV and JSON-lines files are read line by line (one record per line), Parquet through
-DuckDB. A bad row never disappears: it is returned with its line, reason and raw text.
+CSV and JSON-lines files are first checked by one DuckDB query each (fastcheck.py); a
+file it does not find clean is read line by line (one record per line), which names each
+bad row. Parquet is read through DuckDB. A bad row never disappears: it is returned
+with its line, reason and raw text.
+A line that is not UTF-8 or is longer than MAX_LINE_BYTES is a bad row; a date or
+timestamp outside the source's ``date_window`` (default 1900-01-01 to a year after
+today) is a bad row; a file that cannot be read at all, or a source without any row,
+stops the build before dbt reads it (``threshold_error``).
 """
 
 from __future__ import annotations
@@ -25,9 +31,9 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -35,6 +41,7 @@ import duckdb
 import yaml
 
 from duckmesh.core.sql import quote_ident
+from duckmesh.sources import fastcheck
 
 FORMATS = ("csv", "jsonl", "parquet")
 DEFAULT_MAX_BAD_FRACTION = 0.01
@@ -42,6 +49,15 @@ _INT = re.compile(r"[+-]?\d+")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 _INT_RANGES = {"integer": 2**31, "bigint": 2**63}
+# below DuckDB's max_line_size (2,097,152): a longer line would stop dbt's read_csv
+MAX_LINE_BYTES = 1_000_000
+RAW_LINE_CHARS = 1_000  # of an over-long line, the part kept in quarantine
+DEFAULT_DATE_MIN = date(1900, 1, 1)
+
+
+def default_date_window(today: date | None = None) -> tuple[date, date]:
+    today = today or datetime.now().date()
+    return DEFAULT_DATE_MIN, today + timedelta(days=366)
 
 
 class SourceSpecError(ValueError):
@@ -69,6 +85,8 @@ class SourceSpec:
     max_bad_rows: int | None = None
     max_bad_fraction: float | None = DEFAULT_MAX_BAD_FRACTION
     fail_on_drift: tuple[str, ...] = ("removed", "retyped")
+    date_window: tuple[date, date] = field(default_factory=default_date_window)
+    min_rows: int = 1
 
     @property
     def name(self) -> str:
@@ -107,6 +125,7 @@ class CheckResult:
     bad_rows: list[BadRow] = field(default_factory=list)
     drift: list[Drift] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # files that cannot be read, and why
 
     @property
     def bad_files(self) -> set[str]:
@@ -115,6 +134,15 @@ class CheckResult:
     def threshold_error(self) -> str | None:
         """Why this source fails the build, or None."""
         spec, bad = self.spec, len(self.bad_rows)
+        if self.unreadable:
+            return (f"source {spec.name}: " + "; ".join(self.unreadable)
+                    + ": replace the file with a good export, or remove it")
+        if self.rows < spec.min_rows:
+            shown = ", ".join(sorted({f.name for f in self.files})) or spec.path
+            return (f"source {spec.name}: {self.rows:,} rows in {shown} (empty, cut short or "
+                    f"a header only), fewer than its min_rows {spec.min_rows}: check the "
+                    f"export, or set validation.min_rows in "
+                    f"domains/{spec.domain}/models/staging/__sources.yml")
         failing = [d for d in self.drift if d.kind in spec.fail_on_drift]
         if failing:
             return (f"source {spec.name}: schema drift " + "; ".join(map(str, failing))
@@ -127,9 +155,10 @@ class CheckResult:
             limit = f"max_bad_fraction {spec.max_bad_fraction:g}"
         else:
             return None
-        return (f"source {spec.name}: {bad:,} of {self.rows:,} rows quarantined, over its "
-                f"{limit}: see quarantine.{spec.quarantine_table}, fix the file, or raise "
-                f"the threshold in domains/{spec.domain}/models/staging/__sources.yml")
+        where = ", ".join(sorted(self.bad_files))
+        return (f"source {spec.name}: {bad:,} of {self.rows:,} rows quarantined ({where}), "
+                f"over its {limit}: see quarantine.{spec.quarantine_table}, fix the file, or "
+                f"raise the threshold in domains/{spec.domain}/models/staging/__sources.yml")
 
 
 # -- reading the contracts ---------------------------------------------------------------
@@ -174,18 +203,29 @@ def _spec(domain: str, source: str, table: dict, block: dict, yml: Path) -> Sour
     if unknown:
         raise SourceSpecError(f"{where}: validation.key names unknown columns {unknown}")
     fraction = block.get("max_bad_fraction", DEFAULT_MAX_BAD_FRACTION)
+    window = block.get("date_window") or {}
+    low, high = default_date_window()
+    try:
+        low = date.fromisoformat(str(window.get("min", low)))
+        high = date.fromisoformat(str(window.get("max", high)))
+    except ValueError as error:
+        raise SourceSpecError(f"{where}: validation.date_window needs ISO dates "
+                              f"(min: 2000-01-01, max: 2030-12-31): {error}") from error
     return SourceSpec(
         domain=domain, source=source, table=table["name"], format=fmt, path=block["path"],
         columns=tuple(columns), key=key, delimiter=block.get("delimiter", ","),
         max_bad_rows=block.get("max_bad_rows"),
         max_bad_fraction=None if fraction is None else float(fraction),
-        fail_on_drift=tuple(block.get("fail_on_drift", ("removed", "retyped"))))
+        fail_on_drift=tuple(block.get("fail_on_drift", ("removed", "retyped"))),
+        date_window=(low, high), min_rows=int(block.get("min_rows", 1)))
 
 
 # -- value checks ------------------------------------------------------------------------
 
-def _type_error(column: ColumnSpec, value: object) -> str | None:
-    """Why ``value`` is not a ``column.data_type`` (None when it is)."""
+def _type_error(column: ColumnSpec, value: object,
+                window: tuple[date, date] | None = None) -> str | None:
+    """Why ``value`` is not a ``column.data_type`` (None when it is), or, for a date or
+    timestamp, why it is outside ``window``."""
     kind = column.data_type.split("(")[0].strip()
     if kind in ("varchar", "text", "string"):
         return None if isinstance(value, str) else f"{_show(value)} is not a string"
@@ -197,10 +237,12 @@ def _type_error(column: ColumnSpec, value: object) -> str | None:
         ok = number is not None and abs(number) < _INT_RANGES[kind]
     elif kind in ("decimal", "numeric", "double", "float"):
         ok = isinstance(value, (int, float)) or (isinstance(value, str) and _is_decimal(value))
-    elif kind == "date":
-        ok = isinstance(value, str) and _parses(value, column.format, date=True)
-    elif kind.startswith("timestamp"):
-        ok = isinstance(value, str) and _parses(value, column.format, date=False)
+    elif kind == "date" or kind.startswith("timestamp"):
+        parsed = _parsed(value, column.format, kind == "date") if isinstance(value, str) else None
+        ok = parsed is not None
+        if parsed is not None and window and not window[0] <= parsed.date() <= window[1]:
+            return (f"{_show(value)} is outside the plausible dates {window[0]} to "
+                    f"{window[1]} (validation.date_window)")
     elif kind == "boolean":
         ok = isinstance(value, str) and value.lower() in ("true", "false", "t", "f", "1", "0")
     else:
@@ -220,17 +262,15 @@ def _is_decimal(text: str) -> bool:
         return False
 
 
-def _parses(text: str, fmt: str | None, date: bool) -> bool:
+def _parsed(text: str, fmt: str | None, is_date: bool) -> datetime | None:
     try:
         if fmt:
-            datetime.strptime(text, fmt)
-        elif date:
-            datetime.strptime(text, "%Y-%m-%d")
-        else:
-            datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return True
+            return datetime.strptime(text, fmt)
+        if is_date:
+            return datetime.strptime(text, "%Y-%m-%d")
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        return False
+        return None
 
 
 def _show(value: object) -> str:
@@ -245,9 +285,10 @@ def _row_reasons(spec: SourceSpec, values: Mapping[str, object]) -> list[str]:
             if column.required:
                 reasons.append(f"missing required column {column.name}")
             continue
-        error = _type_error(column, value)
+        error = _type_error(column, value, spec.date_window)
         if error:
-            reasons.append(f"wrong type in {column.name}: {error}")
+            kind = "implausible date" if "plausible dates" in error else "wrong type"
+            reasons.append(f"{kind} in {column.name}: {error}")
     return reasons
 
 
@@ -281,12 +322,16 @@ def check(spec: SourceSpec, data_dir: Path) -> CheckResult:
         raise SourceSpecError(
             f"source {spec.name}: no file matches {data_dir / spec.path}: generate the data "
             f"(duckmesh generate) or fix validation.path in domains/{spec.domain}")
-    {"csv": _check_csv, "jsonl": _check_jsonl, "parquet": _check_parquet}[spec.format](
-        result, data_dir)
+    try:
+        {"csv": _check_csv, "jsonl": _check_jsonl, "parquet": _check_parquet}[spec.format](
+            result, data_dir)
+    except OSError as error:
+        result.unreadable.append(f"cannot read {error.filename or spec.path} "
+                                 f"({error.strerror or error})")
     return result
 
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def _fingerprint(path: Path) -> list:
@@ -318,7 +363,8 @@ def check_cached(spec: SourceSpec, data_dir: Path, cache_dir: Path) -> CheckResu
             return CheckResult(spec, rows=stored["rows"],
                                bad_rows=[BadRow(**row) for row in stored["bad_rows"]],
                                drift=[Drift(**d) for d in stored["drift"]],
-                               files=[data_dir / f for f in stored["files"]])
+                               files=[data_dir / f for f in stored["files"]],
+                               unreadable=list(stored["unreadable"]))
         except (KeyError, TypeError):
             pass
     result = check(spec, data_dir)
@@ -329,7 +375,7 @@ def check_cached(spec: SourceSpec, data_dir: Path, cache_dir: Path) -> CheckResu
             "key": key, "rows": result.rows,
             "bad_rows": [asdict(r) for r in result.bad_rows],
             "drift": [asdict(d) for d in result.drift],
-            "files": list(fingerprints)}, default=str))
+            "files": list(fingerprints), "unreadable": result.unreadable}, default=str))
         os.replace(temporary, cache)
     return result
 
@@ -343,32 +389,86 @@ def _drift_by_name(spec: SourceSpec, found: list[str]) -> list[Drift]:
     return drift
 
 
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(physical line number, line without its end) of every non-blank line."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = raw.rstrip(b"\r\n")
+            if line.strip():
+                yield number, line
+
+
+def _text(line: bytes) -> tuple[str | None, str]:
+    """(the line as text, or None when it is not usable text; what quarantine keeps)."""
+    if len(line) > MAX_LINE_BYTES:
+        shown = line[:RAW_LINE_CHARS].decode("utf-8", "backslashreplace")
+        return None, f"{shown}... ({len(line):,} bytes)"
+    try:
+        return line.decode("utf-8"), ""
+    except UnicodeDecodeError:
+        return None, line.decode("utf-8", "backslashreplace")
+
+
+def _unusable(line: bytes) -> str:
+    if len(line) > MAX_LINE_BYTES:
+        return f"line of {len(line):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit"
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"not UTF-8 text (byte 0x{line[error.start]:02x} at byte {error.start + 1})"
+    return "unreadable line"
+
+
+def _csv_fields(text: str, delimiter: str) -> list[str] | str:
+    """The fields of one CSV line, or why it cannot be split."""
+    try:
+        return next(csv.reader([text], delimiter=delimiter), [])
+    except csv.Error as error:
+        return f"malformed row: {error}"
+
+
 def _check_csv(result: CheckResult, data_dir: Path) -> None:
     spec = result.spec
     for path in result.files:
         relative = path.relative_to(data_dir).as_posix()
         keys = _Keys(spec)
-        with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
-            header_line = handle.readline().rstrip("\r\n")
-            header = next(csv.reader([header_line], delimiter=spec.delimiter), [])
-            result.drift += _drift_by_name(spec, header)
-            names = [h.lower() for h in header]
-            for number, raw in enumerate(handle, start=2):
-                line = raw.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                result.rows += 1
-                fields = next(csv.reader([line], delimiter=spec.delimiter), [])
-                if len(fields) != len(names):
-                    reasons = [f"malformed row: expected {len(names)} fields, "
-                               f"found {len(fields)}"]
-                else:
-                    values = dict(zip(names, fields))
-                    reasons = _row_reasons(spec, values)
-                    duplicate = keys.duplicate(values, number) if not reasons else None
-                    reasons += [duplicate] if duplicate else []
-                if reasons:
-                    result.bad_rows.append(BadRow(relative, number, "; ".join(reasons), line))
+        lines = _lines(path)
+        header_line = next(lines, None)
+        if header_line is None:
+            continue
+        if _text(header_line[1])[0] is None:
+            reason = _unusable(header_line[1])
+            if reason.startswith("not UTF-8"):
+                reason = reason.removesuffix(")") + "; export it as UTF-8)"
+            result.unreadable.append(f"the header of {relative} is {reason}")
+            continue
+        header = _csv_fields(header_line[1].decode("utf-8"), spec.delimiter)
+        header = header if isinstance(header, list) else []
+        result.drift += _drift_by_name(spec, header)
+        names = [h.lower() for h in header]
+        clean = fastcheck.clean_csv(spec, path, header, MAX_LINE_BYTES)
+        if clean is not None:
+            result.rows += clean.rows
+            continue
+        for number, raw in lines:
+            result.rows += 1
+            line, shown = _text(raw)
+            if line is None:
+                result.bad_rows.append(BadRow(relative, number, _unusable(raw), shown))
+                continue
+            fields = _csv_fields(line, spec.delimiter)
+            if isinstance(fields, str):
+                reasons = [fields]
+            elif len(fields) != len(names):
+                reasons = [f"malformed row: expected {len(names)} fields, "
+                           f"found {len(fields)}"]
+            else:
+                values = dict(zip(names, fields))
+                reasons = _row_reasons(spec, values)
+                duplicate = keys.duplicate(values, number) if not reasons else None
+                reasons += [duplicate] if duplicate else []
+            if reasons:
+                result.bad_rows.append(BadRow(relative, number, "; ".join(reasons), line))
 
 
 def _check_jsonl(result: CheckResult, data_dir: Path) -> None:
@@ -379,29 +479,36 @@ def _check_jsonl(result: CheckResult, data_dir: Path) -> None:
     for path in result.files:
         relative = path.relative_to(data_dir).as_posix()
         keys = _Keys(spec)
-        with path.open(encoding="utf-8", errors="surrogateescape") as handle:
-            for number, raw in enumerate(handle, start=1):
-                line = raw.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                result.rows += 1
-                try:
-                    document = json.loads(line)
-                except ValueError as error:
-                    reasons = [f"malformed JSON: {error}"]
+        clean = fastcheck.clean_jsonl(spec, path, MAX_LINE_BYTES)
+        if clean is not None:
+            result.rows += clean.rows
+            for name in (c.name for c in spec.columns):
+                seen_keys.setdefault(name.lower(), name)
+                typed[name.lower()] = typed.get(name.lower(), 0) + clean.typed.get(name.lower(), 0)
+            continue
+        for number, raw in _lines(path):
+            result.rows += 1
+            line, shown = _text(raw)
+            if line is None:
+                result.bad_rows.append(BadRow(relative, number, _unusable(raw), shown))
+                continue
+            try:
+                document = json.loads(line)
+            except ValueError as error:
+                reasons = [f"malformed JSON: {error}"]
+            else:
+                if not isinstance(document, dict):
+                    reasons = ["malformed JSON: not an object"]
                 else:
-                    if not isinstance(document, dict):
-                        reasons = ["malformed JSON: not an object"]
-                    else:
-                        values = {k.lower(): v for k, v in document.items()}
-                        for k in document:
-                            seen_keys.setdefault(k.lower(), k)
-                        _count_types(spec, values, wrong, typed)
-                        reasons = _row_reasons(spec, values)
-                        duplicate = keys.duplicate(values, number) if not reasons else None
-                        reasons += [duplicate] if duplicate else []
-                if reasons:
-                    result.bad_rows.append(BadRow(relative, number, "; ".join(reasons), line))
+                    values = {k.lower(): v for k, v in document.items()}
+                    for k in document:
+                        seen_keys.setdefault(k.lower(), k)
+                    _count_types(spec, values, wrong, typed)
+                    reasons = _row_reasons(spec, values)
+                    duplicate = keys.duplicate(values, number) if not reasons else None
+                    reasons += [duplicate] if duplicate else []
+            if reasons:
+                result.bad_rows.append(BadRow(relative, number, "; ".join(reasons), line))
     if seen_keys:
         result.drift += _drift_by_name(spec, list(seen_keys.values()))
     for name, count in wrong.items():
@@ -423,6 +530,63 @@ def _count_types(spec: SourceSpec, values: dict, wrong: dict, typed: dict) -> No
 
 
 def _check_parquet(result: CheckResult, data_dir: Path) -> None:
+    """The checks below; a file DuckDB cannot read (not Parquet, cut short, damaged
+    pages) is named in ``result.unreadable`` instead."""
+    try:
+        _check_parquet_files(result, data_dir)
+    except duckdb.Error as error:
+        result.rows, result.bad_rows, result.drift = 0, [], []
+        for path in result.files:
+            problem = _parquet_unreadable(path)
+            if problem:
+                result.unreadable.append(
+                    f"{path.relative_to(data_dir).as_posix()} is not readable Parquet ({problem})")
+        if not result.unreadable:
+            result.unreadable.append(f"{result.spec.path} cannot be read together "
+                                     f"({_first_line(error)})")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _parquet_unreadable(path: Path) -> str | None:
+    """Why DuckDB cannot read every value of one Parquet file (None: it can)."""
+    con = duckdb.connect()
+    try:
+        con.execute("select * from read_parquet(?)", [str(path)]).fetchall()
+        return None
+    except duckdb.Error as error:
+        return _first_line(error)
+    finally:
+        con.close()
+
+
+def _window_checks(spec: SourceSpec, schema: dict[str, str]) -> list[tuple[str, str]]:
+    """(column, SQL condition true when its value is outside the date window) for the
+    contract's date and timestamp columns present in the files."""
+    low, high = spec.date_window
+    found = {name.lower(): (name, kind) for name, kind in schema.items()}
+    checks = []
+    for column in spec.columns:
+        name, kind = found.get(column.name.lower(), (None, ""))
+        if name is None or not (kind.upper() == "DATE" or kind.upper().startswith("TIMESTAMP")):
+            continue
+        ident = quote_ident(name)
+        checks.append((column.name, f"({ident} < '{low}'::{kind} or "
+                                    f"{ident} >= '{high + timedelta(days=1)}'::{kind})"))
+    return checks
+
+
+def _size_checks(schema: dict[str, str]) -> list[tuple[str, str]]:
+    """(column, SQL condition true when its text is longer than a line may be) for the
+    text columns of the files: the same limit as a CSV or JSON line."""
+    return [(name, f"strlen({quote_ident(name)}) > {MAX_LINE_BYTES}")
+            for name, kind in schema.items() if kind.upper() == "VARCHAR"]
+
+
+def _check_parquet_files(result: CheckResult, data_dir: Path) -> None:
     spec = result.spec
     con = duckdb.connect()
     try:
@@ -442,6 +606,14 @@ def _check_parquet(result: CheckResult, data_dir: Path) -> None:
         payload = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in schema)
         checks = [f"case when {quote_ident(c.name)} is null then 'missing required column {c.name}' end"
                   for c in present if c.required]
+        low, high = spec.date_window
+        checks += [f"case when {outside} then 'implausible date in {name}: ' || "
+                   f"{quote_ident(name)}::varchar || ' is outside the plausible dates {low} to "
+                   f"{high} (validation.date_window)' end"
+                   for name, outside in _window_checks(spec, schema)]
+        checks += [f"case when {too_long} then 'value of ' || strlen({quote_ident(name)}) || "
+                   f"' bytes in {name}, over the {MAX_LINE_BYTES:,}-byte limit' end"
+                   for name, too_long in _size_checks(schema)]
         key_cols = [k for k in spec.key if spec.column(k) in present]
         if len(key_cols) == len(spec.key) and key_cols:
             partition = ", ".join(quote_ident(k) for k in key_cols)
@@ -459,7 +631,11 @@ def _check_parquet(result: CheckResult, data_dir: Path) -> None:
         rows = con.execute(f"""
             select filename, file_row_number + 1, reason, raw from (
                 select filename, file_row_number, {reason} as reason,
-                    to_json(struct_pack({payload}))::varchar as raw
+                    to_json(struct_pack({payload}))::varchar as json_row,
+                    case when strlen(json_row) > {MAX_LINE_BYTES}
+                        then left(json_row, {RAW_LINE_CHARS}) || '... ('
+                            || format('{{:,}}', strlen(json_row)) || ' bytes)'
+                        else json_row end as raw
                 from src
             ) where reason <> '' order by filename, file_row_number""").fetchall()
         for filename, line, text, raw in rows:
@@ -486,7 +662,9 @@ def _parquet_clean(con: duckdb.DuckDBPyConnection, spec: SourceSpec, files: list
     names = {s.lower() for s in schema}
     present = [c for c in spec.columns if c.name.lower() in names]
     required = [c for c in present if c.required]
-    missing = " or ".join(f"{quote_ident(c.name)} is null" for c in required) or "false"
+    missing = " or ".join([f"{quote_ident(c.name)} is null" for c in required]
+                          + [outside for _, outside in _window_checks(spec, schema)]
+                          + [too_long for _, too_long in _size_checks(schema)]) or "false"
     key_cols = [k for k in spec.key if spec.column(k) in present]
     duplicates = "0"
     if key_cols and len(key_cols) == len(spec.key):

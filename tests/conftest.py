@@ -28,7 +28,8 @@ from duckmesh.cli import main
 REPO = Path(__file__).resolve().parents[1]
 TEST_SCALE = 0.01  # 1,000 customers, 10,000 orders: a few seconds to build
 # the platform's code, the tests, tools' and builds' folders: not part of a mesh
-SKIP = {".venv", ".git", ".ci", ".duckmesh", "data", "target", "dbt_packages", "logs", "published",
+SKIP = {".venv", ".venv-contracts", ".git", ".ci", ".duckmesh", "data",
+        "target", "dbt_packages", "logs", "published",
         ".pytest_cache", "__pycache__", "test-artifacts", "scripts", "tests", ".ruff_cache",
         ".mypy_cache"}
 # commands that run dbt in-process: a fresh process each (dbt keeps per-process state)

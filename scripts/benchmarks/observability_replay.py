@@ -33,7 +33,8 @@ from duckmesh.observability.pipeline import observe
 ROOT = Path(__file__).resolve().parents[2]
 
 
-SKIP = {".venv", ".git", "data", "target", "dbt_packages", "logs", "published",
+SKIP = {".venv", ".venv-contracts", ".duckmesh", ".git", "data",
+        "target", "dbt_packages", "logs", "published",
         ".pytest_cache", "__pycache__", "test-artifacts"}
 
 

@@ -187,13 +187,17 @@ def test_a_truncated_source_holds_back_with_an_alert_before_publish(
     after = published(root)
     assert {r: (e["rows"], e["checksum"]) for r, e in after["products"].items()} == {
         r: (e["rows"], e["checksum"]) for r, e in before["products"].items()}
-    alert = next(json.loads(line) for line in result.stdout.splitlines()
-                 if line.startswith("{") and "publish:customer_service.tickets_v1" in line)
+    # the alert: JSON in the alert file, one readable line on stdout, before the publish
+    alert_file = root / "logs" / "duckmesh_alerts.jsonl"
+    alert = next(json.loads(line) for line in alert_file.read_text().splitlines()
+                 if "publish:customer_service.tickets_v1" in line)
     assert (alert["severity"], alert["kind"], alert["message"]) == (
         "error", "publish", f"customer_service.tickets_v1 not published: {gate}")
+    readable = f"alert {alert['alert_id']} (error) customer_service.tickets_v1 not published: {gate}"
     lines = result.stdout.splitlines()
-    assert lines.index(next(ln for ln in lines if "publish:customer_service.tickets_v1" in ln)) \
+    assert lines.index(next(ln for ln in lines if ln.startswith(readable))) \
         < lines.index(next(ln for ln in lines if "published 0 product versions" in ln))
+    assert not any(ln.startswith("{") for ln in lines)  # JSON goes only to the alert file
     con = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
     assert con.execute("select count(*) from mesh_observability.alerts where kind = 'publish' "
                        "and status = 'open'").fetchone()[0] == 10

@@ -195,6 +195,20 @@ def linked_sets(manifest: dict) -> list[set[str]]:
 HOLDING = ("model ", "tests failed", GATE)
 
 
+def _rank(why: str) -> int:
+    """How directly a reason for holding a product back is the cause: a model that failed
+    (0), a gate or a failing test (1), tests only skipped for an upstream failure (2), a
+    model skipped for one (3)."""
+    if why.startswith("model skipped"):
+        return 3
+    if why.startswith("model "):
+        return 0
+    if why.startswith("tests failed: ") and all(
+            test.endswith(" skipped") for test in why.removeprefix("tests failed: ").split(", ")):
+        return 2
+    return 1
+
+
 def apply(con: duckdb.DuckDBPyConnection, manifest: dict, decided: Plan, previous: dict,
           new_baseline: bool, today: date | None = None) -> GateResult:
     """Check every product version the plan builds; move the ones that fail, and the
@@ -215,9 +229,9 @@ def apply(con: duckdb.DuckDBPyConnection, manifest: dict, decided: Plan, previou
                     if why.startswith(HOLDING)})
     for group in linked_sets(manifest):
         relations = {by_id[u].relation for u in group}
-        # the first cause named: a failure of its own, before a model skipped for it
-        culprits = sorted(relations & set(holding),
-                          key=lambda r: (holding[r].startswith("model skipped"), r))
+        # the first cause named: a failure of its own, before a model or a test skipped
+        # because of it
+        culprits = sorted(relations & set(holding), key=lambda r: (_rank(holding[r]), r))
         if not culprits:
             continue
         for product in decided.build:

@@ -58,9 +58,9 @@ def blocks(text: str) -> list[Block]:
 
 def shell(root: Path, script: str, check: bool = True) -> subprocess.CompletedProcess:
     """``script`` in bash at the copy's root, with the environment a new user has: no
-    DuckMesh variable set, output not a terminal."""
+    DuckMesh variable set, not in CI, output not a terminal."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("DUCKMESH_") and k not in ("VIRTUAL_ENV", "MAKEFLAGS")}
+           if not k.startswith("DUCKMESH_") and k not in ("VIRTUAL_ENV", "MAKEFLAGS", "CI")}
     result = subprocess.run(["bash", "-e", "-c", script], cwd=root, env=env,
                             capture_output=True, text=True, timeout=1200)
     if check:

@@ -88,3 +88,16 @@ def row_counts(db_path: Path, products: list[ProductVersion],
         if own:
             con.close()
     return counts
+
+
+def primary_key(node: dict) -> tuple[str, ...]:
+    """A manifest node's primary key columns: the model-level constraint, else the first
+    column-level one; () when it declares none."""
+    for constraint in node.get("constraints") or []:
+        if constraint.get("type") == "primary_key" and constraint.get("columns"):
+            return tuple(constraint["columns"])
+    for column in (node.get("columns") or {}).values():
+        for constraint in column.get("constraints") or []:
+            if constraint.get("type") == "primary_key":
+                return (column["name"],)
+    return ()

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import yaml
 
-from duckmesh.core.products import ProductVersion, public_products
+from duckmesh.core.products import ProductVersion, primary_key, public_products
 from duckmesh.core.sql import quote_ident
 from duckmesh.observability.config import parse_time
 
@@ -107,7 +107,7 @@ def products_from_manifest(manifest: dict) -> list[Product]:
             version=version,
             owner=owners.get(node.get("group") or "", "") or "(no owner: add a group)",
             slo=dict(meta.get("slo") or {}),
-            key_columns=_primary_key(node),
+            key_columns=primary_key(node),
         ))
     return products
 
@@ -117,17 +117,6 @@ def _owner(owner: dict) -> str:
     if name and email:
         return f"{name} <{email}>"
     return name or email or ""
-
-
-def _primary_key(node: dict) -> tuple[str, ...]:
-    for constraint in node.get("constraints") or []:
-        if constraint.get("type") == "primary_key" and constraint.get("columns"):
-            return tuple(constraint["columns"])
-    for column in (node.get("columns") or {}).values():
-        for constraint in column.get("constraints") or []:
-            if constraint.get("type") == "primary_key":
-                return (column["name"],)
-    return ()
 
 
 # --- run_results.json -----------------------------------------------------------------

@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 
-from duckmesh.core.products import ProductVersion, public_products
+from duckmesh.core.products import ProductVersion, primary_key, public_products
 from duckmesh.core.project import Mesh
 from duckmesh.core.sql import qualified_name, quote_ident
 from duckmesh.observability import alerts
@@ -74,17 +74,6 @@ def _date(value: object, default: date) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def _primary_key(node: dict) -> tuple[str, ...]:
-    for constraint in node.get("constraints") or []:
-        if constraint.get("type") == "primary_key" and constraint.get("columns"):
-            return tuple(constraint["columns"])
-    for column in (node.get("columns") or {}).values():
-        for constraint in column.get("constraints") or []:
-            if constraint.get("type") == "primary_key":
-                return (column["name"],)
-    return ()
-
-
 def expectations(node: dict, today: date) -> Expectations:
     """A product version's expectations: its ``meta.quality`` over the defaults."""
     meta = _meta(node)
@@ -97,7 +86,7 @@ def expectations(node: dict, today: date) -> Expectations:
         volume_band=None if band is None else (float(band[0]), float(band[1])),
         date_min=_date(window.get("min"), DEFAULT_DATE_MIN),
         date_max=_date(window.get("max"), today + timedelta(days=366)),
-        keys=_primary_key(node))
+        keys=primary_key(node))
 
 
 def measure(con: duckdb.DuckDBPyConnection, product: ProductVersion,

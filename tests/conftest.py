@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +36,11 @@ SKIP = {".venv", ".venv-contracts", ".git", ".ci", ".duckmesh", "data",
         "target", "dbt_packages", "logs", "published",
         ".pytest_cache", "__pycache__", "test-artifacts", "scripts", "tests", ".ruff_cache",
         ".mypy_cache"}
-# commands that run dbt in-process: a fresh process each (dbt keeps per-process state)
-RUN_DBT = {"build", "lint", "new-product", "adopt", "scale-out", "bench"}
+# commands run in a fresh process: a build on Spark (its session's warehouse is fixed
+# when the JVM starts), the benchmarks (which time fresh processes themselves) and those
+# that run sqlfluff as a child writing to the terminal (lint, new-product), which
+# redirecting sys.stdout would not capture
+FRESH_PROCESS = {("bench",), ("lint",), ("new-product",), ("scale-out", "build")}
 
 
 # what the public Parquet ports hide (issue 18, item 8): columns restricted to some
@@ -89,26 +92,61 @@ def clone_built(src: Path, dest: Path,
     return dest
 
 
-def _runs_dbt(args: tuple[str, ...]) -> bool:
-    return bool(args) and (args[0] in RUN_DBT or args[:2] == ("governance", "check"))
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """os.environ is ``env`` for the length of the block, as a child process would see it
+    (dbt reads env_var() from os.environ)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def dbt_cli(args: list[str], cwd: Path, env: dict[str, str],
+            timeout: int = 600) -> subprocess.CompletedProcess:
+    """`dbt ARGS` as the command line runs it, from ``cwd`` with exactly ``env`` as its
+    environment: dbt's own CLI through its dbtRunner, in this process (no interpreter
+    start and dbt import per call), with the command line's exit codes (0 success, 1 a
+    node failed, 2 an error before or around the run). ``timeout`` is the subprocess
+    signature's; a call in this process is not cut short."""
+    del timeout
+    from dbt.cli.main import dbtRunner
+
+    from duckmesh.core.dbt import close_duckdb
+
+    out, err = io.StringIO(), io.StringIO()
+    with _environment(env), contextlib.chdir(cwd), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
+        try:
+            result = dbtRunner().invoke(list(args))
+        finally:
+            close_duckdb()
+    code = 0 if result.success else 1 if result.exception is None else 2
+    return subprocess.CompletedProcess(["dbt", *args], code, out.getvalue(), err.getvalue())
 
 
 def duckmesh(root: Path, *args: str, env: dict[str, str] | None = None, check: bool = True,
              timeout: int = 600, fresh_process: bool = False) -> subprocess.CompletedProcess:
-    """Run `duckmesh --project-dir root ARGS` with DUCKMESH_DB in ``root``: commands that
-    run dbt (or ``fresh_process``: a test of another process's lock) in a fresh process,
-    the others in this one (same exit code and output)."""
+    """Run `duckmesh --project-dir root ARGS` with DUCKMESH_DB in ``root``, in this process
+    (same exit code and output as the command line; dbt through its dbtRunner, which
+    supports one invocation after another in a process) with os.environ set as a child
+    would see it. Spark and the benchmarks, or ``fresh_process`` (a test of another
+    process's lock), run in a fresh process."""
     full_env = {**os.environ, "DUCKMESH_DB": str(root / "mesh.duckdb"), **(env or {})}
     if "DUCKMESH_DATA" not in (env or {}):
         full_env.pop("DUCKMESH_DATA", None)
     argv = ["--project-dir", str(root), *args]
-    if fresh_process or _runs_dbt(args):
+    if fresh_process or args[:1] in FRESH_PROCESS or args[:2] in FRESH_PROCESS:
         result = subprocess.run([sys.executable, "-m", "duckmesh.cli", *argv], cwd=root,
                                 env=full_env, capture_output=True, text=True, timeout=timeout)
     else:
         out, err = io.StringIO(), io.StringIO()
-        with contextlib.chdir(root), contextlib.redirect_stdout(out), \
-                contextlib.redirect_stderr(err):
+        with _environment(full_env), contextlib.chdir(root), \
+                contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 code = main(argv, env=full_env)
             except SystemExit as done:

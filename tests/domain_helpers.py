@@ -10,6 +10,8 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from conftest import dbt_cli
+
 DBT = str(Path(sys.executable).parent / "dbt")
 DOMAINS = ["customers", "sales", "customer_service", "marketing"]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -19,9 +21,8 @@ def plain_dbt(folder: Path, *args: str, env: dict[str, str] | None = None,
               check: bool = True) -> subprocess.CompletedProcess:
     """`dbt <args>` run from ``folder`` as a domain team would, with the mesh's profiles."""
     profiles = next(p for p in [folder, *folder.parents] if (p / "profiles").is_dir())
-    result = subprocess.run(
-        [DBT, *args, "--profiles-dir", str(profiles / "profiles")], cwd=folder,
-        capture_output=True, text=True, timeout=600,
+    result = dbt_cli(
+        [*args, "--profiles-dir", str(profiles / "profiles")], cwd=folder,
         env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(folder),
              "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})})
     if check and result.returncode != 0:

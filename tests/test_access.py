@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-DBT = str(Path(sys.executable).parent / "dbt")
+from conftest import dbt_cli
 
 
 def dbt(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [DBT, *args, "--project-dir", str(root), "--profiles-dir", str(root / "profiles")],
-        cwd=root, capture_output=True, text=True, timeout=300,
-        env={"PATH": "/usr/bin:/bin", "DUCKMESH_DB": str(root / "mesh.duckdb"),
-             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+    return dbt_cli(
+        [*args, "--project-dir", str(root), "--profiles-dir", str(root / "profiles")],
+        cwd=root, env={"PATH": "/usr/bin:/bin", "DUCKMESH_DB": str(root / "mesh.duckdb"),
+                       "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
 
 
 def add_model(root: Path, domain: str, name: str, sql: str) -> None:

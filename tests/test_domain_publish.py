@@ -19,8 +19,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import REPO, TEST_SCALE, BuiltMesh, clone_built, duckmesh
-from domain_helpers import DBT, DOMAINS, FIXTURES
+from conftest import REPO, TEST_SCALE, BuiltMesh, clone_built, dbt_cli, duckmesh
+from domain_helpers import DOMAINS, FIXTURES
 
 pytestmark = pytest.mark.e2e  # builds domains alone, publishes, installs by git
 
@@ -185,10 +185,9 @@ def test_an_outside_project_installs_sales_by_git_tag(mesh: Path, tmp_path: Path
            "DUCKMESH_PLATFORM": str(published / "packages" / "duckmesh_platform"),
            "DUCKMESH_DOMAINS": str(published / "packages"),
            "DBT_PROFILES_DIR": str(consumer)}
-    subprocess.run([DBT, "deps"], cwd=consumer, check=True, capture_output=True, text=True,
-                   env={**os.environ, **env})
-    result = subprocess.run([DBT, "build"], cwd=consumer, capture_output=True, text=True,
-                            env={**os.environ, **env})
+    deps = dbt_cli(["deps"], cwd=consumer, env={**os.environ, **env})
+    assert deps.returncode == 0, deps.stdout[-3000:]
+    result = dbt_cli(["build"], cwd=consumer, env={**os.environ, **env})
     assert result.returncode == 0, result.stdout[-3000:]
     assert "ERROR=0" in result.stdout
     assert "OK created sql table model main.orders_by_status" in result.stdout
@@ -213,8 +212,7 @@ def test_an_outside_project_installs_sales_by_git_tag(mesh: Path, tmp_path: Path
     missing.write_text(missing.read_text().replace("sales-v2.0.0", "sales-v9.9.9"))
     shutil.rmtree(consumer / "dbt_packages")
     (consumer / "package-lock.yml").unlink()
-    bad = subprocess.run([DBT, "deps"], cwd=consumer, capture_output=True, text=True,
-                         env={**os.environ, **env})
+    bad = dbt_cli(["deps"], cwd=consumer, env={**os.environ, **env})
     assert bad.returncode != 0 and "sales-v9.9.9" in bad.stdout
 
 

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 import yaml
 
-from conftest import REPO, duckmesh
+from conftest import REPO, dbt_cli, duckmesh
 from duckmesh.governance import semver  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "governance"
@@ -50,11 +50,10 @@ def make_fixture_mesh(dest: Path) -> Path:
 
 
 def dbt(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [DBT, *args, "--project-dir", str(root), "--profiles-dir", str(root / "profiles")],
-        cwd=root, capture_output=True, text=True, timeout=300,
-        env={"PATH": "/usr/bin:/bin", "DUCKMESH_DB": str(root / "mesh.duckdb"),
-             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+    return dbt_cli(
+        [*args, "--project-dir", str(root), "--profiles-dir", str(root / "profiles")],
+        cwd=root, env={"PATH": "/usr/bin:/bin", "DUCKMESH_DB": str(root / "mesh.duckdb"),
+                       "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
 
 
 def violations_of(report: dict, domain: str) -> list[dict]:

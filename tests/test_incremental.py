@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import copy_mesh
+from conftest import copy_mesh, dbt_cli
 from duckmesh.sources.generate import (
     NEXT_STATUS,
     batch_counts,
@@ -60,8 +59,7 @@ class Builds:
 def _dbt(root: Path, db: Path, data_dir: Path, *args: str) -> None:
     env = {**os.environ, "DUCKMESH_DB": str(db), "DUCKMESH_DATA": str(data_dir),
            "DUCKMESH_THREADS": "2"}
-    result = subprocess.run([DBT, *args, "--profiles-dir", "profiles"], cwd=root, env=env,
-                            capture_output=True, text=True, timeout=400)
+    result = dbt_cli([*args, "--profiles-dir", "profiles"], cwd=root, env=env)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
 
 

@@ -9,16 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import duckmesh
+from conftest import dbt_cli, duckmesh
 from duckmesh.core.project import Mesh
 from duckmesh.lint.runner import sql_paths
 
 
 def test_sqlfluff_lints_every_model_of_every_domain(mesh_copy: Path) -> None:
     # dbt deps installs the domains; lint needs them to compile.
-    subprocess.run([str(Path(sys.executable).parent / "dbt"), "deps", "--project-dir",
-                    str(mesh_copy), "--profiles-dir", str(mesh_copy / "profiles")],
-                   cwd=mesh_copy, check=True, capture_output=True)
+    deps = dbt_cli(["deps", "--project-dir", str(mesh_copy), "--profiles-dir",
+                    str(mesh_copy / "profiles")], cwd=mesh_copy, env=dict(os.environ))
+    assert deps.returncode == 0, deps.stdout[-3000:]
     mesh = Mesh(mesh_copy)
     env = {**os.environ, "DUCKMESH_DB": str(mesh_copy / "mesh.duckdb"),
            "DUCKMESH_DATA": str(mesh_copy / "data" / "lint")}

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
+from conftest import TEST_SCALE, BuiltMesh, clone_built, dbt_cli, duckmesh
 
 pytestmark = pytest.mark.e2e
 
@@ -27,8 +27,7 @@ DBT = str(Path(sys.executable).parent / "dbt")
 def _plain_dbt(root: Path, *args: str) -> subprocess.CompletedProcess:
     """dbt as a user runs it at the root: no DUCKMESH_* variable set."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DUCKMESH_")}
-    return subprocess.run([DBT, *args, "--profiles-dir", "profiles"], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return dbt_cli([*args, "--profiles-dir", "profiles"], cwd=root, env=env)
 
 
 @pytest.fixture(scope="module")

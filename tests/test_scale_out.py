@@ -12,8 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,10 +19,7 @@ import duckdb
 import pytest
 
 from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
-from duckmesh.governance.report import MARKER
 from duckmesh.sources.generate import batch_counts, generate_batch
-from test_governance import dbt as governance_dbt
-from test_governance import make_fixture_mesh
 
 pytestmark = [
     pytest.mark.spark,
@@ -32,7 +27,6 @@ pytestmark = [
                        reason="DUCKMESH_SKIP_SPARK=1"),
 ]
 
-DBT = str(Path(sys.executable).parent / "dbt")
 PRODUCTS = [
     "analytics.customer_360_v1", "analytics.executive_kpis_v1",
     "customer_service.satisfaction_v1", "customer_service.tickets_v1",
@@ -158,45 +152,6 @@ def test_compare_names_a_product_that_differs(spark_mesh: SparkMesh, tmp_path: P
     assert "1 of 10 products differ: marketing.campaign_performance_v1" in result.stdout
     assert "marketing.campaign_performance_v1: only in DuckDB: ('1', " in result.stdout
     assert "marketing.campaign_performance_v1: only in Spark: ('1', " in result.stdout
-
-
-def test_a_session_not_in_utc_stops_the_build_with_the_fix(spark_mesh: SparkMesh) -> None:
-    result = spark_mesh.run("scale-out", "build", "--scale", str(TEST_SCALE), "--select",
-                            "stg_crm__customers", check=False,
-                            env={"DUCKMESH_SPARK_TIMEZONE": "Europe/Paris"})
-    assert result.returncode == 1
-    assert ("the Spark session time zone is Europe/Paris, the mesh needs UTC: set "
-            "spark.sql.session.timeZone: UTC in the target's server_side_parameters "
-            "(profiles/profiles.yml)") in result.stdout
-    assert "START sql" not in result.stdout
-
-
-def test_governance_finds_the_same_violations_on_spark(tmp_path: Path) -> None:
-    """The governance fixture mesh (a domain breaking each policy, a published baseline
-    for P09, restrict-access read from the installed packages for P03): the same
-    report, finding for finding, on Spark as on DuckDB."""
-    root = make_fixture_mesh(tmp_path / "mesh")
-    assert governance_dbt(root, "deps").returncode == 0
-    on_duckdb = json.loads(duckmesh(root, "governance", "check", "--json", check=False).stdout)
-    result = subprocess.run(
-        [DBT, "--no-use-colors", "run-operation", "mesh_governance", "--args", "{format: json}",
-         "--target", "spark", "--project-dir", str(root), "--profiles-dir", "profiles"],
-        cwd=root, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "DUCKMESH_SPARK_DIR": str(tmp_path / "spark"),
-             "DUCKMESH_DB": str(root / "mesh.duckdb")})
-    marked = [line for line in result.stdout.splitlines() if MARKER in line]
-    assert len(marked) == 1, result.stdout[-3000:] + result.stderr[-3000:]
-    on_spark = json.loads(marked[0].split(MARKER, 1)[1])
-
-    def findings(report: dict) -> list[tuple]:
-        return sorted(tuple(v[k] or "" for k in ("policy", "severity", "domain", "node",
-                                                   "column", "message", "fix"))
-                      for v in report["violations"])
-
-    assert on_duckdb["errors"] == 24
-    assert findings(on_spark) == findings(on_duckdb)
-    policies = {f[0] for f in findings(on_spark)}
-    assert {"P03", "P09", "P10"} <= policies  # the ones that read files or know engines
 
 
 # Last: it drops a new source batch into the module's mesh.

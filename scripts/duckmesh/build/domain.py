@@ -202,7 +202,8 @@ def _env(mesh: Mesh, ws: DomainWorkspace, data_dir: Path) -> dict[str, str]:
 def _run(ws: DomainWorkspace, args: list[str], env: dict[str, str], quiet: bool = False
          ) -> Any:  # dbtRunnerResult
     command = [*args, "--project-dir", str(ws.folder), "--profiles-dir", str(ws.profiles_dir)]
-    return dbt.invoke(["--quiet", *command] if quiet else command, env)
+    return dbt.invoke(["--quiet", *command] if quiet else command, env, cwd=ws.folder,
+                      root=ws.root)
 
 
 def build(mesh: Mesh, name: str, scale: float, seed: int = 42,

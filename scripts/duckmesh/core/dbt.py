@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import chdir, contextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
 from dbt.cli.main import dbtRunner, dbtRunnerResult
@@ -42,12 +43,46 @@ def colour_args(stream: TextIO | None = None, no_color: str | None = None) -> li
     return [] if not no_color and isatty is not None and isatty() else ["--no-use-colors"]
 
 
+# the paths dbt hashes into its parse state: the profile's database file (dbt hashes the
+# connection values) and the published folder that dbt_project.yml reads with env_var()
+_PARSE_STATE_PATHS = ("DUCKMESH_DB", "DUCKMESH_PUBLISHED")
+
+
 def invoke(args: list[str], env: dict[str, str] | None = None,
-           callbacks: list[Callable[[Any], None]] | None = None) -> dbtRunnerResult:
+           callbacks: list[Callable[[Any], None]] | None = None,
+           cwd: Path | None = None, root: Path | None = None) -> dbtRunnerResult:
     """``dbt <args>`` in this process (any project: pass --project-dir/--profiles-dir),
-    without colour codes when the output is not a terminal or NO_COLOR is set."""
-    with _profile_env(env or {}):
-        return dbtRunner(callbacks=callbacks or []).invoke([*colour_args(), *args])
+    without colour codes when the output is not a terminal or NO_COLOR is set.
+
+    ``cwd``: the folder dbt runs in. The database file and the published folder, when
+    they lie under ``root`` (default ``cwd``), are given relative to ``cwd``: dbt keeps
+    their values in its parse state, so absolute paths would make a moved or copied
+    checkout parse every file again (about 4 CPU s for the mesh)."""
+    env = dict(env or {})
+    if cwd is not None:
+        for key in _PARSE_STATE_PATHS:
+            path = Path(env[key]) if env.get(key) else None
+            if path is not None and path.is_absolute() and path.is_relative_to(root or cwd):
+                env[key] = os.path.relpath(path, cwd)
+    with _profile_env(env), chdir(cwd or Path.cwd()):
+        try:
+            return dbtRunner(callbacks=callbacks or []).invoke([*colour_args(), *args])
+        finally:
+            close_duckdb()
+
+
+def close_duckdb() -> None:
+    """Close the database dbt-duckdb keeps open in a class attribute after an invocation,
+    so the platform's next step (or dbt's next invocation) opens the file afresh with its
+    own settings; another process sees no lock of this one."""
+    module = sys.modules.get("dbt.adapters.duckdb.connections")
+    manager = getattr(module, "DuckDBConnectionManager", None)
+    if manager is None:
+        return
+    with manager._LOCK:
+        if manager._ENV is not None:
+            manager._ENV.close()
+            manager._ENV = None
 
 
 def run_dbt(mesh: Mesh, args: list[str], env: dict[str, str] | None = None, *,
@@ -59,7 +94,7 @@ def run_dbt(mesh: Mesh, args: list[str], env: dict[str, str] | None = None, *,
     command = [*args, "--project-dir", str(mesh.root), "--profiles-dir", str(mesh.profiles_dir)]
     if quiet:
         command = ["--quiet", *command]
-    return invoke(command, {**mesh.env(), **(env or {})}, callbacks)
+    return invoke(command, {**mesh.env(), **(env or {})}, callbacks, cwd=mesh.root)
 
 
 def require_success(result: dbtRunnerResult, step: str, *, printed: bool = False) -> None:

@@ -14,7 +14,7 @@ import pytest
 from conftest import clone_built, duckmesh, masked
 from duckmesh.core.products import public_products
 from duckmesh.core.project import MeshError
-from duckmesh.publish import access
+from duckmesh.publish import access, verify
 
 RESTRICTED = "customers.customers_v1"
 
@@ -91,6 +91,31 @@ def test_consumer_databases_hold_exactly_the_allowed_products(built_mesh, manife
     assert pub.execute(f"select count(email_hash) from {RESTRICTED}").fetchone()[0] > 0
     bi.close()
     pub.close()
+
+
+def test_consumer_files_read_the_ports_and_copy_only_what_a_port_masks(built_mesh) -> None:
+    """Issue 17: a product a consumer sees exactly as its public port holds it is a view
+    over the snapshot's port (no copy of its rows); bi_dashboards sees customer_360's
+    customer columns, which the port masks (P12), so that one product is a table."""
+    published = built_mesh.root / "published"
+    record = json.loads((published / "current" / "publish.json").read_text())
+    snapshot = record["snapshot"]
+    for consumer, copied in (("data_science", set()),
+                             ("bi_dashboards", {"analytics.customer_360_v1"})):
+        with duckdb.connect(str(published / "consumers" / consumer / "mesh.duckdb"),
+                            read_only=True) as con:
+            kinds = dict(con.execute(
+                "select table_schema || '.' || table_name, table_type "
+                "from information_schema.tables").fetchall())
+            ports = dict(con.execute("select relation, path from _duckmesh.ports").fetchall())
+        products = set(record["consumer_tables"][consumer])
+        assert {r for r in products if kinds[r] == "BASE TABLE"} == copied, consumer
+        assert set(ports) == products - copied
+        for relation, path in ports.items():
+            assert kinds[relation] == "VIEW"
+            assert path.endswith(f"/snapshots/{snapshot}/"
+                                 f"{verify.port_file(record['products'][relation])}"), path
+            assert record["consumer_tables"][consumer][relation]["port"] == path
 
 
 def test_publish_for_a_domain_masks_by_column_rule(published_copy: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,24 @@ def test_query_cannot_lift_the_lock(built_mesh: BuiltMesh) -> None:
                       check=False)
     assert result.returncode == 1
     assert 'Cannot change configuration option "enable_external_access"' in result.stderr
+
+
+def test_a_consumer_file_reads_its_ports_and_nothing_else(built_mesh: BuiltMesh,
+                                                         tmp_path: Path) -> None:
+    """Issue 17: a consumer file's products are views over the snapshot's Parquet ports;
+    the query allows exactly those files, read-only."""
+    consumer = built_mesh.root / "published" / "consumers" / "data_science" / "mesh.duckdb"
+    rows = duckmesh(built_mesh.root, "query", "--db", str(consumer),
+                    "select count(*) as n from sales.orders", "--json")
+    assert rows.stdout.strip() == '{"n": 10000}'
+    ports = duckmesh(built_mesh.root, "query", "--db", str(consumer),
+                     "select path from _duckmesh.ports order by path limit 1", "--json")
+    port = json.loads(ports.stdout)["path"]
+    for sql in (f"copy (select 1 as x) to '{port}'", "select * from read_csv('/etc/passwd')",
+                f"copy (select 1 as x) to '{tmp_path}/x.csv'"):
+        refused = duckmesh(built_mesh.root, "query", "--db", str(consumer), sql, check=False)
+        assert refused.returncode == 1, sql
+        assert "duckmesh query: error: query refused: Permission Error:" in refused.stderr
+        assert (f"reads the tables of {consumer} only and the 9 Parquet port(s) its views "
+                "read; it reads no other file and writes nothing") in refused.stderr
+    assert list(tmp_path.iterdir()) == []

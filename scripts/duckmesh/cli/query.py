@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from duckmesh.cli.state import CliState, pass_state
 from duckmesh.core.output import format_table
 from duckmesh.core.project import MeshError
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 @click.command(help="Run SQL against the published products (published/mesh.duckdb) opened "
@@ -32,11 +36,7 @@ def query(state: CliState, sql: str, db: Path | None, as_json: bool) -> int:
         raise MeshError(f"{path} does not exist: run `duckmesh build` (it publishes when it "
                         "ends) or `duckmesh publish`")
     try:
-        # read-only, and nothing but this file: no other file read or written (read_csv,
-        # COPY, EXPORT, ATTACH), no extension installed, and the setting locked
-        con = duckdb.connect(str(path), read_only=True,
-                             config={"enable_external_access": False})
-        con.execute("set lock_configuration = true")
+        con, ports = _sandbox(Path(path))
     except duckdb.IOException as error:
         raise MeshError(f"cannot open {path} read-only ({error}); is a build writing it?") from error
     try:
@@ -45,8 +45,10 @@ def query(state: CliState, sql: str, db: Path | None, as_json: bool) -> int:
         rows = cursor.fetchall()
     except duckdb.PermissionException as error:
         raise MeshError(f"query refused: {str(error).splitlines()[0]}. `duckmesh query` reads "
-                        f"the tables of {path} only; it reads no other file and writes "
-                        "nothing") from error
+                        f"the tables of {path} only"
+                        + (f" and the {len(ports)} Parquet port(s) its views read" if ports
+                           else "")
+                        + "; it reads no other file and writes nothing") from error
     except duckdb.Error as error:
         raise MeshError(f"query failed: {error}") from error
     finally:
@@ -58,3 +60,27 @@ def query(state: CliState, sql: str, db: Path | None, as_json: bool) -> int:
         print(format_table(headers, [["" if v is None else str(v) for v in row] for row in rows]))
         print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return 0
+
+
+def _sandbox(path: Path) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
+    """``path`` read-only, and nothing but this file and the Parquet ports its views read
+    (a consumer file's ``_duckmesh.ports``): no other file read or written (read_csv,
+    COPY, EXPORT, ATTACH), no extension installed, and the settings locked."""
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        ports = [p for (p,) in con.execute(
+            "select path from _duckmesh.ports order by path").fetchall()] \
+            if con.execute("select count(*) from duckdb_tables() where database_name = "
+                           "current_database() and schema_name = '_duckmesh' "
+                           "and table_name = 'ports'").fetchall()[0][0] else []
+        if ports:
+            listed = ", ".join("'" + p.replace("'", "''") + "'" for p in ports)
+            con.execute(f"set allowed_paths = [{listed}]")
+        con.execute("set enable_external_access = false")
+        con.execute("set lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con, ports

@@ -57,14 +57,44 @@ def consumer_file(consumer: str) -> str:
 
 
 def consumer_damage(root: Path, record: dict) -> list[str]:
-    """Consumer databases whose tables differ from their recorded rows and checksums."""
+    """Consumer databases whose tables differ from their recorded rows and checksums, or
+    whose views no longer read their product's port (the port itself is checked with
+    the snapshot's files)."""
     problems = []
     for consumer, tables in sorted((record.get("consumer_tables") or {}).items()):
         path = root / consumer_file(consumer)
         if not path.is_file():
             problems.append(f"{consumer_file(consumer)} is missing")
             continue
-        problems += [f"{consumer_file(consumer)}: {p}" for p in table_damage(path, tables)]
+        copied = {r: t for r, t in tables.items() if "port" not in t}
+        viewed = {r: t["port"] for r, t in tables.items() if "port" in t}
+        problems += [f"{consumer_file(consumer)}: {p}"
+                     for p in table_damage(path, copied) + view_damage(path, viewed)]
+    return problems
+
+
+def view_damage(database: Path, ports: dict[str, str]) -> list[str]:
+    """Views of ``database`` (relation -> the port path it reads) that are missing or
+    read another file."""
+    if not ports:
+        return []
+    try:
+        con = duckdb.connect()
+        try:
+            con.execute(f"attach {sql_path(database)} as view_check (read_only)")
+            found = {f"{schema}.{name}": sql for schema, name, sql in con.execute(
+                "select schema_name, view_name, sql from duckdb_views() "
+                "where database_name = 'view_check'").fetchall()}
+        finally:
+            con.close()
+    except duckdb.Error as error:
+        return [f"{database.name} cannot be read ({_first_line(error)})"]
+    problems = []
+    for relation, port in sorted(ports.items()):
+        if relation not in found:
+            problems.append(f"view {relation} is missing")
+        elif sql_path(Path(port)) not in found[relation]:
+            problems.append(f"view {relation} no longer reads {port}")
     return problems
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import clone_built, copy_mesh, duckmesh, masked
+from conftest import clone_built, copy_mesh, duckmesh, masked, product_relations
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 SCALE = "0.002"  # 200 customers, 2,000 orders: a build takes seconds
@@ -63,10 +63,8 @@ READER = textwrap.dedent("""
 def fingerprints(db: Path) -> dict[str, list]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        names = [f"{s}.{n}" for s, n in con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_type = 'BASE TABLE' and table_schema <> '_duckmesh'").fetchall()]
-        return {n: list(con.execute(FP.format(source=n)).fetchone()) for n in names}
+        return {n: list(con.execute(FP.format(source=n)).fetchone())
+                for n in sorted(product_relations(con))}
     finally:
         con.close()
 

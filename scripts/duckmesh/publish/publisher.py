@@ -152,15 +152,16 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
                                              guard, log)
         previous_tables = previous_record.get("consumer_tables") or {}
         record["consumer_tables"] = {}
-        for consumer in wanted:
-            # a previous consumer file is reused only as it was published
-            reusable = previous_root is not None and verify.file_damage(
-                previous_root, previous_record, verify.consumer_file(consumer)) is None
-            tables = write_consumer(work, consumer, snapshot, record["products"], guard,
-                                    previous_root,
-                                    previous_tables.get(consumer) if reusable else None)
-            record["consumers"][consumer] = list(tables)
-            record["consumer_tables"][consumer] = tables
+        with snapshots.provisional(work, pub / "snapshots" / snapshot):
+            for consumer in wanted:
+                # a previous consumer file is reused only as it was published
+                reusable = previous_root is not None and verify.file_damage(
+                    previous_root, previous_record, verify.consumer_file(consumer)) is None
+                tables = write_consumer(work, consumer, snapshot, record["products"], guard,
+                                        previous_root,
+                                        previous_tables.get(consumer) if reusable else None)
+                record["consumers"][consumer] = list(tables)
+                record["consumer_tables"][consumer] = tables
         shutil.copyfile(artifacts_used.manifest_file or mesh.manifest_path,
                         work / "manifest.json")
         files.write_packages({"duckmesh_platform": mesh.root / "macros",

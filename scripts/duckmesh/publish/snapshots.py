@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from duckmesh.core.project import Mesh, MeshError
@@ -52,7 +54,10 @@ def recover(pub: Path) -> list[str]:
     folder = pub / "snapshots"
     if folder.is_dir():
         for leftover in folder.iterdir():
-            if leftover.name.startswith(".tmp-"):
+            if leftover.is_symlink():  # a provisional link (below)
+                leftover.unlink()
+                removed.append(leftover.name)
+            elif leftover.name.startswith(".tmp-"):
                 shutil.rmtree(leftover, ignore_errors=True)
                 removed.append(leftover.name)
     if pub.is_dir():
@@ -60,6 +65,19 @@ def recover(pub: Path) -> list[str]:
             leftover.unlink()
             removed.append(leftover.name)
     return removed
+
+
+@contextmanager
+def provisional(work: Path, final: Path) -> Iterator[None]:
+    """``final`` as a link to the snapshot being written (``work``, its .tmp- folder) for
+    the files that name their committed paths: DuckDB reads a port when a consumer file's
+    view over it is created. Removed before the rename that commits the snapshot; a link
+    an interrupted publish left is removed by recover()."""
+    os.symlink(work.name, final)
+    try:
+        yield
+    finally:
+        final.unlink()
 
 
 def read_record(root: Path) -> dict:

@@ -37,10 +37,8 @@ SKIP = {".venv", ".venv-contracts", ".git", ".ci", ".duckmesh", "data",
         ".pytest_cache", "__pycache__", "test-artifacts", "scripts", "tests", ".ruff_cache",
         ".mypy_cache"}
 # commands run in a fresh process: a build on Spark (its session's warehouse is fixed
-# when the JVM starts), the benchmarks (which time fresh processes themselves) and those
-# that run sqlfluff as a child writing to the terminal (lint, new-product), which
-# redirecting sys.stdout would not capture
-FRESH_PROCESS = {("bench",), ("lint",), ("new-product",), ("scale-out", "build")}
+# when the JVM starts) and the benchmarks (which time fresh processes themselves)
+FRESH_PROCESS = {("bench",), ("scale-out", "build")}
 
 
 # what the public Parquet ports hide (issue 18, item 8): columns restricted to some

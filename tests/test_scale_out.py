@@ -165,7 +165,9 @@ def test_a_new_batch_lands_the_same_on_both_engines(spark_mesh: SparkMesh) -> No
     generate_batch(data_dir, 2, log=lambda *_: None)
     with (data_dir / "crm" / "customers.csv").open("a") as crm:
         crm.write("C99999999;Bad;Row;bad@example.com;+1;XX;consumer;31/02/2023;Y;not a time\n")
-    for command in (["build"], ["scale-out", "build"]):
+    # the models only on Spark: its data tests passed in the module's build, and the
+    # products are compared with DuckDB's (which runs every test) below
+    for command in (["build"], ["scale-out", "build", "--select", "resource_type:model"]):
         out = spark_mesh.run(*command, "--scale", str(TEST_SCALE)).stdout
         assert "1 quarantined -> quarantine.crm__customers" in out, command
     run_sql = spark_mesh.spark_dir / "dbt" / "run" / "sales" / "models" / "products"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
+from duckmesh.core import yamlio
 
 
 def declared_packages(folder: Path) -> set[str]:
@@ -17,7 +17,7 @@ def declared_packages(folder: Path) -> set[str]:
     if not path.is_file():
         return set()
     names = set()
-    for entry in (yaml.safe_load(path.read_text()) or {}).get("packages") or []:
+    for entry in (yamlio.loads(path.read_text()) or {}).get("packages") or []:
         if not isinstance(entry, dict):
             continue
         where = str(entry.get("subdirectory") or entry.get("local") or entry.get("git")
@@ -53,12 +53,12 @@ def missing_from_lock(project_dir: Path, folders: list[Path],
     lock_file = project_dir / "package-lock.yml"
     if not lock_file.is_file():
         return []
-    lock = yaml.safe_load(lock_file.read_text()) or {}
+    lock = yamlio.loads(lock_file.read_text()) or {}
     locked = {_entry_key(e, {}) for e in lock.get("packages") or [] if isinstance(e, dict)}
     wanted = set()
     for folder in [project_dir, *folders]:
         path = folder / "packages.yml"
-        data = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+        data = (yamlio.loads(path.read_text()) or {}) if path.is_file() else {}
         for entry in data.get("packages") or []:
             if isinstance(entry, dict):
                 wanted.add(_entry_key(entry, env or {}))

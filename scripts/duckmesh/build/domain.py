@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from dbt.contracts.graph.manifest import WritableManifest
 
 from duckmesh.build.deps import declared_packages, deps_args
-from duckmesh.core import dbt, salt
+from duckmesh.core import dbt, salt, yamlio
 from duckmesh.core.artifacts import load_manifest
 from duckmesh.core.output import format_table
 from duckmesh.core.products import ProductVersion, public_products, row_counts
@@ -77,14 +76,14 @@ class DomainWorkspace(Mesh):
 
 
 def _project_name(folder: Path) -> str:
-    return str((yaml.safe_load((folder / "dbt_project.yml").read_text()) or {}).get("name"))
+    return str((yamlio.loads((folder / "dbt_project.yml").read_text()) or {}).get("name"))
 
 
 def _root_domain(mesh: Mesh) -> str:
     """The root project's domain: its group's name (analytics), else its project name."""
     groups = mesh.root / "models" / "_groups.yml"
     if groups.is_file():
-        data = yaml.safe_load(groups.read_text()) or {}
+        data = yamlio.loads(groups.read_text()) or {}
         for group in data.get("groups") or []:
             return str(group.get("name"))
     return _project_name(mesh.root)

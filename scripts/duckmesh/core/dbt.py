@@ -48,22 +48,30 @@ def colour_args(stream: TextIO | None = None, no_color: str | None = None) -> li
 _PARSE_STATE_PATHS = ("DUCKMESH_DB", "DUCKMESH_PUBLISHED")
 
 
+def parse_state_env(env: dict[str, str], cwd: Path, root: Path | None = None
+                    ) -> dict[str, str]:
+    """``env`` with the database file and the published folder, when they lie under
+    ``root`` (default ``cwd``), relative to ``cwd``, the folder dbt runs in: dbt keeps
+    their values in its parse state, so absolute paths would make a moved or copied
+    checkout parse every file again (about 4 CPU s for the mesh). Every dbt of a mesh
+    (builds, and sqlfluff's dbt templater) gets the same values, so none of them makes
+    the next one parse in full."""
+    env = dict(env)
+    for key in _PARSE_STATE_PATHS:
+        path = Path(env[key]) if env.get(key) else None
+        if path is not None and path.is_absolute() and path.is_relative_to(root or cwd):
+            env[key] = os.path.relpath(path, cwd)
+    return env
+
+
 def invoke(args: list[str], env: dict[str, str] | None = None,
            callbacks: list[Callable[[Any], None]] | None = None,
            cwd: Path | None = None, root: Path | None = None) -> dbtRunnerResult:
     """``dbt <args>`` in this process (any project: pass --project-dir/--profiles-dir),
     without colour codes when the output is not a terminal or NO_COLOR is set.
-
-    ``cwd``: the folder dbt runs in. The database file and the published folder, when
-    they lie under ``root`` (default ``cwd``), are given relative to ``cwd``: dbt keeps
-    their values in its parse state, so absolute paths would make a moved or copied
-    checkout parse every file again (about 4 CPU s for the mesh)."""
-    env = dict(env or {})
-    if cwd is not None:
-        for key in _PARSE_STATE_PATHS:
-            path = Path(env[key]) if env.get(key) else None
-            if path is not None and path.is_absolute() and path.is_relative_to(root or cwd):
-                env[key] = os.path.relpath(path, cwd)
+    ``cwd``: the folder dbt runs in (parse_state_env: paths under ``root`` relative to
+    it)."""
+    env = parse_state_env(env or {}, cwd, root) if cwd is not None else dict(env or {})
     with _profile_env(env), chdir(cwd or Path.cwd()):
         try:
             return dbtRunner(callbacks=callbacks or []).invoke([*colour_args(), *args])

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from duckmesh.core import yamlio
 
 
 class MeshError(Exception):
@@ -91,7 +91,7 @@ class Mesh:
 
     def package_dirs(self) -> list[Path]:
         """Local packages as registered in packages.yml, in that order."""
-        packages = yaml.safe_load((self.root / "packages.yml").read_text()) or {}
+        packages = yamlio.loads((self.root / "packages.yml").read_text()) or {}
         dirs = []
         for entry in packages.get("packages", []):
             if "local" in entry:
@@ -126,7 +126,7 @@ def is_domain_dir(folder: Path) -> bool:
     project = folder / "dbt_project.yml"
     if not project.is_file():
         return False
-    config = yaml.safe_load(project.read_text()) or {}
+    config = yamlio.loads(project.read_text()) or {}
     if "+access: public" in project.read_text():
         return True
     for model_path in config.get("model-paths", ["models"]):
@@ -135,7 +135,7 @@ def is_domain_dir(folder: Path) -> bool:
             if "access: public" in text:
                 return True
             if "groups:" in text:
-                data = yaml.safe_load(text) or {}
+                data = yamlio.loads(text) or {}
                 if isinstance(data, dict) and data.get("groups"):
                     return True
     return False

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from duckmesh.core import yamlio
 from duckmesh.core.context import BuildContext
 from duckmesh.core.project import Mesh, MeshError, relative
 
@@ -43,7 +44,7 @@ def _yml_files(folder: Path) -> list[Path]:
 
 def _load(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yamlio.loads(path.read_text())
     except yaml.YAMLError:
         return {}  # dbt reports unreadable YAML itself, with the line
     return data if isinstance(data, dict) else {}

@@ -15,8 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from duckmesh.core import yamlio
 from duckmesh.core.project import Mesh, MeshError
 from duckmesh.governance import parse_checks, semver
 
@@ -123,7 +122,7 @@ def check(mesh: Mesh) -> GovernanceReport:
 
 def published_manifest_path(mesh: Mesh) -> Path:
     """vars.duckmesh_governance.published_manifest of the root dbt_project.yml."""
-    project = yaml.safe_load((mesh.root / "dbt_project.yml").read_text()) or {}
+    project = yamlio.loads((mesh.root / "dbt_project.yml").read_text()) or {}
     config = (project.get("vars") or {}).get("duckmesh_governance") or {}
     path = Path(config.get("published_manifest") or "published/manifest.json")
     return path if path.is_absolute() else mesh.root / path

@@ -24,10 +24,23 @@ def lint(mesh: Mesh, fix: bool = False, paths: list[str] | None = None) -> int:
         from duckmesh.core import dbt  # noqa: PLC0415 (dbt only when deps are missing)
 
         dbt.require_success(dbt.run_dbt(mesh, ["deps"], quiet=True), "deps")
-    # the child's environment: what the profile's env_var() reads
-    env = {**os.environ, **mesh.env()}
+    from duckmesh.core.dbt import parse_state_env  # noqa: PLC0415 (imports dbt)
+
+    # the child's environment: what the profile's env_var() reads, with the paths a
+    # build gives dbt (so the templater's parse and the next build's reuse each other's)
+    env = {**os.environ, **parse_state_env(mesh.env(), mesh.root)}
     env.setdefault("DUCKMESH_DATA", str(mesh.root / "data" / "lint"))
     command = [sys.executable, "-m", "sqlfluff", "fix" if fix else "lint",
                *(paths or sql_paths(mesh))]
     print("$ sqlfluff", " ".join(command[3:]), flush=True)
-    return subprocess.run(command, cwd=mesh.root, env=env).returncode
+    if sys.stdout.isatty():  # sqlfluff's own colours and progress on the terminal
+        return subprocess.run(command, cwd=mesh.root, env=env).returncode
+    # else relayed line by line through this process's stdout (a log, a pipe, a caller
+    # that captures sys.stdout)
+    with subprocess.Popen(command, cwd=mesh.root, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        return child.wait()

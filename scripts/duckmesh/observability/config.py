@@ -8,8 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
+from duckmesh.core import yamlio
 from duckmesh.core.project import Mesh, MeshError
 
 VAR_NAME = "duckmesh_observability"
@@ -71,7 +70,7 @@ def _build(cls: type, values: dict, where: str):  # noqa: ANN202 - dataclass fac
 def load_config(mesh: Mesh, as_of: str | None = None) -> ObservabilityConfig:
     """Settings from the root project, then the environment, then ``as_of`` if given."""
     project_file = mesh.root / "dbt_project.yml"
-    project = yaml.safe_load(project_file.read_text()) or {}
+    project = yamlio.loads(project_file.read_text()) or {}
     raw = dict((project.get("vars") or {}).get(VAR_NAME) or {})
     where = f"vars.{VAR_NAME} of {project_file}"
     anomaly = _build(AnomalyConfig, dict(raw.pop("anomaly", None) or {}), f"{where}.anomaly")

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import yaml
 
+from duckmesh.core import yamlio
 from duckmesh.core.products import ProductVersion, primary_key, public_products
 from duckmesh.core.sql import quote_ident
 from duckmesh.observability.config import parse_time
@@ -220,7 +220,7 @@ def _default_target(root: Path) -> str | None:
     if target:
         return target
     try:
-        profiles = yaml.safe_load((root / "profiles" / "profiles.yml").read_text()) or {}
+        profiles = yamlio.loads((root / "profiles" / "profiles.yml").read_text()) or {}
     except OSError:
         return None
     target = str((profiles.get("duckmesh") or {}).get("target") or "")

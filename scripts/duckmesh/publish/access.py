@@ -21,8 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from duckmesh.core import yamlio
 from duckmesh.core.names import InvalidInput, check_name
 from duckmesh.core.project import MeshError
 from duckmesh.core.sql import quote_ident
@@ -91,7 +90,7 @@ def policies(manifest: dict) -> dict[str, Policy]:
 
 def consumer_groups(root: Path) -> dict[str, tuple[str, ...]]:
     """Named consumers (root dbt_project.yml vars.duckmesh_consumers) and their groups."""
-    project = yaml.safe_load((root / "dbt_project.yml").read_text()) or {}
+    project = yamlio.loads((root / "dbt_project.yml").read_text()) or {}
     declared = (project.get("vars") or {}).get("duckmesh_consumers") or {}
     if not isinstance(declared, dict):
         raise MeshError("vars.duckmesh_consumers in dbt_project.yml must map consumer "

@@ -15,8 +15,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from duckmesh.core import yamlio
 from duckmesh.core.project import MeshError
 
 FILE_MODE = 0o640
@@ -35,7 +34,7 @@ class Modes:
 
 def configured(root: Path) -> Modes:
     """vars.duckmesh_publish.group of the root dbt_project.yml (optional)."""
-    project = yaml.safe_load((root / "dbt_project.yml").read_text()) or {}
+    project = yamlio.loads((root / "dbt_project.yml").read_text()) or {}
     settings = (project.get("vars") or {}).get("duckmesh_publish") or {}
     if not isinstance(settings, dict):
         raise MeshError("vars.duckmesh_publish in dbt_project.yml must be a mapping "

@@ -18,7 +18,7 @@ import sqlglot
 import yaml
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from duckmesh.core import yamledit
+from duckmesh.core import yamledit, yamlio
 from duckmesh.core.names import InvalidInput
 from duckmesh.core.project import MeshError
 from duckmesh.core.sql import quote_ident
@@ -92,7 +92,7 @@ def normalise_type(duckdb_type: str) -> str:
 def field_type_rules(mesh_root: Path | None) -> list[tuple[str, str]]:
     """The mesh's P05 rules: vars.duckmesh_governance.field_types, else the defaults."""
     if mesh_root is not None and (mesh_root / "dbt_project.yml").is_file():
-        project = yaml.safe_load((mesh_root / "dbt_project.yml").read_text()) or {}
+        project = yamlio.loads((mesh_root / "dbt_project.yml").read_text()) or {}
         config = (project.get("vars") or {}).get("duckmesh_governance") or {}
         rules = config.get("field_types") if isinstance(config, dict) else None
         if rules:

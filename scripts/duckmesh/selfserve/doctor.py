@@ -16,9 +16,9 @@ from importlib import metadata
 from pathlib import Path
 
 import duckdb
-import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
+from duckmesh.core import yamlio
 from duckmesh.core.locks import lock_holder, writer_blocked_by
 from duckmesh.core.project import Mesh
 
@@ -96,9 +96,9 @@ def check_profile(mesh: Mesh) -> list[Finding]:
     if not path.is_file():
         return [Finding("fail", "profile", f"{path} is missing",
                         "restore profiles/profiles.yml from git: git checkout -- profiles")]
-    project = yaml.safe_load((mesh.root / "dbt_project.yml").read_text()) or {}
+    project = yamlio.loads((mesh.root / "dbt_project.yml").read_text()) or {}
     name = project.get("profile")
-    profiles = yaml.safe_load(path.read_text()) or {}
+    profiles = yamlio.loads(path.read_text()) or {}
     if name not in profiles:
         return [Finding("fail", "profile", f"profiles/profiles.yml has no profile {name!r} "
                         "(the root dbt_project.yml's profile)",
@@ -190,7 +190,7 @@ def check_domains(mesh: Mesh) -> list[Finding]:
                                     "dbt_project.yml",
                                     "remove it from packages.yml or restore the folder"))
             continue
-        project = yaml.safe_load(project_file.read_text()) or {}
+        project = yamlio.loads(project_file.read_text()) or {}
         name = project.get("name")
         if name != folder.name:
             findings.append(Finding("fail", label, f"dbt_project.yml is named {name!r}, not "
@@ -215,7 +215,7 @@ def check_domains(mesh: Mesh) -> list[Finding]:
             findings.append(Finding("ok", label, "installed (copy, up to date)"))
     names = {folder.name for folder in registered}
     lock_file = mesh.root / "package-lock.yml"
-    lock = (yaml.safe_load(lock_file.read_text()) or {}) if lock_file.is_file() else {}
+    lock = (yamlio.loads(lock_file.read_text()) or {}) if lock_file.is_file() else {}
     locked = {entry.get("name") for entry in lock.get("packages") or [] if isinstance(entry, dict)}
     if installed_root.is_dir():
         for extra in sorted(p.name for p in installed_root.iterdir() if p.name not in names):

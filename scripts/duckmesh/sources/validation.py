@@ -38,8 +38,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import duckdb
-import yaml
 
+from duckmesh.core import yamlio
 from duckmesh.core.sql import quote_ident
 from duckmesh.sources import fastcheck
 
@@ -168,7 +168,7 @@ def load_specs(domain_dirs: list[Path]) -> list[SourceSpec]:
     specs = []
     for domain_dir in domain_dirs:
         for yml in sorted((domain_dir / "models").rglob("*.yml")):
-            document = yaml.safe_load(yml.read_text()) or {}
+            document = yamlio.loads(yml.read_text()) or {}
             for source in document.get("sources") or []:
                 for table in source.get("tables") or []:
                     meta = (table.get("config") or {}).get("meta") or table.get("meta") or {}

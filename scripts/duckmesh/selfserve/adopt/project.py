@@ -12,7 +12,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from duckmesh.core import yamledit
+from duckmesh.core import yamledit, yamlio
 from duckmesh.core.names import InvalidInput
 
 PRODUCT_FOLDER_CONFIG = {
@@ -38,7 +38,7 @@ def parse_vars(text: str | None) -> dict[str, Any]:
     import yaml  # noqa: PLC0415 (only with --vars)
 
     try:
-        data = yaml.safe_load(text)
+        data = yamlio.loads(text)
     except yaml.YAMLError as error:
         raise InvalidInput(f"--vars {text!r} is not a YAML mapping ({error})") from error
     if not isinstance(data, dict):

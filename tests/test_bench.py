@@ -52,3 +52,14 @@ def test_growth_reports_ratios_and_cost_per_million_orders() -> None:
     assert figures["cost per million orders, duckmesh CPU: scale 10 / scale 1"].value == \
         pytest.approx(0.75)
     assert "memory_limit 8GB" in figures["scale 10: peak RSS, dbt"].note
+
+
+def test_a_benchmarks_help_lists_its_own_options(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["growth", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: duckmesh bench growth [-h] [--scales SCALES] [--repeat REPEAT]")
+    assert "--sides SIDES" in out and "--work WORK" in out

@@ -125,7 +125,9 @@ def parser() -> argparse.ArgumentParser:
     synthetic.set_defaults(func=run_synthetic)
 
     for name, (help_text, load) in BENCHMARKS.items():
-        sub = commands.add_parser(name, help=help_text)
+        # no -h of its own: `duckmesh bench NAME --help` reaches the benchmark's own
+        # parser (main), which lists its options
+        sub = commands.add_parser(name, help=help_text, add_help=False)
         sub.set_defaults(load=load)
     return root
 

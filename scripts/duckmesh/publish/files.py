@@ -63,9 +63,13 @@ def clear(con: duckdb.DuckDBPyConnection, database: str, keep: set[str]) -> None
             con.execute(f"drop schema if exists {quote_ident(database)}.{quote_ident(schema)}")
 
 
+# a table's checksum, over its rows aliased ``t`` (gates.measure computes it in its scan)
+CHECKSUM = "coalesce(sum(hash(t)), 0)::varchar"
+
+
 def checksum(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> tuple[int, str]:
     rows, checksum = con.execute(
-        f"select count(*), coalesce(sum(hash(t)), 0)::varchar from {qualified_name(schema, name)} as t"
+        f"select count(*), {CHECKSUM} from {qualified_name(schema, name)} as t"
     ).fetchall()[0]
     return int(rows), checksum
 

@@ -34,6 +34,7 @@ from duckmesh.observability import alerts
 from duckmesh.observability.config import load_config
 from duckmesh.observability.history import products_from_manifest
 from duckmesh.observability.store import ensure_schema
+from duckmesh.publish import files
 from duckmesh.publish.plan import Plan
 
 DEFAULT_VOLUME_BAND = (0.5, 2.0)
@@ -58,6 +59,9 @@ class GateResult:
     """What the gates did to a plan: relation -> why it was held back."""
     failed: dict[str, str] = field(default_factory=dict)  # by its own gates
     held: dict[str, str] = field(default_factory=dict)  # by its set
+    # relation -> (rows, checksum) of each product version checked, from the same scan
+    # (publish reuses them instead of reading the tables again)
+    measured: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 def _meta(node: dict) -> dict:
@@ -90,9 +94,10 @@ def expectations(node: dict, today: date) -> Expectations:
 
 
 def measure(con: duckdb.DuckDBPyConnection, product: ProductVersion,
-            expected: Expectations) -> tuple[int, list[str]]:
-    """(rows, why the product version fails its expectations) from one aggregate query;
-    values are compared and shown in SQL, so no value can break the check."""
+            expected: Expectations) -> tuple[int, list[str], str]:
+    """(rows, why the product version fails its expectations, its checksum as
+    files.checksum computes it) from one aggregate query; values are compared and shown
+    in SQL, so no value can break the check."""
     relation = qualified_name(product.schema, product.relation_name)
     columns = con.execute(f"describe {relation}").fetchall()
     names = {c[0] for c in columns}
@@ -107,7 +112,8 @@ def measure(con: duckdb.DuckDBPyConnection, product: ProductVersion,
         value = f"{quote_ident(column)}::date"
         select += [f"count(*) filter (where {value} < date '{low}' or {value} > date '{high}')",
                    f"min({quote_ident(column)})::varchar", f"max({quote_ident(column)})::varchar"]
-    row = con.execute(f"select {', '.join(select)} from {relation}").fetchall()[0]
+    select.append(files.CHECKSUM)
+    row = con.execute(f"select {', '.join(select)} from {relation} as t").fetchall()[0]
     rows, problems = int(row[0]), []
     if rows < expected.min_rows:
         problems.append(f"{rows:,} rows, fewer than its min_rows {expected.min_rows:,}")
@@ -120,7 +126,7 @@ def measure(con: duckdb.DuckDBPyConnection, product: ProductVersion,
         if outside:
             problems.append(f"{outside:,} rows with {column} outside its date_window "
                             f"{low} to {high} (found {lowest} to {highest})")
-    return rows, problems
+    return rows, problems, str(row[-1])
 
 
 def _volume(rows: int, previous: dict | None, expected: Expectations) -> str | None:
@@ -206,7 +212,8 @@ def apply(con: duckdb.DuckDBPyConnection, manifest: dict, decided: Plan, previou
     result = GateResult()
     for product in decided.build:
         expected = expectations(manifest["nodes"][product.unique_id], today)
-        rows, problems = measure(con, product, expected)
+        rows, problems, checksum = measure(con, product, expected)
+        result.measured[product.relation] = (rows, checksum)
         volume = None if new_baseline else _volume(rows, previous.get(product.relation),
                                                     expected)
         problems += [volume] if volume else []
@@ -274,13 +281,14 @@ def raise_alerts(mesh: Mesh, con: duckdb.DuckDBPyConnection, manifest: dict, dec
 
 def check_plan(mesh: Mesh, manifest: dict, decided: Plan, previous: dict, new_baseline: bool,
                con: duckdb.DuckDBPyConnection, in_build: bool,
-               log: Callable[[str], None]) -> None:
+               log: Callable[[str], None]) -> GateResult:
     """The quality gates on the build database (``con``, left open); in a build (``con``
     writable) the alerts of the product versions they hold back are raised now, before
     anything is published; standalone, ``alert_standalone`` raises them."""
-    apply(con, manifest, decided, previous, new_baseline)
+    result = apply(con, manifest, decided, previous, new_baseline)
     if in_build:
         raise_alerts(mesh, con, manifest, decided, log)
+    return result
 
 
 def alert_standalone(mesh: Mesh, manifest: dict, decided: Plan,

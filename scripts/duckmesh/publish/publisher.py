@@ -128,7 +128,7 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
         None, data_set)
     con = database or _connect_mesh(mesh, in_build)
     try:
-        gates.check_plan(mesh, manifest, decided, previous_products, new_baseline, con,
+        gated = gates.check_plan(mesh, manifest, decided, previous_products, new_baseline, con,
                          in_build, log)
     finally:
         if database is None:
@@ -149,7 +149,7 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     try:
         record["products"] = _write_products(mesh, work, decided, products, previous_root,
                                              previous_record, in_build, snapshot, database,
-                                             guard, log)
+                                             guard, log, gated.measured)
         previous_tables = previous_record.get("consumer_tables") or {}
         record["consumer_tables"] = {}
         with snapshots.provisional(work, pub / "snapshots" / snapshot):
@@ -208,7 +208,8 @@ def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[list[str]]:
 def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, ProductVersion],
                     previous_root: Path | None, previous_record: dict, in_build: bool,
                     snapshot: str, database: duckdb.DuckDBPyConnection | None,
-                    guard: ports.Guard, log: Callable[[str], None] = print) -> dict:
+                    guard: ports.Guard, log: Callable[[str], None] = print,
+                    gated: dict[str, tuple[int, str]] | None = None) -> dict:
     """Write the snapshot database and the Parquet ports; return the products' entries.
 
     A product's rows and checksum are computed once, from the build's table. A built
@@ -230,7 +231,8 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
         measured = {}
         for product in decided.build:
             source = f"{quote_ident(product.schema)}.{quote_ident(product.relation_name)}"
-            row_count, checksum = files.checksum(con, product.schema, product.relation_name)
+            row_count, checksum = (gated or {}).get(product.relation) or files.checksum(
+                con, product.schema, product.relation_name)
             measured[product.relation] = (row_count, checksum, _columns(con, source))
         unchanged = {r for r, (row_count, checksum, columns) in measured.items()
                      if previous_root is not None and r in previous

@@ -1,5 +1,5 @@
 """`duckmesh build` over a database built from another data set rebuilds the
-incremental products instead of merging into them."""
+incremental products instead of merging into them; a copied checkout keeps dbt's parse."""
 
 from __future__ import annotations
 
@@ -8,20 +8,23 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import duckmesh
+from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
 
 pytestmark = pytest.mark.e2e
 
 NOTICE = "another data set than the last build (scale, seed or DUCKMESH_DATA): --full-refresh"
 
 
-def test_switching_scale_rebuilds_incremental_products(mesh_copy: Path) -> None:
-    first = duckmesh(mesh_copy, "build", "--scale", "0.002")
-    assert NOTICE not in first.stdout
-    second = duckmesh(mesh_copy, "build", "--scale", "0.005")
+def test_switching_scale_rebuilds_incremental_products(built_mesh: BuiltMesh,
+                                                      tmp_path: Path) -> None:
+    """The session's mesh (built at TEST_SCALE into an empty database: no notice), copied
+    and built at another scale, then at that scale again."""
+    assert NOTICE not in built_mesh.build_output
+    root = clone_built(built_mesh.root, tmp_path / "mesh")
+    second = duckmesh(root, "build", "--scale", "0.005")
     assert NOTICE in second.stdout
-    data = mesh_copy / "data" / "scale_0.005"
-    con = duckdb.connect(str(mesh_copy / "mesh.duckdb"), read_only=True)
+    data = root / "data" / "scale_0.005"
+    con = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
     expected = duckdb.connect().execute(
         f"select count(*), sum(quantity * unit_price - discount) "
         f"from read_parquet('{data}/sales/order_lines/*.parquet')").fetchall()[0]
@@ -29,5 +32,19 @@ def test_switching_scale_rebuilds_incremental_products(mesh_copy: Path) -> None:
                        ).fetchall()[0] == expected
     assert con.execute("select count(*) from sales.orders").fetchall()[0][0] == 5000
     con.close()
-    third = duckmesh(mesh_copy, "build", "--scale", "0.005")
+    third = duckmesh(root, "build", "--scale", "0.005")
     assert NOTICE not in third.stdout
+
+
+def test_a_copied_checkout_keeps_dbts_saved_parse(built_mesh: BuiltMesh, tmp_path: Path) -> None:
+    """Issue 17: dbt gets the database file relative to the mesh root (dbt hashes the
+    profile's values into its parse state), so a copy of a built mesh in another folder
+    (a moved checkout, a CI cache) parses only what changed, not every file again."""
+    root = clone_built(built_mesh.root, tmp_path / "elsewhere")
+    log = root / "logs" / "dbt.log"
+    seen = len(log.read_text().splitlines())
+    duckmesh(root, "build", "--scale", str(TEST_SCALE), "--select", "stg_crm__customers")
+    lines = log.read_text().splitlines()[seen:]
+    assert [line for line in lines if "Unable to do partial parsing" in line] == []
+    assert any("Partial parsing enabled" in line or "skipping partial parsing" in line
+               for line in lines)

@@ -45,9 +45,25 @@ def _packages_hash(mesh: Mesh) -> str:
     return hashlib.sha256((mesh.root / "packages.yml").read_bytes()).hexdigest()[:16]
 
 
+def _in_root(path: Path, mesh: Mesh) -> str:
+    """``path`` relative to the mesh root when it lies under it (else absolute): what a
+    moved or copied checkout still matches in its own record."""
+    path, root = Path(path).resolve(), mesh.root.resolve()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
 def _record(mesh: Mesh, data_dir: Path) -> dict[str, str]:
     return {"database": str(mesh.db_path), "data_dir": str(Path(data_dir).resolve()),
+            "database_in_root": _in_root(mesh.db_path, mesh),
+            "data_dir_in_root": _in_root(data_dir, mesh),
             "data": data_fingerprint(data_dir), "packages": _packages_hash(mesh)}
+
+
+def _same_database(previous: dict, mesh: Mesh) -> bool:
+    """The record is this database's: the same file, or the same place in a moved or
+    copied checkout (the record and the database were copied together)."""
+    return previous.get("database") == str(mesh.db_path) or (
+        previous.get("database_in_root") == _in_root(mesh.db_path, mesh))
 
 
 def deps_current(mesh: Mesh) -> bool:
@@ -69,8 +85,11 @@ def switched_data_set(mesh: Mesh, data_dir: Path) -> bool:
     if not record_path.is_file() or not mesh.db_path.exists():
         return False
     previous = json.loads(record_path.read_text())
-    return (previous.get("database") == str(mesh.db_path)
-            and previous.get("data_dir") != str(Path(data_dir).resolve()))
+    if previous.get("database") == str(mesh.db_path):
+        return previous.get("data_dir") != str(Path(data_dir).resolve())
+    # a moved or copied checkout: its database holds the data set its record names
+    return (_same_database(previous, mesh)
+            and previous.get("data_dir_in_root") != _in_root(data_dir, mesh))
 
 
 def selection(mesh: Mesh, data_dir: Path) -> tuple[list[str], str]:
@@ -107,7 +126,7 @@ def last_scale(mesh: Mesh) -> float | None:
         return None
     previous = json.loads(record_path.read_text())
     scale = previous.get("scale")
-    if previous.get("database") != str(mesh.db_path) or not isinstance(scale, int | float):
+    if not _same_database(previous, mesh) or not isinstance(scale, int | float):
         return None
     return float(scale)
 

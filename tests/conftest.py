@@ -213,6 +213,9 @@ def mesh_copy(tmp_path: Path) -> Path:
 
 
 LEVELS = ("unit", "integration", "e2e")
+# module fixtures that build meshes of their own (test_adopt's adopted jaffle-shop): the
+# tests on them are e2e, and their files start early in a parallel run
+BUILDING_FIXTURES = {"onboarded"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -222,7 +225,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     runs first, then the files that build meshes, so a parallel run (make test, one file
     per worker at a time) starts its longest files at once."""
     for item in items:
-        if item.get_closest_marker("spark") or item.get_closest_marker("faults"):
+        if item.get_closest_marker("spark") or item.get_closest_marker("faults") or \
+                BUILDING_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
         if any(item.get_closest_marker(level) for level in LEVELS):
             continue

@@ -213,6 +213,11 @@ def mesh_copy(tmp_path: Path) -> Path:
 
 
 LEVELS = ("unit", "integration", "e2e")
+# the files that take the most CPU, slowest first (BENCHMARKS.md "Performance round 3"):
+# after Spark they start first, so a parallel run does not end on one of them alone
+SLOWEST = ["test_faults.py", "test_adopt.py", "test_readme.py", "test_catalog_contracts.py",
+           "test_domain_publish.py", "test_build.py", "test_scaffold.py", "test_domains.py",
+           "test_portability.py", "test_incremental.py", "test_lint.py"]
 # module fixtures that build meshes of their own (test_adopt's adopted jaffle-shop): the
 # tests on them are e2e, and their files start early in a parallel run
 BUILDING_FIXTURES = {"onboarded"}
@@ -234,4 +239,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.integration if uses_mesh else pytest.mark.unit)
     building = {item.path for item in items if item.get_closest_marker("e2e")}
     items.sort(key=lambda item: (not item.get_closest_marker("spark"),
+                                 SLOWEST.index(item.path.name) if item.path.name in SLOWEST
+                                 else len(SLOWEST),
                                  item.path not in building))

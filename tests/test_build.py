@@ -18,11 +18,20 @@ NOTICE = "another data set than the last build (scale, seed or DUCKMESH_DATA): -
 def test_switching_scale_rebuilds_incremental_products(built_mesh: BuiltMesh,
                                                       tmp_path: Path) -> None:
     """The session's mesh (built at TEST_SCALE into an empty database: no notice), copied
-    and built at another scale, then at that scale again."""
+    to another folder and built at another scale, then at that scale again. The copy
+    recognises its own build record (a moved checkout), and keeps dbt's saved parse: dbt
+    gets the database file relative to the mesh root (it hashes the profile's values into
+    its parse state), so only the files that read the other data set are parsed again."""
     assert NOTICE not in built_mesh.build_output
-    root = clone_built(built_mesh.root, tmp_path / "mesh")
+    assert f"at scale {TEST_SCALE:g}:" in built_mesh.build_output
+    root = clone_built(built_mesh.root, tmp_path / "elsewhere")
+    log = root / "logs" / "dbt.log"
+    seen = len(log.read_text().splitlines())
     second = duckmesh(root, "build", "--scale", "0.005")
     assert NOTICE in second.stdout
+    lines = log.read_text().splitlines()[seen:]
+    assert [line for line in lines if "Unable to do partial parsing" in line] == []
+    assert any("Partial parsing enabled" in line for line in lines)
     data = root / "data" / "scale_0.005"
     con = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
     expected = duckdb.connect().execute(
@@ -34,17 +43,3 @@ def test_switching_scale_rebuilds_incremental_products(built_mesh: BuiltMesh,
     con.close()
     third = duckmesh(root, "build", "--scale", "0.005")
     assert NOTICE not in third.stdout
-
-
-def test_a_copied_checkout_keeps_dbts_saved_parse(built_mesh: BuiltMesh, tmp_path: Path) -> None:
-    """Issue 17: dbt gets the database file relative to the mesh root (dbt hashes the
-    profile's values into its parse state), so a copy of a built mesh in another folder
-    (a moved checkout, a CI cache) parses only what changed, not every file again."""
-    root = clone_built(built_mesh.root, tmp_path / "elsewhere")
-    log = root / "logs" / "dbt.log"
-    seen = len(log.read_text().splitlines())
-    duckmesh(root, "build", "--scale", str(TEST_SCALE), "--select", "stg_crm__customers")
-    lines = log.read_text().splitlines()[seen:]
-    assert [line for line in lines if "Unable to do partial parsing" in line] == []
-    assert any("Partial parsing enabled" in line or "skipping partial parsing" in line
-               for line in lines)

@@ -180,3 +180,28 @@ def test_a_carried_product_comes_from_the_newest_intact_copy(root: Path) -> None
     assert fingerprints(root / "published" / "mesh.duckdb", ["customers.customers_v1"]) \
         == expected
     assert duckmesh(root, "publish", "--verify").stdout == f"snapshot {current(root)}: intact\n"
+
+
+def test_view_damage_names_a_missing_view_and_one_that_reads_another_file(
+        tmp_path: Path) -> None:
+    """A consumer file's views are checked by the port each must read (issue 17)."""
+    import duckdb
+
+    from duckmesh.publish import verify
+
+    port, other = tmp_path / "port.parquet", tmp_path / "other.parquet"
+    with duckdb.connect() as con:
+        for path in (port, other):
+            con.execute(f"copy (select 1 as x) to '{path}' (format parquet)")
+    database = tmp_path / "consumer.duckdb"
+    with duckdb.connect(str(database)) as con:
+        con.execute("create schema sales")
+        con.execute(f"create view sales.orders_v1 as select * from read_parquet('{port}')")
+        con.execute(f"create view sales.orders_v2 as select * from read_parquet('{other}')")
+    assert verify.view_damage(database, {"sales.orders_v1": str(port)}) == []
+    assert verify.view_damage(database, {"sales.orders_v2": str(port),
+                                         "sales.items_v1": str(port)}) == [
+        "view sales.items_v1 is missing", f"view sales.orders_v2 no longer reads {port}"]
+    (tmp_path / "bad.duckdb").write_bytes(b"not a database")
+    [problem] = verify.view_damage(tmp_path / "bad.duckdb", {"sales.orders_v1": str(port)})
+    assert problem.startswith("bad.duckdb cannot be read (")

@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -24,6 +25,7 @@ from duckmesh.publish import files
 from duckmesh.publish.plan import Plan
 
 DATABASE = "mesh.duckdb"
+T = TypeVar("T")
 
 
 def sha256(path: Path) -> str:
@@ -78,17 +80,15 @@ def view_damage(database: Path, ports: dict[str, str]) -> list[str]:
     read another file."""
     if not ports:
         return []
-    try:
-        con = duckdb.connect()
-        try:
-            con.execute(f"attach {sql_path(database)} as view_check (read_only)")
-            found = {f"{schema}.{name}": sql for schema, name, sql in con.execute(
-                "select schema_name, view_name, sql from duckdb_views() "
-                "where database_name = 'view_check'").fetchall()}
-        finally:
-            con.close()
-    except duckdb.Error as error:
-        return [f"{database.name} cannot be read ({_first_line(error)})"]
+
+    def views(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+        return {f"{schema}.{name}": sql for schema, name, sql in con.execute(
+            "select schema_name, view_name, sql from duckdb_views() "
+            "where database_name = current_database()").fetchall()}
+
+    found = _read(database, views)
+    if isinstance(found, str):
+        return [found]
     problems = []
     for relation, port in sorted(ports.items()):
         if relation not in found:
@@ -117,16 +117,24 @@ def table_damage(database: Path, entries: dict[str, dict],
     wanted = sorted(relations if relations is not None else entries)
     if not wanted:
         return []
+    found = _read(database, lambda con: [p for r in wanted
+                                         if (p := _one_table(con, r, entries[r]))])
+    return [found] if isinstance(found, str) else found
+
+
+def _read(database: Path, read: Callable[[duckdb.DuckDBPyConnection], T]) -> T | str:
+    """``read`` on ``database`` attached read-only (and in use) in a fresh connection, or
+    why the file cannot be read."""
     try:
         con = duckdb.connect()
         try:
             con.execute(f"attach {sql_path(database)} as snapshot_check (read_only)")
             con.execute("use snapshot_check")
-            return [p for r in wanted if (p := _one_table(con, r, entries[r]))]
+            return read(con)
         finally:
             con.close()
     except duckdb.Error as error:
-        return [f"{database.name} cannot be read ({_first_line(error)})"]
+        return f"{database.name} cannot be read ({_first_line(error)})"
 
 
 def _one_table(con: duckdb.DuckDBPyConnection, relation: str, entry: dict) -> str | None:

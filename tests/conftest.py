@@ -3,9 +3,9 @@
 Tests never write into the checked-in tree. ``copy_mesh`` copies the dbt project (not
 the platform's code, the tests or build output); ``built_mesh`` builds one copy per
 session and ``clone_built`` copies it cheaply for a test that changes it. ``duckmesh``
-runs the CLI: commands that run dbt (build, lint, governance check, new-product,
-adopt, scale-out, bench) in a fresh process, as a user runs them, since dbt and
-dbt-duckdb keep state per process; every other command in this process.
+runs the CLI and ``dbt_cli`` runs plain dbt, both in this process (dbt through its
+dbtRunner, with os.environ as a child process would see it: no interpreter start and
+dbt import per call); a build on Spark and the benchmarks run in a fresh process.
 """
 
 from __future__ import annotations

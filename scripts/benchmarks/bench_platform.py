@@ -57,7 +57,7 @@ def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
         for name in CAPABILITIES:
             samples[name] = []
         for attempt in range(repeat):
-            # a new file per build: dbt-duckdb keeps its database open in this process
+            # a new database file per build, so each build's dbt starts from an empty one
             db = copy.root / f"mesh_{attempt + 1}.duckdb"
             run_mesh = Mesh(copy.root, replace(copy.settings, db=db, data=data_dir))
             one = _one_build(run_mesh, data_dir, scale)

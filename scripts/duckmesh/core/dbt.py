@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import chdir, contextmanager
+from contextlib import chdir, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -72,7 +72,7 @@ def invoke(args: list[str], env: dict[str, str] | None = None,
     ``cwd``: the folder dbt runs in (parse_state_env: paths under ``root`` relative to
     it)."""
     env = parse_state_env(env or {}, cwd, root) if cwd is not None else dict(env or {})
-    with _profile_env(env), chdir(cwd or Path.cwd()):
+    with _profile_env(env), chdir(cwd) if cwd is not None else nullcontext():
         try:
             return dbtRunner(callbacks=callbacks or []).invoke([*colour_args(), *args])
         finally:

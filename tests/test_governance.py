@@ -249,6 +249,30 @@ def test_exemptions_waive_until_they_expire(
 
 
 @pytest.mark.e2e
+def test_a_second_check_runs_the_macros_over_the_saved_manifest(
+        fixture_mesh: Path, fixture_report: dict) -> None:
+    """The same macros rendered without dbt (governance/offline.py) give dbt's report,
+    field for field, while no file dbt reads changes; a touched yml sends it back to dbt."""
+    assert fixture_report["source"] == "dbt"
+    again = duckmesh(fixture_mesh, "governance", "check", "--json", check=False)
+    saved = json.loads(again.stdout)
+    assert again.returncode == 1
+    assert saved["source"] == "saved manifest"
+    for key in ("errors", "warnings", "exempted", "models", "public_models", "violations",
+                "changes"):
+        assert saved[key] == fixture_report[key], key
+    text = duckmesh(fixture_mesh, "governance", "check", check=False)
+    assert text.stdout.splitlines()[0].endswith(
+        "(over the saved manifest: no file changed since dbt parsed)")
+    yml = next((fixture_mesh / "domains" / "gov_clean").rglob("*.yml"))
+    yml.write_text(yml.read_text() + "\n")
+    touched = json.loads(duckmesh(fixture_mesh, "governance", "check", "--json",
+                                  check=False).stdout)
+    assert touched["source"] == "dbt"
+    assert touched["violations"] == fixture_report["violations"]
+
+
+@pytest.mark.e2e
 def test_run_operation_prints_the_same_report_and_fails(fixture_mesh: Path,
                                                          fixture_report: dict) -> None:
     result = dbt(fixture_mesh, "run-operation", "mesh_governance")

@@ -18,13 +18,16 @@ def governance() -> None:
 
 
 @governance.command(help="Run the governance policies over the mesh (dbt run-operation "
-                         "mesh_governance) and print the report; exit 1 when any is an error.")
+                         "mesh_governance; over its saved manifest when no file changed "
+                         "since) and print the report; exit 1 when any is an error.")
 @click.option("--json", "as_json", is_flag=True, help="print JSON (CI annotations)")
+@click.option("--dbt", "in_dbt", is_flag=True,
+              help="run the policies in dbt even when the saved manifest is current")
 @pass_state
-def check(state: CliState, as_json: bool) -> int:
+def check(state: CliState, as_json: bool, in_dbt: bool) -> int:
     from duckmesh.governance.report import check as run_check
 
-    report = run_check(state.mesh())
+    report = run_check(state.mesh(), saved=not in_dbt)
     print(json.dumps(report.as_dict(), indent=2) if as_json else report.text())
     return 1 if report.errors else 0
 

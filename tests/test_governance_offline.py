@@ -1,0 +1,113 @@
+"""The governance check without dbt: when a saved manifest is current (governance/inputs.py)
+and how the macros run over it (governance/offline.py). dbt's own answer is compared
+with this one on the fixture mesh in test_governance.py."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from duckmesh.core.project import Mesh
+from duckmesh.governance import inputs, offline
+
+
+def tiny_mesh(root: Path) -> Mesh:
+    (root / "models").mkdir(parents=True)
+    (root / "models" / "orders.sql").write_text("select 1 as order_id\n")
+    (root / "dbt_project.yml").write_text(
+        "name: tiny\nmodel-paths: [models]\nvars:\n  where: \"{{ env_var('TINY_WHERE', 'here') }}\"\n")
+    (root / "profiles").mkdir()
+    (root / "profiles" / "profiles.yml").write_text("tiny: {}\n")
+    package = root / "dbt_packages" / "library"
+    (package / "macros").mkdir(parents=True)
+    (package / "dbt_project.yml").write_text("name: library\n")
+    (package / "macros" / "helper.sql").write_text("{% macro helper() %}{% endmacro %}\n")
+    (root / "target").mkdir()
+    return Mesh(root)
+
+
+def test_the_fingerprint_follows_the_files_dbt_reads_and_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mesh = tiny_mesh(tmp_path)
+    before = inputs.fingerprint(mesh)
+    (tmp_path / "target" / "manifest.json").write_text("{}")
+    (tmp_path / "README.md").write_text("not read by dbt")
+    assert inputs.fingerprint(mesh) == before
+    (tmp_path / "models" / "orders.sql").write_text("select 2 as order_id\n")
+    edited = inputs.fingerprint(mesh)
+    assert edited != before
+    (tmp_path / "dbt_packages" / "library" / "macros" / "helper.sql").write_text("{# new #}\n")
+    assert inputs.fingerprint(mesh) != edited
+    edited = inputs.fingerprint(mesh)
+    monkeypatch.setenv("DUCKMESH_PUBLISHED", "elsewhere")
+    assert inputs.fingerprint(mesh) != edited
+
+
+def test_a_stamp_holds_for_its_manifest_only(tmp_path: Path) -> None:
+    mesh = tiny_mesh(tmp_path)
+    manifest = tmp_path / "target" / "manifest.json"
+    manifest.write_text('{"nodes": {}}')
+    taken = inputs.fingerprint(mesh)
+    assert not inputs.is_current(mesh, manifest)  # no stamp yet
+    inputs.record(manifest, taken)
+    assert inputs.is_current(mesh, manifest)
+    manifest.write_text('{"nodes": {"x": {}}}')  # another dbt command wrote it
+    assert not inputs.is_current(mesh, manifest)
+    inputs.record(manifest, taken)
+    (tmp_path / "models" / "orders.sql").touch()
+    os.utime(tmp_path / "models" / "orders.sql", ns=(1, 1))
+    assert not inputs.is_current(mesh, manifest)
+
+
+def manifest_of(**macros: str) -> dict:
+    return {"metadata": {"adapter_type": "duckdb", "project_name": "tiny"},
+            "nodes": {"model.tiny.orders": {"resource_type": "model", "name": "orders"}},
+            "macros": {f"macro.duckmesh_platform.{name}": {
+                "name": name, "package_name": "duckmesh_platform",
+                "macro_sql": f"{{% macro {name}(partial=false) %}}{body}{{% endmacro %}}"}
+                for name, body in macros.items()}}
+
+
+def test_the_macros_run_with_dbts_return_dispatch_vars_and_graph(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TINY_WHERE", "there")
+    mesh = tiny_mesh(tmp_path)
+    (tmp_path / "notes.txt").write_text("hello")
+    manifest = manifest_of(
+        governance_check="{{ return({'violations': [], 'models': graph.nodes | length, "
+                         "'where': var('where'), 'engine': duckmesh_platform.engine(), "
+                         "'files': duckmesh_platform.read_text_files(['notes.*']), "
+                         "'project': project_name}) }}",
+        engine="{{ return(adapter.dispatch('engine_name', 'duckmesh_platform')()) }}",
+        duckdb__engine_name="{{ return('duckdb ' ~ target.type) }}",
+        default__engine_name="{{ return('other') }}")
+    assert offline.governance_check(mesh, manifest) == {
+        "violations": [], "models": 1, "where": "there", "engine": "duckdb duckdb",
+        "files": {"notes.txt": "hello"}, "project": "tiny"}
+
+
+@pytest.mark.parametrize("body, asked", [
+    ("{{ return(run_query('select 1')) }}", "a query"),
+    ("{{ exceptions.raise_compiler_error('malformed exemption') }}", "a compiler error"),
+    ("{{ return(var('not_set')) }}", "var('not_set') has no value in the root dbt_project.yml"),
+])
+def test_what_only_dbt_can_answer_is_left_to_dbt(tmp_path: Path, body: str, asked: str) -> None:
+    mesh = tiny_mesh(tmp_path)
+    with pytest.raises(offline.Unsupported) as raised:
+        offline.governance_check(mesh, manifest_of(governance_check=body))
+    assert str(raised.value) == asked
+
+
+def test_the_platform_macros_parse_and_the_root_vars_render(tmp_path: Path) -> None:
+    """Every platform macro parses in dbt's Jinja environment as the runtime sets it up."""
+    from dbt_common.clients.jinja import get_environment
+
+    repo = Path(__file__).resolve().parents[1]
+    environment = get_environment()
+    for path in sorted((repo / "macros").rglob("*.sql")):
+        environment.parse(path.read_text())
+    assert json.loads(json.dumps(offline.root_vars(Mesh(repo))))["duckmesh_consumers"] == {
+        "bi_dashboards": ["reporting"], "data_science": []}

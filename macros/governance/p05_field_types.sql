@@ -18,7 +18,7 @@
             {%- if key not in verdicts -%}
                 {%- set verdict = namespace(rule=none) -%}
                 {%- if column['data_type'] -%}
-                    {%- set normal = duckmesh_platform.governance_normalise_type(column['data_type'], ctx.type_aliases) -%}
+                    {%- set normal = duckmesh_platform.governance_normal_type(ctx, column['data_type']) -%}
                     {%- for rule in rules if rule.re.match(column['name'] | lower) -%}
                         {%- if loop.first and normal != rule.normal -%}{%- set verdict.rule = rule -%}{%- endif -%}
                     {%- endfor -%}

@@ -35,7 +35,7 @@
                 {%- set current = new.columns.get(name) -%}
                 {%- if current is none -%}
                     {%- do changes.append('column ' ~ name ~ ' removed') -%}
-                {%- elif duckmesh_platform.governance_normalise_type(column.data_type, ctx.type_aliases) != duckmesh_platform.governance_normalise_type(current.data_type, ctx.type_aliases) -%}
+                {%- elif duckmesh_platform.governance_normal_type(ctx, column.data_type) != duckmesh_platform.governance_normal_type(ctx, current.data_type) -%}
                     {%- do changes.append('column ' ~ name ~ ' retyped ' ~ (column.data_type or 'untyped') ~ ' -> ' ~ (current.data_type or 'untyped')) -%}
                 {%- endif -%}
             {%- endfor -%}

@@ -99,11 +99,13 @@ def check(mesh: Mesh, *, saved: bool = True) -> GovernanceReport:
     # a stamp is written only after parse_checks (mistakes dbt reports late) passed and
     # dbt parsed the files of that fingerprint: a current one needs neither again
     if saved and inputs.is_current(mesh, manifest_path, taken):
-        manifest = json.loads(manifest_path.read_text())
         try:
+            manifest = json.loads(manifest_path.read_text())
             data = offline.governance_check(mesh, manifest)
-        except offline.Unsupported:
-            data = None  # dbt answers: the same macros, and dbt's own messages
+        except (offline.Unsupported, OSError, ValueError):
+            # dbt answers: the same macros and dbt's own messages (or the manifest was
+            # being rewritten by another check)
+            data, manifest = None, None
     if data is None:
         parse_checks.check(mesh)  # what dbt would only report as a parse error
         if not (mesh.root / "dbt_packages").is_dir():

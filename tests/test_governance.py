@@ -308,6 +308,19 @@ def test_the_real_mesh_passes_with_zero_violations(built_mesh) -> None:
     assert report["public_models"] == 10
 
 
+def test_dbt_from_the_mesh_root_with_a_relative_project_dir_passes_too(
+        built_mesh, tmp_path: Path) -> None:
+    # DuckDB's glob gives ./dbt_packages/x/packages.yml back as dbt_packages/x/...: P03
+    # once took every domain's packages.yml for the root's and reported 5 false errors
+    result = dbt_cli(["run-operation", "mesh_governance", "--project-dir", ".",
+                      "--profiles-dir", "profiles", "--target-path", str(tmp_path / "target")],
+                     cwd=built_mesh.root, env={"PATH": "/usr/bin:/bin",
+                                               "DUCKMESH_DB": str(tmp_path / "empty.duckdb")})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "DuckMesh governance: 0 error(s), 0 warning(s), 0 exempted, over 22 models" \
+        in result.stdout
+
+
 def test_pii_selected_into_a_real_product_unmasked_is_refused(mesh_copy: Path) -> None:
     products = mesh_copy / "domains" / "customers" / "models" / "products"
     sql = (products / "customers_v1.sql").read_text()

@@ -78,7 +78,8 @@
     {%- set install = ctx.project_dir ~ '/' ~ ctx.cfg.packages_install_path -%}
     {%- for path, content in duckmesh_platform.read_text_files([install ~ '/*/packages.yml', ctx.project_dir ~ '/packages.yml']).items() -%}
         {%- set parts = path.split('/') -%}
-        {%- set owner = parts[-2] if path.startswith(install) or ('/' ~ ctx.cfg.packages_install_path ~ '/') in path else ctx.root -%}
+        {#- a relative project dir ('.') comes back without its './' -#}
+        {%- set owner = parts[-2] if path.startswith(install) or ('/' ~ ctx.cfg.packages_install_path ~ '/') in ('/' ~ path) else ctx.root -%}
         {%- do files.update({owner: duckmesh_platform.governance_declared_packages(content)}) -%}
     {%- endfor -%}
     {%- set uses = {} -%}

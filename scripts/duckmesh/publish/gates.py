@@ -62,6 +62,8 @@ class GateResult:
     # relation -> (rows, checksum) of each product version checked, from the same scan
     # (publish reuses them instead of reading the tables again)
     measured: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # relation -> [[name, type], ...] of each product version checked, as described then
+    columns: dict[str, list[list[str]]] = field(default_factory=dict)
 
 
 def _meta(node: dict) -> dict:
@@ -94,10 +96,10 @@ def expectations(node: dict, today: date) -> Expectations:
 
 
 def measure(con: duckdb.DuckDBPyConnection, product: ProductVersion,
-            expected: Expectations) -> tuple[int, list[str], str]:
+            expected: Expectations) -> tuple[int, list[str], str, list[list[str]]]:
     """(rows, why the product version fails its expectations, its checksum as
-    files.checksum computes it) from one aggregate query; values are compared and shown
-    in SQL, so no value can break the check."""
+    files.checksum computes it, its columns [[name, type], ...]) from one aggregate
+    query; values are compared and shown in SQL, so no value can break the check."""
     relation = qualified_name(product.schema, product.relation_name)
     columns = con.execute(f"describe {relation}").fetchall()
     names = {c[0] for c in columns}
@@ -126,7 +128,7 @@ def measure(con: duckdb.DuckDBPyConnection, product: ProductVersion,
         if outside:
             problems.append(f"{outside:,} rows with {column} outside its date_window "
                             f"{low} to {high} (found {lowest} to {highest})")
-    return rows, problems, str(row[-1])
+    return rows, problems, str(row[-1]), [[str(c[0]), str(c[1])] for c in columns]
 
 
 def _volume(rows: int, previous: dict | None, expected: Expectations) -> str | None:
@@ -212,8 +214,9 @@ def apply(con: duckdb.DuckDBPyConnection, manifest: dict, decided: Plan, previou
     result = GateResult()
     for product in decided.build:
         expected = expectations(manifest["nodes"][product.unique_id], today)
-        rows, problems, checksum = measure(con, product, expected)
+        rows, problems, checksum, columns = measure(con, product, expected)
         result.measured[product.relation] = (rows, checksum)
+        result.columns[product.relation] = columns
         volume = None if new_baseline else _volume(rows, previous.get(product.relation),
                                                     expected)
         problems += [volume] if volume else []

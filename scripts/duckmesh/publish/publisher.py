@@ -102,14 +102,16 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
             in_build: bool = False, log: Callable[[str], None] = print,
             artifacts: Artifacts | None = None,
             database: duckdb.DuckDBPyConnection | None = None,
-            data_set: str | None = None, force: bool = False) -> Published:
+            data_set: str | None = None, force: bool = False,
+            source_columns: dict[str, list[str]] | None = None) -> Published:
     """Publish a new snapshot, or keep the current one when it would be the same
     (publish.unchanged; ``force``: a new one all the same). In a build (``in_build``) the
     build's database is read read-write with dbt-duckdb's configuration, through
     ``database`` when given (the build's one connection, left open); standalone it is
     attached read-only. ``data_set`` names the source data of the build (another one
     than the last publish's starts a new baseline for the volume gate; None: the last
-    publish's)."""
+    publish's). ``source_columns``: the build's source relation -> columns, described
+    once per build (catalog.store.db_columns)."""
     if keep < 1:
         raise MeshError(f"--keep must be 1 or more, got {keep}")
     artifacts_used = _build_artifacts(mesh, artifacts)
@@ -140,7 +142,8 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     decided = plan(manifest, run_results, set(previous_products))
     new_baseline = data_set is not None and previous_record.get("data_set") not in (
         None, data_set)
-    guard = ports.Guard(manifest, access.policies(manifest), groups)
+    guard = ports.Guard(manifest, access.policies(manifest), groups,
+                        source_columns=source_columns)
     packages = {"duckmesh_platform": mesh.root / "macros",
                 **{d.name: d for d in Mesh(mesh.root).domain_dirs()}}
     digest = unchanged.manifest_digest(manifest)
@@ -424,7 +427,8 @@ def after_build(ctx: BuildContext) -> None:
     try:
         done = publish(ctx.mesh, in_build=True, log=lambda line: print(line, flush=True),
                        artifacts=ctx.artifacts, database=ctx.database(),
-                       data_set=f"{relative(ctx.data_dir, ctx.mesh.root)} seed {ctx.seed}")
+                       data_set=f"{relative(ctx.data_dir, ctx.mesh.root)} seed {ctx.seed}",
+                       source_columns=ctx.source_columns)
     except MeshError:
         if not ctx.success:
             print("      nothing published: the build failed before dbt wrote its results; "

@@ -236,6 +236,9 @@ def test_republish_reuses_unchanged_products_and_rewrites_changed_ones(
     verified = json.loads((published / "verified.json").read_text())
     assert (verified["snapshot"], verified["invocation_id"], verified["outcome"]) == (
         first, build_id, "unchanged")
+    assert duckmesh(published_copy, "publish", "--list").stdout == (
+        f"* {first}  10 product versions  consumers: bi_dashboards, data_science  "
+        f"verified {verified['verified_at']}\n")
     # change one product in the build's database: only it is copied and written again
     con = duckdb.connect(str(published_copy / "mesh.duckdb"))
     con.execute("update marketing.campaign_performance_v1 set campaign_name = campaign_name || '!'")

@@ -224,19 +224,26 @@ def test_build_stops_before_any_model_builds_when_a_domain_may_not_read_a_ref(
 def test_republish_reuses_unchanged_products_and_rewrites_changed_ones(
         published_copy: Path) -> None:
     published = published_copy / "published"
+    copied = (published / "current").readlink().name
+    # a copied published/ is written once more, so its consumer files read its own ports
+    moved = duckmesh(published_copy, "publish")
+    assert moved.stdout.splitlines()[0] == ("      new snapshot: published/ was moved or "
+                                            "copied: consumer files read ports elsewhere")
     first = (published / "current").readlink().name
-    # the build's snapshot is kept by a publish that would write the same one again
+    assert first != copied
+    # then a publish that would write the same snapshot again keeps it
     kept = duckmesh(published_copy, "publish")
     assert kept.stdout == (f"unchanged: snapshot {first} kept (10 product versions as "
                            "published; --force writes a new one)\n")
     assert (published / "current").readlink().name == first
-    assert sorted(p.name for p in (published / "snapshots").iterdir()) == [first]
+    assert sorted(p.name for p in (published / "snapshots").iterdir()) == [copied, first]
     build_id = json.loads((published_copy / "target" / "run_results.json").read_text()
                           )["metadata"]["invocation_id"]
     verified = json.loads((published / "verified.json").read_text())
     assert (verified["snapshot"], verified["invocation_id"], verified["outcome"]) == (
         first, build_id, "unchanged")
     assert duckmesh(published_copy, "publish", "--list").stdout == (
+        f"  {copied}  10 product versions  consumers: bi_dashboards, data_science\n"
         f"* {first}  10 product versions  consumers: bi_dashboards, data_science  "
         f"verified {verified['verified_at']}\n")
     # change one product in the build's database: only it is copied and written again

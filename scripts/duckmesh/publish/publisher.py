@@ -8,12 +8,15 @@ Layout under ``published/`` (every path a consumer uses goes through ``current``
     published/consumers/           -> current/consumers/<consumer>/mesh.duckdb (what it may read)
     published/manifest.json        -> current/manifest.json (dbt manifest of that publish)
     published/snapshots/<id>/      the last K snapshots, never modified once committed
+    published/verified.json        the last publish: which snapshot, when, outcome
 
 A publish writes a whole snapshot into ``snapshots/.tmp-<id>``, renames it to
 ``snapshots/<id>`` and then swaps ``current`` with one rename, so readers see the old
 snapshot or the new one, never a mix. Readers that opened the old file keep it (the file
 is never rewritten). A product whose model or tests failed keeps its previous published
 table. A crash anywhere leaves ``current`` untouched; the next publish removes the leftovers.
+A publish that would write the same snapshot again keeps the current one
+(publish/unchanged.py).
 """
 
 from __future__ import annotations
@@ -198,7 +201,7 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
                         work / "manifest.json")
         files.write_packages(packages, work / "packages")
         record["files"] = verify.digests(work, record)
-        record["file_stats"] = verify.stats(work, sorted(record["files"]))
+        record["file_stats"] = verify.stats(work, sorted([*record["files"], "manifest.json"]))
         damage = verify.read_back(work, record)
         if damage:
             raise duckdb.IOException("the new snapshot does not read back as written: "

@@ -5,7 +5,8 @@ product version of the plan passed (nothing carried or left out), each with the 
 checksum (from the quality gates' scan) and columns of its current entry, built in the
 current snapshot; the same product definitions (``manifest_digest``), dbt packages, data
 set, file modes and consumers, and every select list (the Parquet ports' and each
-consumer's: access, masking and lineage) as recorded. The current snapshot's files must
+consumer's: access, masking and lineage) as recorded; the consumer files read the ports
+of this very folder (not of one it was copied from). The current snapshot's files must
 still have the size and modification time recorded when they were written
 (``file_stats``: a file changed since is written again from the build; `duckmesh publish
 --verify` checks them by SHA-256). Anything else, or a snapshot written before these
@@ -78,12 +79,26 @@ def why_new(current: str, root: Path, record: dict, wanted: Publish) -> str | No
             return what
     if sorted(record.get("consumer_tables") or {}) != wanted.consumers:
         return "other consumers"
+    if not _ports_here(root, record):
+        return "published/ was moved or copied: consumer files read ports elsewhere"
     damage = verify.stat_damage(root, record)
     if damage:
         return f"the current snapshot changed since it was published ({'; '.join(damage)})"
     if not files.same_packages(wanted.packages, root / "packages"):
         return "dbt packages changed"
     return None
+
+
+def _ports_here(root: Path, record: dict) -> bool:
+    """Do the consumer files' views read this snapshot's ports (by absolute path), not
+    those of the folder it was copied from?"""
+    entries = record.get("products") or {}
+    for tables in (record.get("consumer_tables") or {}).values():
+        for relation, table in tables.items():
+            if "port" in table and (relation not in entries or Path(table["port"]).resolve()
+                                    != (root / verify.port_file(entries[relation])).resolve()):
+                return False
+    return True
 
 
 def _entry_changed(product: ProductVersion, entry: dict, gated: GateResult,

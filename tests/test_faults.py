@@ -284,7 +284,7 @@ def test_disk_full_during_publish_changes_nothing(mesh: Path, monkeypatch) -> No
     with pytest.raises(MeshError, match=r"publish failed while writing snapshot \d+T\d+Z "
                        r"\(\[Errno 28\] No space left on device\): snapshot "
                        + before + " stays current"):
-        publish.publish(Mesh(mesh), log=lambda line: None)
+        publish.publish(Mesh(mesh), log=lambda line: None, force=True)
     assert current(published) == before
     assert assert_intact(published) == good
     assert not list((published / "snapshots").glob(".tmp-*"))

@@ -288,3 +288,15 @@ def test_republish_reuses_unchanged_products_and_rewrites_changed_ones(
         con.close()
     mesh.close()
     pub.close()
+    # access alone changes (bi_dashboards joins marketing, which sees the restricted
+    # email_hash): same data, a new snapshot all the same
+    project = published_copy / "dbt_project.yml"
+    project.write_text(project.read_text().replace("bi_dashboards: [reporting]",
+                                                   "bi_dashboards: [reporting, marketing]"))
+    result = duckmesh(published_copy, "publish")
+    assert result.stdout.splitlines()[0] == (
+        f"      new snapshot: bi_dashboards sees other columns of {RESTRICTED}")
+    assert (published / "current").readlink().name != second
+    with duckdb.connect(str(published / "consumers" / "bi_dashboards" / "mesh.duckdb"),
+                        read_only=True) as con:
+        assert con.execute(f"select count(email_hash) from {RESTRICTED}").fetchone() == (1000,)

@@ -169,7 +169,7 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
         gates.alert_standalone(mesh, manifest, decided, log)
     if why is None and previous_id is not None:
         return _keep_current(pub, previous_id, manifest, keep, requested - set(groups),
-                             decided, wanted)
+                             decided, wanted, log)
 
     snapshot = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     work = pub / "snapshots" / f".tmp-{snapshot}"
@@ -220,23 +220,34 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     snapshots.link(f"snapshots/{snapshot}", pub / "current")  # the commit point
     snapshots.prune(pub, keep)
     registry.register(pub, sorted(requested - set(groups)))
-    snapshots.record_verified(pub, snapshot, record["invocation_id"], "published")
+    _record_verified(pub, snapshot, record["invocation_id"], "published", log)
     log(f"      new snapshot: {why}")
     log_outcome(decided, log)
     return Published(snapshot, [p.relation for p in decided.build], decided.carry,
                      decided.drop, wanted)
 
 
+def _record_verified(pub: Path, snapshot: str, invocation_id: str, outcome: str,
+                     log: Callable[[str], None]) -> str:
+    """snapshots.record_verified; a file that cannot be written (the snapshot is
+    committed already) is a warning."""
+    try:
+        return snapshots.record_verified(pub, snapshot, invocation_id, outcome)
+    except OSError as error:
+        log(f"      warning: {snapshots.VERIFIED} not written ({error})")
+        return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def _keep_current(pub: Path, current: str, manifest: dict, keep: int, requested: set[str],
-                  decided: Plan, wanted: list[str]) -> Published:
+                  decided: Plan, wanted: list[str], log: Callable[[str], None]) -> Published:
     """Nothing would change: ``current`` stays (no copy, read-back or digest); the check
     is recorded in published/verified.json and the kept snapshots are pruned to
     ``keep``."""
     snapshots.stable_links(pub, {p.domain for p in decided.build})
     snapshots.prune(pub, keep)
     registry.register(pub, sorted(requested))
-    verified = snapshots.record_verified(pub, current, manifest["metadata"]["invocation_id"],
-                                         "unchanged")
+    verified = _record_verified(pub, current, manifest["metadata"]["invocation_id"],
+                                "unchanged", log)
     return Published(current, [p.relation for p in decided.build], {}, {}, wanted,
                      unchanged=True, verified_at=verified)
 

@@ -63,6 +63,8 @@ def why_new(current: str, root: Path, record: dict, wanted: Publish) -> str | No
     ``record``), without reading lineage; None: possibly unchanged (``why_access_new``
     decides)."""
     decided, previous = wanted.decided, record.get("products") or {}
+    if "manifest_digest" not in record:
+        return "the current snapshot was written before unchanged ones were kept"
     if decided.carry or decided.drop:
         return "product versions carried from the previous snapshot or left out"
     if set(previous) != {p.relation for p in decided.build}:

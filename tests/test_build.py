@@ -1,8 +1,11 @@
 """`duckmesh build` over a database built from another data set rebuilds the
-incremental products instead of merging into them; a copied checkout keeps dbt's parse."""
+incremental products instead of merging into them; a copied checkout keeps dbt's parse;
+a build over unchanged data keeps the published snapshot."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -41,5 +44,37 @@ def test_switching_scale_rebuilds_incremental_products(built_mesh: BuiltMesh,
                        ).fetchall()[0] == expected
     assert con.execute("select count(*) from sales.orders").fetchall()[0][0] == 5000
     con.close()
+    published = root / "published"
+    second_snapshot = (published / "current").readlink().name
+    kept = sorted(p.name for p in (published / "snapshots").iterdir())
     third = duckmesh(root, "build", "--scale", "0.005")
     assert NOTICE not in third.stdout
+    # a warm build over the same data publishes nothing new: the snapshot is kept ...
+    assert (published / "current").readlink().name == second_snapshot
+    assert sorted(p.name for p in (published / "snapshots").iterdir()) == kept
+    verified = json.loads((published / "verified.json").read_text())
+    run_id = json.loads((root / "target" / "run_results.json").read_text()
+                        )["metadata"]["invocation_id"]
+    assert (verified["snapshot"], verified["invocation_id"], verified["outcome"]) == (
+        second_snapshot, run_id, "unchanged")
+    assert (f"      unchanged: snapshot {second_snapshot} kept (10 product versions, their "
+            f"consumers and access as published; verified {verified['verified_at']})"
+            ) in third.stdout.splitlines()
+    # ... and freshness is measured on this build, not on the kept snapshot: a product
+    # without a freshness column counts its age from this run's build of it
+    published_at = datetime.fromisoformat(json.loads(
+        (published / "current" / "publish.json").read_text())["published_at"])
+    con = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
+    ages = con.execute(
+        "select s.product, s.observed, epoch(r.ended_at) - epoch(m.built_at), m.built_at, s.met "
+        "from mesh_observability.slo_status as s "
+        "join mesh_observability.runs as r using (run_id) "
+        "join mesh_observability.product_metrics as m "
+        "on m.run_id = s.run_id and m.product = s.product and m.version = s.version "
+        "where s.run_id = ? and s.slo = 'freshness' and s.column_name is null",
+        [run_id]).fetchall()
+    con.close()
+    assert len(ages) == 6
+    for product, observed, seconds, built_at, met in ages:
+        assert observed == pytest.approx(seconds / 3600, abs=1e-9), product  # to the µs
+        assert built_at > published_at and met, product

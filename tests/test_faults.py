@@ -212,7 +212,7 @@ def test_sigkill_during_publish_keeps_the_last_good_publish(mesh: Path) -> None:
     published = mesh / "published"
     good = assert_intact(published)
     # how long a publish writes: from its .tmp- folder appearing to its exit
-    process = _spawn(mesh, "publish")
+    process = _spawn(mesh, "publish", "--force")  # a new snapshot though nothing changed
     while not list((published / "snapshots").glob(".tmp-*")) and process.poll() is None:
         time.sleep(0.005)
     started = time.perf_counter()
@@ -221,7 +221,7 @@ def test_sigkill_during_publish_keeps_the_last_good_publish(mesh: Path) -> None:
     injected, interrupted = 0, 0
     for seed in (1, 2, 3, 4):
         before = current(published)
-        process = _spawn(mesh, "publish")
+        process = _spawn(mesh, "publish", "--force")
         while not list((published / "snapshots").glob(".tmp-*")) and process.poll() is None:
             time.sleep(0.005)
         time.sleep(random.Random(seed).uniform(0.0, window))
@@ -284,7 +284,7 @@ def test_disk_full_during_publish_changes_nothing(mesh: Path, monkeypatch) -> No
     with pytest.raises(MeshError, match=r"publish failed while writing snapshot \d+T\d+Z "
                        r"\(\[Errno 28\] No space left on device\): snapshot "
                        + before + " stays current"):
-        publish.publish(Mesh(mesh), log=lambda line: None)
+        publish.publish(Mesh(mesh), log=lambda line: None, force=True)
     assert current(published) == before
     assert assert_intact(published) == good
     assert not list((published / "snapshots").glob(".tmp-*"))

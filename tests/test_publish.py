@@ -134,8 +134,8 @@ def test_publish_for_a_domain_masks_by_column_rule(published_copy: Path) -> None
 def test_rollback_and_keep(published_copy: Path) -> None:
     published = published_copy / "published"
     first = (published / "current").readlink().name
-    for _ in range(3):
-        duckmesh(published_copy, "publish", "--keep", "2")
+    for _ in range(3):  # nothing changed: --force writes a new snapshot all the same
+        duckmesh(published_copy, "publish", "--keep", "2", "--force")
     kept = sorted(p.name for p in (published / "snapshots").iterdir())
     assert len(kept) == 2 and first not in kept
     current = (published / "current").readlink().name
@@ -224,15 +224,37 @@ def test_build_stops_before_any_model_builds_when_a_domain_may_not_read_a_ref(
 def test_republish_reuses_unchanged_products_and_rewrites_changed_ones(
         published_copy: Path) -> None:
     published = published_copy / "published"
-    duckmesh(published_copy, "publish")
+    copied = (published / "current").readlink().name
+    # a copied published/ is written once more, so its consumer files read its own ports
+    moved = duckmesh(published_copy, "publish")
+    assert moved.stdout.splitlines()[0] == ("      new snapshot: published/ was moved or "
+                                            "copied: consumer files read ports elsewhere")
     first = (published / "current").readlink().name
+    assert first != copied
+    # then a publish that would write the same snapshot again keeps it
+    kept = duckmesh(published_copy, "publish")
+    assert kept.stdout == (f"unchanged: snapshot {first} kept (10 product versions as "
+                           "published; --force writes a new one)\n")
+    assert (published / "current").readlink().name == first
+    assert sorted(p.name for p in (published / "snapshots").iterdir()) == [copied, first]
+    build_id = json.loads((published_copy / "target" / "run_results.json").read_text()
+                          )["metadata"]["invocation_id"]
+    verified = json.loads((published / "verified.json").read_text())
+    assert (verified["snapshot"], verified["invocation_id"], verified["outcome"]) == (
+        first, build_id, "unchanged")
+    assert duckmesh(published_copy, "publish", "--list").stdout == (
+        f"  {copied}  10 product versions  consumers: bi_dashboards, data_science\n"
+        f"* {first}  10 product versions  consumers: bi_dashboards, data_science  "
+        f"verified {verified['verified_at']}\n")
     # change one product in the build's database: only it is copied and written again
     con = duckdb.connect(str(published_copy / "mesh.duckdb"))
     con.execute("update marketing.campaign_performance_v1 set campaign_name = campaign_name || '!'")
     con.close()
-    duckmesh(published_copy, "publish")
+    result = duckmesh(published_copy, "publish")
     second = (published / "current").readlink().name
     assert second != first
+    assert result.stdout.splitlines()[0] == ("      new snapshot: marketing.campaign_performance_v1"
+                                             " data changed (rows or checksum)")
     record = json.loads((published / "current" / "publish.json").read_text())
     changed = "marketing.campaign_performance_v1"
     assert {r for r, e in record["products"].items() if not e["reused"]} == {changed}
@@ -266,3 +288,15 @@ def test_republish_reuses_unchanged_products_and_rewrites_changed_ones(
         con.close()
     mesh.close()
     pub.close()
+    # access alone changes (bi_dashboards joins marketing, which sees the restricted
+    # email_hash): same data, a new snapshot all the same
+    project = published_copy / "dbt_project.yml"
+    project.write_text(project.read_text().replace("bi_dashboards: [reporting]",
+                                                   "bi_dashboards: [reporting, marketing]"))
+    result = duckmesh(published_copy, "publish")
+    assert result.stdout.splitlines()[0] == (
+        f"      new snapshot: bi_dashboards sees other columns of {RESTRICTED}")
+    assert (published / "current").readlink().name != second
+    with duckdb.connect(str(published / "consumers" / "bi_dashboards" / "mesh.duckdb"),
+                        read_only=True) as con:
+        assert con.execute(f"select count(email_hash) from {RESTRICTED}").fetchone() == (1000,)

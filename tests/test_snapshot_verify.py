@@ -95,7 +95,7 @@ def test_a_zeroed_snapshot_is_reported_and_never_copied_forward(root: Path) -> N
 
 def test_a_dropped_table_is_rebuilt_from_the_build(root: Path) -> None:
     first = current(root)
-    duckmesh(root, "publish")  # a second good snapshot to roll back to
+    duckmesh(root, "publish", "--force")  # a second good snapshot to roll back to
     second = current(root)
     db = root / "published" / "snapshots" / second / "mesh.duckdb"
     con = duckdb.connect(str(db))
@@ -161,7 +161,7 @@ def test_a_carried_product_comes_from_the_newest_intact_copy(root: Path) -> None
     in the current snapshot it is carried from an older kept one, never copied damaged."""
     first = current(root)
     expected = fingerprints(root / "published" / "mesh.duckdb", ["customers.customers_v1"])
-    duckmesh(root, "publish")
+    duckmesh(root, "publish", "--force")
     second = current(root)
     con = duckdb.connect(str(root / "published" / "snapshots" / second / "mesh.duckdb"))
     con.execute("drop table customers.customers_v1 cascade")

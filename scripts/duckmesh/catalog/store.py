@@ -65,8 +65,11 @@ TABLES: dict[str, list[tuple[str, str]]] = {
 
 # --- building the catalog -----------------------------------------------------------
 
-def db_columns(con: duckdb.DuckDBPyConnection, manifest: dict) -> dict[str, list[str]]:
-    """Columns of every built model/seed relation, and of every source it can read."""
+def db_columns(con: duckdb.DuckDBPyConnection, manifest: dict,
+               described: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """Columns of every built model/seed relation, and of every source it can read
+    (``described``: source relation -> columns already described in this build, filled
+    with the ones described now; a source's files do not change after dbt ran)."""
     by_relation: dict[tuple[str, str], list[str]] = {}
     rows = con.execute(
         "select table_schema, table_name, column_name from information_schema.columns "
@@ -84,11 +87,16 @@ def db_columns(con: duckdb.DuckDBPyConnection, manifest: dict) -> dict[str, list
         relation = source.get("relation_name")
         if not relation:
             continue
+        if described is not None and relation in described:
+            found[unique_id] = described[relation]
+            continue
         try:
-            described = con.execute(f"describe select * from {relation}").fetchall()
+            rows = con.execute(f"describe select * from {relation}").fetchall()
         except duckdb.Error:
             continue  # source files not there (yet): lineage follows `select *` by name
-        found[unique_id] = [row[0] for row in described]
+        found[unique_id] = [row[0] for row in rows]
+        if described is not None:
+            described[relation] = found[unique_id]
     return found
 
 
@@ -268,7 +276,7 @@ def last_good_file(mesh: Mesh) -> Path:
 
 
 def _catalog(mesh: Mesh, con: duckdb.DuckDBPyConnection | None, artifacts: Artifacts,
-             record: bool) -> Catalog:
+             record: bool, source_columns: dict[str, list[str]] | None = None) -> Catalog:
     """The catalog of what the database holds: models as of their last successful
     build, product versions as their relations are (``record``: remember this run's
     successful builds)."""
@@ -276,16 +284,17 @@ def _catalog(mesh: Mesh, con: duckdb.DuckDBPyConnection | None, artifacts: Artif
     manifest, kept = built.as_built(artifacts.manifest, artifacts.run_results, kept)
     if record:
         built.write_kept(last_good_file(mesh), kept)
-    node_columns = db_columns(con, manifest) if con is not None else {}
+    node_columns = db_columns(con, manifest, source_columns) if con is not None else {}
     database = built.database_columns(con) if con is not None else None
     return build_catalog(manifest, artifacts.run_results, node_columns, db_location(mesh),
                          mesh, lineage_cache(mesh), database)
 
 
 def refresh(mesh: Mesh, con: duckdb.DuckDBPyConnection | None = None,
-            artifacts: Artifacts | None = None) -> Catalog:
+            artifacts: Artifacts | None = None,
+            source_columns: dict[str, list[str]] | None = None) -> Catalog:
     """Rebuild the catalog from the last build's artifacts and the database: tables
-    and descriptors."""
+    and descriptors (``source_columns``: db_columns' ``described``)."""
     artifacts = artifacts or Artifacts.load(mesh)
     own = con is None
     if con is None:
@@ -293,7 +302,7 @@ def refresh(mesh: Mesh, con: duckdb.DuckDBPyConnection | None = None,
             raise MeshError(f"{mesh.db_path} not found: run `duckmesh build` first")
         con = duckdb.connect(str(mesh.db_path))  # same config as dbt-duckdb's connection
     try:
-        catalog = _catalog(mesh, con, artifacts, record=True)
+        catalog = _catalog(mesh, con, artifacts, record=True, source_columns=source_columns)
         write_tables(con, catalog_rows(catalog, table_sizes(con)))
     finally:
         if own:
@@ -309,7 +318,8 @@ def after_build(context: BuildContext) -> None:
     if not context.mesh.manifest_path.exists():
         return
     try:
-        catalog = refresh(context.mesh, context.database(), artifacts=context.artifacts)
+        catalog = refresh(context.mesh, context.database(), artifacts=context.artifacts,
+                          source_columns=context.source_columns)
     except duckdb.Error as error:
         raise MeshError(f"catalog: could not write {SCHEMA} tables: {error}") from error
     print(f"      catalog: {len(catalog.records)} product versions -> {SCHEMA}.*, "

@@ -15,7 +15,8 @@ PREVIOUS = "\x00previous"  # --rollback given without a value
 
 @click.command(help="Copy the products that passed the last `dbt build` into a new snapshot "
                     "(published/mesh.duckdb, Parquet ports, per-consumer databases) and swap "
-                    "it in atomically. `duckmesh build` runs this after every build.")
+                    "it in atomically; when nothing changed, the current snapshot is kept. "
+                    "`duckmesh build` runs this after every build.")
 @click.option("--for", "consumers", multiple=True, metavar="CONSUMER",
               help="also write published/consumers/CONSUMER/mesh.duckdb (a domain or a "
                    "consumer in vars.duckmesh_consumers; repeatable), at this publish and "
@@ -27,6 +28,8 @@ PREVIOUS = "\x00previous"  # --rollback given without a value
 @click.option("--rollback", "rollback_to", is_flag=False, flag_value=PREVIOUS, default=None,
               metavar="SNAPSHOT",
               help="make an older snapshot current again (default: the previous one)")
+@click.option("--force", is_flag=True,
+              help="write a new snapshot even when nothing changed since the current one")
 @click.option("--list", "list_only", is_flag=True, help="list the kept snapshots")
 @click.option("--verify", "verify_snapshot", is_flag=False, flag_value=PREVIOUS, default=None,
               metavar="SNAPSHOT",
@@ -34,7 +37,8 @@ PREVIOUS = "\x00previous"  # --rollback given without a value
                    "against the checksums recorded when it was published; exit 1 if damaged")
 @pass_state
 def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, keep: int,
-            rollback_to: str | None, list_only: bool, verify_snapshot: str | None) -> int:
+            rollback_to: str | None, force: bool, list_only: bool,
+            verify_snapshot: str | None) -> int:
     from duckmesh.publish import snapshots
     from duckmesh.publish.publisher import publish as publish_snapshot
     from duckmesh.publish.publisher import remove_consumer
@@ -43,10 +47,14 @@ def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, kee
     pub = snapshots.published_dir(mesh)
     if list_only:
         current = snapshots.current_snapshot(pub)
+        verified = snapshots.read_verified(pub)
         for name in snapshots.snapshots(pub):
             record = snapshots.read_record(pub / "snapshots" / name)
+            checked = (f"  verified {verified['verified_at']}"
+                       if name == current and verified.get("snapshot") == name else "")
             print(f"{'*' if name == current else ' '} {name}  {len(record['products'])} "
-                  f"product versions  consumers: {', '.join(record['consumers']) or '-'}")
+                  f"product versions  consumers: {', '.join(record['consumers']) or '-'}"
+                  + checked)
         return 0
     if verify_snapshot is not None:
         if not verify_snapshot.strip():
@@ -78,7 +86,11 @@ def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, kee
         done = remove_consumer(mesh, remove, keep=keep)
         print(f"removed consumer {remove}: its file is no longer published")
     else:
-        done = publish_snapshot(mesh, consumers=list(consumers), keep=keep)
+        done = publish_snapshot(mesh, consumers=list(consumers), keep=keep, force=force)
+    if done.unchanged:
+        print(f"unchanged: snapshot {done.snapshot} kept ({len(done.built)} product versions "
+              "as published; --force writes a new one)")
+        return 0
     print(f"published snapshot {done.snapshot}: {len(done.built)} product versions built, "
           f"{len(done.carried)} kept from the previous snapshot, {len(done.dropped)} left out")
     for consumer in done.consumers:

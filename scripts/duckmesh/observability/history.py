@@ -258,10 +258,31 @@ def to_utc(value: Any) -> datetime | None:
     raise TypeError(f"not a time: {value!r}")
 
 
+def unique_keys(manifest: dict, run_results: dict | None) -> set[tuple[str, str]]:
+    """(model unique_id, column) of every built-in ``unique`` test that passed in this run
+    with no failing row, over the whole table (no ``where`` or ``limit``): that column
+    holds no value twice, so its distinct values are its non-null ones."""
+    passed = {r["unique_id"] for r in (run_results or {}).get("results", [])
+              if r.get("status") == "pass" and r.get("failures") == 0}
+    found = set()
+    for unique_id in passed:
+        node = manifest["nodes"].get(unique_id) or {}
+        test = node.get("test_metadata") or {}
+        config = node.get("config") or {}
+        column = node.get("column_name") or (test.get("kwargs") or {}).get("column_name")
+        if (test.get("name") == "unique" and not test.get("namespace") and column
+                and node.get("attached_node") and not config.get("where")
+                and config.get("limit") is None):
+            found.add((node["attached_node"], column))
+    return found
+
+
 def measure_products(con: duckdb.DuckDBPyConnection, products: list[Product],
-                     progress: Callable[[str], None] | None = None) -> dict[str, Measurement]:
+                     progress: Callable[[str], None] | None = None,
+                     unique: set[tuple[str, str]] | None = None) -> dict[str, Measurement]:
     """One aggregate query per product version: rows, nulls per column, distinct keys,
-    min/max of the freshness column."""
+    min/max of the freshness column. A one-column key in ``unique`` (unique_keys) is not
+    counted distinct: its count of non-null values is the same number."""
     columns: dict[tuple[str, str], list[str]] = {}
     for schema, table, column in con.execute(
             "select table_schema, table_name, column_name from information_schema.columns "
@@ -276,17 +297,20 @@ def measure_products(con: duckdb.DuckDBPyConnection, products: list[Product],
         if table_columns is None:
             measured[version.unique_id] = Measurement(exists=False)
             continue
-        measured[version.unique_id] = _measure(con, product, table_columns)
+        measured[version.unique_id] = _measure(con, product, table_columns, unique or set())
     return measured
 
 
 def _measure(con: duckdb.DuckDBPyConnection, product: Product,
-             table_columns: list[str]) -> Measurement:
+             table_columns: list[str], unique: set[tuple[str, str]]) -> Measurement:
     keys = [k for k in product.key_columns if k in table_columns]
     freshness = product.slo.get("freshness_column")
     freshness = freshness if freshness in table_columns else None
     select = ["count(*)"]
-    if len(keys) == 1:
+    proven = len(keys) == 1 and (product.version.unique_id, keys[0]) in unique
+    if proven:
+        select.append("null")  # its non-null count, below
+    elif len(keys) == 1:
         select.append(f"count(distinct {quote_ident(keys[0])})")
     elif keys:
         select.append(f"count(distinct ({', '.join(map(quote_ident, keys))}))")
@@ -299,6 +323,8 @@ def _measure(con: duckdb.DuckDBPyConnection, product: Product,
     row = con.execute(f"select {', '.join(select)} from {relation}").fetchall()[0]
     count, distinct = row[0], row[1]
     non_null = row[2:2 + len(table_columns)]
+    if proven:
+        distinct = non_null[table_columns.index(keys[0])]
     fresh = row[2 + len(table_columns):]
     return Measurement(
         exists=True, row_count=count, key_distinct_count=distinct,

@@ -26,6 +26,7 @@ from duckmesh.observability.history import (
     products_from_manifest,
     run_from_artifacts,
     run_label,
+    unique_keys,
 )
 from duckmesh.observability.slo import ProductState, SloResult, evaluate, ledger
 from duckmesh.observability.store import SCHEMA, connect, ensure_schema, insert_rows
@@ -99,7 +100,8 @@ def observe(root: Path, db_path: Path, manifest: dict, run_results: dict | None,
         observation = Observation(run=run, as_of=as_of)
         con.begin()
         try:
-            _record(con, observation, products, config, progress, data_set)
+            _record(con, observation, products, config, progress, data_set,
+                    unique_keys(manifest, run_results) if run.nodes else set())
             con.commit()
         except BaseException:
             con.rollback()
@@ -114,7 +116,8 @@ def observe(root: Path, db_path: Path, manifest: dict, run_results: dict | None,
 
 def _record(con: duckdb.DuckDBPyConnection, observation: Observation,
             products: list[Product], config: ObservabilityConfig,
-            progress: Callable[[str], None] | None, data_set: str | None = None) -> None:
+            progress: Callable[[str], None] | None, data_set: str | None = None,
+            unique: set[tuple[str, str]] | None = None) -> None:
     run, as_of = observation.run, observation.as_of
     now = datetime.now(UTC)
     insert_rows(con, "runs", [{
@@ -126,7 +129,7 @@ def _record(con: duckdb.DuckDBPyConnection, observation: Observation,
     insert_rows(con, "node_runs", [{"run_id": run.run_id, **vars(n)} for n in run.nodes])
     insert_rows(con, "test_results", [{"run_id": run.run_id, **vars(t)} for t in run.tests])
 
-    measured = measure_products(con, products, progress)
+    measured = measure_products(con, products, progress, unique)
     states = [_state(con, run, p, measured[p.version.unique_id], as_of) for p in products]
     observation.states = states
     insert_rows(con, "product_metrics", [_metrics_row(run, s, now) for s in states])

@@ -92,6 +92,34 @@ PACKAGE_FOLDERS = ("models", "macros", "seeds", "snapshots", "analyses", "data-t
                    "governance", "portability", "privacy", "products")
 
 
+def package_files(sources: dict[str, Path]) -> dict[str, Path]:
+    """The files write_packages copies: '<name>/<path in the package>' -> the file."""
+    found = {}
+    for name, folder in sources.items():
+        if not (folder / "dbt_project.yml").is_file():
+            continue
+        for file in PACKAGE_FILES:
+            if (folder / file).is_file():
+                found[f"{name}/{file}"] = folder / file
+        for sub in PACKAGE_FOLDERS:
+            for path in (folder / sub).rglob("*") if (folder / sub).is_dir() else ():
+                if path.is_file():
+                    found[f"{name}/{path.relative_to(folder).as_posix()}"] = path
+    return found
+
+
+def same_packages(sources: dict[str, Path], published: Path) -> bool:
+    """Does ``published`` (a snapshot's packages/ folder) hold exactly the files
+    write_packages would write from ``sources``, byte for byte?"""
+    if not published.is_dir():
+        return False
+    expected = package_files(sources)
+    present = {path.relative_to(published).as_posix(): path
+               for path in published.rglob("*") if path.is_file()}
+    return expected.keys() == present.keys() and all(
+        expected[name].read_bytes() == present[name].read_bytes() for name in expected)
+
+
 def write_packages(sources: dict[str, Path], out: Path) -> None:
     """Copy the dbt packages the published products were built with (``sources``: name
     -> folder: the platform package and every domain) to ``out/<name>``, so a project

@@ -62,6 +62,8 @@ class GateResult:
     # relation -> (rows, checksum) of each product version checked, from the same scan
     # (publish reuses them instead of reading the tables again)
     measured: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # relation -> [[name, type], ...] of each product version checked, as described then
+    columns: dict[str, list[list[str]]] = field(default_factory=dict)
 
 
 def _meta(node: dict) -> dict:
@@ -94,10 +96,14 @@ def expectations(node: dict, today: date) -> Expectations:
 
 
 def measure(con: duckdb.DuckDBPyConnection, product: ProductVersion,
-            expected: Expectations) -> tuple[int, list[str], str]:
+            expected: Expectations) -> tuple[int, list[str], str, list[list[str]]]:
     """(rows, why the product version fails its expectations, its checksum as
-    files.checksum computes it) from one aggregate query; values are compared and shown
-    in SQL, so no value can break the check."""
+    files.checksum computes it, its columns [[name, type], ...]) from one aggregate
+    query; values are compared and shown in SQL, so no value can break the check.
+
+    A date or timestamp column is first checked by its lowest and highest value (a
+    small query: the date of a value never decreases as the value grows); only a column
+    with a value outside its window counts those rows in the scan."""
     relation = qualified_name(product.schema, product.relation_name)
     columns = con.execute(f"describe {relation}").fetchall()
     names = {c[0] for c in columns}
@@ -108,10 +114,21 @@ def measure(con: duckdb.DuckDBPyConnection, product: ProductVersion,
                       f"or trim({quote_ident(key)}::varchar) = '')")
     temporal = [c[0] for c in columns if str(c[1]).upper() in TEMPORAL]
     low, high = expected.date_min.isoformat(), expected.date_max.isoformat()
-    for column in temporal:
+    ranges: dict[str, tuple[object, object, object]] = {}  # column -> (outside?, min, max)
+    if temporal:
+        bounds = []
+        for column in temporal:
+            quoted = quote_ident(column)
+            bounds += [f"coalesce(min({quoted})::date < date '{low}' "
+                       f"or max({quoted})::date > date '{high}', false)",
+                       f"min({quoted})::varchar", f"max({quoted})::varchar"]
+        found = con.execute(f"select {', '.join(bounds)} from {relation}").fetchall()[0]
+        ranges = {column: tuple(found[3 * i: 3 * i + 3])
+                  for i, column in enumerate(temporal)}
+    outside = [column for column in temporal if ranges[column][0]]
+    for column in outside:
         value = f"{quote_ident(column)}::date"
-        select += [f"count(*) filter (where {value} < date '{low}' or {value} > date '{high}')",
-                   f"min({quote_ident(column)})::varchar", f"max({quote_ident(column)})::varchar"]
+        select.append(f"count(*) filter (where {value} < date '{low}' or {value} > date '{high}')")
     select.append(files.CHECKSUM)
     row = con.execute(f"select {', '.join(select)} from {relation} as t").fetchall()[0]
     rows, problems = int(row[0]), []
@@ -121,12 +138,12 @@ def measure(con: duckdb.DuckDBPyConnection, product: ProductVersion,
         if row[index]:
             problems.append(f"{row[index]:,} rows with a null or blank key {key}")
     offset = 1 + len(keys)
-    for index, column in enumerate(temporal):
-        outside, lowest, highest = row[offset + 3 * index: offset + 3 * index + 3]
-        if outside:
-            problems.append(f"{outside:,} rows with {column} outside its date_window "
+    for index, column in enumerate(outside):
+        count, lowest, highest = row[offset + index], ranges[column][1], ranges[column][2]
+        if count:
+            problems.append(f"{count:,} rows with {column} outside its date_window "
                             f"{low} to {high} (found {lowest} to {highest})")
-    return rows, problems, str(row[-1])
+    return rows, problems, str(row[-1]), [[str(c[0]), str(c[1])] for c in columns]
 
 
 def _volume(rows: int, previous: dict | None, expected: Expectations) -> str | None:
@@ -212,8 +229,9 @@ def apply(con: duckdb.DuckDBPyConnection, manifest: dict, decided: Plan, previou
     result = GateResult()
     for product in decided.build:
         expected = expectations(manifest["nodes"][product.unique_id], today)
-        rows, problems, checksum = measure(con, product, expected)
+        rows, problems, checksum, columns = measure(con, product, expected)
         result.measured[product.relation] = (rows, checksum)
+        result.columns[product.relation] = columns
         volume = None if new_baseline else _volume(rows, previous.get(product.relation),
                                                     expected)
         problems += [volume] if volume else []

@@ -30,6 +30,8 @@ class Guard:
     groups: dict[str, tuple[str, ...]]
     origins: dict[str, dict[str, set[derived.Origin]]] = field(default_factory=dict)
     lineage: MeshLineage | None = None
+    # source relation -> columns, shared with the build's other steps (catalog.store)
+    source_columns: dict[str, list[str]] | None = None
 
     def read_lineage(self, con: duckdb.DuckDBPyConnection, mesh: Mesh,
                      previous_manifest: Path | None = None) -> None:
@@ -37,7 +39,8 @@ class Guard:
         A model this build did not compile (skipped after a failure: its product is
         carried) is read with the SQL of the publish that wrote its table."""
         manifest = _with_previous_sql(self.manifest, previous_manifest)
-        self.lineage = mesh_lineage(manifest, db_columns(con, self.manifest),
+        self.lineage = mesh_lineage(manifest,
+                                    db_columns(con, self.manifest, self.source_columns),
                                     lineage_cache(mesh))
         self.origins = derived.origins(self.manifest, self.lineage, self.policies)
 

@@ -8,12 +8,15 @@ Layout under ``published/`` (every path a consumer uses goes through ``current``
     published/consumers/           -> current/consumers/<consumer>/mesh.duckdb (what it may read)
     published/manifest.json        -> current/manifest.json (dbt manifest of that publish)
     published/snapshots/<id>/      the last K snapshots, never modified once committed
+    published/verified.json        the last publish: which snapshot, when, outcome
 
 A publish writes a whole snapshot into ``snapshots/.tmp-<id>``, renames it to
 ``snapshots/<id>`` and then swaps ``current`` with one rename, so readers see the old
 snapshot or the new one, never a mix. Readers that opened the old file keep it (the file
 is never rewritten). A product whose model or tests failed keeps its previous published
 table. A crash anywhere leaves ``current`` untouched; the next publish removes the leftovers.
+A publish that would write the same snapshot again keeps the current one
+(publish/unchanged.py).
 """
 
 from __future__ import annotations
@@ -33,7 +36,17 @@ from duckmesh.core.context import BuildContext
 from duckmesh.core.products import ProductVersion, port_path, public_products
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.core.sql import qualified_name, quote_ident, sql_path
-from duckmesh.publish import access, files, gates, modes, ports, registry, snapshots, verify
+from duckmesh.publish import (
+    access,
+    files,
+    gates,
+    modes,
+    ports,
+    registry,
+    snapshots,
+    unchanged,
+    verify,
+)
 from duckmesh.publish.consumers import write_consumer
 from duckmesh.publish.plan import Plan, plan
 
@@ -47,6 +60,8 @@ class Published:
     carried: dict[str, str]
     dropped: dict[str, str]
     consumers: list[str]
+    unchanged: bool = False  # the current snapshot was kept (publish.unchanged)
+    verified_at: str | None = None  # when (published/verified.json)
 
 
 def _build_artifacts(mesh: Mesh, artifacts: Artifacts | None) -> Artifacts:
@@ -90,12 +105,16 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
             in_build: bool = False, log: Callable[[str], None] = print,
             artifacts: Artifacts | None = None,
             database: duckdb.DuckDBPyConnection | None = None,
-            data_set: str | None = None) -> Published:
-    """Publish a new snapshot. In a build (``in_build``) the build's database is read
-    read-write with dbt-duckdb's configuration, through ``database`` when given (the
-    build's one connection, left open); standalone it is attached read-only.
-    ``data_set`` names the source data of the build (another one than the last publish's
-    starts a new baseline for the volume gate; None: the last publish's)."""
+            data_set: str | None = None, force: bool = False,
+            source_columns: dict[str, list[str]] | None = None) -> Published:
+    """Publish a new snapshot, or keep the current one when it would be the same
+    (publish.unchanged; ``force``: a new one all the same). In a build (``in_build``) the
+    build's database is read read-write with dbt-duckdb's configuration, through
+    ``database`` when given (the build's one connection, left open); standalone it is
+    attached read-only. ``data_set`` names the source data of the build (another one
+    than the last publish's starts a new baseline for the volume gate; None: the last
+    publish's). ``source_columns``: the build's source relation -> columns, described
+    once per build (catalog.store.db_columns)."""
     if keep < 1:
         raise MeshError(f"--keep must be 1 or more, got {keep}")
     artifacts_used = _build_artifacts(mesh, artifacts)
@@ -126,15 +145,31 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     decided = plan(manifest, run_results, set(previous_products))
     new_baseline = data_set is not None and previous_record.get("data_set") not in (
         None, data_set)
+    guard = ports.Guard(manifest, access.policies(manifest), groups,
+                        source_columns=source_columns)
+    packages = {"duckmesh_platform": mesh.root / "macros",
+                **{d.name: d for d in Mesh(mesh.root).domain_dirs()}}
+    digest = unchanged.manifest_digest(manifest)
     con = database or _connect_mesh(mesh, in_build)
     try:
         gated = gates.check_plan(mesh, manifest, decided, previous_products, new_baseline, con,
                          in_build, log)
+        why: str | None = "a new snapshot was asked for" if force else "nothing published yet"
+        if previous_id is not None and previous_root is not None and not force:
+            wanted_now = unchanged.Publish(decided, gated, wanted, digest, data_set,
+                                           file_modes.record(), packages)
+            why = unchanged.why_new(previous_id, previous_root, previous_record, wanted_now)
+            if why is None:
+                guard.read_lineage(con, mesh, previous_root / "manifest.json")
+                why = unchanged.why_access_new(previous_record, wanted_now, guard)
     finally:
         if database is None:
             con.close()
     if not in_build:
         gates.alert_standalone(mesh, manifest, decided, log)
+    if why is None and previous_id is not None:
+        return _keep_current(pub, previous_id, manifest, keep, requested - set(groups),
+                             decided, wanted, log)
 
     snapshot = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     work = pub / "snapshots" / f".tmp-{snapshot}"
@@ -144,12 +179,12 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
                     "invocation_id": manifest["metadata"]["invocation_id"],
                     "published_at": datetime.now(UTC).isoformat(), "products": {},
                     "consumers": {}, "file_modes": file_modes.record(),
-                    "data_set": data_set or previous_record.get("data_set")}
-    guard = ports.Guard(manifest, access.policies(manifest), groups)
+                    "data_set": data_set or previous_record.get("data_set"),
+                    "manifest_digest": digest}
     try:
         record["products"] = _write_products(mesh, work, decided, products, previous_root,
                                              previous_record, in_build, snapshot, database,
-                                             guard, log, gated.measured)
+                                             guard, log, gated)
         previous_tables = previous_record.get("consumer_tables") or {}
         record["consumer_tables"] = {}
         with snapshots.provisional(work, pub / "snapshots" / snapshot):
@@ -164,10 +199,9 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
                 record["consumer_tables"][consumer] = tables
         shutil.copyfile(artifacts_used.manifest_file or mesh.manifest_path,
                         work / "manifest.json")
-        files.write_packages({"duckmesh_platform": mesh.root / "macros",
-                              **{d.name: d for d in Mesh(mesh.root).domain_dirs()}},
-                             work / "packages")
+        files.write_packages(packages, work / "packages")
         record["files"] = verify.digests(work, record)
+        record["file_stats"] = verify.stats(work, sorted([*record["files"], "manifest.json"]))
         damage = verify.read_back(work, record)
         if damage:
             raise duckdb.IOException("the new snapshot does not read back as written: "
@@ -186,9 +220,36 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     snapshots.link(f"snapshots/{snapshot}", pub / "current")  # the commit point
     snapshots.prune(pub, keep)
     registry.register(pub, sorted(requested - set(groups)))
+    _record_verified(pub, snapshot, record["invocation_id"], "published", log)
+    log(f"      new snapshot: {why}")
     log_outcome(decided, log)
     return Published(snapshot, [p.relation for p in decided.build], decided.carry,
                      decided.drop, wanted)
+
+
+def _record_verified(pub: Path, snapshot: str, invocation_id: str, outcome: str,
+                     log: Callable[[str], None]) -> str:
+    """snapshots.record_verified; a file that cannot be written (the snapshot is
+    committed already) is a warning."""
+    try:
+        return snapshots.record_verified(pub, snapshot, invocation_id, outcome)
+    except OSError as error:
+        log(f"      warning: {snapshots.VERIFIED} not written ({error})")
+        return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _keep_current(pub: Path, current: str, manifest: dict, keep: int, requested: set[str],
+                  decided: Plan, wanted: list[str], log: Callable[[str], None]) -> Published:
+    """Nothing would change: ``current`` stays (no copy, read-back or digest); the check
+    is recorded in published/verified.json and the kept snapshots are pruned to
+    ``keep``."""
+    snapshots.stable_links(pub, {p.domain for p in decided.build})
+    snapshots.prune(pub, keep)
+    registry.register(pub, sorted(requested))
+    verified = _record_verified(pub, current, manifest["metadata"]["invocation_id"],
+                                "unchanged", log)
+    return Published(current, [p.relation for p in decided.build], {}, {}, wanted,
+                     unchanged=True, verified_at=verified)
 
 
 def log_outcome(decided: Plan, log: Callable[[str], None]) -> None:
@@ -209,7 +270,7 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                     previous_root: Path | None, previous_record: dict, in_build: bool,
                     snapshot: str, database: duckdb.DuckDBPyConnection | None,
                     guard: ports.Guard, log: Callable[[str], None] = print,
-                    gated: dict[str, tuple[int, str]] | None = None) -> dict:
+                    gated: gates.GateResult | None = None) -> dict:
     """Write the snapshot database and the Parquet ports; return the products' entries.
 
     A product's rows and checksum are computed once, from the build's table. A built
@@ -227,13 +288,17 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
     previous = previous_record.get("products") or {}
     con = database or _connect_mesh(mesh, in_build)
     try:
-        guard.read_lineage(con, mesh, previous_root / "manifest.json" if previous_root else None)
+        if guard.lineage is None:
+            guard.read_lineage(con, mesh,
+                               previous_root / "manifest.json" if previous_root else None)
         measured = {}
         for product in decided.build:
             source = f"{quote_ident(product.schema)}.{quote_ident(product.relation_name)}"
-            row_count, checksum = (gated or {}).get(product.relation) or files.checksum(
-                con, product.schema, product.relation_name)
-            measured[product.relation] = (row_count, checksum, _columns(con, source))
+            row_count, checksum = (gated.measured if gated else {}).get(
+                product.relation) or files.checksum(con, product.schema, product.relation_name)
+            columns = (gated.columns if gated else {}).get(product.relation) or _columns(
+                con, source)
+            measured[product.relation] = (row_count, checksum, columns)
         unchanged = {r for r, (row_count, checksum, columns) in measured.items()
                      if previous_root is not None and r in previous
                      and previous[r].get("rows") == row_count
@@ -376,13 +441,19 @@ def after_build(ctx: BuildContext) -> None:
     try:
         done = publish(ctx.mesh, in_build=True, log=lambda line: print(line, flush=True),
                        artifacts=ctx.artifacts, database=ctx.database(),
-                       data_set=f"{relative(ctx.data_dir, ctx.mesh.root)} seed {ctx.seed}")
+                       data_set=f"{relative(ctx.data_dir, ctx.mesh.root)} seed {ctx.seed}",
+                       source_columns=ctx.source_columns)
     except MeshError:
         if not ctx.success:
             print("      nothing published: the build failed before dbt wrote its results; "
                   "the published snapshot is unchanged", flush=True)
             return
         raise
+    if done.unchanged:  # nothing held back: every product version passed, as published
+        print(f"      unchanged: snapshot {done.snapshot} kept ({len(done.built)} product "
+              f"versions, their consumers and access as published; verified "
+              f"{done.verified_at})", flush=True)
+        return
     print(f"      published {len(done.built)} product versions -> published/ "
           f"(snapshot {done.snapshot}"
           + (f", {len(done.carried)} kept from the previous one" if done.carried else "")

@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from duckmesh.core.project import Mesh, MeshError
@@ -82,6 +83,34 @@ def provisional(work: Path, final: Path) -> Iterator[None]:
 
 def read_record(root: Path) -> dict:
     return json.loads((root / "publish.json").read_text())
+
+
+VERIFIED = "verified.json"
+
+
+def record_verified(pub: Path, snapshot: str, invocation_id: str, outcome: str) -> str:
+    """``published/verified.json``: the last publish, which wrote ``snapshot`` (outcome
+    "published") or found the current one unchanged ("unchanged"), the dbt invocation it
+    published and when (returned). Outside the snapshots (they never change once
+    written), replaced atomically."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    file = pub / VERIFIED
+    temporary = file.with_name(f".{file.name}.tmp")
+    temporary.write_text(json.dumps({"snapshot": snapshot, "verified_at": now,
+                                     "invocation_id": invocation_id, "outcome": outcome},
+                                    indent=2, sort_keys=True) + "\n")
+    os.chmod(temporary, 0o640)
+    os.replace(temporary, file)
+    return now
+
+
+def read_verified(pub: Path) -> dict:
+    """published/verified.json ({} when absent or unreadable)."""
+    try:
+        data = json.loads((pub / VERIFIED).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def stable_links(pub: Path, domains: set[str]) -> None:

@@ -54,6 +54,35 @@ def digests(root: Path, record: dict) -> dict[str, str]:
     return found
 
 
+def stats(root: Path, paths: list[str]) -> dict[str, list[int]]:
+    """Size and modification time (ns) of each file (relative path), for
+    ``record["file_stats"]``: what a warm publish checks the current snapshot by."""
+    found = {}
+    for path in paths:
+        info = (root / path).stat()
+        found[path] = [info.st_size, info.st_mtime_ns]
+    return found
+
+
+def stat_damage(root: Path, record: dict) -> list[str]:
+    """Files of a snapshot whose size or modification time is not the one recorded when
+    it was written (a cheap check, no SHA-256), or that are missing; a snapshot without
+    recorded stats cannot be checked this way."""
+    recorded = record.get("file_stats")
+    if not recorded or not set(record.get("files") or {}) <= set(recorded):
+        return ["no file sizes recorded"]
+    problems = []
+    for path, expected in sorted(recorded.items()):
+        try:
+            info = (root / path).stat()
+        except OSError:
+            problems.append(f"{path} is missing")
+            continue
+        if [info.st_size, info.st_mtime_ns] != expected:
+            problems.append(f"{path} changed")
+    return problems
+
+
 def consumer_file(consumer: str) -> str:
     return f"consumers/{consumer}/{DATABASE}"
 

@@ -26,10 +26,12 @@ from duckmesh.publish.gates import GateResult
 from duckmesh.publish.plan import Plan
 from duckmesh.publish.ports import Guard
 
-# fields of a product's manifest node (and of its config) that say where this build
-# wrote it, not what it is: a build into another database file (or a full parse)
-# changes only these
-WHERE_BUILT = frozenset({"created_at", "database", "relation_name", "compiled_code"})
+# fields of a product's manifest node (and of its config) that say where and whether
+# this build wrote it, not what it is: a build into another database file, a full parse
+# or a model skipped for a failure upstream (never compiled) changes only these
+WHERE_BUILT = frozenset({"created_at", "database", "relation_name", "compiled_code",
+                         "compiled", "compiled_path", "build_path", "extra_ctes",
+                         "extra_ctes_injected"})
 
 
 def manifest_digest(manifest: dict) -> str:

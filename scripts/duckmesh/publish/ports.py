@@ -38,7 +38,7 @@ class Guard:
         """Column lineage as the catalog computed it (same inputs, so its cache answers).
         A model this build did not compile (skipped after a failure: its product is
         carried) is read with the SQL of the publish that wrote its table."""
-        manifest = _with_previous_sql(self.manifest, previous_manifest)
+        manifest = with_previous_sql(self.manifest, previous_manifest)
         self.lineage = mesh_lineage(manifest,
                                     db_columns(con, self.manifest, self.source_columns),
                                     lineage_cache(mesh))
@@ -53,9 +53,12 @@ class Guard:
         return access.select_list(policy, consumer, self.groups, columns, hidden)
 
 
-def _with_previous_sql(manifest: dict, previous: Path | None) -> dict:
+def with_previous_sql(manifest: dict, previous: Path | None) -> dict:
     """``manifest`` with the compiled SQL of the previous publish for the models that
-    have none (not compiled by this build)."""
+    have none (not compiled by this build). A snapshot keeps its manifest so filled: the
+    SQL of a carried product's table passes from snapshot to snapshot, and a second
+    failing build in a row still knows its lineage (without it, every column a consumer
+    sees of it through lineage was masked)."""
     nodes = manifest["nodes"]
     missing = [u for u, n in nodes.items()
                if n["resource_type"] == "model" and not n.get("compiled_code")]

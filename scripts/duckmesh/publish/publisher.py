@@ -197,8 +197,8 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
                                         previous_tables.get(consumer) if reusable else None)
                 record["consumers"][consumer] = list(tables)
                 record["consumer_tables"][consumer] = tables
-        shutil.copyfile(artifacts_used.manifest_file or mesh.manifest_path,
-                        work / "manifest.json")
+        _write_manifest(artifacts_used.manifest_file or mesh.manifest_path, manifest,
+                        previous_root, work / "manifest.json")
         files.write_packages(packages, work / "packages")
         record["files"] = verify.digests(work, record)
         record["file_stats"] = verify.stats(work, sorted([*record["files"], "manifest.json"]))
@@ -225,6 +225,18 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     log_outcome(decided, log)
     return Published(snapshot, [p.relation for p in decided.build], decided.carry,
                      decided.drop, wanted)
+
+
+def _write_manifest(source: Path, manifest: dict, previous_root: Path | None,
+                    target: Path) -> None:
+    """The build's manifest.json for the snapshot; a model this build did not compile
+    (its product carried) keeps the compiled SQL of the publish that wrote its table."""
+    filled = ports.with_previous_sql(manifest, previous_root / "manifest.json"
+                                     if previous_root is not None else None)
+    if filled is manifest:
+        shutil.copyfile(source, target)
+    else:
+        target.write_text(json.dumps(filled, indent=2))
 
 
 def _record_verified(pub: Path, snapshot: str, invocation_id: str, outcome: str,

@@ -275,6 +275,13 @@ def test_failing_product_test_keeps_the_previous_versions_of_its_set(mesh: Path)
     bi = [r["consumer_tables"]["bi_dashboards"]["analytics.customer_360_v1"]["select"]
           for r in (record, again)]
     assert bi[1] == bi[0] and bi[0].startswith('"customer_id", "country_code", ')
+    # and once more without --force: the versions held back are those of the current
+    # snapshot, so it stays (failing builds do not push good snapshots out)
+    kept = duckmesh(mesh, "publish")
+    assert kept.stdout.splitlines()[-1] == (
+        f"unchanged: snapshot {again['snapshot']} kept (0 product versions as published, "
+        "10 held back as published; --force writes a new one)")
+    assert current(published) == again["snapshot"]
     print("\nfault suite: failing product test, 1 fault injected, previous versions kept")
 
 

@@ -88,8 +88,9 @@ def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, kee
     else:
         done = publish_snapshot(mesh, consumers=list(consumers), keep=keep, force=force)
     if done.unchanged:
+        held = f", {len(done.carried)} held back as published" if done.carried else ""
         print(f"unchanged: snapshot {done.snapshot} kept ({len(done.built)} product versions "
-              "as published; --force writes a new one)")
+              f"as published{held}; --force writes a new one)")
         return 0
     print(f"published snapshot {done.snapshot}: {len(done.built)} product versions built, "
           f"{len(done.carried)} kept from the previous snapshot, {len(done.dropped)} left out")

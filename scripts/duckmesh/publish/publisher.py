@@ -254,14 +254,17 @@ def _keep_current(pub: Path, current: str, manifest: dict, keep: int, requested:
                   decided: Plan, wanted: list[str], log: Callable[[str], None]) -> Published:
     """Nothing would change: ``current`` stays (no copy, read-back or digest); the check
     is recorded in published/verified.json and the kept snapshots are pruned to
-    ``keep``."""
+    ``keep``. Held-back product versions keep their published ones, as a new snapshot
+    would have them: repeated failing builds no longer push good snapshots out."""
     snapshots.stable_links(pub, {p.domain for p in decided.build})
     snapshots.prune(pub, keep)
     registry.register(pub, sorted(requested))
     verified = _record_verified(pub, current, manifest["metadata"]["invocation_id"],
                                 "unchanged", log)
-    return Published(current, [p.relation for p in decided.build], {}, {}, wanted,
-                     unchanged=True, verified_at=verified)
+    if decided.carry:  # held back: say which and why, as a new snapshot would
+        log_outcome(Plan(carry=decided.carry), log)
+    return Published(current, [p.relation for p in decided.build], dict(decided.carry),
+                     dict(decided.drop), wanted, unchanged=True, verified_at=verified)
 
 
 def log_outcome(decided: Plan, log: Callable[[str], None]) -> None:
@@ -461,15 +464,16 @@ def after_build(ctx: BuildContext) -> None:
                   "the published snapshot is unchanged", flush=True)
             return
         raise
-    if done.unchanged:  # nothing held back: every product version passed, as published
+    if done.unchanged:  # what passed is as published; what was held back keeps its version
+        held = f", {len(done.carried)} held back as published" if done.carried else ""
         print(f"      unchanged: snapshot {done.snapshot} kept ({len(done.built)} product "
-              f"versions, their consumers and access as published; verified "
+              f"versions{held}, their consumers and access as published; verified "
               f"{done.verified_at})", flush=True)
-        return
-    print(f"      published {len(done.built)} product versions -> published/ "
-          f"(snapshot {done.snapshot}"
-          + (f", {len(done.carried)} kept from the previous one" if done.carried else "")
-          + ")", flush=True)
+    else:
+        print(f"      published {len(done.built)} product versions -> published/ "
+              f"(snapshot {done.snapshot}"
+              + (f", {len(done.carried)} kept from the previous one" if done.carried else "")
+              + ")", flush=True)
     gated = sorted(r for r, why in {**done.carried, **done.dropped}.items()
                    if why.startswith(gates.GATE))
     if gated and ctx.success:

@@ -1,7 +1,9 @@
 """A publish that would change nothing publishes nothing new (issue 17).
 
 The current snapshot stays when this publish would write the same one again: every
-product version of the plan passed (nothing carried or left out), each with the rows,
+product version of the plan either passed or is held back (carried: a new snapshot
+would take the current one's table and port as they are; nothing left out), each that
+passed with the rows,
 checksum (from the quality gates' scan) and columns of its current entry, built in the
 current snapshot; the same product definitions (``manifest_digest``), dbt packages, data
 set, file modes and consumers, and every select list (the Parquet ports' and each
@@ -67,9 +69,9 @@ def why_new(current: str, root: Path, record: dict, wanted: Publish) -> str | No
     decided, previous = wanted.decided, record.get("products") or {}
     if "manifest_digest" not in record:
         return "the current snapshot was written before unchanged ones were kept"
-    if decided.carry or decided.drop:
-        return "product versions carried from the previous snapshot or left out"
-    if set(previous) != {p.relation for p in decided.build}:
+    if decided.drop:
+        return "product versions left out"
+    if set(previous) != {p.relation for p in decided.build} | set(decided.carry):
         return "other product versions"
     for product in decided.build:
         why = _entry_changed(product, previous[product.relation], wanted.gated, current)

@@ -88,8 +88,7 @@
         'domains': domains,
         'tests': namespace(by_node=none),
         'type_aliases': duckmesh_platform.mesh_type_aliases(),
-        'logical_types': {},
-        'normal_types': {}
+        'types': {}
     }) }}
 {% endmacro %}
 
@@ -143,18 +142,14 @@
 {% endmacro %}
 
 
-{#- mesh_logical_type and governance_normalise_type of a contract's data_type, computed
-    once per spelling in a check (a mesh repeats a few types over many columns). -#}
-{% macro governance_logical_type(ctx, data_type) %}
-    {%- if data_type not in ctx.logical_types -%}
-        {%- do ctx.logical_types.update({data_type: duckmesh_platform.mesh_logical_type(data_type, ctx.type_aliases)}) -%}
+{#- A contract data_type as {'logical': mesh_logical_type, 'normal':
+    governance_normalise_type}, computed once per spelling in a check (a mesh repeats a
+    few types over many columns). -#}
+{% macro governance_type_of(ctx, data_type) %}
+    {%- if data_type not in ctx.types -%}
+        {%- set logical = duckmesh_platform.mesh_logical_type(data_type, ctx.type_aliases) -%}
+        {%- set entry = duckmesh_platform.mesh_type_table().get(logical) -%}
+        {%- do ctx.types.update({data_type: {'logical': logical, 'normal': entry.duckdb if entry else logical}}) -%}
     {%- endif -%}
-    {{ return(ctx.logical_types[data_type]) }}
-{% endmacro %}
-
-{% macro governance_normal_type(ctx, data_type) %}
-    {%- if data_type not in ctx.normal_types -%}
-        {%- do ctx.normal_types.update({data_type: duckmesh_platform.governance_normalise_type(data_type, ctx.type_aliases)}) -%}
-    {%- endif -%}
-    {{ return(ctx.normal_types[data_type]) }}
+    {{ return(ctx.types[data_type]) }}
 {% endmacro %}

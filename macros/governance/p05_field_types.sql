@@ -18,7 +18,7 @@
             {%- if key not in verdicts -%}
                 {%- set verdict = namespace(rule=none) -%}
                 {%- if column['data_type'] -%}
-                    {%- set normal = duckmesh_platform.governance_normal_type(ctx, column['data_type']) -%}
+                    {%- set normal = duckmesh_platform.governance_type_of(ctx, column['data_type']).normal -%}
                     {%- for rule in rules if rule.re.match(column['name'] | lower) -%}
                         {%- if loop.first and normal != rule.normal -%}{%- set verdict.rule = rule -%}{%- endif -%}
                     {%- endfor -%}

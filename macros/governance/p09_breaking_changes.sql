@@ -35,7 +35,7 @@
                 {%- set current = new.columns.get(name) -%}
                 {%- if current is none -%}
                     {%- do changes.append('column ' ~ name ~ ' removed') -%}
-                {%- elif duckmesh_platform.governance_normal_type(ctx, column.data_type) != duckmesh_platform.governance_normal_type(ctx, current.data_type) -%}
+                {%- elif duckmesh_platform.governance_type_of(ctx, column.data_type).normal != duckmesh_platform.governance_type_of(ctx, current.data_type).normal -%}
                     {%- do changes.append('column ' ~ name ~ ' retyped ' ~ (column.data_type or 'untyped') ~ ' -> ' ~ (current.data_type or 'untyped')) -%}
                 {%- endif -%}
             {%- endfor -%}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,9 +190,27 @@ def test_changed_only_state_falls_back_to_a_full_build(tmp_path: Path,
     assert args == ["--select", "state:modified+", "--state", str(root / "target" / "last_build")]
     assert build_state.data_step_overrides(mesh, data_dir) == {
         "source_checks": {}}
-    assert not build_state.deps_current(mesh)  # dbt_packages/sales not installed
-    (root / "dbt_packages" / "sales").mkdir(parents=True)
+    assert not build_state.deps_current(mesh)  # no `dbt deps` recorded
+    (root / "dbt_packages").mkdir()
+    (root / "dbt_packages" / "sales").symlink_to(root / "domains" / "sales")
+    build_state.record_deps(mesh)  # what a successful `dbt deps` leaves
     assert build_state.deps_current(mesh)
+    (root / "domains" / "sales" / "packages.yml").write_text("packages: []\n")
+    assert not build_state.deps_current(mesh)  # a domain's packages changed
+    build_state.record_deps(mesh)
+    elsewhere = tmp_path / "original" / "sales"  # a copied checkout links the original
+    elsewhere.mkdir(parents=True)
+    (root / "dbt_packages" / "sales").unlink()
+    (root / "dbt_packages" / "sales").symlink_to(elsewhere)
+    build_state.record_deps(mesh)
+    assert not build_state.deps_current(mesh)
+    (root / "dbt_packages" / "sales").unlink()
+    (root / "dbt_packages" / "sales").symlink_to(root / "domains" / "sales")
+    build_state.record_deps(mesh)
+    assert build_state.deps_current(mesh)
+    shutil.rmtree(elsewhere.parent)
+    (root / "dbt_packages" / "sales").unlink()  # `dbt clean`
+    assert not build_state.deps_current(mesh)
 
     (data_dir / "orders_0002.parquet").write_bytes(b"two")  # a new batch arrived
     assert build_state.selection(mesh, data_dir)[0] == []

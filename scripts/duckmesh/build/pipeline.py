@@ -72,14 +72,15 @@ def prepare(mesh: Mesh, scale: float, seed: int, changed_only: bool = False) -> 
     result = generate.generate(ctx.data_dir, scale=scale, seed=seed)
     print(f"      {generate.describe(result)}", flush=True)
 
-    if changed_only and build_state.deps_current(mesh):
-        print("[2/4] dbt deps: domains installed, packages.yml unchanged (skipped); "
-              "then the checks before dbt", flush=True)
+    if build_state.deps_current(mesh):
+        print("[2/4] dbt deps: packages installed and unchanged since the last install "
+              "(skipped); then the checks before dbt", flush=True)
     else:
         print("[2/4] dbt deps (install the domains), then the checks before dbt", flush=True)
         env = {**mesh.env(), **ctx.dbt_env}
         dbt.require_success(dbt.run_dbt(mesh, deps_args(mesh.root, mesh.domain_dirs(), env),
                                         ctx.dbt_env, quiet=True), "deps")
+        build_state.record_deps(mesh)
 
     # --changed-only on unchanged source data: the data steps' outcome is the last one
     reused = build_state.data_step_overrides(mesh, ctx.data_dir) if changed_only else None

@@ -21,6 +21,8 @@ from duckmesh.core.project import Mesh
 
 STATE = "last_build"
 RECORD = "build.json"
+DEPS = "deps.json"  # what the last `dbt deps` read and installed
+DEPS_FILES = ("packages.yml", "dependencies.yml", "package-lock.yml")
 # BEFORE_BUILD steps whose outcome depends only on the source files (build.pipeline's
 # Step.data_step): on a changed-only build over unchanged data they are skipped and
 # their recorded outcome reused.
@@ -41,10 +43,6 @@ def data_fingerprint(data_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _packages_hash(mesh: Mesh) -> str:
-    return hashlib.sha256((mesh.root / "packages.yml").read_bytes()).hexdigest()[:16]
-
-
 def _in_root(path: Path, mesh: Mesh) -> str:
     """``path`` relative to the mesh root when it lies under it (else absolute): what a
     moved or copied checkout still matches in its own record."""
@@ -56,7 +54,7 @@ def _record(mesh: Mesh, data_dir: Path) -> dict[str, str]:
     return {"database": str(mesh.db_path), "data_dir": str(Path(data_dir).resolve()),
             "database_in_root": _in_root(mesh.db_path, mesh),
             "data_dir_in_root": _in_root(data_dir, mesh),
-            "data": data_fingerprint(data_dir), "packages": _packages_hash(mesh)}
+            "data": data_fingerprint(data_dir)}
 
 
 def _same_database(previous: dict, mesh: Mesh) -> bool:
@@ -66,16 +64,50 @@ def _same_database(previous: dict, mesh: Mesh) -> bool:
         previous.get("database_in_root") == _in_root(mesh.db_path, mesh))
 
 
+def _deps_inputs(mesh: Mesh) -> str:
+    """What `dbt deps` of the mesh reads: packages.yml, dependencies.yml and
+    package-lock.yml of the root and of every local package it installs."""
+    digest = hashlib.sha256()
+    for folder in [mesh.root, *mesh.package_dirs()]:
+        for name in DEPS_FILES:
+            path = folder / name
+            digest.update(f"{path}\0{path.read_text() if path.is_file() else ''}\0".encode())
+    return digest.hexdigest()
+
+
+def _installed(mesh: Mesh) -> dict[str, str]:
+    """dbt_packages/: each installed package and where it resolves to."""
+    folder = mesh.root / "dbt_packages"
+    if not folder.is_dir():
+        return {}
+    return {p.name: str(p.resolve()) for p in sorted(folder.iterdir())}
+
+
+def record_deps(mesh: Mesh) -> None:
+    """After a successful `dbt deps`: what it read and what it installed."""
+    folder = state_dir(mesh)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / DEPS).write_text(json.dumps(
+        {"inputs": _deps_inputs(mesh), "installed": _installed(mesh)}, indent=2) + "\n")
+
+
 def deps_current(mesh: Mesh) -> bool:
-    """True when packages.yml is the one of the last build and every domain is installed
-    in dbt_packages/ (then `dbt deps` has nothing to do)."""
-    record_path = state_dir(mesh) / RECORD
-    if not record_path.is_file():
+    """True when `dbt deps` would install what is installed: the package files it reads
+    are those of its last run, dbt_packages/ holds what that run installed, and every
+    local package (each domain, the platform) is linked from this checkout, not from one
+    it was copied from."""
+    try:
+        record = json.loads((state_dir(mesh) / DEPS).read_text())
+        if record.get("inputs") != _deps_inputs(mesh):
+            return False
+    except (OSError, ValueError, AttributeError):
         return False
-    if json.loads(record_path.read_text()).get("packages") != _packages_hash(mesh):
+    installed = _installed(mesh)
+    if installed != record.get("installed") or not all(
+            Path(target).exists() for target in installed.values()):
         return False
-    installed = mesh.root / "dbt_packages"
-    return all((installed / domain.name).exists() for domain in mesh.domain_dirs())
+    targets = set(installed.values())
+    return all(str(folder.resolve()) in targets for folder in mesh.package_dirs())
 
 
 def switched_data_set(mesh: Mesh, data_dir: Path) -> bool:

@@ -46,6 +46,14 @@ def test_the_fingerprint_follows_the_files_dbt_reads_and_the_environment(
     assert inputs.fingerprint(mesh) != edited
 
 
+def test_a_link_back_up_does_not_loop(tmp_path: Path) -> None:
+    mesh = tiny_mesh(tmp_path)
+    before = inputs.fingerprint(mesh)
+    (tmp_path / "models" / "again").symlink_to(tmp_path / "models")
+    assert inputs._files(tmp_path / "models") == [str(tmp_path / "models" / "orders.sql")]
+    assert inputs.fingerprint(mesh) == before
+
+
 def test_a_stamp_holds_for_its_manifest_only(tmp_path: Path) -> None:
     mesh = tiny_mesh(tmp_path)
     manifest = tmp_path / "target" / "manifest.json"

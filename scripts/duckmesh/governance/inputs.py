@@ -45,8 +45,15 @@ def _project_folders(project_dir: Path) -> list[Path]:
 
 
 def _files(folder: Path) -> list[str]:
-    found = []
+    """Every file under ``folder``, through symbolic links (installed local packages are
+    links), each real folder once, so a link back up cannot loop."""
+    found, seen = [], set()
     for current, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(current)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
         found += [os.path.join(current, name) for name in sorted(names)]
     return found

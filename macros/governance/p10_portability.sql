@@ -24,7 +24,8 @@
             {%- do proofs.append({'constraint': constraint, 'columns': constraint.columns or []}) -%}
         {%- endfor -%}
         {%- for column in node.columns.values() -%}
-            {%- set logical = duckmesh_platform.governance_type_of(ctx, column.data_type or '').logical -%}
+            {#- a known spelling straight from the check's memo: no macro call per column -#}
+            {%- set logical = (ctx.types.get(column.data_type or '') or duckmesh_platform.governance_type_of(ctx, column.data_type or '')).logical -%}
             {%- if column.data_type and logical not in portable and not decimal_re.match(logical) -%}
                 {%- do found.append(duckmesh_platform.governance_violation('P10', domain, node.unique_id, column.name,
                     'column ' ~ column.name ~ ' of ' ~ label ~ ' has type ' ~ column.data_type ~ ', which the mesh cannot render on every engine',

@@ -97,6 +97,15 @@ def test_the_macros_run_with_dbts_return_dispatch_vars_and_graph(
         "files": {"notes.txt": "hello"}, "project": "tiny"}
 
 
+def test_a_var_rendered_with_more_than_env_var_is_left_to_dbt(tmp_path: Path) -> None:
+    mesh = tiny_mesh(tmp_path)
+    (tmp_path / "dbt_project.yml").write_text(
+        "name: tiny\nvars:\n  where: \"{{ var('elsewhere') }}\"\n")
+    with pytest.raises(offline.Unsupported) as raised:
+        offline.governance_check(mesh, manifest_of(governance_check="{{ return({}) }}"))
+    assert str(raised.value) == "UndefinedError: 'var' is undefined"
+
+
 @pytest.mark.parametrize("body, asked", [
     ("{{ return(run_query('select 1')) }}", "a query"),
     ("{{ exceptions.raise_compiler_error('malformed exemption') }}", "a compiler error"),

@@ -213,8 +213,8 @@ class _Runtime:
 def governance_check(mesh: Mesh, manifest: dict, partial: bool = False) -> dict:
     """What the macro governance_check(partial) returns, as JSON would carry it; raises
     Unsupported when only dbt can answer."""
-    runtime = _Runtime(mesh, manifest)
     try:
+        runtime = _Runtime(mesh, manifest)
         result = runtime.context[PACKAGE]["governance_check"](partial)
     except (Unsupported, _Return):
         raise

@@ -319,3 +319,29 @@ def test_governance_reports_a_column_derived_from_a_restricted_product(
          "customer_360 v1 does not read (it reads customer_service.satisfaction, "
          "customers.customers, marketing.attribution, sales.orders)"),
     ]
+
+
+def test_a_hash_mask_is_the_salted_pseudonym_never_a_bare_sha256(tmp_path: Path) -> None:
+    """`mask: hash` gives what pseudonymise() gives (salt + trimmed lower-case text), so
+    nobody can look a value up in a dictionary of SHA-256s; the select list (recorded in
+    publish.json) names the salt file, never the salt; no salt file: null."""
+    policy = access.Policy(
+        "model.crm.people.v1", "crm", None,
+        (access.Column("email", "varchar", ("crm",), "hash"),
+         access.Column("visits", "integer", ("crm",), "hash")))
+    columns = [("person_id", "VARCHAR"), ("email", "VARCHAR"), ("visits", "INTEGER")]
+    secret = "a-long-installation-secret-0123456789"
+    salt_file = tmp_path / "pii_salt"
+    salt_file.write_text(secret + "\n")
+    salted = access.select_list(policy, "marketing", {}, columns, salt_file=str(salt_file))
+    bare = access.select_list(policy, "marketing", {}, columns)
+    assert secret not in salted
+    assert bare == ('"person_id", cast(null as VARCHAR) as "email", '
+                    'cast(null as INTEGER) as "visits"')
+    with duckdb.connect() as con:
+        con.execute("create table people as select * from (values "
+                    "('p1', ' Ann@Example.COM ', 3), ('p2', null, 4)) as t(person_id, email, visits)")
+        rows = con.execute(f"select {salted} from people order by person_id").fetchall()
+    expected = hashlib.sha256((secret + "ann@example.com").encode()).hexdigest()
+    assert rows == [("p1", expected, None), ("p2", None, None)]
+    assert expected != hashlib.sha256(b"ann@example.com").hexdigest()

@@ -4,6 +4,7 @@ rollback restores an older snapshot, and user input is validated."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -127,8 +128,26 @@ def test_publish_for_a_domain_masks_by_column_rule(published_copy: Path) -> None
     # a read-only consumer file cannot be changed through its connection
     with pytest.raises(duckdb.Error, match="read-only"):
         sales.execute(f"create or replace table {RESTRICTED} as select 1 as x")
+    unmasked = dict(pub.execute(f"select customer_id, email_hash from {RESTRICTED}").fetchall())
     for con in (pub, marketing, sales):
         con.close()
+    # mask: hash instead of null (set in the build's manifest, as the yml would): sales
+    # gets each value's salted pseudonym, the salt read from the installation's file
+    manifest_path = published_copy / "target" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    column = manifest["nodes"]["model.customers.customers.v1"]["columns"]["email_hash"]
+    for meta in (column["meta"], column["config"]["meta"]):
+        meta["mask"] = "hash"
+    manifest_path.write_text(json.dumps(manifest))
+    duckmesh(published_copy, "publish")
+    secret = (published_copy / ".duckmesh" / "pii_salt").read_text().strip()
+    with duckdb.connect(str(consumers / "sales" / "mesh.duckdb"), read_only=True) as sales:
+        hashed = dict(sales.execute(f"select customer_id, email_hash from {RESTRICTED}"
+                                    ).fetchall())
+    assert hashed == {c: hashlib.sha256((secret + v.strip().lower()).encode()).hexdigest()
+                      for c, v in unmasked.items()}
+    record = (published_copy / "published" / "current" / "publish.json").read_text()
+    assert secret not in record and "pii_salt" in record
 
 
 def test_rollback_and_keep(published_copy: Path) -> None:

@@ -162,11 +162,28 @@ def check_refs(manifest: dict) -> None:
         raise MeshError("consumer access: " + "; ".join(problems))
 
 
+def hash_mask(quoted: str, salt_file: str | None) -> str | None:
+    """``mask: hash``: the column's pseudonym, the same salted SHA-256 as
+    ``duckmesh_platform.pseudonymise()`` gives on DuckDB (salt, then the trimmed,
+    lower-case text), so a consumer can join it with pseudonymised columns but not look
+    a value up in a dictionary. The engine reads the salt from its file when the port or
+    file is written: the select list, which publish.json records, names only the path.
+    None without a salt file (the caller masks to null instead)."""
+    if salt_file is None:
+        return None
+    path = salt_file.replace("'", "''")
+    salt = (f"(select trim(columns('^content$'), chr(10) || chr(13) || ' ') "
+            f"from read_text('{path}'))")
+    return f"sha256({salt} || lower(trim(cast({quoted} as varchar))))"
+
+
 def select_list(policy: Policy, consumer: str | None, groups: dict[str, tuple[str, ...]],
-                columns: list[tuple[str, str]], hidden: frozenset[str] = frozenset()) -> str:
+                columns: list[tuple[str, str]], hidden: frozenset[str] = frozenset(),
+                salt_file: str | None = None) -> str:
     """SQL select list for ``consumer`` (None: the public Parquet port): restricted
     columns it may not see are masked, and so are ``hidden`` ones (lowercase names:
-    derived from data it may not read, publish.derived) as null.
+    derived from data it may not read, publish.derived) as null. ``salt_file``: the
+    installation's PII salt, for ``mask: hash`` (hash_mask; without it those are null).
 
     ``columns`` are (name, duckdb type) as found in the published table; names are
     quoted identifiers, so nothing from user input is spliced in as SQL.
@@ -181,8 +198,9 @@ def select_list(policy: Policy, consumer: str | None, groups: dict[str, tuple[st
             parts.append(f"cast(null as {data_type}) as {quoted}")
         elif column is None or sees_column(policy, column, consumer, groups):
             parts.append(quoted)
-        elif column.mask == "hash" and data_type.upper() == "VARCHAR":
-            parts.append(f"sha256({quoted}::varchar) as {quoted}")
+        elif column.mask == "hash" and data_type.upper() == "VARCHAR" \
+                and (hashed := hash_mask(quoted, salt_file)) is not None:
+            parts.append(f"{hashed} as {quoted}")
         elif column.mask == "redact" and data_type.upper() == "VARCHAR":
             parts.append(f"case when {quoted} is null then null else '***' end as {quoted}")
         else:

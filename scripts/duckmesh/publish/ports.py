@@ -32,6 +32,8 @@ class Guard:
     lineage: MeshLineage | None = None
     # source relation -> columns, shared with the build's other steps (catalog.store)
     source_columns: dict[str, list[str]] | None = None
+    # the installation's PII salt file, for `mask: hash` (access.hash_mask)
+    salt_file: str | None = None
 
     def read_lineage(self, con: duckdb.DuckDBPyConnection, mesh: Mesh,
                      previous_manifest: Path | None = None) -> None:
@@ -50,7 +52,8 @@ class Guard:
         policy = self.policies[unique_id]
         hidden = derived.hidden(self.policies, self.origins.get(unique_id, {}), consumer,
                                 self.groups)
-        return access.select_list(policy, consumer, self.groups, columns, hidden)
+        return access.select_list(policy, consumer, self.groups, columns, hidden,
+                                  self.salt_file)
 
 
 def with_previous_sql(manifest: dict, previous: Path | None) -> dict:

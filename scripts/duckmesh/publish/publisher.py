@@ -146,7 +146,9 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     new_baseline = data_set is not None and previous_record.get("data_set") not in (
         None, data_set)
     guard = ports.Guard(manifest, access.policies(manifest), groups,
-                        source_columns=source_columns)
+                        source_columns=source_columns,
+                        salt_file=str(mesh.pii_salt_path) if mesh.pii_salt_path.is_file()
+                        else None)
     packages = {"duckmesh_platform": mesh.root / "macros",
                 **{d.name: d for d in Mesh(mesh.root).domain_dirs()}}
     digest = unchanged.manifest_digest(manifest)

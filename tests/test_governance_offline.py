@@ -126,5 +126,6 @@ def test_the_platform_macros_parse_and_the_root_vars_render(tmp_path: Path) -> N
     environment = get_environment()
     for path in sorted((repo / "macros").rglob("*.sql")):
         environment.parse(path.read_text())
-    assert json.loads(json.dumps(offline.root_vars(Mesh(repo))))["duckmesh_consumers"] == {
+    variables = offline.root_vars(offline._root_project(Mesh(repo)))
+    assert json.loads(json.dumps(variables))["duckmesh_consumers"] == {
         "bi_dashboards": ["reporting"], "data_science": []}

@@ -143,9 +143,12 @@ def _read_text_files(root: Path) -> Callable[[list[str]], dict[str, str]]:
     return read
 
 
-def root_vars(mesh: Mesh) -> dict[str, Any]:
+def _root_project(mesh: Mesh) -> dict:
+    return yamlio.loads((mesh.root / "dbt_project.yml").read_text()) or {}
+
+
+def root_vars(project: dict) -> dict[str, Any]:
     """The root project's vars, rendered as dbt renders dbt_project.yml (env_var)."""
-    project = yamlio.loads((mesh.root / "dbt_project.yml").read_text()) or {}
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
     environment.globals["env_var"] = _env_var
 
@@ -161,8 +164,8 @@ def root_vars(mesh: Mesh) -> dict[str, Any]:
     return {key: render(value) for key, value in (project.get("vars") or {}).items()}
 
 
-def _search_orders(mesh: Mesh) -> dict[str, list[str]]:
-    project = yamlio.loads((mesh.root / "dbt_project.yml").read_text()) or {}
+def _search_orders(project: dict) -> dict[str, list[str]]:
+    """The root project's dispatch search order per macro namespace."""
     return {str(entry.get("macro_namespace")): list(entry.get("search_order") or [])
             for entry in project.get("dispatch") or [] if isinstance(entry, dict)}
 
@@ -182,7 +185,8 @@ class _Runtime:
         platform["read_text_files"] = _read_text_files(mesh.root)
         metadata = manifest.get("metadata") or {}
         adapter_type = str(metadata.get("adapter_type") or "duckdb")
-        variables = root_vars(mesh)
+        project = _root_project(mesh)
+        variables = root_vars(project)
 
         def var(name: str, default: Any = _UNSET) -> Any:
             if name in variables:
@@ -200,7 +204,7 @@ class _Runtime:
             "var": var, "env_var": _env_var, "project_name": metadata.get("project_name"),
             "invocation_args_dict": {"project_dir": str(mesh.root)},
             "target": {"type": adapter_type}, "execute": True,
-            "adapter": _Adapter(self, adapter_type, _search_orders(mesh)),
+            "adapter": _Adapter(self, adapter_type, _search_orders(project)),
             "modules": {"datetime": datetime, "re": re, "itertools": itertools},
             "exceptions": {"raise_compiler_error": _unsupported("a compiler error"),
                            "warn": _unsupported("a warning")},

@@ -168,7 +168,9 @@ def hash_mask(quoted: str, salt_file: str | None) -> str | None:
     lower-case text), so a consumer can join it with pseudonymised columns but not look
     a value up in a dictionary. The engine reads the salt from its file when the port or
     file is written: the select list, which publish.json records, names only the path.
-    None without a salt file (the caller masks to null instead)."""
+    None without a salt file (the caller masks to null instead). The salt expression is
+    the macro default__pii_salt's (macros/privacy/pseudonymise.sql): change both together;
+    tests/test_privacy.py checks each against the same hashlib formula."""
     if salt_file is None:
         return None
     path = salt_file.replace("'", "''")

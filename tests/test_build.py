@@ -1,6 +1,7 @@
 """`duckmesh build` over a database built from another data set rebuilds the
 incremental products instead of merging into them; a copied checkout keeps dbt's parse;
-a build over unchanged data keeps the published snapshot."""
+a build over unchanged data keeps the published snapshot; the governance check then
+judges the build's manifest without dbt."""
 
 from __future__ import annotations
 
@@ -78,3 +79,12 @@ def test_switching_scale_rebuilds_incremental_products(built_mesh: BuiltMesh,
     for product, observed, seconds, built_at, met in ages:
         assert observed == pytest.approx(seconds / 3600, abs=1e-9), product  # to the µs
         assert built_at > published_at and met, product
+    # the governance check after a build judges the build's manifest, without dbt, and
+    # says what dbt's own run of the policies says
+    saved = json.loads(duckmesh(root, "governance", "check", "--json").stdout)
+    in_dbt = json.loads(duckmesh(root, "governance", "check", "--dbt", "--json").stdout)
+    assert (saved["source"], in_dbt["source"]) == ("saved manifest", "dbt")
+    assert (saved["errors"], saved["warnings"], saved["models"], saved["public_models"]) == (
+        0, 0, 22, 10)
+    for key in ("violations", "exempted", "models", "public_models", "changes"):
+        assert saved[key] == in_dbt[key], key

@@ -70,6 +70,22 @@ def test_a_stamp_holds_for_its_manifest_only(tmp_path: Path) -> None:
     assert not inputs.is_current(mesh, manifest)
 
 
+def test_a_manifest_older_than_the_dbt_run_gets_no_stamp(tmp_path: Path) -> None:
+    """A build whose dbt stopped before it parsed leaves an earlier run's manifest: the
+    build must not stamp it as parsed from today's files, and an older stamp goes."""
+    mesh = tiny_mesh(tmp_path)
+    manifest = tmp_path / "target" / "manifest.json"
+    manifest.write_text('{"nodes": {}}')
+    taken = inputs.fingerprint(mesh)
+    inputs.record(manifest, taken)
+    assert inputs.is_current(mesh, manifest)
+    inputs.record(manifest, taken, since_ns=manifest.stat().st_mtime_ns + 1)
+    assert not (tmp_path / "target" / inputs.STAMP).exists()
+    assert not inputs.is_current(mesh, manifest)
+    inputs.record(manifest, taken, since_ns=manifest.stat().st_mtime_ns)  # written since
+    assert inputs.is_current(mesh, manifest)
+
+
 def manifest_of(**macros: str) -> dict:
     return {"metadata": {"adapter_type": "duckdb", "project_name": "tiny"},
             "nodes": {"model.tiny.orders": {"resource_type": "model", "name": "orders"}},

@@ -4,7 +4,10 @@
     - duckmesh_platform.mesh_governance(format): `dbt run-operation mesh_governance [--args '{format: json}']`
       prints the report (text, or one JSON line for the duckmesh CLI); text fails
       on errors.
-    Policies: one macro per file, governance_pNN_*(ctx) -> list of violations. -#}
+    Policies: one macro per file, governance_pNN_*(ctx) -> list of violations. They
+    judge the project (graph, yml, package files), never where the source data lies:
+    `duckmesh governance check` may judge the manifest of the last `duckmesh build`,
+    parsed with that build's data folder (scripts/duckmesh/governance/inputs.py). -#}
 {% macro governance_policies() %}
     {{ return([
         ('P01', duckmesh_platform.governance_p01_contracts),

@@ -24,6 +24,7 @@ from duckmesh.core.locks import require_writable
 from duckmesh.core.output import format_table
 from duckmesh.core.products import public_products, row_counts
 from duckmesh.core.project import Mesh, MeshError, relative
+from duckmesh.governance import inputs as governance_inputs
 from duckmesh.governance import parse_checks
 from duckmesh.observability import pipeline as observability
 from duckmesh.publish import publisher
@@ -117,8 +118,12 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
         selection, reason = build_state.selection(mesh, ctx.data_dir)
         print(f"      --changed-only: {reason}", flush=True)
         build_args += selection
+    # the files dbt is about to parse: `duckmesh governance check` judges this build's
+    # manifest without dbt while they stay so (governance/inputs.py)
+    parsed_from, parse_started = governance_inputs.fingerprint(mesh), time.time_ns()
     build_started = time.perf_counter()
     outcome = dbt.run_dbt(mesh, build_args, ctx.dbt_env)
+    governance_inputs.record(mesh.target_dir / "manifest.json", parsed_from, parse_started)
     ctx.dbt_ran()
     link_current_data(mesh, ctx.validated_data or ctx.data_dir)
     ctx.build_seconds = time.perf_counter() - build_started

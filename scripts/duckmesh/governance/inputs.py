@@ -9,6 +9,14 @@ platform sets for dbt (Mesh.env: the target, the database file): a stat
 per file, about 0.1 s at 10,000 models. A stamp beside the manifest records the
 fingerprint taken before dbt parsed, and the manifest's own size and time, so a
 manifest written later by another dbt command is not mistaken for it.
+
+Two manifests are stamped: the governance check's own (target/governance/) and the one
+each `duckmesh build` leaves in target/. The build gives dbt one more value, the folder
+of its source data (DUCKMESH_DATA, set for dbt only, so not in the fingerprint), which
+only places the sources' files (their external locations): the policies judge the
+project's models, contracts and yml, never where the data lies, so the check may judge
+the build's manifest as it would its own parse (tests/test_build.py compares the two
+reports).
 """
 
 from __future__ import annotations
@@ -91,12 +99,18 @@ def _manifest_stat(manifest: Path) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def record(manifest: Path, taken: str) -> None:
+def record(manifest: Path, taken: str, since_ns: int | None = None) -> None:
     """Stamp ``manifest`` as parsed from the files whose fingerprint was ``taken``
-    before dbt ran."""
-    if manifest.is_file():
-        (manifest.parent / STAMP).write_text(json.dumps(
-            {"fingerprint": taken, "manifest": _manifest_stat(manifest)}))
+    before dbt ran. ``since_ns``: when dbt started; a manifest older than that is an
+    earlier run's (dbt stopped before it parsed) and gets no stamp: an earlier stamp
+    beside it is removed."""
+    stamp = manifest.parent / STAMP
+    if not manifest.is_file():
+        return
+    if since_ns is not None and manifest.stat().st_mtime_ns < since_ns:
+        stamp.unlink(missing_ok=True)
+        return
+    stamp.write_text(json.dumps({"fingerprint": taken, "manifest": _manifest_stat(manifest)}))
 
 
 def is_current(mesh: Mesh, manifest: Path, now: str | None = None) -> bool:

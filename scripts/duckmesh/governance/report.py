@@ -97,15 +97,20 @@ def check(mesh: Mesh, *, saved: bool = True) -> GovernanceReport:
     taken = inputs.fingerprint(mesh)
     data, manifest, source = None, None, SAVED
     # a stamp is written only after parse_checks (mistakes dbt reports late) passed and
-    # dbt parsed the files of that fingerprint: a current one needs neither again
-    if saved and inputs.is_current(mesh, manifest_path, taken):
+    # dbt parsed the files of that fingerprint: a current one needs neither again. The
+    # check's own manifest first, then the last `duckmesh build`'s (inputs.py)
+    for saved_path in (manifest_path, mesh.target_dir / "manifest.json") if saved else ():
+        if not inputs.is_current(mesh, saved_path, taken):
+            continue
         try:
-            manifest = json.loads(manifest_path.read_text())
+            manifest = json.loads(saved_path.read_text())
             data = offline.governance_check(mesh, manifest)
+            break
         except (offline.Unsupported, OSError, ValueError):
             # dbt answers: the same macros and dbt's own messages (or the manifest was
             # being rewritten by another check)
             data, manifest = None, None
+            break
     if data is None:
         parse_checks.check(mesh)  # what dbt would only report as a parse error
         if not (mesh.root / "dbt_packages").is_dir():

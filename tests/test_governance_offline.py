@@ -113,6 +113,26 @@ def test_the_macros_run_with_dbts_return_dispatch_vars_and_graph(
         "files": {"notes.txt": "hello"}, "project": "tiny"}
 
 
+def test_json_files_the_macros_parse_are_handed_back_by_real_path(tmp_path: Path) -> None:
+    """The published manifest P09 parses is the one the report's SemVer comparison
+    needs: the caller gets it back instead of parsing the file a second time."""
+    mesh = tiny_mesh(tmp_path)
+    (tmp_path / "published").mkdir()
+    (tmp_path / "published" / "manifest.json").write_text('{"nodes": {"model.a.b": {}}}')
+    (tmp_path / "latest").symlink_to(tmp_path / "published")
+    manifest = manifest_of(governance_check=(
+        "{%- set text = duckmesh_platform.read_text_files([project_dir ~ '/latest/manifest.json'])"
+        ".values() | list -%}"
+        "{{ return({'violations': [], 'nodes': fromjson(text[0]).nodes | length, "
+        "'inline': fromjson('{\"x\": 1}').x}) }}").replace(
+            "project_dir", "invocation_args_dict.project_dir"))
+    parsed: dict = {}
+    assert offline.governance_check(mesh, manifest, parsed=parsed) == {
+        "violations": [], "nodes": 1, "inline": 1}
+    assert parsed == {str((tmp_path / "published" / "manifest.json").resolve()):
+                      {"nodes": {"model.a.b": {}}}}
+
+
 def test_a_var_rendered_with_more_than_env_var_is_left_to_dbt(tmp_path: Path) -> None:
     mesh = tiny_mesh(tmp_path)
     (tmp_path / "dbt_project.yml").write_text(

@@ -8,24 +8,18 @@
 {% macro governance_p09_breaking_changes(ctx) %}
     {%- set found = [] -%}
     {%- set baseline = duckmesh_platform.governance_published_manifest(ctx) -%}
-    {%- for uid, old in (baseline.get('nodes') or {}).items() | sort
-        if old.resource_type == 'model' and old.access == 'public'
-        and old.package_name not in ctx.cfg.ignore_packages
-        and (not ctx.partial or old.package_name in ctx.packages) -%}
+    {#- filters run at Python speed; the messages are built only for a violation -#}
+    {%- set published = (baseline.get('nodes') or {}).values()
+        | selectattr('resource_type', 'equalto', 'model') | selectattr('access', 'equalto', 'public')
+        | rejectattr('package_name', 'in', ctx.cfg.ignore_packages) | sort(attribute='unique_id') -%}
+    {%- for old in published if not ctx.partial or old.package_name in ctx.packages -%}
+        {%- set uid = old.unique_id -%}
         {%- set new = graph.nodes.get(uid) -%}
-        {%- set domain = ctx.domains.get(old.package_name, old.package_name) -%}
-        {%- set label = duckmesh_platform.governance_label(old) -%}
-        {%- set next_version = (old.version | int + 1) if old.version is not none else none -%}
-        {%- set fix = 'restore ' ~ label ~ ' as published and ship the change as v' ~ next_version
-            ~ ': copy ' ~ old.name ~ '_v' ~ old.version ~ '.sql to ' ~ old.name ~ '_v' ~ next_version
-            ~ '.sql, add `- v: ' ~ next_version ~ '` under versions, set `latest_version: ' ~ next_version
-            ~ '` and give v' ~ old.version ~ ' a deprecation_date'
-            if next_version is not none else
-            'restore ' ~ label ~ ' as published, then version it (' ~ old.name ~ '_v1.sql, `versions: [{v: 1}]`) and ship the change as v2' -%}
         {%- if new is none -%}
             {%- set expired = old.deprecation_date and old.deprecation_date[:10] < ctx.today -%}
             {%- if not expired -%}
-                {%- do found.append(duckmesh_platform.governance_violation('P09', domain, uid, none,
+                {%- set label = duckmesh_platform.governance_label(old) -%}
+                {%- do found.append(duckmesh_platform.governance_violation('P09', ctx.domains.get(old.package_name, old.package_name), uid, none,
                     'published product ' ~ label ~ ' was removed before its deprecation date (' ~ (old.deprecation_date or 'none set')[:10] ~ ')',
                     'restore ' ~ label ~ ', give it a `deprecation_date` and remove it only after that date')) -%}
             {%- endif -%}
@@ -35,7 +29,9 @@
                 {%- set current = new.columns.get(name) -%}
                 {%- if current is none -%}
                     {%- do changes.append('column ' ~ name ~ ' removed') -%}
-                {%- elif duckmesh_platform.governance_type_of(ctx, column.data_type).normal != duckmesh_platform.governance_type_of(ctx, current.data_type).normal -%}
+                {#- one spelling is one type: normalised only when the spellings differ -#}
+                {%- elif column.data_type != current.data_type
+                        and duckmesh_platform.governance_type_of(ctx, column.data_type).normal != duckmesh_platform.governance_type_of(ctx, current.data_type).normal -%}
                     {%- do changes.append('column ' ~ name ~ ' retyped ' ~ (column.data_type or 'untyped') ~ ' -> ' ~ (current.data_type or 'untyped')) -%}
                 {%- endif -%}
             {%- endfor -%}
@@ -46,7 +42,15 @@
                 {%- do changes.append('access lowered to ' ~ new.access) -%}
             {%- endif -%}
             {%- if changes -%}
-                {%- do found.append(duckmesh_platform.governance_violation('P09', domain, uid, none,
+                {%- set label = duckmesh_platform.governance_label(old) -%}
+                {%- set next_version = (old.version | int + 1) if old.version is not none else none -%}
+                {%- set fix = 'restore ' ~ label ~ ' as published and ship the change as v' ~ next_version
+                    ~ ': copy ' ~ old.name ~ '_v' ~ old.version ~ '.sql to ' ~ old.name ~ '_v' ~ next_version
+                    ~ '.sql, add `- v: ' ~ next_version ~ '` under versions, set `latest_version: ' ~ next_version
+                    ~ '` and give v' ~ old.version ~ ' a deprecation_date'
+                    if next_version is not none else
+                    'restore ' ~ label ~ ' as published, then version it (' ~ old.name ~ '_v1.sql, `versions: [{v: 1}]`) and ship the change as v2' -%}
+                {%- do found.append(duckmesh_platform.governance_violation('P09', ctx.domains.get(old.package_name, old.package_name), uid, none,
                     'breaking change to published product ' ~ label ~ ' without a new version: ' ~ (changes | join('; ')),
                     fix)) -%}
             {%- endif -%}

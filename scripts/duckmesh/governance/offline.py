@@ -128,19 +128,35 @@ def _raise(value: Any) -> None:
     raise _Return(value)
 
 
-def _read_text_files(root: Path) -> Callable[[list[str]], dict[str, str]]:
+class _Files:
     """The macro read_text_files: {path: content} of the files the paths (globs) match;
-    a relative path is taken from the project folder, where dbt runs."""
-    def read(paths: list[str]) -> dict[str, str]:
+    a relative path is taken from the project folder, where dbt runs. ``fromjson``
+    notes which file a parsed text came from (``parsed``: real path -> value), so the
+    caller can reuse what the macros parsed (the published manifest: 1.5 s at 10,000
+    models) instead of parsing the file again."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._texts: dict[int, tuple[str, str]] = {}  # id(content) -> (content, real path)
+        self.parsed: dict[str, Any] = {}
+
+    def read(self, paths: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for pattern in paths or []:
             relative = not os.path.isabs(pattern)
-            for path in sorted(glob.glob(str(root / pattern) if relative else pattern)):
+            for path in sorted(glob.glob(str(self.root / pattern) if relative else pattern)):
                 if os.path.isfile(path):
-                    key = os.path.relpath(path, root) if relative else path
+                    key = os.path.relpath(path, self.root) if relative else path
                     found[key] = Path(path).read_text()
+                    self._texts[id(found[key])] = (found[key], os.path.realpath(path))
         return found
-    return read
+
+    def fromjson(self, string: str, default: Any = None) -> Any:
+        value = _fromjson(string, default)
+        text = self._texts.get(id(string))
+        if text is not None and text[0] is string:
+            self.parsed[text[1]] = value
+        return value
 
 
 def _root_project(mesh: Mesh) -> dict:
@@ -182,7 +198,8 @@ class _Runtime:
         if PACKAGE not in self.packages:
             raise Unsupported(f"the manifest has no {PACKAGE} macros")
         platform = self.packages[PACKAGE]
-        platform["read_text_files"] = _read_text_files(mesh.root)
+        self.files = _Files(mesh.root)
+        platform["read_text_files"] = self.files.read
         metadata = manifest.get("metadata") or {}
         adapter_type = str(metadata.get("adapter_type") or "duckdb")
         project = _root_project(mesh)
@@ -209,17 +226,21 @@ class _Runtime:
             "exceptions": {"raise_compiler_error": _unsupported("a compiler error"),
                            "warn": _unsupported("a warning")},
             "run_query": _unsupported("a query"), "statement": _unsupported("a statement"),
-            "return": _raise, "log": _log, "tojson": _tojson, "fromjson": _fromjson,
+            "return": _raise, "log": _log, "tojson": _tojson, "fromjson": self.files.fromjson,
             "fromyaml": _fromyaml, "zip": zip, "set": set,
         }
 
 
-def governance_check(mesh: Mesh, manifest: dict, partial: bool = False) -> dict:
+def governance_check(mesh: Mesh, manifest: dict, partial: bool = False,
+                     parsed: dict[str, Any] | None = None) -> dict:
     """What the macro governance_check(partial) returns, as JSON would carry it; raises
-    Unsupported when only dbt can answer."""
+    Unsupported when only dbt can answer. ``parsed``, when given, receives the JSON
+    files the macros read and parsed (real path -> value)."""
     try:
         runtime = _Runtime(mesh, manifest)
         result = runtime.context[PACKAGE]["governance_check"](partial)
+        if parsed is not None:
+            parsed.update(runtime.files.parsed)
     except (Unsupported, _Return):
         raise
     except Exception as error:  # noqa: BLE001 (any other failure: dbt gives its message)

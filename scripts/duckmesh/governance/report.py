@@ -13,6 +13,7 @@ models.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -96,6 +97,7 @@ def check(mesh: Mesh, *, saved: bool = True) -> GovernanceReport:
     manifest_path = mesh.root / TARGET_PATH / "manifest.json"
     taken = inputs.fingerprint(mesh)
     data, manifest, source = None, None, SAVED
+    parsed: dict[str, Any] = {}  # JSON files the macros parsed (offline), by real path
     # a stamp is written only after parse_checks (mistakes dbt reports late) passed and
     # dbt parsed the files of that fingerprint: a current one needs neither again. The
     # check's own manifest first, then the last `duckmesh build`'s (inputs.py)
@@ -104,7 +106,7 @@ def check(mesh: Mesh, *, saved: bool = True) -> GovernanceReport:
             continue
         try:
             manifest = json.loads(saved_path.read_text())
-            data = offline.governance_check(mesh, manifest)
+            data = offline.governance_check(mesh, manifest, parsed=parsed)
             break
         except (offline.Unsupported, OSError, ValueError):
             # dbt answers: the same macros and dbt's own messages (or the manifest was
@@ -124,9 +126,11 @@ def check(mesh: Mesh, *, saved: bool = True) -> GovernanceReport:
         exempted=data["exempted"], models=data["models"],
         public_models=data["public_models"], seconds=data["seconds"], source=source)
     baseline = published_manifest_path(mesh)
-    if baseline.is_file() and manifest_path.is_file():
+    if baseline.is_file() and (manifest is not None or manifest_path.is_file()):
+        # P09 read the same file: offline, its parse is reused
+        before = parsed.get(os.path.realpath(baseline))
         report.changes = semver.compare_manifests(
-            json.loads(baseline.read_text()),
+            before if before is not None else json.loads(baseline.read_text()),
             manifest or json.loads(manifest_path.read_text()))
     return report
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from duckmesh.core.project import Mesh
-from duckmesh.governance import inputs, offline
+from duckmesh.governance import inputs, offline, report
 
 
 def tiny_mesh(root: Path) -> Mesh:
@@ -131,6 +131,31 @@ def test_json_files_the_macros_parse_are_handed_back_by_real_path(tmp_path: Path
         "violations": [], "nodes": 1, "inline": 1}
     assert parsed == {str((tmp_path / "published" / "manifest.json").resolve()):
                       {"nodes": {"model.a.b": {}}}}
+
+
+def test_a_check_over_the_builds_manifest_reports_changes_since_publish(tmp_path: Path) -> None:
+    """The check's own manifest (target/governance/) was never written: the build's,
+    stamped, is judged, and the product the published manifest has and it lacks is a
+    change, read from P09's parse of that file."""
+    mesh = tiny_mesh(tmp_path)
+    body = ("{%- set found = duckmesh_platform.read_text_files([invocation_args_dict.project_dir"
+            " ~ '/published/manifest.json']).values() | list -%}"
+            "{{ return({'violations': [], 'exempted': 0, 'models': 1, 'public_models': "
+            "(fromjson(found[0]).nodes | length), 'seconds': 0.0}) }}")
+    built = tmp_path / "target" / "manifest.json"
+    manifest = manifest_of(governance_check=body)
+    manifest["nodes"]["model.tiny.orders"]["package_name"] = "tiny"
+    built.write_text(json.dumps(manifest))
+    inputs.record(built, inputs.fingerprint(mesh))
+    (tmp_path / "published").mkdir()
+    (tmp_path / "published" / "manifest.json").write_text(json.dumps({"nodes": {
+        "model.tiny.customers.v1": {"resource_type": "model", "access": "public",
+                                    "name": "customers", "version": 1,
+                                    "package_name": "tiny", "columns": {}}}}))
+    found = report.check(mesh)
+    assert (found.source, found.public_models) == (report.SAVED, 1)
+    assert [(c.product, c.change_class, c.details) for c in found.changes] == [
+        ("customers", "major", ["product removed"])]
 
 
 def test_a_var_rendered_with_more_than_env_var_is_left_to_dbt(tmp_path: Path) -> None:

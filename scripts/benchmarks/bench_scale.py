@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,7 +81,10 @@ def measure(sizes: list[int], domains: int, repeat: int, work: Path | None = Non
 
 # the goals of issue 17 for the largest synthetic mesh
 TARGETS = {"governance check, unchanged (wall)": "<= 3 s",
-           "governance check, unchanged (CPU)": "<= 3 s", "catalog from manifest": "<= 10 s"}
+           "governance check, unchanged (CPU)": "<= 3 s",
+           "governance check, unchanged, with a published manifest (wall)": "<= 3 s",
+           "governance check, unchanged, with a published manifest (CPU)": "<= 3 s",
+           "catalog from manifest": "<= 10 s"}
 
 
 def _target(name: str, models: int) -> str:
@@ -108,6 +112,12 @@ def measure_size(root: Path, n_models: int, domains: int, repeat: int
     # changed and runs the same macros over the saved manifest (governance/offline.py)
     first_s, first_cpu, _, _ = _governance(root, env)
     governance_s, governance_cpu, governance_inside, source = _governance(root, env)
+    # as after a publish of this mesh: P09 and the SemVer comparison read the published
+    # manifest (as large as the build's), outside the files dbt reads
+    published = root / "published" / "manifest.json"
+    published.parent.mkdir(exist_ok=True)
+    shutil.copyfile(root / "target" / "governance" / "manifest.json", published)
+    with_published_s, with_published_cpu, _, published_source = _governance(root, env)
     return {
         "parse cold (wall)": median([w for w, _ in cold]),
         "parse cold (CPU)": median([c for _, c in cold]),
@@ -120,6 +130,10 @@ def measure_size(root: Path, n_models: int, domains: int, repeat: int
         "governance check, unchanged (wall)": governance_s if source == "saved manifest" else None,
         "governance check, unchanged (CPU)": governance_cpu if source == "saved manifest" else None,
         "governance policies, inside macros": governance_inside,
+        "governance check, unchanged, with a published manifest (wall)":
+            with_published_s if published_source == "saved manifest" else None,
+        "governance check, unchanged, with a published manifest (CPU)":
+            with_published_cpu if published_source == "saved manifest" else None,
         "catalog from manifest": _catalog(Mesh(root)),
     }
 

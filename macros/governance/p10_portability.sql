@@ -16,8 +16,7 @@
     {%- set decimal_re = modules.re.compile('^decimal\\(\\d+,\\d+\\)$') -%}
     {%- for node in ctx.models if (node.config.contract or {}).get('enforced') -%}
         {%- set domain = ctx.domains[node.package_name] -%}
-        {%- set label = duckmesh_platform.governance_label(node) -%}
-        {%- set yml = duckmesh_platform.governance_yml(node) or 'its yml' -%}
+        {#- the node's label and yml are looked up only for a violation (two macro calls per node fewer) -#}
         {%- set node_tests = duckmesh_platform.governance_node_tests(ctx, node.unique_id) -%}
         {%- set proofs = [] -%}
         {%- for constraint in node.constraints or [] -%}
@@ -28,8 +27,8 @@
             {%- set logical = (ctx.types.get(column.data_type or '') or duckmesh_platform.governance_type_of(ctx, column.data_type or '')).logical -%}
             {%- if column.data_type and logical not in portable and not decimal_re.match(logical) -%}
                 {%- do found.append(duckmesh_platform.governance_violation('P10', domain, node.unique_id, column.name,
-                    'column ' ~ column.name ~ ' of ' ~ label ~ ' has type ' ~ column.data_type ~ ', which the mesh cannot render on every engine',
-                    'use one of ' ~ (portable | join(', ')) ~ ' or decimal(p,s) in ' ~ yml ~ ' (see macros/portability/mesh_type.sql), or add the type to mesh_type() for every engine')) -%}
+                    'column ' ~ column.name ~ ' of ' ~ duckmesh_platform.governance_label(node) ~ ' has type ' ~ column.data_type ~ ', which the mesh cannot render on every engine',
+                    'use one of ' ~ (portable | join(', ')) ~ ' or decimal(p,s) in ' ~ (duckmesh_platform.governance_yml(node) or 'its yml') ~ ' (see macros/portability/mesh_type.sql), or add the type to mesh_type() for every engine')) -%}
             {%- endif -%}
             {%- for constraint in column.constraints or [] -%}
                 {%- do proofs.append({'constraint': constraint, 'columns': [column.name]}) -%}
@@ -52,16 +51,16 @@
             {%- set where = (proof.columns | join(', ')) or 'the model' -%}
             {%- if kind == 'check' -%}
                 {%- do found.append(duckmesh_platform.governance_violation('P10', domain, node.unique_id, proof.columns[0] if proof.columns | length == 1 else none,
-                    'check constraint ' ~ (proof.constraint.expression or '') ~ ' on ' ~ label ~ ' is not enforced on every engine (Spark Parquet enforces no constraint) and no test stands for it',
+                    'check constraint ' ~ (proof.constraint.expression or '') ~ ' on ' ~ duckmesh_platform.governance_label(node) ~ ' is not enforced on every engine (Spark Parquet enforces no constraint) and no test stands for it',
                     'write the check as a data test on ' ~ node.name ~ ', then add an exemption {policy: P10, node: ' ~ node.unique_id ~ ', reason: <the test>} to vars.duckmesh_governance.exemptions')) -%}
             {%- elif kind in ['primary_key', 'unique'] and proof.columns | length > 1 -%}
                 {%- do found.append(duckmesh_platform.governance_violation('P10', domain, node.unique_id, none,
-                    kind ~ ' constraint on (' ~ where ~ ') of ' ~ label ~ ' is not enforced on every engine and no test proves a key of several columns',
+                    kind ~ ' constraint on (' ~ where ~ ') of ' ~ duckmesh_platform.governance_label(node) ~ ' is not enforced on every engine and no test proves a key of several columns',
                     'add a surrogate key column with unique and not_null data_tests, or a singular data test of the key and an exemption {policy: P10, node: ' ~ node.unique_id ~ '}')) -%}
             {%- elif missing -%}
                 {%- do found.append(duckmesh_platform.governance_violation('P10', domain, node.unique_id, proof.columns[0] if proof.columns | length == 1 else none,
-                    kind ~ ' constraint on ' ~ where ~ ' of ' ~ label ~ ' is not enforced on every engine (Spark Parquet enforces none; DuckDB does not index primary keys) and has no ' ~ (missing | map('replace', ':', ' test on ') | join(', ')),
-                    'add ' ~ (missing | map('replace', ':' ~ (proof.columns[0] | lower), '') | unique | join(' and ')) ~ ' to data_tests of ' ~ where ~ ' in ' ~ yml)) -%}
+                    kind ~ ' constraint on ' ~ where ~ ' of ' ~ duckmesh_platform.governance_label(node) ~ ' is not enforced on every engine (Spark Parquet enforces none; DuckDB does not index primary keys) and has no ' ~ (missing | map('replace', ':', ' test on ') | join(', ')),
+                    'add ' ~ (missing | map('replace', ':' ~ (proof.columns[0] | lower), '') | unique | join(' and ')) ~ ' to data_tests of ' ~ where ~ ' in ' ~ (duckmesh_platform.governance_yml(node) or 'its yml'))) -%}
             {%- endif -%}
         {%- endfor -%}
     {%- endfor -%}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks import bench_growth, bench_peer
+from benchmarks import bench_growth, bench_peer, bench_platform
 from conftest import copy_mesh
 
 
@@ -63,3 +63,20 @@ def test_a_benchmarks_help_lists_its_own_options(capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert out.startswith("usage: duckmesh bench growth [-h] [--scales SCALES] [--repeat REPEAT]")
     assert "--sides SIDES" in out and "--work WORK" in out
+
+
+def test_platform_shares_of_fresh_processes() -> None:
+    """Steps outside dbt as shares of its wall and CPU time, and the hook inside it."""
+    def run(build: float, steps: float, hook: float) -> dict[str, dict[str, float]]:
+        return {"project_checks": {"wall": steps / 2, "cpu": steps},
+                "dbt build": {"wall": build, "cpu": 2 * build},
+                "publish": {"wall": steps / 2, "cpu": steps},
+                "governance hook": {"wall": hook, "cpu": 0.0}}
+    figures = {f.name: f for f in bench_platform._fresh_figures(
+        [run(10.0, 1.0, 0.5), run(8.0, 1.2, 0.4), run(12.0, 0.6, 0.6)])}
+    # wall: 1/10, 1.2/8, 0.6/12 -> median 10%; CPU: 2/20, 2.4/16, 1.2/24 -> median 10%
+    assert figures["fresh process: steps outside dbt, warm"].value == pytest.approx(10.0)
+    assert figures["fresh process: steps outside dbt, warm (CPU)"].value == pytest.approx(10.0)
+    assert figures["fresh process: governance hook inside dbt"].value == pytest.approx(5.0)
+    assert figures["fresh process: steps outside dbt, warm"].note.startswith("dbt build 10.00 s")
+    assert bench_platform._fresh_figures([]) == []

@@ -79,6 +79,17 @@ def test_switching_scale_rebuilds_incremental_products(built_mesh: BuiltMesh,
     for product, observed, seconds, built_at, met in ages:
         assert observed == pytest.approx(seconds / 3600, abs=1e-9), product  # to the µs
         assert built_at > published_at and met, product
+    # every build times its steps, prints them in one line and keeps them
+    steps = json.loads((root / "target" / "last_build" / "steps.json").read_text())
+    assert list(steps) == ["project_checks", "source_checks", "dbt build", "publish",
+                           "catalog", "observability"]
+    assert all(0 <= step["wall"] and 0 <= step["cpu"] for step in steps.values())
+    outside = {name: step for name, step in steps.items() if name != "dbt build"}
+    line = (f"platform steps {sum(s['wall'] for s in outside.values()):.2f}s "
+            f"({sum(s['cpu'] for s in outside.values()):.2f} CPU s) beside dbt build "
+            f"{steps['dbt build']['wall']:.1f}s: "
+            + ", ".join(f"{name} {step['wall']:.2f}s" for name, step in outside.items()))
+    assert line in third.stdout.splitlines()
     # the governance check after a build judges the build's manifest, without dbt, and
     # says what dbt's own run of the policies says
     saved = json.loads(duckmesh(root, "governance", "check", "--json").stdout)

@@ -22,6 +22,7 @@ from duckmesh.core.project import Mesh
 STATE = "last_build"
 RECORD = "build.json"
 DEPS = "deps.json"  # what the last `dbt deps` read and installed
+STEPS = "steps.json"  # the last build's steps: wall and CPU seconds (bench platform --fresh)
 DEPS_FILES = ("packages.yml", "dependencies.yml", "package-lock.yml")
 # BEFORE_BUILD steps whose outcome depends only on the source files (build.pipeline's
 # Step.data_step): on a changed-only build over unchanged data they are skipped and
@@ -149,6 +150,15 @@ def save(mesh: Mesh, data_dir: Path, data_env: dict[str, dict[str, str]] | None 
     shutil.copyfile(mesh.manifest_path, folder / "manifest.json")
     record = {**_record(mesh, data_dir), "data_env": data_env or {}, "scale": scale}
     (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def save_step_times(mesh: Mesh, times: dict[str, list[float]]) -> None:
+    """The wall and CPU seconds of each step of the build that just ran, failed or not."""
+    folder = state_dir(mesh)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / STEPS).write_text(json.dumps(
+        {name: {"wall": wall, "cpu": cpu} for name, (wall, cpu) in times.items()}, indent=2)
+        + "\n")
 
 
 def last_scale(mesh: Mesh) -> float | None:

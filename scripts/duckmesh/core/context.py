@@ -32,6 +32,8 @@ class BuildContext:
     # columns of each source relation (relation_name -> names), described once per build
     # by the first step after it that reads them (publish, catalog: catalog.store)
     source_columns: dict[str, list[str]] = field(default_factory=dict)
+    # step name (and "dbt build") -> [wall seconds, CPU seconds of the process], in order
+    step_times: dict[str, list[float]] = field(default_factory=dict)
     _artifacts: Artifacts | None = field(default=None, repr=False)
     _database: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
 

@@ -22,7 +22,7 @@ from duckmesh.core.project import Mesh
 STATE = "last_build"
 RECORD = "build.json"
 DEPS = "deps.json"  # what the last `dbt deps` read and installed
-STEPS = "steps.json"  # the last build's steps: wall and CPU seconds (bench platform --fresh)
+STEPS = "steps.json"  # the last build's steps: wall and CPU seconds (read by bench platform)
 DEPS_FILES = ("packages.yml", "dependencies.yml", "package-lock.yml")
 # BEFORE_BUILD steps whose outcome depends only on the source files (build.pipeline's
 # Step.data_step): on a changed-only build over unchanged data they are skipped and

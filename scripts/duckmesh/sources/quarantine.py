@@ -6,6 +6,8 @@ bad rows, dbt reads a cleaned copy: ``target/validated/`` mirrors the data folde
 to the untouched files, cleaned copies of the others keeping the good lines byte for byte)
 and the build points DUCKMESH_DATA at it. A source over its threshold, or with a removed or
 retyped column, stops the build before dbt runs; its quarantine is written first.
+The cache of the checks (which keeps quarantined raw lines) and the cleaned copy hold
+personal data: their folders are made private before anything is written (core/files.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from duckmesh.core import files
 from duckmesh.core.context import BuildContext
 from duckmesh.core.project import Mesh, MeshError
 from duckmesh.core.sql import qualified_name, sql_path
@@ -41,10 +44,13 @@ def validate_sources(mesh: Mesh, data_dir: Path) -> Path | None:
     unchanged since its last check reuses that result (target/validation_cache/, keyed
     by each file's size, mtime and content hash)."""
     cache = mesh.target_dir / "validation_cache"
+    files.private_dir(cache)  # raw lines of quarantined rows, personal data included
     try:
         results = [check_cached(spec, data_dir, cache) for spec in load_specs(mesh.domain_dirs())]
     except SourceSpecError as error:
         raise MeshError(str(error)) from error
+    finally:
+        files.private_tree(cache)
     store(mesh.db_path, results)
     print("      source checks (bad rows -> quarantine.<source>__<table>)", flush=True)
     for result in results:
@@ -59,7 +65,9 @@ def validate_sources(mesh: Mesh, data_dir: Path) -> Path | None:
         raise MeshError("; ".join(errors))
     if not any(r.bad_rows for r in results):
         return None
+    files.private_dir(mirror, log=None)  # cleaned copies of the source files
     write_mirror(data_dir, mirror, results)
+    files.private_tree(mirror, log=None)
     return mirror
 
 

@@ -222,6 +222,26 @@ def test_loose_source_data_is_tightened_when_reused(built_mesh: BuiltMesh,
                         r"files 0640, folders 0750 \(docs/privacy.md\)", said[1]), said
 
 
+def test_every_build_tightens_the_cache_and_the_cleaned_copy(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]
+                                                             ) -> None:
+    """Also when --changed-only skips the source checks (the pipeline calls it after the
+    source data step)."""
+    from duckmesh.sources import quarantine
+
+    for folder in ("validation_cache", "validated/crm"):
+        (tmp_path / "target" / folder).mkdir(parents=True)
+    (tmp_path / "target" / "validation_cache" / "crm__customers.json").write_text("{}")
+    (tmp_path / "target" / "validated" / "crm" / "customers.csv").write_text("x")
+    for path in (tmp_path / "target").rglob("*"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    quarantine.keep_private(Mesh(tmp_path, Settings()))
+    for folder in ("validation_cache", "validated"):
+        assert modes_of(tmp_path / "target" / folder) == {"file": {0o640}, "folder": {0o750}}
+    said = capsys.readouterr().out.splitlines()
+    assert len(said) == 2 and all(line.startswith("      tightened ") for line in said)
+
+
 def test_the_validated_copy_of_quarantined_data_is_private(built_mesh: BuiltMesh,
                                                            tmp_path: Path) -> None:
     """A source with bad rows: dbt reads target/validated/, a cleaned copy of it."""

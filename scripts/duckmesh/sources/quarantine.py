@@ -38,6 +38,14 @@ def check_sources(ctx: BuildContext) -> None:
     ctx.validated_data = validate_sources(ctx.mesh, ctx.data_dir)
 
 
+def keep_private(mesh: Mesh) -> None:
+    """The checks' cache and the cleaned copy, tightened (with a line) when an older build
+    or a user left them readable by others: also when a --changed-only build skips the
+    checks."""
+    for folder in (mesh.target_dir / "validation_cache", mesh.target_dir / "validated"):
+        files.private_tree(folder)
+
+
 def validate_sources(mesh: Mesh, data_dir: Path) -> Path | None:
     """Check every declared source; return the cleaned copy dbt must read instead of
     ``data_dir`` (None: every row is good). A source whose contract and files are

@@ -211,9 +211,10 @@ def build_database(copy: bool) -> Callable[[Path, Path], Outcome]:
         db = root / "mesh.duckdb"
         if copy:
             db = Path(shutil.copy(db, scratch / "copy.duckdb"))
+        # a table of the build database: the raw lines of quarantined rows
         result = duckmesh(root, "query", "--db", str(db),
-                          "select email from customers.stg_crm__customers limit 1")
-        return refusal(result, secrets=("@",) if result.returncode == 0 else ())
+                          "select source_name, rows_read from quarantine.source_checks")
+        return refusal(result)
     return run
 
 

@@ -58,7 +58,7 @@ def validate_sources(mesh: Mesh, data_dir: Path) -> Path | None:
     except SourceSpecError as error:
         raise MeshError(str(error)) from error
     finally:
-        files.private_tree(cache)
+        files.private_tree(cache, log=None)  # the files just written (validation.py)
     store(mesh.db_path, results)
     print("      source checks (bad rows -> quarantine.<source>__<table>)", flush=True)
     for result in results:

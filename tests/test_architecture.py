@@ -108,11 +108,12 @@ def test_no_sys_path_edits_no_environment_rewrites_no_step_strings() -> None:
         assert "importlib.import_module" not in text, path
 
 
-@pytest.mark.parametrize("args", [["--help"], ["query", "--db", "mesh.duckdb", "select 1"]])
+@pytest.mark.parametrize("args", [["--help"], ["query", "--db", "other.duckdb", "select 1"]])
 def test_the_cli_starts_without_importing_dbt(args: list[str], tmp_path: Path) -> None:
     import duckdb
 
-    duckdb.connect(str(tmp_path / "mesh.duckdb")).close()
+    # not the build database (DUCKMESH_DB), which `query` refuses to open
+    duckdb.connect(str(tmp_path / "other.duckdb")).close()
     probe = ("import sys\nfrom duckmesh.cli import main\n"
              "try:\n    code = main(sys.argv[1:])\nexcept SystemExit as done:\n"
              "    code = done.code\n"

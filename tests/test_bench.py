@@ -80,3 +80,30 @@ def test_platform_shares_of_fresh_processes() -> None:
     assert figures["fresh process: governance hook inside dbt"].value == pytest.approx(5.0)
     assert figures["fresh process: steps outside dbt, warm"].note.startswith("dbt build 10.00 s")
     assert bench_platform._fresh_figures([]) == []
+
+
+def test_the_trust_probe_classifies_and_counts() -> None:
+    """`bench probe` (issue 27): a case is handled well only when refused in one line;
+    a traceback, a secret in the output, a success where a refusal was due or a refusal
+    over several lines is its bad class."""
+    import subprocess
+
+    from benchmarks import probe_trust
+
+    def done(code: int, out: str = "", err: str = "") -> subprocess.CompletedProcess:
+        return subprocess.CompletedProcess([], code, out, err)
+
+    refused = "duckmesh query: error: no SQL given: pass one query\n"
+    assert probe_trust.refusal(done(2, err=refused)).result == "handled well"
+    assert probe_trust.refusal(done(1, err="Traceback (most recent call last):\n  x\n")
+                               ).result == "TRACEBACK"
+    assert probe_trust.refusal(done(0, out="root:x:0:0:root:/root:/bin/bash"),
+                               secrets=("root:x:0:0",)).result == "LEAK"
+    assert probe_trust.refusal(done(0, out="(1 row)")).result == "ACCEPTED"
+    assert probe_trust.refusal(done(1, err="usage: x\n\nError: y\n")).result == "UNCLEAR"
+    rows = [["a", "salt", "handled well", "1", ""], ["b", "input", "TRACEBACK", "1", ""],
+            ["c", "modes", "LOOSE MODES", "0", ""]]
+    assert probe_trust.counts(rows) == ("3 cases: 1 handled well, 1 TRACEBACK, 0 ACCEPTED, "
+                                        "0 LEAK, 1 LOOSE MODES, 0 UNCLEAR")
+    assert {c.area for c in probe_trust.CASES} == {"salt", "modes", "sandbox", "input"}
+    assert len({c.name for c in probe_trust.CASES}) == len(probe_trust.CASES) == 21

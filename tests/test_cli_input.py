@@ -3,6 +3,8 @@ message naming the option and what it accepts (issue 18, items 14 and 15)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conftest import BuiltMesh, duckmesh
@@ -52,3 +54,48 @@ def test_a_report_path_that_cannot_be_written_is_a_message(built_mesh: BuiltMesh
     assert result.stderr == ("duckmesh status: error: cannot write the report to /proc/x (No "
                              "such file or directory): give --html a file in a folder you can "
                              "write\n")
+
+
+FIX = ("Fix: give a manifest.json that dbt wrote (target/manifest.json after a build, "
+       "published/manifest.json after a publish)")
+
+
+@pytest.mark.parametrize(("content", "why"), [
+    (None, "/etc/passwd is not a dbt manifest (not JSON: Expecting value: line 1 column 1 "
+           "(char 0))"),
+    (b"", "{path} is not a dbt manifest (the file is empty)"),
+    (b"\xff\xfe\x00garbage", "{path} is not a dbt manifest (not UTF-8 text)"),
+    (b"[1, 2]", "{path} is not a dbt manifest (JSON without the \"nodes\" of one)"),
+    (b'{"nodes": {"model.x.y": 1}}', "{path} is not a dbt manifest (JSON without the "
+                                    "\"nodes\" of one)"),
+    ("folder", "{path} is not a file"),
+])
+def test_governance_diff_refuses_what_is_not_a_manifest(built_mesh: BuiltMesh, tmp_path: Path,
+                                                        content: bytes | str | None,
+                                                        why: str) -> None:
+    """Issue 27, item 7: `governance diff --before /etc/passwd` (or an empty file) ended
+    in a traceback."""
+    if content is None:
+        path = Path("/etc/passwd")
+    elif content == "folder":
+        path = tmp_path
+    else:
+        path = tmp_path / "manifest.json"
+        path.write_bytes(content)  # type: ignore[arg-type]
+    result = duckmesh(built_mesh.root, "governance", "diff", "--before", str(path), check=False)
+    assert result.returncode == 1
+    assert result.stderr == (f"duckmesh governance: error: --before {why.format(path=path)}. "
+                             f"{FIX}\n")
+
+
+def test_governance_diff_names_a_missing_default_manifest(built_mesh: BuiltMesh,
+                                                          tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.json"
+    result = duckmesh(built_mesh.root, "governance", "diff", "--after", str(missing),
+                      check=False)
+    assert result.returncode == 1
+    assert result.stderr == (f"duckmesh governance: error: --after {missing} not found: "
+                             "publish the mesh first (duckmesh publish) or pass "
+                             "--before/--after\n")
+    same = duckmesh(built_mesh.root, "governance", "diff")
+    assert same.stdout == "no product changes\n"

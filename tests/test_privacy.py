@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import REPO, BuiltMesh, clone_built, duckmesh
+from conftest import REPO, TEST_SALT, BuiltMesh, clone_built, duckmesh
 from duckmesh.core import salt
 from duckmesh.core.project import Mesh, MeshError, Settings
 from duckmesh.publish import access, derived, ports
@@ -95,12 +95,173 @@ def test_the_salt_comes_from_the_environment_and_ci_never_makes_one_up(mesh_copy
         "DUCKMESH_PII_SALT from your CI's secret store (the same value as production; "
         "docs/privacy.md)")
     assert not (mesh_copy / ".duckmesh").exists()
-    with pytest.raises(MeshError, match="DUCKMESH_PII_SALT is shorter than 16 characters"):
+    with pytest.raises(MeshError, match="the PII salt in DUCKMESH_PII_SALT is too weak"):
         salt.ensure(replace(mesh, settings=Settings(ci=True, pii_salt="short")))
-    given = "a-ci-secret-of-32-characters-xyz"
+    given = "Zm9yLXRlc3RzLW9ubHk6IGEgY2ktc2VjcmV0LW9mLTQ4LWNoYXJz"  # 52 base64 characters
     path = salt.ensure(replace(mesh, settings=Settings(ci=True, pii_salt=given)))
     assert path.read_text() == given
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+HEX_FIX = ("Fix: write a new one with `python -c 'import secrets; "
+           "print(secrets.token_hex(32))' > .duckmesh/pii_salt`, or delete .duckmesh/pii_salt "
+           "and `duckmesh build` makes one (a new salt changes every hash: docs/privacy.md, "
+           "rotation)")
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("", "it is empty"),
+    ("a", "it has 1 character, and 64 hex characters are needed for 32 random bytes"),
+    ("5a17" * 16, "it repeats a pattern of 4 characters 16 times"),
+    ("a" * 64, "it repeats a pattern of 1 character 64 times"),
+    ("ab" * 40 + "c", "it uses only 3 different characters (random text of its length uses "
+                      "at least 8)"),
+    ("1e32ea697af343cf77cef92b9f7848a257b8d71a068c5efaeb5e0d418fe6b7",
+     "it has 62 characters, and 64 hex characters are needed for 32 random bytes"),
+    ("a-ci-secret-of-32-characters-xyz",
+     "it has 32 characters, and 43 base64 characters are needed for 32 random bytes"),
+    ("pässwörd-pässwörd", "it has 21 bytes, and 32 UTF-8 bytes are needed for 32 random bytes"),
+    ("1e32ea697af343cf77cef92b9f7848a257b8d71a068c5efaeb5e0d418fe6b769", None),
+    ("u7Kq2xWb9Zr4Tn1Lm8Pc3Vd6Yh0Jf5Gs2Qa7Ee9Ri4O", None),  # token_urlsafe(32)
+])
+def test_a_salt_needs_32_random_bytes(value: str, problem: str | None) -> None:
+    """Issue 27, item 5: 64 hex, 43 base64 or 39 printable characters (32 bytes of other
+    text), no repeated pattern, at least 8 different characters."""
+    assert salt.strength_problem(value) == problem
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ("", "it is empty"),
+    ("a\n", "it has 1 character, and 64 hex characters are needed for 32 random bytes"),
+    ("5a17" * 16 + "\n", "it repeats a pattern of 4 characters 16 times"),
+])
+def test_a_weak_salt_file_stops_the_build_with_the_fix(tmp_path: Path, content: str,
+                                                       problem: str) -> None:
+    """The probe's empty salt file, or one holding `a`, gave unsalted hashes."""
+    (tmp_path / ".duckmesh").mkdir(mode=0o700)
+    (tmp_path / ".duckmesh" / "pii_salt").write_text(content)
+    with pytest.raises(MeshError) as refused:
+        salt.ensure(Mesh(tmp_path, Settings()), log=None)
+    assert str(refused.value) == (
+        f"the PII salt in .duckmesh/pii_salt is too weak: {problem}. A salt needs 32 random "
+        "bytes, or anyone with a list of e-mail addresses can undo the hashes. " + HEX_FIX)
+    assert (tmp_path / ".duckmesh" / "pii_salt").read_text() == content  # left for the user
+
+
+def test_a_weak_environment_salt_is_refused(tmp_path: Path) -> None:
+    mesh = Mesh(tmp_path, Settings(pii_salt="0123456789abcdef"))
+    with pytest.raises(MeshError) as refused:
+        salt.ensure(mesh, log=None)
+    assert str(refused.value) == (
+        "the PII salt in DUCKMESH_PII_SALT is too weak: it has 16 characters, and 64 hex "
+        "characters are needed for 32 random bytes. A salt needs 32 random bytes, or anyone "
+        "with a list of e-mail addresses can undo the hashes. Fix: set DUCKMESH_PII_SALT to "
+        "the output of `python -c 'import secrets; print(secrets.token_hex(32))'` (64 hex "
+        "characters), kept in your secret store")
+    assert not (tmp_path / ".duckmesh").exists()
+
+
+def test_a_loose_salt_folder_and_file_are_tightened_with_a_message(tmp_path: Path) -> None:
+    """The probe's `.duckmesh` chmodded 0755 stayed so."""
+    folder = tmp_path / ".duckmesh"
+    folder.mkdir()
+    (folder / "pii_salt").write_text(TEST_SALT + "\n")
+    os.chmod(folder, 0o755)
+    os.chmod(folder / "pii_salt", 0o644)
+    said: list[str] = []
+    salt.ensure(Mesh(tmp_path, Settings()), log=said.append)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "pii_salt").stat().st_mode) == 0o600
+    assert said == [f"      tightened {folder} from 0755 to 0700: it holds the PII salt "
+                    "(docs/privacy.md)",
+                    "      tightened .duckmesh/pii_salt to 0600: it is the PII salt "
+                    "(docs/privacy.md)"]
+    said.clear()
+    salt.ensure(Mesh(tmp_path, Settings()), log=said.append)
+    assert said == []  # nothing to say the second time
+
+
+def test_a_generated_salt_is_private_from_the_start(tmp_path: Path) -> None:
+    path = salt.ensure(Mesh(tmp_path, Settings()), log=None)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert salt.strength_problem(path.read_text()) is None
+    assert len(path.read_text()) == 64
+
+
+# -- issue 27, item 5: raw personal data is never world-readable --------------------------
+
+def test_source_data_and_the_check_cache_are_0640_in_0750_folders(
+        built_mesh: BuiltMesh) -> None:
+    """customers.csv holds names, e-mails and phone numbers; the checks' cache the raw
+    lines of quarantined rows."""
+    assert modes_of(built_mesh.data_dir) == {"file": {0o640}, "folder": {0o750}}
+    csv = built_mesh.data_dir / "crm" / "customers.csv"
+    assert stat.S_IMODE(csv.stat().st_mode) == 0o640
+    cache = built_mesh.root / "target" / "validation_cache"
+    assert stat.S_IMODE((cache / "crm__customers.json").stat().st_mode) == 0o640
+    assert modes_of(cache) == {"file": {0o640}, "folder": {0o750}}
+
+
+def test_loose_source_data_is_tightened_when_reused(built_mesh: BuiltMesh,
+                                                    tmp_path: Path) -> None:
+    """Data written by an older build (0644 in 0755 folders) is tightened, with a line."""
+    from duckmesh.sources import generate
+
+    data = tmp_path / "scale_0.01"
+    shutil.copytree(built_mesh.data_dir, data)
+    for path in [data, *data.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    said: list[str] = []
+    result = generate.generate(data, scale=0.01, log=said.append)
+    assert result.reused
+    assert modes_of(data) == {"file": {0o640}, "folder": {0o750}}
+    assert said[0] == f"source data for scale 0.01 already in {data} (reusing)"
+    assert re.fullmatch(rf"      tightened {re.escape(str(data))}/?\S* \(0755 -> 0750\) and "
+                        rf"\d+ more under {re.escape(str(data))}: it holds personal data; "
+                        r"files 0640, folders 0750 \(docs/privacy.md\)", said[1]), said
+
+
+def test_every_build_tightens_the_cache_and_the_cleaned_copy(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]
+                                                             ) -> None:
+    """Also when --changed-only skips the source checks (the pipeline calls it after the
+    source data step)."""
+    from duckmesh.sources import quarantine
+
+    for folder in ("validation_cache", "validated/crm"):
+        (tmp_path / "target" / folder).mkdir(parents=True)
+    (tmp_path / "target" / "validation_cache" / "crm__customers.json").write_text("{}")
+    (tmp_path / "target" / "validated" / "crm" / "customers.csv").write_text("x")
+    for path in (tmp_path / "target").rglob("*"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    quarantine.keep_private(Mesh(tmp_path, Settings()))
+    for folder in ("validation_cache", "validated"):
+        assert modes_of(tmp_path / "target" / folder) == {"file": {0o640}, "folder": {0o750}}
+    said = capsys.readouterr().out.splitlines()
+    assert len(said) == 2 and all(line.startswith("      tightened ") for line in said)
+
+
+def test_the_validated_copy_of_quarantined_data_is_private(built_mesh: BuiltMesh,
+                                                           tmp_path: Path) -> None:
+    """A source with bad rows: dbt reads target/validated/, a cleaned copy of it."""
+    from duckmesh.sources import quarantine
+
+    root = clone_built(built_mesh.root, tmp_path / "mesh",
+                       ignore=shutil.ignore_patterns("published", "logs"))
+    data = root / "data" / "scale_0.01"
+    csv = data / "crm" / "customers.csv"
+    lines = csv.read_bytes().splitlines(keepends=True)
+    csv.write_bytes(b"".join(lines[:5] + [b"C0;not;enough;fields\n"] + lines[5:]))
+    cache = root / "target" / "validation_cache"
+    os.chmod(cache, 0o755)
+    os.chmod(cache / "crm__customers.json", 0o644)
+    mirror = quarantine.validate_sources(Mesh(root, Settings(db=root / "mesh.duckdb")), data)
+    assert mirror == root / "target" / "validated"
+    cleaned = mirror / "crm" / "customers.csv"
+    assert not cleaned.is_symlink() and b"C0;not;enough" not in cleaned.read_bytes()
+    assert modes_of(mirror) == {"file": {0o640}, "folder": {0o750}}
+    assert modes_of(cache) == {"file": {0o640}, "folder": {0o750}}
 
 
 @pytest.mark.e2e

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
+import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from conftest import BuiltMesh, duckmesh
@@ -101,3 +104,126 @@ def test_a_consumer_file_reads_its_ports_and_nothing_else(built_mesh: BuiltMesh,
         assert (f"reads the tables of {consumer} only and the 9 Parquet port(s) its views "
                 "read; it reads no other file and writes nothing") in refused.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# -- issue 27: the sandbox's allowed paths come from the project; no tracebacks -----------
+
+def crafted(path: Path, ports: list[str], view_reads: str | None = None) -> Path:
+    """A DuckDB file that lists ``ports`` in its own ``_duckmesh.ports``, as a consumer
+    file does, and a view ``leak`` over ``view_reads``."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema _duckmesh")
+        con.execute("create table _duckmesh.ports (relation varchar, path varchar)")
+        con.executemany("insert into _duckmesh.ports values ('x.y_v1', ?)", [[p] for p in ports])
+        if view_reads:
+            con.execute(f"create view leak as select * from read_text('{view_reads}')")
+    return path
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", ".duckmesh/pii_salt"])
+def test_a_file_listing_other_files_as_ports_is_refused(built_mesh: BuiltMesh, tmp_path: Path,
+                                                        target: str) -> None:
+    """The probe's crafted file listed /etc/passwd or the salt as its ports, and the
+    query printed them: the allowed paths came from the file it opened."""
+    listed = target if target.startswith("/") else str(built_mesh.root / target)
+    db = crafted(tmp_path / "crafted.duckdb", [listed], view_reads=listed)
+    result = duckmesh(built_mesh.root, "query", "--db", str(db), "select * from leak",
+                      check=False)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"duckmesh query: error: {db} lists 1 port file(s) that are not Parquet ports of this "
+        f"mesh's published snapshots ({listed}): `duckmesh query` reads only ports under "
+        "published/snapshots/<id>/ports/. Fix: query a file `duckmesh publish` wrote for "
+        "this mesh\n")
+    assert result.stdout == ""
+
+
+def test_a_file_listing_real_ports_and_others_reads_none_of_the_others(
+        built_mesh: BuiltMesh, tmp_path: Path) -> None:
+    """A port of this mesh listed beside /etc/passwd does not open the door."""
+    consumer = built_mesh.root / "published" / "consumers" / "data_science" / "mesh.duckdb"
+    with duckdb.connect(str(consumer), read_only=True) as con:
+        port = con.execute("select path from _duckmesh.ports order by path limit 1").fetchone()[0]
+    db = crafted(tmp_path / "crafted.duckdb", [port, "/etc/passwd"])
+    result = duckmesh(built_mesh.root, "query", "--db", str(db),
+                      "select * from read_text('/etc/passwd')", check=False)
+    assert result.returncode == 1
+    assert "that are not Parquet ports of this mesh's published snapshots (/etc/passwd)" \
+        in result.stderr
+    alone = crafted(tmp_path / "ports_only.duckdb", [port])
+    rows = duckmesh(built_mesh.root, "query", "--db", str(alone),
+                    f"select count(*) as n from read_parquet('{port}')", "--json")
+    assert json.loads(rows.stdout)["n"] > 0
+    refused = duckmesh(built_mesh.root, "query", "--db", str(alone),
+                       "select * from read_text('/etc/passwd')", check=False)
+    assert refused.returncode == 1
+    assert "query refused: Permission Error:" in refused.stderr
+
+
+def test_the_build_database_is_private_even_as_a_copy(built_mesh: BuiltMesh,
+                                                      tmp_path: Path) -> None:
+    """The probe's `--db mesh.duckdb` opened the domains' working area without a word."""
+    private = ("is the build database, the domains' private working area (staging views "
+               "with names, e-mails and phone numbers; quarantined raw source lines), which "
+               "`duckmesh query` never opens. Fix: query what consumers read: "
+               "published/mesh.duckdb (the default) or published/consumers/<name>/mesh.duckdb "
+               "(docs/privacy.md)\n")
+    for db in (built_mesh.db_path, shutil.copy(built_mesh.db_path, tmp_path / "copy.duckdb")):
+        result = duckmesh(built_mesh.root, "query", "--db", str(db),
+                          "select email from customers.stg_crm__customers", check=False)
+        assert result.returncode == 2
+        assert result.stderr == f"duckmesh query: error: --db {db} {private}"
+        assert result.stdout == ""
+
+
+def _corrupt(path: Path) -> None:
+    """A DuckDB file with 300 KB of random bytes in its middle: checksums fail on open."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create table t as select range as i, repeat('x', 50) as s "
+                    "from range(200000)")
+    data = path.read_bytes()
+    middle = len(data) // 2
+    path.write_bytes(data[:middle] + random.Random(27).randbytes(300_000)
+                     + data[middle + 300_000:])
+
+
+@pytest.mark.parametrize(("case", "code", "message"), [
+    ("empty SQL", 2, "no SQL given: pass one query, e.g. `duckmesh query \"select count(*) as n "
+                     "from sales.orders\"`"),
+    ("blank SQL", 2, "no SQL given: pass one query, e.g. `duckmesh query \"select count(*) as "
+                     "n from sales.orders\"`"),
+    ("a comment only", 2, "the SQL holds no query that returns rows (only comments or a "
+                          "statement without a result): pass a SELECT"),
+    ("a corrupt file", 1, "cannot open {db}: it is not a readable DuckDB database (Corrupt "
+                          "database file: computed checksum"),
+    ("an empty file", 1, "cannot open {db}: it is not a readable DuckDB database (IO Error: "
+                         "The file \"{db}\" exists, but it is not a valid DuckDB database "
+                         "file!). Fix: give --db a file `duckmesh publish` wrote "
+                         "(published/mesh.duckdb or published/consumers/<name>/mesh.duckdb), "
+                         "or publish again to rewrite it"),
+    ("a folder", 2, "--db {db} is not a file: give a DuckDB file, published/mesh.duckdb or "
+                    "published/consumers/<name>/mesh.duckdb"),
+])
+def test_bad_query_input_ends_in_one_line(built_mesh: BuiltMesh, tmp_path: Path, case: str,
+                                          code: int, message: str) -> None:
+    """Issue 27, item 7: `query ''` and `query --db` on a corrupt file gave tracebacks."""
+    sql, db = "select 1 as x", None
+    if case == "empty SQL":
+        sql = ""
+    elif case == "blank SQL":
+        sql = "  ; "
+    elif case == "a comment only":
+        sql = "/* nothing */"
+    elif case == "a corrupt file":
+        db = tmp_path / "corrupt.duckdb"
+        _corrupt(db)
+    elif case == "an empty file":
+        db = tmp_path / "empty.duckdb"
+        db.write_bytes(b"")
+    else:
+        db = tmp_path
+    args = ["query", *(["--db", str(db)] if db else []), sql]
+    result = duckmesh(built_mesh.root, *args, check=False)
+    assert result.returncode == code
+    assert result.stderr.startswith("duckmesh query: error: " + message.format(db=db))
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from conftest import BuiltMesh, clone_built, duckmesh
 
@@ -54,3 +55,58 @@ def test_the_one_query_runs_on_a_read_only_connection(built_mesh: BuiltMesh,
         assert check.execute("select count(*) from sales.orders_v1").fetchone()[0] == 10000
     finally:
         check.close()
+
+
+# -- issue 27: what new-domain writes stays valid YAML; names that collide are refused ----
+
+DOMAIN = ["--email", "f@x.org", "--kind", "consumer"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["finance", "--owner", 'Fin "Team"\nrestrict-access: false\n# \'', *DOMAIN],
+     "--owner 'Fin \"Team\"\\nrestrict-access: false\\n# \\'' holds the control character "
+     "'\\n': give one line of plain text, e.g. \"Finance Team\""),
+    (["finance", "--owner", "{{ env_var('AWS_SECRET') }}", *DOMAIN],
+     "--owner \"{{ env_var('AWS_SECRET') }}\" holds '{{', which dbt would read as Jinja: give "
+     "plain text, e.g. \"Finance Team\""),
+    (["finance", "--owner", "F", "--description", "a\rb", *DOMAIN],
+     "--description 'a\\rb' holds the control character '\\r': give one line of plain text, "
+     "e.g. \"Finance Team\""),
+    (["finance", "--owner", "F", "--email", "{f}@x.org", "--kind", "consumer"],
+     "owner e-mail '{f}@x.org' is not an e-mail address (expected name@example.org)"),
+    (["duckmesh_platform", "--owner", "F", *DOMAIN],
+     "domain name 'duckmesh_platform' is the name of the platform package "
+     "(macros/dbt_project.yml): a domain is a dbt package and two packages of one name "
+     "collide; choose another (for example 'duckmesh_platform_domain')"),
+    (["ref", "--owner", "F", *DOMAIN],
+     "domain name 'ref' is a word dbt reserves (a project may not be named so): choose "
+     "another (for example 'ref_domain')"),
+    (["dbt_utils", "--owner", "F", *DOMAIN],
+     "domain name 'dbt_utils' starts with 'dbt_', which dbt and its adapters use for their "
+     "own packages: choose another (for example 'utils')"),
+    (["duckmesh", "--owner", "F", *DOMAIN],
+     "domain name 'duckmesh' is used by the mesh itself: choose another"),
+])
+def test_new_domain_refuses_input_that_would_break_the_project(mesh_copy: Path,
+                                                               args: list[str],
+                                                               message: str) -> None:
+    """The probe's --owner with a newline and quotes wrote a dbt_project.yml with an
+    injected line; `new-domain duckmesh_platform` was accepted."""
+    packages = (mesh_copy / "packages.yml").read_text()
+    result = duckmesh(mesh_copy, "new-domain", *args, check=False)
+    assert result.returncode == 2
+    assert result.stderr == f"duckmesh new-domain: error: {message}\n"
+    assert not (mesh_copy / "domains" / args[0]).exists()
+    assert (mesh_copy / "packages.yml").read_text() == packages
+
+
+def test_quotes_in_the_owner_are_written_as_yaml_scalars(mesh_copy: Path) -> None:
+    owner = "Fin \"Team\" 'B': #1 & *x"
+    duckmesh(mesh_copy, "new-domain", "finance", "--owner", owner, "--email",
+             "o'brien@x.org", "--kind", "consumer", "--description", "Money: \"in\" & 'out'")
+    folder = mesh_copy / "domains" / "finance"
+    groups = yaml.safe_load((folder / "models" / "_groups.yml").read_text())["groups"][0]
+    assert groups["owner"] == {"name": owner, "email": "o'brien@x.org"}
+    assert groups["description"] == "Money: \"in\" & 'out'"
+    project = yaml.safe_load((folder / "dbt_project.yml").read_text())
+    assert project["name"] == "finance" and project["restrict-access"] is True

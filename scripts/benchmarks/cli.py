@@ -14,7 +14,8 @@ Subcommands:
   domain      one domain built alone (upstream from the publish) against the whole mesh
   growth      floor / dbt build / whole duckmesh build, cold, at scales 0.1, 1 and 10
   peer        the same models as a plain dbt project (no hooks) against DuckMesh's build
-  probe       the bad-input matrix (issue 18): every broken source file, one build each
+  probe       the bad-input matrix (issue 18): every broken source file, one build each;
+              then the trust cases of issue 27 (salt, file modes, query sandbox, bad input)
   all         every benchmark above; one table, JSON in target/bench/
 
 Figures are wall-clock medians; they depend on the machine (see BENCHMARKS.md).

@@ -18,7 +18,10 @@ reports:
     message    the line of the build's output that says what happened
 
 The goal: every probe quarantined or stopped with a clear message, 0 tracebacks, 0
-violations. Run it with `duckmesh bench probe` or `python -m benchmarks.probe`.
+violations. Then the trust cases of issue 27 (benchmarks/probe_trust.py: the salt, file
+modes, the query sandbox, bad command-line input), each "handled well" or its bad class,
+with their counts. Run it with `duckmesh bench probe` or `python -m benchmarks.probe`
+(`--set data` or `--set trust` for one part).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from pathlib import Path
 
 import duckdb
 
+from benchmarks import probe_trust
 from duckmesh.core.output import format_table
 from duckmesh.core.products import public_products
 from duckmesh.core.project import find_mesh
@@ -345,6 +349,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", default="", help="run the probes whose name contains this")
     parser.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
+    parser.add_argument("--set", choices=("all", "data", "trust"), default="all",
+                        help="the broken source files (data), the trust cases of issue 27 "
+                             "(trust), or both (default)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -364,20 +371,31 @@ def run(args: argparse.Namespace) -> int:
                 print(built.stdout[-3000:], built.stderr[-3000:])
                 return 1
         rows = []
-        for probe in probes:
+        for probe in probes if args.set in ("all", "data") else []:
             rows.append(run_probe(base, work, probe))
             print(" | ".join(rows[-1]), flush=True)
+        trust = probe_trust.run_cases(base, work, args.only) \
+            if args.set in ("all", "trust") else []
     headers = ["probe", "outcome", "exit", "published", "intact", "violations", "message"]
+    trust_headers = ["case", "area", "result", "exit", "message"]
     print()
-    print(format_table(headers, rows))
     tracebacks = sum(r[1] == "TRACEBACK" for r in rows)
     damaged = sum(r[4] == "DAMAGED" for r in rows)
     wrong = sum(int(r[5]) for r in rows)
-    print(f"\n{len(rows)} probes in {time.perf_counter() - started:.0f}s: {tracebacks} "
-          f"tracebacks, {damaged} damaged publishes, {wrong} published expectation violations")
+    if rows:
+        print(format_table(headers, rows))
+        print(f"\n{len(rows)} probes: {tracebacks} tracebacks, {damaged} damaged publishes, "
+              f"{wrong} published expectation violations")
+    if trust:
+        print(("\n" if rows else "") + format_table(trust_headers, trust))
+        print(f"\ntrust: {probe_trust.counts(trust)}")
+    print(f"in {time.perf_counter() - started:.0f}s")
     if args.json:
-        args.json.write_text(json.dumps([dict(zip(headers, r)) for r in rows], indent=2))
-    return 1 if tracebacks or damaged or wrong else 0
+        args.json.write_text(json.dumps(
+            {"data": [dict(zip(headers, r)) for r in rows],
+             "trust": [dict(zip(trust_headers, r)) for r in trust]}, indent=2))
+    bad_trust = sum(r[2] != probe_trust.GOOD for r in trust)
+    return 1 if tracebacks or damaged or wrong or bad_trust else 0
 
 
 if __name__ == "__main__":

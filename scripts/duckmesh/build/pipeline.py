@@ -88,6 +88,7 @@ def prepare(mesh: Mesh, scale: float, seed: int, changed_only: bool = False) -> 
     print(f"[1/4] source data -> {relative(ctx.data_dir, mesh.root)}", flush=True)
     result = generate.generate(ctx.data_dir, scale=scale, seed=seed)
     print(f"      {generate.describe(result)}", flush=True)
+    quarantine.keep_private(mesh)  # personal data of an older build: 0640 files, 0750 folders
 
     if build_state.deps_current(mesh):
         print("[2/4] dbt deps: packages installed and unchanged since the last install "

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from duckmesh.cli.state import CliState, pass_state
-from duckmesh.core.project import MeshError, relative
+from duckmesh.core.project import MeshError
 
 
 @click.group(help="The policies in macros/governance/, as dbt checks them before every build.")
@@ -46,14 +46,17 @@ def diff(state: CliState, before: Path | None, after: Path | None, as_json: bool
     from duckmesh.governance.report import published_manifest_path
 
     mesh = state.mesh()
+    labels = ("--before" if before else "the published manifest",
+              "--after" if after else "the build's manifest")
     before = before or published_manifest_path(mesh)
     after = after or mesh.manifest_path
-    for path in (before, after):
-        if not path.is_file():
-            raise MeshError(f"{relative(path, mesh.root)} not found: publish the mesh first "
-                            "(duckmesh publish) or pass --before/--after")
-    changes = semver.compare_manifests(json.loads(before.read_text()),
-                                       json.loads(after.read_text()))
+    manifests = [semver.read_manifest(path, label)
+                 for path, label in zip((before, after), labels, strict=True)]
+    try:
+        changes = semver.compare_manifests(*manifests)
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise MeshError(f"cannot compare {before} with {after}: a node lacks what dbt writes "
+                        f"({type(error).__name__}: {error}). {semver.MANIFEST_FIX}") from error
     if as_json:
         print(json.dumps([asdict(c) for c in changes], indent=2))
     else:

@@ -1,6 +1,13 @@
 """`duckmesh query`: read-only SQL on the published products, printed as a table or JSON
 lines. It opens ``published/mesh.duckdb`` (what consumers may read), never the build
-database, which holds the domains' private working area (docs/privacy.md).
+database, which holds the domains' private working area (docs/privacy.md): ``--db`` on
+it (or on a copy of it) is refused, saying so.
+
+The sandbox: the file read-only, external access off and the settings locked. A consumer
+file's views read Parquet ports; the files the query may read are those of the ports
+the file lists that are Parquet ports of this mesh's published snapshots: the project
+decides, never the file opened (a crafted file listing /etc/passwd is refused). Every
+failure is one line naming the thing and the fix.
 
 Imports DuckDB and nothing of dbt, so it starts at once."""
 
@@ -13,8 +20,9 @@ from typing import TYPE_CHECKING
 import click
 
 from duckmesh.cli.state import CliState, pass_state
+from duckmesh.core.names import InvalidInput
 from duckmesh.core.output import format_table
-from duckmesh.core.project import MeshError
+from duckmesh.core.project import Mesh, MeshError, relative
 
 if TYPE_CHECKING:
     import duckdb
@@ -31,17 +39,35 @@ if TYPE_CHECKING:
 def query(state: CliState, sql: str, db: Path | None, as_json: bool) -> int:
     import duckdb
 
-    path = db or state.mesh().root / "published" / "mesh.duckdb"
-    if not Path(path).exists():
+    if not sql.strip().strip(";").strip():
+        raise InvalidInput("no SQL given: pass one query, e.g. `duckmesh query \"select "
+                           "count(*) as n from sales.orders\"`")
+    mesh = state.mesh()
+    path = Path(db or mesh.root / "published" / "mesh.duckdb")
+    if not path.exists():
         raise MeshError(f"{path} does not exist: run `duckmesh build` (it publishes when it "
                         "ends) or `duckmesh publish`")
+    if not path.is_file():
+        raise InvalidInput(f"--db {path} is not a file: give a DuckDB file, "
+                           "published/mesh.duckdb or published/consumers/<name>/mesh.duckdb")
+    if path.resolve() == mesh.db_path.resolve():
+        raise InvalidInput(_private(mesh, path))
     try:
-        con, ports = _sandbox(Path(path))
+        con, ports = _sandbox(path, mesh)
     except duckdb.IOException as error:
-        raise MeshError(f"cannot open {path} read-only ({error}); is a build writing it?") from error
+        first = str(error).splitlines()[0]
+        if "lock" in first.lower():
+            raise MeshError(f"cannot open {path} read-only ({first}): a build is writing it; "
+                            "wait for it to end") from error
+        raise MeshError(_unreadable(path, first)) from error
+    except duckdb.Error as error:
+        raise MeshError(_unreadable(path, str(error).splitlines()[0])) from error
     try:
         cursor = con.execute(sql)
-        headers = [d[0] for d in cursor.description or []]
+        if cursor is None or cursor.description is None:
+            raise InvalidInput("the SQL holds no query that returns rows (only comments or a "
+                               "statement without a result): pass a SELECT")
+        headers = [d[0] for d in cursor.description]
         rows = cursor.fetchall()
     except duckdb.PermissionException as error:
         raise MeshError(f"query refused: {str(error).splitlines()[0]}. `duckmesh query` reads "
@@ -50,7 +76,7 @@ def query(state: CliState, sql: str, db: Path | None, as_json: bool) -> int:
                            else "")
                         + "; it reads no other file and writes nothing") from error
     except duckdb.Error as error:
-        raise MeshError(f"query failed: {error}") from error
+        raise MeshError(f"query failed: {str(error).splitlines()[0]}") from error
     finally:
         con.close()
     if as_json:
@@ -62,22 +88,66 @@ def query(state: CliState, sql: str, db: Path | None, as_json: bool) -> int:
     return 0
 
 
-def _sandbox(path: Path) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
+def _private(mesh: Mesh, path: Path) -> str:
+    return (f"--db {path} is the build database, the domains' private working area "
+            "(staging views with names, e-mails and phone numbers; quarantined raw source "
+            "lines), which `duckmesh query` never opens. Fix: query what consumers read: "
+            f"{relative(mesh.root / 'published' / 'mesh.duckdb', mesh.root)} (the default) or "
+            "published/consumers/<name>/mesh.duckdb (docs/privacy.md)")
+
+
+def _unreadable(path: Path, error: str) -> str:
+    return (f"cannot open {path}: it is not a readable DuckDB database ({error}). Fix: give "
+            "--db a file `duckmesh publish` wrote (published/mesh.duckdb or "
+            "published/consumers/<name>/mesh.duckdb), or publish again to rewrite it")
+
+
+def project_ports(mesh: Mesh, listed: list[str]) -> tuple[list[str], list[str]]:
+    """(the ``listed`` port paths the query may read, those it may not). Allowed are the
+    Parquet files of this mesh's published snapshots (``published/snapshots/<id>/ports/``,
+    links resolved) and nothing else, whatever the opened file lists."""
+    snapshots = (mesh.root / "published" / "snapshots").resolve()
+    allowed: list[str] = []
+    foreign: list[str] = []
+    for listed_path in listed:
+        real = Path(listed_path).resolve()
+        inside = real.is_relative_to(snapshots) and len(real.relative_to(snapshots).parts) > 2 \
+            and real.relative_to(snapshots).parts[1] == "ports"
+        ok = inside and real.suffix == ".parquet" and real.is_file()
+        (allowed if ok else foreign).append(listed_path)
+    return allowed, foreign
+
+
+def _sandbox(path: Path, mesh: Mesh) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
     """``path`` read-only, and nothing but this file and the Parquet ports its views read
-    (a consumer file's ``_duckmesh.ports``): no other file read or written (read_csv,
-    COPY, EXPORT, ATTACH), no extension installed, and the settings locked."""
+    (a consumer file's ``_duckmesh.ports``, each one a port of this mesh's snapshots): no
+    other file read or written (read_csv, COPY, EXPORT, ATTACH), no extension installed,
+    and the settings locked."""
     import duckdb
 
     con = duckdb.connect(str(path), read_only=True)
     try:
-        ports = [p for (p,) in con.execute(
+        schemas = {s for (s,) in con.execute(
+            "select schema_name from duckdb_schemas() where database_name = "
+            "current_database()").fetchall()}
+        if "quarantine" in schemas:  # a copy of the build database
+            raise InvalidInput(_private(mesh, path))
+        listed = [str(p) for (p,) in con.execute(
             "select path from _duckmesh.ports order by path").fetchall()] \
             if con.execute("select count(*) from duckdb_tables() where database_name = "
                            "current_database() and schema_name = '_duckmesh' "
                            "and table_name = 'ports'").fetchall()[0][0] else []
+        ports, foreign = project_ports(mesh, listed)
+        if foreign:
+            raise MeshError(
+                f"{path} lists {len(foreign)} port file(s) that are not Parquet ports of this "
+                f"mesh's published snapshots ({foreign[0]}{', ...' if len(foreign) > 1 else ''}"
+                f"): `duckmesh query` reads only ports under "
+                f"{relative(mesh.root / 'published' / 'snapshots', mesh.root)}/<id>/ports/. "
+                "Fix: query a file `duckmesh publish` wrote for this mesh")
         if ports:
-            listed = ", ".join("'" + p.replace("'", "''") + "'" for p in ports)
-            con.execute(f"set allowed_paths = [{listed}]")
+            quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in ports)
+            con.execute(f"set allowed_paths = [{quoted}]")
         con.execute("set enable_external_access = false")
         con.execute("set lock_configuration = true")
     except BaseException:

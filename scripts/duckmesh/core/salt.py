@@ -1,26 +1,82 @@
 """The PII salt: the secret that makes ``duckmesh_platform.pseudonymise()`` one-way.
 
 One salt per installation, kept out of git in ``.duckmesh/pii_salt`` (folder 0700, file
-0600), generated on the first build, or given by ``DUCKMESH_PII_SALT`` (a CI secret),
-which is written to that same file. dbt never sees the value: the profile's environment
-carries only the file's path (``DUCKMESH_PII_SALT_FILE``) and the engine reads the file
-when the model runs, so the salt is in no compiled SQL, manifest, log or descriptor.
+0600, tightened with a message when looser), generated on the first build, or given by
+``DUCKMESH_PII_SALT`` (a CI secret), which is written to that same file. Either way it
+must hold 32 bytes of randomness (``strength_problem``): a short or patterned salt lets
+anyone with a list of e-mail addresses undo the hashes, so it stops the build. dbt never
+sees the value: the profile's environment carries only the file's path
+(``DUCKMESH_PII_SALT_FILE``) and the engine reads the file when the model runs, so the
+salt is in no compiled SQL, manifest, log or descriptor.
 In CI (``CI=true``) a mesh whose models pseudonymise refuses to build without it rather
 than invent a salt nobody keeps. docs/privacy.md: rotation.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
+from duckmesh.core import files
 from duckmesh.core.project import Mesh, MeshError, relative
 
 FILE_ENV = "DUCKMESH_PII_SALT_FILE"
 SALT_ENV = "DUCKMESH_PII_SALT"
-MIN_LENGTH = 16
 MACRO_CALL = "pseudonymise("
+RANDOM_BYTES = 32  # what a salt must hold: 256 bits
+MAKE_ONE = "python -c 'import secrets; print(secrets.token_hex(32))'"
+# the alphabets a salt is read in, smallest first: the bits one character can carry
+ALPHABETS: tuple[tuple[str, re.Pattern[str], float], ...] = (
+    ("hex", re.compile(r"[0-9a-fA-F]+"), 4.0),
+    ("base64", re.compile(r"[A-Za-z0-9+/=_-]+"), 6.0),
+    ("printable ASCII", re.compile(r"[ -~]+"), math.log2(95)),
+)
+MIN_DISTINCT = 8  # 64 random hex characters use about 16 different ones
+
+
+def needed_length(salt: str) -> tuple[str, int]:
+    """(the alphabet ``salt`` is written in, the characters of it that carry 32 random
+    bytes): 64 hex, 43 base64, 39 printable ASCII characters, else 32 bytes of UTF-8."""
+    for name, pattern, bits in ALPHABETS:
+        if pattern.fullmatch(salt):
+            return name, math.ceil(RANDOM_BYTES * 8 / bits)
+    return "UTF-8", RANDOM_BYTES
+
+
+def strength_problem(salt: str) -> str | None:
+    """Why ``salt`` (already stripped) cannot hold 32 bytes of randomness, or None. It is
+    refused when empty, shorter than its alphabet needs for 256 bits, a repetition of a
+    shorter pattern (``5a17`` 16 times) or made of fewer than 8 different characters."""
+    if not salt:
+        return "it is empty"
+    alphabet, needed = needed_length(salt)
+    size = len(salt.encode()) if alphabet == "UTF-8" else len(salt)
+    unit = "byte" if alphabet == "UTF-8" else "character"
+    if size < needed:
+        return (f"it has {size} {unit}{'s' if size != 1 else ''}, and {needed} {alphabet} "
+                f"{unit}s are needed for {RANDOM_BYTES} random bytes")
+    period = next((p for p in range(1, min(len(salt) // 2, 256) + 1)
+                   if salt[p:] == salt[:-p]), None)
+    if period is not None:
+        return (f"it repeats a pattern of {period} character{'s' if period != 1 else ''} "
+                f"{len(salt) // period} times")
+    distinct = len(set(salt))
+    if distinct < MIN_DISTINCT:
+        return (f"it uses only {distinct} different characters (random text of its length "
+                f"uses at least {MIN_DISTINCT})")
+    return None
+
+
+def check_strength(salt: str, where: str, fix: str) -> None:
+    problem = strength_problem(salt.strip())
+    if problem:
+        raise MeshError(f"the PII salt in {where} is too weak: {problem}. A salt needs "
+                        f"{RANDOM_BYTES} random bytes, or anyone with a list of e-mail "
+                        f"addresses can undo the hashes. Fix: {fix}")
 
 
 def pseudonymising_models(mesh: Mesh) -> list[str]:
@@ -34,30 +90,24 @@ def pseudonymising_models(mesh: Mesh) -> list[str]:
     return found
 
 
-def _write(path: Path, value: str) -> None:
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.unlink(missing_ok=True)
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(value)
-    os.replace(temporary, path)
+def _write(path: Path, value: str, log: Callable[[str], None] | None) -> None:
+    files.private_dir(path.parent, 0o700, log, why="the PII salt")
+    files.write_private(path, value, 0o600)
 
 
-def ensure(mesh: Mesh) -> Path:
+def ensure(mesh: Mesh, log: Callable[[str], None] | None = print) -> Path:
     """The salt file, ready for a build: written from DUCKMESH_PII_SALT when set,
-    generated once when missing (outside CI), kept 0600. Raises MeshError in CI when
-    there is none and a model pseudonymises."""
+    generated once when missing (outside CI), checked for 32 bytes of randomness, kept
+    0600 in a 0700 folder (tightened, with a line through ``log``, when looser). Raises
+    MeshError for a weak salt, and in CI when there is none and a model pseudonymises."""
     path = mesh.pii_salt_path
+    shown = relative(path, mesh.root)
     given = mesh.settings.pii_salt
     if given is not None:
-        if len(given.strip()) < MIN_LENGTH:
-            raise MeshError(f"{SALT_ENV} is shorter than {MIN_LENGTH} characters: use a long "
-                            "random secret (e.g. `python -c 'import secrets; "
-                            "print(secrets.token_hex(32))'`)")
+        check_strength(given, SALT_ENV, f"set {SALT_ENV} to the output of `{MAKE_ONE}` "
+                                        "(64 hex characters), kept in your secret store")
         if not path.is_file() or path.read_text() != given.strip():
-            _write(path, given.strip())
+            _write(path, given.strip(), log)
     elif not path.is_file():
         if mesh.settings.ci:
             models = pseudonymising_models(mesh)
@@ -67,7 +117,19 @@ def ensure(mesh: Mesh) -> Path:
                     f"a salt made up here would be lost with the runner. Set {SALT_ENV} from "
                     "your CI's secret store (the same value as production; docs/privacy.md)")
             return path
-        _write(path, secrets.token_hex(32))
-    if path.stat().st_mode & 0o077:
+        _write(path, secrets.token_hex(RANDOM_BYTES), log)
+    else:
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            raise MeshError(f"cannot read the PII salt {shown} ({error}). Fix: make it a "
+                            f"text file its owner can read (chmod 600 {shown})") from error
+        check_strength(text, shown, f"write a new one with `{MAKE_ONE} > {shown}`, or "
+                                    f"delete {shown} and `duckmesh build` makes one (a new "
+                                    "salt changes every hash: docs/privacy.md, rotation)")
+    files.private_dir(path.parent, 0o700, log, why="the PII salt")
+    if files.mode(path) & 0o077:
         os.chmod(path, 0o600)  # readable by its owner only
+        if log:
+            log(f"      tightened {shown} to 0600: it is the PII salt (docs/privacy.md)")
     return path

@@ -12,8 +12,11 @@ last published manifest:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from duckmesh.core.project import MeshError
 from duckmesh.core.types import canonical_type
 
 RANK = {"patch": 1, "minor": 2, "major": 3}
@@ -47,6 +50,42 @@ def model_versions(manifest: dict) -> dict[tuple[str, str], dict[str, dict]]:
             label = f"v{version}" if version is not None else "unversioned"
             models.setdefault((node["package_name"], node["name"]), {})[label] = node
     return models
+
+
+MANIFEST_FIX = ("Fix: give a manifest.json that dbt wrote (target/manifest.json after a build, "
+                "published/manifest.json after a publish)")
+
+
+def read_manifest(path: Path, option: str) -> dict:
+    """The dbt manifest at ``path`` (given as ``option``), or a MeshError in one line
+    naming the file, what is wrong with it and the fix: missing, a folder, unreadable,
+    not JSON, or JSON that is not a manifest."""
+    if not path.exists():
+        raise MeshError(f"{option} {path} not found: publish the mesh first (duckmesh "
+                        "publish) or pass --before/--after")
+    if not path.is_file():
+        raise MeshError(f"{option} {path} is not a file. {MANIFEST_FIX}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise MeshError(f"cannot read {option} {path} ({error.strerror}). {MANIFEST_FIX}"
+                        ) from error
+    except UnicodeDecodeError as error:
+        raise MeshError(f"{option} {path} is not a dbt manifest (not UTF-8 text). "
+                        f"{MANIFEST_FIX}") from error
+    if not text.strip():
+        raise MeshError(f"{option} {path} is not a dbt manifest (the file is empty). "
+                        f"{MANIFEST_FIX}")
+    try:
+        manifest = json.loads(text)
+    except ValueError as error:
+        raise MeshError(f"{option} {path} is not a dbt manifest (not JSON: {error}). "
+                        f"{MANIFEST_FIX}") from error
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("nodes"), dict) \
+            or not all(isinstance(n, dict) for n in manifest["nodes"].values()):
+        raise MeshError(f"{option} {path} is not a dbt manifest (JSON without the "
+                        f"\"nodes\" of one). {MANIFEST_FIX}")
+    return manifest
 
 
 def compare_manifests(before: dict, after: dict) -> list[ProductChange]:

@@ -8,11 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from duckmesh.core import yamledit
-from duckmesh.core.names import InvalidInput, check_name
+from duckmesh.core.names import InvalidInput
 from duckmesh.core.project import Mesh
 from duckmesh.core.templates import render
 from duckmesh.selfserve.contracts import scalar
-from duckmesh.selfserve.rules import RefusedOverwrite, check_email
+from duckmesh.selfserve.rules import (
+    RefusedOverwrite,
+    check_domain_name,
+    check_email,
+    check_text,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -53,7 +58,8 @@ def domain_files(request: DomainRequest) -> dict[str, str]:
     folders = FOLDERS[request.kind]
     description = request.description or f"The {request.name} domain ({request.kind}-aligned)."
     values = {"name": request.name, "label": KINDS[request.kind], "owner": request.owner,
-              "email": request.email, "description": description, "folders": folders,
+              "email": request.email, "email_yaml": scalar(request.email),
+              "description": description, "folders": folders,
               "folder_readme": FOLDER_README, "owner_yaml": scalar(request.owner),
               "description_yaml": scalar(description)}
     files = {
@@ -108,9 +114,12 @@ def declare_upstream(mesh: Mesh, domain: str, sql: str) -> list[str]:
 
 
 def new_domain(mesh: Mesh, request: DomainRequest, force: bool = False) -> Path:
-    check_name("domain", request.name, new=True)
+    check_domain_name(mesh, request.name)
     if not request.owner.strip():
         raise InvalidInput("--owner is empty: give the owning team's name, e.g. \"Finance Team\"")
+    check_text("--owner", request.owner)
+    if request.description is not None:
+        check_text("--description", request.description)
     check_email(request.email)
     if request.kind not in KINDS:
         raise InvalidInput(f"--kind {request.kind!r}: choose one of {', '.join(KINDS)}")

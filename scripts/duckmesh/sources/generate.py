@@ -29,6 +29,8 @@ from pathlib import Path
 
 import duckdb
 
+from duckmesh.core import files
+
 # Row counts at scale 1; every count scales linearly.
 BASE_COUNTS = {
     "customers": 100_000,
@@ -306,6 +308,7 @@ def generate_batch(out_dir: Path, batch: int, log=print) -> dict[str, int]:
               "order_lines": con.execute("select coalesce(sum(line_count), 0) from orders")
               .fetchall()[0][0]}
     con.close()
+    files.private_tree(out_dir, log=None)  # the new files 0640, like the rest
     log(f"  batch {batch}: {counts} in {time.perf_counter() - started:.2f}s")
     return counts
 
@@ -326,6 +329,7 @@ def generate(out_dir: Path, scale: float = 0.1, seed: int = 42, force: bool = Fa
         previous = json.loads(marker.read_text())
         if previous.get("fingerprint") == fingerprint:
             log(f"source data for scale {scale} already in {out_dir} (reusing)")
+            files.private_tree(out_dir, log=log)  # personal data: 0640 files, 0750 folders
             return GenerationResult(out_dir, scale, seed, previous["counts"], 0.0, True)
 
     started = time.perf_counter()
@@ -333,6 +337,8 @@ def generate(out_dir: Path, scale: float = 0.1, seed: int = 42, force: bool = Fa
     staging = out_dir.with_name(out_dir.name + ".tmp")
     if staging.exists():
         _rmtree(staging)
+    # private before anything is written: customers.csv holds names, e-mails, phones
+    files.private_dir(staging, log=None)
     for sub in ("crm", "sales/orders", "sales/order_lines", "support", "marketing/touches"):
         (staging / sub).mkdir(parents=True, exist_ok=True)
 
@@ -367,6 +373,7 @@ def generate(out_dir: Path, scale: float = 0.1, seed: int = 42, force: bool = Fa
     (staging / MANIFEST).write_text(json.dumps(
         {"scale": scale, "seed": seed, "fingerprint": fingerprint, "counts": counts}, indent=2,
         sort_keys=True) + "\n")
+    files.private_tree(staging, log=None)  # DuckDB's COPY writes with the umask's modes
     if out_dir.exists():
         _rmtree(out_dir)
     staging.rename(out_dir)

@@ -6,6 +6,8 @@ bad rows, dbt reads a cleaned copy: ``target/validated/`` mirrors the data folde
 to the untouched files, cleaned copies of the others keeping the good lines byte for byte)
 and the build points DUCKMESH_DATA at it. A source over its threshold, or with a removed or
 retyped column, stops the build before dbt runs; its quarantine is written first.
+The cache of the checks (which keeps quarantined raw lines) and the cleaned copy hold
+personal data: their folders are made private before anything is written (core/files.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from duckmesh.core import files
 from duckmesh.core.context import BuildContext
 from duckmesh.core.project import Mesh, MeshError
 from duckmesh.core.sql import qualified_name, sql_path
@@ -35,16 +38,27 @@ def check_sources(ctx: BuildContext) -> None:
     ctx.validated_data = validate_sources(ctx.mesh, ctx.data_dir)
 
 
+def keep_private(mesh: Mesh) -> None:
+    """The checks' cache and the cleaned copy, tightened (with a line) when an older build
+    or a user left them readable by others: also when a --changed-only build skips the
+    checks."""
+    for folder in (mesh.target_dir / "validation_cache", mesh.target_dir / "validated"):
+        files.private_tree(folder)
+
+
 def validate_sources(mesh: Mesh, data_dir: Path) -> Path | None:
     """Check every declared source; return the cleaned copy dbt must read instead of
     ``data_dir`` (None: every row is good). A source whose contract and files are
     unchanged since its last check reuses that result (target/validation_cache/, keyed
     by each file's size, mtime and content hash)."""
     cache = mesh.target_dir / "validation_cache"
+    files.private_dir(cache)  # raw lines of quarantined rows, personal data included
     try:
         results = [check_cached(spec, data_dir, cache) for spec in load_specs(mesh.domain_dirs())]
     except SourceSpecError as error:
         raise MeshError(str(error)) from error
+    finally:
+        files.private_tree(cache, log=None)  # the files just written (validation.py)
     store(mesh.db_path, results)
     print("      source checks (bad rows -> quarantine.<source>__<table>)", flush=True)
     for result in results:
@@ -59,7 +73,9 @@ def validate_sources(mesh: Mesh, data_dir: Path) -> Path | None:
         raise MeshError("; ".join(errors))
     if not any(r.bad_rows for r in results):
         return None
+    files.private_dir(mirror, log=None)  # cleaned copies of the source files
     write_mirror(data_dir, mirror, results)
+    files.private_tree(mirror, log=None)
     return mirror
 
 

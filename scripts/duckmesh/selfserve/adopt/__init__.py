@@ -26,7 +26,7 @@ from typing import Any
 
 from duckmesh.build.deps import deps_args
 from duckmesh.core import dbt, yamledit
-from duckmesh.core.names import InvalidInput, check_name
+from duckmesh.core.names import InvalidInput
 from duckmesh.core.project import Mesh
 from duckmesh.selfserve.adopt import layout, project, scratch
 from duckmesh.selfserve.adopt.products import (
@@ -42,7 +42,12 @@ from duckmesh.selfserve.adopt.products import (
 from duckmesh.selfserve.adopt.report import Gap, checklist, governance_gaps, merge_gaps, own_gaps
 from duckmesh.selfserve.contracts import ProductSpec, field_type_rules
 from duckmesh.selfserve.domain import package_files
-from duckmesh.selfserve.rules import RefusedOverwrite, check_email
+from duckmesh.selfserve.rules import (
+    RefusedOverwrite,
+    check_domain_name,
+    check_email,
+    check_text,
+)
 
 __all__ = ["AdoptRequest", "Adoption", "Gap", "adopt", "checklist"]
 
@@ -82,7 +87,9 @@ def adopt(mesh: Mesh, request: AdoptRequest, *, run_governance: bool = True) -> 
     source = request.source.resolve()
     if not (source / "dbt_project.yml").is_file():
         raise InvalidInput(f"{request.source} is not a dbt project (no dbt_project.yml)")
-    check_name("domain", request.domain, new=True)
+    check_domain_name(mesh, request.domain)
+    if request.owner:
+        check_text("--owner", request.owner)
     if request.email:
         check_email(request.email)
     if request.update and request.force:

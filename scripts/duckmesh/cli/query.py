@@ -7,6 +7,7 @@ Imports DuckDB and nothing of dbt, so it starts at once."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,10 +36,19 @@ def query(state: CliState, sql: str, db: Path | None, as_json: bool) -> int:
     if not Path(path).exists():
         raise MeshError(f"{path} does not exist: run `duckmesh build` (it publishes when it "
                         "ends) or `duckmesh publish`")
+    outside = _outside_snapshots(state.mesh().root / "published", Path(path))
+    if outside:
+        raise MeshError(outside)
     try:
         con, ports = _sandbox(Path(path))
-    except duckdb.IOException as error:
-        raise MeshError(f"cannot open {path} read-only ({error}); is a build writing it?") from error
+    except duckdb.Error as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        if "lock" in first.lower():
+            raise MeshError(f"cannot open {path} read-only ({first}); is a build writing "
+                            "it?") from error
+        raise MeshError(f"{path} cannot be read ({first}): the file is damaged; `duckmesh "
+                        "publish --verify` names the damage and `duckmesh build` (or "
+                        "`duckmesh publish`) writes it again") from error
     try:
         cursor = con.execute(sql)
         headers = [d[0] for d in cursor.description or []]
@@ -60,6 +70,21 @@ def query(state: CliState, sql: str, db: Path | None, as_json: bool) -> int:
         print(format_table(headers, [["" if v is None else str(v) for v in row] for row in rows]))
         print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return 0
+
+
+def _outside_snapshots(pub: Path, path: Path) -> str | None:
+    """A file of published/ read through ``current`` when that link points outside
+    published/snapshots/: it is not a published snapshot, so it is not served."""
+    current = pub / "current"
+    if not path.absolute().is_relative_to(pub.absolute()) or not current.is_symlink():
+        return None
+    target = os.readlink(current)
+    parts = Path(target).parts
+    if len(parts) == 2 and parts[0] == "snapshots" and not parts[1].startswith("."):
+        return None
+    return (f"published/current points at {target}, outside published/snapshots/: not "
+            "served; `duckmesh publish --verify` names the snapshot to roll back to "
+            "(`duckmesh publish --rollback`), and the next `duckmesh build` re-points it")
 
 
 def _sandbox(path: Path) -> tuple[duckdb.DuckDBPyConnection, list[str]]:

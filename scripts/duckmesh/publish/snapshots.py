@@ -116,7 +116,7 @@ def repair(pub: Path, log: Callable[[str], None] = print) -> str | None:
     record = read_record(pub / "snapshots" / good)
     stable_links(pub, {e["domain"] for e in record["products"].values()})
     link(f"snapshots/{good}", pub / "current")
-    log(f"      {problem}: published/current re-pointed to snapshots/{good}, the newest "
+    log(f"      {problem}: published/current now points at snapshots/{good}, the newest "
         "intact snapshot")
     return good
 

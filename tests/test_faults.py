@@ -6,6 +6,7 @@ with what the published files hold; publish's own checksums are not trusted.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -339,18 +340,34 @@ def test_publishes_at_once_wait_for_each_other_and_all_land(mesh: Path) -> None:
     assert not list((published / "snapshots").glob(".tmp-*"))
 
 
-def test_two_domains_publishing_at_once_both_land(mesh: Path) -> None:
+def test_two_domains_publishing_at_once_both_land(mesh: Path, tmp_path: Path) -> None:
     """Two `duckmesh ci --domain` at the same moment: the second publish waits for the
     first and merges over it, so the last snapshot holds both domains' products and
-    both domains' manifest nodes (P09's baseline loses neither)."""
+    both domains' manifest nodes (P09's baseline loses neither). The test holds the
+    publish lock while both build, so both publishes surely meet at it."""
     published = mesh / "published"
     duckmesh(mesh, "publish")  # the clone's own snapshot
     before = current(published)
     old = json.loads((published / "manifest.json").read_text())["nodes"]
-    results = _run_together(mesh, ["ci", "--domain", "customers", "--scale", SCALE],
-                            ["ci", "--domain", "sales", "--scale", SCALE])
-    assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
-    assert sum("waiting for the publish of PID " in r.stdout for r in results) == 1
+    env = {**os.environ, "DUCKMESH_DB": str(mesh / "mesh.duckdb")}
+    logs = [tmp_path / f"{domain}.log" for domain in ("customers", "sales")]
+    processes = []
+    for log in logs:
+        with log.open("w") as out:
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "duckmesh.cli", "--project-dir", str(mesh), "ci",
+                 "--domain", log.stem, "--scale", SCALE], cwd=mesh, env=env, text=True,
+                stdout=out, stderr=subprocess.STDOUT))
+    with (published / ".publish.lock").open("a+") as lock:
+        while not all("[3/4]" in log.read_text() for log in logs):  # past the check
+            assert all(p.poll() is None for p in processes), [x.read_text() for x in logs]
+            time.sleep(0.01)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a third publisher would
+        while not all("waiting for the publish of " in log.read_text() for log in logs):
+            assert all(p.poll() is None for p in processes), [x.read_text() for x in logs]
+            time.sleep(0.05)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    assert [p.wait(timeout=600) for p in processes] == [0, 0], [x.read_text() for x in logs]
     record = json.loads((published / "current" / "publish.json").read_text())
     origins = {r: e["origin_snapshot"] for r, e in record["products"].items()}
     snapshots = sorted(p.name for p in (published / "snapshots").iterdir()

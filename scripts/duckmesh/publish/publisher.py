@@ -553,6 +553,6 @@ def remove_consumer(mesh: Mesh, name: str, keep: int = DEFAULT_KEEP,
                     log: Callable[[str], None] = print) -> Published:
     """`publish --remove NAME`: forget a consumer registered with `--for` and publish a
     snapshot without its file (older snapshots keep theirs until pruned)."""
-    registry.remove(snapshots.published_dir(mesh), access.check_consumer(name),
-                    set(access.consumer_groups(mesh.root)))
-    return publish(mesh, keep=keep, log=log)
+    consumer, groups = access.check_consumer(name), set(access.consumer_groups(mesh.root))
+    return publish(mesh, keep=keep, log=log, prepare=lambda: registry.remove(
+        snapshots.published_dir(mesh), consumer, groups))

@@ -62,7 +62,8 @@ def waiting_lock(path: Path, what: str, log: Callable[[str], None] = print) -> I
     flock: the kernel releases it when the holder exits, SIGKILL included, so a lock
     file left behind never blocks anyone."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
+    # readable by its owner and group only, like the rest of published/
+    with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o640), "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

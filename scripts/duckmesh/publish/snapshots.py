@@ -75,6 +75,9 @@ def outside_problem(pub: Path) -> str | None:
         return "published/current is not a link"
     if target is None or _inside(pub, target) is not None:
         return None
+    parts = Path(target).parts
+    if len(parts) == 2 and parts[0] == "snapshots" and not parts[1].startswith("."):
+        return f"published/current points at {target}, which is not a kept snapshot"
     return f"published/current points at {target}, outside published/snapshots/"
 
 

@@ -6,6 +6,7 @@ with what the published files hold; publish's own checksums are not trusted.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -304,3 +305,129 @@ def test_disk_full_during_publish_changes_nothing(mesh: Path, monkeypatch) -> No
     assert current(published) == before
     assert assert_intact(published) == good
     assert not list((published / "snapshots").glob(".tmp-*"))
+
+
+# -- concurrent publishes and a damaged publish before a build (issues 26.5, 27.4) -------
+
+def _run_together(root: Path, *commands: list[str]) -> list[subprocess.CompletedProcess]:
+    """Start every command as its own `duckmesh` process at once; wait for all."""
+    env = {**os.environ, "DUCKMESH_DB": str(root / "mesh.duckdb")}
+    processes = [subprocess.Popen([sys.executable, "-m", "duckmesh.cli", "--project-dir",
+                                   str(root), *command], cwd=root, env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for command in commands]
+    done = []
+    for command, process in zip(commands, processes, strict=True):
+        out, err = process.communicate(timeout=600)
+        done.append(subprocess.CompletedProcess(command, process.returncode, out, err))
+    return done
+
+
+def test_publishes_at_once_wait_for_each_other_and_all_land(mesh: Path) -> None:
+    published = mesh / "published"
+    good = assert_intact(published)
+    results = _run_together(mesh, *(["publish", "--force", "--keep", "5"] for _ in range(3)))
+    assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
+    written = sorted(r.stdout.split("published snapshot ")[1].split(":")[0] for r in results)
+    assert len(set(written)) == 3
+    waited = [r.stdout for r in results if "waiting for the publish of PID " in r.stdout]
+    assert waited and all("(.publish.lock is locked)" in out for out in waited)
+    assert all("\n      waited " in out for out in waited)
+    assert sorted(p.name for p in (published / "snapshots").iterdir())[-3:] == written
+    assert current(published) == written[-1]
+    assert assert_intact(published) == good
+    assert duckmesh(mesh, "publish", "--verify").stdout == f"snapshot {written[-1]}: intact\n"
+    assert not list((published / "snapshots").glob(".tmp-*"))
+
+
+def test_two_domains_publishing_at_once_both_land(mesh: Path, tmp_path: Path) -> None:
+    """Two `duckmesh ci --domain` at the same moment: the second publish waits for the
+    first and merges over it, so the last snapshot holds both domains' products and
+    both domains' manifest nodes (P09's baseline loses neither). The test holds the
+    publish lock while both build, so both publishes surely meet at it."""
+    published = mesh / "published"
+    duckmesh(mesh, "publish")  # the clone's own snapshot
+    before = current(published)
+    old = json.loads((published / "manifest.json").read_text())["nodes"]
+    env = {**os.environ, "DUCKMESH_DB": str(mesh / "mesh.duckdb")}
+    logs = [tmp_path / f"{domain}.log" for domain in ("customers", "sales")]
+    processes = []
+    for log in logs:
+        with log.open("w") as out:
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "duckmesh.cli", "--project-dir", str(mesh), "ci",
+                 "--domain", log.stem, "--scale", SCALE], cwd=mesh, env=env, text=True,
+                stdout=out, stderr=subprocess.STDOUT))
+    with (published / ".publish.lock").open("a+") as lock:
+        while not all("[3/4]" in log.read_text() for log in logs):  # past the check
+            assert all(p.poll() is None for p in processes), [x.read_text() for x in logs]
+            time.sleep(0.01)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a third publisher would
+        while not all("waiting for the publish of " in log.read_text() for log in logs):
+            assert all(p.poll() is None for p in processes), [x.read_text() for x in logs]
+            time.sleep(0.05)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    assert [p.wait(timeout=600) for p in processes] == [0, 0], [x.read_text() for x in logs]
+    record = json.loads((published / "current" / "publish.json").read_text())
+    origins = {r: e["origin_snapshot"] for r, e in record["products"].items()}
+    snapshots = sorted(p.name for p in (published / "snapshots").iterdir()
+                       if p.name > before)
+    assert len(snapshots) == 2 and current(published) == snapshots[-1]
+    assert {origins["customers.customers_v1"], origins["sales.orders_v2"]} == set(snapshots)
+    manifest = json.loads((published / "manifest.json").read_text())["nodes"]
+    for uid, relation in (("model.customers.customers.v1", "customers.customers_v1"),
+                          ("model.sales.orders.v2", "sales.orders_v2")):
+        theirs = json.loads((published / "snapshots" / origins[relation]
+                             / "manifest.json").read_text())["nodes"][uid]
+        assert manifest[uid]["created_at"] == theirs["created_at"] != old[uid]["created_at"]
+    assert_intact(published)
+    assert duckmesh(mesh, "publish", "--verify").stdout == f"snapshot {snapshots[-1]}: intact\n"
+
+
+def test_a_build_trusts_only_a_verified_publish(mesh: Path, tmp_path: Path) -> None:
+    """published/current re-pointed at a tampered copy: the build re-points it and keeps
+    the real snapshot, verified. A published manifest emptied to {"nodes": {}} (which
+    switched P09 off): the build re-points current at the newest intact snapshot before
+    dbt runs, so P09 still stops a column dropped in place."""
+    published = mesh / "published"
+    duckmesh(mesh, "publish")  # the clone's own snapshot
+    snapshot = current(published)
+    good = assert_intact(published)
+    copy = tmp_path / "copy" / snapshot
+    shutil.copytree(published / "snapshots" / snapshot, copy)
+    with duckdb.connect(str(copy / "mesh.duckdb")) as con:
+        con.execute("update sales.orders_v2 set net_amount = 0")
+    (published / "current").unlink()
+    (published / "current").symlink_to(copy)
+    built = duckmesh(mesh, "build", "--scale", SCALE)
+    assert (f"      published/current points at {copy}, outside published/snapshots/: "
+            f"published/current now points at snapshots/{snapshot}, the newest intact "
+            "snapshot\n") in built.stdout
+    assert f"      unchanged: snapshot {snapshot} kept (10 product versions" in built.stdout
+    assert current(published) == snapshot and assert_intact(published) == good
+
+    duckmesh(mesh, "publish", "--force")
+    damaged = current(published)
+    (published / "manifest.json").write_text('{"nodes": {}}')
+    products = mesh / "domains" / "customers" / "models" / "products"
+    sql = (products / "customers_v1.sql").read_text()
+    (products / "customers_v1.sql").write_text(sql.replace(
+        "        signup_date,\n        updated_at\n", "        signup_date\n"))
+    yml = (products / "_products.yml").read_text()
+    (products / "_products.yml").write_text(yml.replace(
+        "      - name: updated_at\n"
+        "        description: Last change of the account in the CRM (UTC).\n"
+        "        data_type: timestamp with time zone\n", ""))
+    stopped = duckmesh(mesh, "build", "--scale", SCALE, check=False)
+    assert stopped.returncode == 1
+    assert (f"      published/snapshots/{damaged}/manifest.json changed since it was "
+            f"published (size differs): published/current now points at "
+            f"snapshots/{snapshot}, the newest intact snapshot\n") in stopped.stdout
+    assert ("[P09 error] domain customers, model.customers.customers.v1: breaking change to "
+            "published product customers v1 without a new version: column updated_at "
+            "removed.") in stopped.stdout
+    assert current(published) == snapshot
+    with duckdb.connect(str(published / "mesh.duckdb"), read_only=True) as con:
+        assert "updated_at" in [c for c, *_ in con.execute(
+            "describe customers.customers_v1").fetchall()]
+    assert assert_intact(published) == good

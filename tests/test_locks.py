@@ -38,3 +38,34 @@ def test_a_reader_of_the_build_database_is_named_before_the_build_starts(
     finally:
         reader.kill()
         reader.wait()
+
+
+@pytest.mark.unit
+def test_a_second_publisher_waits_for_the_lock_with_a_message(tmp_path: Path) -> None:
+    """published/.publish.lock: the second holder waits, says for whom, then gets it."""
+    import os
+    import stat
+    import threading
+    import time
+
+    from duckmesh.core.locks import waiting_lock
+
+    lock, said = tmp_path / ".publish.lock", []
+
+    def second() -> None:
+        with waiting_lock(lock, "the publish", said.append):
+            said.append("second holds it")
+
+    with waiting_lock(lock, "the publish", said.append):
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.3)
+        said.append("first lets go")
+    thread.join()
+    holder = f"PID {os.getpid()} ("
+    assert said[0].startswith(f"      waiting for the publish of {holder}")
+    assert said[0].endswith(") to finish (.publish.lock is locked)")
+    assert said[1] == "first lets go"
+    assert said[2].startswith("      waited 0.") and f"s for the publish of {holder}" in said[2]
+    assert said[3] == "second holds it"
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o640 and lock.read_text() == ""

@@ -52,8 +52,9 @@ def zero_one_mib(path: Path) -> None:
 def test_every_published_file_and_table_is_recorded_and_verifies(root: Path) -> None:
     published = record(root)
     files = published["files"]
-    assert sorted(files) == sorted(["mesh.duckdb", *(verify.port_file(e) for e in
-                                                     published["products"].values()),
+    assert sorted(files) == sorted(["mesh.duckdb", "manifest.json",
+                                    *(verify.port_file(e) for e in
+                                      published["products"].values()),
                                     "consumers/bi_dashboards/mesh.duckdb",
                                     "consumers/data_science/mesh.duckdb"])
     folder = root / "published" / "current"
@@ -205,3 +206,196 @@ def test_view_damage_names_a_missing_view_and_one_that_reads_another_file(
     (tmp_path / "bad.duckdb").write_bytes(b"not a database")
     [problem] = verify.view_damage(tmp_path / "bad.duckdb", {"sales.orders_v1": str(port)})
     assert problem.startswith("bad.duckdb cannot be read (")
+
+
+# -- verified means verified (issue 27, item 4) --------------------------------------------
+
+SUM_NET = "select sum(net_amount)::varchar from sales.orders_v2"
+
+
+def flip_bytes(path: Path, offset: int, count: int = 16) -> None:
+    """Invert ``count`` bytes in place and restore the size and modification time, so
+    only the content tells."""
+    before = path.stat()
+    with path.open("r+b") as handle:
+        handle.seek(offset)
+        data = handle.read(count)
+        handle.seek(offset)
+        handle.write(bytes(b ^ 0xFF for b in data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+def query_value(root: Path, sql: str, *args: str) -> str:
+    return json.loads(duckmesh(root, "query", "--json", *args, sql).stdout).popitem()[1]
+
+
+def port_sum(port: Path) -> str:
+    with duckdb.connect() as con:
+        return con.execute("select sum(net_amount)::varchar from read_parquet(?)",
+                           [str(port)]).fetchone()[0]
+
+
+def test_current_pointing_outside_snapshots_is_never_served_and_is_re_pointed(
+        root: Path, tmp_path: Path) -> None:
+    """A tampered copy of the current snapshot, same id, linked as published/current:
+    queries refuse it, --verify says so, the next publish re-points current."""
+    snapshot = current(root)
+    good = query_value(root, SUM_NET)
+    copy = tmp_path / "elsewhere" / snapshot
+    shutil.copytree(root / "published" / "snapshots" / snapshot, copy)
+    with duckdb.connect(str(copy / "mesh.duckdb")) as con:
+        con.execute("update sales.orders_v2 set net_amount = 0")
+    (root / "published" / "current").unlink()
+    (root / "published" / "current").symlink_to(copy)
+    problem = f"published/current points at {copy}, outside published/snapshots/"
+
+    refused = duckmesh(root, "query", SUM_NET, check=False)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == (
+        f"duckmesh query: error: {problem}: not served; `duckmesh publish --verify` names "
+        "the snapshot to roll back to (`duckmesh publish --rollback`), and the next "
+        "`duckmesh build` re-points it\n")
+    check = duckmesh(root, "publish", "--verify", check=False)
+    assert check.returncode == 1
+    assert check.stdout == f"snapshot {snapshot}: DAMAGED\n  {problem}\n"
+    assert check.stderr == (f"duckmesh publish: error: damaged snapshot: the last good one is "
+                            f"{snapshot} (`duckmesh publish --rollback {snapshot}`)\n")
+    assert duckmesh(root, "publish", "--list").stdout.startswith(f"! {problem}: ")
+
+    published = duckmesh(root, "publish")
+    assert published.stdout.startswith(
+        f"      {problem}: published/current now points at snapshots/{snapshot}, the "
+        "newest intact snapshot\n")
+    assert os.readlink(root / "published" / "current") != str(copy)
+    assert query_value(root, SUM_NET) == good
+    assert duckmesh(root, "publish", "--verify").stdout == f"snapshot {current(root)}: intact\n"
+
+
+def test_a_flipped_hard_linked_port_with_its_mtime_restored_is_caught_and_rebuilt(
+        root: Path) -> None:
+    """Three snapshots share one port's inode: bytes flipped in it are found by SHA-256
+    (not by size or time), and the next publish writes the port again, never links it."""
+    first = current(root)
+    duckmesh(root, "publish")  # the clone's own snapshot (its consumer files read here)
+    assert duckmesh(root, "publish", "--force").returncode == 0
+    entry = record(root)["products"]["sales.orders_v2"]
+    port = root / "published" / "current" / verify.port_file(entry)
+    assert port.stat().st_nlink == 3  # one inode in the three kept snapshots
+    shared = port.stat().st_ino
+    before = port_sum(port)
+    flip_bytes(port, port.stat().st_size // 2)
+    damaged = f"{verify.port_file(entry)} changed since it was published (SHA-256 differs)"
+
+    check = duckmesh(root, "publish", "--verify", check=False)
+    assert check.returncode == 1
+    assert check.stdout == f"snapshot {current(root)}: DAMAGED\n  {damaged}\n"
+    assert check.stderr == ("duckmesh publish: error: damaged snapshot: no kept snapshot is "
+                            "intact: run `duckmesh build`\n")
+    assert duckmesh(root, "publish", "--verify", first, check=False).stdout \
+        == f"snapshot {first}: DAMAGED\n  {damaged}\n"
+
+    published = duckmesh(root, "publish")
+    assert published.stdout.splitlines()[:2] == [
+        f"      {damaged}: written again from its table",
+        f"      new snapshot: the current snapshot changed since it was published ({damaged})"]
+    fresh = root / "published" / "current" / verify.port_file(entry)
+    assert fresh.stat().st_nlink == 1 and fresh.stat().st_ino != shared
+    assert port_sum(fresh) == before
+    assert port_sum(root / "published" / "sales" / "orders" / "v2" / "orders_v2.parquet") \
+        == before  # what a reader of published/ reads
+    assert duckmesh(root, "publish", "--verify").stdout == f"snapshot {current(root)}: intact\n"
+    assert duckmesh(root, "publish").stdout.startswith("unchanged: snapshot ")
+
+
+@pytest.mark.parametrize("path", ["mesh.duckdb", "consumers/data_science/mesh.duckdb"])
+def test_a_damaged_file_with_size_and_mtime_restored_is_never_unchanged(
+        root: Path, path: str) -> None:
+    duckmesh(root, "publish")
+    kept = current(root)
+    assert duckmesh(root, "publish").stdout.startswith(f"unchanged: snapshot {kept} kept")
+    expected = query_value(root, SUM_NET)
+    file = root / "published" / "current" / path
+    flip_bytes(file, file.stat().st_size // 2)
+    published = duckmesh(root, "publish")
+    assert (f"      new snapshot: the current snapshot changed since it was published ({path} "
+            "changed since it was published (SHA-256 differs))\n") in published.stdout
+    assert current(root) != kept
+    assert duckmesh(root, "publish", "--verify").stdout == f"snapshot {current(root)}: intact\n"
+    assert query_value(root, SUM_NET) == expected
+    consumer = root / "published" / "consumers" / "data_science" / "mesh.duckdb"
+    assert query_value(root, SUM_NET, "--db", str(consumer)) == expected
+
+
+def test_a_broken_publish_json_is_reported_and_current_re_pointed(root: Path) -> None:
+    older = current(root)
+    duckmesh(root, "publish", "--force")
+    broken = current(root)
+    (root / "published" / "current" / "publish.json").write_text("{not json")
+    problem = (f"published/snapshots/{broken}/publish.json cannot be read (Expecting property "
+               "name enclosed in double quotes: line 1 column 2 (char 1))")
+
+    check = duckmesh(root, "publish", "--verify", check=False)
+    assert (check.returncode, check.stdout) == (1, f"snapshot {broken}: DAMAGED\n  {problem}\n")
+    assert check.stderr == (f"duckmesh publish: error: damaged snapshot: the last good one is "
+                            f"{older} (`duckmesh publish --rollback {older}`)\n")
+    listed = duckmesh(root, "publish", "--list")
+    assert f"* {broken}  DAMAGED: {problem}\n" in listed.stdout
+    published = duckmesh(root, "publish")
+    assert published.stdout.splitlines()[0] == (
+        f"      {problem}: published/current now points at snapshots/{older}, the newest "
+        "intact snapshot")
+    assert current(root) not in (older, broken)
+    assert duckmesh(root, "publish", "--verify").stdout == f"snapshot {current(root)}: intact\n"
+
+
+def test_with_no_intact_snapshot_left_publish_says_so_in_one_line(root: Path) -> None:
+    snapshot = current(root)
+    (root / "published" / "current" / "publish.json").write_text("{not json")
+    failed = duckmesh(root, "publish", check=False)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert failed.stderr == (
+        f"duckmesh publish: error: published/snapshots/{snapshot}/publish.json cannot be read "
+        "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1)), and "
+        "no kept snapshot is intact (`duckmesh publish --verify` names the damage): restore "
+        "the file, or move published/ aside and run `duckmesh build` to publish afresh\n")
+
+
+@pytest.mark.parametrize(("content", "why"), [
+    ("", "size differs"), ('{"nodes": {}}', "size differs")])
+def test_a_damaged_published_manifest_is_damage_and_repaired_before_a_build_reads_it(
+        root: Path, content: str, why: str) -> None:
+    """The manifest is governance P09's baseline: hashed like every file; the build's
+    first step re-points current at the newest snapshot whose manifest is intact."""
+    from duckmesh.core.project import Mesh
+    from duckmesh.publish import publisher
+
+    older = current(root)
+    duckmesh(root, "publish", "--force")
+    damaged = current(root)
+    (root / "published" / "manifest.json").write_text(content)
+    check = duckmesh(root, "publish", "--verify", check=False)
+    assert (check.returncode, check.stdout) == (
+        1, f"snapshot {damaged}: DAMAGED\n  manifest.json changed since it was published "
+           f"({why})\n")
+    lines: list[str] = []
+    assert publisher.check_published(Mesh(root), log=lines.append) == older
+    assert lines == [f"      published/snapshots/{damaged}/manifest.json changed since it was "
+                     f"published ({why}): published/current now points at snapshots/{older}, "
+                     "the newest intact snapshot"]
+    baseline = json.loads((root / "published" / "manifest.json").read_text())
+    assert "model.customers.customers.v1" in baseline["nodes"]
+
+
+def test_query_on_a_corrupt_consumer_file_is_one_line(root: Path) -> None:
+    path = root / "published" / "current" / "consumers" / "data_science" / "mesh.duckdb"
+    target = path.resolve()
+    path.write_bytes(b"\0" * path.stat().st_size)
+    result = duckmesh(root, "query", "--db", str(path), "select 1", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr == (
+        f"duckmesh query: error: cannot open {path}: it is not a readable DuckDB database "
+        f"(IO Error: The file \"{target}\" exists, but it is not a valid DuckDB database "
+        "file!). Fix: give --db a file `duckmesh publish` wrote (published/mesh.duckdb or "
+        "published/consumers/<name>/mesh.duckdb), or publish again to rewrite it\n")

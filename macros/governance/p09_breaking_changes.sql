@@ -67,5 +67,12 @@
     {%- if not path or not execute -%}{{ return({}) }}{%- endif -%}
     {%- if not path.startswith('/') -%}{%- set path = ctx.project_dir ~ '/' ~ path -%}{%- endif -%}
     {%- set found = duckmesh_platform.read_text_files([path]).values() | list -%}
-    {{ return(fromjson(found[0]) if found else {}) }}
+    {%- set parsed = fromjson(found[0]) if found else {} -%}
+    {#- a baseline that cannot be read stops the check: it never passes for want of one -#}
+    {%- if parsed is not mapping -%}
+        {{ exceptions.raise_compiler_error('governance P09: ' ~ path ~ ' cannot be read as a '
+            ~ 'dbt manifest: `duckmesh publish --verify` names the damage; `duckmesh build` '
+            ~ 'repairs it from the newest intact snapshot') }}
+    {%- endif -%}
+    {{ return(parsed) }}
 {% endmacro %}

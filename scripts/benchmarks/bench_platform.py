@@ -42,7 +42,7 @@ from duckmesh.core.project import Mesh
 CAPABILITIES = {
     "catalog": ("catalog",),
     "observability": ("observability",),
-    "publish": ("publish",),
+    "publish": ("publish", "published_check"),
     "source checks": ("source_checks",),
 }
 

@@ -153,6 +153,7 @@ def check_publish(mesh: Mesh, ws: DomainWorkspace, upstream: list[str]) -> dict 
     no upstream product); a one-line error when the domain needs a publish that is
     missing or was made by an incompatible dbt."""
     pub = published_dir(mesh)
+    publisher.check_published(mesh, log=lambda line: print(line, flush=True))
     manifest_file, database = pub / "manifest.json", pub / "mesh.duckdb"
     if not manifest_file.is_file() or not database.is_file():
         if upstream:
@@ -326,19 +327,25 @@ def merged_manifest(published: dict | None, built: dict, packages: set[str]) -> 
 
 
 def publish(mesh: Mesh, result: DomainBuild) -> None:
-    """Publish the domain's products into a new snapshot, carrying every other product."""
+    """Publish the domain's products into a new snapshot, carrying every other product.
+    The manifest is merged over the last publish once the publish lock is held, so two
+    domains publishing at once both land: the second merges over the first's."""
     ws = result.ws
     built = load_manifest(ws)
     packages = {ws.project}
-    merged = merged_manifest(result.published, built, packages)
-    ws.manifest_path.write_text(json.dumps(merged))
     own = {p.relation for p in own_products(ws, built)}
+
+    def merge() -> None:  # under the publish lock: the publish as it is now
+        manifest_file = published_dir(mesh) / "manifest.json"
+        published = json.loads(manifest_file.read_text()) if manifest_file.is_file() \
+            else result.published
+        ws.manifest_path.write_text(json.dumps(merged_manifest(published, built, packages)))
 
     def log(line: str) -> None:  # other domains' products are carried: one line below
         if line.split()[0] in own or " not published " not in line:
             print(line, flush=True)
 
-    done = publisher.publish(ws, in_build=True, log=log)
+    done = publisher.publish(ws, in_build=True, log=log, prepare=merge)
     published_own = sorted(r for r in done.built if r in own)
     carried_own = sorted(r for r in done.carried if r in own)
     others = len([r for r in done.carried if r not in own])

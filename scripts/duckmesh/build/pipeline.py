@@ -47,6 +47,7 @@ class Step:
 # Consumer access is governance policy P11 (macros/governance/), checked by dbt itself
 # before any model builds: no step and no separate `dbt parse` here.
 BEFORE_BUILD: tuple[Step, ...] = (
+    Step("published_check", publisher.before_build),  # P09 reads the last publish
     Step("project_checks", parse_checks.before_build),
     Step("source_checks", quarantine.check_sources, data_step=True),
 )

@@ -48,8 +48,16 @@ def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, kee
     if list_only:
         current = snapshots.current_snapshot(pub)
         verified = snapshots.read_verified(pub)
+        outside = snapshots.outside_problem(pub)
+        if outside:
+            print(f"! {outside}: readers do not read a kept snapshot (`duckmesh publish "
+                  "--verify` says which to roll back to)")
         for name in snapshots.snapshots(pub):
-            record = snapshots.read_record(pub / "snapshots" / name)
+            try:
+                record = snapshots.read_record(pub / "snapshots" / name)
+            except MeshError as error:
+                print(f"{'*' if name == current else ' '} {name}  DAMAGED: {error}")
+                continue
             checked = (f"  verified {verified['verified_at']}"
                        if name == current and verified.get("snapshot") == name else "")
             print(f"{'*' if name == current else ' '} {name}  {len(record['products'])} "

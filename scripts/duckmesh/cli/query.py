@@ -14,6 +14,7 @@ Imports DuckDB and nothing of dbt, so it starts at once."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,9 @@ def query(state: CliState, sql: str, db: Path | None, as_json: bool) -> int:
                            "published/mesh.duckdb or published/consumers/<name>/mesh.duckdb")
     if path.resolve() == mesh.db_path.resolve():
         raise InvalidInput(_private(mesh, path))
+    outside = _outside_snapshots(mesh.root / "published", path)
+    if outside:
+        raise MeshError(outside)
     try:
         con, ports = _sandbox(path, mesh)
     except duckdb.IOException as error:
@@ -116,6 +120,21 @@ def project_ports(mesh: Mesh, listed: list[str]) -> tuple[list[str], list[str]]:
         ok = inside and real.suffix == ".parquet" and real.is_file()
         (allowed if ok else foreign).append(listed_path)
     return allowed, foreign
+
+
+def _outside_snapshots(pub: Path, path: Path) -> str | None:
+    """A file of published/ read through ``current`` when that link points outside
+    published/snapshots/: it is not a published snapshot, so it is not served."""
+    current = pub / "current"
+    if not path.absolute().is_relative_to(pub.absolute()) or not current.is_symlink():
+        return None
+    target = os.readlink(current)
+    parts = Path(target).parts
+    if len(parts) == 2 and parts[0] == "snapshots" and not parts[1].startswith("."):
+        return None
+    return (f"published/current points at {target}, outside published/snapshots/: not "
+            "served; `duckmesh publish --verify` names the snapshot to roll back to "
+            "(`duckmesh publish --rollback`), and the next `duckmesh build` re-points it")
 
 
 def _sandbox(path: Path, mesh: Mesh) -> tuple[duckdb.DuckDBPyConnection, list[str]]:

@@ -1,9 +1,15 @@
 """Who holds a DuckDB file: a build needs it for writing, and DuckDB allows one writer or
-any number of readers, never both. Say so before dbt starts, naming the process."""
+any number of readers, never both. Say so before dbt starts, naming the process. And
+the lock file that makes publishers wait for each other (``waiting_lock``)."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -46,3 +52,35 @@ def require_writable(path: Path) -> None:
                         f"connection{kill} and build again. Readers belong on the published "
                         "copy, published/mesh.duckdb (`duckmesh query --db "
                         "published/mesh.duckdb`), which a build never locks")
+
+
+@contextmanager
+def waiting_lock(path: Path, what: str, log: Callable[[str], None] = print) -> Iterator[None]:
+    """Hold the exclusive lock file ``path`` for the block (``what``: the work it
+    serialises, for the message). A holder is waited for, with one line naming it
+    (the PID and command line it wrote into the file), never failed on. The lock is an
+    flock: the kernel releases it when the holder exits, SIGKILL included, so a lock
+    file left behind never blocks anyone."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # readable by its owner and group only, like the rest of published/
+    with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o640), "r+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            log(f"      waiting for {what} of {holder} to finish ({path.name} is locked)")
+            started = time.monotonic()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            log(f"      waited {time.monotonic() - started:.1f}s for {what} of {holder}")
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(lock_holder(f"PID {os.getpid()}") + "\n")
+            handle.flush()
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()
+            fcntl.flock(handle, fcntl.LOCK_UN)

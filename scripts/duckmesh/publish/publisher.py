@@ -110,7 +110,8 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
             artifacts: Artifacts | None = None,
             database: duckdb.DuckDBPyConnection | None = None,
             data_set: str | None = None, force: bool = False,
-            source_columns: dict[str, list[str]] | None = None) -> Published:
+            source_columns: dict[str, list[str]] | None = None,
+            prepare: Callable[[], None] | None = None) -> Published:
     """Publish a new snapshot, or keep the current one when it would be the same
     (publish.unchanged; ``force``: a new one all the same). In a build (``in_build``) the
     build's database is read read-write with dbt-duckdb's configuration, through
@@ -118,9 +119,31 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     attached read-only. ``data_set`` names the source data of the build (another one
     than the last publish's starts a new baseline for the volume gate; None: the last
     publish's). ``source_columns``: the build's source relation -> columns, described
-    once per build (catalog.store.db_columns)."""
+    once per build (catalog.store.db_columns).
+
+    Publishers take turns: the whole publish holds published/.publish.lock (a second
+    one waits, with a message, then publishes over the first's snapshot). ``prepare``
+    runs once the lock is held, before the artifacts are read (a domain's publish merges
+    its manifest over the one just published there). Before anything is read from it,
+    ``current`` is repaired when it cannot be trusted (snapshots.repair)."""
     if keep < 1:
         raise MeshError(f"--keep must be 1 or more, got {keep}")
+    pub = snapshots.published_dir(mesh)
+    modes.folder(pub, modes.configured(mesh.root))
+    with snapshots.lock(pub, log):
+        for name in snapshots.recover(pub):
+            log(f"      removed {name}, left by an interrupted publish")
+        snapshots.repair(pub, log)  # before anything reads the current snapshot
+        if prepare is not None:
+            prepare()
+        return _publish(mesh, consumers, keep, in_build, log, artifacts, database, data_set,
+                        force, source_columns)
+
+
+def _publish(mesh: Mesh, consumers: list[str] | None, keep: int, in_build: bool,
+             log: Callable[[str], None], artifacts: Artifacts | None,
+             database: duckdb.DuckDBPyConnection | None, data_set: str | None, force: bool,
+             source_columns: dict[str, list[str]] | None) -> Published:
     artifacts_used = _build_artifacts(mesh, artifacts)
     manifest, run_results = artifacts_used.manifest, artifacts_used.run_results
     access.check_refs(manifest)
@@ -140,9 +163,7 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     wanted = sorted(set(groups) | requested | (registered & known))
     modes.folder(pub, file_modes)
     modes.folder(pub / "snapshots", file_modes)
-    for name in snapshots.recover(pub):
-        log(f"      removed {name}, left by an interrupted publish")
-    previous_id = snapshots.current_snapshot(pub)
+    previous_id = snapshots.current_snapshot(pub)  # repaired by publish()
     previous_root = pub / "snapshots" / previous_id if previous_id else None
     previous_record = snapshots.read_record(previous_root) if previous_root else {}
     previous_products = previous_record.get("products") or {}
@@ -188,9 +209,10 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
                     "data_set": data_set or previous_record.get("data_set"),
                     "manifest_digest": digest}
     try:
+        linked: dict[str, str] = {}  # ports linked from the previous snapshot, hashed
         record["products"] = _write_products(mesh, work, decided, products, previous_root,
                                              previous_record, in_build, snapshot, database,
-                                             guard, log, gated)
+                                             guard, log, gated, linked)
         previous_tables = previous_record.get("consumer_tables") or {}
         record["consumer_tables"] = {}
         with snapshots.provisional(work, pub / "snapshots" / snapshot):
@@ -206,7 +228,7 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
         _write_manifest(artifacts_used.manifest_file or mesh.manifest_path, manifest,
                         previous_root, work / "manifest.json")
         files.write_packages(packages, work / "packages")
-        record["files"] = verify.digests(work, record)
+        record["files"] = verify.digests(work, record, known=linked)
         record["file_stats"] = verify.stats(work, sorted([*record["files"], "manifest.json"]))
         damage = verify.read_back(work, record)
         if damage:
@@ -291,7 +313,8 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                     previous_root: Path | None, previous_record: dict, in_build: bool,
                     snapshot: str, database: duckdb.DuckDBPyConnection | None,
                     guard: ports.Guard, log: Callable[[str], None] = print,
-                    gated: gates.GateResult | None = None) -> dict:
+                    gated: gates.GateResult | None = None,
+                    verified: dict[str, str] | None = None) -> dict:
     """Write the snapshot database and the Parquet ports; return the products' entries.
 
     A product's rows and checksum are computed once, from the build's table. A built
@@ -307,6 +330,7 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
     each carried one from the newest kept snapshot where its table is intact), and a port
     that changed is written again from its table."""
     previous = previous_record.get("products") or {}
+    verified = {} if verified is None else verified
     con = database or _connect_mesh(mesh, in_build)
     try:
         if guard.lineage is None:
@@ -356,12 +380,11 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                     _copy_table(con, None, product, "snap")
                 selects[product.relation] = guard.select(
                     product.unique_id, None, [(c, t) for c, t in measured[product.relation][2]])
-                _write_port(con, work, previous_root, product, selects[product.relation],
+                _write_port(con, work, previous_root, previous_record, product,
+                            selects[product.relation],
                             product.relation in unchanged
                             and previous[product.relation].get("port_select")
-                            == selects[product.relation]
-                            and verify.port_intact(previous_root, previous_record,
-                                                   product.relation, log))
+                            == selects[product.relation], log, verified)
             for relation in decided.carry:
                 product = products[relation]
                 if base is None:
@@ -371,11 +394,10 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                     con, f"snap.{qualified_name(product.schema, product.relation_name)}")
                 selects[relation] = guard.select(product.unique_id, None,
                                                  [(c, t) for c, t in columns])
-                _write_port(con, work, previous_root, product, selects[relation],
-                            base is not None
-                            and previous[relation].get("port_select") == selects[relation]
-                            and verify.port_intact(previous_root, previous_record, relation,
-                                                   log))
+                _write_port(con, work, previous_root, previous_record, product,
+                            selects[relation], base is not None
+                            and previous[relation].get("port_select") == selects[relation],
+                            log, verified)
             entries, rows = {}, []
             present = [*decided.build, *(products[r] for r in decided.carry)]
             for product in sorted(present, key=lambda p: p.relation):
@@ -418,15 +440,32 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
 
 
 def _write_port(con: duckdb.DuckDBPyConnection, work: Path, previous_root: Path | None,
-                product: ProductVersion, select: str, same_as_previous: bool) -> None:
+                previous_record: dict, product: ProductVersion, select: str, reuse: bool,
+                log: Callable[[str], None], verified: dict[str, str]) -> None:
     """The product's Parquet port: a link to the previous snapshot's when it holds the
-    same rows through the same select list, else written from the snapshot table."""
+    same rows through the same select list (``reuse``) and the linked file hashes to
+    the digest recorded for it (checked after linking, on the very file the new
+    snapshot holds, and kept in ``verified`` so it is not hashed twice); else written
+    from the snapshot table."""
     port = _port(work, product)
     port.parent.mkdir(parents=True, exist_ok=True)
-    if same_as_previous and previous_root is not None \
-            and _port(previous_root, product).is_file():
+    relative = port.relative_to(work).as_posix()
+    if reuse and previous_root is not None and _port(previous_root, product).is_file():
         files.link_file(_port(previous_root, product), port)
-        return
+        expected = (previous_record.get("files") or {}).get(relative)
+        if expected is not None:
+            digest = verify.sha256(port)
+            if digest == expected:
+                verified[relative] = digest
+                return
+            problem: str | None = (f"{relative} changed since it was published (SHA-256 "
+                                   "differs)")
+        else:  # a snapshot written before ports were hashed: its rows read back
+            problem = verify.port_damage(previous_root, previous_record, product.relation)
+            if problem is None:
+                return
+        port.unlink()
+        log(f"      {problem}: written again from its table")
     con.execute(f"copy (select {select} from "
                 f"snap.{qualified_name(product.schema, product.relation_name)}) "
                 f"to {sql_path(port)} ({PORT_FORMAT})")
@@ -447,7 +486,28 @@ def _latest_views(con: duckdb.DuckDBPyConnection, products: list[ProductVersion]
                         f"{quote_ident(product.schema)}.{quote_ident(product.relation_name)}")
 
 
-# -- the after-build step and the command ------------------------------------------------
+# -- the build's steps and the command ----------------------------------------------------
+
+def check_published(mesh: Mesh, log: Callable[[str], None] = print) -> str | None:
+    """Before dbt reads the last publish (governance P09 compares with its manifest, a
+    domain build reads its products): ``current`` points into published/snapshots/ and
+    its publish.json and manifest.json are intact (by SHA-256), else it is re-pointed at
+    the newest intact snapshot, with a message (snapshots.repair); return the current
+    snapshot. Under the publish lock: a publish running now ends first."""
+    pub = snapshots.published_dir(mesh)
+    if not (pub / "current").is_symlink() and not (pub / "current").exists():
+        return None
+    with snapshots.lock(pub, log):
+        snapshots.recover(pub)
+        return snapshots.repair(pub, log)
+
+
+def before_build(ctx: BuildContext) -> None:
+    """BEFORE_BUILD step: the publish the build compares with can be trusted
+    (check_published)."""
+    check_published(ctx.mesh, log=lambda line: print(line, flush=True))
+
+
 
 def after_build(ctx: BuildContext) -> None:
     """AFTER_BUILD step: publish what passed (set DUCKMESH_PUBLISH=off to skip)."""
@@ -493,6 +553,6 @@ def remove_consumer(mesh: Mesh, name: str, keep: int = DEFAULT_KEEP,
                     log: Callable[[str], None] = print) -> Published:
     """`publish --remove NAME`: forget a consumer registered with `--for` and publish a
     snapshot without its file (older snapshots keep theirs until pruned)."""
-    registry.remove(snapshots.published_dir(mesh), access.check_consumer(name),
-                    set(access.consumer_groups(mesh.root)))
-    return publish(mesh, keep=keep, log=log)
+    consumer, groups = access.check_consumer(name), set(access.consumer_groups(mesh.root))
+    return publish(mesh, keep=keep, log=log, prepare=lambda: registry.remove(
+        snapshots.published_dir(mesh), consumer, groups))

@@ -1,18 +1,28 @@
 """Snapshots under ``published/``: list them, find the current one, swap links
-atomically, recover from an interrupted publish, prune, roll back."""
+atomically, recover from an interrupted publish, repair a broken ``current``, prune,
+roll back.
+
+``current`` may point only at ``snapshots/<id>`` (relative, inside ``published/``): a
+link anywhere else is not a snapshot, whatever its folder is called. Publishers hold
+``published/.publish.lock`` while they change ``published/`` (``lock``): a second one
+waits for the first, with a message; readers never take it.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from duckmesh.core.locks import waiting_lock
 from duckmesh.core.project import Mesh, MeshError
 from duckmesh.publish import access, verify
+
+LOCK = ".publish.lock"
 
 
 def published_dir(mesh: Mesh) -> Path:
@@ -27,12 +37,91 @@ def snapshots(pub: Path) -> list[str]:
                   if p.is_dir() and not p.name.startswith(".") and (p / "publish.json").exists())
 
 
-def current_snapshot(pub: Path) -> str | None:
+@contextmanager
+def lock(pub: Path, log: Callable[[str], None] = print) -> Iterator[None]:
+    """Hold the publish lock (published/.publish.lock) for the block: one publisher at a
+    time changes published/; the next waits, with a message, and then lands too."""
+    with waiting_lock(pub / LOCK, "the publish", log):
+        yield
+
+
+def current_target(pub: Path) -> str | None:
+    """Where ``published/current`` points (None: no link)."""
     link = pub / "current"
-    if not link.is_symlink():
+    return os.readlink(link) if link.is_symlink() else None
+
+
+def _inside(pub: Path, target: str | None) -> str | None:
+    """The snapshot ``target`` names when it is exactly ``snapshots/<id>`` of ``pub``."""
+    if target is None:
         return None
-    name = Path(os.readlink(link)).name
-    return name if (pub / "snapshots" / name / "publish.json").exists() else None
+    parts = Path(target).parts
+    if len(parts) != 2 or parts[0] != "snapshots" or parts[1].startswith("."):
+        return None
+    return parts[1] if (pub / "snapshots" / parts[1]).is_dir() else None
+
+
+def current_snapshot(pub: Path) -> str | None:
+    """The current snapshot: ``current`` points at ``snapshots/<id>``, which has its
+    publish.json (None otherwise: nothing published, or a link elsewhere)."""
+    name = _inside(pub, current_target(pub))
+    return name if name and (pub / "snapshots" / name / "publish.json").exists() else None
+
+
+def outside_problem(pub: Path) -> str | None:
+    """Why ``current`` is not a snapshot of this folder (None: it is, or there is none)."""
+    target = current_target(pub)
+    if target is None and (pub / "current").exists():
+        return "published/current is not a link"
+    if target is None or _inside(pub, target) is not None:
+        return None
+    parts = Path(target).parts
+    if len(parts) == 2 and parts[0] == "snapshots" and not parts[1].startswith("."):
+        return f"published/current points at {target}, which is not a kept snapshot"
+    return f"published/current points at {target}, outside published/snapshots/"
+
+
+def head_damage(root: Path) -> str | None:
+    """What the next build reads of a snapshot before dbt runs, checked: its publish.json
+    and its manifest.json (governance P09's baseline, by SHA-256)."""
+    try:
+        record = verify.load_record(root)
+    except verify.RecordError as error:
+        return str(error)
+    problem = verify.manifest_damage(root, record)
+    return f"published/snapshots/{root.name}/{problem}" if problem else None
+
+
+def repair(pub: Path, log: Callable[[str], None] = print) -> str | None:
+    """Make ``current`` a snapshot that can be trusted before anything reads it for a
+    publish or a build (the caller holds the lock): a link outside published/snapshots/,
+    or a current snapshot whose publish.json or manifest.json is damaged, is re-pointed
+    at the newest intact snapshot (every file by SHA-256), with a message; return the
+    current snapshot (None: nothing published). No intact snapshot left: a MeshError
+    naming the file and the fix."""
+    target = current_target(pub)
+    if target is None and not (pub / "current").exists():
+        return None
+    name = _inside(pub, target)
+    problem = outside_problem(pub)
+    if problem is None and name is not None:
+        problem = head_damage(pub / "snapshots" / name)
+    if problem is None:
+        return name
+    good = last_good(pub, prefer=name or Path(target or "").name)
+    if good is None:
+        raise MeshError(f"{problem}, and no kept snapshot is intact (`duckmesh publish "
+                        "--verify` names the damage): restore the file, or move "
+                        "published/ aside and run `duckmesh build` to publish afresh")
+    if (pub / "current").exists() and not (pub / "current").is_symlink():
+        raise MeshError(f"{pub / 'current'} is a real file or folder where DuckMesh keeps a "
+                        "link: move it out of published/ and publish again")
+    record = read_record(pub / "snapshots" / good)
+    stable_links(pub, {e["domain"] for e in record["products"].values()})
+    link(f"snapshots/{good}", pub / "current")
+    log(f"      {problem}: published/current now points at snapshots/{good}, the newest "
+        "intact snapshot")
+    return good
 
 
 def link(target: str, link: Path) -> None:
@@ -82,7 +171,8 @@ def provisional(work: Path, final: Path) -> Iterator[None]:
 
 
 def read_record(root: Path) -> dict:
-    return json.loads((root / "publish.json").read_text())
+    """A snapshot's publish.json (verify.RecordError, a MeshError, when unreadable)."""
+    return verify.load_record(root)
 
 
 VERIFIED = "verified.json"
@@ -131,8 +221,14 @@ def prune(pub: Path, keep: int) -> list[str]:
     return doomed
 
 
-def rollback(mesh: Mesh, target: str | None = None) -> str:
+def rollback(mesh: Mesh, target: str | None = None,
+             log: Callable[[str], None] = print) -> str:
     pub = published_dir(mesh)
+    with lock(pub, log):
+        return _rollback(pub, target)
+
+
+def _rollback(pub: Path, target: str | None) -> str:
     recover(pub)
     names = snapshots(pub)
     current = current_snapshot(pub)
@@ -144,8 +240,11 @@ def rollback(mesh: Mesh, target: str | None = None) -> str:
         target = older[-1]
     elif target not in names:
         raise MeshError(f"unknown snapshot {target!r}: one of {names or 'none (publish first)'}")
-    record = read_record(pub / "snapshots" / target)
-    damage = verify.snapshot_damage(pub / "snapshots" / target, record, deep=False)
+    try:
+        record = read_record(pub / "snapshots" / target)
+        damage = verify.snapshot_damage(pub / "snapshots" / target, record, deep=False)
+    except verify.RecordError as error:
+        record, damage = {}, [str(error)]
     if damage:
         good = last_good(pub, exclude={target, current or ""})
         hint = (f"the last good snapshot is {good} (`duckmesh publish --rollback {good}`)"
@@ -158,13 +257,20 @@ def rollback(mesh: Mesh, target: str | None = None) -> str:
     return target
 
 
-def last_good(pub: Path, exclude: set[str] | None = None) -> str | None:
-    """The newest kept snapshot that verifies (its files as recorded)."""
-    for name in reversed(snapshots(pub)):
-        if name in (exclude or set()):
-            continue
+def last_good(pub: Path, exclude: set[str] | None = None, prefer: str | None = None
+              ) -> str | None:
+    """The newest kept snapshot that verifies (its record readable, its files as
+    recorded, by SHA-256); ``prefer``, when kept and intact, before any other."""
+    names = [n for n in reversed(snapshots(pub)) if n not in (exclude or set())]
+    if prefer in names:
+        names = [prefer, *(n for n in names if n != prefer)]
+    for name in names:
         root = pub / "snapshots" / name
-        if not verify.snapshot_damage(root, read_record(root), deep=False):
+        try:
+            record = read_record(root)
+        except verify.RecordError:
+            continue
+        if not verify.snapshot_damage(root, record, deep=False):
             return name
     return None
 
@@ -172,14 +278,26 @@ def last_good(pub: Path, exclude: set[str] | None = None) -> str | None:
 def verify_snapshots(mesh: Mesh, target: str | None = None) -> list[tuple[str, list[str]]]:
     """(snapshot, problems) for ``target`` (default: the current one), each product
     table read back against its recorded rows and checksum, each file against its
-    digest."""
+    digest. ``current`` pointing outside published/snapshots/ is a problem of its own:
+    readers do not read the snapshot it is named after."""
     pub = published_dir(mesh)
     names = snapshots(pub)
+    linked = current_target(pub)
+    outside = outside_problem(pub)
     if target is None:
-        target = current_snapshot(pub)
+        target = current_snapshot(pub) or (Path(linked).name if linked else None)
         if target is None:
             raise MeshError("nothing published yet: run `duckmesh build`")
+        if target not in names:
+            return [(target, [outside or f"published/current points at {linked}, which is "
+                              "not a kept snapshot"])]
     elif target not in names:
         raise MeshError(f"unknown snapshot {target!r}: one of {names or 'none (publish first)'}")
+    named_by_current = linked is not None and Path(linked).name == target
+    problems = [outside] if outside and named_by_current else []
     root = pub / "snapshots" / target
-    return [(target, verify.snapshot_damage(root, read_record(root)))]
+    try:
+        record = read_record(root)
+    except verify.RecordError as error:
+        return [(target, [*problems, str(error)])]
+    return [(target, problems + verify.snapshot_damage(root, record))]

@@ -8,11 +8,12 @@ checksum (from the quality gates' scan) and columns of its current entry, built 
 current snapshot; the same product definitions (``manifest_digest``), dbt packages, data
 set, file modes and consumers, and every select list (the Parquet ports' and each
 consumer's: access, masking and lineage) as recorded; the consumer files read the ports
-of this very folder (not of one it was copied from). The current snapshot's files must
-still have the size and modification time recorded when they were written
-(``file_stats``: a file changed since is written again from the build; `duckmesh publish
---verify` checks them by SHA-256). Anything else, or a snapshot written before these
-were recorded, makes a new snapshot.
+of this very folder (not of one it was copied from). Every file of the current snapshot
+(database, ports, consumer files, manifest) must still hash to the SHA-256 recorded when
+it was written (publish.verify.content_damage; a size other than recorded fails it
+without reading, an equal size and modification time never pass it): a file changed
+since makes a new snapshot, which rewrites it from the build. Anything else, or a
+snapshot written before these were recorded, makes a new snapshot.
 """
 
 from __future__ import annotations
@@ -87,11 +88,13 @@ def why_new(current: str, root: Path, record: dict, wanted: Publish) -> str | No
         return "other consumers"
     if not _ports_here(root, record):
         return "published/ was moved or copied: consumer files read ports elsewhere"
-    damage = verify.stat_damage(root, record)
-    if damage:
-        return f"the current snapshot changed since it was published ({'; '.join(damage)})"
     if not files.same_packages(wanted.packages, root / "packages"):
         return "dbt packages changed"
+    if verify.MANIFEST not in (record.get("files") or {}):
+        return "the current snapshot was written before its manifest was hashed"
+    damage = verify.content_damage(root, record)  # last: it reads every file
+    if damage:
+        return f"the current snapshot changed since it was published ({'; '.join(damage)})"
     return None
 
 

@@ -2,35 +2,80 @@
 
 ``publish.json`` records, per product version, its rows and content checksum (the same
 ``files.checksum`` the publish computed from the build) and, per file of the snapshot
-(``mesh.duckdb`` and each Parquet port), a SHA-256. A snapshot is intact when every file
-hashes to its recorded digest, or, for a database without one (snapshots written before
-digests were recorded), when every product table reads back with its recorded rows and
-checksum. Publish verifies what it reuses or links from the previous snapshot and reads
-the new snapshot back before switching ``current``; rollback refuses a damaged snapshot.
+(``mesh.duckdb``, each Parquet port, each consumer file and ``manifest.json``, the
+governance P09 baseline), a SHA-256. A snapshot is intact when every file hashes to its
+recorded digest, or, for a database without one (snapshots written before digests were
+recorded), when every product table reads back with its recorded rows and checksum.
+Every verdict that a file is intact rests on its content: a size other than the one
+recorded says "changed" without reading the file, but an equal size and modification
+time never say "intact" (the file is hashed; ``sha256_files`` hashes several at once, one
+thread per core). Publish verifies what it reuses or links from the previous snapshot
+and reads the new snapshot back before switching ``current``; rollback refuses a
+damaged snapshot.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 import duckdb
 
 from duckmesh.core.products import port_path
+from duckmesh.core.project import MeshError
 from duckmesh.core.sql import sql_path
 from duckmesh.publish import files
 from duckmesh.publish.plan import Plan
 
 DATABASE = "mesh.duckdb"
+MANIFEST = "manifest.json"
+RECORD = "publish.json"
 T = TypeVar("T")
+
+
+class RecordError(MeshError):
+    """A snapshot's publish.json that cannot be read: the snapshot cannot be verified."""
 
 
 def sha256(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def sha256_files(root: Path, paths: list[str]) -> dict[str, str | None]:
+    """SHA-256 of each file (relative path -> digest, None when it cannot be read), the
+    files hashed in parallel: hashlib releases the GIL while it hashes, so each core
+    hashes a file of its own."""
+    def one(path: str) -> str | None:
+        try:
+            return sha256(root / path)
+        except OSError:
+            return None
+
+    if len(paths) < 2:
+        return {path: one(path) for path in paths}
+    with ThreadPoolExecutor(max_workers=min(len(paths), os.cpu_count() or 1)) as pool:
+        return dict(zip(paths, pool.map(one, paths), strict=True))
+
+
+def load_record(root: Path) -> dict:
+    """A snapshot's publish.json; a RecordError names the file and the fix when it cannot
+    be read (the snapshot then cannot be verified, so it is never served or reused)."""
+    path = root / RECORD
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise RecordError(f"published/snapshots/{root.name}/{RECORD} cannot be read "
+                          f"({_first_line(error)})") from error
+    if not isinstance(record, dict) or not isinstance(record.get("products"), dict):
+        raise RecordError(f"published/snapshots/{root.name}/{RECORD} cannot be read (not a "
+                          "publish record)")
+    return record
 
 
 def port_file(entry: dict) -> str:
@@ -39,19 +84,65 @@ def port_file(entry: dict) -> str:
                                       entry["version"])).as_posix()
 
 
-def digests(root: Path, record: dict) -> dict[str, str]:
-    """SHA-256 of the snapshot database and of every product's port (relative path ->
-    digest), for ``record["files"]``."""
-    found = {DATABASE: sha256(root / DATABASE)}
-    for entry in record["products"].values():
-        port = port_file(entry)
-        if (root / port).is_file():
-            found[port] = sha256(root / port)
-    for consumer in record.get("consumer_tables") or {}:
-        path = consumer_file(consumer)
-        if (root / path).is_file():
-            found[path] = sha256(root / path)
-    return found
+def digests(root: Path, record: dict, known: dict[str, str] | None = None) -> dict[str, str]:
+    """SHA-256 of the snapshot database, of every product's port, of every consumer
+    file and of the manifest (relative path -> digest), for ``record["files"]``;
+    ``known``: digests already checked on these very files (a linked port)."""
+    paths = [DATABASE, MANIFEST, *(port_file(e) for e in record["products"].values()),
+             *(consumer_file(c) for c in record.get("consumer_tables") or {})]
+    present = [p for p in dict.fromkeys(paths) if (root / p).is_file()]
+    known = {p: d for p, d in (known or {}).items() if p in present}
+    hashed = sha256_files(root, [p for p in present if p not in known])
+    missing = sorted(p for p, d in hashed.items() if d is None)
+    if missing:
+        raise OSError(f"cannot read {', '.join(missing)} of the new snapshot")
+    return {**known, **{p: d for p, d in hashed.items() if d is not None}}
+
+
+def content_damage(root: Path, record: dict, paths: list[str] | None = None) -> list[str]:
+    """Files of a snapshot (all recorded, or ``paths``) whose content is not the one
+    published: missing, another size than recorded (no need to read it), or another
+    SHA-256. An equal size and modification time never pass a file unread."""
+    expected = record.get("files") or {}
+    sizes = record.get("file_stats") or {}
+    problems: dict[str, str] = {}
+    to_hash = []
+    for path in sorted(expected if paths is None else paths):
+        try:
+            size = (root / path).stat().st_size
+        except OSError:
+            problems[path] = f"{path} is missing"
+            continue
+        if path not in expected:
+            continue
+        if path in sizes and sizes[path][0] != size:
+            problems[path] = f"{path} changed since it was published (size differs)"
+        else:
+            to_hash.append(path)
+    for path, digest in sha256_files(root, to_hash).items():
+        if digest != expected[path]:
+            problems[path] = (f"{path} cannot be read" if digest is None else
+                              f"{path} changed since it was published (SHA-256 differs)")
+    return [problems[p] for p in sorted(problems)]
+
+
+def manifest_damage(root: Path, record: dict) -> str | None:
+    """Why a snapshot's manifest.json (governance P09's baseline) cannot be trusted: its
+    digest, or, for a snapshot written before manifests were hashed, whether it reads as
+    a dbt manifest."""
+    if MANIFEST in (record.get("files") or {}):
+        problems = content_damage(root, record, [MANIFEST])
+        return problems[0] if problems else None
+    try:
+        manifest = json.loads((root / MANIFEST).read_text())
+    except FileNotFoundError:
+        return f"{MANIFEST} is missing"
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        return f"{MANIFEST} cannot be read ({_first_line(error)})"
+    if not isinstance(manifest, dict) or not manifest.get("nodes") \
+            or not isinstance(manifest.get("metadata"), dict):
+        return f"{MANIFEST} is not a dbt manifest of the published products"
+    return None
 
 
 def stats(root: Path, paths: list[str]) -> dict[str, list[int]]:
@@ -62,25 +153,6 @@ def stats(root: Path, paths: list[str]) -> dict[str, list[int]]:
         info = (root / path).stat()
         found[path] = [info.st_size, info.st_mtime_ns]
     return found
-
-
-def stat_damage(root: Path, record: dict) -> list[str]:
-    """Files of a snapshot whose size or modification time is not the one recorded when
-    it was written (a cheap check, no SHA-256), or that are missing; a snapshot without
-    recorded stats cannot be checked this way."""
-    recorded = record.get("file_stats")
-    if not recorded or not set(record.get("files") or {}) <= set(recorded):
-        return ["no file sizes recorded"]
-    problems = []
-    for path, expected in sorted(recorded.items()):
-        try:
-            info = (root / path).stat()
-        except OSError:
-            problems.append(f"{path} is missing")
-            continue
-        if [info.st_size, info.st_mtime_ns] != expected:
-            problems.append(f"{path} changed")
-    return problems
 
 
 def consumer_file(consumer: str) -> str:
@@ -196,10 +268,13 @@ def database_damage(root: Path, record: dict, relations: set[str] | None = None)
 
 
 def snapshot_damage(root: Path, record: dict, deep: bool = True) -> list[str]:
-    """Everything wrong with a snapshot: its files against their digests, and (``deep``)
-    every product table read back against its rows and checksum."""
-    problems = [p for p in (file_damage(root, record, path)
-                            for path in sorted(record.get("files") or {})) if p]
+    """Everything wrong with a snapshot: its files (manifest included) against their
+    digests, and (``deep``) every product table read back against its rows and
+    checksum."""
+    problems = content_damage(root, record)
+    if MANIFEST not in (record.get("files") or {}):
+        problem = manifest_damage(root, record)
+        problems += [problem] if problem else []
     if not (root / DATABASE).is_file():
         return problems or [f"{DATABASE} is missing"]
     if deep or DATABASE not in (record.get("files") or {}):
@@ -254,18 +329,11 @@ def read_back(root: Path, record: dict) -> list[str]:
     return problems
 
 
-def _record(root: Path) -> dict:
-    return json.loads((root / "publish.json").read_text())
-
-
-def port_intact(root: Path | None, record: dict, relation: str,
-                 log: Callable[[str], None]) -> bool:
-    if root is None:
-        return False
-    damage = port_damage(root, record, relation)
-    if damage:
-        log(f"      {damage}: written again from its table")
-    return damage is None
+def _record(root: Path) -> dict | None:
+    try:
+        return load_record(root)
+    except RecordError:
+        return None
 
 
 def carry_sources(kept: list[Path], previous_root: Path | None, decided: Plan,
@@ -276,13 +344,14 @@ def carry_sources(kept: list[Path], previous_root: Path | None, decided: Plan,
     no kept snapshot is left out (moved to ``decided.drop``): damage is never copied."""
     if previous_root is None or not decided.carry:
         return {}
-    expected = _record(previous_root)["products"]
+    expected = (_record(previous_root) or {}).get("products") or {}
     candidates = [previous_root] + [root for root in reversed(kept) if root != previous_root]
     found: dict[str, Path] = {}
     for relation in sorted(decided.carry):
         for root in candidates:
-            entry = _record(root)["products"].get(relation)
-            if not entry or entry.get("checksum") != expected[relation].get("checksum"):
+            entry = ((_record(root) or {}).get("products") or {}).get(relation)
+            if not entry or entry.get("checksum") != (expected.get(relation) or {}).get(
+                    "checksum"):
                 continue
             if not table_damage(root / DATABASE, {relation: entry}):
                 found[relation] = root / DATABASE

@@ -111,15 +111,17 @@ def _literal(value: object) -> str:
 
 
 def row_checks(spec: SourceSpec, typed: Callable[[str], str | None],
-               reference_tables: dict[str, str]) -> list[Check]:
+               reference_tables: dict[str, str],
+               text: Callable[[str], str] | None = None) -> list[Check]:
     """The row-level expectations of ``spec`` over the columns ``typed`` can name
-    (None: the column is not in the file; drift reports it)."""
+    (None: the column is not in the file; drift reports it); ``text`` gives a column's
+    value as the file wrote it, to show in a reason (default: the typed value as text)."""
     checks = []
     for column in spec.columns:
         value = typed(column.name)
         if value is None:
             continue
-        shown = f"{value}::varchar"
+        shown = text(column.name) if text else f"{value}::varchar"
         if column.required and kind(column) in TEXT:
             checks.append(Check(f"trim({value}) = ''",
                                 quote_literal(f"missing required column {column.name} "
@@ -147,12 +149,14 @@ def row_checks(spec: SourceSpec, typed: Callable[[str], str | None],
                 checks.append(Check(
                     f"{value} < {other}",
                     f"'{column.name} before {column.not_before}: ' || {shown} || ' < ' || "
-                    f"{other}::varchar || ' (not_before)'"))
+                    f"{text(column.not_before) if text else other + '::varchar'} || "
+                    "' (not_before)'"))
         if column.references and column.name in reference_tables:
             table = reference_tables[column.name]
             ref = column.references
             checks.append(Check(
-                f"trim({shown}) not in (select v from {table})",
+                f"trim({value}::varchar) <> '' and "
+                f"trim({value}::varchar) not in (select v from {table})",
                 f"'orphan {column.name}: ' || {shown} || "
                 f"{quote_literal(f' is not in {ref.label} (references)')}"))
     return checks

@@ -238,11 +238,14 @@ def violations(spec: ExpectationSpec, path: Path, data_dir: Path,
             names = {name.lower(): quote_ident(name) for (name, *_) in
                      con.execute("describe rows").fetchall()}
 
+            def text(name: str) -> str:
+                return names.get(name.lower(), "null")
+
             def typed(name: str) -> str | None:
                 column = next(c for c in spec.columns if c.name == name)
-                text = names.get(name.lower())
-                return None if text is None else expectations.text_value(
-                    column, f"nullif({text}, '')")
+                found = names.get(name.lower())
+                return None if found is None else expectations.text_value(
+                    column, f"nullif({found}, '')")
         else:
             paths = ", ".join(quote_literal(f"$.{c.name}") for c in spec.columns)
             con.execute(f"""create temp table rows as
@@ -250,12 +253,15 @@ def violations(spec: ExpectationSpec, path: Path, data_dir: Path,
                 from read_ndjson_objects({quote_literal(str(path))})""")
             index = {c.name: i for i, c in enumerate(spec.columns, start=1)}
 
+            def text(name: str) -> str:
+                return f"(v[{index[name]}] ->> '$')"
+
             def typed(name: str) -> str | None:
                 column = next(c for c in spec.columns if c.name == name)
                 return expectations.text_value(
                     column, f"nullif(v[{index[name]}] ->> '$', '')")
         checks = expectations.row_checks(
-            spec, typed, expectations.load_references(con, spec, data_dir))
+            spec, typed, expectations.load_references(con, spec, data_dir), text)
         if not checks:
             return []
         return [(int(n), str(r)) for n, r in con.execute(

@@ -172,6 +172,14 @@ def duckmesh(root: Path, *args: str, env: dict[str, str] | None = None, check: b
     return result
 
 
+def without_producer_manifest(data_dir: Path) -> Path:
+    """Remove the producer manifest the generator writes beside its drop (bytes, rows and
+    SHA-256 of every file): the drop of a producer that records nothing, so a test that
+    changes a file exercises the content checks instead of the manifest's."""
+    (data_dir / "_manifest.json").unlink(missing_ok=True)
+    return data_dir
+
+
 @dataclass(frozen=True)
 class BuiltMesh:
     root: Path

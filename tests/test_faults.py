@@ -21,7 +21,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import clone_built, copy_mesh, duckmesh, masked, product_relations
+from conftest import (
+    clone_built,
+    copy_mesh,
+    duckmesh,
+    masked,
+    product_relations,
+    without_producer_manifest,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 SCALE = "0.002"  # 200 customers, 2,000 orders: a build takes seconds
@@ -248,7 +255,8 @@ def test_failing_product_test_keeps_the_previous_versions_of_its_set(mesh: Path)
     published = mesh / "published"
     good = assert_intact(published)
     first = current(published)
-    customers = mesh / "data" / f"scale_{SCALE}" / "crm" / "customers.csv"
+    customers = without_producer_manifest(mesh / "data" / f"scale_{SCALE}") / "crm" / \
+        "customers.csv"
     # a valid row (quarantine lets it through) that the product's accepted_values test rejects
     customers.write_text(customers.read_text() + "C09999999;Ann;Lee;ann@example.com;+49 1;XX;"
                          "consumer;01/01/2024;Y;2025-01-01 00:00:00\n")

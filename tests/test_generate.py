@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from duckmesh.sources.generate import generate, row_counts
+from duckmesh.sources.generate import generate, generate_batch, row_counts
 
 SCALE = 0.002  # 200 customers, 2,000 orders
 
@@ -30,7 +30,24 @@ def test_same_scale_and_seed_give_the_same_bytes(tmp_path: Path) -> None:
     second = generate(tmp_path / "b", scale=SCALE, seed=7, log=quiet)
     assert not first.reused and not second.reused
     assert digest(first.out_dir) == digest(second.out_dir)
-    assert len(digest(first.out_dir)) == 7  # six source files + the manifest
+    # six source files, the generator's record and the producer manifest of the drop
+    assert len(digest(first.out_dir)) == 8
+
+
+def test_the_producer_manifest_records_every_file_and_batch(tmp_path: Path) -> None:
+    """Bytes, rows and SHA-256 of every source file, batches added: validation checks the
+    drop against it (issue 27)."""
+    out = generate(tmp_path / "a", scale=SCALE, seed=7, log=quiet).out_dir
+    generate_batch(out, 2, log=quiet)
+    files = json.loads((out / "_manifest.json").read_text())["files"]
+    hashes = digest(out)
+    assert sorted(files) == sorted(set(hashes) - {"_generated.json", "_manifest.json"})
+    for relative, entry in files.items():
+        assert entry["sha256"] == hashes[relative]
+        assert entry["bytes"] == (out / relative).stat().st_size
+    assert files["sales/orders/orders_0001.parquet"]["rows"] == 2_000
+    assert files["crm/customers.csv"]["rows"] == 200
+    assert files["support/tickets.jsonl"]["rows"] == 400
 
 
 def test_another_seed_gives_other_data(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import BuiltMesh, clone_built, duckmesh
+from conftest import BuiltMesh, clone_built, duckmesh, without_producer_manifest
 from duckmesh.observability.history import to_utc
 from duckmesh.publish import gates
 from duckmesh.publish.plan import Plan, plan
@@ -123,6 +123,25 @@ def test_truncated_data_fails_min_rows_and_the_volume_band(
         "held back with its set: shop.customers_v1 is held back")
 
 
+def test_a_total_that_drops_sharply_fails_the_totals_band(
+        shop: duckdb.DuckDBPyConnection) -> None:
+    """Issue 27: the same rows with a sharply smaller numeric total (a source cut short
+    under an aggregate) fail the totals_band against the last publish's totals; a
+    previous total of 0 is not compared, and a key column has no total."""
+    shop.execute("create or replace table shop.campaigns_v1 as select range::varchar as id, "
+                 "(100 + range)::decimal(12, 2) as spend, 0 as clicks from range(10)")
+    previous = {**PREVIOUS, "shop.campaigns_v1": {"rows": 10, "totals": {
+        "spend": 1045.0 / 0.61, "clicks": 0.0}}}
+    decided = gated(shop, previous)
+    assert decided.carry["shop.campaigns_v1"] == (
+        "quality gate: spend totals 1,045.00 against 1,713.11 at its last publish (0.61x), "
+        "outside its totals_band [0.8, 1.25]")
+    measured = gates.apply(shop, MESH, plan(MESH, results(), set(PREVIOUS)), PREVIOUS, False,
+                           today=TODAY)
+    assert measured.totals["shop.campaigns_v1"] == {"spend": 1045.0, "clicks": 0.0}
+    assert measured.totals["shop.orders_v1"] == {}  # text ids and a timestamp: no totals
+
+
 def test_null_or_blank_keys_fail_and_a_failed_test_holds_the_set(
         shop: duckdb.DuckDBPyConnection) -> None:
     """Item 3: orders failing their relationships test keep customers at the previous
@@ -168,18 +187,25 @@ def published(root: Path) -> dict:
 @pytest.mark.e2e
 def test_a_truncated_source_holds_back_with_an_alert_before_publish(
         built_mesh: BuiltMesh, tmp_path: Path) -> None:
-    """Item 2: tickets.jsonl cut short publishes nothing new; the error alert comes first."""
+    """Item 2: tickets.jsonl cut short publishes nothing new; the error alert comes first.
+    Cut at a line end, from a producer without a manifest (issue 27: a cut in the middle
+    of a line, or a manifest, stops the build before dbt): the volume band sees it."""
     root = clone_built(built_mesh.root, tmp_path / "mesh")
     before = published(root)
-    tickets = root / "data" / "scale_0.01" / "support" / "tickets.jsonl"
+    tickets = without_producer_manifest(root / "data" / "scale_0.01") / "support" / "tickets.jsonl"
     data = tickets.read_bytes()
-    tickets.write_bytes(data[: len(data) * 45 // 100])
-    complete = data[: len(data) * 45 // 100].count(b"\n")  # the cut line is quarantined
+    kept = data[: data.rfind(b"\n", 0, len(data) * 45 // 100) + 1]
+    tickets.write_bytes(kept)
+    complete = kept.count(b"\n")
     result = duckmesh(root, "build", "--scale", "0.01", check=False)
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
+    # the totals of its numeric columns fell with it (totals_band, issue 27)
     gate = (f"quality gate: {complete:,} rows against 2,000 at its last publish "
-            f"({complete / 2000:.2f}x), outside its volume_band [0.5, 2]")
+            f"({complete / 2000:.2f}x), outside its volume_band [0.5, 2]; csat_score totals "
+            "1,975.00 against 4,357.00 at its last publish (0.45x), outside its totals_band "
+            "[0.8, 1.25]; resolution_hours totals 49,579.56 against 108,044.39 at its last "
+            "publish (0.46x), outside its totals_band [0.8, 1.25]")
     assert f"customer_service.tickets_v1 not published ({gate}): the previous version stays" \
         in result.stdout
     assert ("customer_service.tickets_v1 failed the quality gates (see above): 10 product "
@@ -205,24 +231,37 @@ def test_a_truncated_source_holds_back_with_an_alert_before_publish(
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize(("manifest", "offset", "size", "seed", "message"), [
+    # item 1 of issue 18: 300 random bytes in the middle (footer intact); the generator's
+    # manifest records the file's SHA-256
+    (True, 0.5, 300, 3, "sales/orders/orders_0001.parquet does not match the SHA-256 its "
+                        "producer recorded (_manifest.json): damaged in transit or changed "
+                        "after the export"),
+    # issue 27: 64 bytes at 10% published 22 order ids above 10,000; without a manifest
+    # the values read differ from the footer's statistics
+    (False, 0.1, 64, 27, "sales/orders/orders_0001.parquet holds values its footer's "
+                         "statistics do not allow (row group 0, order_id: 1 to 65534 and 0 "
+                         "nulls read, 1 to 10000 and 0 nulls in the footer): a damaged page"),
+])
 def test_corrupt_parquet_stops_the_build_naming_the_file(
-        built_mesh: BuiltMesh, tmp_path: Path) -> None:
-    """Item 1: 300 random bytes in the middle of a Parquet file (footer intact)."""
+        built_mesh: BuiltMesh, tmp_path: Path, manifest: bool, offset: float, size: int,
+        seed: int, message: str) -> None:
     import random
 
     root = clone_built(built_mesh.root, tmp_path / "mesh")
     before = published(root)["snapshot"]
-    orders = root / "data" / "scale_0.01" / "sales" / "orders" / "orders_0001.parquet"
+    data_dir = root / "data" / "scale_0.01"
+    if not manifest:
+        without_producer_manifest(data_dir)
+    orders = data_dir / "sales" / "orders" / "orders_0001.parquet"
     data = orders.read_bytes()
-    middle = len(data) // 2
-    orders.write_bytes(data[:middle] + random.Random(3).randbytes(300) + data[middle + 300:])
+    start = int(len(data) * offset)
+    orders.write_bytes(data[:start] + random.Random(seed).randbytes(size) + data[start + size:])
     result = duckmesh(root, "build", "--scale", "0.01", check=False)
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     assert "[3/4] dbt build" not in result.stdout
-    assert "source order_system.orders: " in result.stderr
-    assert "(sales/orders/orders_0001.parquet)" in result.stderr \
-        or "sales/orders/orders_0001.parquet is not readable Parquet" in result.stderr
+    assert f"source order_system.orders: {message}" in result.stderr
     assert published(root)["snapshot"] == before
     # the stopped run is recorded all the same (failed, no nodes)
     con = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
@@ -230,3 +269,31 @@ def test_corrupt_parquet_stops_the_build_naming_the_file(
                        "order by started_at").fetchall()
     con.close()
     assert runs[-1] == ("error", 0) and len(runs) == 2
+
+
+@pytest.mark.e2e
+def test_a_total_that_drops_sharply_holds_the_product_back(
+        built_mesh: BuiltMesh, tmp_path: Path) -> None:
+    """Issue 27: campaign_spend.csv cut to 60% (at a line end, no manifest) kept the 40
+    campaigns of campaign_performance, so the volume band could not fire, and published
+    its spend at 0.61x. The totals_band compares every numeric total with the last
+    publish."""
+    root = clone_built(built_mesh.root, tmp_path / "mesh")
+    before = published(root)
+    spend = without_producer_manifest(root / "data" / "scale_0.01") / "marketing" / \
+        "campaign_spend.csv"
+    data = spend.read_bytes()
+    spend.write_bytes(data[: data.rfind(b"\n", 0, len(data) * 60 // 100) + 1])
+    result = duckmesh(root, "build", "--scale", "0.01", check=False)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    line = next(ln for ln in result.stdout.splitlines()
+                if "marketing.campaign_performance_v1 not published (quality gate: " in ln)
+    assert line == (
+        "      marketing.campaign_performance_v1 not published (quality gate: return_on_ad_spend "
+        "totals 179.64 against 283.10 at its last publish (0.63x), outside its totals_band "
+        "[0.8, 1.25]; spend_amount totals 335,734.97 against 553,936.26 at its last publish "
+        "(0.61x), outside its totals_band [0.8, 1.25]): the previous version stays")
+    after = published(root)
+    assert {r: (e["rows"], e["checksum"]) for r, e in after["products"].items()} == {
+        r: (e["rows"], e["checksum"]) for r, e in before["products"].items()}

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import REPO, duckmesh
+from conftest import REPO, duckmesh, without_producer_manifest
 from duckmesh.core.project import Mesh
 from duckmesh.sources.validation import (
     BadRow,
@@ -138,7 +138,7 @@ def _corrupt(data_dir: Path, extra_customer_lines: list[str]) -> None:
 @pytest.mark.e2e
 def test_build_quarantines_bad_rows_and_keeps_good_ones(mesh_copy: Path) -> None:
     duckmesh(mesh_copy, "generate", "--scale", SCALE)
-    data_dir = mesh_copy / "data" / f"scale_{SCALE}"
+    data_dir = without_producer_manifest(mesh_copy / "data" / f"scale_{SCALE}")
     customers_before = (data_dir / "crm/customers.csv").read_text().splitlines()
     bad = (BAD / "customers_bad_rows.csv").read_text().splitlines()
     _corrupt(data_dir, bad)
@@ -169,7 +169,8 @@ def test_build_quarantines_bad_rows_and_keeps_good_ones(mesh_copy: Path) -> None
 @pytest.mark.e2e
 def test_threshold_fails_the_build_and_publishes_nothing(mesh_copy: Path) -> None:
     duckmesh(mesh_copy, "generate", "--scale", SCALE)
-    tickets = mesh_copy / "data" / f"scale_{SCALE}" / "support" / "tickets.jsonl"
+    tickets = without_producer_manifest(mesh_copy / "data" / f"scale_{SCALE}") / "support" / \
+        "tickets.jsonl"
     # 5 bad lines of 405 is over ticketing.tickets' max_bad_fraction of 0.01
     tickets.write_text(tickets.read_text() + "not json\n" * 5)
     result = duckmesh(mesh_copy, "build", "--scale", SCALE, check=False)

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
+from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh, without_producer_manifest
 from duckmesh.sources.generate import batch_counts, generate_batch
 
 pytestmark = [
@@ -167,6 +167,7 @@ def test_a_new_batch_lands_the_same_on_both_engines(spark_mesh: SparkMesh) -> No
     before = {c["product"]: c["spark_rows"] for c in json.loads(
         spark_mesh.run("scale-out", "compare", "--json").stdout)}
     generate_batch(data_dir, 2, log=lambda *_: None)
+    without_producer_manifest(data_dir)  # the CRM's night: a producer that records nothing
     with (data_dir / "crm" / "customers.csv").open("a") as crm:
         crm.write("C99999999;Bad;Row;bad@example.com;+1;XX;consumer;31/02/2023;Y;not a time\n")
     # the models only on Spark: its data tests passed in the module's build, and the

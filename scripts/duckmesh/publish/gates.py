@@ -8,6 +8,9 @@ against its declared expectations (``config.meta.quality``, defaults below):
 - ``volume_band``: ``[low, high]``, its rows divided by the rows of its last publish
   (default ``[0.5, 2.0]``; ``null`` turns it off). A publish from another data set (scale,
   seed or data folder) starts a new baseline: the band is not checked;
+- ``totals_band``: ``[low, high]``, the total of each numeric column that is not a key
+  divided by its total at the last publish (default ``[0.8, 1.25]``; ``null``: off): the
+  same rows with a sharply smaller total (a source cut short under an aggregate);
 - ``date_window``: ``{min, max}``, every date and timestamp column inside it (default
   1900-01-01 to one year after today);
 - its primary key columns never null or blank.
@@ -38,6 +41,9 @@ from duckmesh.publish import files
 from duckmesh.publish.plan import Plan
 
 DEFAULT_VOLUME_BAND = (0.5, 2.0)
+DEFAULT_TOTALS_BAND = (0.8, 1.25)
+NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+           "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
 DEFAULT_DATE_MIN = date(1900, 1, 1)
 TEMPORAL = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS",
             "TIMESTAMP_S")
@@ -52,6 +58,7 @@ class Expectations:
     date_min: date
     date_max: date
     keys: tuple[str, ...]
+    totals_band: tuple[float, float] | None = DEFAULT_TOTALS_BAND
 
 
 @dataclass
@@ -64,6 +71,9 @@ class GateResult:
     measured: dict[str, tuple[int, str]] = field(default_factory=dict)
     # relation -> [[name, type], ...] of each product version checked, as described then
     columns: dict[str, list[list[str]]] = field(default_factory=dict)
+    # relation -> {column: total} of each numeric column that is not a key (publish
+    # records them: the next publish's totals_band compares with them)
+    totals: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def _meta(node: dict) -> dict:
@@ -86,20 +96,23 @@ def expectations(node: dict, today: date) -> Expectations:
     quality = meta.get("quality") or {}
     min_rows = quality.get("min_rows", (meta.get("slo") or {}).get("min_rows", 1))
     band = quality.get("volume_band", DEFAULT_VOLUME_BAND)
+    totals = quality.get("totals_band", DEFAULT_TOTALS_BAND)
     window = quality.get("date_window") or {}
     return Expectations(
         min_rows=int(min_rows),
         volume_band=None if band is None else (float(band[0]), float(band[1])),
         date_min=_date(window.get("min"), DEFAULT_DATE_MIN),
         date_max=_date(window.get("max"), today + timedelta(days=366)),
-        keys=primary_key(node))
+        keys=primary_key(node),
+        totals_band=None if totals is None else (float(totals[0]), float(totals[1])))
 
 
-def measure(con: duckdb.DuckDBPyConnection, product: ProductVersion,
-            expected: Expectations) -> tuple[int, list[str], str, list[list[str]]]:
+def measure(con: duckdb.DuckDBPyConnection, product: ProductVersion, expected: Expectations
+            ) -> tuple[int, list[str], str, list[list[str]], dict[str, float]]:
     """(rows, why the product version fails its expectations, its checksum as
-    files.checksum computes it, its columns [[name, type], ...]) from one aggregate
-    query; values are compared and shown in SQL, so no value can break the check.
+    files.checksum computes it, its columns [[name, type], ...], the total of each
+    numeric column that is not a key) from one aggregate query; values are compared and
+    shown in SQL, so no value can break the check.
 
     A date or timestamp column is first checked by its lowest and highest value (a
     small query: the date of a value never decreases as the value grows); only a column
@@ -129,8 +142,12 @@ def measure(con: duckdb.DuckDBPyConnection, product: ProductVersion,
     for column in outside:
         value = f"{quote_ident(column)}::date"
         select.append(f"count(*) filter (where {value} < date '{low}' or {value} > date '{high}')")
+    numeric = [c[0] for c in columns if str(c[1]).upper().split("(")[0] in NUMERIC
+               and c[0] not in expected.keys]
+    select += [f"sum({quote_ident(c)})::double" for c in numeric]
     select.append(files.CHECKSUM)
     row = con.execute(f"select {', '.join(select)} from {relation} as t").fetchall()[0]
+    totals = {c: float(v) for c, v in zip(numeric, row[-1 - len(numeric):-1]) if v is not None}
     rows, problems = int(row[0]), []
     if rows < expected.min_rows:
         problems.append(f"{rows:,} rows, fewer than its min_rows {expected.min_rows:,}")
@@ -143,18 +160,34 @@ def measure(con: duckdb.DuckDBPyConnection, product: ProductVersion,
         if count:
             problems.append(f"{count:,} rows with {column} outside its date_window "
                             f"{low} to {high} (found {lowest} to {highest})")
-    return rows, problems, str(row[-1]), [[str(c[0]), str(c[1])] for c in columns]
+    return rows, problems, str(row[-1]), [[str(c[0]), str(c[1])] for c in columns], totals
 
 
-def _volume(rows: int, previous: dict | None, expected: Expectations) -> str | None:
-    if expected.volume_band is None or not previous or not previous.get("rows"):
-        return None
-    low, high = expected.volume_band
-    ratio = rows / previous["rows"]
-    if low <= ratio <= high:
-        return None
-    return (f"{rows:,} rows against {previous['rows']:,} at its last publish ({ratio:.2f}x), "
-            f"outside its volume_band [{low:g}, {high:g}]")
+def _volume(rows: int, totals: dict[str, float], previous: dict | None,
+            expected: Expectations) -> list[str]:
+    """The volume against the last publish: its rows (volume_band) and the total of each
+    numeric column (totals_band; a previous total of 0 or below is not compared)."""
+    if not previous:
+        return []
+    problems = []
+    if expected.volume_band is not None and previous.get("rows"):
+        low, high = expected.volume_band
+        ratio = rows / previous["rows"]
+        if not low <= ratio <= high:
+            problems.append(f"{rows:,} rows against {previous['rows']:,} at its last publish "
+                            f"({ratio:.2f}x), outside its volume_band [{low:g}, {high:g}]")
+    if expected.totals_band is not None:
+        low, high = expected.totals_band
+        for column, before in sorted((previous.get("totals") or {}).items()):
+            now = totals.get(column)
+            if now is None or not before or before <= 0:
+                continue
+            ratio = now / before
+            if not low <= ratio <= high:
+                problems.append(f"{column} totals {now:,.2f} against {before:,.2f} at its last "
+                                f"publish ({ratio:.2f}x), outside its totals_band "
+                                f"[{low:g}, {high:g}]")
+    return problems
 
 
 def linked_sets(manifest: dict) -> list[set[str]]:
@@ -229,12 +262,12 @@ def apply(con: duckdb.DuckDBPyConnection, manifest: dict, decided: Plan, previou
     result = GateResult()
     for product in decided.build:
         expected = expectations(manifest["nodes"][product.unique_id], today)
-        rows, problems, checksum, columns = measure(con, product, expected)
+        rows, problems, checksum, columns, totals = measure(con, product, expected)
         result.measured[product.relation] = (rows, checksum)
         result.columns[product.relation] = columns
-        volume = None if new_baseline else _volume(rows, previous.get(product.relation),
-                                                    expected)
-        problems += [volume] if volume else []
+        result.totals[product.relation] = totals
+        if not new_baseline:
+            problems += _volume(rows, totals, previous.get(product.relation), expected)
         if problems:
             result.failed[product.relation] = f"{GATE}: " + "; ".join(problems)
     by_id = {p.unique_id: p for p in public_products(manifest)}

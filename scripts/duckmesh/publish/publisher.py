@@ -417,6 +417,9 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                     "version": product.version, "rows": count, "checksum": checksum,
                     "columns": columns, "latest": product.is_latest,
                     "unique_id": product.unique_id, "port_select": selects[relation],
+                    # numeric totals: the next publish's totals_band (publish/gates.py)
+                    "totals": previous[relation].get("totals") if carried
+                    else (gated.totals if gated else {}).get(relation),
                     "reused": relation in keep and not carried,
                     "origin_snapshot": previous[relation]["origin_snapshot"] if carried
                     else snapshot}

@@ -20,6 +20,7 @@ from typing import Protocol
 import duckdb
 
 from duckmesh.core.sql import quote_ident, quote_literal
+from duckmesh.sources import expectations
 
 
 class ColumnSpec(Protocol):
@@ -46,6 +47,13 @@ class SourceSpec(Protocol):
     def delimiter(self) -> str: ...
     @property
     def date_window(self) -> tuple[date, date]: ...
+
+class ExpectationSpec(SourceSpec, expectations.SourceSpec, Protocol):
+    """A contract with declared expectations (validation.SourceSpec)."""
+
+    @property
+    def columns(self) -> tuple[expectations.ColumnSpec, ...]: ...
+
 
 _INT_LIMITS = {"integer": "2147483648", "bigint": "9223372036854775808"}
 _INT = r"[+-]?[0-9]+"
@@ -164,14 +172,15 @@ def _json_ok(column: ColumnSpec, value: str, window: tuple) -> tuple[str, str]:
     empty = f"({kind_of} is null or {kind_of} = 'NULL' or ({kind_of} = 'VARCHAR' and {text} = ''))"
     kind = column.data_type.split("(")[0].strip()
     integer = f"{kind_of} in ('BIGINT', 'UBIGINT')"
+    # a number written as a JSON string ("123") is not a number: read_json would type
+    # the whole column as JSON
     if kind in ("varchar", "text", "string"):
         ok = f"{kind_of} = 'VARCHAR'"
     elif kind in _INT_LIMITS:
-        ok = (f"(({integer} or {kind_of} = 'VARCHAR') and regexp_full_match({text}, '{_INT}') "
+        ok = (f"({integer} and regexp_full_match({text}, '{_INT}') "
               f"and abs(try_cast({text} as hugeint)) < {_INT_LIMITS[kind]})")
     elif kind in ("decimal", "numeric", "double", "float"):
-        ok = (f"({integer} or {kind_of} = 'DOUBLE' or ({kind_of} = 'VARCHAR' and "
-              f"regexp_full_match(trim({text}), '{_DECIMAL}')))")
+        ok = f"({integer} or {kind_of} = 'DOUBLE')"
     elif kind == "boolean":
         ok = (f"({kind_of} = 'BOOLEAN' or ({kind_of} = 'VARCHAR' and "
               f"lower({text}) in ('true', 'false', 't', 'f', '1', '0')))")
@@ -210,5 +219,53 @@ def clean_jsonl(spec: SourceSpec, path: Path, max_line: int) -> Clean | None:
         return _verdict(con, spec, columns, lines)
     except duckdb.Error:
         return None
+    finally:
+        con.close()
+
+
+def violations(spec: ExpectationSpec, path: Path, data_dir: Path,
+               fmt: str) -> list[tuple[int, str]]:
+    """(0-based data row, reasons) of every row of a CSV or JSON-lines file that breaks a
+    declared expectation (expectations.py): the file holds only rows the type checks
+    passed. Rows are numbered in file order (a CSV's header is not a row)."""
+    con = duckdb.connect()
+    try:
+        con.execute("set preserve_insertion_order = true")
+        if fmt == "csv":
+            con.execute(f"""create temp table rows as select * from read_csv(
+                {quote_literal(str(path))}, delim = {quote_literal(spec.delimiter)},
+                header = true, all_varchar = true, quote = '"', escape = '"')""")
+            names = {name.lower(): quote_ident(name) for (name, *_) in
+                     con.execute("describe rows").fetchall()}
+
+            def text(name: str) -> str:
+                return names.get(name.lower(), "null")
+
+            def typed(name: str) -> str | None:
+                column = next(c for c in spec.columns if c.name == name)
+                found = names.get(name.lower())
+                return None if found is None else expectations.text_value(
+                    column, f"nullif({found}, '')")
+        else:
+            paths = ", ".join(quote_literal(f"$.{c.name}") for c in spec.columns)
+            con.execute(f"""create temp table rows as
+                select json_extract(json, [{paths}]) as v
+                from read_ndjson_objects({quote_literal(str(path))})""")
+            index = {c.name: i for i, c in enumerate(spec.columns, start=1)}
+
+            def text(name: str) -> str:
+                return f"(v[{index[name]}] ->> '$')"
+
+            def typed(name: str) -> str | None:
+                column = next(c for c in spec.columns if c.name == name)
+                return expectations.text_value(
+                    column, f"nullif(v[{index[name]}] ->> '$', '')")
+        checks = expectations.row_checks(
+            spec, typed, expectations.load_references(con, spec, data_dir), text)
+        if not checks:
+            return []
+        return [(int(n), str(r)) for n, r in con.execute(
+            f"select rowid, reason from (select rowid, {expectations.reason_sql(checks)} "
+            "as reason from rows) where reason <> '' order by rowid").fetchall()]
     finally:
         con.close()

@@ -43,6 +43,9 @@ PRODUCTS = 200  # fixed: matches domains/sales/seeds/products.csv
 PERIOD_START = "2024-01-01 00:00:00+00"
 PERIOD_DAYS = 730
 MANIFEST = "_generated.json"
+# what the producer of a drop records beside it (sources/validation.py verifies it):
+# bytes, rows and SHA-256 of every file, so damage between export and build is caught
+PRODUCER_MANIFEST = "_manifest.json"
 
 
 @dataclass(frozen=True)
@@ -307,6 +310,8 @@ def generate_batch(out_dir: Path, batch: int, log=print) -> dict[str, int]:
     counts = {**batch_counts(scale, batch),
               "order_lines": con.execute("select coalesce(sum(line_count), 0) from orders")
               .fetchall()[0][0]}
+    record_files(con, out_dir, [f"sales/orders/orders_{batch:04d}.parquet",
+                                f"sales/order_lines/order_lines_{batch:04d}.parquet"])
     con.close()
     files.private_tree(out_dir, log=None)  # the new files 0640, like the rest
     log(f"  batch {batch}: {counts} in {time.perf_counter() - started:.2f}s")
@@ -367,6 +372,8 @@ def generate(out_dir: Path, scale: float = 0.1, seed: int = 42, force: bool = Fa
         step()
         log(f"  [{number}/{len(steps)}] {label:<15} {time.perf_counter() - t0:6.2f}s")
     counts["order_lines"] = con.execute("select sum(line_count) from orders").fetchall()[0][0]
+    record_files(con, staging, [p.relative_to(staging).as_posix()
+                                for p in sorted(staging.rglob("*")) if p.is_file()])
     con.close()
 
     seconds = time.perf_counter() - started
@@ -385,6 +392,28 @@ def _orders(con: duckdb.DuckDBPyConnection, counts: dict[str, int], seed: int,
     con.execute(f"create table orders as {_orders_sql(counts['orders'], counts['customers'], seed)}")
     _copy(con, "select * exclude (line_count) from orders order by order_id",
           staging / "sales/orders/orders_0001.parquet", "format parquet, compression zstd")
+
+
+def record_files(con: duckdb.DuckDBPyConnection, out_dir: Path, relatives: list[str]) -> None:
+    """Add the files (paths relative to ``out_dir``) to its producer manifest: bytes,
+    rows (Parquet: from the footer; CSV: lines after the header; JSON lines: lines) and
+    SHA-256."""
+    manifest = out_dir / PRODUCER_MANIFEST
+    recorded = json.loads(manifest.read_text()) if manifest.exists() else {"files": {}}
+    for relative in relatives:
+        path = out_dir / relative
+        if path.suffix == ".parquet":
+            rows = con.execute("select sum(row_group_num_rows) from (select distinct "
+                               "row_group_id, row_group_num_rows from parquet_metadata(?))",
+                               [str(path)]).fetchall()[0][0]
+        else:
+            with path.open("rb") as handle:
+                rows = sum(1 for line in handle if line.strip()) - (path.suffix == ".csv")
+        with path.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        recorded["files"][relative] = {"bytes": path.stat().st_size, "rows": int(rows),
+                                       "sha256": digest}
+    manifest.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
 
 
 def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path, options: str) -> None:

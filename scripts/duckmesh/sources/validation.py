@@ -27,10 +27,12 @@ stops the build before dbt reads it (``threshold_error``).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import os
 import re
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -40,8 +42,9 @@ from pathlib import Path
 import duckdb
 
 from duckmesh.core import yamlio
-from duckmesh.core.sql import quote_ident
-from duckmesh.sources import fastcheck
+from duckmesh.core.sql import quote_ident, quote_literal
+from duckmesh.sources import expectations, fastcheck
+from duckmesh.sources.expectations import Reference
 
 FORMATS = ("csv", "jsonl", "parquet")
 DEFAULT_MAX_BAD_FRACTION = 0.01
@@ -70,6 +73,11 @@ class ColumnSpec:
     data_type: str = "varchar"
     required: bool = False
     format: str | None = None  # strptime format for date/timestamp columns
+    # declared expectations (expectations.py)
+    accepted_range: tuple[object, object] | None = None
+    not_before: str | None = None
+    references: Reference | None = None
+    dense: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,6 +174,7 @@ class CheckResult:
 def load_specs(domain_dirs: list[Path]) -> list[SourceSpec]:
     """Every source table with a validation block, across the domains."""
     specs = []
+    declared: list[tuple[Path, Path, dict]] = []  # (domain, yml, table) per spec
     for domain_dir in domain_dirs:
         for yml in sorted((domain_dir / "models").rglob("*.yml")):
             document = yamlio.loads(yml.read_text()) or {}
@@ -175,7 +184,48 @@ def load_specs(domain_dirs: list[Path]) -> list[SourceSpec]:
                     if "validation" in meta:
                         specs.append(_spec(domain_dir.name, source["name"], table,
                                            meta["validation"], yml))
-    return specs
+                        declared.append((domain_dir, yml, table))
+    by_name = {s.name: s for s in specs}
+    return [_with_references(spec, domain_dir, yml, table, by_name)
+            for spec, (domain_dir, yml, table) in zip(specs, declared)]
+
+
+def _column_meta(column: dict) -> dict:
+    return (column.get("config") or {}).get("meta") or column.get("meta") or {}
+
+
+def _with_references(spec: SourceSpec, domain_dir: Path, yml: Path, table: dict,
+                     specs: dict[str, SourceSpec]) -> SourceSpec:
+    """``spec`` with each declared ``references`` resolved to the files it reads."""
+    columns = list(spec.columns)
+    for column in table.get("columns") or []:
+        declared = _column_meta(column).get("references")
+        if declared is None:
+            continue
+        where = f"{yml} source {spec.name} column {column['name']}: references"
+        if not isinstance(declared, dict) or not declared.get("column") or \
+                ("source" in declared) == ("seed" in declared):
+            raise SourceSpecError(f"{where} needs a source or a seed, and a column: "
+                                  "{source: order_system.orders, column: order_id} or "
+                                  "{seed: campaigns, column: campaign_id}")
+        target = str(declared["column"])
+        if "source" in declared:
+            other = specs.get(str(declared["source"]))
+            if other is None or other.format == "jsonl" or other.column(target) is None:
+                raise SourceSpecError(
+                    f"{where}: {declared['source']}.{target} is not a column of a CSV or "
+                    f"Parquet source with a validation block (one of {sorted(specs)})")
+            ref = Reference(f"{other.name}.{target}", target, other.format, other.path, True,
+                            other.delimiter)
+        else:
+            seed = domain_dir / "seeds" / f"{declared['seed']}.csv"
+            if not seed.is_file():
+                raise SourceSpecError(f"{where}: no seed {seed}")
+            ref = Reference(f"seed {declared['seed']}.{target}", target, "csv",
+                            str(seed.resolve()), False)
+        index = next(i for i, c in enumerate(columns) if c.name == column["name"])
+        columns[index] = dataclasses.replace(columns[index], references=ref)
+    return dataclasses.replace(spec, columns=tuple(columns))
 
 
 def _spec(domain: str, source: str, table: dict, block: dict, yml: Path) -> SourceSpec:
@@ -192,12 +242,19 @@ def _spec(domain: str, source: str, table: dict, block: dict, yml: Path) -> Sour
                               f"(relative, no '..'), got {path!r}")
     columns = []
     for column in table.get("columns") or []:
-        meta = (column.get("config") or {}).get("meta") or column.get("meta") or {}
-        columns.append(ColumnSpec(column["name"], str(column.get("data_type", "varchar")).lower(),
-                                  bool(meta.get("required", False)), meta.get("format")))
+        meta = _column_meta(column)
+        columns.append(ColumnSpec(
+            column["name"], str(column.get("data_type", "varchar")).lower(),
+            bool(meta.get("required", False)), meta.get("format"),
+            _accepted_range(where, column["name"], meta.get("accepted_range")),
+            meta.get("not_before"), None, bool(meta.get("dense", False))))
     if not columns:
         raise SourceSpecError(f"{where}: list the expected columns (name, data_type)")
     names = {c.name.lower() for c in columns}
+    for column in columns:
+        if column.not_before and column.not_before.lower() not in names:
+            raise SourceSpecError(f"{where}: column {column.name}: not_before names an unknown "
+                                  f"column {column.not_before!r}")
     key = tuple(block.get("key") or ())
     unknown = [k for k in key if k.lower() not in names]
     if unknown:
@@ -220,13 +277,33 @@ def _spec(domain: str, source: str, table: dict, block: dict, yml: Path) -> Sour
         date_window=(low, high), min_rows=int(block.get("min_rows", 1)))
 
 
+def _accepted_range(where: str, column: str, declared: object) -> tuple[object, object] | None:
+    if declared is None:
+        return None
+    if not isinstance(declared, dict) or not ({"min", "max"} & set(declared)) or \
+            not all(isinstance(v, (int, float, date)) and not isinstance(v, bool)
+                    for v in declared.values()):
+        raise SourceSpecError(f"{where}: column {column}: accepted_range needs a number or "
+                              f"date min, max or both ({{min: 0}}, {{min: 1, max: 5}}), "
+                              f"got {declared!r}")
+    return declared.get("min"), declared.get("max")
+
+
 # -- value checks ------------------------------------------------------------------------
 
+_NUMBERS = (*_INT_RANGES, "decimal", "numeric", "double", "float")
+
+
 def _type_error(column: ColumnSpec, value: object,
-                window: tuple[date, date] | None = None) -> str | None:
+                window: tuple[date, date] | None = None, from_json: bool = False) -> str | None:
     """Why ``value`` is not a ``column.data_type`` (None when it is), or, for a date or
-    timestamp, why it is outside ``window``."""
+    timestamp, why it is outside ``window``. In JSON (``from_json``) a number written as
+    a string is not a number: read_json would type the whole column as JSON."""
     kind = column.data_type.split("(")[0].strip()
+    if from_json and kind in _NUMBERS and isinstance(value, str) and (
+            _INT.fullmatch(value.strip()) or _is_decimal(value)):
+        return (f"{_show(value)} is a JSON string, not a {column.data_type}: the producer "
+                f"must write the number without quotes ({value.strip()})")
     if kind in ("varchar", "text", "string"):
         return None if isinstance(value, str) else f"{_show(value)} is not a string"
     if isinstance(value, bool):
@@ -277,7 +354,8 @@ def _show(value: object) -> str:
     return json.dumps(value) if not isinstance(value, str) else repr(value)
 
 
-def _row_reasons(spec: SourceSpec, values: Mapping[str, object]) -> list[str]:
+def _row_reasons(spec: SourceSpec, values: Mapping[str, object],
+                from_json: bool = False) -> list[str]:
     reasons = []
     for column in spec.columns:
         value = values.get(column.name.lower())
@@ -285,7 +363,7 @@ def _row_reasons(spec: SourceSpec, values: Mapping[str, object]) -> list[str]:
             if column.required:
                 reasons.append(f"missing required column {column.name}")
             continue
-        error = _type_error(column, value, spec.date_window)
+        error = _type_error(column, value, spec.date_window, from_json)
         if error:
             kind = "implausible date" if "plausible dates" in error else "wrong type"
             reasons.append(f"{kind} in {column.name}: {error}")
@@ -315,32 +393,112 @@ class _Keys:
 
 # -- file checks -------------------------------------------------------------------------
 
-def check(spec: SourceSpec, data_dir: Path) -> CheckResult:
+MANIFEST = "_manifest.json"
+
+
+def producer_manifest(path: Path, data_dir: Path) -> tuple[str, dict] | None:
+    """What the producer of a drop recorded about ``path``: (where, {bytes, rows, sha256},
+    each optional), from a ``<file>.sha256`` beside it (sha256sum's format) or a
+    ``_manifest.json`` (``{"files": {"<path from its folder>": {...}}}``) in its folder or
+    any folder above it inside the data folder; None when nothing is recorded."""
+    sidecar = path.with_name(path.name + ".sha256")
+    if sidecar.is_file():
+        words = sidecar.read_text(errors="replace").split()
+        return sidecar.relative_to(data_dir).as_posix(), {"sha256": words[0] if words else ""}
+    folder = path.parent
+    while folder == data_dir or folder.is_relative_to(data_dir):
+        manifest = folder / MANIFEST
+        if manifest.is_file():
+            try:
+                entry = (json.loads(manifest.read_text()).get("files") or {}).get(
+                    path.relative_to(folder).as_posix())
+            except (ValueError, AttributeError):
+                entry = None
+            if isinstance(entry, dict):
+                return manifest.relative_to(data_dir).as_posix(), entry
+        if folder == data_dir:
+            break
+        folder = folder.parent
+    return None
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _manifest_problems(result: CheckResult, data_dir: Path,
+                       digests: Mapping[Path, str]) -> list[str]:
+    """Files that differ from what their producer recorded (size, SHA-256)."""
+    problems = []
+    for path in result.files:
+        recorded = producer_manifest(path, data_dir)
+        if recorded is None:
+            continue
+        where, entry = recorded
+        relative = path.relative_to(data_dir).as_posix()
+        size = path.stat().st_size
+        if entry.get("bytes") is not None and int(entry["bytes"]) != size:
+            problems.append(f"{relative} is {size:,} bytes, its producer recorded "
+                            f"{int(entry['bytes']):,} ({where}): cut short or replaced")
+        elif entry.get("sha256") and str(entry["sha256"]).lower() != (
+                digests.get(path) or _sha256(path)):
+            problems.append(f"{relative} does not match the SHA-256 its producer recorded "
+                            f"({where}): damaged in transit or changed after the export")
+    return problems
+
+
+def _recorded_rows(result: CheckResult, data_dir: Path) -> str | None:
+    """Why the rows read differ from the rows the producer recorded (when it recorded
+    them for every file of the source)."""
+    recorded = [producer_manifest(p, data_dir) for p in result.files]
+    if not recorded or any(r is None or r[1].get("rows") is None for r in recorded):
+        return None
+    expected = sum(int(r[1]["rows"]) for r in recorded if r is not None)
+    if expected == result.rows:
+        return None
+    where = ", ".join(sorted({r[0] for r in recorded if r is not None}))
+    return (f"{result.spec.path} holds {result.rows:,} rows, its producer recorded "
+            f"{expected:,} ({where}): a partial drop")
+
+
+def check(spec: SourceSpec, data_dir: Path,
+          digests: Mapping[Path, str] | None = None) -> CheckResult:
+    """Check a source's files against its contract. ``digests``: SHA-256 of files already
+    hashed (check_cached), reused for the producer's manifest."""
     result = CheckResult(spec)
     result.files = sorted(data_dir.glob(spec.path))
     if not result.files:
         raise SourceSpecError(
             f"source {spec.name}: no file matches {data_dir / spec.path}: generate the data "
             f"(duckmesh generate) or fix validation.path in domains/{spec.domain}")
+    folders = [p for p in result.files if p.is_dir()]
+    if folders:
+        result.unreadable += [f"{p.relative_to(data_dir).as_posix()} is a directory, not a "
+                              "file: put the exported file there" for p in folders]
+        return result
     try:
+        result.unreadable += _manifest_problems(result, data_dir, digests or {})
+        if result.unreadable:
+            return result
         {"csv": _check_csv, "jsonl": _check_jsonl, "parquet": _check_parquet}[spec.format](
             result, data_dir)
+        rows = _recorded_rows(result, data_dir) if not result.unreadable else None
+        result.unreadable += [rows] if rows else []
     except OSError as error:
         result.unreadable.append(f"cannot read {error.filename or spec.path} "
                                  f"({error.strerror or error})")
     return result
 
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 def _fingerprint(path: Path) -> list:
-    """(size, mtime_ns, sha1 of the content): a file whose fingerprint is unchanged holds
+    """(size, mtime_ns, sha256 of the content): a file whose fingerprint is unchanged holds
     the same bytes, so its checks give the same result."""
     stat = path.stat()
-    with path.open("rb") as handle:
-        digest = hashlib.file_digest(handle, "sha1").hexdigest()
-    return [stat.st_size, stat.st_mtime_ns, digest]
+    return [stat.st_size, stat.st_mtime_ns, _sha256(path)]
 
 
 def check_cached(spec: SourceSpec, data_dir: Path, cache_dir: Path) -> CheckResult:
@@ -348,11 +506,14 @@ def check_cached(spec: SourceSpec, data_dir: Path, cache_dir: Path) -> CheckResu
     its files (path, size, mtime_ns, content hash) are unchanged; the cache lives in
     ``cache_dir`` (target/validation_cache/)."""
     files = sorted(data_dir.glob(spec.path))
-    if not files:
+    if not files or any(p.is_dir() for p in files):
         return check(spec, data_dir)
     fingerprints = {p.relative_to(data_dir).as_posix(): _fingerprint(p) for p in files}
     key = {"version": CACHE_VERSION, "spec": repr(spec), "data_dir": str(data_dir.resolve()),
-           "files": fingerprints}
+           "files": fingerprints,
+           "manifests": {p.relative_to(data_dir).as_posix(): producer_manifest(p, data_dir)
+                         for p in files},
+           "references": _reference_fingerprints(spec, data_dir)}
     cache = cache_dir / f"{spec.quarantine_table}.json"
     try:
         stored = json.loads(cache.read_text())
@@ -367,7 +528,7 @@ def check_cached(spec: SourceSpec, data_dir: Path, cache_dir: Path) -> CheckResu
                                unreadable=list(stored["unreadable"]))
         except (KeyError, TypeError):
             pass
-    result = check(spec, data_dir)
+    result = check(spec, data_dir, {data_dir / f: p[2] for f, p in fingerprints.items()})
     if [p.relative_to(data_dir).as_posix() for p in result.files] == list(fingerprints):
         cache_dir.mkdir(parents=True, exist_ok=True)
         temporary = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
@@ -378,6 +539,20 @@ def check_cached(spec: SourceSpec, data_dir: Path, cache_dir: Path) -> CheckResu
             "files": list(fingerprints), "unreadable": result.unreadable}, default=str))
         os.replace(temporary, cache)
     return result
+
+
+def _reference_fingerprints(spec: SourceSpec, data_dir: Path) -> list:
+    """(path, size, mtime_ns) of every file a source's references read: a change to the
+    referenced data changes the check's result."""
+    found = []
+    for column in spec.columns:
+        ref = column.references
+        if ref is None:
+            continue
+        paths = sorted(data_dir.glob(ref.path)) if ref.in_data else [Path(ref.path)]
+        found += [[str(p), p.stat().st_size, p.stat().st_mtime_ns]
+                  for p in paths if p.is_file()]
+    return found
 
 
 def _drift_by_name(spec: SourceSpec, found: list[str]) -> list[Drift]:
@@ -442,13 +617,17 @@ def _check_csv(result: CheckResult, data_dir: Path) -> None:
                 reason = reason.removesuffix(")") + "; export it as UTF-8)"
             result.unreadable.append(f"the header of {relative} is {reason}")
             continue
-        header = _csv_fields(header_line[1].decode("utf-8"), spec.delimiter)
+        # a byte order mark (Excel's "CSV UTF-8") is not part of the first column's name;
+        # DuckDB skips it too
+        header = _csv_fields(header_line[1].decode("utf-8").removeprefix("\ufeff"),
+                             spec.delimiter)
         header = header if isinstance(header, list) else []
         result.drift += _drift_by_name(spec, header)
         names = [h.lower() for h in header]
         clean = fastcheck.clean_csv(spec, path, header, MAX_LINE_BYTES)
         if clean is not None:
             result.rows += clean.rows
+            _expectation_rows(result, path, data_dir, header=True)
             continue
         for number, raw in lines:
             result.rows += 1
@@ -469,6 +648,54 @@ def _check_csv(result: CheckResult, data_dir: Path) -> None:
                 reasons += [duplicate] if duplicate else []
             if reasons:
                 result.bad_rows.append(BadRow(relative, number, "; ".join(reasons), line))
+        if not _cut_short(result, path, data_dir):
+            _expectation_rows(result, path, data_dir, header=True)
+
+
+def _cut_short(result: CheckResult, path: Path, data_dir: Path) -> bool:
+    """True (and the file named unreadable) when its last line has no line end and is a
+    bad row: the file was cut in the middle of a record (a truncated copy)."""
+    relative = path.relative_to(data_dir).as_posix()
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() == 0:
+            return False
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) in (b"\n", b"\r"):
+            return False
+    last = max((n for n, _ in _lines(path)), default=0)
+    cut = [r for r in result.bad_rows if r.file == relative and r.line_number == last]
+    if not cut:
+        return False
+    result.unreadable.append(
+        f"{relative} ends in the middle of line {last:,} (no line end, and the line is not a "
+        f"whole record: {cut[0].reason}): the file was cut short")
+    return True
+
+
+def _expectation_rows(result: CheckResult, path: Path, data_dir: Path, header: bool) -> None:
+    """Quarantine the rows of a CSV or JSON-lines file that break a declared expectation
+    (expectations.py, run by DuckDB over the rows the type checks passed)."""
+    spec = result.spec
+    relative = path.relative_to(data_dir).as_posix()
+    bad = {r.line_number for r in result.bad_rows if r.file == relative}
+    if not bad:
+        found = fastcheck.violations(spec, path, data_dir, spec.format)
+        if not found:
+            return
+    lines = list(_lines(path))
+    head, rows = (lines[:1], lines[1:]) if header else ([], lines)
+    good = [(n, raw) for n, raw in rows if n not in bad]
+    if bad:
+        with tempfile.TemporaryDirectory() as folder:
+            copy = Path(folder) / path.name
+            copy.write_bytes(b"".join(raw + b"\n" for _, raw in head + good))
+            found = fastcheck.violations(spec, copy, data_dir, spec.format)
+    for index, reason in found:
+        number, raw = good[index]
+        result.bad_rows.append(BadRow(relative, number, reason,
+                                      raw.decode("utf-8", "backslashreplace")))
+    result.bad_rows.sort(key=lambda r: (r.file, r.line_number))
 
 
 def _check_jsonl(result: CheckResult, data_dir: Path) -> None:
@@ -485,6 +712,7 @@ def _check_jsonl(result: CheckResult, data_dir: Path) -> None:
             for name in (c.name for c in spec.columns):
                 seen_keys.setdefault(name.lower(), name)
                 typed[name.lower()] = typed.get(name.lower(), 0) + clean.typed.get(name.lower(), 0)
+            _expectation_rows(result, path, data_dir, header=False)
             continue
         for number, raw in _lines(path):
             result.rows += 1
@@ -504,11 +732,13 @@ def _check_jsonl(result: CheckResult, data_dir: Path) -> None:
                     for k in document:
                         seen_keys.setdefault(k.lower(), k)
                     _count_types(spec, values, wrong, typed)
-                    reasons = _row_reasons(spec, values)
+                    reasons = _row_reasons(spec, values, from_json=True)
                     duplicate = keys.duplicate(values, number) if not reasons else None
                     reasons += [duplicate] if duplicate else []
             if reasons:
                 result.bad_rows.append(BadRow(relative, number, "; ".join(reasons), line))
+        if not _cut_short(result, path, data_dir):
+            _expectation_rows(result, path, data_dir, header=False)
     if seen_keys:
         result.drift += _drift_by_name(spec, list(seen_keys.values()))
     for name, count in wrong.items():
@@ -525,7 +755,7 @@ def _count_types(spec: SourceSpec, values: dict, wrong: dict, typed: dict) -> No
         if value is None or value == "":
             continue
         typed[column.name.lower()] = typed.get(column.name.lower(), 0) + 1
-        if _type_error(column, value):
+        if _type_error(column, value, from_json=True):
             wrong[column.name.lower()] = wrong.get(column.name.lower(), 0) + 1
 
 
@@ -591,21 +821,34 @@ def _check_parquet_files(result: CheckResult, data_dir: Path) -> None:
     con = duckdb.connect()
     try:
         files = [str(p) for p in result.files]
-        # Parquet is typed: the schema comes from the files' metadata, and one aggregate
-        # counts the rows, the missing required values and the duplicate keys. Only when it
-        # finds a bad row are the rows read one by one to report them.
-        schema = {row[0]: row[1] for row in con.execute(
-            "describe select * from read_parquet(?)", [files]).fetchall()}
-        if _parquet_clean(con, spec, files, schema, result):
-            result.drift += _parquet_drift(spec, schema)
+        # Parquet is typed: the schema comes from the files' metadata (each file's own: a
+        # new file of a drop may retype a column the first one has right), and one
+        # aggregate per row group counts the rows, the rows breaking the contract and the
+        # values' range against the footer's statistics. Only when it finds a bad row are
+        # the rows read one by one to report them.
+        schemas = {path: {row[0]: row[1] for row in con.execute(
+            "describe select * from read_parquet(?)", [path]).fetchall()} for path in files}
+        schema = schemas[files[0]]
+        result.drift += _parquet_drift(spec, schemas, data_dir)
+        references = expectations.load_references(con, spec, data_dir)
+        present = {s.lower(): s for s in schema}
+
+        def typed(name: str) -> str | None:
+            found = present.get(name.lower())
+            return None if found is None else quote_ident(found)
+
+        declared = expectations.row_checks(spec, typed, references)
+        clean = _parquet_clean(con, spec, files, schema, declared, result, data_dir)
+        result.unreadable += expectations.dense_problems(
+            con, spec, typed, f"read_parquet({_sql_list(files)})")
+        if clean or result.unreadable:
             return
         con.execute("create temp table src as select * from read_parquet(?, filename = true, "
                     "file_row_number = true)", [files])
-        result.drift += _parquet_drift(spec, schema)
-        present = [c for c in spec.columns if c.name.lower() in {s.lower() for s in schema}]
         payload = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in schema)
+        required = [c for c in spec.columns if c.required and c.name.lower() in present]
         checks = [f"case when {quote_ident(c.name)} is null then 'missing required column {c.name}' end"
-                  for c in present if c.required]
+                  for c in required]
         low, high = spec.date_window
         checks += [f"case when {outside} then 'implausible date in {name}: ' || "
                    f"{quote_ident(name)}::varchar || ' is outside the plausible dates {low} to "
@@ -614,7 +857,9 @@ def _check_parquet_files(result: CheckResult, data_dir: Path) -> None:
         checks += [f"case when {too_long} then 'value of ' || strlen({quote_ident(name)}) || "
                    f"' bytes in {name}, over the {MAX_LINE_BYTES:,}-byte limit' end"
                    for name, too_long in _size_checks(schema)]
-        key_cols = [k for k in spec.key if spec.column(k) in present]
+        checks += [f"case when coalesce({c.violated}, false) then {c.reason} end"
+                   for c in declared]
+        key_cols = [k for k in spec.key if k.lower() in present]
         if len(key_cols) == len(spec.key) and key_cols:
             partition = ", ".join(quote_ident(k) for k in key_cols)
             shown = " || ', ' || ".join(f"'{k}=' || {quote_ident(k)}::varchar" for k in key_cols)
@@ -624,7 +869,6 @@ def _check_parquet_files(result: CheckResult, data_dir: Path) -> None:
                 f"then 'duplicate key ' || {shown} || ' (first seen on line ' || "
                 f"(first_value(file_row_number) over (partition by {partition} "
                 f"order by filename, file_row_number) + 1)::varchar || ')' end")
-        result.rows = con.execute("select count(*) from src").fetchall()[0][0]
         if not checks:
             return
         reason = "concat_ws('; ', " + ", ".join(checks) + ")"
@@ -645,34 +889,109 @@ def _check_parquet_files(result: CheckResult, data_dir: Path) -> None:
         con.close()
 
 
-def _parquet_drift(spec: SourceSpec, schema: dict[str, str]) -> list[Drift]:
-    drift = _drift_by_name(spec, list(schema))
-    for name, found_type in schema.items():
-        column = spec.column(name)
-        if column and column.data_type.lower() != found_type.lower():
-            drift.append(Drift("retyped", column.name,
-                               f"expected {column.data_type}, found {found_type.lower()}"))
-    return drift
+def _sql_list(items: list[str]) -> str:
+    return "[" + ", ".join(quote_literal(i) for i in items) + "]"
+
+
+def _parquet_drift(spec: SourceSpec, schemas: dict[str, dict[str, str]],
+                   data_dir: Path) -> list[Drift]:
+    """Drift of every file against the contract; a change found in some files only names
+    them (a new file of a drop that retypes a column)."""
+    found: dict[Drift, list[str]] = {}
+    for path, schema in schemas.items():
+        drift = _drift_by_name(spec, list(schema))
+        for name, found_type in schema.items():
+            column = spec.column(name)
+            if column and column.data_type.lower() != found_type.lower():
+                drift.append(Drift("retyped", column.name,
+                                   f"expected {column.data_type}, found {found_type.lower()}"))
+        for item in drift:
+            found.setdefault(item, []).append(Path(path).relative_to(data_dir).as_posix())
+    return [item if len(where) == len(schemas) else
+            Drift(item.kind, item.column, f"{item.detail} in {', '.join(where)}")
+            for item, where in found.items()]
+
+
+SCALARS = ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+           "USMALLINT", "UINTEGER", "UBIGINT", "DATE", "VARCHAR")
+
+
+def _comparable(kind: str) -> bool:
+    """A DuckDB type whose footer statistics compare with its values: whole numbers,
+    decimals, dates, timestamps and text (floating point may hold NaN outside them)."""
+    upper = kind.upper()
+    return upper in SCALARS or upper.startswith(("DECIMAL", "TIMESTAMP"))
 
 
 def _parquet_clean(con: duckdb.DuckDBPyConnection, spec: SourceSpec, files: list[str],
-                   schema: dict[str, str], result: CheckResult) -> bool:
-    """One aggregate over the files: True (and the row count set) when no row has a missing
-    required value or a duplicate key, the checks the row-by-row query would report."""
+                   schema: dict[str, str], declared: list[expectations.Check],
+                   result: CheckResult, data_dir: Path) -> bool:
+    """One aggregate per row group over the files: the row count set; a row group whose
+    rows or values differ from its footer (row count, lowest and highest value, nulls per
+    column: a damaged page read as other values) names its file in
+    ``result.unreadable``; True when no row has a missing required value, a value breaking
+    a declared expectation or a duplicate key (the checks the row-by-row query reports)."""
     names = {s.lower() for s in schema}
     present = [c for c in spec.columns if c.name.lower() in names]
     required = [c for c in present if c.required]
     missing = " or ".join([f"{quote_ident(c.name)} is null" for c in required]
                           + [outside for _, outside in _window_checks(spec, schema)]
-                          + [too_long for _, too_long in _size_checks(schema)]) or "false"
+                          + [too_long for _, too_long in _size_checks(schema)]
+                          + ([expectations.any_sql(declared)] if declared else [])) or "false"
+    columns = [(name, kind) for name, kind in schema.items() if _comparable(kind)]
+    ranges = "".join(f", min({quote_ident(n)}) as min_{i}, max({quote_ident(n)}) as max_{i}, "
+                     f"count(*) - count({quote_ident(n)}) as nulls_{i}"
+                     for i, (n, _) in enumerate(columns))
+    listed = _sql_list(files)
+    con.execute(f"""create temp table groups as
+        with footer as (
+            select distinct file_name, row_group_id, row_group_num_rows
+            from parquet_metadata({listed})
+        ),
+        starts as (
+            select *, sum(row_group_num_rows) over (partition by file_name
+                order by row_group_id) - row_group_num_rows as first_row
+            from footer
+        )
+        select s.file_name, s.row_group_id, any_value(s.row_group_num_rows) as footer_rows,
+            count(*) as row_count, count(*) filter (where {missing}) as bad{ranges}
+        from read_parquet({listed}, filename = true, file_row_number = true) as r
+        asof join starts as s
+            on r.filename = s.file_name and r.file_row_number >= s.first_row
+        group by all""")
+    rows, bad = con.execute("select sum(row_count), sum(bad) from groups").fetchall()[0]
+    result.rows = int(rows or 0)
+    mismatches = [f"""select g.file_name, g.row_group_id, {quote_literal(n)},
+            g.min_{i}::varchar, g.max_{i}::varchar, g.nulls_{i},
+            m.stats_min_value, m.stats_max_value, m.stats_null_count
+        from groups as g join parquet_metadata({listed}) as m
+            on m.file_name = g.file_name and m.row_group_id = g.row_group_id
+            and m.path_in_schema = {quote_literal(n)}
+        where coalesce(g.min_{i} < try_cast(m.stats_min_value as {kind}), false)
+            or coalesce(g.max_{i} > try_cast(m.stats_max_value as {kind}), false)
+            or coalesce(g.nulls_{i} <> m.stats_null_count, false)"""
+                  for i, (n, kind) in enumerate(columns)]
+    damaged: dict[str, str] = {}
+    for name, group, footer, counted in con.execute(
+            "select file_name, row_group_id, footer_rows, row_count from groups "
+            "where footer_rows <> row_count order by all").fetchall():
+        damaged.setdefault(name, f"row group {group}: {counted:,} rows read, {footer:,} in "
+                                 "the footer")
+    if mismatches:
+        for name, group, column, low, high, nulls, s_low, s_high, s_nulls in con.execute(
+                " union all ".join(mismatches) + " order by 1, 2, 3").fetchall():
+            damaged.setdefault(name, f"row group {group}, {column}: {low} to {high} and "
+                                     f"{nulls:,} nulls read, {s_low} to {s_high} and "
+                                     f"{s_nulls:,} nulls in the footer")
+    for name, detail in sorted(damaged.items()):
+        result.unreadable.append(
+            f"{Path(name).relative_to(data_dir).as_posix()} holds values its footer's "
+            f"statistics do not allow ({detail}): a damaged page")
     key_cols = [k for k in spec.key if spec.column(k) in present]
-    duplicates = "0"
+    duplicates = 0
     if key_cols and len(key_cols) == len(spec.key):
         not_null = " and ".join(f"{quote_ident(k)} is not null" for k in key_cols)
-        duplicates = (f"count(*) filter (where {not_null}) - count(distinct row("
-                      + ", ".join(quote_ident(k) for k in key_cols) + f")) filter (where {not_null})")
-    rows, bad, dup = con.execute(
-        f"select count(*), count(*) filter (where {missing}), {duplicates} "
-        "from read_parquet(?)", [files]).fetchall()[0]
-    result.rows = int(rows)
-    return not bad and not dup
+        duplicates = con.execute(
+            "select count(*) - count(distinct row(" + ", ".join(quote_ident(k) for k in key_cols)
+            + f")) from read_parquet({listed}) where {not_null}").fetchall()[0][0]
+    return not bad and not duplicates

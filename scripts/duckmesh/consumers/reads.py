@@ -136,6 +136,12 @@ def _ref_version(node: dict, package: str, name: str, read_version: int) -> int 
     return None if None in specs or not specs else specs[0]
 
 
+def pinned_version(node: dict, product: dict) -> int | None:
+    """The version ``node`` pins for the product version node ``product`` (None: latest)."""
+    version = _int(product.get("version"))
+    return _ref_version(node, product["package_name"], product["name"], version or 0)
+
+
 def node_reads(node: dict, index: Products) -> list[tuple[str, str, int | None, int, set[str]]]:
     """(package, product, pinned, read version, columns) for each product one node reads
     from another package."""

@@ -100,13 +100,13 @@ class Git:
     top: Path  # the repository's top folder
     env: dict[str, str]
 
-    def run(self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
-            ) -> str:
+    def run(self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None,
+            strip: bool = True) -> str:
         done = subprocess.run(["git", *args], cwd=self.top, input=stdin, text=True,
                               capture_output=True, env={**self.env, **(env or {})})
         if done.returncode != 0:
             raise MeshError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
-        return done.stdout.strip()
+        return done.stdout.strip() if strip else done.stdout
 
     def path(self, path: Path, name: str = "") -> str:
         """``path`` (and ``name`` in it) relative to the repository's top folder."""
@@ -285,9 +285,9 @@ def release(mesh: Mesh, name: str, repository: str | None = None) -> int:
             f"{ws.domain}), or by hand: set `version: \"{version}\"` in {project_file}, "
             f"commit it and `git tag -a {new_tag} -m \"{ws.domain} {version}\"` (a tag made "
             "by hand keeps local package paths, which an outside git install cannot resolve)")
-    dirty = git.run("status", "--porcelain", "--untracked-files=no")
-    if dirty:
-        files = [line[3:] for line in dirty.splitlines()]
+    dirty = git.run("status", "--porcelain", "--untracked-files=no", strip=False)
+    if dirty.strip():
+        files = [line[3:] for line in dirty.splitlines() if line.strip()]
         raise MeshError(
             f"the working tree has uncommitted changes ({', '.join(files[:5])}"
             f"{', ...' if len(files) > 5 else ''}): nothing changed. Commit them (git commit "

@@ -163,7 +163,12 @@ def after_build(ctx: BuildContext) -> None:
     """AFTER_BUILD step, before publish: the build's manifest against the last publish."""
     if not ctx.results_written:
         return  # dbt wrote no new manifest: publish publishes nothing either
-    before_publish(ctx.mesh, ctx.artifacts.manifest)
+    try:
+        before_publish(ctx.mesh, ctx.artifacts.manifest)
+    except MeshError as error:
+        if not ctx.success:  # the build's own failure is reported first: say it here
+            print(f"      {error}", flush=True)
+        raise
 
 
 def manifest_for_list(mesh: Mesh) -> dict:

@@ -119,15 +119,22 @@ def check_read(read: Read, before: Products | None, after: Products) -> list[Fin
     return findings
 
 
-def check(before: dict | None, after: dict, outside: list[Read]) -> list[Finding]:
+def check(before: dict | None, after: dict, outside: list[Read],
+          cache_path: Path | None = None) -> list[Finding]:
     """Every finding for the mesh's own reads (from ``after``, falling back to
-    ``before`` for nodes without compiled SQL) and the outside ``reads``."""
+    ``before`` for nodes without compiled SQL) and the outside ``reads``; ``cache_path``
+    keeps the parsed consumer queries between checks."""
     after_index = products(after)
     before_index = products(before) if before else None
     findings = []
-    for read in [*mesh_reads(after, before), *outside]:
+    for read in [*mesh_reads(after, before, cache_path), *outside]:
         findings += check_read(read, before_index, after_index)
     return findings
+
+
+def cache_file(mesh: Mesh) -> Path:
+    """The parsed consumer queries, kept between checks (a cache: safe to delete)."""
+    return mesh.target_dir / "consumers" / "sql_cache.json"
 
 
 def _published(mesh: Mesh) -> dict | None:
@@ -154,7 +161,7 @@ def before_publish(mesh: Mesh, after: dict, published: dict | None = None) -> li
     published; a MeshError with every broken read when any breaks."""
     started = time.perf_counter()
     before = published if published is not None else _published(mesh)
-    findings = check(before, after, registry.load(mesh))
+    findings = check(before, after, registry.load(mesh), cache_file(mesh))
     stop_on_errors(findings, time.perf_counter() - started)
     return findings
 
@@ -193,7 +200,8 @@ def consumers_of(mesh: Mesh, key: str) -> tuple[str, list[Read], list[Finding]]:
         known = ", ".join(sorted(f"{index.owner_domain(p, n)}.{n}" for p, n in index.versions))
         raise MeshError(f"no product {key!r}; use DOMAIN.PRODUCT, one of: {known}")
     package, product = matches[0]
-    found = [r for r in [*mesh_reads(manifest), *registry.load(mesh)]
+    found = [r for r in [*mesh_reads(manifest, cache_path=cache_file(mesh)),
+                         *registry.load(mesh)]
              if (r.package, r.product) == (package, product)]
     notes = [f for r in found for f in check_read(r, None, index)]
     return f"{index.owner_domain(package, product)}.{product}", found, notes

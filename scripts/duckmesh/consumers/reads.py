@@ -12,8 +12,9 @@ on, so a column counts only where a query names it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from duckmesh.catalog.lineage import analyse_raw
+from duckmesh.catalog.lineage import RawColumns, analyse_all, analyse_raw
 
 LATEST = "latest"
 
@@ -115,16 +116,18 @@ def owners(manifest: dict) -> dict[str, str]:
     return found
 
 
-def table_columns(sql: str, index: Products) -> tuple[dict[tuple[str, str], set[str]], str | None]:
-    """(package, product) -> columns the query names, from one compiled query."""
-    raw = analyse_raw(sql, {})
+def table_columns(sql: str, index: Products, raw: RawColumns | None = None
+                  ) -> dict[tuple[str, str], set[str]]:
+    """(package, product) -> columns one compiled query names (``raw``: its analysis,
+    when already made)."""
+    raw = raw or analyse_raw(sql, {})
     found: dict[tuple[str, str], set[str]] = {}
     for key, column in raw.used:
         parts = key.split(".")
         hit = index.by_relation.get(".".join(parts[-2:]))
         if hit:
             found.setdefault((hit[0], hit[1]), set()).add(column.lower())
-    return found, raw.error
+    return found
 
 
 def _ref_version(node: dict, package: str, name: str, read_version: int) -> int | None:
@@ -142,9 +145,16 @@ def pinned_version(node: dict, product: dict) -> int | None:
     return _ref_version(node, product["package_name"], product["name"], version or 0)
 
 
-def node_reads(node: dict, index: Products) -> list[tuple[str, str, int | None, int, set[str]]]:
+def reads_product(node: dict, index: Products) -> bool:
+    return any((product := index.by_uid.get(upstream)) is not None
+               and product.package != node.get("package_name")
+               for upstream in (node.get("depends_on") or {}).get("nodes") or [])
+
+
+def node_reads(node: dict, index: Products, raw: RawColumns | None = None
+               ) -> list[tuple[str, str, int | None, int, set[str]]]:
     """(package, product, pinned, read version, columns) for each product one node reads
-    from another package."""
+    from another package (``raw``: its compiled SQL's analysis, when already made)."""
     found = []
     used: dict[tuple[str, str], set[str]] | None = None
     for upstream in (node.get("depends_on") or {}).get("nodes") or []:
@@ -153,7 +163,7 @@ def node_reads(node: dict, index: Products) -> list[tuple[str, str, int | None, 
             continue
         if used is None:
             sql = node.get("compiled_code")
-            used = table_columns(sql, index)[0] if sql else {}
+            used = table_columns(sql, index, raw) if sql else {}
         pinned = _ref_version(node, product.package, product.name, product.version)
         found.append((product.package, product.name, pinned, product.version,
                       used.get((product.package, product.name), set())))
@@ -176,10 +186,13 @@ def merge(reads: list[Read]) -> list[Read]:
                                                   r.pinned or 0))
 
 
-def mesh_reads(manifest: dict, fallback: dict | None = None) -> list[Read]:
+def mesh_reads(manifest: dict, fallback: dict | None = None, cache_path: Path | None = None
+               ) -> list[Read]:
     """Every cross-domain read of a product by a model of the mesh (domains and the root
     project). A model without compiled SQL in ``manifest`` (not run by a selective
-    build) is read from ``fallback`` (the published manifest) when that has it."""
+    build) is read from ``fallback`` (the published manifest) when that has it. With
+    ``cache_path``, a query parsed by an earlier check is not parsed again (lineage.py's
+    cache, keyed by the SQL)."""
     index = products(manifest)
     if fallback:  # a consumer of a version this change removes still names it
         before = products(fallback)
@@ -189,14 +202,22 @@ def mesh_reads(manifest: dict, fallback: dict | None = None) -> list[Read]:
             index.by_relation.setdefault(key, hit)
     owner_of = owners(manifest)
     earlier = (fallback or {}).get("nodes") or {}
-    reads = []
+    consumers = {}
     for unique_id, node in (manifest.get("nodes") or {}).items():
-        if node.get("resource_type") not in ("model", "snapshot"):
+        if node.get("resource_type") not in ("model", "snapshot") \
+                or not reads_product(node, index):
             continue
         if not node.get("compiled_code") and unique_id in earlier:
             node = {**node, "compiled_code": earlier[unique_id].get("compiled_code")}
+        consumers[unique_id] = node
+    parsed = analyse_all({unique_id: (node["compiled_code"], {})
+                          for unique_id, node in consumers.items() if node.get("compiled_code")},
+                         cache_path)
+    reads = []
+    for unique_id, node in consumers.items():
         domain = node.get("group") or node["package_name"]
-        for package, product, pinned, read_version, columns in node_reads(node, index):
+        for package, product, pinned, read_version, columns in node_reads(
+                node, index, parsed.get(unique_id)):
             reads.append(Read(domain, owner_of.get(domain, "no owner named"), "domain",
                               package, product, pinned, read_version, tuple(sorted(columns)),
                               (unique_id,)))

@@ -17,6 +17,7 @@ import pytest
 
 from conftest import REPO, BuiltMesh, clone_built, duckmesh
 from duckmesh.consumers import impact, registry
+from duckmesh.consumers.reads import Read, products
 from duckmesh.core.project import MeshError, find_mesh
 
 OUTSIDE = REPO / "tests" / "fixtures" / "consumers" / "outside_bi" / "manifest.json"
@@ -248,3 +249,24 @@ def test_ci_refuses_a_sales_version_marketing_reads_then_pins_let_it_through(
     listed = duckmesh(work, "consumers", "list", "sales.orders").stdout
     assert [line.split()[0] + " " + line.split(">")[1].split()[0]
             for line in listed.splitlines()[3:]] == ["analytics v2", "marketing v2"]
+
+
+def test_a_read_the_publish_already_lacks_is_told_not_fatal(published: dict) -> None:
+    """An outside record behind the mesh (a column gone before it registered, or a
+    version removed since) is told at every check, and does not stop the publish."""
+    index = products(published)
+    stale = Read("outside_bi", "BI Team <bi@outside.example>", "outside", "sales", "orders",
+                 None, 2, ("coupon_code", "net_amount"), ("model.outside_bi.daily_revenue",))
+    gone = Read("outside_bi", "BI Team <bi@outside.example>", "outside", "sales", "orders",
+                7, 7, ("order_id",), ("model.outside_bi.legacy_orders",))
+    findings = impact.check(published, published, [stale, gone])
+    assert [(f.severity, f.message) for f in findings] == [
+        ("warn", "outside consumer outside_bi (BI Team <bi@outside.example>) reads column "
+                 "coupon_code of sales.orders latest (v2), which the published mesh no longer "
+                 "has. Fix: outside_bi stops reading coupon_code, then registers again "
+                 "(duckmesh consumers register)"),
+        ("warn", "outside consumer outside_bi (BI Team <bi@outside.example>) reads "
+                 "sales.orders v7 (pinned), which the published mesh no longer has. Fix: "
+                 "outside_bi reads {{ ref('sales', 'orders', v=2) }}, then registers again "
+                 "(duckmesh consumers register)")]
+    assert impact.check_read(stale, index, index) == findings[:1]

@@ -70,24 +70,50 @@ def _columns_lost(read: Read, old: Version | None, new: Version) -> list[tuple[s
     return lost
 
 
+def _resolve(read: Read, index: Products) -> Version | None:
+    """The version ``read`` reads in ``index``: its pin, or the latest."""
+    if read.pinned is not None:
+        return index.get(read.package, read.product, read.pinned)
+    return index.latest(read.package, read.product)
+
+
+def _stale(read: Read, column: str | None, index: Products) -> Finding:
+    """A read that the last publish already does not serve (the consumer, or its record,
+    is behind): told, not a reason to stop this publish."""
+    name = _product(read, index)
+    having = [v for v in (index.versions.get((read.package, read.product)) or {}).values()
+              if column is None or column in v.columns]
+    move = (f"reads {_ref(read, max(v.version for v in having))}" if having
+            else f"stops reading {column or name}")
+    what = f"column {column} of {name} {read.spec}" if column else f"{name} {read.spec}"
+    return Finding("warn", read, (
+        f"{_who(read)} reads {what}, which the published mesh no longer has. Fix: "
+        f"{read.consumer} {move}" + (", then registers again (duckmesh consumers register)"
+                                     if read.kind == "outside" else "")))
+
+
 def check_read(read: Read, before: Products | None, after: Products) -> list[Finding]:
-    """What the change from ``before`` to ``after`` does to one read."""
+    """What the change from ``before`` to ``after`` does to one read (``before`` None:
+    no publish yet)."""
     who = _who(read)
+    was = _resolve(read, before) if before is not None else None
     if (read.package, read.product) not in after.versions:
+        if before is not None and (read.package, read.product) not in before.versions:
+            return [_stale(read, None, after)]
         key = f"{read.package}.{read.product}"
         return [Finding("error", read, f"{who} reads {key} ({read.spec}), which this change "
                                        f"removes. Fix: keep the product until {read.consumer} "
                                        "no longer reads it")]
     name = _product(read, after)
     latest = after.latest(read.package, read.product)
+    new = _resolve(read, after)
     if read.pinned is None:
-        old = (before.latest(read.package, read.product) if before else None) or \
-            (before or after).get(read.package, read.product, read.read_version)
-        new = latest
+        old = was or (before or after).get(read.package, read.product, read.read_version)
     else:
-        old = before.get(read.package, read.product, read.pinned) if before else None
-        new = after.get(read.package, read.product, read.pinned)
+        old = was
     if new is None:
+        if before is not None and was is None:
+            return [_stale(read, None, after)]
         version = read.pinned if read.pinned is not None else "latest"
         return [Finding("error", read, (
             f"{who} reads {name} v{version} (pinned), which this change removes. Fix: "
@@ -97,6 +123,9 @@ def check_read(read: Read, before: Products | None, after: Products) -> list[Fin
     findings = []
     moved = read.pinned is None and old is not None and old.version != new.version
     for column, what in _columns_lost(read, old, new):
+        if was is not None and column not in was.columns:
+            findings.append(_stale(read, column, after))
+            continue
         if moved and old is not None:
             message = (
                 f"{who} reads column {column} of {name} through latest; this change makes "
@@ -203,7 +232,7 @@ def consumers_of(mesh: Mesh, key: str) -> tuple[str, list[Read], list[Finding]]:
     found = [r for r in [*mesh_reads(manifest, cache_path=cache_file(mesh)),
                          *registry.load(mesh)]
              if (r.package, r.product) == (package, product)]
-    notes = [f for r in found for f in check_read(r, None, index)]
+    notes = [f for r in found for f in check_read(r, index, index)]
     return f"{index.owner_domain(package, product)}.{product}", found, notes
 
 

@@ -147,10 +147,15 @@ def test_release_tags_pinned_packages_and_says_what_to_run(
     assert f"revision: {head}" in lock
 
     # a dirty tree: nothing changes, the message says what to run
+    (repo / "domains/sales/models/products/orders_v2.sql").write_text("select 1 as order_id\n")
+    stale = duckmesh(repo, "release", "--domain", "sales", check=False, env=GIT_ENV)
+    assert stale.stderr == (
+        "duckmesh release: error: domains/sales/models/products/orders_v2.sql changed since "
+        "the build the release reads (target/manifest.json): build first (duckmesh build "
+        "--domain sales), then release\n")
     built["nodes"]["model.sales.orders.v2"]["columns"]["gift_note"] = {
         "name": "gift_note", "data_type": "varchar", "description": "Gift note."}
-    target.write_text(json.dumps(built))
-    (repo / "domains/sales/models/products/orders_v2.sql").write_text("select 1 as order_id\n")
+    target.write_text(json.dumps(built))  # as the build would write it
     dirty = duckmesh(repo, "release", "--domain", "sales", check=False, env=GIT_ENV)
     assert dirty.returncode == 1
     assert dirty.stderr == (

@@ -160,6 +160,7 @@ def pinned_packages(mesh: Mesh, ws: DomainWorkspace, git: Git, url: str
     domains = {folder.resolve(): folder.name for folder in mesh.domain_dirs()}
     upstream: dict[str, tuple[str, str]] = {}  # domain -> (subdirectory, tag)
     positions: dict[int, str] = {}
+    kept: list[str] = []
     for position, entry in enumerate(data.get("packages") or []):
         if not isinstance(entry, dict) or "local" not in entry:
             continue
@@ -176,8 +177,12 @@ def pinned_packages(mesh: Mesh, ws: DomainWorkspace, git: Git, url: str
                     f"(duckmesh release --domain {name})")
             upstream[name] = (git.path(target), tag[0])
             positions[position] = name
+        else:
+            kept.append(str(entry["local"]))
     revision, note = platform_revision(git, upstream, git.path(platform))
-    lines = []
+    lines = [f"nothing for local {path}: it stays a local path, which an outside git install "
+             "cannot resolve (publish that package by git or the hub and list it so)"
+             for path in kept]
     for position, what in positions.items():
         if what == "platform":
             data["packages"][position] = {"git": url, "subdirectory": git.path(platform),
@@ -224,6 +229,16 @@ def current_manifest(mesh: Mesh, ws: DomainWorkspace) -> tuple[dict, Path]:
         raise MeshError(f"no build of {ws.domain} to release: run `duckmesh build` or "
                         f"`duckmesh build --domain {ws.domain}` first")
     newest = max(candidates, key=lambda p: p.stat().st_mtime_ns)
+    built = newest.stat().st_mtime_ns
+    models = ws.folder / "models"  # the products' SQL and yml (and what feeds them)
+    changed = sorted(path for path in (models.rglob("*") if models.is_dir() else [])
+                     if path.is_file() and path.stat().st_mtime_ns > built)
+    if changed:
+        raise MeshError(
+            f"{relative(changed[0], mesh.root)}"
+            + (f" and {len(changed) - 1} more file(s)" if len(changed) > 1 else "")
+            + f" changed since the build the release reads ({relative(newest, mesh.root)}): "
+            f"build first (duckmesh build --domain {ws.domain}), then release")
     return json.loads(newest.read_text()), newest
 
 

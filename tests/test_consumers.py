@@ -226,14 +226,24 @@ def test_ci_refuses_a_sales_version_marketing_reads_then_pins_let_it_through(
                             "    versions:\n      - v: 3\n        columns:\n"
                             "          - include: all\n            exclude: [net_amount]\n"
                             "      - v: 2\n", 1))
+    duckmesh(work, "consumers", "register", str(OUTSIDE))
     snapshot = os.readlink(work / "published" / "current")
     refused = duckmesh(work, "ci", "--domain", "sales", check=False)
     assert refused.returncode == 1
     assert "      sales.orders: major - v3 added" in refused.stdout
+    assert f"      [warn] {DEPRECATED.replace('v=2', 'v=3')}" in refused.stdout
     assert refused.stderr == (
-        "duckmesh ci: error: consumer impact: 2 read(s) would break; nothing published:\n"
-        f"  - {ANALYTICS}\n  - {MARKETING}\n")
+        "duckmesh ci: error: consumer impact: 3 read(s) would break; nothing published:\n"
+        f"  - {ANALYTICS}\n  - {MARKETING}\n  - {OUTSIDE_ERROR}\n")
     assert os.readlink(work / "published" / "current") == snapshot
+
+    # the outside project pins v2 and registers again
+    pinned = json.loads(OUTSIDE.read_text())
+    revenue = pinned["nodes"]["model.outside_bi.daily_revenue"]
+    revenue["refs"][0]["version"] = 2
+    revenue["compiled_code"] = revenue["compiled_code"].replace('"orders"', '"orders_v2"')
+    (tmp_path / "manifest.json").write_text(json.dumps(pinned))
+    duckmesh(work, "consumers", "register", str(tmp_path / "manifest.json"))
 
     # the consumers pin v2; the mesh build (they are rebuilt with it) publishes v3
     for path in (work / "domains/marketing/models/intermediate/int_sales__orders.sql",
@@ -246,9 +256,11 @@ def test_ci_refuses_a_sales_version_marketing_reads_then_pins_let_it_through(
     assert os.readlink(work / "published" / "current") != snapshot
     manifest = json.loads((work / "published" / "manifest.json").read_text())
     assert manifest["nodes"]["model.sales.orders.v3"]["latest_version"] == 3
-    listed = duckmesh(work, "consumers", "list", "sales.orders").stdout
+    listed = duckmesh(work, "consumers", "list", "sales.orders").stdout.splitlines()
     assert [line.split()[0] + " " + line.split(">")[1].split()[0]
-            for line in listed.splitlines()[3:]] == ["analytics v2", "marketing v2"]
+            for line in listed[3:7]] == [
+        "analytics v2", "marketing v2", "outside_bi v1", "outside_bi v2"]
+    assert listed[7:] == [f"[warn] {DEPRECATED.replace('v=2', 'v=3')}"]
 
 
 def test_a_read_the_publish_already_lacks_is_told_not_fatal(published: dict) -> None:

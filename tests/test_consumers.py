@@ -163,6 +163,12 @@ def test_an_outside_consumer_is_registered_listed_and_protected(
     shown = duckmesh(work, "catalog", "show", "sales.orders").stdout
     assert "outside consumers (1): registered projects (duckmesh consumers list sales.orders)" \
         in shown
+    duckmesh(work, "catalog", "site", "--out", str(tmp_path / "site"))
+    page = (tmp_path / "site" / "products" / "sales.orders.html").read_text()
+    assert ("<li>outside_bi <span class=\"muted\">(outside, BI Team &lt;bi@outside.example&gt;, "
+            "through latest) reads is_cancelled, net_amount, order_date</span></li>") in page
+    assert ("<li>marketing.int_sales__orders <span class=\"muted\">(model, Growth Marketing "
+            "Team &lt;growth-marketing@duckmesh.example&gt;, through latest) reads") in page
 
 
 def test_register_refuses_a_file_that_is_not_a_manifest(built_mesh: BuiltMesh,

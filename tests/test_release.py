@@ -107,12 +107,15 @@ def test_release_tags_pinned_packages_and_says_what_to_run(
         "name": "coupon_code", "data_type": "varchar", "description": "Coupon used."}
     target.write_text(json.dumps(built))
     done = duckmesh(repo, "release", "--domain", "sales", env=GIT_ENV).stdout
-    assert done.splitlines()[:3] == [
+    assert done.splitlines() == [
         "sales 2.1.0 (minor: sales.orders: minor - v2: column coupon_code added; since "
         "sales-v2.0.0, read from target/manifest.json)",
         "  domains/sales/dbt_project.yml: version 2.1.0 (committed on the branch)",
         f"  tag sales-v2.1.0 -> release commit {git(repo, 'rev-parse', 'sales-v2.1.0^{}')[:12]}"
-        " (packages.yml pinned; the branch keeps local paths)"]
+        " (packages.yml pinned; the branch keeps local paths)",
+        f"    pins the platform (macros) at {head} (as the upstream releases pin it)",
+        "    pins customers at customers-v1.0.0",
+        "  publish the tag: git push origin sales-v2.1.0"]
     assert 'version: "2.1.0"' in (repo / "domains/sales/dbt_project.yml").read_text()
     assert git(repo, "log", "-1", "--format=%s") == "release sales 2.1.0"
     assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""

@@ -39,6 +39,7 @@ from duckmesh.build.domain import DomainWorkspace, resolve
 from duckmesh.core import yamledit, yamlio
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.governance import semver
+from duckmesh.governance.report import published_manifest_path
 
 RELEASE_FILE = "release.json"
 SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
@@ -180,18 +181,17 @@ def pinned_packages(mesh: Mesh, ws: DomainWorkspace, git: Git, url: str
         else:
             kept.append(str(entry["local"]))
     revision, note = platform_revision(git, upstream, git.path(platform))
-    lines = [f"nothing for local {path}: it stays a local path, which an outside git install "
-             "cannot resolve (publish that package by git or the hub and list it so)"
-             for path in kept]
+    lines = [f"keeps local {path}: an outside git install cannot resolve it (publish that "
+             "package by git or the hub and list it so)" for path in kept]
     for position, what in positions.items():
         if what == "platform":
             data["packages"][position] = {"git": url, "subdirectory": git.path(platform),
                                           "revision": revision}
-            lines.append(f"platform ({git.path(platform)}) at {revision}{note}")
+            lines.append(f"pins the platform ({git.path(platform)}) at {revision}{note}")
         else:
             folder, pin = upstream[what]
             data["packages"][position] = {"git": url, "subdirectory": folder, "revision": pin}
-            lines.append(f"{what} at {pin}")
+            lines.append(f"pins {what} at {pin}")
     header = (f"# {ws.domain} as released: the platform and upstream domains pinned to git\n"
               "# revisions of this repository (the branch installs them by local path).\n")
     return header + yamledit.dumps(dict(data)), lines
@@ -267,8 +267,10 @@ def baseline(mesh: Mesh, git: Git | None, ws: DomainWorkspace
             return json.loads(git.run("show", f"{tag[0]}:{where}")), tag[1], tag[0], tag[0]
         except (MeshError, ValueError):
             pass  # a tag made by hand: compared with the last publish
-    published = mesh.root / "published" / "manifest.json"
+    published = published_manifest_path(mesh)
     data = json.loads(published.read_text()) if published.is_file() else None
+    if tag is None and data is not None and not released_products(data, ws.project)["nodes"]:
+        data = None  # never published: the first release is the version the project states
     version = tag[1] if tag else project_version(ws)
     return data, version, (tag[0] if tag else f"the last publish ({project_version(ws)})"), \
         tag[0] if tag else None
@@ -325,7 +327,7 @@ def release(mesh: Mesh, name: str, repository: str | None = None) -> int:
     print(f"  tag {new_tag} -> release commit {commit[:12]} (packages.yml pinned; the branch "
           "keeps local paths)")
     for line in pins:
-        print(f"    pins {line}")
+        print(f"    {line}")
     print(f"  publish the tag: git push origin {new_tag}")
     return 0
 

@@ -26,6 +26,7 @@ from typing import Any
 from dbt.contracts.graph.manifest import WritableManifest
 
 from duckmesh.build.deps import declared_packages, deps_args
+from duckmesh.consumers import impact
 from duckmesh.core import dbt, salt, yamlio
 from duckmesh.core.artifacts import load_manifest
 from duckmesh.core.output import format_table
@@ -394,6 +395,8 @@ def ci_command(mesh: Mesh, name: str, scale: float, seed: int, full_refresh: boo
                         "nothing published")
     if not found:
         print("      no product changes since the last publish", flush=True)
+    impact.before_publish(mesh, merged_manifest(result.published, load_manifest(result.ws),
+                                                {result.ws.project}), result.published)
     if no_publish:
         print("      --no-publish: nothing published", flush=True)
         return 0

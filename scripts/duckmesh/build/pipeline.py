@@ -20,6 +20,7 @@ from typing import TypeVar
 from duckmesh.build import state as build_state
 from duckmesh.build.deps import deps_args
 from duckmesh.catalog import store as catalog_store
+from duckmesh.consumers import impact
 from duckmesh.core import dbt, salt
 from duckmesh.core.context import BuildContext
 from duckmesh.core.locks import require_writable
@@ -42,6 +43,9 @@ class Step:
     # its outcome depends only on the source files: a --changed-only build over unchanged
     # data reuses the recorded outcome instead of running it
     data_step: bool = False
+    # an error here means nothing may be published: the publishing steps are skipped
+    guards_publish: bool = False
+    publishes: bool = False
 
 
 # Consumer access is governance policy P11 (macros/governance/), checked by dbt itself
@@ -52,9 +56,11 @@ BEFORE_BUILD: tuple[Step, ...] = (
     Step("source_checks", quarantine.check_sources, data_step=True),
 )
 
+# the consumer impact check before publish (a read it would break publishes nothing);
 # publish before the catalog, which names the Parquet port publish has just written
 AFTER_BUILD: tuple[Step, ...] = (
-    Step("publish", publisher.after_build),
+    Step("consumer_impact", impact.after_build, guards_publish=True),
+    Step("publish", publisher.after_build, publishes=True),
     Step("catalog", catalog_store.after_build),
     Step("observability", observability.after_build),
 )
@@ -202,11 +208,17 @@ def record_stopped(mesh: Mesh, options: BuildOptions) -> None:
 def run_after_build(ctx: BuildContext) -> list[str]:
     """Run the AFTER_BUILD steps; return the errors they raised."""
     errors = []
+    guarded = False
     for step in AFTER_BUILD:
+        if guarded and step.publishes:
+            print(f"      {step.name}: skipped (nothing published; the published snapshot is "
+                  "unchanged)", flush=True)
+            continue
         try:
             _timed(ctx, step.name, partial(step.run, ctx))
         except MeshError as error:
             errors.append(f"{step.name}: {error}")
+            guarded |= step.guards_publish
     return errors
 
 

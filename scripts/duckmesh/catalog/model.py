@@ -9,6 +9,8 @@ from pathlib import Path
 from duckmesh.catalog.built import DatabaseColumns, match_database
 from duckmesh.catalog.descriptor import Describer, ProductRecord
 from duckmesh.catalog.lineage import MeshLineage, mesh_lineage
+from duckmesh.consumers import reads as consumer_reads
+from duckmesh.consumers import registry as consumer_registry
 from duckmesh.core.products import port_path
 from duckmesh.core.project import Mesh, MeshError
 
@@ -18,9 +20,11 @@ class Consumer:
     consumer_id: str
     consumer_name: str
     consumer_domain: str
-    consumer_kind: str  # product (a public model) or model (private)
+    consumer_kind: str  # product (a public model), model (private) or outside (registered)
     product_id: str
     columns: tuple[str, ...]
+    owner: str = ""  # "Team <email>" of the consumer's domain or outside project
+    reads: str = ""  # latest, or pinned (ref(..., v=N))
 
 
 @dataclass
@@ -74,6 +78,7 @@ def build_catalog(manifest: dict, run_results: dict | None = None,
         for record in records:
             record.parquet_location = published_location(mesh, record)
     by_uid = {r.unique_id: r for r in records}
+    owners = consumer_reads.owners(manifest)
     consumers = []
     for unique_id, node in sorted(manifest["nodes"].items()):
         if node["resource_type"] != "model":
@@ -87,12 +92,17 @@ def build_catalog(manifest: dict, run_results: dict | None = None,
             if product is None or upstream == unique_id:
                 continue
             columns = sorted(used_by_uid.get(upstream, ()))
+            pinned = consumer_reads.pinned_version(node, manifest["nodes"][upstream])
+            domain = describer.domain_of(node)
             consumers.append(Consumer(
                 consumer_id=unique_id, consumer_name=node["name"] + (
                     f"_v{node['version']}" if node.get("version") is not None else ""),
-                consumer_domain=describer.domain_of(node),
+                consumer_domain=domain,
                 consumer_kind="product" if node.get("access") == "public" else "model",
-                product_id=product.urn, columns=tuple(columns)))
+                product_id=product.urn, columns=tuple(columns), owner=owners.get(domain, ""),
+                reads="latest" if pinned is None else "pinned"))
+    if mesh is not None:
+        consumers += outside_consumers(mesh, records)
     domains = []
     for group in sorted(manifest.get("groups", {}).values(), key=lambda g: g["name"]):
         mine = [r for r in records if r.domain == group["name"]]
@@ -103,3 +113,21 @@ def build_catalog(manifest: dict, run_results: dict | None = None,
             "description": " ".join((group.get("description") or "").split()),
             "product_count": len({r.name for r in mine}), "version_count": len(mine)})
     return Catalog(records, consumers, domains, lineage, db_location)
+
+
+def outside_consumers(mesh: Mesh, records: list[ProductRecord]) -> list[Consumer]:
+    """The registered outside projects (consumers/*.yml), one entry per version read."""
+    found = []
+    for read in consumer_registry.load(mesh):
+        versions = [r for r in records
+                    if r.unique_id.startswith(f"model.{read.package}.{read.product}.")]
+        record = next((r for r in versions if (r.version == read.pinned if read.pinned
+                                               is not None else r.is_latest)), None)
+        if record is None:
+            continue
+        found.append(Consumer(
+            consumer_id=f"outside:{read.consumer}", consumer_name=read.consumer,
+            consumer_domain=read.consumer, consumer_kind="outside", product_id=record.urn,
+            columns=read.columns, owner=read.owner,
+            reads="latest" if read.pinned is None else "pinned"))
+    return found

@@ -87,7 +87,8 @@ def detail(catalog: Catalog, record: ProductRecord) -> dict:
         "inputs": [{"id": p.urn, "kind": p.kind, "location": p.relation}
                    for p in record.inputs],
         "consumers": [{"id": c.consumer_id, "name": c.consumer_name,
-                       "domain": c.consumer_domain, "columns": list(c.columns)}
+                       "domain": c.consumer_domain, "columns": list(c.columns),
+                       "kind": c.consumer_kind, "owner": c.owner, "reads": c.reads}
                       for c in consumers],
         "example_query": record.example_query,
     }
@@ -114,7 +115,8 @@ def show_text(record: ProductRecord, data: dict) -> str:
     rows = [[c.name, c.data_type, "pk" if c.primary_key else ("not null" if c.not_null else ""),
              c.description or "-"] for c in record.columns]
     lines.append(format_table(["column", "type", "keys", "description"], rows))
-    consumers = data["consumers"]
+    consumers = [c for c in data["consumers"] if c["kind"] != "outside"]
+    outside = [c for c in data["consumers"] if c["kind"] == "outside"]
     lines += ["", f"consumers ({len(consumers)}): the models that read this version"]
     if consumers:
         lines.append(format_table(
@@ -123,6 +125,12 @@ def show_text(record: ProductRecord, data: dict) -> str:
              for c in consumers]))
     else:
         lines.append("  none yet")
+    if outside:
+        lines += ["", f"outside consumers ({len(outside)}): registered projects "
+                      f"(duckmesh consumers list {record.key})",
+                  format_table(["consumer", "owner", "reads", "columns it reads"],
+                               [[c["name"], c["owner"] or "-", c["reads"],
+                                 ", ".join(c["columns"]) or "-"] for c in outside])]
     lines.append(f"\ncolumn lineage: ./duckmesh catalog lineage {record.key} --columns")
     return "\n".join(lines)
 

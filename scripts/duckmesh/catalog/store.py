@@ -59,7 +59,8 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("consumer_id", "varchar"), ("consumer_name", "varchar"),
         ("consumer_domain", "varchar"), ("consumer_kind", "varchar"),
         ("product_id", "varchar"), ("domain", "varchar"), ("product", "varchar"),
-        ("version", "integer"), ("column_name", "varchar")],
+        ("version", "integer"), ("column_name", "varchar"), ("consumer_owner", "varchar"),
+        ("reads", "varchar")],
 }
 
 
@@ -150,7 +151,8 @@ def catalog_rows(catalog: Catalog, row_counts: dict[str, int] | None = None
                 "consumer_domain": consumer.consumer_domain,
                 "consumer_kind": consumer.consumer_kind, "product_id": product.urn,
                 "domain": product.domain, "product": product.name,
-                "version": product.version, "column_name": column})
+                "version": product.version, "column_name": column,
+                "consumer_owner": consumer.owner, "reads": consumer.reads})
     return rows
 
 

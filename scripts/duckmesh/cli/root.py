@@ -115,6 +115,16 @@ def _governance() -> click.Command:
     return governance
 
 
+def _consumers() -> click.Command:
+    from duckmesh.cli.consumers import consumers
+    return consumers
+
+
+def _release() -> click.Command:
+    from duckmesh.cli.release import release
+    return release
+
+
 def _scale_out() -> click.Command:
     from duckmesh.cli.scaleout import scale_out
     return scale_out
@@ -142,6 +152,10 @@ COMMANDS: dict[str, tuple[str, Callable[[], click.Command]]] = {
     "alerts": ("open alerts; exits 1 when an error alert is open (CI gate)", _alerts),
     "ledger": ("SLO attainment per product over the last N runs or days", _ledger),
     "governance": ("check the mesh's governance policies (P01-P12)", _governance),
+    "consumers": ("who reads which product version and columns; register outside projects",
+                  _consumers),
+    "release": ("version a domain by the SemVer class of its changes and tag the release",
+                _release),
     "scale-out": ("build the mesh on Apache Spark and compare it with DuckDB", _scale_out),
 }
 

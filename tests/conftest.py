@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("DUCKMESH_PII_SALT", "5a17" * 16)
 TEST_SCALE = 0.01  # 1,000 customers, 10,000 orders: a few seconds to build
 # the platform's code, the tests, tools' and builds' folders: not part of a mesh
-SKIP = {".venv", ".venv-contracts", ".git", ".ci", ".duckmesh", "data",
+SKIP = {".venv", ".venv-contracts", ".venv-consumer", ".git", ".ci", ".duckmesh", "data",
         "target", "dbt_packages", "logs", "published",
         ".pytest_cache", "__pycache__", "test-artifacts", "scripts", "tests", ".ruff_cache",
         ".mypy_cache"}

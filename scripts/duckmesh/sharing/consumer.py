@@ -128,6 +128,7 @@ def init(folder: Path, source: str, wanted: list[str], reader: str | None = None
         "dbt_project.yml": "dbt_project.yml.j2",
         "dbt_loom.config.yml": "dbt_loom.config.yml.j2",
         "profiles.yml": "profiles.yml.j2",
+        "models/_groups.yml": "groups.yml.j2",
         f"models/sample_{first.name}.sql": "sample_model.sql.j2",
     }
     present = sorted(f for f in [*outputs, f"macros/{PORTS_MACRO}"] if (folder / f).exists())

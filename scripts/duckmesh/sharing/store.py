@@ -262,9 +262,11 @@ def upload(mesh: Mesh, location: Location, log: Callable[[str], None] = print,
                         "`duckmesh publish --force` writes a new snapshot")
     s3 = client()
     done = Uploaded(snapshot, location)
-    previous: list[str | None] = [None]
+    previous: list[str | None] = []  # the store's current snapshot, once read
 
     def state() -> str:
+        if not previous:
+            return "nothing was uploaded, the store is as it was"
         kept = (f"snapshot {previous[0]} stays current in the store" if previous[0]
                 else "the store has no current snapshot yet")
         return (f"{kept} ({len(done.uploaded) + len(done.skipped)} of {len(paths)} files of "
@@ -273,7 +275,7 @@ def upload(mesh: Mesh, location: Location, log: Callable[[str], None] = print,
     with errors(s3, location, state):
         check_bucket(s3, location)
         found = read_json(s3, location, POINTER)
-        previous[0] = found[0].get("snapshot") if found else None
+        previous.append(found[0].get("snapshot") if found else None)
         for rel in sorted(paths, key=_upload_order):
             key = location.key("snapshots", snapshot, rel)
             size = paths[rel].stat().st_size
@@ -301,7 +303,7 @@ def upload(mesh: Mesh, location: Location, log: Callable[[str], None] = print,
                    "uploaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
                    "products": [{"relation": relation, "port": verify.port_file(entry)}
                                 for relation, entry in sorted(record["products"].items())]}
-        done.already_current = previous[0] == snapshot
+        done.already_current = previous == [snapshot]
         # the commit point: readers that follow the pointer switch here
         _put_bytes(s3, location, location.key(POINTER),
                    (json.dumps(pointer, indent=2, sort_keys=True) + "\n").encode())
@@ -417,9 +419,11 @@ def _pull(s3: Any, location: Location, folder: Path, local: str | None, keep: in
                                      + b"\n")
     record = snapshots.read_record(target)
     final = folder / "snapshots" / snapshot
-    if final.exists():  # a damaged earlier copy of the same snapshot, not current
-        shutil.rmtree(final)
+    damaged = folder / "snapshots" / f".tmp-damaged-{snapshot}"
+    if final.exists():  # a damaged local copy of the same snapshot: replaced
+        os.rename(final, damaged)
     os.rename(target, final)
+    shutil.rmtree(damaged, ignore_errors=True)
     snapshots.stable_links(folder, {e["domain"] for e in record["products"].values()})
     snapshots.link(f"snapshots/{snapshot}", folder / "current")  # the commit point
     snapshots.prune(folder, keep)

@@ -111,9 +111,11 @@ def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, kee
         _print_published(done)
     if to is not None:
         shared = store.upload(mesh, location)
+        copied = (f", {len(shared.copied)} copied in the store from the previous snapshot "
+                  "(same SHA-256)" if shared.copied else "")
         print(f"shared snapshot {shared.snapshot} at {location}: {len(shared.uploaded)} files "
-              f"uploaded ({shared.bytes_uploaded / 1e6:,.1f} MB), {len(shared.skipped)} already "
-              "there with the same SHA-256; "
+              f"uploaded ({shared.bytes_uploaded / 1e6:,.1f} MB){copied}, {len(shared.skipped)} "
+              "already there with the same SHA-256; "
               + ("the pointer was already on it" if shared.already_current
                  else f"{location.url('current.json')} now points to it"))
     return 0

@@ -201,6 +201,7 @@ class Uploaded:
     location: Location
     uploaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list)  # from the previous snapshot, in the store
     bytes_uploaded: int = 0
     already_current: bool = False
 
@@ -269,18 +270,29 @@ def upload(mesh: Mesh, location: Location, log: Callable[[str], None] = print,
             return "nothing was uploaded, the store is as it was"
         kept = (f"snapshot {previous[0]} stays current in the store" if previous[0]
                 else "the store has no current snapshot yet")
-        return (f"{kept} ({len(done.uploaded) + len(done.skipped)} of {len(paths)} files of "
+        there = len(done.uploaded) + len(done.skipped) + len(done.copied)
+        return (f"{kept} ({there} of {len(paths)} files of "
                 f"{snapshot} are there; the next upload skips them)")
 
     with errors(s3, location, state):
         check_bucket(s3, location)
         found = read_json(s3, location, POINTER)
         previous.append(found[0].get("snapshot") if found else None)
+        in_store = _previous_objects(s3, location, found[0] if found else None)
         for rel in sorted(paths, key=_upload_order):
             key = location.key("snapshots", snapshot, rel)
             size = paths[rel].stat().st_size
             if _remote_sha256(s3, location, key) == (b64(digests[rel]), size):
                 done.skipped.append(rel)
+            elif digests[rel] in in_store:  # the same bytes in the current snapshot
+                s3.copy_object(Bucket=location.bucket, Key=key, ChecksumAlgorithm="SHA256",
+                               CopySource={"Bucket": location.bucket,
+                                           "Key": in_store[digests[rel]]})
+                if _remote_sha256(s3, location, key) != (b64(digests[rel]), size):
+                    raise MeshError(f"{location.url('snapshots', snapshot, rel)}: the copy "
+                                    "made in the store does not have the file's SHA-256; "
+                                    f"{state()}")
+                done.copied.append(rel)
             else:
                 with paths[rel].open("rb") as body:
                     s3.put_object(Bucket=location.bucket, Key=key, Body=body,
@@ -308,6 +320,18 @@ def upload(mesh: Mesh, location: Location, log: Callable[[str], None] = print,
         _put_bytes(s3, location, location.key(POINTER),
                    (json.dumps(pointer, indent=2, sort_keys=True) + "\n").encode())
     return done
+
+
+def _previous_objects(s3: Any, location: Location, pointer: dict | None) -> dict[str, str]:
+    """SHA-256 -> key of each object of the store's current snapshot, from its index: a
+    file with the same bytes is copied inside the store instead of uploaded again."""
+    if not pointer:
+        return {}
+    found = read_json(s3, location, pointer["index"])
+    if found is None or found[1] != pointer.get("index_sha256"):
+        return {}
+    return {entry["sha256"]: location.key("snapshots", pointer["snapshot"], rel)
+            for rel, entry in found[0]["files"].items()}
 
 
 def _database(manifest: Path) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import socket
@@ -45,6 +46,7 @@ class Store:
     server still has them)."""
 
     def __init__(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=self.port)
@@ -203,6 +205,45 @@ def test_outside_project_from_store(mesh: Path, tmp_path: Path, store: Store,
         mesh, "(select order_id, order_amount from sales.orders_v1)")
 
 
+def test_consumer_init_after_a_domain_publish(tmp_path: Path) -> None:
+    """A domain publish (`duckmesh ci --domain`) records its products under its workspace's
+    database ("build"), the others under "mesh": the profile attaches the published file
+    under both names; unknown products and a taken folder are refused in one line."""
+    from duckmesh.core.project import MeshError
+    from duckmesh.sharing import consumer
+
+    published = tmp_path / "published"
+    published.mkdir()
+    duckdb.connect(str(published / "mesh.duckdb")).close()
+
+    def node(package: str, schema: str, name: str, database: str) -> dict:
+        return {"resource_type": "model", "access": "public", "package_name": package,
+                "schema": schema, "name": name, "alias": f"{name}_v1", "version": 1,
+                "database": database, "depends_on": {"nodes": []}}
+
+    (published / "manifest.json").write_text(json.dumps({"nodes": {
+        "model.sales.orders.v1": node("sales", "sales", "orders", "mesh"),
+        "model.customer_service.tickets.v1": node("customer_service", "customer_service",
+                                                  "tickets", "build")}}))
+    project = tmp_path / "Team Reports"
+    consumer.init(project, str(published), ["customer_service.tickets"])
+    profile = (project / "profiles.yml").read_text()
+    assert profile.count(f'path: "{published / "mesh.duckdb"}"') == 2
+    assert "alias: build" in profile and "alias: mesh" in profile
+    assert "name: team_reports" in (project / "dbt_project.yml").read_text()
+    assert "included_packages: [customer_service]" in (
+        project / "dbt_loom.config.yml").read_text()
+    with pytest.raises(MeshError) as taken:
+        consumer.init(project, str(published), [])
+    assert str(taken.value) == (
+        f"{project} already has dbt_loom.config.yml, dbt_project.yml, models/_groups.yml, "
+        "models/sample_tickets.sql, profiles.yml: remove them or choose another folder")
+    with pytest.raises(MeshError) as unknown:
+        consumer.init(tmp_path / "other", str(published), ["sales.order"])
+    assert str(unknown.value) == ("unknown product(s) sales.order: use domain.product, one of "
+                                  "customer_service.tickets, sales.orders")
+
+
 # -- item 2: the object store ------------------------------------------------------------
 
 def test_publish_to_store_and_pull(mesh: Path, tmp_path: Path, store: Store,
@@ -213,7 +254,8 @@ def test_publish_to_store_and_pull(mesh: Path, tmp_path: Path, store: Store,
     out = duckmesh(mesh, "publish", "--to", f"s3://{bucket}/team/mesh", env=aws).stdout
     assert f"shared snapshot {snapshot} at s3://{bucket}/team/mesh" in out
     pointer = store.pointer(bucket, "team/mesh")
-    assert pointer["snapshot"] == snapshot and pointer["database"] == "mesh"
+    assert pointer["snapshot"] == snapshot
+    assert {p["database"] for p in pointer["products"]} == {"mesh"}
     index = json.loads(store.client().get_object(
         Bucket=bucket, Key=f"team/mesh/{pointer['index']}")["Body"].read())["files"]
     # every file of the snapshot, and the catalog's contracts and descriptors

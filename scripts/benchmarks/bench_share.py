@@ -11,6 +11,7 @@ Needs moto and boto3 (the test and s3 extras: make test installs them)."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import socket
@@ -79,6 +80,7 @@ def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
         env = {**os.environ, **aws, "DUCKMESH_DB": str(copy.root / "mesh.duckdb"),
                "DUCKMESH_DATA": str(data)}
         _duckmesh(copy.root, env, "build", "--scale", f"{scale:g}")
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
         server.start()
         saved = dict(os.environ)

@@ -120,7 +120,7 @@ def init(folder: Path, source: str, wanted: list[str], reader: str | None = None
         raise MeshError(f"unknown product(s) {', '.join(unknown)}: use domain.product, one of "
                         f"{', '.join(products)}")
     chosen = [products[p] for p in wanted] if wanted else list(products.values())
-    database = store.database_of(manifest)
+    databases = sorted(set(store.databases_of(manifest).values()))
     folder = folder.expanduser().resolve()
     name = project_name(folder)
     first = chosen[0]
@@ -135,7 +135,7 @@ def init(folder: Path, source: str, wanted: list[str], reader: str | None = None
     if present:
         raise MeshError(f"{folder} already has {', '.join(present)}: remove them or choose "
                         "another folder")
-    values = {"name": name, "database": database,
+    values = {"name": name, "databases": databases,
               "packages": packages_read(manifest, chosen) if wanted else [],
               "schemas": sorted({p.schema for p in chosen}),
               "product": first.id, "package": first.package, "model": first.name,

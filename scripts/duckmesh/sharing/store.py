@@ -282,18 +282,20 @@ def upload(mesh: Mesh, location: Location, log: Callable[[str], None] = print,
         for rel in sorted(paths, key=_upload_order):
             key = location.key("snapshots", snapshot, rel)
             size = paths[rel].stat().st_size
-            if _remote_sha256(s3, location, key) == (b64(digests[rel]), size):
+            wanted = (b64(digests[rel]), size)
+            if _remote_sha256(s3, location, key) == wanted:
                 done.skipped.append(rel)
-            elif digests[rel] in in_store:  # the same bytes in the current snapshot
-                s3.copy_object(Bucket=location.bucket, Key=key, ChecksumAlgorithm="SHA256",
-                               CopySource={"Bucket": location.bucket,
-                                           "Key": in_store[digests[rel]]})
-                if _remote_sha256(s3, location, key) != (b64(digests[rel]), size):
-                    raise MeshError(f"{location.url('snapshots', snapshot, rel)}: the copy "
-                                    "made in the store does not have the file's SHA-256; "
-                                    f"{state()}")
-                done.copied.append(rel)
-            else:
+                continue_with = "skipped"
+            else:  # the same bytes in the store's current snapshot: copied there
+                continue_with = "upload"
+                source = in_store.get(digests[rel])
+                if source is not None and source != key:
+                    s3.copy_object(Bucket=location.bucket, Key=key, ChecksumAlgorithm="SHA256",
+                                   CopySource={"Bucket": location.bucket, "Key": source})
+                    if _remote_sha256(s3, location, key) == wanted:
+                        done.copied.append(rel)
+                        continue_with = "copied"
+            if continue_with == "upload":  # sent (again: a damaged copy is replaced)
                 with paths[rel].open("rb") as body:
                     s3.put_object(Bucket=location.bucket, Key=key, Body=body,
                                   ChecksumAlgorithm="SHA256", ChecksumSHA256=b64(digests[rel]))
@@ -308,12 +310,13 @@ def upload(mesh: Mesh, location: Location, log: Callable[[str], None] = print,
         index_body = (json.dumps(index, indent=2, sort_keys=True) + "\n").encode()
         _put_bytes(s3, location, location.key("snapshots", snapshot, INDEX), index_body)
         _put_bytes(s3, location, location.key(MANIFEST), paths[MANIFEST].read_bytes())
+        databases = databases_of(json.loads(paths[MANIFEST].read_text()))
         pointer = {"snapshot": snapshot, "index": f"snapshots/{snapshot}/{INDEX}",
                    "index_sha256": hashlib.sha256(index_body).hexdigest(),
-                   "database": _database(paths[MANIFEST]),
                    "published_at": record.get("published_at"),
                    "uploaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                   "products": [{"relation": relation, "port": verify.port_file(entry)}
+                   "products": [{"relation": relation, "port": verify.port_file(entry),
+                                 "database": databases.get(relation, "mesh")}
                                 for relation, entry in sorted(record["products"].items())]}
         done.already_current = previous == [snapshot]
         # the commit point: readers that follow the pointer switch here
@@ -334,19 +337,18 @@ def _previous_objects(s3: Any, location: Location, pointer: dict | None) -> dict
             for rel, entry in found[0]["files"].items()}
 
 
-def _database(manifest: Path) -> str:
-    """The database the manifest records for the public products (the alias a consumer
-    attaches the published database as)."""
-    return database_of(json.loads(manifest.read_text()))
-
-
-def database_of(manifest: dict) -> str:
-    found = {node["database"] for node in manifest.get("nodes", {}).values()
+def databases_of(manifest: dict) -> dict[str, str]:
+    """The database the manifest records for each public product version (relation
+    ``schema.alias`` -> database): the aliases a consumer attaches the published database
+    as. One name after a mesh build ("mesh"); a domain publish (`duckmesh ci --domain`)
+    records its own products under its workspace's ("build")."""
+    found = {f"{node['schema']}.{node['alias']}": node["database"]
+             for node in manifest.get("nodes", {}).values()
              if node.get("resource_type") == "model" and node.get("access") == "public"}
-    if len(found) != 1:
-        raise MeshError(f"the manifest records {len(found)} databases for its public products "
-                        f"({sorted(found)}), not one: publish again with `duckmesh build`")
-    return found.pop()
+    if not found:
+        raise MeshError("the manifest has no public products: publish again with "
+                        "`duckmesh build`")
+    return found
 
 
 # -- pull ------------------------------------------------------------------------------------

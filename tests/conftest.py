@@ -217,6 +217,7 @@ LEVELS = ("unit", "integration", "e2e")
 # after Spark they start first, so a parallel run does not end on one of them alone
 SLOWEST = ["test_faults.py", "test_adopt.py", "test_readme.py", "test_catalog_contracts.py",
            "test_domain_publish.py", "test_build.py", "test_scaffold.py", "test_domains.py",
+           "test_sharing.py",
            "test_portability.py", "test_incremental.py", "test_lint.py"]
 # module fixtures that build meshes of their own (test_adopt's adopted jaffle-shop): the
 # tests on them are e2e, and their files start early in a parallel run

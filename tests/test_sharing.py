@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,9 +25,7 @@ import pytest
 
 from conftest import REPO, BuiltMesh, clone_built, duckmesh
 
-moto_server = pytest.importorskip(
-    "moto.server", reason="needs moto and boto3: make test installs them (the test and s3 extras)")
-boto3 = pytest.importorskip("boto3", reason="needs boto3: make s3")
+STORE_MISSING = "needs moto and boto3: make test installs them (the test and s3 extras)"
 
 CONSUMER_DBT = REPO / ".venv-consumer" / "bin" / "dbt"
 needs_consumer = pytest.mark.skipif(not CONSUMER_DBT.exists(),
@@ -46,14 +45,17 @@ class Store:
     server still has them)."""
 
     def __init__(self) -> None:
+        pytest.importorskip("boto3", reason=STORE_MISSING)
+        pytest.importorskip("moto.server", reason=STORE_MISSING)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=self.port)
-        self.server.start()
+        self.restart()
 
     def restart(self) -> None:
-        self.server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=self.port)
+        from moto.server import ThreadedMotoServer
+
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port)
         self.server.start()
 
     @property
@@ -61,6 +63,8 @@ class Store:
         return {**AWS, "AWS_ENDPOINT_URL": self.endpoint}
 
     def client(self):  # noqa: ANN201
+        import boto3
+
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
@@ -246,6 +250,20 @@ def test_consumer_init_after_a_domain_publish(tmp_path: Path) -> None:
 
 # -- item 2: the object store ------------------------------------------------------------
 
+def test_without_boto3_the_store_commands_name_the_install(mesh: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)  # import boto3 raises ImportError
+    for args in (["publish", "--to", "s3://bucket/mesh"],
+                 ["pull", "s3://bucket/mesh", str(tmp_path / "copy")]):
+        result = duckmesh(mesh, *args, check=False)
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"duckmesh {args[0]}: error: s3:// needs boto3, which is not installed: pip install "
+            "-c constraints.txt -e '.[s3]' (`make s3`; a consumer without the repository: "
+            "pip install 'duckmesh[s3]')\n")
+    assert not (tmp_path / "copy").exists()
+
+
 def test_publish_to_store_and_pull(mesh: Path, tmp_path: Path, store: Store,
                                    aws: dict[str, str]) -> None:
     bucket = store.bucket("round-trip")
@@ -284,6 +302,10 @@ def test_publish_to_store_and_pull(mesh: Path, tmp_path: Path, store: Store,
     con.close()
     assert duckmesh(mesh, "pull", f"s3://{bucket}/team/mesh", str(copy), env=aws).stdout == (
         f"up to date: {copy} holds snapshot {snapshot} (every file verified)\n")
+    own = duckmesh(mesh, "pull", f"s3://{bucket}/team/mesh", str(mesh / "published"), env=aws,
+                   check=False)
+    assert own.stderr == (f"duckmesh pull: error: {mesh / 'published'} is a mesh's own "
+                          "published/ folder (it has verified.json): pull into another folder\n")
 
 
 def store_b64(hex_digest: str) -> str:

@@ -123,11 +123,16 @@ def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
                                                                  log=lambda _: None))
             pulled, pull_changed = timed(lambda: store.pull(location, tmp / "pull-0",
                                                             log=lambda _: None))
+            assert isinstance(pulled, store.Pulled)
+            current = tmp / "pull-0" / "current"
+            sizes = {rel: (current / rel).stat().st_size for rel in pulled.downloaded}
+            ports = sum(p.stat().st_size for p in (current / "ports").rglob("*.parquet"))
         finally:
             os.environ.clear()
             os.environ.update(saved)
             server.stop()
-    assert isinstance(changed, store.Uploaded) and isinstance(pulled, store.Pulled)
+    assert isinstance(changed, store.Uploaded)
+    ports_changed = sum(size for rel, size in sizes.items() if rel.startswith("ports/"))
     tag = f"scale {scale:g}"
     full_mb = size / 1e6
     moved_mb = pulled.bytes_downloaded / 1e6
@@ -145,7 +150,11 @@ def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
                note=f"{moved_mb:,.1f} of {full_mb:,.0f} MB downloaded"),
         Figure("share", f"{tag}: bytes pulled after the change / a full pull",
                100 * pulled.bytes_downloaded / max(1, pulled.bytes_downloaded
-                                                   + pulled.bytes_reused), unit="%"),
+                                                   + pulled.bytes_reused), unit="%",
+               note=f"mesh.duckdb {sizes.get('mesh.duckdb', 0) / 1e6:,.1f} MB of it"),
+        Figure("share", f"{tag}: changed ports / all ports (a reader of the ports)",
+               100 * ports_changed / max(1, ports), unit="%",
+               note=f"{ports_changed / 1e6:,.1f} of {ports / 1e6:,.1f} MB"),
     ]
     details = {"scale": scale, "files": len(files), "bytes": size, "upload_s": uploads,
                "pull_s": pulls, "local_copy_s": copies,
@@ -154,5 +163,5 @@ def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
                            "pull_s": pull_changed,
                            "bytes_downloaded": pulled.bytes_downloaded,
                            "bytes_reused": pulled.bytes_reused,
-                           "downloaded": pulled.downloaded}}
+                           "downloaded": sizes, "ports_bytes": ports}}
     return figures, details

@@ -380,11 +380,14 @@ def pull(location: Location, folder: Path, keep: int = 2,
     if keep < 1:
         raise MeshError(f"--keep must be 1 or more, got {keep}")
     folder = folder.resolve()
+    if (folder / snapshots.VERIFIED).exists():
+        raise MeshError(f"{folder} is a mesh's own published/ folder (it has "
+                        f"{snapshots.VERIFIED}): pull into another folder")
+    s3 = client()
     folder.mkdir(parents=True, exist_ok=True)
     for name in snapshots.recover(folder):
         log(f"      removed {name}, left by an interrupted pull")
     local = snapshots.current_snapshot(folder)
-    s3 = client()
     work: list[Path] = []
 
     def state() -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -74,19 +75,20 @@ def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
         data = tmp / "data"  # the benchmark changes one source file: its own copy
         shutil.copytree(data_dir, data)
         port = _free_port()
-        aws = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-               "AWS_EC2_METADATA_DISABLED": "true"}
-        env = {**os.environ, **aws, "DUCKMESH_DB": str(copy.root / "mesh.duckdb"),
-               "DUCKMESH_DATA": str(data)}
+        endpoint = f"http://127.0.0.1:{port}"
+        # the commands run as a user runs them: fresh processes with the AWS variables
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
+               "AWS_EC2_METADATA_DISABLED": "true",
+               "DUCKMESH_DB": str(copy.root / "mesh.duckdb"), "DUCKMESH_DATA": str(data)}
         _duckmesh(copy.root, env, "build", "--scale", f"{scale:g}")
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
         server.start()
-        saved = dict(os.environ)
-        os.environ.update(aws)
         try:
-            boto3.client("s3").create_bucket(Bucket="bench")
+            boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                         aws_access_key_id="bench", aws_secret_access_key="bench",
+                         ).create_bucket(Bucket="bench")
             built = Mesh(copy.root, Settings(db=copy.root / "mesh.duckdb", data=data))
             snapshot_dir = copy.root / "published" / "current"
             files = store.snapshot_files(built, copy.root / "published",
@@ -99,17 +101,14 @@ def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
                     (target / rel).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(path, target / rel)
 
-            def upload_to(location: store.Location) -> None:
-                store.upload(built, location, log=lambda _: None)
-
-            def pull_into(location: store.Location, folder: Path) -> None:
-                store.pull(location, folder, log=lambda _: None)
+            def command(*args: str) -> str:
+                return _duckmesh(copy.root, env, *args)
 
             uploads, pulls, copies = [], [], []
             for index in range(repeat):
-                location = store.Location("bench", f"full-{index}")
-                uploads.append(timed(partial(upload_to, location))[1])
-                pulls.append(timed(partial(pull_into, location, tmp / f"pull-{index}"))[1])
+                url = f"s3://bench/full-{index}"
+                uploads.append(timed(partial(command, "publish", "--to", url))[1])
+                pulls.append(timed(partial(command, "pull", url, str(tmp / f"pull-{index}")))[1])
                 copies.append(timed(partial(copy_locally, tmp / f"local-{index}"))[1])
             upload, pull, local = median(uploads), median(pulls), median(copies)
 
@@ -117,25 +116,26 @@ def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
             source = data / CHANGED_FILE
             lines = source.read_text().splitlines(keepends=True)
             source.write_text("".join(lines[:len(lines) - max(1, len(lines) // 100)]))
-            _duckmesh(copy.root, env, "ci", "--domain", CHANGED_DOMAIN, "--scale", f"{scale:g}")
-            location = store.Location("bench", "full-0")
-            changed, upload_changed = timed(lambda: store.upload(built, location,
-                                                                 log=lambda _: None))
-            pulled, pull_changed = timed(lambda: store.pull(location, tmp / "pull-0",
-                                                            log=lambda _: None))
-            assert isinstance(pulled, store.Pulled)
-            current = tmp / "pull-0" / "current"
-            sizes = {rel: (current / rel).stat().st_size for rel in pulled.downloaded}
+            command("ci", "--domain", CHANGED_DOMAIN, "--scale", f"{scale:g}")
+            shared, upload_changed = timed(partial(command, "publish", "--to", "s3://bench/full-0"))
+            _, pull_changed = timed(partial(command, "pull", "s3://bench/full-0",
+                                            str(tmp / "pull-0")))
+            # downloaded: the files of the new snapshot that are not links to the old one's
+            current = (tmp / "pull-0" / "current").resolve()
+            sizes = {p.relative_to(current).as_posix(): p.stat().st_size
+                     for p in current.rglob("*") if p.is_file() and p.stat().st_nlink == 1}
+            moved = sum(sizes.values())
+            whole = sum(p.stat().st_size for p in current.rglob("*") if p.is_file())
             ports = sum(p.stat().st_size for p in (current / "ports").rglob("*.parquet"))
         finally:
-            os.environ.clear()
-            os.environ.update(saved)
             server.stop()
-    assert isinstance(changed, store.Uploaded)
+    sent = re.search(r"(\d+) files uploaded \(([\d.,]+) MB\)(?:, (\d+) copied)?", str(shared))
+    sent_files, sent_mb, copied = (sent.group(1), sent.group(2), sent.group(3) or "0") \
+        if sent else ("?", "?", "?")
     ports_changed = sum(size for rel, size in sizes.items() if rel.startswith("ports/"))
     tag = f"scale {scale:g}"
     full_mb = size / 1e6
-    moved_mb = pulled.bytes_downloaded / 1e6
+    moved_mb = moved / 1e6
     figures = [
         Figure("share", f"{tag}: upload to moto S3 ({len(files)} files, {full_mb:,.0f} MB)",
                upload, samples=uploads),
@@ -144,13 +144,12 @@ def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
         Figure("share", f"{tag}: upload / local copy", upload / local, unit="x"),
         Figure("share", f"{tag}: pull / local copy", pull / local, unit="x"),
         Figure("share", f"{tag}: after a {CHANGED_DOMAIN} change, upload",
-               upload_changed, note=f"{changed.bytes_uploaded / 1e6:,.1f} MB sent, "
-               f"{len(changed.copied)} files copied in the store"),
+               upload_changed, note=f"{sent_files} files ({sent_mb} MB) sent, {copied} "
+               "copied in the store"),
         Figure("share", f"{tag}: after a {CHANGED_DOMAIN} change, pull", pull_changed,
                note=f"{moved_mb:,.1f} of {full_mb:,.0f} MB downloaded"),
         Figure("share", f"{tag}: bytes pulled after the change / a full pull",
-               100 * pulled.bytes_downloaded / max(1, pulled.bytes_downloaded
-                                                   + pulled.bytes_reused), unit="%",
+               100 * moved / max(1, whole), unit="%",
                note=f"mesh.duckdb {sizes.get('mesh.duckdb', 0) / 1e6:,.1f} MB of it"),
         Figure("share", f"{tag}: changed ports / all ports (a reader of the ports)",
                100 * ports_changed / max(1, ports), unit="%",
@@ -158,10 +157,8 @@ def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
     ]
     details = {"scale": scale, "files": len(files), "bytes": size, "upload_s": uploads,
                "pull_s": pulls, "local_copy_s": copies,
-               "changed": {"upload_s": upload_changed, "bytes_uploaded": changed.bytes_uploaded,
-                           "uploaded": changed.uploaded, "copied": len(changed.copied),
-                           "pull_s": pull_changed,
-                           "bytes_downloaded": pulled.bytes_downloaded,
-                           "bytes_reused": pulled.bytes_reused,
-                           "downloaded": sizes, "ports_bytes": ports}}
+               "changed": {"upload_s": upload_changed, "upload_output": str(shared).strip(),
+                           "pull_s": pull_changed, "bytes_downloaded": moved,
+                           "bytes_snapshot": whole, "downloaded": sizes,
+                           "ports_bytes": ports}}
     return figures, details

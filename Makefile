@@ -7,6 +7,9 @@
 #   make check               ruff and mypy over the platform (make test runs it)
 #   make build-spark         the same mesh on a local Spark (README "Scale out")
 #   make contracts           datacontract-cli in .venv-contracts (the contracts' outside check)
+#   make consumer            dbt + dbt-loom + s3fs in .venv-consumer: an outside project's
+#                            environment (docs/sharing.md; the sharing tests run it)
+#   make s3                  boto3 (the `s3` extra) for `duckmesh publish --to s3://` and `pull`
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -17,6 +20,9 @@ SPARK_STAMP := $(VENV)/.spark-stamp
 TEST_STAMP := $(VENV)/.test-stamp
 CONTRACTS_VENV := .venv-contracts
 CONTRACTS_STAMP := $(CONTRACTS_VENV)/.installed-stamp
+CONSUMER_VENV := .venv-consumer
+CONSUMER_STAMP := $(CONSUMER_VENV)/.installed-stamp
+S3_STAMP := $(VENV)/.s3-stamp
 # one test file per worker at a time (module fixtures are built once), in the order
 # conftest.py gives: Spark first, then the files that build meshes. Three workers on two
 # cores: a test waits on dbt, Java or a sleep often enough that two workers left about a
@@ -24,7 +30,7 @@ CONTRACTS_STAMP := $(CONTRACTS_VENV)/.installed-stamp
 TEST_WORKERS ?= 3
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: build build-spark test test-fast check lint install clean browser java contracts system-check
+.PHONY: build build-spark test test-fast check lint install clean browser java contracts consumer s3 system-check
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,11 +47,20 @@ $(SPARK_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[spark]'
 	@touch $(SPARK_STAMP)
 
-# pytest, pytest-xdist, ruff, mypy, Playwright's Python package (the `test` extra)
+# pytest, pytest-xdist, ruff, mypy, Playwright's Python package, moto (the `test` extra) and
+# boto3 (the `s3` extra, which the sharing tests use)
 $(TEST_STAMP): $(STAMP)
-	@echo "installing the test extra into $(VENV)/: pytest, pytest-xdist, ruff, mypy, playwright (quiet until done)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
-	@touch $(TEST_STAMP)
+	@echo "installing the test and s3 extras into $(VENV)/: pytest, pytest-xdist, ruff, mypy, playwright, moto, boto3 (quiet until done)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,s3]'
+	@touch $(TEST_STAMP) $(S3_STAMP)
+
+# boto3 for `duckmesh publish --to s3://...` and `duckmesh pull` (docs/sharing.md)
+$(S3_STAMP): $(STAMP)
+	@echo "installing the s3 extra into $(VENV)/: boto3 (quiet until done)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[s3]'
+	@touch $(S3_STAMP)
+
+s3: $(S3_STAMP)
 
 # datacontract-cli, which tests/test_catalog_contracts.py runs on every exported ODCS
 # contract (lint, and test against its Parquet port): it pins an older duckdb than the
@@ -58,6 +73,18 @@ $(CONTRACTS_STAMP): constraints-contracts.txt
 	@touch $(CONTRACTS_STAMP)
 
 contracts: $(CONTRACTS_STAMP)
+
+# an outside consumer's dbt: dbt-core, dbt-duckdb, dbt-loom and s3fs, pinned by
+# constraints-consumer.txt. dbt-loom brings boto3, Azure and Google client libraries, so it
+# never goes into the platform's venv; tests/test_sharing.py runs the outside project with it
+$(CONSUMER_STAMP): constraints-consumer.txt
+	@test -x $(CONSUMER_VENV)/bin/python || $(PYTHON) -m venv $(CONSUMER_VENV)
+	@echo "installing dbt-loom, dbt-duckdb and s3fs into $(CONSUMER_VENV)/ for the outside-consumer tests (quiet until done)"
+	$(CONSUMER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -c constraints-consumer.txt dbt-core dbt-duckdb dbt-loom s3fs
+	@touch $(CONSUMER_STAMP)
+
+consumer: $(CONSUMER_STAMP)
 
 # Java for Spark: the machine's, else Debian's headless JRE 17 (needs root or sudo); asked
 # for by name (make java), never by make test
@@ -91,7 +118,7 @@ system-check:
 	@test -x /usr/bin/chromium || command -v chromium >/dev/null || echo "make test: chromium" \
 	  "not found: the catalog site tests will skip (install: apt-get install -y chromium)"
 
-test: $(STAMP) $(SPARK_STAMP) $(TEST_STAMP) $(CONTRACTS_STAMP) system-check check
+test: $(STAMP) $(SPARK_STAMP) $(TEST_STAMP) $(CONTRACTS_STAMP) $(CONSUMER_STAMP) system-check check
 	$(PYTEST)
 
 test-fast: $(TEST_STAMP) system-check

@@ -34,7 +34,7 @@ TEST_SALT = "1e32ea697af343cf77cef92b9f7848a257b8d71a068c5efaeb5e0d418fe6b769"
 os.environ.setdefault("DUCKMESH_PII_SALT", TEST_SALT)
 TEST_SCALE = 0.01  # 1,000 customers, 10,000 orders: a few seconds to build
 # the platform's code, the tests, tools' and builds' folders: not part of a mesh
-SKIP = {".venv", ".venv-contracts", ".git", ".ci", ".duckmesh", "data",
+SKIP = {".venv", ".venv-contracts", ".venv-consumer", ".git", ".ci", ".duckmesh", "data",
         "target", "dbt_packages", "logs", "published",
         ".pytest_cache", "__pycache__", "test-artifacts", "scripts", "tests", ".ruff_cache",
         ".mypy_cache"}
@@ -227,6 +227,7 @@ LEVELS = ("unit", "integration", "e2e")
 # after Spark they start first, so a parallel run does not end on one of them alone
 SLOWEST = ["test_faults.py", "test_adopt.py", "test_readme.py", "test_catalog_contracts.py",
            "test_domain_publish.py", "test_build.py", "test_scaffold.py", "test_domains.py",
+           "test_sharing.py",
            "test_portability.py", "test_incremental.py", "test_lint.py"]
 # module fixtures that build meshes of their own (test_adopt's adopted jaffle-shop): the
 # tests on them are e2e, and their files start early in a parallel run

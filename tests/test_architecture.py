@@ -54,8 +54,13 @@ def test_requires_python_is_the_interpreter_the_tools_check() -> None:
 
 
 def test_every_third_party_import_is_a_declared_dependency() -> None:
-    declared = {Requirement(r).name.lower().replace("_", "-")
-                for r in PYPROJECT["project"]["dependencies"]}
+    runtime = {Requirement(r).name.lower().replace("_", "-")
+               for r in PYPROJECT["project"]["dependencies"]}
+    # the s3 extra (boto3, botocore): imported only by duckmesh.sharing.store, when a
+    # command reads or writes s3:// (docs/sharing.md); never a runtime dependency
+    s3_only = {Requirement(r).name.lower() for r in
+               PYPROJECT["project"]["optional-dependencies"]["s3"]}
+    declared = runtime | s3_only
     test_only = {Requirement(r).name.lower() for r in
                  PYPROJECT["project"]["optional-dependencies"]["test"]}
     distributions = metadata.packages_distributions()
@@ -73,7 +78,20 @@ def test_every_third_party_import_is_a_declared_dependency() -> None:
                 missing.setdefault(top, set()).add(name)
     assert missing == {}, f"imported but not declared in pyproject.toml: {missing}"
     assert not {"pytest", "websocket-client", "playwright"} & declared
+    assert not {"boto3", "botocore", "dbt-loom", "s3fs", "moto"} & runtime
+    assert {name for name, users in imported_by_s3(s3_only).items() if users - {
+        "duckmesh.sharing.store"}} == set()
     assert {"pytest", "ruff", "mypy", "playwright"} <= test_only
+
+
+def imported_by_s3(s3_only: set[str]) -> dict[str, set[str]]:
+    """Modules that import a distribution of the s3 extra."""
+    found: dict[str, set[str]] = {}
+    for name, tree in modules().items():
+        for module in imported(tree):
+            if module.split(".")[0] in s3_only:
+                found.setdefault(module.split(".")[0], set()).add(name)
+    return found
 
 
 def test_the_import_graph_has_no_circles() -> None:

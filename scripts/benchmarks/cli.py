@@ -16,6 +16,7 @@ Subcommands:
   peer        the same models as a plain dbt project (no hooks) against DuckMesh's build
   probe       the bad-input matrix (issue 18): every broken source file, one build each;
               then the trust cases of issue 27 (salt, file modes, query sandbox, bad input)
+  share       upload and pull of a snapshot to and from moto's S3 against a local copy
   all         every benchmark above; one table, JSON in target/bench/
 
 Figures are wall-clock medians; they depend on the machine (see BENCHMARKS.md).
@@ -86,6 +87,11 @@ def _probe() -> ModuleType:
     return probe
 
 
+def _share() -> ModuleType:
+    from benchmarks import bench_share
+    return bench_share
+
+
 def _all() -> ModuleType:
     from benchmarks import bench_all
     return bench_all
@@ -105,6 +111,8 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], ModuleType]]] = {
     "peer": ("the same models as a plain dbt project (no hooks) vs DuckMesh", _peer),
     "cli-start": ("duckmesh --help / query start-up vs. python -c pass", _cli_start),
     "probe": ("the bad-input matrix of issue 18, one build per broken file", _probe),
+    "share": ("upload and pull of a snapshot (moto S3) against a local copy; a change",
+              _share),
     "all": ("every benchmark; one table and target/bench/*.json", _all),
 }
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from duckmesh.cli.state import CliState, pass_state
 from duckmesh.core.project import MeshError
+
+if TYPE_CHECKING:
+    from duckmesh.core.project import Mesh
+    from duckmesh.publish.publisher import Published
 
 DEFAULT_KEEP = 3  # publish.publisher.DEFAULT_KEEP
 
@@ -35,16 +41,28 @@ PREVIOUS = "\x00previous"  # --rollback given without a value
               metavar="SNAPSHOT",
               help="check a snapshot (default: the current one): every table and file "
                    "against the checksums recorded when it was published; exit 1 if damaged")
+@click.option("--to", "to", default=None, metavar="s3://BUCKET/PREFIX",
+              help="share the current snapshot (as the last build, ci or publish wrote it; "
+                   "nothing is published here) in an object store: every file with its "
+                   "SHA-256, the pointer to it last (docs/sharing.md); resumes an "
+                   "interrupted upload")
 @pass_state
 def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, keep: int,
             rollback_to: str | None, force: bool, list_only: bool,
-            verify_snapshot: str | None) -> int:
+            verify_snapshot: str | None, to: str | None) -> int:
     from duckmesh.publish import snapshots
     from duckmesh.publish.publisher import publish as publish_snapshot
     from duckmesh.publish.publisher import remove_consumer
 
     mesh = state.mesh()
     pub = snapshots.published_dir(mesh)
+    if to is not None:
+        if list_only or verify_snapshot is not None or rollback_to is not None \
+                or remove is not None or force or consumers:
+            raise click.UsageError("--to shares the current snapshot as it is: not with "
+                                   "--list, --verify, --rollback, --remove, --force or --for "
+                                   "(run those first, then --to)")
+        return _share(mesh, to)
     if list_only:
         current = snapshots.current_snapshot(pub)
         verified = snapshots.read_verified(pub)
@@ -99,9 +117,28 @@ def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, kee
         held = f", {len(done.carried)} held back as published" if done.carried else ""
         print(f"unchanged: snapshot {done.snapshot} kept ({len(done.built)} product versions "
               f"as published{held}; --force writes a new one)")
-        return 0
+    else:
+        _print_published(done)
+    return 0
+
+
+def _share(mesh: Mesh, to: str) -> int:
+    from duckmesh.sharing import store
+
+    location = store.Location.parse(to)
+    shared = store.upload(mesh, location)
+    copied = (f", {len(shared.copied)} copied in the store from the previous snapshot "
+              "(same SHA-256)" if shared.copied else "")
+    print(f"shared snapshot {shared.snapshot} at {location}: {len(shared.uploaded)} files "
+          f"uploaded ({shared.bytes_uploaded / 1e6:,.1f} MB){copied}, {len(shared.skipped)} "
+          "already there with the same SHA-256; "
+          + ("the pointer was already on it" if shared.already_current
+             else f"{location.url('current.json')} now points to it"))
+    return 0
+
+
+def _print_published(done: Published) -> None:
     print(f"published snapshot {done.snapshot}: {len(done.built)} product versions built, "
           f"{len(done.carried)} kept from the previous snapshot, {len(done.dropped)} left out")
     for consumer in done.consumers:
         print(f"  published/consumers/{consumer}/mesh.duckdb")
-    return 0

@@ -85,6 +85,16 @@ def _publish() -> click.Command:
     return publish
 
 
+def _pull() -> click.Command:
+    from duckmesh.cli.sharing import pull
+    return pull
+
+
+def _consumer() -> click.Command:
+    from duckmesh.cli.sharing import consumer
+    return consumer
+
+
 def _observe() -> click.Command:
     from duckmesh.cli.observability import observe
     return observe
@@ -145,6 +155,8 @@ COMMANDS: dict[str, tuple[str, Callable[[], click.Command]]] = {
     "adopt": ("onboard an existing dbt project as a domain", _adopt),
     "doctor": ("check the environment and say what to run", _doctor),
     "publish": ("publish the products for consumers (atomic, with rollback)", _publish),
+    "pull": ("copy a store's current snapshot here, verified, atomically (s3://)", _pull),
+    "consumer": ("outside consumers: `init` a dbt-loom project over the publish", _consumer),
     "quarantine": ("show the rows the last build quarantined, per source", _quarantine),
     "observe": ("record the last dbt run in the observability history", _observe),
     "status": ("one line per data product: owner, version, rows, SLO state, alerts", _status),

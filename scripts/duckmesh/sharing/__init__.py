@@ -1,0 +1,1 @@
+"""Sharing beyond the repository: the object store and outside consumers (docs/sharing.md)."""

@@ -1,4 +1,4 @@
-"""Issue 26, item 3: the consumer impact check before publish, `duckmesh consumers`.
+"""Issue 26, item 3: the consumer impact check before publish, `duckmesh consumer`.
 
 The checks over manifests work on copies of the session build's published manifest
 (no dbt); one e2e test runs `duckmesh ci --domain sales` on a clone, where the change is
@@ -111,12 +111,12 @@ def test_pinning_the_older_version_lets_it_through(published: dict) -> None:
 def test_an_outside_consumer_is_registered_listed_and_protected(
         built_mesh: BuiltMesh, published: dict, tmp_path: Path) -> None:
     work = clone_built(built_mesh.root, tmp_path / "mesh")
-    done = duckmesh(work, "consumers", "register", str(OUTSIDE))
+    done = duckmesh(work, "consumer", "register", str(OUTSIDE))
     assert done.stdout.splitlines() == [
         "registered outside_bi (BI Team <bi@outside.example>) -> consumers/outside_bi.yml:",
         "  sales.orders latest (v2): is_cancelled, net_amount, order_date",
         "  sales.orders v1 (pinned): order_amount, order_id"]
-    listed = duckmesh(work, "consumers", "list", "sales.orders").stdout
+    listed = duckmesh(work, "consumer", "list", "sales.orders").stdout
     assert listed.splitlines() == [
         "sales.orders: 4 consumer(s)",
         "consumer    kind     owner                                                      "
@@ -161,7 +161,7 @@ def test_an_outside_consumer_is_registered_listed_and_protected(
         ("outside_bi", "outside", "BI Team <bi@outside.example>", "pinned",
          "order_amount, order_id")]
     shown = duckmesh(work, "catalog", "show", "sales.orders").stdout
-    assert "outside consumers (1): registered projects (duckmesh consumers list sales.orders)" \
+    assert "outside consumers (1): registered projects (duckmesh consumer list sales.orders)" \
         in shown
     duckmesh(work, "catalog", "site", "--out", str(tmp_path / "site"))
     page = (tmp_path / "site" / "products" / "sales.orders.html").read_text()
@@ -178,17 +178,17 @@ def test_register_refuses_a_file_that_is_not_a_manifest(built_mesh: BuiltMesh,
     run_results = tmp_path / "run_results.json"
     run_results.write_text(json.dumps({"metadata": {"dbt_schema_version":
                            "https://schemas.getdbt.com/dbt/run-results/v6.json"}}))
-    done = duckmesh(work, "consumers", "register", str(run_results), check=False)
+    done = duckmesh(work, "consumer", "register", str(run_results), check=False)
     assert done.returncode == 1
     assert done.stderr == (
-        f"duckmesh consumers: error: {run_results} is not a dbt manifest: no "
+        f"duckmesh consumer: error: {run_results} is not a dbt manifest: no "
         "metadata.dbt_schema_version naming a manifest schema and no nodes (pass the "
         "manifest.json that `dbt compile` writes in the project's target/)\n")
     text = tmp_path / "notes.txt"
     text.write_text("hello")
-    done = duckmesh(work, "consumers", "register", str(text), check=False)
+    done = duckmesh(work, "consumer", "register", str(text), check=False)
     assert done.stderr.splitlines() == [
-        f"duckmesh consumers: error: {text} is not a dbt manifest: it is not JSON (pass the "
+        f"duckmesh consumer: error: {text} is not a dbt manifest: it is not JSON (pass the "
         "manifest.json that `dbt compile` writes in the project's target/)"]
     assert not (work / "consumers").exists()
 
@@ -232,7 +232,7 @@ def test_ci_refuses_a_sales_version_marketing_reads_then_pins_let_it_through(
                             "    versions:\n      - v: 3\n        columns:\n"
                             "          - include: all\n            exclude: [net_amount]\n"
                             "      - v: 2\n", 1))
-    duckmesh(work, "consumers", "register", str(OUTSIDE))
+    duckmesh(work, "consumer", "register", str(OUTSIDE))
     snapshot = os.readlink(work / "published" / "current")
     refused = duckmesh(work, "ci", "--domain", "sales", check=False)
     assert refused.returncode == 1
@@ -249,7 +249,7 @@ def test_ci_refuses_a_sales_version_marketing_reads_then_pins_let_it_through(
     revenue["refs"][0]["version"] = 2
     revenue["compiled_code"] = revenue["compiled_code"].replace('"orders"', '"orders_v2"')
     (tmp_path / "manifest.json").write_text(json.dumps(pinned))
-    duckmesh(work, "consumers", "register", str(tmp_path / "manifest.json"))
+    duckmesh(work, "consumer", "register", str(tmp_path / "manifest.json"))
 
     # the consumers pin v2; the mesh build (they are rebuilt with it) publishes v3
     for path in (work / "domains/marketing/models/intermediate/int_sales__orders.sql",
@@ -262,7 +262,7 @@ def test_ci_refuses_a_sales_version_marketing_reads_then_pins_let_it_through(
     assert os.readlink(work / "published" / "current") != snapshot
     manifest = json.loads((work / "published" / "manifest.json").read_text())
     assert manifest["nodes"]["model.sales.orders.v3"]["latest_version"] == 3
-    listed = duckmesh(work, "consumers", "list", "sales.orders").stdout.splitlines()
+    listed = duckmesh(work, "consumer", "list", "sales.orders").stdout.splitlines()
     assert [line.split()[0] + " " + line.split(">")[1].split()[0]
             for line in listed[3:7]] == [
         "analytics v2", "marketing v2", "outside_bi v1", "outside_bi v2"]
@@ -282,9 +282,9 @@ def test_a_read_the_publish_already_lacks_is_told_not_fatal(published: dict) -> 
         ("warn", "outside consumer outside_bi (BI Team <bi@outside.example>) reads column "
                  "coupon_code of sales.orders latest (v2), which the published mesh no longer "
                  "has. Fix: outside_bi stops reading coupon_code, then registers again "
-                 "(duckmesh consumers register)"),
+                 "(duckmesh consumer register)"),
         ("warn", "outside consumer outside_bi (BI Team <bi@outside.example>) reads "
                  "sales.orders v7 (pinned), which the published mesh no longer has. Fix: "
                  "outside_bi reads {{ ref('sales', 'orders', v=2) }}, then registers again "
-                 "(duckmesh consumers register)")]
+                 "(duckmesh consumer register)")]
     assert impact.check_read(stale, index, index) == findings[:1]

@@ -127,7 +127,7 @@ def show_text(record: ProductRecord, data: dict) -> str:
         lines.append("  none yet")
     if outside:
         lines += ["", f"outside consumers ({len(outside)}): registered projects "
-                      f"(duckmesh consumers list {record.key})",
+                      f"(duckmesh consumer list {record.key})",
                   format_table(["consumer", "owner", "reads", "columns it reads"],
                                [[c["name"], c["owner"] or "-", c["reads"],
                                  ", ".join(c["columns"]) or "-"] for c in outside])]

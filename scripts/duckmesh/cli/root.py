@@ -91,7 +91,7 @@ def _pull() -> click.Command:
 
 
 def _consumer() -> click.Command:
-    from duckmesh.cli.sharing import consumer
+    from duckmesh.cli.consumers import consumer
     return consumer
 
 
@@ -125,11 +125,6 @@ def _governance() -> click.Command:
     return governance
 
 
-def _consumers() -> click.Command:
-    from duckmesh.cli.consumers import consumers
-    return consumers
-
-
 def _release() -> click.Command:
     from duckmesh.cli.release import release
     return release
@@ -156,7 +151,8 @@ COMMANDS: dict[str, tuple[str, Callable[[], click.Command]]] = {
     "doctor": ("check the environment and say what to run", _doctor),
     "publish": ("publish the products for consumers (atomic, with rollback)", _publish),
     "pull": ("copy a store's current snapshot here, verified, atomically (s3://)", _pull),
-    "consumer": ("outside consumers: `init` a dbt-loom project over the publish", _consumer),
+    "consumer": ("consumers: init an outside dbt-loom project, list who reads what, register",
+                 _consumer),
     "quarantine": ("show the rows the last build quarantined, per source", _quarantine),
     "observe": ("record the last dbt run in the observability history", _observe),
     "status": ("one line per data product: owner, version, rows, SLO state, alerts", _status),
@@ -164,8 +160,6 @@ COMMANDS: dict[str, tuple[str, Callable[[], click.Command]]] = {
     "alerts": ("open alerts; exits 1 when an error alert is open (CI gate)", _alerts),
     "ledger": ("SLO attainment per product over the last N runs or days", _ledger),
     "governance": ("check the mesh's governance policies (P01-P12)", _governance),
-    "consumers": ("who reads which product version and columns; register outside projects",
-                  _consumers),
     "release": ("version a domain by the SemVer class of its changes and tag the release",
                 _release),
     "scale-out": ("build the mesh on Apache Spark and compare it with DuckDB", _scale_out),

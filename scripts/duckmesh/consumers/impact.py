@@ -88,7 +88,7 @@ def _stale(read: Read, column: str | None, index: Products) -> Finding:
     what = f"column {column} of {name} {read.spec}" if column else f"{name} {read.spec}"
     return Finding("warn", read, (
         f"{_who(read)} reads {what}, which the published mesh no longer has. Fix: "
-        f"{read.consumer} {move}" + (", then registers again (duckmesh consumers register)"
+        f"{read.consumer} {move}" + (", then registers again (duckmesh consumer register)"
                                      if read.kind == "outside" else "")))
 
 
@@ -208,7 +208,7 @@ def after_build(ctx: BuildContext) -> None:
 
 
 def manifest_for_list(mesh: Mesh) -> dict:
-    """The manifest `consumers list` reads: the published one, else the last build's."""
+    """The manifest `consumer list` reads: the published one, else the last build's."""
     published = _published(mesh)
     if published is not None:
         return published
@@ -237,7 +237,7 @@ def consumers_of(mesh: Mesh, key: str) -> tuple[str, list[Read], list[Finding]]:
 
 
 def listing(mesh: Mesh, key: str) -> str:
-    """`duckmesh consumers list DOMAIN.PRODUCT`: who reads what."""
+    """`duckmesh consumer list DOMAIN.PRODUCT`: who reads what."""
     name, found, notes = consumers_of(mesh, key)
     rows = [[r.consumer, r.kind, r.owner, r.spec, ", ".join(r.columns) or "(none named)"]
             for r in found]

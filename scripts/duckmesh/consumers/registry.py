@@ -2,7 +2,7 @@
 mesh's products (through dbt-loom, which injects the mesh's public nodes into their
 manifest).
 
-`duckmesh consumers register <manifest.json>` reads such a project's compiled manifest
+`duckmesh consumer register <manifest.json>` reads such a project's compiled manifest
 once and keeps what it reads under the mesh's ``consumers/<name>.yml`` (a reviewed,
 committed file, one per outside project): for each product, the version it pins (or
 latest) and the columns its compiled SQL names. The impact check (impact.py) then
@@ -27,7 +27,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 OWNER = re.compile(r"^\s*(?P<name>[^<>]+?)\s*<(?P<email>[^<>@\s]+@[^<>\s]+)>\s*$")
 HEADER = """\
 # An outside consumer of the mesh's products, registered by
-# `duckmesh consumers register {source}` on {day}.
+# `duckmesh consumer register {source}` on {day}.
 # Register it again when its project changes what it reads.
 """
 
@@ -142,5 +142,5 @@ def load(mesh: Mesh) -> list[Read]:
                                   tuple(entry.get("models") or ())))
         except (KeyError, TypeError, ValueError) as error:
             raise MeshError(f"{relative(path, mesh.root)}: not a consumer record ({error}); "
-                            "register the consumer again (duckmesh consumers register)") from None
+                            "register the consumer again (duckmesh consumer register)") from None
     return found

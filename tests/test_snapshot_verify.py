@@ -52,12 +52,15 @@ def zero_one_mib(path: Path) -> None:
 def test_every_published_file_and_table_is_recorded_and_verifies(root: Path) -> None:
     published = record(root)
     files = published["files"]
-    assert sorted(files) == sorted(["mesh.duckdb", "manifest.json",
+    folder = root / "published" / "current"
+    packages = [p.relative_to(folder).as_posix() for p in (folder / "packages").rglob("*")
+                if p.is_file()]
+    assert "packages/sales/models/products/orders_v2.sql" in packages
+    assert sorted(files) == sorted(["mesh.duckdb", "manifest.json", *packages,
                                     *(verify.port_file(e) for e in
                                       published["products"].values()),
                                     "consumers/bi_dashboards/mesh.duckdb",
                                     "consumers/data_science/mesh.duckdb"])
-    folder = root / "published" / "current"
     assert all(verify.sha256(folder / path) == digest for path, digest in files.items())
     result = duckmesh(root, "publish", "--verify")
     assert result.stdout == f"snapshot {current(root)}: intact\n"
@@ -399,3 +402,20 @@ def test_query_on_a_corrupt_consumer_file_is_one_line(root: Path) -> None:
         f"(IO Error: The file \"{target}\" exists, but it is not a valid DuckDB database "
         "file!). Fix: give --db a file `duckmesh publish` wrote (published/mesh.duckdb or "
         "published/consumers/<name>/mesh.duckdb), or publish again to rewrite it\n")
+
+
+
+def test_a_changed_package_file_is_damage_and_written_again(root: Path) -> None:
+    """published/packages/ (what an outside project installs a domain from) is part of
+    the snapshot: hashed like every file."""
+    duckmesh(root, "publish")  # the clone's own snapshot
+    path = "packages/sales/models/products/orders_v2.sql"
+    file = root / "published" / "current" / path
+    file.write_text(file.read_text() + "-- changed\n")
+    check = duckmesh(root, "publish", "--verify", check=False)
+    assert (check.returncode, check.stdout) == (
+        1, f"snapshot {current(root)}: DAMAGED\n  {path} changed since it was published "
+           "(size differs)\n")
+    assert "      new snapshot: dbt packages changed\n" in duckmesh(root, "publish").stdout
+    assert duckmesh(root, "publish", "--verify").stdout == f"snapshot {current(root)}: intact\n"
+    assert not (root / "published" / "current" / path).read_text().endswith("-- changed\n")

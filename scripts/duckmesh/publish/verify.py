@@ -35,6 +35,7 @@ from duckmesh.publish.plan import Plan
 DATABASE = "mesh.duckdb"
 MANIFEST = "manifest.json"
 RECORD = "publish.json"
+PACKAGES = "packages"  # the dbt packages the products were built with (files.write_packages)
 T = TypeVar("T")
 
 
@@ -86,10 +87,14 @@ def port_file(entry: dict) -> str:
 
 def digests(root: Path, record: dict, known: dict[str, str] | None = None) -> dict[str, str]:
     """SHA-256 of the snapshot database, of every product's port, of every consumer
-    file and of the manifest (relative path -> digest), for ``record["files"]``;
-    ``known``: digests already checked on these very files (a linked port)."""
+    file, of the manifest and of the dbt packages' files (relative path -> digest), for
+    ``record["files"]``; ``known``: digests already checked on these very files (a
+    linked port)."""
+    packages = root / PACKAGES
     paths = [DATABASE, MANIFEST, *(port_file(e) for e in record["products"].values()),
-             *(consumer_file(c) for c in record.get("consumer_tables") or {})]
+             *(consumer_file(c) for c in record.get("consumer_tables") or {}),
+             *sorted(p.relative_to(root).as_posix() for p in packages.rglob("*")
+                     if p.is_file())]
     present = [p for p in dict.fromkeys(paths) if (root / p).is_file()]
     known = {p: d for p, d in (known or {}).items() if p in present}
     hashed = sha256_files(root, [p for p in present if p not in known])

@@ -36,6 +36,7 @@ from duckmesh.core.context import BuildContext
 from duckmesh.core.products import ProductVersion, port_path, public_products
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.core.sql import qualified_name, quote_ident, sql_path
+from duckmesh.governance import gate
 from duckmesh.publish import (
     access,
     files,
@@ -110,7 +111,8 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
             artifacts: Artifacts | None = None,
             database: duckdb.DuckDBPyConnection | None = None,
             data_set: str | None = None, force: bool = False,
-            source_columns: dict[str, list[str]] | None = None) -> Published:
+            source_columns: dict[str, list[str]] | None = None,
+            governed: bool = False) -> Published:
     """Publish a new snapshot, or keep the current one when it would be the same
     (publish.unchanged; ``force``: a new one all the same). In a build (``in_build``) the
     build's database is read read-write with dbt-duckdb's configuration, through
@@ -118,11 +120,17 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     attached read-only. ``data_set`` names the source data of the build (another one
     than the last publish's starts a new baseline for the volume gate; None: the last
     publish's). ``source_columns``: the build's source relation -> columns, described
-    once per build (catalog.store.db_columns)."""
+    once per build (catalog.store.db_columns). ``governed``: the caller ran the whole
+    policy check over this manifest (governance/gate.py); else it runs here first, and
+    a policy error publishes nothing."""
     if keep < 1:
         raise MeshError(f"--keep must be 1 or more, got {keep}")
     artifacts_used = _build_artifacts(mesh, artifacts)
     manifest, run_results = artifacts_used.manifest, artifacts_used.run_results
+    if not governed:
+        gate.require(mesh, gate.manifest_with_sql(
+            manifest, snapshots.published_dir(mesh) / "current" / "manifest.json"),
+            "the last build", log=log)
     access.check_refs(manifest)
     groups = access.consumer_groups(mesh.root)
     file_modes = modes.configured(mesh.root)
@@ -459,9 +467,13 @@ def after_build(ctx: BuildContext) -> None:
         print("      nothing published: the build failed before dbt wrote its results; "
               "the published snapshot is unchanged", flush=True)
         return
+    if not ctx.governed:
+        print("      nothing published: governance reported errors (below); the published "
+              "snapshot is unchanged", flush=True)
+        return
     try:
         done = publish(ctx.mesh, in_build=True, log=lambda line: print(line, flush=True),
-                       artifacts=ctx.artifacts, database=ctx.database(),
+                       artifacts=ctx.artifacts, database=ctx.database(), governed=True,
                        data_set=f"{relative(ctx.data_dir, ctx.mesh.root)} seed {ctx.seed}",
                        source_columns=ctx.source_columns)
     except MeshError:

@@ -93,9 +93,10 @@ class _Mesh:
 
     @classmethod
     def of(cls, manifest: dict) -> _Mesh:
-        nodes = {uid: n for uid, n in manifest["nodes"].items()
-                 if n["resource_type"] in ("model", "seed", "snapshot")}
-        nodes.update(manifest.get("sources") or {})
+        # sources first: a model's relation wins over a source declared on it
+        nodes = dict(manifest.get("sources") or {})
+        nodes.update({uid: n for uid, n in manifest["nodes"].items()
+                      if n["resource_type"] in ("model", "seed", "snapshot")})
         by_relation: dict[str, str] = {}
         readers: dict[str, str] = {}
         schemas: dict[str, set[str]] = {}
@@ -246,7 +247,8 @@ def check_model(mesh: _Mesh, node: dict, sql: str) -> list[Finding]:
                        "__sources.yml, meta.external_location under the source data) and read "
                        "it with {{ source('<source>', '<table>') }}; never read platform or "
                        "system files")
-            report(text, f"{label} reads {text}, a {name}() no source or ref of {label} "
+            shown = name + text[text.index("("):] if "(" in text else text
+            report(shown, f"{label} reads {shown}, a {name}() no source or ref of {label} "
                    "declares (a model may read only what its refs and sources name)", fix)
             continue
         if not isinstance(func, exp.Identifier):

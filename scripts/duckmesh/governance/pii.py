@@ -65,7 +65,9 @@ def pii_columns(manifest: dict) -> dict[tuple[str, str], str]:
 
 def _origins(lineage: MeshLineage, classified: dict[tuple[str, str], str], uid: str,
              column: str) -> set[str]:
-    """Where the PII in ``uid.column`` comes from (nothing: none reaches it unmasked)."""
+    """Where the PII in ``uid.column`` comes from (nothing: none reaches it unmasked).
+    A model whose output columns are unknown (a ``select *`` over a relation of unknown
+    columns) passes every name on from each relation it reads."""
     found: set[str] = set()
     stack, seen = [(uid, column)], {(uid, column)}
     while stack:
@@ -73,7 +75,11 @@ def _origins(lineage: MeshLineage, classified: dict[tuple[str, str], str], uid: 
         model = lineage.direct.get(node_id)
         if model is None:
             continue
-        for upstream in model.columns.get(name, set()):
+        inputs = model.columns.get(name)
+        if inputs is None and not [c for c in model.columns if c != ROWS]:
+            parents = (lineage.nodes.get(node_id) or {}).get("depends_on", {}).get("nodes", [])
+            inputs = {(parent, name) for parent in parents}
+        for upstream in inputs or set():
             key = (upstream[0], upstream[1].lower())
             if key in classified and key[0] != uid:
                 found.add(classified[key])

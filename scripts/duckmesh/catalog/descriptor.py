@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from duckmesh.catalog.lineage import ROWS, MeshLineage
+from duckmesh.catalog.lineage import MeshLineage
 
 MESH_TESTS = {"unique", "not_null", "accepted_values", "relationships"}
 
@@ -219,7 +219,7 @@ class Describer:
                 column.lineage = sorted(
                     (self.port(uid).urn, col)
                     for uid, col in self.lineage.column_inputs(node["unique_id"], column.name)
-                    if uid in self.nodes and col != ROWS)
+                    if uid in self.nodes)
         return record
 
     def _check(self, test: dict) -> QualityCheck:

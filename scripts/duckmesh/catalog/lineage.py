@@ -54,11 +54,15 @@ PARALLEL_MIN_MODELS = 200
 
 @dataclass
 class ModelColumns:
-    """One model's direct lineage: output column -> base relation columns it reads."""
+    """One model's direct lineage: output column -> base relation columns it reads;
+    ``counted``: output column -> (relation, ROWS) of the rows an aggregate that reads
+    no column counts (and ROWS -> the rows the model reads), apart from the value
+    lineage, for access (publish.derived), not for the catalog."""
 
     columns: dict[str, set[ColumnKey]] = field(default_factory=dict)
     used: set[ColumnKey] = field(default_factory=set)
     error: str | None = None
+    counted: dict[str, set[ColumnKey]] = field(default_factory=dict)
 
 
 def relation_key(relation_name: str) -> str:
@@ -78,6 +82,7 @@ class RawColumns:
     columns: dict[str, set[ColumnKey]] = field(default_factory=dict)
     used: set[ColumnKey] = field(default_factory=set)
     error: str | None = None
+    counted: dict[str, set[ColumnKey]] = field(default_factory=dict)
 
     def resolve(self, relations: dict[str, str]) -> ModelColumns:
         """Table keys -> unique_ids (relations: table key -> unique_id); others dropped."""
@@ -90,12 +95,13 @@ class RawColumns:
             return out
 
         return ModelColumns(columns={name: ids(found) for name, found in self.columns.items()},
-                            used=ids(self.used), error=self.error)
+                            used=ids(self.used), error=self.error,
+                            counted={name: ids(found) for name, found in self.counted.items()})
 
     def to_json(self) -> dict:
         """Compact: table keys once, columns as [table index, column] pairs."""
-        tables = sorted({key for found in (*self.columns.values(), self.used)
-                         for key, _ in found})
+        tables = sorted({key for found in (*self.columns.values(), *self.counted.values(),
+                                           self.used) for key, _ in found})
         index = {key: position for position, key in enumerate(tables)}
 
         def pairs(found: set[ColumnKey]) -> list:
@@ -103,7 +109,8 @@ class RawColumns:
 
         return {"tables": tables,
                 "columns": [[name, pairs(found)] for name, found in self.columns.items()],
-                "used": pairs(self.used), "error": self.error}
+                "used": pairs(self.used), "error": self.error,
+                "counted": [[name, pairs(found)] for name, found in self.counted.items()]}
 
     @classmethod
     def from_json(cls, data: dict) -> RawColumns:
@@ -111,7 +118,9 @@ class RawColumns:
         return cls(columns={name: {(tables[i], column) for i, column in found}
                             for name, found in data["columns"]},
                    used={(tables[i], column) for i, column in data["used"]},
-                   error=data["error"])
+                   error=data["error"],
+                   counted={name: {(tables[i], column) for i, column in found}
+                            for name, found in data.get("counted") or []})
 
 
 class _Resolver:
@@ -295,8 +304,12 @@ def analyse_raw(sql: str, schema: dict, unmasked: bool = False) -> RawColumns:
                if root.set_operation_scopes else _named_selects(root.expression))
     for name in outputs:
         if name != "*":
-            result.columns[name.lower()] = resolver.output(root, name)
-    result.columns[ROWS] = resolver.rows(root)
+            found = resolver.output(root, name)
+            counted = {key for key in found if key[1] == ROWS}
+            result.columns[name.lower()] = found - counted
+            if counted:
+                result.counted[name.lower()] = counted
+    result.counted[ROWS] = resolver.rows(root)
     result.used = resolver.used(root)
     return result
 
@@ -326,8 +339,10 @@ class MeshLineage:
         node = self.nodes.get(unique_id, {})
         return node.get("resource_type") in ("source", "seed") or node.get("access") == "public"
 
-    def column_inputs(self, unique_id: str, column: str) -> set[ColumnKey]:
-        """Source, seed and upstream-product columns feeding ``unique_id.column``."""
+    def column_inputs(self, unique_id: str, column: str, counts: bool = False
+                      ) -> set[ColumnKey]:
+        """Source, seed and upstream-product columns feeding ``unique_id.column``;
+        ``counts``: and the relations whose rows it counts, as (unique_id, ROWS)."""
         found: set[ColumnKey] = set()
         stack = [(unique_id, column.lower())]
         seen = set(stack)
@@ -336,7 +351,10 @@ class MeshLineage:
             model = self.direct.get(node_id)
             if model is None:
                 continue
-            for upstream in model.columns.get(name, set()):
+            inputs = model.columns.get(name, set())
+            if counts:
+                inputs = inputs | model.counted.get(name, set())
+            for upstream in inputs:
                 if upstream[0] == node_id:
                     continue  # an incremental model reading its own table ({{ this }})
                 if self.is_boundary(upstream[0]):
@@ -457,7 +475,7 @@ def _analyse_many(queries: dict[str, tuple[str, dict]], unmasked: bool = False
                   ) -> dict[str, RawColumns]:
     workers = _workers(len(queries))
     if workers <= 1 or len(queries) < 2:
-        return {digest: analyse_raw(sql, schema, unmasked)
+        return {digest: analyse_raw(sql, schema, True) if unmasked else analyse_raw(sql, schema)
                 for digest, (sql, schema) in queries.items()}
     # spawn, not fork: the caller may hold a DuckDB connection (threads, locks)
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:

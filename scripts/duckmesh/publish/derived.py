@@ -126,7 +126,7 @@ def _walk(nodes: dict, lineage: MeshLineage, policies: dict[str, Policy], unique
     while stack:
         node_id, name = stack.pop()
         released = declassified(nodes[node_id], name) if node_id in nodes else set()
-        for upstream, upstream_column in lineage.column_inputs(node_id, name):
+        for upstream, upstream_column in lineage.column_inputs(node_id, name, counts=True):
             if upstream not in policies:
                 continue  # a source or seed: P06 guards those
             key = (upstream, upstream_column.lower())

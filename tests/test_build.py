@@ -81,7 +81,7 @@ def test_switching_scale_rebuilds_incremental_products(built_mesh: BuiltMesh,
         assert built_at > published_at and met, product
     # every build times its steps, prints them in one line and keeps them
     steps = json.loads((root / "target" / "last_build" / "steps.json").read_text())
-    assert list(steps) == ["project_checks", "source_checks", "dbt build", "governance",
+    assert list(steps) == ["project_checks", "source_checks", "dbt build", "governance_gate",
                            "publish", "catalog", "observability"]
     assert all(0 <= step["wall"] and 0 <= step["cpu"] for step in steps.values())
     outside = {name: step for name, step in steps.items() if name != "dbt build"}

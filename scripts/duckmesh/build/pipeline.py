@@ -148,7 +148,7 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
     governance_error: MeshError | None = None
     if ctx.results_written:
         try:
-            _timed(ctx, "governance", partial(govern, ctx))
+            _timed(ctx, "governance_gate", partial(govern, ctx))
             ctx.governed = True
         except MeshError as error:
             governance_error, ctx.success = error, False

@@ -422,3 +422,31 @@ def test_new_product_refuses_a_query_that_reads_a_system_file(mesh: Path) -> Non
             "accounts v1 declares") in result.stderr
     assert not (mesh / "domains" / "marketing" / "models" / "products" /
                 "accounts_v1.sql").exists()
+
+
+# -- P06 in the hook (the macro, by text before dbt compiles): the same two cases ---------
+
+@pytest.mark.parametrize("select", [
+    "customer_id,\n    email\n        as contact_email",
+    "'--' as marker, customer_id, email as contact_email",
+])
+def test_the_p06_macro_is_not_fooled_by_a_line_break_or_a_literal(
+        built_mesh: BuiltMesh, select: str) -> None:
+    import copy
+
+    from duckmesh.core.project import Mesh
+    from duckmesh.governance import offline
+
+    manifest = json.loads((built_mesh.root / "target" / "manifest.json").read_text())
+    contacts = copy.deepcopy(manifest["nodes"][PRODUCT])
+    uid = "model.customers.contacts.v1"
+    contacts.update({
+        "unique_id": uid, "name": "contacts", "alias": "contacts_v1",
+        "raw_code": f"select {select}\nfrom {{{{ ref('stg_crm__customers') }}}}",
+        "depends_on": {"nodes": [STAGING], "macros": []},
+        "columns": {name: {**contacts["columns"]["customer_id"], "name": name}
+                    for name in ("customer_id", "contact_email")}})
+    manifest["nodes"][uid] = contacts
+    report = offline.governance_check(Mesh(built_mesh.root), manifest)
+    assert [(v["node"], v["column"]) for v in report["violations"] if v["policy"] == "P06"] \
+        == [(uid, "contact_email")]

@@ -141,8 +141,9 @@ def check(mesh: Mesh, manifest: dict, *, partial: bool = False,
 
 def require(mesh: Mesh, manifest: dict, what: str, *, partial: bool = False,
             packages: set[str] | None = None, project_dir: Path | None = None,
-            log: Callable[[str], None] = print) -> GateResult:
-    """Raise GovernanceFailed, listing every error, when ``manifest`` breaks a policy."""
+            log: Callable[[str], None] = print, quiet: bool = False) -> GateResult:
+    """Raise GovernanceFailed, listing every error, when ``manifest`` breaks a policy;
+    ``quiet``: say nothing when it passes without warnings."""
     result = check(mesh, manifest, partial=partial, packages=packages,
                    project_dir=project_dir)
     for warning in (v for v in result.violations if v.severity == "warn"):
@@ -152,8 +153,9 @@ def require(mesh: Mesh, manifest: dict, what: str, *, partial: bool = False,
         raise GovernanceFailed(
             f"governance: {len(result.errors)} error(s) in {what}; nothing published (the "
             f"last publish stays current):\n{lines}")
-    log(f"      governance: 0 error(s) over what {what} publishes "
-        f"({result.seconds:.2f}s, with the compiled SQL: declared reads, PII lineage)")
+    if not quiet:
+        log(f"      governance: 0 error(s) over what {what} publishes "
+            f"({result.seconds:.2f}s, with the compiled SQL: declared reads, PII lineage)")
     return result
 
 

@@ -130,7 +130,7 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     if not governed:
         gate.require(mesh, gate.manifest_with_sql(
             manifest, snapshots.published_dir(mesh) / "current" / "manifest.json"),
-            "the last build", log=log)
+            "the last build", log=log, quiet=True)
     access.check_refs(manifest)
     groups = access.consumer_groups(mesh.root)
     file_modes = modes.configured(mesh.root)

@@ -391,6 +391,9 @@ def test_a_raw_read_is_never_published_by_build_or_publish(mesh: Path) -> None:
         again = duckmesh(mesh, "publish", check=False)
         assert again.returncode == 1 and line in again.stderr
         assert _snapshot(mesh) == snapshot
+        # and `governance check` reports it, over that build's manifest
+        checked = duckmesh(mesh, "governance", "check", check=False)
+        assert checked.returncode == 1 and line in checked.stdout.splitlines()
     finally:
         sql.unlink()
         yml.unlink()

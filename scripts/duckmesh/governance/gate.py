@@ -31,7 +31,7 @@ from typing import Any
 
 from duckmesh.core import yamlio
 from duckmesh.core.project import Mesh, MeshError
-from duckmesh.governance import declared_reads, offline, parse_checks, pii, report
+from duckmesh.governance import declared_reads, inputs, offline, parse_checks, pii, report
 from duckmesh.governance.report import Violation
 
 
@@ -182,3 +182,22 @@ def manifest_with_sql(manifest: dict, *earlier: Path) -> dict:
                 filled[uid] = {**nodes[uid], "compiled_code": old["compiled_code"]}
                 missing.discard(uid)
     return {**manifest, "nodes": {**nodes, **filled}} if filled else manifest
+
+
+def with_compiled(mesh: Mesh, result: report.GovernanceReport) -> report.GovernanceReport:
+    """``result`` (the macro policies' report) with the policies over compiled SQL,
+    judged on the last build's manifest while it still describes the files (no file
+    dbt reads changed since: inputs.py); findings the macros made are not repeated."""
+    manifest_path = mesh.target_dir / "manifest.json"
+    if not inputs.is_current(mesh, manifest_path):
+        return result
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return result
+    local, exempted = Settings.of(mesh).apply(compiled_violations(mesh, manifest))
+    seen = {(v.policy, v.node, (v.column or "").lower()) for v in result.violations}
+    result.violations += [v for v in local
+                          if (v.policy, v.node, (v.column or "").lower()) not in seen]
+    result.exempted += exempted
+    return result

@@ -155,6 +155,14 @@ def test_file_readers_in_a_model_are_undeclared_reads() -> None:
     }
 
 
+def test_only_the_salt_file_may_be_read_inside_sha256() -> None:
+    hashed = _model("marketing", "hashed",
+                    "select sha256((select content from read_text('/etc/passwd'))) as h", [],
+                    public=True, version=1)
+    assert [f.relation for f in declared_reads.check(_mesh(hashed))] == [
+        "read_text('/etc/passwd')"]
+
+
 def test_a_declared_source_s_reader_elsewhere_is_told_the_source() -> None:
     copy = _model("customers", "int_copy", f"select * from {CRM}", [])
     [finding] = declared_reads.check(_mesh(copy))

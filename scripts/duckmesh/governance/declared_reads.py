@@ -167,9 +167,17 @@ def _instead(mesh: _Mesh, target: str, reader: dict) -> str:
             "ask its owners for one")
 
 
+SALT_FILE = "pii_salt"  # core.project.Mesh.pii_salt_path: .duckmesh/pii_salt
+
+
 def _salt_read(table: exp.Table) -> bool:
-    """The platform's salt read (pseudonymise): read_text inside sha256(), so only a hash
-    of salt and value leaves the query, never the salt."""
+    """The platform's salt read (pseudonymise): read_text of the salt file inside
+    sha256(), so only a hash of salt and value leaves the query, never the salt."""
+    arguments = table.this.expressions if isinstance(table.this, exp.Func) else []
+    path = arguments[0] if arguments else None
+    if not (isinstance(path, exp.Literal) and path.is_string
+            and str(path.this).replace("\\", "/").rsplit("/", 1)[-1] == SALT_FILE):
+        return False
     for parent in _ancestors(table):
         if isinstance(parent, exp.SHA2) or (isinstance(parent, exp.Anonymous)
                                             and str(parent.name).lower() in HASHES):

@@ -89,7 +89,7 @@ def compiled_violations(mesh: Mesh, manifest: dict, packages: set[str] | None = 
     """P13, P06 (lineage) and P12 (counts) over the manifest's compiled SQL."""
     found = [Violation(declared_reads.POLICY, "error", f.domain, f.node, None, f.message,
                        f.fix) for f in declared_reads.check(manifest, packages)]
-    found += pii.violations(manifest, packages)
+    found += pii.violations(manifest, packages, mesh.root / "target" / "governance")
     return found
 
 

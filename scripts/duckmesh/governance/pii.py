@@ -20,6 +20,8 @@ catalog/lineage.py): an alias on the next line, a comment, a string literal hold
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from duckmesh.catalog.lineage import ROWS, MeshLineage, mesh_lineage
 from duckmesh.core.project import MeshError
 from duckmesh.governance.report import Violation
@@ -172,8 +174,14 @@ def p12(manifest: dict, lineage: MeshLineage, packages: set[str] | None) -> list
     return found
 
 
-def violations(manifest: dict, packages: set[str] | None = None) -> list[Violation]:
-    """P06 and P12 over the manifest's compiled SQL."""
-    unmasked = mesh_lineage(manifest, unmasked=True)
+def violations(manifest: dict, packages: set[str] | None = None,
+               cache_dir: Path | None = None) -> list[Violation]:
+    """P06 and P12 over the manifest's compiled SQL; ``cache_dir``: where the lineage of
+    each query is kept between runs (only changed SQL is parsed again)."""
+    def cache(name: str) -> Path | None:
+        return cache_dir / name if cache_dir is not None else None
+
+    unmasked = mesh_lineage(manifest, unmasked=True, cache_path=cache("lineage_pii.json"))
     found = p06(manifest, unmasked, packages)
-    return found + p12(manifest, mesh_lineage(manifest), packages)
+    return found + p12(manifest, mesh_lineage(manifest, cache_path=cache("lineage.json")),
+                       packages)

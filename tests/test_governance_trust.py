@@ -322,9 +322,12 @@ def mesh(built_mesh: BuiltMesh, tmp_path_factory: pytest.TempPathFactory) -> Pat
     names the clone's files, as if it had been built where it lies)."""
     root = clone_built(built_mesh.root, tmp_path_factory.mktemp("trust") / "duckmesh")
     state = root / "target" / "last_build"
+    record = json.loads((state / "build.json").read_text())
+    # where that build ran (a pytest-xdist worker's built_mesh is itself a clone)
+    built_in = record["database"][:-len(record["database_in_root"]) - 1]
     for name in ("manifest.json", "build.json"):
         path = state / name
-        path.write_text(path.read_text().replace(str(built_mesh.root), str(root)))
+        path.write_text(path.read_text().replace(built_in, str(root)))
     return root
 
 

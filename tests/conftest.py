@@ -49,6 +49,8 @@ PORT_MASKED = {
     "customers.customers_v1": {"email_hash": "varchar"},
     "analytics.customer_360_v1": {"country_code": "varchar", "customer_segment": "varchar",
                                   "signup_date": "date", "is_marketing_opt_in": "boolean"},
+    # a count of customers.customers' rows (issue 27: restrictions follow counts)
+    "analytics.executive_kpis_v1": {"new_customer_count": "bigint"},
 }
 
 

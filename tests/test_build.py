@@ -82,8 +82,8 @@ def test_switching_scale_rebuilds_incremental_products(built_mesh: BuiltMesh,
     # every build times its steps, prints them in one line and keeps them
     steps = json.loads((root / "target" / "last_build" / "steps.json").read_text())
     assert list(steps) == ["published_check", "project_checks", "source_checks",
-                           "dbt build", "consumer_impact", "publish", "catalog",
-                           "observability"]
+                           "dbt build", "governance_gate", "consumer_impact", "publish",
+                           "catalog", "observability"]
     assert all(0 <= step["wall"] and 0 <= step["cpu"] for step in steps.values())
     outside = {name: step for name, step in steps.items() if name != "dbt build"}
     line = (f"platform steps {sum(s['wall'] for s in outside.values()):.2f}s "

@@ -76,8 +76,10 @@ def test_consumer_databases_hold_exactly_the_allowed_products(built_mesh, manife
     science = duckdb.connect(str(consumers / "data_science" / "mesh.duckdb"), read_only=True)
     assert relations(science) == everything - {RESTRICTED}
     for relation in everything - {RESTRICTED}:
-        # customer_360's columns from customers are null for data_science (P12)
-        expected = masked(relation) if relation == "analytics.customer_360_v1" else relation
+        # customer_360's columns from customers, and executive_kpis' count of customers, are
+        # null for data_science (P12)
+        expected = masked(relation) if relation in (
+            "analytics.customer_360_v1", "analytics.executive_kpis_v1") else relation
         assert fingerprint(science, relation) == fingerprint(pub, expected), relation
     science.close()
     # bi_dashboards reads customers through its group (reporting), with email_hash masked
@@ -95,12 +97,14 @@ def test_consumer_databases_hold_exactly_the_allowed_products(built_mesh, manife
 def test_consumer_files_read_the_ports_and_copy_only_what_a_port_masks(built_mesh) -> None:
     """Issue 17: a product a consumer sees exactly as its public port holds it is a view
     over the snapshot's port (no copy of its rows); bi_dashboards sees customer_360's
-    customer columns, which the port masks (P12), so that one product is a table."""
+    customer columns and executive_kpis' count of customers, which the ports mask (P12),
+    so those products are tables."""
     published = built_mesh.root / "published"
     record = json.loads((published / "current" / "publish.json").read_text())
     snapshot = record["snapshot"]
     for consumer, copied in (("data_science", set()),
-                             ("bi_dashboards", {"analytics.customer_360_v1"})):
+                             ("bi_dashboards", {"analytics.customer_360_v1",
+                                                "analytics.executive_kpis_v1"})):
         with duckdb.connect(str(published / "consumers" / consumer / "mesh.duckdb"),
                             read_only=True) as con:
             kinds = dict(con.execute(

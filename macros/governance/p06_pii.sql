@@ -9,7 +9,11 @@
     {%- set found = [] -%}
     {%- set re = modules.re -%}
     {%- set masking = re.compile('\\{\\{-?\\s*(?:duckmesh_platform\\.)?(?:' ~ (ctx.cfg.masking_macros | join('|')) ~ ')\\s*\\(.*?\\}\\}(?:\\s+as\\s+\\w+)?', re.S) -%}
-    {%- set noise = re.compile('\\{#.*?#\\}|/\\*.*?\\*/|--[^\\n]*|\\{\\{-?\\s*(?:ref|source)\\s*\\(.*?\\}\\}', re.S) -%}
+    {#- comments and string literals go first, in one pass, left to right, so '--' in a
+        literal is no comment; Jinja expressions are kept (group 1): their strings name
+        columns (utc_date('opened_at')) -#}
+    {%- set literals = re.compile('(\\{\\{.*?\\}\\})|\\{#.*?#\\}|/\\*.*?\\*/|--[^\\n]*|\'(?:[^\'\\n]|\'\')*\'', re.S) -%}
+    {%- set noise = re.compile('\\{\\{-?\\s*(?:ref|source)\\s*\\(.*?\\}\\}', re.S) -%}
     {%- set star = re.compile('\\bselect\\s+(?:distinct\\s+)?\\*|\\w\\.\\*') -%}
 
     {#- seeds of PII: classified columns of sources, seeds and models -#}
@@ -65,14 +69,14 @@
         {%- endfor -%}
         {%- set carried = {} -%}
         {%- if upstream -%}
-            {%- set code = noise.sub(' ', masking.sub(' ', node.raw_code or '')) | lower -%}
+            {%- set code = noise.sub(' ', literals.sub('\\1 ', masking.sub(' ', node.raw_code or ''))) | lower -%}
             {%- set escaped = [] -%}
             {%- for name in upstream -%}{%- do escaped.append(re.escape(name)) -%}{%- endfor -%}
             {%- set alternatives = '(' ~ (escaped | join('|')) ~ ')' -%}
             {%- for name in re.findall('\\b' ~ alternatives ~ '\\b', code) -%}
                 {%- do carried.update({name: upstream[name]}) -%}
             {%- endfor -%}
-            {%- for name, alias in re.findall('\\b' ~ alternatives ~ '\\b[^,\\n]*?\\bas\\s+"?([a-z_][a-z0-9_$]*)', code) -%}
+            {%- for name, alias in re.findall('\\b' ~ alternatives ~ '\\b(?:(?!\\bfrom\\b|\\bselect\\b)[^,])*?\\bas\\s+"?([a-z_][a-z0-9_$]*)', code) -%}
                 {%- do carried.update({alias: upstream[name]}) -%}
             {%- endfor -%}
             {%- if star.search(code) -%}{%- do carried.update(upstream) -%}{%- endif -%}

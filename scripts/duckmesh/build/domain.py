@@ -32,7 +32,7 @@ from duckmesh.core.artifacts import load_manifest
 from duckmesh.core.output import format_table
 from duckmesh.core.products import ProductVersion, public_products, row_counts
 from duckmesh.core.project import Mesh, MeshError, relative
-from duckmesh.governance import parse_checks, semver
+from duckmesh.governance import gate, offline, parse_checks, semver
 from duckmesh.publish import publisher
 from duckmesh.sources import generate
 from duckmesh.sources.quarantine import validate_sources
@@ -244,9 +244,11 @@ def build(mesh: Mesh, name: str, scale: float, seed: int = 42,
 
     print(f"[3/4] dbt build -> {relative(ws.db_path, mesh.root)}", flush=True)
     args = ["build", "--target-path", str(ws.target_dir)]
+    build_vars = mesh_governance_vars(mesh)
     if ws.is_root:
-        args += ["--select", f"package:{ws.project}",
-                 "--vars", json.dumps({"duckmesh_upstream_database": "published"})]
+        args += ["--select", f"package:{ws.project}"]
+        build_vars["duckmesh_upstream_database"] = "published"
+    args += ["--vars", json.dumps(build_vars)]
     if full_refresh or _switched(ws, data_dir):
         args.append("--full-refresh")
     started = time.perf_counter()
@@ -258,7 +260,23 @@ def build(mesh: Mesh, name: str, scale: float, seed: int = 42,
         (ws.work_dir / "data_set").write_text(str(data_dir))
     error = None if outcome.success else (str(outcome.exception) if outcome.exception
                                           else "dbt build failed (see the output above)")
+    if outcome.success:
+        # the whole policy check, with the mesh's settings, over what this build made
+        gate.require(ws, load_manifest(ws), f"domain {ws.domain}'s build", partial=True,
+                     packages={ws.project}, project_dir=ws.folder,
+                     log=lambda line: print(line, flush=True))
     return DomainBuild(ws, bool(outcome.success), seconds, ran, upstream, published, error)
+
+
+def mesh_governance_vars(mesh: Mesh) -> dict[str, Any]:
+    """vars.duckmesh_governance of the mesh root, for a domain's own build: its hook
+    judges with the mesh's severities and exemptions, never the domain's (a domain that
+    sets them is a P00 error, parse_checks.domain_overrides). Paths stay the domain's."""
+    project = yamlio.loads((mesh.root / "dbt_project.yml").read_text()) or {}
+    config = dict(offline.root_vars(project).get("duckmesh_governance") or {})
+    for key in ("published_manifest", "packages_install_path"):
+        config.pop(key, None)
+    return {"duckmesh_governance": config} if config else {}
 
 
 def _deps_stamp(ws: DomainWorkspace, upstream_dirs: list[Path]) -> str:
@@ -346,7 +364,8 @@ def publish(mesh: Mesh, result: DomainBuild) -> None:
         if line.split()[0] in own or " not published " not in line:
             print(line, flush=True)
 
-    done = publisher.publish(ws, in_build=True, log=log, prepare=merge)
+    done = publisher.publish(ws, in_build=True, log=log, prepare=merge,
+                             governed=True)  # gate: build()
     published_own = sorted(r for r in done.built if r in own)
     carried_own = sorted(r for r in done.carried if r in own)
     others = len([r for r in done.carried if r not in own])

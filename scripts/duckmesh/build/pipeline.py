@@ -27,8 +27,8 @@ from duckmesh.core.locks import require_writable
 from duckmesh.core.output import format_table
 from duckmesh.core.products import public_products, row_counts
 from duckmesh.core.project import Mesh, MeshError, relative
+from duckmesh.governance import gate, parse_checks
 from duckmesh.governance import inputs as governance_inputs
-from duckmesh.governance import parse_checks
 from duckmesh.observability import pipeline as observability
 from duckmesh.publish import publisher
 from duckmesh.sources import generate, quarantine
@@ -151,6 +151,15 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
     link_current_data(mesh, ctx.validated_data or ctx.data_dir)
     ctx.build_seconds = ctx.step_times["dbt build"][0]
     ctx.success = bool(outcome.success)
+    # the whole policy check over what this build publishes, whatever dbt selected (dbt
+    # runs no on-run-start hook for an empty selection)
+    governance_error: MeshError | None = None
+    if ctx.results_written:
+        try:
+            _timed(ctx, "governance_gate", partial(govern, ctx))
+            ctx.governed = True
+        except MeshError as error:
+            governance_error, ctx.success = error, False
     if ctx.success and not options.select:
         build_state.save(mesh, ctx.data_dir, build_state.data_records(ctx), options.scale)
     if options.changed_only and ctx.success and build_state.nothing_ran(ctx.artifacts):
@@ -161,6 +170,8 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
         step_errors = run_after_build(ctx)
         build_state.save_step_times(mesh, ctx.step_times)
         dbt.require_success(outcome, "build", printed=True)
+        if governance_error is not None:
+            raise governance_error
         if step_errors:
             raise MeshError("; ".join(step_errors))
         print("[4/4] data products", flush=True)
@@ -172,6 +183,16 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
     print(f"mesh built in {total:.1f}s (dbt build {ctx.build_seconds:.1f}s) "
           f"at scale {options.scale:g}: {mesh.db_path}")
     return 0
+
+
+def govern(ctx: BuildContext) -> None:
+    """Every policy over this build's manifest (governance/gate.py), the models dbt did
+    not compile (not selected) judged by the SQL of the last build or publish."""
+    mesh = ctx.mesh
+    manifest = gate.manifest_with_sql(ctx.artifacts.manifest,
+                                      build_state.state_dir(mesh) / "manifest.json",
+                                      mesh.root / "published" / "manifest.json")
+    gate.require(mesh, manifest, "this build")
 
 
 def link_current_data(mesh: Mesh, folder: Path) -> None:

@@ -40,9 +40,13 @@ from duckmesh.core.sql import qualified_name
 ColumnKey = tuple[str, str]
 
 SOURCE_PLACEHOLDER_CATALOG = "__duckmesh_source__"
+# the pseudo column of a relation's rows: an aggregate that reads no column (count(*),
+# count(1)) derives from the rows of what its query reads (P12: restrictions follow
+# counts); every model's lineage also has it, so it chains through private models
+ROWS = "*rows"
 
 # bump when the analysis changes what it returns: old cache entries are then ignored
-CACHE_VERSION = f"2/sqlglot-{sqlglot.__version__}"
+CACHE_VERSION = f"3/sqlglot-{sqlglot.__version__}"
 # DUCKMESH_LINEAGE_WORKERS=N spreads a batch of at least this many uncached models over N
 # processes; off by default: on a 2-core machine the spawned workers made it slower
 PARALLEL_MIN_MODELS = 200
@@ -50,11 +54,15 @@ PARALLEL_MIN_MODELS = 200
 
 @dataclass
 class ModelColumns:
-    """One model's direct lineage: output column -> base relation columns it reads."""
+    """One model's direct lineage: output column -> base relation columns it reads;
+    ``counted``: output column -> (relation, ROWS) of the rows an aggregate that reads
+    no column counts (and ROWS -> the rows the model reads), apart from the value
+    lineage, for access (publish.derived), not for the catalog."""
 
     columns: dict[str, set[ColumnKey]] = field(default_factory=dict)
     used: set[ColumnKey] = field(default_factory=set)
     error: str | None = None
+    counted: dict[str, set[ColumnKey]] = field(default_factory=dict)
 
 
 def relation_key(relation_name: str) -> str:
@@ -74,6 +82,7 @@ class RawColumns:
     columns: dict[str, set[ColumnKey]] = field(default_factory=dict)
     used: set[ColumnKey] = field(default_factory=set)
     error: str | None = None
+    counted: dict[str, set[ColumnKey]] = field(default_factory=dict)
 
     def resolve(self, relations: dict[str, str]) -> ModelColumns:
         """Table keys -> unique_ids (relations: table key -> unique_id); others dropped."""
@@ -86,12 +95,13 @@ class RawColumns:
             return out
 
         return ModelColumns(columns={name: ids(found) for name, found in self.columns.items()},
-                            used=ids(self.used), error=self.error)
+                            used=ids(self.used), error=self.error,
+                            counted={name: ids(found) for name, found in self.counted.items()})
 
     def to_json(self) -> dict:
         """Compact: table keys once, columns as [table index, column] pairs."""
-        tables = sorted({key for found in (*self.columns.values(), self.used)
-                         for key, _ in found})
+        tables = sorted({key for found in (*self.columns.values(), *self.counted.values(),
+                                           self.used) for key, _ in found})
         index = {key: position for position, key in enumerate(tables)}
 
         def pairs(found: set[ColumnKey]) -> list:
@@ -99,7 +109,8 @@ class RawColumns:
 
         return {"tables": tables,
                 "columns": [[name, pairs(found)] for name, found in self.columns.items()],
-                "used": pairs(self.used), "error": self.error}
+                "used": pairs(self.used), "error": self.error,
+                "counted": [[name, pairs(found)] for name, found in self.counted.items()]}
 
     @classmethod
     def from_json(cls, data: dict) -> RawColumns:
@@ -107,14 +118,18 @@ class RawColumns:
         return cls(columns={name: {(tables[i], column) for i, column in found}
                             for name, found in data["columns"]},
                    used={(tables[i], column) for i, column in data["used"]},
-                   error=data["error"])
+                   error=data["error"],
+                   counted={name: {(tables[i], column) for i, column in found}
+                            for name, found in data.get("counted") or []})
 
 
 class _Resolver:
     """Follows columns of one qualified query through its scopes to base tables."""
 
-    def __init__(self) -> None:
+    def __init__(self, unmasked: bool = False) -> None:
         self.memo: dict[tuple[int, str], set[ColumnKey]] = {}
+        # P06: leave out the columns a masking form hides (pii.masked)
+        self.unmasked = unmasked
 
     @staticmethod
     def leaf(table: exp.Table, column: str) -> set[ColumnKey]:
@@ -134,7 +149,37 @@ class _Resolver:
     def expression(self, scope: Scope, node: exp.Expression) -> set[ColumnKey]:
         found: set[ColumnKey] = set()
         for column in node.find_all(exp.Column):
+            if self.unmasked and masked(column, node):
+                continue
             found |= self.column(scope, column)
+        if any(not aggregate.find(exp.Column) for aggregate in node.find_all(exp.AggFunc)):
+            found |= self.rows(scope)
+        return found
+
+    def rows(self, scope: Scope) -> set[ColumnKey]:
+        """The rows ``scope`` reads: (table, ROWS) of every base relation under it."""
+        memo_key = (id(scope), ROWS)
+        if memo_key in self.memo:
+            return self.memo[memo_key]
+        self.memo[memo_key] = set()
+        found: set[ColumnKey] = set()
+        branches = scope.set_operation_scopes if isinstance(
+            scope.expression, exp.SetOperation) else []
+        for branch in branches:
+            found |= self.rows(branch)
+        # a left join's optional side does not decide how many rows there are (joined on
+        # its key, it adds columns, not rows): its columns carry their own lineage
+        optional = {join.this.alias_or_name.lower()
+                    for join in scope.expression.args.get("joins") or []
+                    if str(join.side or "").upper() == "LEFT"}
+        for name, (_, source) in scope.selected_sources.items():
+            if name.lower() in optional:
+                continue
+            if isinstance(source, exp.Table):
+                found |= self.leaf(source, ROWS)
+            elif isinstance(source, Scope):
+                found |= self.rows(source)
+        self.memo[memo_key] = found
         return found
 
     def output(self, scope: Scope, name: str) -> set[ColumnKey]:
@@ -195,6 +240,30 @@ def _has_star_projection(tree: Any) -> bool:
                for p in select.expressions)
 
 
+# masking forms (macros/privacy): pseudonymise is a salted sha256(); mask_pii keeps the
+# first character (left(x, 1)), the last two (right(x, 2)) or an e-mail's domain
+# (split_part(x, '@', 2))
+def masked(column: exp.Column, root: exp.Expression) -> bool:
+    """``column`` reaches ``root`` only through a masking form."""
+    node: exp.Expr | None = column
+    while node is not None and node is not root:
+        parent = node.parent
+        if isinstance(parent, exp.SHA2) or (isinstance(parent, exp.Anonymous)
+                                            and str(parent.name).lower() in ("sha256", "sha2")):
+            return True
+        if isinstance(parent, exp.Left | exp.Right) and node is parent.this:
+            size = parent.args.get("expression")
+            if isinstance(size, exp.Literal) and size.this in ("1", "2"):
+                return True
+        if isinstance(parent, exp.SplitPart) and node is parent.this:
+            delimiter, part = parent.args.get("delimiter"), parent.args.get("part_index")
+            if isinstance(delimiter, exp.Literal) and delimiter.this == "@" \
+                    and isinstance(part, exp.Literal) and part.this == "2":
+                return True
+        node = parent
+    return False
+
+
 def _scoped(sql: str, schema: dict, prune: bool) -> Scope | None:
     tree = sqlglot.parse_one(sql, dialect="duckdb")
     tree = qualify(tree, dialect="duckdb", schema=schema, validate_qualify_columns=False,
@@ -210,7 +279,7 @@ def analyse_model(sql: str, schema: dict, relations: dict[str, str]) -> ModelCol
     return analyse_raw(sql, schema).resolve(relations)
 
 
-def analyse_raw(sql: str, schema: dict) -> RawColumns:
+def analyse_raw(sql: str, schema: dict, unmasked: bool = False) -> RawColumns:
     """Direct column lineage of one compiled model query, by table key.
 
     Tried with the known upstream columns first (stars expanded, unused columns
@@ -229,13 +298,18 @@ def analyse_raw(sql: str, schema: dict) -> RawColumns:
         return RawColumns(error=errors[-1])
     if root is None:
         return RawColumns(error="no SELECT found")
-    resolver = _Resolver()
+    resolver = _Resolver(unmasked)
     result = RawColumns()
     outputs = (_named_selects(root.set_operation_scopes[0].expression)
                if root.set_operation_scopes else _named_selects(root.expression))
     for name in outputs:
         if name != "*":
-            result.columns[name.lower()] = resolver.output(root, name)
+            found = resolver.output(root, name)
+            counted = {key for key in found if key[1] == ROWS}
+            result.columns[name.lower()] = found - counted
+            if counted:
+                result.counted[name.lower()] = counted
+    result.counted[ROWS] = resolver.rows(root)
     result.used = resolver.used(root)
     return result
 
@@ -265,8 +339,10 @@ class MeshLineage:
         node = self.nodes.get(unique_id, {})
         return node.get("resource_type") in ("source", "seed") or node.get("access") == "public"
 
-    def column_inputs(self, unique_id: str, column: str) -> set[ColumnKey]:
-        """Source, seed and upstream-product columns feeding ``unique_id.column``."""
+    def column_inputs(self, unique_id: str, column: str, counts: bool = False
+                      ) -> set[ColumnKey]:
+        """Source, seed and upstream-product columns feeding ``unique_id.column``;
+        ``counts``: and the relations whose rows it counts, as (unique_id, ROWS)."""
         found: set[ColumnKey] = set()
         stack = [(unique_id, column.lower())]
         seen = set(stack)
@@ -275,7 +351,10 @@ class MeshLineage:
             model = self.direct.get(node_id)
             if model is None:
                 continue
-            for upstream in model.columns.get(name, set()):
+            inputs = model.columns.get(name, set())
+            if counts:
+                inputs = inputs | model.counted.get(name, set())
+            for upstream in inputs:
                 if upstream[0] == node_id:
                     continue  # an incremental model reading its own table ({{ this }})
                 if self.is_boundary(upstream[0]):
@@ -314,14 +393,15 @@ def compile_placeholders(nodes: dict[str, dict]) -> tuple[dict[str, str], dict[s
 
 
 def mesh_lineage(manifest: dict, node_columns: dict[str, list[str]] | None = None,
-                 cache_path: Path | None = None) -> MeshLineage:
+                 cache_path: Path | None = None, unmasked: bool = False) -> MeshLineage:
     """Analyse every model of the manifest.
 
     ``node_columns`` maps unique_ids to the columns of their relations (e.g. read from
     the built database); columns declared in the manifest fill the gaps. Without
     either, ``select *`` is followed by name. With ``cache_path`` (a JSON file), models
     whose compiled SQL and upstream schema are unchanged since the last call are not
-    parsed again.
+    parsed again. ``unmasked``: leave out what reaches a column only through a masking
+    form (P06's view: the PII a column carries in the clear).
     """
     nodes = {uid: node for uid, node in manifest["nodes"].items()
              if node["resource_type"] in ("model", "seed")}
@@ -348,20 +428,20 @@ def mesh_lineage(manifest: dict, node_columns: dict[str, list[str]] | None = Non
             if source_text in placeholders:
                 sql = sql.replace(source_text, placeholders[source_text])
         queries[unique_id] = (sql, schema)
-    raw = analyse_all(queries, cache_path)
+    raw = analyse_all(queries, cache_path, unmasked)
     direct = {unique_id: raw[unique_id].resolve(relations) for unique_id in queries}
     return MeshLineage(nodes=nodes, direct=direct)
 
 
-def query_hash(sql: str, schema: dict) -> str:
-    text = json.dumps([CACHE_VERSION, sql, schema], sort_keys=True)
+def query_hash(sql: str, schema: dict, unmasked: bool = False) -> str:
+    text = json.dumps([CACHE_VERSION, sql, schema, unmasked], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def analyse_all(queries: dict[str, tuple[str, dict]], cache_path: Path | None = None
-                ) -> dict[str, RawColumns]:
+def analyse_all(queries: dict[str, tuple[str, dict]], cache_path: Path | None = None,
+                unmasked: bool = False) -> dict[str, RawColumns]:
     """analyse_raw for every (sql, schema), through the cache file when given."""
-    hashes = {unique_id: query_hash(sql, schema) for unique_id, (sql, schema) in queries.items()}
+    hashes = {unique_id: query_hash(sql, schema, unmasked) for unique_id, (sql, schema) in queries.items()}
     cached = _read_cache(cache_path) if cache_path else {}
     results: dict[str, RawColumns] = {}
     missing: dict[str, tuple[str, dict]] = {}  # hash -> query
@@ -373,7 +453,7 @@ def analyse_all(queries: dict[str, tuple[str, dict]], cache_path: Path | None = 
             except (KeyError, TypeError, ValueError, IndexError):
                 pass  # a damaged entry: analysed again
         missing.setdefault(digest, queries[unique_id])
-    results.update(_analyse_many(missing))
+    results.update(_analyse_many(missing, unmasked))
     if cache_path and (missing or set(cached) != set(results)):
         _write_cache(cache_path, {digest: results[digest].to_json()
                                   for digest in sorted(set(hashes.values()))})
@@ -387,18 +467,21 @@ def _workers(count: int) -> int:
     return max(1, int(setting))
 
 
-def _analyse_pair(query: tuple[str, dict]) -> RawColumns:
+def _analyse_pair(query: tuple[str, dict, bool]) -> RawColumns:
     return analyse_raw(*query)
 
 
-def _analyse_many(queries: dict[str, tuple[str, dict]]) -> dict[str, RawColumns]:
+def _analyse_many(queries: dict[str, tuple[str, dict]], unmasked: bool = False
+                  ) -> dict[str, RawColumns]:
     workers = _workers(len(queries))
     if workers <= 1 or len(queries) < 2:
-        return {digest: analyse_raw(sql, schema) for digest, (sql, schema) in queries.items()}
+        return {digest: analyse_raw(sql, schema, True) if unmasked else analyse_raw(sql, schema)
+                for digest, (sql, schema) in queries.items()}
     # spawn, not fork: the caller may hold a DuckDB connection (threads, locks)
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         chunk = max(1, len(queries) // (workers * 4))
-        found = pool.map(_analyse_pair, queries.values(), chunksize=chunk)
+        found = pool.map(_analyse_pair, [(sql, schema, unmasked)
+                                         for sql, schema in queries.values()], chunksize=chunk)
         return dict(zip(queries, found))
 
 

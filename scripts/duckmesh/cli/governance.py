@@ -25,9 +25,13 @@ def governance() -> None:
               help="run the policies in dbt even when the saved manifest is current")
 @pass_state
 def check(state: CliState, as_json: bool, in_dbt: bool) -> int:
+    from duckmesh.governance.gate import with_compiled
     from duckmesh.governance.report import check as run_check
 
-    report = run_check(state.mesh(), saved=not in_dbt)
+    mesh = state.mesh()
+    # and the policies over compiled SQL (P13, P06/P12 by lineage) on the last build's
+    # manifest, as the gate before every publish runs them
+    report = with_compiled(mesh, run_check(mesh, saved=not in_dbt))
     print(json.dumps(report.as_dict(), indent=2) if as_json else report.text())
     return 1 if report.errors else 0
 

@@ -29,6 +29,9 @@ class BuildContext:
     # dbt wrote run results of its own (False: it failed before, e.g. on governance)
     results_written: bool = False
     build_seconds: float = 0.0
+    # the whole policy check passed over this build's manifest (governance/gate.py):
+    # nothing is published without it
+    governed: bool = False
     # columns of each source relation (relation_name -> names), described once per build
     # by the first step after it that reads them (publish, catalog: catalog.store)
     source_columns: dict[str, list[str]] = field(default_factory=dict)

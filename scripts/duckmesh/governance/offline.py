@@ -187,7 +187,7 @@ def _search_orders(project: dict) -> dict[str, list[str]]:
 
 
 class _Runtime:
-    def __init__(self, mesh: Mesh, manifest: dict) -> None:
+    def __init__(self, mesh: Mesh, manifest: dict, project_dir: Path | None = None) -> None:
         from dbt_common.clients.jinja import get_environment  # noqa: PLC0415
 
         self.environment = get_environment()
@@ -198,7 +198,8 @@ class _Runtime:
         if PACKAGE not in self.packages:
             raise Unsupported(f"the manifest has no {PACKAGE} macros")
         platform = self.packages[PACKAGE]
-        self.files = _Files(mesh.root)
+        folder = project_dir or mesh.root  # where dbt would run: files are read from it
+        self.files = _Files(folder)
         platform["read_text_files"] = self.files.read
         metadata = manifest.get("metadata") or {}
         adapter_type = str(metadata.get("adapter_type") or "duckdb")
@@ -219,7 +220,7 @@ class _Runtime:
                 "nodes", "sources", "exposures", "metrics", "groups", "semantic_models",
                 "saved_queries")},
             "var": var, "env_var": _env_var, "project_name": metadata.get("project_name"),
-            "invocation_args_dict": {"project_dir": str(mesh.root)},
+            "invocation_args_dict": {"project_dir": str(folder)},
             "target": {"type": adapter_type}, "execute": True,
             "adapter": _Adapter(self, adapter_type, _search_orders(project)),
             "modules": {"datetime": datetime, "re": re, "itertools": itertools},
@@ -232,12 +233,15 @@ class _Runtime:
 
 
 def governance_check(mesh: Mesh, manifest: dict, partial: bool = False,
-                     parsed: dict[str, Any] | None = None) -> dict:
+                     parsed: dict[str, Any] | None = None,
+                     project_dir: Path | None = None) -> dict:
     """What the macro governance_check(partial) returns, as JSON would carry it; raises
     Unsupported when only dbt can answer. ``parsed``, when given, receives the JSON
-    files the macros read and parsed (real path -> value)."""
+    files the macros read and parsed (real path -> value). ``project_dir``: the project
+    dbt ran from (a domain built alone), whose files the macros read; the vars are the
+    mesh root's all the same (governance/gate.py)."""
     try:
-        runtime = _Runtime(mesh, manifest)
+        runtime = _Runtime(mesh, manifest, project_dir)
         result = runtime.context[PACKAGE]["governance_check"](partial)
         if parsed is not None:
             parsed.update(runtime.files.parsed)

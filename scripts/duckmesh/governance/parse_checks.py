@@ -131,11 +131,61 @@ def private_ref_message(mesh: Mesh, package: Package, model: str, sql: Path,
             f"--from {target}).")
 
 
+GOVERNANCE_VAR = "duckmesh_governance"
+
+
+@dataclass(frozen=True)
+class DomainOverride:
+    """A domain's dbt_project.yml setting the mesh's governance vars (P00): a domain
+    built alone is dbt's root project, so its own vars would rule its check."""
+
+    domain: str
+    file: str  # relative to the mesh root
+    var: str  # vars.duckmesh_governance[.<key>]
+    value: object
+
+    def message(self) -> str:
+        return (f"{self.file} sets {self.var}: {self.value!r}; a domain cannot set governance "
+                "severities, exemptions or rules (they would rule its own build, `build "
+                "--domain` and `ci`, and nothing else)")
+
+    def fix(self) -> str:
+        return (f"remove {self.var} from {self.file}; the mesh sets them in the root "
+                f"dbt_project.yml under vars.{GOVERNANCE_VAR}, and an exception is an exemption "
+                "there (policy, node, reason, expires), reviewed by the governance group")
+
+    def line(self) -> str:
+        return f"[P00 error] domain {self.domain}, {self.file}: {self.message()}. Fix: {self.fix()}."
+
+
+def domain_overrides(mesh: Mesh) -> list[DomainOverride]:
+    """Every vars.duckmesh_governance (or a key of it) a domain's dbt_project.yml sets,
+    unscoped or scoped to a package."""
+    found = []
+    for folder in mesh.domain_dirs():
+        path = folder / "dbt_project.yml"
+        variables = _load(path).get("vars") or {}
+        if not isinstance(variables, dict):
+            continue
+        scopes = [("vars", variables)] + [(f"vars.{k}", v) for k, v in variables.items()
+                                          if isinstance(v, dict)]
+        for where, scope in scopes:
+            if GOVERNANCE_VAR not in scope:
+                continue
+            value = scope[GOVERNANCE_VAR]
+            entries = value.items() if isinstance(value, dict) and value else [(None, value)]
+            for key, item in entries:
+                var = f"{where}.{GOVERNANCE_VAR}" + (f".{key}" if key else "")
+                found.append(DomainOverride(folder.name, relative(path, mesh.root), var, item))
+    return found
+
+
 def findings(mesh: Mesh) -> list[str]:
     packages = mesh_packages(mesh)
     found = []
     for package in packages:
         found += version_findings(mesh, package)
+    found += [o.line() for o in domain_overrides(mesh)]
     return found + ref_findings(mesh, packages)
 
 

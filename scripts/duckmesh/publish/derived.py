@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from duckmesh.catalog.lineage import MeshLineage
+from duckmesh.catalog.lineage import ROWS, MeshLineage
 from duckmesh.publish.access import Policy, may_read, sees_column
 
 
@@ -59,9 +59,12 @@ def declassified(node: dict, column: str) -> set[str]:
 
 
 def _restricted(policy: Policy, column: str) -> bool:
-    """``column`` of the product is not for everyone ("*": any of its columns)."""
+    """``column`` of the product is not for everyone ("*": any of its columns; ROWS: its
+    rows, counted by an aggregate that reads no column, restricted by meta.consumers)."""
     if policy.consumers is not None:
         return True
+    if column == ROWS:
+        return False
     return any(column in ("*", c.name.lower()) and c.restricted_to is not None
                for c in policy.columns)
 
@@ -123,7 +126,7 @@ def _walk(nodes: dict, lineage: MeshLineage, policies: dict[str, Policy], unique
     while stack:
         node_id, name = stack.pop()
         released = declassified(nodes[node_id], name) if node_id in nodes else set()
-        for upstream, upstream_column in lineage.column_inputs(node_id, name):
+        for upstream, upstream_column in lineage.column_inputs(node_id, name, counts=True):
             if upstream not in policies:
                 continue  # a source or seed: P06 guards those
             key = (upstream, upstream_column.lower())

@@ -36,6 +36,7 @@ from duckmesh.core.context import BuildContext
 from duckmesh.core.products import ProductVersion, port_path, public_products
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.core.sql import qualified_name, quote_ident, sql_path
+from duckmesh.governance import gate
 from duckmesh.publish import (
     access,
     files,
@@ -111,7 +112,8 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
             database: duckdb.DuckDBPyConnection | None = None,
             data_set: str | None = None, force: bool = False,
             source_columns: dict[str, list[str]] | None = None,
-            prepare: Callable[[], None] | None = None) -> Published:
+            prepare: Callable[[], None] | None = None,
+            governed: bool = False) -> Published:
     """Publish a new snapshot, or keep the current one when it would be the same
     (publish.unchanged; ``force``: a new one all the same). In a build (``in_build``) the
     build's database is read read-write with dbt-duckdb's configuration, through
@@ -125,7 +127,9 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
     one waits, with a message, then publishes over the first's snapshot). ``prepare``
     runs once the lock is held, before the artifacts are read (a domain's publish merges
     its manifest over the one just published there). Before anything is read from it,
-    ``current`` is repaired when it cannot be trusted (snapshots.repair)."""
+    ``current`` is repaired when it cannot be trusted (snapshots.repair). ``governed``:
+    the caller ran the whole policy check over this manifest (governance/gate.py); else
+    it runs here first, and a policy error publishes nothing."""
     if keep < 1:
         raise MeshError(f"--keep must be 1 or more, got {keep}")
     pub = snapshots.published_dir(mesh)
@@ -137,15 +141,19 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
         if prepare is not None:
             prepare()
         return _publish(mesh, consumers, keep, in_build, log, artifacts, database, data_set,
-                        force, source_columns)
+                        force, source_columns, governed)
 
 
 def _publish(mesh: Mesh, consumers: list[str] | None, keep: int, in_build: bool,
              log: Callable[[str], None], artifacts: Artifacts | None,
              database: duckdb.DuckDBPyConnection | None, data_set: str | None, force: bool,
-             source_columns: dict[str, list[str]] | None) -> Published:
+             source_columns: dict[str, list[str]] | None, governed: bool) -> Published:
     artifacts_used = _build_artifacts(mesh, artifacts)
     manifest, run_results = artifacts_used.manifest, artifacts_used.run_results
+    if not governed:
+        gate.require(mesh, gate.manifest_with_sql(
+            manifest, snapshots.published_dir(mesh) / "current" / "manifest.json"),
+            "the last build", log=log, quiet=True)
     access.check_refs(manifest)
     groups = access.consumer_groups(mesh.root)
     file_modes = modes.configured(mesh.root)
@@ -522,9 +530,13 @@ def after_build(ctx: BuildContext) -> None:
         print("      nothing published: the build failed before dbt wrote its results; "
               "the published snapshot is unchanged", flush=True)
         return
+    if not ctx.governed:
+        print("      nothing published: governance reported errors (below); the published "
+              "snapshot is unchanged", flush=True)
+        return
     try:
         done = publish(ctx.mesh, in_build=True, log=lambda line: print(line, flush=True),
-                       artifacts=ctx.artifacts, database=ctx.database(),
+                       artifacts=ctx.artifacts, database=ctx.database(), governed=True,
                        data_set=f"{relative(ctx.data_dir, ctx.mesh.root)} seed {ctx.seed}",
                        source_columns=ctx.source_columns)
     except MeshError:

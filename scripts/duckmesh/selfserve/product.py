@@ -13,6 +13,7 @@ from duckmesh.core.names import IDENTIFIER, InvalidInput, check_name, reserved_w
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.core.sql import quote_ident
 from duckmesh.core.templates import render
+from duckmesh.governance import declared_reads
 from duckmesh.lint.fixer import fix_sql
 from duckmesh.selfserve.contracts import (
     TODO_MARKER,
@@ -131,6 +132,20 @@ def compile_node(mesh: Mesh, selector: str) -> tuple[str, list[str]]:
     return str(node.compiled_code), list(node.depends_on.nodes)
 
 
+def require_declared_reads(mesh: Mesh, domain: str, name: str) -> None:
+    """Refuse a product query that reads anything its refs and sources do not name
+    (P13, governance/declared_reads.py): a raw relation name, a file, a platform or
+    system file (``read_text('/etc/passwd')``). Checked on the compiled SQL before
+    DuckDB runs it to type the contract, so such a file is never read."""
+    manifest = load_manifest(mesh)
+    found = [f for f in declared_reads.check(manifest, {domain})
+             if manifest["nodes"][f.node]["name"] == name]
+    if found:
+        raise InvalidInput(f"product {domain}.{name} reads what no ref or source declares "
+                           "(policy P13):\n" + "\n".join(
+                               f"  - {f.message}. Fix: {f.fix}." for f in found))
+
+
 def upstream_descriptions(mesh: Mesh, unique_ids: list[str]) -> tuple[dict[str, str], str]:
     """Column descriptions of the upstream models (first wins), and a model description
     when there is exactly one upstream."""
@@ -189,6 +204,7 @@ def new_product(mesh: Mesh, domain: str, name: str, *, source_model: str | None 
     try:
         compiled, upstream = compile_node(mesh, f"{domain}.products.{name}")
         require_one_query(compiled, f"--sql {sql_file}" if sql_file else "the product's SQL")
+        require_declared_reads(mesh, domain, name)  # before DuckDB runs the query
         con = connect_db(mesh.db_path)
         try:
             try:

@@ -1,0 +1,203 @@
+"""The governance gate: the whole policy check over the manifest a build or publish is
+about to publish, with the mesh's severities and exemptions.
+
+dbt's on-run-start hook runs the macro policies before any model builds, but not on
+every path: dbt runs no hook when a selection is empty (a `--changed-only` build after
+a yml-only change), and a domain built alone (`build --domain`, `ci`) is its own root
+project, whose vars a domain could set. So every path that builds or publishes (build,
+`--changed-only`, `--select`, `--domain`, `ci`, `publish`) calls ``require`` over the
+manifest it built or publishes, before anything is published:
+
+- the macro policies (P00-P12) over that manifest, without dbt (offline.py), with the
+  mesh's vars: the root dbt_project.yml, never a domain's;
+- P00: a domain's dbt_project.yml that sets ``vars.duckmesh_governance`` (a domain
+  cannot weaken a policy the mesh sets);
+- the policies over compiled SQL, which the hook cannot see (it runs before dbt
+  compiles): P13 declared reads (declared_reads.py), P06 by column lineage (sqlglot,
+  through any alias, comments and literals) and P12 with counts (pii.py).
+
+A failure raises GovernanceFailed (a MeshError): the caller publishes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from duckmesh.core import yamlio
+from duckmesh.core.project import Mesh, MeshError
+from duckmesh.governance import declared_reads, inputs, offline, parse_checks, pii, report
+from duckmesh.governance.report import Violation
+
+
+class GovernanceFailed(MeshError):
+    """A policy error in what a build or publish was about to publish."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The mesh's severities and active exemptions (root dbt_project.yml)."""
+
+    severity: dict[str, str]
+    exemptions: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, mesh: Mesh) -> Settings:
+        project = yamlio.loads((mesh.root / "dbt_project.yml").read_text()) or {}
+        config = offline.root_vars(project).get("duckmesh_governance") or {}
+        today = datetime.date.today().isoformat()
+        active = [e for e in config.get("exemptions") or [] if isinstance(e, dict)
+                  and e.get("policy") and (e.get("node") or e.get("domain"))
+                  and str(e.get("reason") or "").strip() and str(e.get("expires") or "") >= today]
+        return cls(dict(config.get("severity") or {}), active)
+
+    def apply(self, found: list[Violation]) -> tuple[list[Violation], int]:
+        """Severities and exemptions applied, as governance_check does for the macros."""
+        kept, exempted = [], 0
+        for v in found:
+            configured = self.severity.get(v.policy, "error")
+            if v.policy == "P00" and v.node.startswith("domain_vars."):
+                configured = "error"  # the mesh's own rule on its settings: never off
+            if configured == "off":
+                continue
+            if v.policy != "P00" and any(
+                    e["policy"] == v.policy and (not e.get("node") or e["node"] == v.node)
+                    and (not e.get("domain") or e["domain"] == v.domain)
+                    and (not e.get("column") or str(e["column"]).lower()
+                         == (v.column or "").lower()) for e in self.exemptions):
+                exempted += 1
+                continue
+            severity = "warn" if "warn" in (configured, v.severity) else "error"
+            kept.append(Violation(v.policy, severity, v.domain, v.node, v.column, v.message,
+                                  v.fix))
+        return kept, exempted
+
+
+def domain_override_violations(mesh: Mesh) -> list[Violation]:
+    """P00: a domain's dbt_project.yml that sets the mesh's governance vars."""
+    return [Violation("P00", "error", o.domain, f"domain_vars.{o.domain}", None, o.message(),
+                      o.fix()) for o in parse_checks.domain_overrides(mesh)]
+
+
+def compiled_violations(mesh: Mesh, manifest: dict, packages: set[str] | None = None
+                        ) -> list[Violation]:
+    """P13, P06 (lineage) and P12 (counts) over the manifest's compiled SQL."""
+    found = [Violation(declared_reads.POLICY, "error", f.domain, f.node, None, f.message,
+                       f.fix) for f in declared_reads.check(manifest, packages)]
+    found += pii.violations(manifest, packages, mesh.root / "target" / "governance")
+    return found
+
+
+def _macro_violations(mesh: Mesh, manifest: dict, partial: bool, project_dir: Path | None
+                      ) -> tuple[list[Violation], int]:
+    try:
+        data = offline.governance_check(mesh, manifest, partial=partial,
+                                        project_dir=project_dir)
+    except offline.Unsupported:
+        # a macro asked for what only dbt has: dbt checks the mesh's files instead
+        result = report.check(Mesh(mesh.root, mesh.settings), saved=False)
+        return [v for v in result.violations if v.policy not in LOCAL], result.exempted
+    fields = Violation.__dataclass_fields__
+    return ([Violation(**{key: v.get(key) for key in fields}) for v in data["violations"]],
+            int(data["exempted"]))
+
+
+# policies evaluated here, not by the macros
+LOCAL = {declared_reads.POLICY}
+
+
+@dataclass
+class GateResult:
+    violations: list[Violation]
+    exempted: int
+    seconds: float
+
+    @property
+    def errors(self) -> list[Violation]:
+        return [v for v in self.violations if v.severity == "error"]
+
+
+def check(mesh: Mesh, manifest: dict, *, partial: bool = False,
+          packages: set[str] | None = None, project_dir: Path | None = None) -> GateResult:
+    """Every policy over ``manifest`` (the compiled ones over ``packages`` only, when
+    given: a domain's own models), with the mesh's settings; ``project_dir``: the
+    project dbt ran from, when not the mesh root (a domain built alone)."""
+    started = time.perf_counter()
+    settings = Settings.of(mesh)
+    macro, exempted = _macro_violations(mesh, manifest, partial, project_dir)
+    local, local_exempted = settings.apply(
+        domain_override_violations(mesh) + compiled_violations(mesh, manifest, packages))
+    seen = {(v.policy, v.node, (v.column or "").lower()) for v in macro}
+    merged = macro + [v for v in local
+                      if (v.policy, v.node, (v.column or "").lower()) not in seen]
+    merged.sort(key=lambda v: (v.policy, v.domain, v.node, v.column or ""))
+    return GateResult(merged, exempted + local_exempted, time.perf_counter() - started)
+
+
+def require(mesh: Mesh, manifest: dict, what: str, *, partial: bool = False,
+            packages: set[str] | None = None, project_dir: Path | None = None,
+            log: Callable[[str], None] = print, quiet: bool = False) -> GateResult:
+    """Raise GovernanceFailed, listing every error, when ``manifest`` breaks a policy;
+    ``quiet``: say nothing when it passes without warnings."""
+    result = check(mesh, manifest, partial=partial, packages=packages,
+                   project_dir=project_dir)
+    for warning in (v for v in result.violations if v.severity == "warn"):
+        log(f"      {warning.line()}")
+    if result.errors:
+        lines = "\n".join(v.line() for v in result.errors)
+        raise GovernanceFailed(
+            f"governance: {len(result.errors)} error(s) in {what}; nothing published (the "
+            f"last publish stays current):\n{lines}")
+    if not quiet:
+        log(f"      governance: 0 error(s) over what {what} publishes "
+            f"({result.seconds:.2f}s, with the compiled SQL: declared reads, PII lineage)")
+    return result
+
+
+def manifest_with_sql(manifest: dict, *earlier: Path) -> dict:
+    """``manifest`` with the compiled SQL of ``earlier`` manifests (the last build's
+    state, the last publish), first found first, for the models this invocation did not
+    compile (a `--changed-only` or `--select` build compiles only what it selects) and
+    whose raw SQL is the same there: their tables are those builds', which passed this
+    gate."""
+    nodes = manifest["nodes"]
+    missing = {u for u, n in nodes.items()
+               if n["resource_type"] == "model" and not n.get("compiled_code")}
+    filled: dict[str, dict] = {}
+    for path in earlier:
+        if not missing or not path.is_file():
+            continue
+        try:
+            before = json.loads(path.read_text())["nodes"]
+        except (OSError, ValueError, KeyError):
+            continue
+        for uid in sorted(missing):
+            old = before.get(uid) or {}
+            if old.get("compiled_code") and old.get("raw_code") == nodes[uid].get("raw_code"):
+                filled[uid] = {**nodes[uid], "compiled_code": old["compiled_code"]}
+                missing.discard(uid)
+    return {**manifest, "nodes": {**nodes, **filled}} if filled else manifest
+
+
+def with_compiled(mesh: Mesh, result: report.GovernanceReport) -> report.GovernanceReport:
+    """``result`` (the macro policies' report) with the policies over compiled SQL,
+    judged on the last build's manifest while it still describes the files (no file
+    dbt reads changed since: inputs.py); findings the macros made are not repeated."""
+    manifest_path = mesh.target_dir / "manifest.json"
+    if not inputs.is_current(mesh, manifest_path):
+        return result
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return result
+    local, exempted = Settings.of(mesh).apply(compiled_violations(mesh, manifest))
+    seen = {(v.policy, v.node, (v.column or "").lower()) for v in result.violations}
+    result.violations += [v for v in local
+                          if (v.policy, v.node, (v.column or "").lower()) not in seen]
+    result.exempted += exempted
+    return result

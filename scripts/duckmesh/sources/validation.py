@@ -33,7 +33,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -171,23 +171,39 @@ class CheckResult:
 
 # -- reading the contracts ---------------------------------------------------------------
 
-def load_specs(domain_dirs: list[Path]) -> list[SourceSpec]:
-    """Every source table with a validation block, across the domains."""
+def load_specs(domain_dirs: list[Path], others: Sequence[Path] = ()) -> list[SourceSpec]:
+    """Every source table with a validation block, across the domains; a ``references``
+    to another domain's source resolves among ``domain_dirs`` and ``others`` (the rest of
+    the mesh's domains, when one domain is built alone), whose own sources are not
+    checked here."""
     specs = []
     declared: list[tuple[Path, Path, dict]] = []  # (domain, yml, table) per spec
     for domain_dir in domain_dirs:
-        for yml in sorted((domain_dir / "models").rglob("*.yml")):
-            document = yamlio.loads(yml.read_text()) or {}
-            for source in document.get("sources") or []:
-                for table in source.get("tables") or []:
-                    meta = (table.get("config") or {}).get("meta") or table.get("meta") or {}
-                    if "validation" in meta:
-                        specs.append(_spec(domain_dir.name, source["name"], table,
-                                           meta["validation"], yml))
-                        declared.append((domain_dir, yml, table))
+        for spec, yml, table in _declared(domain_dir):
+            specs.append(spec)
+            declared.append((domain_dir, yml, table))
     by_name = {s.name: s for s in specs}
+    for domain_dir in others:
+        if domain_dir not in domain_dirs:
+            for spec, _, _ in _declared(domain_dir):
+                by_name.setdefault(spec.name, spec)
     return [_with_references(spec, domain_dir, yml, table, by_name)
             for spec, (domain_dir, yml, table) in zip(specs, declared)]
+
+
+def _declared(domain_dir: Path) -> list[tuple[SourceSpec, Path, dict]]:
+    """(spec, its yml, its table entry) of each source table of ``domain_dir`` with a
+    validation block."""
+    found = []
+    for yml in sorted((domain_dir / "models").rglob("*.yml")):
+        document = yamlio.loads(yml.read_text()) or {}
+        for source in document.get("sources") or []:
+            for table in source.get("tables") or []:
+                meta = (table.get("config") or {}).get("meta") or table.get("meta") or {}
+                if "validation" in meta:
+                    found.append((_spec(domain_dir.name, source["name"], table,
+                                        meta["validation"], yml), yml, table))
+    return found
 
 
 def _column_meta(column: dict) -> dict:

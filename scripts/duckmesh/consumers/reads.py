@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from duckmesh.catalog.lineage import RawColumns, analyse_all, analyse_raw
+from duckmesh.catalog.lineage import ROWS, RawColumns, analyse_all, analyse_raw
 
 LATEST = "latest"
 
@@ -123,6 +123,8 @@ def table_columns(sql: str, index: Products, raw: RawColumns | None = None
     raw = raw or analyse_raw(sql, {})
     found: dict[tuple[str, str], set[str]] = {}
     for key, column in raw.used:
+        if column == ROWS:  # rows counted (count(*)): no column of the product read
+            continue
         parts = key.split(".")
         hit = index.by_relation.get(".".join(parts[-2:]))
         if hit:

@@ -624,10 +624,10 @@ def _check_csv(result: CheckResult, data_dir: Path) -> None:
         header = header if isinstance(header, list) else []
         result.drift += _drift_by_name(spec, header)
         names = [h.lower() for h in header]
-        clean = fastcheck.clean_csv(spec, path, header, MAX_LINE_BYTES)
+        clean = fastcheck.clean_csv(spec, path, header, MAX_LINE_BYTES, data_dir)
         if clean is not None:
             result.rows += clean.rows
-            _expectation_rows(result, path, data_dir, header=True)
+            _expectation_rows(result, path, data_dir, header=True, found=clean.violations)
             continue
         for number, raw in lines:
             result.rows += 1
@@ -673,14 +673,17 @@ def _cut_short(result: CheckResult, path: Path, data_dir: Path) -> bool:
     return True
 
 
-def _expectation_rows(result: CheckResult, path: Path, data_dir: Path, header: bool) -> None:
+def _expectation_rows(result: CheckResult, path: Path, data_dir: Path, header: bool,
+                      found: list[tuple[int, str]] | None = None) -> None:
     """Quarantine the rows of a CSV or JSON-lines file that break a declared expectation
-    (expectations.py, run by DuckDB over the rows the type checks passed)."""
+    (expectations.py, run by DuckDB over the rows the type checks passed; ``found``: what
+    the fast path already found in the whole file)."""
     spec = result.spec
     relative = path.relative_to(data_dir).as_posix()
     bad = {r.line_number for r in result.bad_rows if r.file == relative}
     if not bad:
-        found = fastcheck.violations(spec, path, data_dir, spec.format)
+        if found is None:
+            found = fastcheck.violations(spec, path, data_dir, spec.format)
         if not found:
             return
     lines = list(_lines(path))
@@ -691,7 +694,7 @@ def _expectation_rows(result: CheckResult, path: Path, data_dir: Path, header: b
             copy = Path(folder) / path.name
             copy.write_bytes(b"".join(raw + b"\n" for _, raw in head + good))
             found = fastcheck.violations(spec, copy, data_dir, spec.format)
-    for index, reason in found:
+    for index, reason in found or []:
         number, raw = good[index]
         result.bad_rows.append(BadRow(relative, number, reason,
                                       raw.decode("utf-8", "backslashreplace")))
@@ -706,13 +709,13 @@ def _check_jsonl(result: CheckResult, data_dir: Path) -> None:
     for path in result.files:
         relative = path.relative_to(data_dir).as_posix()
         keys = _Keys(spec)
-        clean = fastcheck.clean_jsonl(spec, path, MAX_LINE_BYTES)
+        clean = fastcheck.clean_jsonl(spec, path, MAX_LINE_BYTES, data_dir)
         if clean is not None:
             result.rows += clean.rows
             for name in (c.name for c in spec.columns):
                 seen_keys.setdefault(name.lower(), name)
                 typed[name.lower()] = typed.get(name.lower(), 0) + clean.typed.get(name.lower(), 0)
-            _expectation_rows(result, path, data_dir, header=False)
+            _expectation_rows(result, path, data_dir, header=False, found=clean.violations)
             continue
         for number, raw in _lines(path):
             result.rows += 1
@@ -943,22 +946,36 @@ def _parquet_clean(con: duckdb.DuckDBPyConnection, spec: SourceSpec, files: list
                      f"count(*) - count({quote_ident(n)}) as nulls_{i}"
                      for i, (n, _) in enumerate(columns))
     listed = _sql_list(files)
-    con.execute(f"""create temp table groups as
-        with footer as (
-            select distinct file_name, row_group_id, row_group_num_rows
-            from parquet_metadata({listed})
-        ),
-        starts as (
-            select *, sum(row_group_num_rows) over (partition by file_name
-                order by row_group_id) - row_group_num_rows as first_row
-            from footer
-        )
-        select s.file_name, s.row_group_id, any_value(s.row_group_num_rows) as footer_rows,
-            count(*) as row_count, count(*) filter (where {missing}) as bad{ranges}
-        from read_parquet({listed}, filename = true, file_row_number = true) as r
-        asof join starts as s
-            on r.filename = s.file_name and r.file_row_number >= s.first_row
-        group by all""")
+    con.execute(f"""create temp table footer as
+        select distinct file_name, row_group_id, row_group_num_rows
+        from parquet_metadata({listed})""")
+    # writers cut row groups of one size (the last one shorter): a row's group is then its
+    # row number divided by that size; otherwise it is found by an as-of join
+    sizes = con.execute("""select distinct row_group_num_rows from footer as f
+        where row_group_id < (select max(row_group_id) from footer as l
+                              where l.file_name = f.file_name)""").fetchall()
+    if len(sizes) <= 1:
+        size = sizes[0][0] if sizes else 2**62
+        con.execute(f"""create temp table groups as
+            select g.*, coalesce(f.row_group_num_rows, 0) as footer_rows from (
+                select filename as file_name, file_row_number // {size} as row_group_id,
+                    count(*) as row_count, count(*) filter (where {missing}) as bad{ranges}
+                from read_parquet({listed}, filename = true, file_row_number = true)
+                group by all
+            ) as g left join footer as f using (file_name, row_group_id)""")
+    else:
+        con.execute(f"""create temp table groups as
+            with starts as (
+                select *, sum(row_group_num_rows) over (partition by file_name
+                    order by row_group_id) - row_group_num_rows as first_row
+                from footer
+            )
+            select s.file_name, s.row_group_id, any_value(s.row_group_num_rows) as footer_rows,
+                count(*) as row_count, count(*) filter (where {missing}) as bad{ranges}
+            from read_parquet({listed}, filename = true, file_row_number = true) as r
+            asof join starts as s
+                on r.filename = s.file_name and r.file_row_number >= s.first_row
+            group by all""")
     rows, bad = con.execute("select sum(row_count), sum(bad) from groups").fetchall()[0]
     result.rows = int(rows or 0)
     mismatches = [f"""select g.file_name, g.row_group_id, {quote_literal(n)},

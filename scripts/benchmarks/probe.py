@@ -48,6 +48,8 @@ SCALE = "0.01"
 CSV = "crm/customers.csv"
 JSONL = "support/tickets.jsonl"
 PARQUET = "sales/orders/orders_0001.parquet"
+SPEND = "marketing/campaign_spend.csv"
+LINES = "sales/order_lines/order_lines_0001.parquet"
 TEN_MB = 10 * 1024 * 1024
 
 
@@ -71,6 +73,25 @@ def corrupt_text(path: Path) -> None:
     data = path.read_bytes()
     middle = len(data) // 2
     path.write_bytes(data[:middle] + random.Random(18).randbytes(300) + data[middle:])
+
+
+def cut_at(fraction: float, at_line_end: bool = False) -> Callable[[Path], None]:
+    """The first ``fraction`` of the file's bytes (up to the line end before, if asked)."""
+    def cut(path: Path) -> None:
+        data = path.read_bytes()
+        end = int(len(data) * fraction)
+        path.write_bytes(data[: data.rfind(b"\n", 0, end) + 1 if at_line_end else end])
+    return cut
+
+
+def random_bytes(fraction: float, size: int, seed: int) -> Callable[[Path], None]:
+    """``size`` random bytes written over the file at ``fraction`` of its length."""
+    def change(path: Path) -> None:
+        data = bytearray(path.read_bytes())
+        start = int(len(data) * fraction)
+        data[start:start + size] = random.Random(seed).randbytes(size)
+        path.write_bytes(bytes(data))
+    return change
 
 
 def corrupt_parquet(path: Path) -> None:
@@ -184,6 +205,9 @@ class Probe:
     name: str
     file: str
     damage: Callable[[Path], None]
+    # keep the producer manifest the generator writes (bytes, rows, SHA-256 of each file):
+    # by default a probe removes it, so the checks of the content itself are probed
+    manifest: bool = False
 
 
 PROBES: tuple[Probe, ...] = (
@@ -236,6 +260,28 @@ PROBES: tuple[Probe, ...] = (
         "select * replace (case when order_id % 100 = 0 then timestamptz '9999-12-31 "
         "00:00:00+00' else ordered_at end as ordered_at) from {t}")),
     Probe("parquet wrong format (CSV)", PARQUET, not_parquet),
+    # issue 27: damage that used to reach products
+    Probe("parquet 64 random bytes at 10%", PARQUET, random_bytes(0.10, 64, 27)),
+    Probe("parquet 64 random bytes at 10%, with its manifest", PARQUET,
+          random_bytes(0.10, 64, 27), manifest=True),
+    Probe("csv spend cut to 60%", SPEND, cut_at(0.60)),
+    Probe("csv spend cut to 60% at a line end", SPEND, cut_at(0.60, at_line_end=True)),
+    Probe("jsonl cut at 97%", JSONL, cut_at(0.97)),
+    Probe("jsonl csat 99 and closed before opened (1%)", JSONL, jsonl_every(
+        100, lambda d: {**d, "csat_score": 99, "closed_at": "2014-01-01T00:00:00Z"})),
+    Probe("jsonl order_id as a string (1%)", JSONL, jsonl_every(
+        100, lambda d: {**d, "order_id": str(d["order_id"])} if d.get("order_id") else d)),
+    Probe("csv NUL in a segment (1%)", CSV, lambda path: path.write_bytes(b"".join(_every(
+        _lines(path), 100, lambda line: line.replace(b";consumer;", b";cons\x00umer;"))))),
+    Probe("csv byte order mark", CSV, lambda path: path.write_bytes(
+        b"\xef\xbb\xbf" + path.read_bytes())),
+    Probe("parquet orphan order lines and negative quantities (0.5%)", LINES, parquet_sql(
+        "select * replace (case when order_line_id % 200 = 11 then order_id + 1000000 "
+        "else order_id end as order_id, case when order_line_id % 200 = 12 then -1 "
+        "else quantity end as quantity) from {t}")),
+    Probe("parquet blank customer ids (0.5%)", PARQUET, parquet_sql(
+        "select * replace (case when order_id % 200 = 0 then '' else customer_id end "
+        "as customer_id) from {t}")),
 )
 
 
@@ -313,6 +359,8 @@ def run_probe(base: Path, work: Path, probe: Probe) -> list[str]:
     try:
         data = root / "data" / f"scale_{SCALE}"
         before_id, before = published_state(root)
+        if not probe.manifest:
+            (data / "_manifest.json").unlink(missing_ok=True)
         probe.damage(data / probe.file)
         result = _duckmesh(root, "build", "--scale", SCALE)
         after_id, after = published_state(root)

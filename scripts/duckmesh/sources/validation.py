@@ -202,7 +202,7 @@ def _with_references(spec: SourceSpec, domain_dir: Path, yml: Path, table: dict,
         declared = _column_meta(column).get("references")
         if declared is None:
             continue
-        where = f"{yml} source {spec.name} column {column['name']}: references"
+        where = f"{yml} source {spec.name}: column {column['name']}: references"
         if not isinstance(declared, dict) or not declared.get("column") or \
                 ("source" in declared) == ("seed" in declared):
             raise SourceSpecError(f"{where} needs a source or a seed, and a column: "

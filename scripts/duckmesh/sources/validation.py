@@ -511,8 +511,9 @@ def check_cached(spec: SourceSpec, data_dir: Path, cache_dir: Path) -> CheckResu
     fingerprints = {p.relative_to(data_dir).as_posix(): _fingerprint(p) for p in files}
     key = {"version": CACHE_VERSION, "spec": repr(spec), "data_dir": str(data_dir.resolve()),
            "files": fingerprints,
-           "manifests": {p.relative_to(data_dir).as_posix(): producer_manifest(p, data_dir)
-                         for p in files},
+           # as JSON stores them (lists), so a stored key compares equal
+           "manifests": {p.relative_to(data_dir).as_posix(): json.loads(json.dumps(
+               producer_manifest(p, data_dir))) for p in files},
            "references": _reference_fingerprints(spec, data_dir)}
     cache = cache_dir / f"{spec.quarantine_table}.json"
     try:

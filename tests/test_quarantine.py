@@ -288,3 +288,13 @@ def test_a_declared_expectation_that_cannot_be_checked_is_named(
         load_specs([domain])
     assert f"source crm.customers: {message}" in str(raised.value).replace(
         f"{domain}/models/staging/__sources.yml ", "")
+
+
+def test_a_domain_alone_resolves_references_to_other_domains_sources() -> None:
+    """`build --domain marketing` checks marketing's sources only; its touches reference
+    crm.customers of the customers domain beside it (issue 27)."""
+    [touches, spend] = load_specs([REPO / "domains" / "marketing"])
+    reference = touches.column("customer_id").references
+    assert (reference.label, reference.path, reference.delimiter) == (
+        "crm.customers.CUST_ID", "crm/customers.csv", ";")
+    assert spend.column("campaign_id").references.label == "seed campaigns.campaign_id"

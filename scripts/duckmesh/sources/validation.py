@@ -172,9 +172,25 @@ class CheckResult:
 # -- reading the contracts ---------------------------------------------------------------
 
 def load_specs(domain_dirs: list[Path]) -> list[SourceSpec]:
-    """Every source table with a validation block, across the domains."""
-    specs = []
-    declared: list[tuple[Path, Path, dict]] = []  # (domain, yml, table) per spec
+    """Every source table with a validation block, across the domains. A ``references``
+    to a source of another domain (one domain built alone) is resolved from the domains
+    beside it."""
+    declared = _declared(domain_dirs)
+    by_name = {spec.name: spec for spec, *_ in declared}
+    if any(_references_elsewhere(table, by_name) for _, _, _, table in declared):
+        siblings = sorted({d.parent for d in domain_dirs})
+        others = [p for folder in siblings for p in sorted(folder.iterdir())
+                  if p.is_dir() and p not in domain_dirs]
+        for spec, *_ in _declared(others):
+            by_name.setdefault(spec.name, spec)
+    return [_with_references(spec, domain_dir, yml, table, by_name)
+            for spec, domain_dir, yml, table in declared]
+
+
+def _declared(domain_dirs: list[Path]) -> list[tuple[SourceSpec, Path, Path, dict]]:
+    """(spec, domain folder, yml, table) of every source table with a validation block,
+    its references not yet resolved."""
+    found = []
     for domain_dir in domain_dirs:
         for yml in sorted((domain_dir / "models").rglob("*.yml")):
             document = yamlio.loads(yml.read_text()) or {}
@@ -182,12 +198,18 @@ def load_specs(domain_dirs: list[Path]) -> list[SourceSpec]:
                 for table in source.get("tables") or []:
                     meta = (table.get("config") or {}).get("meta") or table.get("meta") or {}
                     if "validation" in meta:
-                        specs.append(_spec(domain_dir.name, source["name"], table,
-                                           meta["validation"], yml))
-                        declared.append((domain_dir, yml, table))
-    by_name = {s.name: s for s in specs}
-    return [_with_references(spec, domain_dir, yml, table, by_name)
-            for spec, (domain_dir, yml, table) in zip(specs, declared)]
+                        found.append((_spec(domain_dir.name, source["name"], table,
+                                            meta["validation"], yml), domain_dir, yml, table))
+    return found
+
+
+def _references_elsewhere(table: dict, specs: dict[str, SourceSpec]) -> bool:
+    for column in table.get("columns") or []:
+        declared = _column_meta(column).get("references")
+        if isinstance(declared, dict) and "source" in declared and \
+                str(declared["source"]) not in specs:
+            return True
+    return False
 
 
 def _column_meta(column: dict) -> dict:

@@ -261,3 +261,40 @@ def test_parquet_clean_files_by_aggregate_and_duplicates_across_files(
     assert [(r.file, r.line_number, r.reason) for r in result.bad_rows] == [
         ("marketing/touches/touches_0003.parquet", 1,
          "duplicate key touch_id=2 (first seen on line 2)")]
+
+
+@pytest.mark.parametrize(("meta", "message"), [
+    ("{accepted_range: {min: low}}", "column id: accepted_range needs a number or date min, "
+                                     "max or both ({min: 0}, {min: 1, max: 5}), got {'min': 'low'}"),
+    ("{not_before: opened}", "column id: not_before names an unknown column 'opened'"),
+    ("{references: {source: crm.nothing, column: id}}",
+     "column id: references: crm.nothing.id is not a column of a CSV or Parquet source with a "
+     "validation block (one of ['crm.customers'])"),
+    ("{references: {seed: nothing, column: id}}", "column id: references: no seed "),
+    ("{references: order_system.orders}", "column id: references needs a source or a seed, "
+                                          "and a column"),
+])
+def test_a_declared_expectation_that_cannot_be_checked_is_named(
+        tmp_path: Path, meta: str, message: str) -> None:
+    """Issue 27: expectations are data in the source contract; a wrong one is an error
+    naming the file, source and column, before any file is read."""
+    domain = tmp_path / "shop"
+    write(domain, "models/staging/__sources.yml", [
+        "sources:", "  - name: crm", "    tables:", "      - name: customers",
+        "        config:", "          meta:",
+        "            validation: {format: csv, path: crm/customers.csv}",
+        "        columns:", "          - name: id", f"            config: {{meta: {meta}}}"])
+    with pytest.raises(SourceSpecError) as raised:
+        load_specs([domain])
+    assert f"source crm.customers: {message}" in str(raised.value).replace(
+        f"{domain}/models/staging/__sources.yml ", "")
+
+
+def test_a_domain_alone_resolves_references_to_other_domains_sources() -> None:
+    """`build --domain marketing` checks marketing's sources only; its touches reference
+    crm.customers of the customers domain beside it (issue 27)."""
+    [touches, spend] = load_specs([REPO / "domains" / "marketing"])
+    reference = touches.column("customer_id").references
+    assert (reference.label, reference.path, reference.delimiter) == (
+        "crm.customers.CUST_ID", "crm/customers.csv", ";")
+    assert spend.column("campaign_id").references.label == "seed campaigns.campaign_id"

@@ -444,3 +444,25 @@ def test_a_directory_in_place_of_a_source_file_is_one_line(
     assert result.threshold_error() == (
         "source crm.customers: crm/customers.csv is a directory, not a file: put the exported "
         "file there: replace the file with a good export, or remove it")
+
+
+def test_a_drop_with_a_manifest_is_checked_once_while_unchanged(
+        specs: dict, drop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache key holds the producer's record of each file: unchanged, the check is
+    reused; a damaged file under the same record is checked again."""
+    from duckmesh.sources import validation
+
+    data = copy_of(drop, tmp_path)
+    cache = tmp_path / "cache"
+    calls: list[str] = []
+    real = validation.check
+    monkeypatch.setattr(validation, "check",
+                        lambda spec, *a: calls.append(spec.name) or real(spec, *a))
+    spec = specs["order_system.orders"]
+    for _ in range(2):
+        assert validation.check_cached(spec, data, cache).threshold_error() is None
+    assert calls == ["order_system.orders"]
+    damage(data / "sales/orders/orders_0001.parquet", 0.10)
+    assert "does not match the SHA-256 its producer recorded" in str(
+        validation.check_cached(spec, data, cache).threshold_error())
+    assert len(calls) == 2

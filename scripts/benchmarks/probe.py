@@ -52,6 +52,8 @@ SCALE = "0.01"
 CSV = "crm/customers.csv"
 JSONL = "support/tickets.jsonl"
 PARQUET = "sales/orders/orders_0001.parquet"
+SPEND = "marketing/campaign_spend.csv"
+LINES = "sales/order_lines/order_lines_0001.parquet"
 TEN_MB = 10 * 1024 * 1024
 
 
@@ -75,6 +77,25 @@ def corrupt_text(path: Path) -> None:
     data = path.read_bytes()
     middle = len(data) // 2
     path.write_bytes(data[:middle] + random.Random(18).randbytes(300) + data[middle:])
+
+
+def cut_at(fraction: float, at_line_end: bool = False) -> Callable[[Path], None]:
+    """The first ``fraction`` of the file's bytes (up to the line end before, if asked)."""
+    def cut(path: Path) -> None:
+        data = path.read_bytes()
+        end = int(len(data) * fraction)
+        path.write_bytes(data[: data.rfind(b"\n", 0, end) + 1 if at_line_end else end])
+    return cut
+
+
+def random_bytes(fraction: float, size: int, seed: int) -> Callable[[Path], None]:
+    """``size`` random bytes written over the file at ``fraction`` of its length."""
+    def change(path: Path) -> None:
+        data = bytearray(path.read_bytes())
+        start = int(len(data) * fraction)
+        data[start:start + size] = random.Random(seed).randbytes(size)
+        path.write_bytes(bytes(data))
+    return change
 
 
 def corrupt_parquet(path: Path) -> None:
@@ -188,6 +209,9 @@ class Probe:
     name: str
     file: str
     damage: Callable[[Path], None]
+    # keep the producer manifest the generator writes (bytes, rows, SHA-256 of each file):
+    # by default a probe removes it, so the checks of the content itself are probed
+    manifest: bool = False
 
 
 PROBES: tuple[Probe, ...] = (
@@ -240,6 +264,29 @@ PROBES: tuple[Probe, ...] = (
         "select * replace (case when order_id % 100 = 0 then timestamptz '9999-12-31 "
         "00:00:00+00' else ordered_at end as ordered_at) from {t}")),
     Probe("parquet wrong format (CSV)", PARQUET, not_parquet),
+    # issue 27: damage that used to reach products
+    Probe("parquet 64 random bytes at 10%", PARQUET, random_bytes(0.10, 64, 27)),
+    Probe("parquet 64 random bytes at 10%, with its manifest", PARQUET,
+          random_bytes(0.10, 64, 27), manifest=True),
+    Probe("csv spend cut to 60%", SPEND, cut_at(0.60)),
+    Probe("csv spend cut to 60% at a line end", SPEND, cut_at(0.60, at_line_end=True)),
+    Probe("jsonl cut at 97%", JSONL, cut_at(0.97)),
+    Probe("jsonl csat 99 and closed before opened (1%)", JSONL, jsonl_every(
+        100, lambda d: {**d, "csat_score": 99, "closed_at": "2014-01-01T00:00:00Z"})),
+    Probe("jsonl order_id as a string (1%)", JSONL, jsonl_every(
+        100, lambda d: {**d, "order_id": str(d["order_id"])} if d.get("order_id") else d)),
+    Probe("csv NUL in a segment (1%)", CSV, lambda path: path.write_bytes(b"".join(_every(
+        _lines(path), 100, lambda line: line.replace(b";consumer;", b";cons\x00umer;"))))),
+    Probe("csv byte order mark", CSV, lambda path: path.write_bytes(
+        b"\xef\xbb\xbf" + path.read_bytes())),
+    # the first two lines of every 200th order: about 0.3% of the lines
+    Probe("parquet orphan order lines and negative quantities (0.3%)", LINES, parquet_sql(
+        "select * replace (case when order_line_id % 2000 = 1 then order_id + 1000000 "
+        "else order_id end as order_id, case when order_line_id % 2000 = 2 then -1 "
+        "else quantity end as quantity) from {t}")),
+    Probe("parquet blank customer ids (0.5%)", PARQUET, parquet_sql(
+        "select * replace (case when order_id % 200 = 0 then '' else customer_id end "
+        "as customer_id) from {t}")),
 )
 
 
@@ -317,6 +364,8 @@ def run_probe(base: Path, work: Path, probe: Probe) -> list[str]:
     try:
         data = root / "data" / f"scale_{SCALE}"
         before_id, before = published_state(root)
+        if not probe.manifest:
+            (data / "_manifest.json").unlink(missing_ok=True)
         probe.damage(data / probe.file)
         result = _duckmesh(root, "build", "--scale", SCALE)
         after_id, after = published_state(root)
@@ -346,7 +395,8 @@ def run_probe(base: Path, work: Path, probe: Probe) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--only", default="", help="run the probes whose name contains this")
+    parser.add_argument("--only", default="", help="run the probes whose name contains this "
+                        "(several: separated by '|')")
     parser.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
     parser.add_argument("--set", choices=("all", "data", "trust"), default="all",
@@ -356,7 +406,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     mesh = find_mesh(args.project_dir)
-    probes = [p for p in PROBES if args.only in p.name]
+    probes = [p for p in PROBES if any(part in p.name for part in args.only.split("|"))]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="duckmesh-probe-") as tmp:
         work = Path(args.work or tmp)

@@ -190,8 +190,10 @@ def load_references(con: duckdb.DuckDBPyConnection, spec: SourceSpec,
         if ref.format == "parquet":
             read = f"read_parquet({_list(files)})"
         else:
+            # a malformed line of the referenced file is skipped: it is quarantined from
+            # its own source, so a row referencing it is an orphan in the products too
             read = (f"read_csv({_list(files)}, header = true, all_varchar = true, "
-                    f"delim = {quote_literal(ref.delimiter)})")
+                    f"delim = {quote_literal(ref.delimiter)}, ignore_errors = true)")
         table = f"ref_{index}"
         try:
             con.execute(f"create or replace temp table {table} as select distinct "

@@ -66,6 +66,9 @@ _ISO = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6
 class Clean:
     rows: int
     typed: dict[str, int] = field(default_factory=dict)  # non-empty values per column
+    # (0-based row, reasons) of the rows breaking a declared expectation (``violations``),
+    # found on the same read when the caller passed its data folder
+    violations: list[tuple[int, str]] | None = None
 
 
 def _lines(path: Path) -> tuple[int, int]:
@@ -139,8 +142,10 @@ def _verdict(con: duckdb.DuckDBPyConnection, spec: SourceSpec, columns: list[_Co
     return Clean(int(row[0]), {c.name: int(n) for c, n in zip(columns, row[2:])})
 
 
-def clean_csv(spec: SourceSpec, path: Path, header: list[str], max_line: int) -> Clean | None:
-    """The rows of a CSV file when DuckDB finds every row good, else None."""
+def clean_csv(spec: ExpectationSpec, path: Path, header: list[str], max_line: int,
+              data_dir: Path | None = None) -> Clean | None:
+    """The rows of a CSV file when DuckDB finds every row good, else None; with
+    ``data_dir``, also its rows breaking a declared expectation."""
     lines, longest = _lines(path)
     if longest > max_line or len({h.lower() for h in header}) != len(header) or lines < 2:
         return None
@@ -158,7 +163,10 @@ def clean_csv(spec: SourceSpec, path: Path, header: list[str], max_line: int) ->
         columns = [_Column(n, f"({names[n]} is null or {names[n]} = '')",
                            _text_ok(c, names[n], spec.date_window), names[n], c.required)
                    for c in spec.columns if (n := c.name.lower()) in names]
-        return _verdict(con, spec, columns, lines - 1)
+        clean = _verdict(con, spec, columns, lines - 1)
+        if clean is not None and data_dir is not None:
+            clean.violations = _violations(con, spec, data_dir, "csv")
+        return clean
     except duckdb.Error:
         return None
     finally:
@@ -191,7 +199,8 @@ def _json_ok(column: ColumnSpec, value: str, window: tuple) -> tuple[str, str]:
     return empty, ok
 
 
-def clean_jsonl(spec: SourceSpec, path: Path, max_line: int) -> Clean | None:
+def clean_jsonl(spec: ExpectationSpec, path: Path, max_line: int,
+                data_dir: Path | None = None) -> Clean | None:
     """The rows of a JSON-lines file when DuckDB finds every row good (every key one of
     the contract's, spelt as there), else None."""
     lines, longest = _lines(path)
@@ -216,7 +225,10 @@ def clean_jsonl(spec: SourceSpec, path: Path, max_line: int) -> Clean | None:
             empty, ok = _json_ok(column, f"v[{index}]", spec.date_window)
             columns.append(_Column(column.name.lower(), empty, ok, f"(v[{index}] ->> '$')",
                                    column.required))
-        return _verdict(con, spec, columns, lines)
+        clean = _verdict(con, spec, columns, lines)
+        if clean is not None and data_dir is not None:
+            clean.violations = _violations(con, spec, data_dir, "jsonl")
+        return clean
     except duckdb.Error:
         return None
     finally:
@@ -235,37 +247,45 @@ def violations(spec: ExpectationSpec, path: Path, data_dir: Path,
             con.execute(f"""create temp table rows as select * from read_csv(
                 {quote_literal(str(path))}, delim = {quote_literal(spec.delimiter)},
                 header = true, all_varchar = true, quote = '"', escape = '"')""")
-            names = {name.lower(): quote_ident(name) for (name, *_) in
-                     con.execute("describe rows").fetchall()}
-
-            def text(name: str) -> str:
-                return names.get(name.lower(), "null")
-
-            def typed(name: str) -> str | None:
-                column = next(c for c in spec.columns if c.name == name)
-                found = names.get(name.lower())
-                return None if found is None else expectations.text_value(
-                    column, f"nullif({found}, '')")
         else:
             paths = ", ".join(quote_literal(f"$.{c.name}") for c in spec.columns)
             con.execute(f"""create temp table rows as
                 select json_extract(json, [{paths}]) as v
                 from read_ndjson_objects({quote_literal(str(path))})""")
-            index = {c.name: i for i, c in enumerate(spec.columns, start=1)}
-
-            def text(name: str) -> str:
-                return f"(v[{index[name]}] ->> '$')"
-
-            def typed(name: str) -> str | None:
-                column = next(c for c in spec.columns if c.name == name)
-                return expectations.text_value(
-                    column, f"nullif(v[{index[name]}] ->> '$', '')")
-        checks = expectations.row_checks(
-            spec, typed, expectations.load_references(con, spec, data_dir), text)
-        if not checks:
-            return []
-        return [(int(n), str(r)) for n, r in con.execute(
-            f"select rowid, reason from (select rowid, {expectations.reason_sql(checks)} "
-            "as reason from rows) where reason <> '' order by rowid").fetchall()]
+        return _violations(con, spec, data_dir, fmt)
     finally:
         con.close()
+
+
+def _violations(con: duckdb.DuckDBPyConnection, spec: ExpectationSpec, data_dir: Path,
+                fmt: str) -> list[tuple[int, str]]:
+    """``violations`` over the temp table ``rows`` of ``con`` (a CSV's columns as text, or
+    a JSON line's values as ``v``, a list in the contract's column order)."""
+    if fmt == "csv":
+        names = {name.lower(): quote_ident(name) for (name, *_) in
+                 con.execute("describe rows").fetchall()}
+
+        def text(name: str) -> str:
+            return names.get(name.lower(), "null")
+
+        def typed(name: str) -> str | None:
+            column = next(c for c in spec.columns if c.name == name)
+            found = names.get(name.lower())
+            return None if found is None else expectations.text_value(
+                column, f"nullif({found}, '')")
+    else:
+        index = {c.name: i for i, c in enumerate(spec.columns, start=1)}
+
+        def text(name: str) -> str:
+            return f"(v[{index[name]}] ->> '$')"
+
+        def typed(name: str) -> str | None:
+            column = next(c for c in spec.columns if c.name == name)
+            return expectations.text_value(column, f"nullif(v[{index[name]}] ->> '$', '')")
+    checks = expectations.row_checks(
+        spec, typed, expectations.load_references(con, spec, data_dir), text)
+    if not checks:
+        return []
+    return [(int(n), str(r)) for n, r in con.execute(
+        f"select rowid, reason from (select rowid, {expectations.reason_sql(checks)} "
+        "as reason from rows) where reason <> '' order by rowid").fetchall()]

@@ -54,10 +54,7 @@ def validate_sources(mesh: Mesh, data_dir: Path) -> Path | None:
     cache = mesh.target_dir / "validation_cache"
     files.private_dir(cache)  # raw lines of quarantined rows, personal data included
     try:
-        # a domain built alone checks its own sources; another domain's source that one
-        # of them references is read, not checked (Mesh.domain_dirs: every domain)
-        specs = load_specs(mesh.domain_dirs(), Mesh.domain_dirs(mesh))
-        results = [check_cached(spec, data_dir, cache) for spec in specs]
+        results = [check_cached(spec, data_dir, cache) for spec in load_specs(mesh.domain_dirs())]
     except SourceSpecError as error:
         raise MeshError(str(error)) from error
     finally:

@@ -33,7 +33,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -171,39 +171,46 @@ class CheckResult:
 
 # -- reading the contracts ---------------------------------------------------------------
 
-def load_specs(domain_dirs: list[Path], others: Sequence[Path] = ()) -> list[SourceSpec]:
-    """Every source table with a validation block, across the domains; a ``references``
-    to another domain's source resolves among ``domain_dirs`` and ``others`` (the rest of
-    the mesh's domains, when one domain is built alone), whose own sources are not
-    checked here."""
-    specs = []
-    declared: list[tuple[Path, Path, dict]] = []  # (domain, yml, table) per spec
-    for domain_dir in domain_dirs:
-        for spec, yml, table in _declared(domain_dir):
-            specs.append(spec)
-            declared.append((domain_dir, yml, table))
-    by_name = {s.name: s for s in specs}
-    for domain_dir in others:
-        if domain_dir not in domain_dirs:
-            for spec, _, _ in _declared(domain_dir):
-                by_name.setdefault(spec.name, spec)
+def load_specs(domain_dirs: list[Path]) -> list[SourceSpec]:
+    """Every source table with a validation block, across the domains. A ``references``
+    to a source of another domain (one domain built alone) is resolved from the domains
+    beside it."""
+    declared = _declared(domain_dirs)
+    by_name = {spec.name: spec for spec, *_ in declared}
+    if any(_references_elsewhere(table, by_name) for _, _, _, table in declared):
+        siblings = sorted({d.parent for d in domain_dirs})
+        others = [p for folder in siblings for p in sorted(folder.iterdir())
+                  if p.is_dir() and p not in domain_dirs]
+        for spec, *_ in _declared(others):
+            by_name.setdefault(spec.name, spec)
     return [_with_references(spec, domain_dir, yml, table, by_name)
-            for spec, (domain_dir, yml, table) in zip(specs, declared)]
+            for spec, domain_dir, yml, table in declared]
 
 
-def _declared(domain_dir: Path) -> list[tuple[SourceSpec, Path, dict]]:
-    """(spec, its yml, its table entry) of each source table of ``domain_dir`` with a
-    validation block."""
+def _declared(domain_dirs: list[Path]) -> list[tuple[SourceSpec, Path, Path, dict]]:
+    """(spec, domain folder, yml, table) of every source table with a validation block,
+    its references not yet resolved."""
     found = []
-    for yml in sorted((domain_dir / "models").rglob("*.yml")):
-        document = yamlio.loads(yml.read_text()) or {}
-        for source in document.get("sources") or []:
-            for table in source.get("tables") or []:
-                meta = (table.get("config") or {}).get("meta") or table.get("meta") or {}
-                if "validation" in meta:
-                    found.append((_spec(domain_dir.name, source["name"], table,
-                                        meta["validation"], yml), yml, table))
+    for domain_dir in domain_dirs:
+        for yml in sorted((domain_dir / "models").rglob("*.yml")):
+            document = yamlio.loads(yml.read_text()) or {}
+            for source in document.get("sources") or []:
+                for table in source.get("tables") or []:
+                    meta = (table.get("config") or {}).get("meta") or table.get("meta") or {}
+                    if "validation" in meta:
+                        found.append((_spec(domain_dir.name, source["name"], table,
+                                            meta["validation"], yml), domain_dir, yml, table))
     return found
+
+
+def _references_elsewhere(table: dict, specs: dict[str, SourceSpec]) -> bool:
+    for column in table.get("columns") or []:
+        declared = _column_meta(column).get("references")
+        if isinstance(declared, dict) and "source" in declared and \
+                str(declared["source"]) not in specs:
+            return True
+    return False
+
 
 
 def _column_meta(column: dict) -> dict:
@@ -218,7 +225,7 @@ def _with_references(spec: SourceSpec, domain_dir: Path, yml: Path, table: dict,
         declared = _column_meta(column).get("references")
         if declared is None:
             continue
-        where = f"{yml} source {spec.name} column {column['name']}: references"
+        where = f"{yml} source {spec.name}: column {column['name']}: references"
         if not isinstance(declared, dict) or not declared.get("column") or \
                 ("source" in declared) == ("seed" in declared):
             raise SourceSpecError(f"{where} needs a source or a seed, and a column: "
@@ -527,8 +534,9 @@ def check_cached(spec: SourceSpec, data_dir: Path, cache_dir: Path) -> CheckResu
     fingerprints = {p.relative_to(data_dir).as_posix(): _fingerprint(p) for p in files}
     key = {"version": CACHE_VERSION, "spec": repr(spec), "data_dir": str(data_dir.resolve()),
            "files": fingerprints,
-           "manifests": {p.relative_to(data_dir).as_posix(): producer_manifest(p, data_dir)
-                         for p in files},
+           # as JSON stores them (lists), so a stored key compares equal
+           "manifests": {p.relative_to(data_dir).as_posix(): json.loads(json.dumps(
+               producer_manifest(p, data_dir))) for p in files},
            "references": _reference_fingerprints(spec, data_dir)}
     cache = cache_dir / f"{spec.quarantine_table}.json"
     try:
@@ -640,10 +648,10 @@ def _check_csv(result: CheckResult, data_dir: Path) -> None:
         header = header if isinstance(header, list) else []
         result.drift += _drift_by_name(spec, header)
         names = [h.lower() for h in header]
-        clean = fastcheck.clean_csv(spec, path, header, MAX_LINE_BYTES)
+        clean = fastcheck.clean_csv(spec, path, header, MAX_LINE_BYTES, data_dir)
         if clean is not None:
             result.rows += clean.rows
-            _expectation_rows(result, path, data_dir, header=True)
+            _expectation_rows(result, path, data_dir, header=True, found=clean.violations)
             continue
         for number, raw in lines:
             result.rows += 1
@@ -689,14 +697,17 @@ def _cut_short(result: CheckResult, path: Path, data_dir: Path) -> bool:
     return True
 
 
-def _expectation_rows(result: CheckResult, path: Path, data_dir: Path, header: bool) -> None:
+def _expectation_rows(result: CheckResult, path: Path, data_dir: Path, header: bool,
+                      found: list[tuple[int, str]] | None = None) -> None:
     """Quarantine the rows of a CSV or JSON-lines file that break a declared expectation
-    (expectations.py, run by DuckDB over the rows the type checks passed)."""
+    (expectations.py, run by DuckDB over the rows the type checks passed; ``found``: what
+    the fast path already found in the whole file)."""
     spec = result.spec
     relative = path.relative_to(data_dir).as_posix()
     bad = {r.line_number for r in result.bad_rows if r.file == relative}
     if not bad:
-        found = fastcheck.violations(spec, path, data_dir, spec.format)
+        if found is None:
+            found = fastcheck.violations(spec, path, data_dir, spec.format)
         if not found:
             return
     lines = list(_lines(path))
@@ -707,7 +718,7 @@ def _expectation_rows(result: CheckResult, path: Path, data_dir: Path, header: b
             copy = Path(folder) / path.name
             copy.write_bytes(b"".join(raw + b"\n" for _, raw in head + good))
             found = fastcheck.violations(spec, copy, data_dir, spec.format)
-    for index, reason in found:
+    for index, reason in found or []:
         number, raw = good[index]
         result.bad_rows.append(BadRow(relative, number, reason,
                                       raw.decode("utf-8", "backslashreplace")))
@@ -722,13 +733,13 @@ def _check_jsonl(result: CheckResult, data_dir: Path) -> None:
     for path in result.files:
         relative = path.relative_to(data_dir).as_posix()
         keys = _Keys(spec)
-        clean = fastcheck.clean_jsonl(spec, path, MAX_LINE_BYTES)
+        clean = fastcheck.clean_jsonl(spec, path, MAX_LINE_BYTES, data_dir)
         if clean is not None:
             result.rows += clean.rows
             for name in (c.name for c in spec.columns):
                 seen_keys.setdefault(name.lower(), name)
                 typed[name.lower()] = typed.get(name.lower(), 0) + clean.typed.get(name.lower(), 0)
-            _expectation_rows(result, path, data_dir, header=False)
+            _expectation_rows(result, path, data_dir, header=False, found=clean.violations)
             continue
         for number, raw in _lines(path):
             result.rows += 1
@@ -959,22 +970,36 @@ def _parquet_clean(con: duckdb.DuckDBPyConnection, spec: SourceSpec, files: list
                      f"count(*) - count({quote_ident(n)}) as nulls_{i}"
                      for i, (n, _) in enumerate(columns))
     listed = _sql_list(files)
-    con.execute(f"""create temp table groups as
-        with footer as (
-            select distinct file_name, row_group_id, row_group_num_rows
-            from parquet_metadata({listed})
-        ),
-        starts as (
-            select *, sum(row_group_num_rows) over (partition by file_name
-                order by row_group_id) - row_group_num_rows as first_row
-            from footer
-        )
-        select s.file_name, s.row_group_id, any_value(s.row_group_num_rows) as footer_rows,
-            count(*) as row_count, count(*) filter (where {missing}) as bad{ranges}
-        from read_parquet({listed}, filename = true, file_row_number = true) as r
-        asof join starts as s
-            on r.filename = s.file_name and r.file_row_number >= s.first_row
-        group by all""")
+    con.execute(f"""create temp table footer as
+        select distinct file_name, row_group_id, row_group_num_rows
+        from parquet_metadata({listed})""")
+    # writers cut row groups of one size (the last one shorter): a row's group is then its
+    # row number divided by that size; otherwise it is found by an as-of join
+    sizes = con.execute("""select distinct row_group_num_rows from footer as f
+        where row_group_id < (select max(row_group_id) from footer as l
+                              where l.file_name = f.file_name)""").fetchall()
+    if len(sizes) <= 1:
+        size = sizes[0][0] if sizes else 2**62
+        con.execute(f"""create temp table groups as
+            select g.*, coalesce(f.row_group_num_rows, 0) as footer_rows from (
+                select filename as file_name, file_row_number // {size} as row_group_id,
+                    count(*) as row_count, count(*) filter (where {missing}) as bad{ranges}
+                from read_parquet({listed}, filename = true, file_row_number = true)
+                group by all
+            ) as g left join footer as f using (file_name, row_group_id)""")
+    else:
+        con.execute(f"""create temp table groups as
+            with starts as (
+                select *, sum(row_group_num_rows) over (partition by file_name
+                    order by row_group_id) - row_group_num_rows as first_row
+                from footer
+            )
+            select s.file_name, s.row_group_id, any_value(s.row_group_num_rows) as footer_rows,
+                count(*) as row_count, count(*) filter (where {missing}) as bad{ranges}
+            from read_parquet({listed}, filename = true, file_row_number = true) as r
+            asof join starts as s
+                on r.filename = s.file_name and r.file_row_number >= s.first_row
+            group by all""")
     rows, bad = con.execute("select sum(row_count), sum(bad) from groups").fetchall()[0]
     result.rows = int(rows or 0)
     mismatches = [f"""select g.file_name, g.row_group_id, {quote_literal(n)},

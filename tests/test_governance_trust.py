@@ -192,6 +192,30 @@ def test_a_source_on_another_domain_s_schema_is_refused() -> None:
         "models/staging/__sources.yml."]
 
 
+def test_a_source_on_its_own_domain_s_schema_passes() -> None:
+    """An adopted project loads its raw tables as seeds and declares sources on them in
+    its own schema (jaffle-shop's `ecom` source): its own data, not a read around ref()."""
+    seed = _model("marketing", "raw_spend", "select 1 as spend", [], schema="marketing")
+    seed["resource_type"] = "seed"
+    source = _source("marketing", "ecom", "raw_spend", '"mesh"."marketing"."raw_spend"',
+                     "marketing")
+    spend = _model("marketing", "spend", 'select spend from "mesh"."marketing"."raw_spend"',
+                   [source["unique_id"]], public=True, version=1)
+    assert _lines(_mesh(seed, spend, sources=(source,))) == []
+
+
+def test_a_source_on_a_platform_schema_is_refused() -> None:
+    source = _source("marketing", "held", "crm__customers",
+                     '"mesh"."quarantine"."crm__customers"', "quarantine")
+    raw = _model("marketing", "raw_lines", 'select * from "mesh"."quarantine"."crm__customers"',
+                 [source["unique_id"]], public=True, version=1)
+    assert _lines(_mesh(raw, sources=(source,))) == [
+        "model.marketing.raw_lines.v1: raw_lines v1 reads source held.crm__customers, "
+        "declared on schema quarantine, which the platform writes (quarantined raw lines, "
+        "the catalog, run history): no model reads it. Fix: remove the source held from "
+        "models/staging/__sources.yml."]
+
+
 def test_ctes_aliases_and_declared_refs_pass() -> None:
     ok = _model("marketing", "fine",
                 "with customers as (select * from \"mesh\".\"customers\".\"customers_v1\"),\n"

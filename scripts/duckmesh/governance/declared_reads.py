@@ -57,6 +57,11 @@ class Finding:
     fix: str
 
 
+# the schemas the platform itself writes in the build database (sources/quarantine.py,
+# catalog/store.py, observability/store.py)
+PLATFORM_SCHEMAS = frozenset({"quarantine", "mesh_catalog", "mesh_observability"})
+
+
 def _key(*parts: str | None) -> str:
     return ".".join(p.strip('"').lower() for p in parts if p)
 
@@ -214,7 +219,18 @@ def check_model(mesh: _Mesh, node: dict, sql: str) -> list[Finding]:
         if source is None or source["resource_type"] != "source":
             continue
         schema = f"{(source.get('database') or '').lower()}.{(source.get('schema') or '').lower()}"
-        if schema in mesh.model_schemas and "(" not in (source.get("relation_name") or ""):
+        if "(" in (source.get("relation_name") or ""):
+            continue  # a file source: its reader is checked below
+        if (source.get("schema") or "").lower() in PLATFORM_SCHEMAS:
+            report(source["relation_name"],
+                   f"{label} reads source {source['source_name']}.{source['name']}, declared "
+                   f"on schema {source.get('schema')}, which the platform writes (quarantined "
+                   "raw lines, the catalog, run history): no model reads it",
+                   f"remove the source {source['source_name']} from "
+                   f"{source.get('original_file_path')}")
+            continue
+        # a domain's own schema (its seeds, as an adopted project loads them) is its own
+        if mesh.model_schemas.get(schema, set()) - {node["package_name"]}:
             target = mesh.find(relation_key(source.get("relation_name") or ""))
             owners = ", ".join(sorted(mesh.model_schemas[schema]))
             instead = (_instead(mesh, target, node) if target and

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -104,7 +105,52 @@ def clone_built(src: Path, dest: Path,
             if target.is_absolute() and target.is_relative_to(src):
                 link.unlink()
                 link.symlink_to(dest / target.relative_to(src))
+    _repoint_consumer_files(src, dest)
     return dest
+
+
+def _repoint_consumer_files(src: Path, dest: Path) -> None:
+    """A consumer file's views read its snapshot's Parquet ports by absolute path: point
+    the copy's at the copy's own ports (`duckmesh query` reads only this mesh's ports, and
+    a test that damages the copy's ports must not read the original's), and record their
+    new digests in the snapshot's publish.json, as a publish would have."""
+    import duckdb
+
+    from duckmesh.publish import verify
+
+    old, new = str(src.resolve()), str(dest.resolve())
+    for snapshot in sorted((dest / "published" / "snapshots").glob("*")):
+        record_path = snapshot / verify.RECORD
+        if snapshot.is_symlink() or not record_path.is_file():
+            continue
+        # the ports' absolute paths the record keeps for the consumer files' views
+        record = json.loads(record_path.read_text().replace(old, new))
+        changed = []
+        for path in sorted(snapshot.glob("consumers/*/mesh.duckdb")):
+            con = duckdb.connect(str(path))
+            try:
+                views = [sql for (sql,) in con.execute(
+                    "select sql from duckdb_views() where not internal and sql like ?",
+                    [f"%{old}%"]).fetchall()]
+                for sql in views:
+                    con.execute(sql.replace(old, new).replace("CREATE VIEW",
+                                                              "CREATE OR REPLACE VIEW", 1))
+                if views:
+                    con.execute("update _duckmesh.ports set path = replace(path, ?, ?)",
+                                [old, new])
+            finally:
+                con.close()
+            if views:
+                changed.append(path.relative_to(snapshot).as_posix())
+        if not changed:
+            continue
+        for rel, digest in verify.sha256_files(snapshot, changed).items():
+            if rel in (record.get("files") or {}) and digest is not None:
+                record["files"][rel] = digest
+        if record.get("file_stats"):
+            record["file_stats"].update(verify.stats(snapshot, [
+                rel for rel in changed if rel in record["file_stats"]]))
+        record_path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import REPO, TEST_SALT, BuiltMesh, clone_built, duckmesh
+from conftest import REPO, TEST_SALT, BuiltMesh, clone_built, duckmesh, without_producer_manifest
 from duckmesh.core import salt
 from duckmesh.core.project import Mesh, MeshError, Settings
 from duckmesh.publish import access, derived, ports
@@ -249,7 +249,7 @@ def test_the_validated_copy_of_quarantined_data_is_private(built_mesh: BuiltMesh
 
     root = clone_built(built_mesh.root, tmp_path / "mesh",
                        ignore=shutil.ignore_patterns("published", "logs"))
-    data = root / "data" / "scale_0.01"
+    data = without_producer_manifest(root / "data" / "scale_0.01")
     csv = data / "crm" / "customers.csv"
     lines = csv.read_bytes().splitlines(keepends=True)
     csv.write_bytes(b"".join(lines[:5] + [b"C0;not;enough;fields\n"] + lines[5:]))

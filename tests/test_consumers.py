@@ -288,3 +288,24 @@ def test_a_read_the_publish_already_lacks_is_told_not_fatal(published: dict) -> 
                  "outside_bi reads {{ ref('sales', 'orders', v=2) }}, then registers again "
                  "(duckmesh consumer register)")]
     assert impact.check_read(stale, index, index) == findings[:1]
+
+
+def test_an_outside_consumer_is_held_to_p11(published: dict) -> None:
+    """A registered outside project reads a product whose meta.consumers does not name
+    it: P11's message, as for a domain; a consumer group that names it lets it read."""
+    index = products(published)
+    outside = Read("outside_bi", "BI Team <bi@outside.example>", "outside", "customers",
+                   "customers", None, 1, ("customer_id",), ("model.outside_bi.crm",))
+    findings = impact.outside_access(published, index, [outside], {})
+    assert [f.line() for f in findings] == [
+        "[error] [P11] outside consumer outside_bi (BI Team <bi@outside.example>) reads "
+        "customers.customers v1, whose meta.consumers is ['analytics', 'marketing', 'sales', "
+        "'customer_service', 'reporting']: ask the "
+        "customers team to add outside_bi to meta.consumers in "
+        "domains/customers/models/products/_products.yml, or remove the ref"]
+    assert impact.outside_access(published, index, [outside],
+                                 {"outside_bi": ("marketing",)}) == []
+    # an open product (no meta.consumers) is read by anyone
+    open_read = Read("outside_bi", "BI Team <bi@outside.example>", "outside", "sales",
+                     "orders", None, 2, ("order_id",), ("model.outside_bi.orders",))
+    assert impact.outside_access(published, index, [open_read], {}) == []

@@ -31,6 +31,7 @@ from duckmesh.core.output import format_table
 from duckmesh.core.project import Mesh, MeshError
 from duckmesh.core.types import canonical_type
 from duckmesh.governance.report import published_manifest_path
+from duckmesh.publish import access
 
 
 @dataclass(frozen=True)
@@ -149,15 +150,42 @@ def check_read(read: Read, before: Products | None, after: Products) -> list[Fin
 
 
 def check(before: dict | None, after: dict, outside: list[Read],
-          cache_path: Path | None = None) -> list[Finding]:
+          cache_path: Path | None = None,
+          groups: dict[str, tuple[str, ...]] | None = None) -> list[Finding]:
     """Every finding for the mesh's own reads (from ``after``, falling back to
     ``before`` for nodes without compiled SQL) and the outside ``reads``; ``cache_path``
-    keeps the parsed consumer queries between checks."""
+    keeps the parsed consumer queries between checks. An outside consumer is held to
+    P11 as a domain is (``groups``: the mesh's consumer groups, access.consumer_groups):
+    the mesh's own refs are P11's in the governance check."""
     after_index = products(after)
     before_index = products(before) if before else None
     findings = []
     for read in [*mesh_reads(after, before, cache_path), *outside]:
         findings += check_read(read, before_index, after_index)
+    findings += outside_access(after, after_index, outside, groups or {})
+    return findings
+
+
+def outside_access(manifest: dict, index: Products, outside: list[Read],
+                   groups: dict[str, tuple[str, ...]]) -> list[Finding]:
+    """P11 for registered outside consumers: a product version whose ``meta.consumers``
+    does not name the consumer (or a group it belongs to), with P11's message."""
+    rules = access.policies(manifest)
+    findings = []
+    for read in outside:
+        version = _resolve(read, index)
+        if version is None:
+            continue  # check_read reports the missing version
+        uid = f"model.{read.package}.{read.product}.v{version.version}"
+        policy = rules.get(uid)
+        if policy is None or access.may_read(policy, read.consumer, groups):
+            continue
+        where = access.yml_path(manifest, manifest["nodes"][uid])
+        findings.append(Finding("error", read, (
+            f"[P11] {_who(read)} reads {policy.owner}.{read.product} v{version.version}, "
+            f"whose meta.consumers is {list(policy.consumers or ())}: ask the "
+            f"{policy.owner} team to add {read.consumer} to meta.consumers in {where}, or "
+            "remove the ref")))
     return findings
 
 
@@ -190,7 +218,8 @@ def before_publish(mesh: Mesh, after: dict, published: dict | None = None) -> li
     published; a MeshError with every broken read when any breaks."""
     started = time.perf_counter()
     before = published if published is not None else _published(mesh)
-    findings = check(before, after, registry.load(mesh), cache_file(mesh))
+    findings = check(before, after, registry.load(mesh), cache_file(mesh),
+                     access.consumer_groups(mesh.root))
     stop_on_errors(findings, time.perf_counter() - started)
     return findings
 

@@ -142,12 +142,12 @@ def ref_violations(manifest: dict) -> list[str]:
                 f"{node['resource_type']} {node['name']} (domain {reader}) refs "
                 f"{policy.owner}.{product['name']} v{product.get('version')}, whose "
                 f"meta.consumers is {list(policy.consumers or ())}: ask the {policy.owner} team "
-                f"to add {reader} to meta.consumers in {_yml_path(manifest, product)}, "
+                f"to add {reader} to meta.consumers in {yml_path(manifest, product)}, "
                 f"or remove the ref")
     return sorted(set(problems))
 
 
-def _yml_path(manifest: dict, node: dict) -> str:
+def yml_path(manifest: dict, node: dict) -> str:
     """Where the product's properties live, from the mesh root (domains/<package>/...)."""
     package, _, path = (node.get("patch_path") or "").partition("://")
     if not path:

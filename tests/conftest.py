@@ -105,15 +105,16 @@ def clone_built(src: Path, dest: Path,
             if target.is_absolute() and target.is_relative_to(src):
                 link.unlink()
                 link.symlink_to(dest / target.relative_to(src))
-    _repoint_consumer_files(src, dest)
     return dest
 
 
 def _repoint_consumer_files(src: Path, dest: Path) -> None:
     """A consumer file's views read its snapshot's Parquet ports by absolute path: point
-    the copy's at the copy's own ports (`duckmesh query` reads only this mesh's ports, and
-    a test that damages the copy's ports must not read the original's), and record their
-    new digests in the snapshot's publish.json, as a publish would have."""
+    the copy's at the copy's own ports and record their new digests in the snapshot's
+    publish.json, as a publish would have. For a worker's clone of the session's build,
+    so that it is the mesh a single-process run builds in place (`duckmesh query` reads
+    only this mesh's ports); a test's own clone keeps the "copied" publish a user gets
+    from `cp -r` (docs/publishing.md: the next publish rewrites them)."""
     import duckdb
 
     from duckmesh.publish import verify
@@ -260,6 +261,7 @@ def built_mesh(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Buil
         shared = tmp_path_factory.getbasetemp().parent / "built_mesh"
         output = _build_once(shared)
         root = clone_built(shared / "duckmesh", tmp_path_factory.mktemp("mesh") / "duckmesh")
+        _repoint_consumer_files(shared / "duckmesh", root)
     return BuiltMesh(root=root, db_path=root / "mesh.duckdb",
                      data_dir=root / "data" / f"scale_{TEST_SCALE:g}", build_output=output)
 

@@ -148,6 +148,24 @@ def test_a_weak_salt_file_stops_the_build_with_the_fix(tmp_path: Path, content: 
     assert (tmp_path / ".duckmesh" / "pii_salt").read_text() == content  # left for the user
 
 
+def test_a_publish_alone_checks_the_salt_it_hashes_with(built_mesh: BuiltMesh,
+                                                        tmp_path: Path) -> None:
+    """A salt file replaced between the build and a `duckmesh publish`: the publish
+    (which writes `mask: hash` pseudonyms with it) refuses it as a build would."""
+    root = clone_built(built_mesh.root, tmp_path / "mesh",
+                       ignore=shutil.ignore_patterns("logs", "data"))
+    (root / ".duckmesh" / "pii_salt").write_text("a\n")
+    before = os.readlink(root / "published" / "current")
+    refused = duckmesh(root, "publish", "--force", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        "duckmesh publish: error: the PII salt in .duckmesh/pii_salt is too weak: it has 1 "
+        "character, and 64 hex characters are needed for 32 random bytes. A salt needs 32 "
+        "random bytes, or anyone with a list of e-mail addresses can undo the hashes. "
+        + HEX_FIX + "\n")
+    assert os.readlink(root / "published" / "current") == before
+
+
 def test_a_weak_environment_salt_is_refused(tmp_path: Path) -> None:
     mesh = Mesh(tmp_path, Settings(pii_salt="0123456789abcdef"))
     with pytest.raises(MeshError) as refused:

@@ -90,6 +90,24 @@ def pseudonymising_models(mesh: Mesh) -> list[str]:
     return found
 
 
+def checked_file(mesh: Mesh) -> str | None:
+    """The salt file a publish hashes with (``mask: hash``), checked as a build checks it
+    (it may have been replaced since); None when there is none."""
+    path = mesh.pii_salt_path
+    if not path.is_file():
+        return None
+    shown = relative(path, mesh.root)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise MeshError(f"cannot read the PII salt {shown} ({error}). Fix: make it a text "
+                        f"file its owner can read (chmod 600 {shown})") from error
+    check_strength(text, shown, f"write a new one with `{MAKE_ONE} > {shown}`, or delete "
+                                f"{shown} and `duckmesh build` makes one (a new salt changes "
+                                "every hash: docs/privacy.md, rotation)")
+    return str(path)
+
+
 def _write(path: Path, value: str, log: Callable[[str], None] | None) -> None:
     files.private_dir(path.parent, 0o700, log, why="the PII salt")
     files.write_private(path, value, 0o600)
@@ -119,14 +137,7 @@ def ensure(mesh: Mesh, log: Callable[[str], None] | None = print) -> Path:
             return path
         _write(path, secrets.token_hex(RANDOM_BYTES), log)
     else:
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as error:
-            raise MeshError(f"cannot read the PII salt {shown} ({error}). Fix: make it a "
-                            f"text file its owner can read (chmod 600 {shown})") from error
-        check_strength(text, shown, f"write a new one with `{MAKE_ONE} > {shown}`, or "
-                                    f"delete {shown} and `duckmesh build` makes one (a new "
-                                    "salt changes every hash: docs/privacy.md, rotation)")
+        checked_file(mesh)
     files.private_dir(path.parent, 0o700, log, why="the PII salt")
     if files.mode(path) & 0o077:
         os.chmod(path, 0o600)  # readable by its owner only

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 
+from duckmesh.core import salt
 from duckmesh.core.artifacts import Artifacts
 from duckmesh.core.context import BuildContext
 from duckmesh.core.products import ProductVersion, port_path, public_products
@@ -180,8 +181,7 @@ def _publish(mesh: Mesh, consumers: list[str] | None, keep: int, in_build: bool,
         None, data_set)
     guard = ports.Guard(manifest, access.policies(manifest), groups,
                         source_columns=source_columns,
-                        salt_file=str(mesh.pii_salt_path) if mesh.pii_salt_path.is_file()
-                        else None)
+                        salt_file=salt.checked_file(mesh))
     packages = {"duckmesh_platform": mesh.root / "macros",
                 **{d.name: d for d in Mesh(mesh.root).domain_dirs()}}
     digest = unchanged.manifest_digest(manifest)

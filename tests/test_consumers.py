@@ -171,7 +171,7 @@ def test_an_outside_consumer_is_registered_listed_and_protected(
             "Team &lt;growth-marketing@duckmesh.example&gt;, through latest) reads") in page
 
 
-def test_register_refuses_a_file_that_is_not_a_manifest(built_mesh: BuiltMesh,
+def test_register_refuses_a_non_manifest_and_a_read_the_mesh_lacks(built_mesh: BuiltMesh,
                                                          tmp_path: Path) -> None:
     work = clone_built(built_mesh.root, tmp_path / "mesh",
                        ignore=lambda folder, names: {"data", "mesh.duckdb"} & set(names))
@@ -190,6 +190,22 @@ def test_register_refuses_a_file_that_is_not_a_manifest(built_mesh: BuiltMesh,
     assert done.stderr.splitlines() == [
         f"duckmesh consumer: error: {text} is not a dbt manifest: it is not JSON (pass the "
         "manifest.json that `dbt compile` writes in the project's target/)"]
+    assert not (work / "consumers").exists()
+    # a project that reads a column the published mesh lacks is refused, nothing recorded
+    manifest = json.loads(OUTSIDE.read_text())
+    daily = manifest["nodes"]["model.outside_bi.daily_revenue"]
+    daily["compiled_code"] = daily["compiled_code"].replace("sum(net_amount)",
+                                                            "sum(coupon_value)")
+    behind = tmp_path / "manifest.json"
+    behind.write_text(json.dumps(manifest))
+    done = duckmesh(work, "consumer", "register", str(behind), check=False)
+    assert (done.returncode, done.stderr.splitlines()) == (1, [
+        f"duckmesh consumer: error: {behind}: not registered, 1 read(s) the published mesh "
+        "does not serve:",
+        "  - outside consumer outside_bi (BI Team <bi@outside.example>) reads column "
+        "coupon_value of sales.orders latest (v2), which the published mesh no longer has. "
+        "Fix: outside_bi stops reading coupon_value, then registers again (duckmesh consumer "
+        "register)"])
     assert not (work / "consumers").exists()
 
 

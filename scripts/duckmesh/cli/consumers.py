@@ -39,12 +39,21 @@ def list_(state: CliState, product: str) -> int:
               help='"Team Name <team@example.com>" (default: its dbt group\'s owner)')
 @pass_state
 def register(state: CliState, manifest: Path, name: str | None, owner: str | None) -> int:
-    from duckmesh.consumers.impact import manifest_for_list
+    from duckmesh.consumers.impact import manifest_for_list, outside_access, unserved
+    from duckmesh.consumers.reads import products
     from duckmesh.consumers.registry import register as run_register
     from duckmesh.core.project import relative
+    from duckmesh.publish.access import consumer_groups
 
     mesh = state.mesh()
-    path, found = run_register(mesh, manifest, manifest_for_list(mesh), name, owner)
+    published = manifest_for_list(mesh)
+
+    def refuse(reads: list) -> list[str]:
+        denied = outside_access(published, products(published), reads,
+                                consumer_groups(mesh.root))
+        return unserved(published, reads) + [f.message for f in denied]
+
+    path, found = run_register(mesh, manifest, published, name, owner, refuse)
     print(f"registered {found[0].consumer} ({found[0].owner}) -> {relative(path, mesh.root)}:")
     for read in found:
         print(f"  {read.package}.{read.product} {read.spec}: "

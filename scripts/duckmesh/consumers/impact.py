@@ -236,6 +236,16 @@ def after_build(ctx: BuildContext) -> None:
         raise
 
 
+def unserved(manifest: dict, reads: list[Read]) -> list[str]:
+    """What ``reads`` ask of ``manifest`` that it does not serve (a product, version or
+    column it lacks; a product P11 does not let the consumer read): `consumer register`
+    refuses such a project."""
+    index = products(manifest)
+    found = [f for read in reads for f in check_read(read, index, index)
+             if f.severity == "error" or "no longer has" in f.message]
+    return [f.message for f in found]
+
+
 def manifest_for_list(mesh: Mesh) -> dict:
     """The manifest `consumer list` reads: the published one, else the last build's."""
     published = _published(mesh)

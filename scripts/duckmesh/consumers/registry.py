@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -99,8 +100,11 @@ def _owner_of(outside: dict, owner: str | None) -> str:
 
 
 def register(mesh: Mesh, manifest_path: Path, mesh_manifest: dict, name: str | None = None,
-             owner: str | None = None) -> tuple[Path, list[Read]]:
-    """Record what the project of ``manifest_path`` reads; return the file and reads."""
+             owner: str | None = None,
+             refuse: Callable[[list[Read]], list[str]] | None = None) -> tuple[Path, list[Read]]:
+    """Record what the project of ``manifest_path`` reads; return the file and reads.
+    ``refuse``: the problems of those reads against the mesh (impact.unserved): any,
+    and nothing is recorded."""
     outside = load_manifest_file(manifest_path)
     name = name or str((outside.get("metadata") or {}).get("project_name") or "")
     if not NAME.match(name):
@@ -112,6 +116,10 @@ def register(mesh: Mesh, manifest_path: Path, mesh_manifest: dict, name: str | N
         raise MeshError(f"{manifest_path}: project {name} reads none of the mesh's public "
                         "products (no node depends on one; is dbt-loom configured with the "
                         "mesh's published manifest?)")
+    problems = refuse(found) if refuse is not None else []
+    if problems:
+        raise MeshError(f"{manifest_path}: not registered, {len(problems)} read(s) the "
+                        "published mesh does not serve:\n" + "\n".join(f"  - {p}" for p in problems))
     path = folder(mesh) / f"{name}.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"name": name, "owner": who, "reads": [

@@ -1,4 +1,5 @@
-"""Federated computational governance (issue 3): policies P00-P10 in macros/governance/.
+"""Federated computational governance (issue 3): policies P00-P12 in macros/governance/
+(P13 in governance/declared_reads.py).
 
 One fixture mesh (tests/fixtures/governance/) installs a domain per policy, each
 breaking exactly that policy, a clean domain and one with exemptions. It is

@@ -159,7 +159,7 @@ COMMANDS: dict[str, tuple[str, Callable[[], click.Command]]] = {
     "history": ("the recorded runs of one product (DOMAIN.PRODUCT)", _history),
     "alerts": ("open alerts; exits 1 when an error alert is open (CI gate)", _alerts),
     "ledger": ("SLO attainment per product over the last N runs or days", _ledger),
-    "governance": ("check the mesh's governance policies (P01-P12)", _governance),
+    "governance": ("check the mesh's governance policies (P00-P13)", _governance),
     "release": ("version a domain by the SemVer class of its changes and tag the release",
                 _release),
     "scale-out": ("build the mesh on Apache Spark and compare it with DuckDB", _scale_out),

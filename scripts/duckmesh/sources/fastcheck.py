@@ -21,19 +21,7 @@ import duckdb
 
 from duckmesh.core.sql import quote_ident, quote_literal
 from duckmesh.sources import expectations
-
-
-class ColumnSpec(Protocol):
-    """What this module reads of validation.ColumnSpec (no import: validation imports it)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def data_type(self) -> str: ...
-    @property
-    def required(self) -> bool: ...
-    @property
-    def format(self) -> str | None: ...
+from duckmesh.sources.expectations import ColumnSpec  # what this module reads of a column
 
 
 class SourceSpec(Protocol):

@@ -192,6 +192,13 @@ def test_threshold_fails_the_build_and_publishes_nothing(mesh_copy: Path) -> Non
     con.close()
 
 
+def test_quarantine_of_a_clean_source_says_none(built_mesh) -> None:
+    """The session build quarantines nothing from the CRM: one line says so (it printed
+    nothing)."""
+    result = duckmesh(built_mesh.root, "quarantine", "--source", "crm.customers")
+    assert result.stdout == "crm.customers: 0 rows quarantined by the last build\n"
+
+
 def test_quarantine_rejects_unknown_source_names(built_mesh) -> None:
     result = duckmesh(built_mesh.root, "quarantine", "--source", "crm.x; drop table y",
                       check=False)

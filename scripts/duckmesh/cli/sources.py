@@ -59,6 +59,8 @@ def quarantine(state: CliState, source: str | None, as_json: bool) -> int:
         else:
             for file, line, reason, raw in rows:
                 print(f"{file}:{line}: {reason}\n    {raw}")
+            if not rows:
+                print(f"{source}: 0 rows quarantined by the last build")
         return 0
     summary = source_summary(mesh)
     if as_json:

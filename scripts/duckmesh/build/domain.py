@@ -413,7 +413,7 @@ def ci_command(mesh: Mesh, name: str, scale: float, seed: int, full_refresh: boo
         raise MeshError(f"domain {result.ws.domain}: a breaking change without a new version; "
                         "nothing published")
     if not found:
-        print("      no product changes since the last publish", flush=True)
+        print("      no contract change (SemVer) since the last publish", flush=True)
     impact.before_publish(mesh, merged_manifest(result.published, load_manifest(result.ws),
                                                 {result.ws.project}), result.published)
     if no_publish:

@@ -79,7 +79,8 @@ def why_new(current: str, root: Path, record: dict, wanted: Publish) -> str | No
         if why:
             return f"{product.relation} {why}"
     for key, value, what in (
-            ("manifest_digest", wanted.manifest_digest, "product definitions changed"),
+            ("manifest_digest", wanted.manifest_digest,
+             "product definitions changed in the manifest (docs, tests or config)"),
             ("file_modes", wanted.file_modes, "file modes changed"),
             ("data_set", wanted.data_set or record.get("data_set"), "another data set")):
         if record.get(key) != value:

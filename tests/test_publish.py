@@ -323,3 +323,22 @@ def test_republish_reuses_unchanged_products_and_rewrites_changed_ones(
     with duckdb.connect(str(published / "consumers" / "bi_dashboards" / "mesh.duckdb"),
                         read_only=True) as con:
         assert con.execute(f"select count(email_hash) from {RESTRICTED}").fetchone() == (1000,)
+
+
+def test_products_a_selective_build_did_not_build_are_one_line() -> None:
+    """A --changed-only build printed one 'not published' line per product it did not
+    select; now one line names them, and other reasons keep a line each."""
+    from duckmesh.publish.plan import NOT_BUILT, Plan
+    from duckmesh.publish.publisher import log_outcome
+
+    lines: list[str] = []
+    log_outcome(Plan(carry={"sales.orders_v2": NOT_BUILT, "sales.orders_v1": NOT_BUILT,
+                            "customers.customers_v1": "model error"}), lines.append)
+    assert lines == [
+        "      2 product versions not built by the last dbt build: their published versions "
+        "stay (sales.orders_v1, sales.orders_v2)",
+        "      customers.customers_v1 not published (model error): the previous version stays"]
+    lines.clear()
+    log_outcome(Plan(carry={"sales.orders_v2": NOT_BUILT}), lines.append)
+    assert lines == ["      sales.orders_v2 not published (not built by the last dbt build): "
+                     "the previous version stays"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from duckmesh.core.products import ProductVersion, public_products
 
 OK_TEST = {"pass", "warn"}
+NOT_BUILT = "not built by the last dbt build"
 
 
 @dataclass
@@ -34,7 +35,7 @@ def plan(manifest: dict, run_results: dict | None, previous: set[str]) -> Plan:
     for product in public_products(manifest):
         result = results.get(product.unique_id)
         if result is None:
-            why = "not built by the last dbt build"
+            why = NOT_BUILT
         elif result["status"] != "success":
             why = f"model {result['status']}"
         elif product.unique_id in failed_tests:

@@ -50,7 +50,7 @@ from duckmesh.publish import (
     verify,
 )
 from duckmesh.publish.consumers import write_consumer
-from duckmesh.publish.plan import Plan, plan
+from duckmesh.publish.plan import NOT_BUILT, Plan, plan
 
 DEFAULT_KEEP = 3
 # zstd at level 1 rather than DuckDB's default 3: at scale 1 the ten ports take 2.9
@@ -307,8 +307,13 @@ def log_outcome(decided: Plan, log: Callable[[str], None]) -> None:
     """What was published and what was not, and why."""
     if decided.build:
         log(f"      published: {', '.join(sorted(p.relation for p in decided.build))}")
+    unbuilt = sorted(n for n, why in decided.carry.items() if why == NOT_BUILT)
+    if len(unbuilt) > 1:  # a --select or --changed-only build: one line, not one each
+        log(f"      {len(unbuilt)} product versions {NOT_BUILT}: their published "
+            f"versions stay ({', '.join(unbuilt)})")
     for name, why in sorted(decided.carry.items()):
-        log(f"      {name} not published ({why}): the previous version stays")
+        if len(unbuilt) < 2 or name not in unbuilt:
+            log(f"      {name} not published ({why}): the previous version stays")
     for name, why in sorted(decided.drop.items()):
         log(f"      {name} not published ({why}) and never published before")
 

@@ -81,9 +81,9 @@ def test_a_run_that_built_nothing_resolves_nothing_and_says_so(root: Path) -> No
     assert label == first.run.run_id and label.startswith("failed-")
     assert run_label(second.run.run_id) != label  # two failed runs never look alike
     assert [a.message for a in first.raised] == [
-        f"build {label} built nothing: dbt failed before any model ran (governance, a parse "
-        "or a compilation error); every product keeps its last build: see the build's "
-        "output or logs/dbt.log"]
+        f"build {label} built nothing: it stopped before any model ran (a check before dbt, "
+        "governance, a parse or a compilation error); every product keeps its last build: "
+        "see the build's output or logs/dbt.log"]
     assert second.raised == []  # the same failure is seen again, not raised again
     assert _open_alerts(root) == [*before, ("build", first.raised[0].message)]
     assert first.summary() == (

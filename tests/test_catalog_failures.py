@@ -141,9 +141,10 @@ def test_failed_builds_leave_the_catalog_and_alerts_on_the_last_good_state(
         "data_type"] == "integer"
     [run_id] = [r for r, in _rows(db, "select run_id from mesh_observability.runs "
                                       "where node_count = 0")]
-    built_nothing = (f"build {run_id} built nothing: dbt failed before any model ran "
-                     "(governance, a parse or a compilation error); every product keeps "
-                     "its last build: see the build's output or logs/dbt.log")
+    built_nothing = (f"build {run_id} built nothing: it stopped before any model ran "
+                     "(a check before dbt, governance, a parse or a compilation error); "
+                     "every product keeps its last build: see the build's output or "
+                     "logs/dbt.log")
     assert [(a["product"], a["message"], a["status"]) for a in _alerts(root)] == [
         *((product, message, "open") for product, _, message in FIRST_FAILURE),
         ("(mesh)", built_nothing, "open")]

@@ -149,9 +149,9 @@ def _record(con: duckdb.DuckDBPyConnection, observation: Observation,
         if run.status != "success":
             findings.append(alerting.Finding(
                 RUN_ALERT, "run", "build", "(mesh)", None, "", "error",
-                f"build {run_label(run.run_id)} built nothing: dbt failed before any model "
-                "ran (governance, a parse or a compilation error); every product keeps "
-                "its last build: see the build's output or logs/dbt.log"))
+                f"build {run_label(run.run_id)} built nothing: it stopped before any model "
+                "ran (a check before dbt, governance, a parse or a compilation error); every "
+                "product keeps its last build: see the build's output or logs/dbt.log"))
         observation.raised, observation.resolved = alerting.reconcile(
             con, run.run_id, run.ended_at, findings, set())
         return

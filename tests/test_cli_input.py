@@ -99,3 +99,28 @@ def test_governance_diff_names_a_missing_default_manifest(built_mesh: BuiltMesh,
                              "--before/--after\n")
     same = duckmesh(built_mesh.root, "governance", "diff")
     assert same.stdout == "no product changes\n"
+
+
+def test_compare_names_two_builds_of_other_data_sets(tmp_path: Path) -> None:
+    """The README's SCALE=0.01 build against a --scale 0.1 Spark build: "12 of 12 products
+    differ" said nothing of why; the note names both data sets and the fix."""
+    import json
+
+    from duckmesh.core.project import Mesh, Settings
+    from duckmesh.scaleout.spark import data_set_mismatch
+
+    mesh = Mesh(tmp_path, Settings())
+    (tmp_path / "target" / "last_build").mkdir(parents=True)
+    (tmp_path / "target" / "spark").mkdir(parents=True)
+    duck, spark = tmp_path / "data" / "scale_0.01", tmp_path / "data" / "scale_0.1"
+    (tmp_path / "target" / "spark" / "data_set.json").write_text(
+        json.dumps({"data_dir": str(spark)}))
+    record = tmp_path / "target" / "last_build" / "build.json"
+    record.write_text(json.dumps({"data_dir": str(duck)}))
+    assert data_set_mismatch(mesh) == (
+        "the DuckDB build read data/scale_0.01 and the Spark build data/scale_0.1: other "
+        "data sets, so their products differ whatever the engines do. Fix: build both from "
+        "the same data (the same --scale and --seed for `duckmesh build` and `duckmesh "
+        "scale-out build`), then compare")
+    record.write_text(json.dumps({"data_dir": str(spark)}))
+    assert data_set_mismatch(mesh) is None

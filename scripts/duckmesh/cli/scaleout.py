@@ -38,6 +38,7 @@ def build(state: CliState, scale: float, seed: int, select: str | None,
 def compare(state: CliState, as_json: bool) -> int:
     from duckmesh.core.output import format_table
     from duckmesh.scaleout.spark import compare as compare_engines
+    from duckmesh.scaleout.spark import data_set_mismatch
 
     results = compare_engines(state.mesh())
     if as_json:
@@ -54,6 +55,9 @@ def compare(state: CliState, as_json: bool) -> int:
     differing = [r.product for r in results if not r.equal]
     if differing:
         print(f"\n{len(differing)} of {len(results)} products differ: {', '.join(differing)}")
+        mismatch = data_set_mismatch(state.mesh())
+        if mismatch:
+            print(f"note: {mismatch}")
         return 1
     if not as_json:
         print(f"\nall {len(results)} product versions are equal on Spark and DuckDB")

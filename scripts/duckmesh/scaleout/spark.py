@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from duckmesh.build import pipeline as build
+from duckmesh.build import state as build_state
 from duckmesh.core import dbt
 from duckmesh.core.output import format_table
 from duckmesh.core.products import ProductVersion, public_products
@@ -173,6 +174,24 @@ def normalised(columns: dict[str, dict]) -> str:
         else:
             parts.append(f"cast({quoted} as varchar)")
     return "[" + ", ".join(parts) + "]"
+
+
+def data_set_mismatch(mesh: Mesh) -> str | None:
+    """Why the two builds cannot be equal (they read other data sets: another scale, seed
+    or DUCKMESH_DATA), from each build's record; None when the same or unknown."""
+    spark = data_set_record(mesh)
+    duck = build_state.state_dir(mesh) / build_state.RECORD
+    if not spark.is_file() or not duck.is_file():
+        return None
+    spark_data = json.loads(spark.read_text()).get("data_dir")
+    duck_data = json.loads(duck.read_text()).get("data_dir")
+    if not spark_data or not duck_data or spark_data == duck_data:
+        return None
+    return (f"the DuckDB build read {relative(Path(duck_data), mesh.root)} and the Spark "
+            f"build {relative(Path(spark_data), mesh.root)}: other data sets, so their "
+            "products differ whatever the engines do. Fix: build both from the same data "
+            "(the same --scale and --seed for `duckmesh build` and `duckmesh scale-out "
+            "build`), then compare")
 
 
 def compare(mesh: Mesh, samples: int = 3) -> list[Comparison]:

@@ -192,7 +192,8 @@ def govern(ctx: BuildContext) -> None:
     manifest = gate.manifest_with_sql(ctx.artifacts.manifest,
                                       build_state.state_dir(mesh) / "manifest.json",
                                       mesh.root / "published" / "manifest.json")
-    gate.require(mesh, manifest, "this build")
+    gate.require(mesh, manifest, "this build", macros_ran=gate.hook_passed(
+        ctx.artifacts.manifest, ctx.artifacts.run_results))
 
 
 def link_current_data(mesh: Mesh, folder: Path) -> None:

@@ -123,13 +123,17 @@ class GateResult:
 
 
 def check(mesh: Mesh, manifest: dict, *, partial: bool = False,
-          packages: set[str] | None = None, project_dir: Path | None = None) -> GateResult:
+          packages: set[str] | None = None, project_dir: Path | None = None,
+          macros_ran: bool = False) -> GateResult:
     """Every policy over ``manifest`` (the compiled ones over ``packages`` only, when
     given: a domain's own models), with the mesh's settings; ``project_dir``: the
-    project dbt ran from, when not the mesh root (a domain built alone)."""
+    project dbt ran from, when not the mesh root (a domain built alone). ``macros_ran``:
+    the mesh root's hook ran the macro policies over this very manifest with the mesh's
+    settings and passed (hook_passed), so they are not run twice."""
     started = time.perf_counter()
     settings = Settings.of(mesh)
-    macro, exempted = _macro_violations(mesh, manifest, partial, project_dir)
+    macro, exempted = ([], 0) if macros_ran else _macro_violations(mesh, manifest, partial,
+                                                                   project_dir)
     local, local_exempted = settings.apply(
         domain_override_violations(mesh) + compiled_violations(mesh, manifest, packages))
     seen = {(v.policy, v.node, (v.column or "").lower()) for v in macro}
@@ -139,13 +143,24 @@ def check(mesh: Mesh, manifest: dict, *, partial: bool = False,
     return GateResult(merged, exempted + local_exempted, time.perf_counter() - started)
 
 
+def hook_passed(manifest: dict, run_results: dict | None) -> bool:
+    """The root project's on-run-start hook (the macro policies over the whole mesh, with
+    the root's vars: macros/products/on_run_start.sql) ran in this dbt invocation and
+    passed. Not so for an empty selection, which runs no hook."""
+    root = (manifest.get("metadata") or {}).get("project_name")
+    hook = f"operation.{root}.{root}-on-run-start-0"
+    return any(r.get("unique_id") == hook and r.get("status") == "success"
+               for r in (run_results or {}).get("results") or [])
+
+
 def require(mesh: Mesh, manifest: dict, what: str, *, partial: bool = False,
             packages: set[str] | None = None, project_dir: Path | None = None,
-            log: Callable[[str], None] = print, quiet: bool = False) -> GateResult:
+            log: Callable[[str], None] = print, quiet: bool = False,
+            macros_ran: bool = False) -> GateResult:
     """Raise GovernanceFailed, listing every error, when ``manifest`` breaks a policy;
     ``quiet``: say nothing when it passes without warnings."""
     result = check(mesh, manifest, partial=partial, packages=packages,
-                   project_dir=project_dir)
+                   project_dir=project_dir, macros_ran=macros_ran)
     for warning in (v for v in result.violations if v.severity == "warn"):
         log(f"      {warning.line()}")
     if result.errors:

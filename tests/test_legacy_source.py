@@ -8,6 +8,7 @@ nothing published from a read that failed."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import shutil
 from collections.abc import Iterator
@@ -22,7 +23,9 @@ from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(pg_server.missing() is not None,
-                                 reason=str(pg_server.missing()))]
+                                 reason=str(pg_server.missing())),
+              pytest.mark.skipif(importlib.util.find_spec("adbc_driver_postgresql") is None,
+                                 reason="the legacy extra is not installed: make legacy")]
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy_domain" / "finance"
 

@@ -92,9 +92,19 @@ def _digest(path: Path) -> str:
 
 def test_a_legacy_table_is_landed_checked_quarantined_and_published(
         finance_mesh: Path, erp: str) -> None:
-    result = duckmesh(finance_mesh, "build", env={"ERP_DSN": erp})
+    result = duckmesh(finance_mesh, "build", env={"ERP_DSN": erp, "DUCKMESH_OPENLINEAGE": "1"})
     assert ("landed erp.invoices from legacy table public.invoices: 5 rows in "
             in result.stdout)
+    # the build's OpenLineage events name the legacy table by OpenLineage's naming
+    (events_file,) = (finance_mesh / "target" / "openlineage").glob("*.jsonl")
+    assert (f"OpenLineage: 24 events (11 product runs) -> target/openlineage/"
+            f"{events_file.name}") in result.stdout
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    (complete,) = [e for e in events if e["job"]["name"] == "finance.invoices_v1"
+                   and e["eventType"] == "COMPLETE"]
+    host_port = erp.rsplit("@", 1)[1].split("/")[0]
+    assert [(i["namespace"], i["name"]) for i in complete["inputs"]] == [
+        (f"postgres://{host_port}", "erp.public.invoices")]
     assert "-> erp/invoices.parquet" in result.stdout
     landed = _landed(finance_mesh)
     manifest = json.loads((landed.parent / "_manifest.json").read_text())

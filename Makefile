@@ -10,6 +10,9 @@
 #   make consumer            dbt + dbt-loom + s3fs in .venv-consumer: an outside project's
 #                            environment (docs/sharing.md; the sharing tests run it)
 #   make s3                  boto3 (the `s3` extra) for `duckmesh publish --to s3://` and `pull`
+#   make legacy              the ADBC PostgreSQL driver (the `legacy` extra): legacy database
+#                            sources (docs/legacy-sources.md)
+#   make lineage             the OpenLineage client (the `lineage` extra): `duckmesh lineage emit`
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -23,6 +26,8 @@ CONTRACTS_STAMP := $(CONTRACTS_VENV)/.installed-stamp
 CONSUMER_VENV := .venv-consumer
 CONSUMER_STAMP := $(CONSUMER_VENV)/.installed-stamp
 S3_STAMP := $(VENV)/.s3-stamp
+LEGACY_STAMP := $(VENV)/.legacy-stamp
+LINEAGE_STAMP := $(VENV)/.lineage-stamp
 # one test file per worker at a time (module fixtures are built once), in the order
 # conftest.py gives: Spark first, then the files that build meshes. Three workers on two
 # cores: a test waits on dbt, Java or a sleep often enough that two workers left about a
@@ -30,7 +35,7 @@ S3_STAMP := $(VENV)/.s3-stamp
 TEST_WORKERS ?= 3
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: build build-spark test test-fast check lint install clean browser java contracts consumer s3 system-check
+.PHONY: build build-spark test test-fast check lint install clean browser java contracts consumer s3 legacy lineage system-check
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,12 +52,13 @@ $(SPARK_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[spark]'
 	@touch $(SPARK_STAMP)
 
-# pytest, pytest-xdist, ruff, mypy, Playwright's Python package, moto (the `test` extra) and
-# boto3 (the `s3` extra, which the sharing tests use)
+# pytest, pytest-xdist, ruff, mypy, Playwright's Python package, moto (the `test` extra),
+# boto3 (the `s3` extra, which the sharing tests use), the ADBC PostgreSQL driver (`legacy`)
+# and the OpenLineage client (`lineage`), which their tests use
 $(TEST_STAMP): $(STAMP)
-	@echo "installing the test and s3 extras into $(VENV)/: pytest, pytest-xdist, ruff, mypy, playwright, moto, boto3 (quiet until done)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,s3]'
-	@touch $(TEST_STAMP) $(S3_STAMP)
+	@echo "installing the test, s3, legacy and lineage extras into $(VENV)/: pytest, pytest-xdist, ruff, mypy, playwright, moto, boto3, adbc, openlineage (quiet until done)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,s3,legacy,lineage]'
+	@touch $(TEST_STAMP) $(S3_STAMP) $(LEGACY_STAMP) $(LINEAGE_STAMP)
 
 # boto3 for `duckmesh publish --to s3://...` and `duckmesh pull` (docs/sharing.md)
 $(S3_STAMP): $(STAMP)
@@ -61,6 +67,22 @@ $(S3_STAMP): $(STAMP)
 	@touch $(S3_STAMP)
 
 s3: $(S3_STAMP)
+
+# the ADBC PostgreSQL driver and pyarrow, for legacy database sources
+$(LEGACY_STAMP): $(STAMP)
+	@echo "installing the legacy extra into $(VENV)/: adbc-driver-postgresql, pyarrow (quiet until done)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[legacy]'
+	@touch $(LEGACY_STAMP)
+
+legacy: $(LEGACY_STAMP)
+
+# the OpenLineage client, for `duckmesh lineage emit` and DUCKMESH_OPENLINEAGE builds
+$(LINEAGE_STAMP): $(STAMP)
+	@echo "installing the lineage extra into $(VENV)/: openlineage-python (quiet until done)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[lineage]'
+	@touch $(LINEAGE_STAMP)
+
+lineage: $(LINEAGE_STAMP)
 
 # datacontract-cli, which tests/test_catalog_contracts.py runs on every exported ODCS
 # contract (lint, and test against its Parquet port): it pins an older duckdb than the
@@ -117,6 +139,9 @@ system-check:
 	  "(install: apt-get install -y openjdk-17-jre-headless)"
 	@test -x /usr/bin/chromium || command -v chromium >/dev/null || echo "make test: chromium" \
 	  "not found: the catalog site tests will skip (install: apt-get install -y chromium)"
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  echo "make test: PostgreSQL not found: the legacy source tests will skip" \
+	  "(install: apt-get install -y postgresql)"
 
 test: $(STAMP) $(SPARK_STAMP) $(TEST_STAMP) $(CONTRACTS_STAMP) $(CONSUMER_STAMP) system-check check
 	$(PYTEST)

@@ -17,6 +17,7 @@ Subcommands:
   probe       the bad-input matrix (issue 18): every broken source file, one build each;
               then the trust cases of issue 27 (salt, file modes, query sandbox, bad input)
   share       upload and pull of a snapshot to and from moto's S3 against a local copy
+  legacy      landing a PostgreSQL table against reading the same rows from Parquet
   all         every benchmark above; one table, JSON in target/bench/
 
 Figures are wall-clock medians; they depend on the machine (see BENCHMARKS.md).
@@ -92,6 +93,11 @@ def _share() -> ModuleType:
     return bench_share
 
 
+def _legacy() -> ModuleType:
+    from benchmarks import bench_legacy
+    return bench_legacy
+
+
 def _all() -> ModuleType:
     from benchmarks import bench_all
     return bench_all
@@ -113,6 +119,8 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], ModuleType]]] = {
     "probe": ("the bad-input matrix of issue 18, one build per broken file", _probe),
     "share": ("upload and pull of a snapshot (moto S3) against a local copy; a change",
               _share),
+    "legacy": ("landing a PostgreSQL table against reading the same rows from Parquet",
+               _legacy),
     "all": ("every benchmark; one table and target/bench/*.json", _all),
 }
 

@@ -147,9 +147,14 @@ class Describer:
             relation = f"{node['schema']}.{node.get('alias') or node['name']}"
         else:
             relation = node.get("relation_name") or node["name"]
-            if "(" in relation:  # a file source: its files, not this machine's path to them
-                meta = node.get("meta") or (node.get("config") or {}).get("meta") or {}
-                path = (meta.get("validation") or {}).get("path")
+            meta = node.get("meta") or (node.get("config") or {}).get("meta") or {}
+            validation = meta.get("validation") or {}
+            extract = validation.get("extract") or {}
+            if extract:  # a legacy database's table (sources/legacy.py), not its landing
+                relation = f"{extract.get('plugin')}:{extract.get('table')} " \
+                           f"(${extract.get('dsn_env')})"
+            elif "(" in relation:  # a file source: its files, not this machine's path
+                path = validation.get("path")
                 relation = (f"$DUCKMESH_DATA/{path}" if path
                             else f"{node['source_name']}.{node['name']}")
         return Port(urn=_input_urn(node, domain), kind=_kind(node), domain=domain,

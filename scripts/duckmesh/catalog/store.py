@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from duckmesh.catalog import built
+from duckmesh.catalog import built, openlineage
 from duckmesh.catalog.model import Catalog, build_catalog
 from duckmesh.catalog.odcs import odcs_contract, validate_odcs
 from duckmesh.catalog.odps import descriptor_files, odps_product, validate_odps
@@ -327,6 +327,15 @@ def after_build(context: BuildContext) -> None:
     print(f"      catalog: {len(catalog.records)} product versions -> {SCHEMA}.*, "
           f"contracts in {relative(contracts_dir(context.mesh), context.mesh.root)}",
           flush=True)
+    if openlineage.enabled():
+        try:
+            artifacts = context.artifacts or Artifacts.load(context.mesh)
+            sent = openlineage.emit(context.mesh, catalog, artifacts.run_results)
+        except MeshError as error:  # the build itself is done: lineage is reported, not fatal
+            print(f"      warning: {error}", flush=True)
+        else:
+            print(f"      OpenLineage: {sent.events} events ({sent.products} product runs) "
+                  f"-> {sent.where}", flush=True)
 
 
 def load(mesh: Mesh) -> Catalog:

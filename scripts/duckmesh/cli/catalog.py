@@ -1,4 +1,4 @@
-"""`duckmesh catalog list|search|show|lineage|export|check|site|refresh`: readable tables
+"""`duckmesh catalog list|search|show|lineage|export|check|site|refresh|openlineage`: readable tables
 for people, --json for machines."""
 
 from __future__ import annotations
@@ -174,3 +174,18 @@ def refresh(state: CliState, as_json: bool) -> int:
     rebuilt = store.refresh(state.mesh())
     return _emit(as_json, {"product_versions": len(rebuilt.records)},
                  f"{len(rebuilt.records)} product versions -> {store.SCHEMA}.*")
+
+
+@catalog.command("openlineage", help="send the last build's lineage as OpenLineage events: "
+                 "one run per product version built, with its inputs, schema and column "
+                 "lineage. Where to: the OpenLineage client's configuration (OPENLINEAGE_URL, "
+                 "OPENLINEAGE_CONFIG or openlineage.yml), else target/openlineage/<run>.jsonl "
+                 "(docs/lineage.md)")
+@_with_catalog
+def openlineage_(mesh: Any, cat: Any) -> int:
+    from duckmesh.catalog import openlineage
+    from duckmesh.core.artifacts import Artifacts
+
+    sent = openlineage.emit(mesh, cat, Artifacts.load(mesh).run_results)
+    print(f"OpenLineage: {sent.events} events ({sent.products} product runs) -> {sent.where}")
+    return 0

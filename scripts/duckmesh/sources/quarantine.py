@@ -54,7 +54,13 @@ def validate_sources(mesh: Mesh, data_dir: Path) -> Path | None:
     cache = mesh.target_dir / "validation_cache"
     files.private_dir(cache)  # raw lines of quarantined rows, personal data included
     try:
-        results = [check_cached(spec, data_dir, cache) for spec in load_specs(mesh.domain_dirs())]
+        specs = load_specs(mesh.domain_dirs())
+        if any(spec.extract for spec in specs):  # legacy database tables, landed first
+            from duckmesh.sources import legacy  # noqa: PLC0415 (imports dbt-duckdb)
+
+            for line in legacy.land_all(specs, data_dir):
+                print("      " + line, flush=True)
+        results = [check_cached(spec, data_dir, cache) for spec in specs]
     except SourceSpecError as error:
         raise MeshError(str(error)) from error
     finally:

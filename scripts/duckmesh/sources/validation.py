@@ -81,6 +81,17 @@ class ColumnSpec:
 
 
 @dataclass(frozen=True)
+class Extract:
+    """A source read from a legacy database table (legacy.py lands it as the Parquet file
+    at the source's ``path`` before the checks): ``plugin`` names the dbt-duckdb plugin,
+    ``table`` the database's table, ``dsn_env`` the environment variable holding the
+    connection string (never written in the project)."""
+    plugin: str
+    table: str
+    dsn_env: str
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     domain: str
     source: str
@@ -95,6 +106,7 @@ class SourceSpec:
     fail_on_drift: tuple[str, ...] = ("removed", "retyped")
     date_window: tuple[date, date] = field(default_factory=default_date_window)
     min_rows: int = 1
+    extract: Extract | None = None
 
     @property
     def name(self) -> str:
@@ -293,11 +305,39 @@ def _spec(domain: str, source: str, table: dict, block: dict, yml: Path) -> Sour
                               f"(min: 2000-01-01, max: 2030-12-31): {error}") from error
     return SourceSpec(
         domain=domain, source=source, table=table["name"], format=fmt, path=block["path"],
+        extract=_extract(where, fmt, path, block.get("extract")),
         columns=tuple(columns), key=key, delimiter=block.get("delimiter", ","),
         max_bad_rows=block.get("max_bad_rows"),
         max_bad_fraction=None if fraction is None else float(fraction),
         fail_on_drift=tuple(block.get("fail_on_drift", ("removed", "retyped"))),
         date_window=(low, high), min_rows=int(block.get("min_rows", 1)))
+
+
+EXTRACT_PLUGINS = ("postgres",)
+
+
+def _extract(where: str, fmt: str, path: str, declared: object) -> Extract | None:
+    """The ``validation.extract`` block of a legacy database source, checked."""
+    if declared is None:
+        return None
+    example = ("extract: {plugin: postgres, table: public.invoices, dsn_env: ERP_DSN}")
+    if not isinstance(declared, dict):
+        raise SourceSpecError(f"{where}: validation.extract must be a mapping, e.g. {example}")
+    plugin, table, dsn_env = (str(declared.get(k) or "") for k in ("plugin", "table", "dsn_env"))
+    if plugin not in EXTRACT_PLUGINS:
+        raise SourceSpecError(f"{where}: validation.extract.plugin must be one of "
+                              f"{EXTRACT_PLUGINS}, got {plugin!r}")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?", table):
+        raise SourceSpecError(f"{where}: validation.extract.table must name a table "
+                              f"(schema.table), got {table!r}")
+    if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", dsn_env):
+        raise SourceSpecError(f"{where}: validation.extract.dsn_env must name the environment "
+                              f"variable that holds the connection string, got {dsn_env!r}")
+    if fmt != "parquet" or any(ch in path for ch in "*?["):
+        raise SourceSpecError(f"{where}: a legacy database source is landed as one Parquet "
+                              "file: set validation.format: parquet and a path without "
+                              f"wildcards, e.g. erp/invoices.parquet (got {fmt} {path!r})")
+    return Extract(plugin, table, dsn_env)
 
 
 def _accepted_range(where: str, column: str, declared: object) -> tuple[object, object] | None:

@@ -20,8 +20,6 @@ import duckdb
 
 from duckmesh.observability.store import SCHEMA
 
-SEVERITIES = ("error", "warning")
-
 
 @dataclass(frozen=True)
 class Finding:

@@ -39,6 +39,7 @@ from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.core.sql import qualified_name, quote_ident, sql_path
 from duckmesh.governance import gate
 from duckmesh.publish import (
+    DEFAULT_KEEP,
     access,
     files,
     gates,
@@ -52,7 +53,6 @@ from duckmesh.publish import (
 from duckmesh.publish.consumers import write_consumer
 from duckmesh.publish.plan import NOT_BUILT, Plan, plan
 
-DEFAULT_KEEP = 3
 # zstd at level 1 rather than DuckDB's default 3: at scale 1 the ten ports take 2.9
 # instead of 3.7 CPU s to write and come out 3% smaller (107 against 110 MB); reading
 # costs the same (zstd decodes at one speed whatever the level)

@@ -67,9 +67,10 @@ class Console:
         JSON mode, which keeps stdout for the JSON)."""
         self._write(text, err or self.mode is Mode.JSON, "warn")
 
-    def error(self, text: str) -> None:
-        """Why the command failed, on stderr."""
-        self._write(text, True, "error")
+    def error(self, text: str, *, err: bool = True) -> None:
+        """Why the command failed, on stderr (``err=False``: in the step lines on stdout,
+        unless in JSON mode)."""
+        self._write(text, err or self.mode is Mode.JSON, "error")
 
     def json(self, data: object, *, lines: bool = False) -> None:
         """The machine-readable answer: one indented document, or with ``lines`` one

@@ -1,0 +1,157 @@
+"""The platform's one voice (core/output.py): plain text off a terminal, styled on one,
+quiet and --json modes that print nothing else; and the command surface that feeds it
+(cli/params.py, the lazy command table)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from duckmesh.cli import main
+from duckmesh.cli.root import COMMANDS, cli
+from duckmesh.core.output import Console, Mode, console, use_console
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def speak(voice: Console) -> None:
+    voice.step("[1/3] dbt build")
+    voice.out("published snapshot s1")
+    voice.warn("warning: one product held back", err=False)
+    voice.warn("observability: warning: no webhook")
+    voice.error("duckmesh build: error: dbt failed")
+
+
+def streams(mode: Mode, out: io.StringIO | None = None,
+            err: io.StringIO | None = None) -> tuple[str, str]:
+    out, err = out or io.StringIO(), err or io.StringIO()
+    speak(Console(mode=mode, stdout=out, stderr=err))
+    return out.getvalue(), err.getvalue()
+
+
+def test_off_a_terminal_every_line_is_plain_text_as_written() -> None:
+    out, err = streams(Mode.NORMAL)
+    assert out == ("[1/3] dbt build\npublished snapshot s1\n"
+                   "warning: one product held back\n")
+    assert err == "observability: warning: no webhook\nduckmesh build: error: dbt failed\n"
+
+
+def test_quiet_keeps_the_answer_warnings_and_errors() -> None:
+    out, err = streams(Mode.QUIET)
+    assert out == "published snapshot s1\nwarning: one product held back\n"
+    assert err == "observability: warning: no webhook\nduckmesh build: error: dbt failed\n"
+
+
+def test_json_mode_keeps_stdout_for_the_json() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    voice = Console(mode=Mode.JSON, stdout=out, stderr=err)
+    speak(voice)
+    voice.json({"snapshot": "s1", "products": 2})
+    voice.json([{"n": 1}, '{"n": 2}'], lines=True)
+    assert out.getvalue() == ('{\n  "snapshot": "s1",\n  "products": 2\n}\n'
+                              '{"n": 1}\n{"n": 2}\n')
+    assert err.getvalue() == ("warning: one product held back\n"
+                              "observability: warning: no webhook\n"
+                              "duckmesh build: error: dbt failed\n")
+
+
+def test_on_a_terminal_lines_are_styled_unless_no_color() -> None:
+    out, err = streams(Mode.NORMAL, Terminal(), Terminal())
+    assert "\x1b[" in out and "\x1b[" in err
+    # step lines and warnings are coloured; the answer itself is written as it is
+    assert "published snapshot s1" in out.splitlines()
+    plain = io.StringIO()
+    Console(stdout=Terminal(), stderr=plain, no_color=True).warn("careful")
+    assert plain.getvalue() == "careful\n"
+
+
+def test_a_progress_bar_only_on_a_terminal() -> None:
+    piped = io.StringIO()
+    with Console(stderr=piped).progress("sharing s1", 3) as advance:
+        for _ in range(3):
+            advance(1)
+    assert piped.getvalue() == ""
+    shown = Terminal()
+    with Console(stderr=shown).progress("sharing s1", 3) as advance:
+        for _ in range(3):
+            advance(1)
+    assert "sharing s1" in shown.getvalue()
+    quiet = Terminal()
+    with Console(mode=Mode.QUIET, stderr=quiet).progress("sharing s1", 3) as advance:
+        advance(3)
+    assert quiet.getvalue() == ""
+
+
+def test_the_console_follows_a_redirected_stdout() -> None:
+    captured = io.StringIO()
+    with use_console(Console()), contextlib.redirect_stdout(captured):
+        console().out("to the redirect")
+    assert captured.getvalue() == "to the redirect\n"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--project-dir", str(REPO), *args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_json_and_quiet_from_the_command_line(tmp_path: Path) -> None:
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    for path in (before, after):
+        path.write_text(json.dumps({"nodes": {}}))
+    args = ("governance", "diff", "--before", str(before), "--after", str(after))
+    assert run(*args) == (0, "no product changes\n", "")
+    assert run(*args, "--json") == (0, "[]\n", "")
+    assert run("-q", *args) == (0, "no product changes\n", "")
+    # the mode ends with the invocation: the next one speaks normally
+    assert console().mode is Mode.NORMAL
+
+
+def test_every_command_of_the_table_loads_and_helps_without_dbt() -> None:
+    """The `module:attr` table names real commands, and each one's --help (the whole
+    lazy group walked in one fresh process) imports neither dbt nor rich."""
+    ctx = click.Context(cli)
+    for name, (target, help_line) in COMMANDS.items():
+        command = cli.get_command(ctx, name)
+        assert isinstance(command, click.Command), target
+        assert help_line and not help_line.endswith(".")
+    probe = ("import sys\nfrom duckmesh.cli import main\nfrom duckmesh.cli.root import COMMANDS\n"
+             "for name in COMMANDS:\n"
+             "    if name == 'bench':\n        continue  # its --help is the benchmarks'\n"
+             "    try:\n        main([name, '--help'])\n    except SystemExit:\n        pass\n"
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'dbt', 'rich'}))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, cwd=REPO)
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("option", ["--json", "--scale", "--seed", "--full-refresh"])
+def test_a_shared_option_is_declared_once(option: str) -> None:
+    """Every command that takes a shared option gets the same declaration (help and
+    default) from cli/params.py."""
+    ctx = click.Context(cli)
+    seen = []
+    for name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        subcommands = getattr(command, "commands", {}).values() or [command]
+        for sub in subcommands:
+            for param in sub.params:
+                if option in getattr(param, "opts", []):
+                    seen.append((param.help, param.default))  # type: ignore[attr-defined]
+    assert len(seen) >= 2 and len(set(seen)) == 1, seen

@@ -81,19 +81,43 @@ def test_on_a_terminal_lines_are_styled_unless_no_color() -> None:
 
 def test_a_progress_bar_only_on_a_terminal() -> None:
     piped = io.StringIO()
-    with Console(stderr=piped).progress("sharing s1", 3) as advance:
+    with Console(stdout=piped).progress("sharing s1", 3) as bar:
         for _ in range(3):
-            advance(1)
+            bar.advance()
     assert piped.getvalue() == ""
     shown = Terminal()
-    with Console(stderr=shown).progress("sharing s1", 3) as advance:
-        for _ in range(3):
-            advance(1)
-    assert "sharing s1" in shown.getvalue()
+    with Console(stdout=shown).progress("dbt build") as bar:
+        bar.total(3)
+        bar.advance(3)
+    assert "dbt build" in shown.getvalue() and "3/3" in shown.getvalue()
     quiet = Terminal()
-    with Console(mode=Mode.QUIET, stderr=quiet).progress("sharing s1", 3) as advance:
-        advance(3)
+    with Console(mode=Mode.QUIET, stdout=quiet).progress("sharing s1", 3) as bar:
+        bar.advance(3)
     assert quiet.getvalue() == ""
+
+
+def test_dbt_nodes_are_counted_on_a_terminal_only() -> None:
+    """core/dbt.py hands dbt a callback that moves the bar: the total from dbt's
+    "N of M START" lines, one step per finished node."""
+    from types import SimpleNamespace
+
+    from duckmesh.core.dbt import _node_progress
+
+    def event(name: str, **data: int) -> SimpleNamespace:
+        return SimpleNamespace(info=SimpleNamespace(name=name), data=SimpleNamespace(**data))
+
+    shown = Terminal()
+    with use_console(Console(stdout=shown)):
+        with _node_progress(["build", "--select", "sales"]) as callbacks:
+            assert len(callbacks) == 1
+            for index in (1, 2):
+                callbacks[0](event("LogStartLine", index=index, total=2))
+                callbacks[0](event("NodeFinished"))
+        with _node_progress(["--quiet", "build"]) as quiet, _node_progress(["deps"]) as deps:
+            assert quiet == deps == []
+    assert "dbt build" in shown.getvalue() and "2/2" in shown.getvalue()
+    with use_console(Console(stdout=io.StringIO())), _node_progress(["build"]) as plain:
+        assert plain == []
 
 
 def test_the_console_follows_a_redirected_stdout() -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -82,13 +82,17 @@ class Console:
         else:
             self._write(jsonlib.dumps(data, indent=2, default=str), False, None)
 
+    def shows_progress(self) -> bool:
+        """Whether ``progress`` draws a bar: normal mode, stdout a terminal."""
+        return self.mode is Mode.NORMAL and self._is_styled(self._stream(False))
+
     @contextmanager
-    def progress(self, label: str, total: float | None = None
-                 ) -> Iterator[Callable[[float], None]]:
-        """A progress bar on stderr for long work, for ``advance(amount)`` calls; on a
-        terminal in normal mode only, else nothing at all (the step lines say it)."""
-        if self.mode is not Mode.NORMAL or not self._is_styled(self._stream(True)):
-            yield _ignore
+    def progress(self, label: str, total: float | None = None) -> Iterator[Bar]:
+        """A progress bar for long work, moved by ``bar.advance(amount)``: on a terminal in
+        normal mode only, else nothing at all (the step lines say it). It is drawn at the
+        foot of stdout, and what is printed meanwhile (dbt's log too) scrolls above it."""
+        if not self.shows_progress():
+            yield Bar()
             return
         from rich.progress import (  # noqa: PLC0415 (rich: on a terminal only)
             BarColumn,
@@ -101,13 +105,9 @@ class Console:
 
         columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                    MofNCompleteColumn(), TimeElapsedColumn()]
-        with Progress(*columns, console=self._rich_console(True), transient=True) as bar:
-            task = bar.add_task(label, total=total)
-
-            def advance(amount: float = 1) -> None:
-                bar.advance(task, amount)
-
-            yield advance
+        with Progress(*columns, console=self._rich_console(False), transient=True) as drawn:
+            task = drawn.add_task(label, total=total)
+            yield Bar(drawn, task)
 
     # -- writing ----------------------------------------------------------------------
 
@@ -141,8 +141,19 @@ class Console:
             print(text, file=stream, flush=True)
 
 
-def _ignore(amount: float = 1) -> None:
-    """Progress nobody shows."""
+class Bar:
+    """A progress bar's handle; without a drawn bar (off a terminal) it does nothing."""
+
+    def __init__(self, drawn: Any = None, task: Any = None) -> None:
+        self._drawn, self._task = drawn, task
+
+    def advance(self, amount: float = 1) -> None:
+        if self._drawn is not None:
+            self._drawn.advance(self._task, amount)
+
+    def total(self, total: float) -> None:
+        if self._drawn is not None:
+            self._drawn.update(self._task, total=total)
 
 
 _current: ContextVar[Console | None] = ContextVar("duckmesh_console", default=None)

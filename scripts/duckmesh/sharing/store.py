@@ -277,7 +277,7 @@ def upload(mesh: Mesh, location: Location,
 
     total = sum(path.stat().st_size for path in paths.values())
     with errors(s3, location, state), \
-            console().progress(f"sharing {snapshot}", total) as advance:
+            console().progress(f"sharing {snapshot}", total) as bar:
         check_bucket(s3, location)
         found = read_json(s3, location, POINTER)
         previous.append(found[0].get("snapshot") if found else None)
@@ -304,7 +304,7 @@ def upload(mesh: Mesh, location: Location,
                                   ChecksumAlgorithm="SHA256", ChecksumSHA256=b64(digests[rel]))
                 done.uploaded.append(rel)
                 done.bytes_uploaded += size
-            advance(size)
+            bar.advance(size)
             if after_file is not None:
                 after_file(rel)
         index = {"snapshot": snapshot, "invocation_id": record.get("invocation_id"),
@@ -436,7 +436,7 @@ def _pull(s3: Any, location: Location, folder: Path, local: str | None, keep: in
         work.append(target)
         target.mkdir(parents=True)
         with console().progress(f"pulling {snapshot}",
-                                sum(entry["size"] for entry in index.values())) as advance:
+                                sum(entry["size"] for entry in index.values())) as bar:
             for rel, entry in sorted(index.items()):
                 path = target / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -445,12 +445,12 @@ def _pull(s3: Any, location: Location, folder: Path, local: str | None, keep: in
                     files.link_file(source, path)
                     done.reused.append(rel)
                     done.bytes_reused += entry["size"]
-                    advance(entry["size"])
+                    bar.advance(entry["size"])
                     continue
                 _download(s3, location, f"snapshots/{snapshot}/{rel}", path, entry, state)
                 done.downloaded.append(rel)
                 done.bytes_downloaded += entry["size"]
-                advance(entry["size"])
+                bar.advance(entry["size"])
         (target / INDEX).write_bytes(json.dumps(indexed[0], indent=2, sort_keys=True).encode()
                                      + b"\n")
     record = snapshots.read_record(target)

@@ -168,6 +168,12 @@ def console() -> Console:
     return found
 
 
+def step(text: str) -> None:
+    """``console().step(text)``, for the ``log=`` parameters that still take a callable
+    (their default, instead of ``print``)."""
+    console().step(text)
+
+
 @contextmanager
 def use_console(chosen: Console) -> Iterator[Console]:
     """Make ``chosen`` the console for the length of the block (one CLI invocation)."""

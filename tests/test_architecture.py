@@ -152,6 +152,18 @@ def test_the_capability_packages_hold_values_and_import_nothing() -> None:
         assert imported(tree) == set(), init
 
 
+def test_one_voice_no_print_outside_the_console() -> None:
+    """Every line of the platform goes through core/output.py's console (plain off a
+    terminal, quiet and --json modes): no print() and no `= print` default anywhere else."""
+    printing = []
+    for name, tree in modules().items():
+        if name == "duckmesh.core.output":
+            continue
+        printing += [(name, node.lineno) for node in ast.walk(tree)
+                     if isinstance(node, ast.Name) and node.id == "print"]
+    assert printing == []
+
+
 def test_the_layers_point_one_way() -> None:
     """core/ imports nothing else of the platform; nothing outside cli/ imports cli/; cli/
     imports capabilities only inside the command functions (module level: core, and the

@@ -96,6 +96,21 @@ def test_a_progress_bar_only_on_a_terminal() -> None:
     assert quiet.getvalue() == ""
 
 
+def test_lines_printed_under_a_bar_scroll_above_it() -> None:
+    """While a bar is drawn rich proxies sys.stdout; a step line then goes through the
+    bar's console, which clears the bar's line first (never text glued to the bar)."""
+    screen = Terminal()
+    with contextlib.redirect_stdout(screen):
+        voice = Console()
+        with voice.progress("sharing s1", 2) as bar:
+            voice.step("  [1/2] ports")
+            bar.advance(2)
+    shown = screen.getvalue()
+    assert shown.count("[1/2] ports") == 1
+    before = shown.split("  [1/2] ports")[0]
+    assert before.endswith("\r\x1b[2K\x1b[36m"), before[-40:]
+
+
 def test_dbt_nodes_are_counted_on_a_terminal_only() -> None:
     """core/dbt.py hands dbt a callback that moves the bar: the total from dbt's
     "N of M START" lines, one step per finished node."""

@@ -112,9 +112,10 @@ class Console:
     # -- writing ----------------------------------------------------------------------
 
     def _stream(self, err: bool) -> TextIO:
-        if err:
-            return self.stderr or sys.stderr
-        return self.stdout or sys.stdout
+        stream = (self.stderr or sys.stderr) if err else (self.stdout or sys.stdout)
+        # under a drawn progress bar rich proxies sys.stdout: write to the file behind it
+        # through the bar's own console, which prints above the bar
+        return getattr(stream, "rich_proxied_file", stream)
 
     def _is_styled(self, stream: TextIO) -> bool:
         if self.styled is not None:
@@ -136,7 +137,9 @@ class Console:
     def _write(self, text: str, err: bool, kind: str | None) -> None:
         stream = self._stream(err)
         if kind is not None and self._is_styled(stream):
-            self._rich_console(err).print(text, style=_STYLES[kind])
+            from rich.text import Text  # noqa: PLC0415 (rich: on a terminal only)
+
+            self._rich_console(err).print(Text(text, style=_STYLES[kind]))
         else:
             print(text, file=stream, flush=True)
 

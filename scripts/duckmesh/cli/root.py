@@ -5,7 +5,6 @@ so `duckmesh --help` and `duckmesh query` never import dbt."""
 from __future__ import annotations
 
 import os
-import pkgutil
 import sys
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
@@ -87,7 +86,8 @@ class LazyGroup(click.Group):
         entry = COMMANDS.get(cmd_name)
         if entry is None:
             return None
-        command = pkgutil.resolve_name(f"duckmesh.cli.{entry[0]}")
+        module, attr = entry[0].split(":")
+        command = getattr(__import__(f"duckmesh.cli.{module}", fromlist=[attr]), attr)
         return _adopt_context(command)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -17,12 +17,10 @@ are looked up at every write, so redirecting sys.stdout redirects the console.""
 
 from __future__ import annotations
 
-import json as jsonlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TextIO
 
@@ -37,18 +35,18 @@ class Mode(Enum):
 _STYLES = {"step": "cyan", "warn": "yellow", "error": "bold red"}
 
 
-@dataclass
 class Console:
     """Where the platform's lines go. ``stdout``/``stderr`` default to sys.stdout and
     sys.stderr as they are at each write; ``styled`` None means "when the stream is a
-    terminal and ``no_color`` is false"."""
+    terminal and ``no_color`` is false". (A plain class, not a dataclass: the CLI
+    imports this module on every start.)"""
 
-    mode: Mode = Mode.NORMAL
-    stdout: TextIO | None = None
-    stderr: TextIO | None = None
-    styled: bool | None = None
-    no_color: bool = False
-    _rich: dict[int, Any] = field(default_factory=dict, repr=False)
+    def __init__(self, mode: Mode = Mode.NORMAL, stdout: TextIO | None = None,
+                 stderr: TextIO | None = None, styled: bool | None = None,
+                 no_color: bool = False) -> None:
+        self.mode, self.stdout, self.stderr = mode, stdout, stderr
+        self.styled, self.no_color = styled, no_color
+        self._rich: dict[int, Any] = {}
 
     # -- the kinds of line ------------------------------------------------------------
 
@@ -75,6 +73,8 @@ class Console:
     def json(self, data: object, *, lines: bool = False) -> None:
         """The machine-readable answer: one indented document, or with ``lines`` one
         compact document per item of ``data``."""
+        import json as jsonlib  # noqa: PLC0415 (not needed to start the CLI)
+
         if lines:
             for item in data:  # type: ignore[attr-defined]
                 self._write(item if isinstance(item, str) else

@@ -20,7 +20,7 @@ def _json_mode(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
 
 
 as_json = click.option(
-    "--json", "as_json", is_flag=True, callback=_json_mode, expose_value=True,
+    "--json", "as_json", is_flag=True, callback=_json_mode,
     help="machine-readable output: JSON on stdout and nothing else")
 
 scale = click.option(

@@ -30,7 +30,8 @@ def generate(state: CliState, scale: float | None, seed: int, out: Path | None, 
 
     voice = console()
     try:
-        scale = resolve_scale(state.mesh(), scale)
+        if scale is None:  # the last build's data set (a given --out needs no mesh)
+            scale = resolve_scale(state.mesh(), scale)
         folder = out or state.mesh().data_dir(scale)
         result = generator.generate(folder, scale=scale, seed=seed, force=force)
     except ValueError as error:

@@ -161,6 +161,20 @@ def test_json_and_quiet_from_the_command_line(tmp_path: Path) -> None:
     assert console().mode is Mode.NORMAL
 
 
+def test_quiet_drops_the_step_lines_of_a_command(tmp_path: Path) -> None:
+    args = ("generate", "--scale", "0.001", "--out", str(tmp_path / "data"), "--force")
+    code, said, _ = run(*args)
+    steps = [line for line in said.splitlines() if line.startswith("  [")]
+    assert code == 0 and [line.split()[1] for line in steps] == [
+        "customers", "orders", "order", "tickets", "touches", "campaign"]
+    answer = said.splitlines()[len(steps):]
+    assert answer[0].startswith("source data (scale 0.001, seed 42) generated in ")
+    assert answer[1] == f"written to {tmp_path / 'data'}"
+    code, quiet, _ = run("-q", *args)
+    assert code == 0 and quiet.splitlines()[0].startswith("source data (scale 0.001")
+    assert quiet.splitlines()[1:] == answer[1:]
+
+
 def test_every_command_of_the_table_loads_and_helps_without_dbt() -> None:
     """The `module:attr` table names real commands, and each one's --help (the whole
     lazy group walked in one fresh process) imports neither dbt nor rich."""

@@ -8,6 +8,7 @@ import ast
 import subprocess
 import sys
 import tomllib
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -56,11 +57,12 @@ def test_requires_python_is_the_interpreter_the_tools_check() -> None:
 def test_every_third_party_import_is_a_declared_dependency() -> None:
     runtime = {Requirement(r).name.lower().replace("_", "-")
                for r in PYPROJECT["project"]["dependencies"]}
-    # the s3 extra (boto3, botocore): imported only by duckmesh.sharing.store, when a
-    # command reads or writes s3:// (docs/sharing.md); never a runtime dependency
-    s3_only = {Requirement(r).name.lower() for r in
-               PYPROJECT["project"]["optional-dependencies"]["s3"]}
-    declared = runtime | s3_only
+    # the optional extras, each imported only by the module that needs it: s3 (boto3,
+    # botocore) by duckmesh.sharing.store, legacy (ADBC, pyarrow) by duckmesh.sources.legacy,
+    # lineage (openlineage-python) by duckmesh.catalog.openlineage; never runtime ones
+    extras = {Requirement(r).name.lower() for extra in ("s3", "legacy", "lineage")
+              for r in PYPROJECT["project"]["optional-dependencies"][extra]}
+    declared = runtime | extras
     test_only = {Requirement(r).name.lower() for r in
                  PYPROJECT["project"]["optional-dependencies"]["test"]}
     distributions = metadata.packages_distributions()
@@ -79,18 +81,24 @@ def test_every_third_party_import_is_a_declared_dependency() -> None:
     assert missing == {}, f"imported but not declared in pyproject.toml: {missing}"
     assert not {"pytest", "websocket-client", "playwright"} & declared
     assert not {"boto3", "botocore", "dbt-loom", "s3fs", "moto"} & runtime
-    assert {name for name, users in imported_by_s3(s3_only).items() if users - {
-        "duckmesh.sharing.store"}} == set()
+    for extra, home in (("s3", "duckmesh.sharing.store"), ("legacy", "duckmesh.sources.legacy"),
+                        ("lineage", "duckmesh.catalog.openlineage")):
+        wanted = {Requirement(r).name.lower()
+                  for r in PYPROJECT["project"]["optional-dependencies"][extra]}
+        assert {name for name, users in imported_from(wanted, distributions).items()
+                if users - {home}} == set(), extra
     assert {"pytest", "ruff", "mypy", "playwright"} <= test_only
 
 
-def imported_by_s3(s3_only: set[str]) -> dict[str, set[str]]:
-    """Modules that import a distribution of the s3 extra."""
+def imported_from(wanted: set[str], distributions: Mapping[str, list[str]]
+                  ) -> dict[str, set[str]]:
+    """Modules that import a package of the distributions ``wanted``."""
     found: dict[str, set[str]] = {}
     for name, tree in modules().items():
         for module in imported(tree):
-            if module.split(".")[0] in s3_only:
-                found.setdefault(module.split(".")[0], set()).add(name)
+            top = module.split(".")[0]
+            if {d.lower().replace("_", "-") for d in distributions.get(top, [top])} & wanted:
+                found.setdefault(top, set()).add(name)
     return found
 
 
@@ -142,30 +150,35 @@ def test_the_cli_starts_without_importing_dbt(args: list[str], tmp_path: Path) -
     assert done.stdout.splitlines()[-1] == "0 []"
 
 
-def test_the_cli_tables_match_the_capabilities() -> None:
-    """The CLI keeps a few values of its own so that --help imports nothing heavy."""
-    from duckmesh.cli import publish, selfserve
-    from duckmesh.publish.publisher import DEFAULT_KEEP
-    from duckmesh.selfserve.domain import KINDS
-    from duckmesh.selfserve.version import DEPRECATION_NOTICE_DAYS
-
-    assert selfserve.KIND_CHOICES == sorted(KINDS)
-    assert selfserve.NOTICE_DAYS == DEPRECATION_NOTICE_DAYS
-    assert publish.DEFAULT_KEEP == DEFAULT_KEEP
+def test_the_capability_packages_hold_values_and_import_nothing() -> None:
+    """The CLI's options read their defaults and choices (DEFAULT_KEEP, SEVERITIES, KINDS)
+    from the capability packages' __init__ modules, so those modules import nothing."""
+    for init in sorted(PACKAGE.glob("*/__init__.py")):
+        if init.parent.name in ("cli", "core"):
+            continue
+        tree = ast.parse(init.read_text())
+        assert imported(tree) == set(), init
 
 
-def test_the_alert_severities_match() -> None:
-    from duckmesh.cli import observability
-    from duckmesh.observability import alerts
-
-    assert observability.SEVERITIES == alerts.SEVERITIES
+def test_one_voice_no_print_outside_the_console() -> None:
+    """Every line of the platform goes through core/output.py's console (plain off a
+    terminal, quiet and --json modes): no print() and no `= print` default anywhere else."""
+    printing = []
+    for name, tree in modules().items():
+        if name == "duckmesh.core.output":
+            continue
+        printing += [(name, node.lineno) for node in ast.walk(tree)
+                     if isinstance(node, ast.Name) and node.id == "print"]
+    assert printing == []
 
 
 def test_the_layers_point_one_way() -> None:
     """core/ imports nothing else of the platform; nothing outside cli/ imports cli/; cli/
-    imports capabilities only inside the command functions (module level: core only)."""
+    imports capabilities only inside the command functions (module level: core, and the
+    values of a capability package's __init__)."""
     wrong = []
-    for name, tree in modules().items():
+    trees = modules()
+    for name, tree in trees.items():
         layer = name.split(".")[1] if "." in name else ""
         for module in imported(tree):
             parts = module.split(".")
@@ -180,5 +193,6 @@ def test_the_layers_point_one_way() -> None:
                                          if isinstance(n, (ast.Import, ast.ImportFrom))],
                                    type_ignores=[])
             wrong += [(name, m) for m in imported(top_level)
-                      if m.startswith("duckmesh.") and m.split(".")[1] not in ("core", "cli")]
+                      if m in trees and len(m.split(".")) > 2
+                      and m.split(".")[1] not in ("core", "cli")]
     assert wrong == []

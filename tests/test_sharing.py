@@ -344,10 +344,9 @@ def test_interrupted_upload_keeps_previous_and_resumes(mesh: Path, tmp_path: Pat
                 own.server.stop()
 
         with pytest.raises(MeshError) as stopped:
-            sharing.upload(Mesh(mesh), sharing.Location.parse(url), log=lambda _: None,
+            sharing.upload(Mesh(mesh), sharing.Location.parse(url),
                            after_file=stop_after_three)
-        total = len(sharing.snapshot_files(Mesh(mesh), mesh / "published", new,
-                                           lambda _: None))
+        total = len(sharing.snapshot_files(Mesh(mesh), mesh / "published", new))
         assert str(stopped.value) == (
             f"the store at {own.endpoint} stopped answering (EndpointConnectionError): "
             f"snapshot {old} stays current in the store (3 of {total} files of {new} are "

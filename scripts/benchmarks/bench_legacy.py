@@ -9,7 +9,6 @@ Needs PostgreSQL (apt-get install -y postgresql) and the legacy extra (make lega
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
@@ -52,12 +51,11 @@ def run(args: argparse.Namespace) -> int:
                       extract=Extract("postgres", "public.invoices", "BENCH_ERP_DSN"))
     with pg_server.postgres_server() as dsn, tempfile.TemporaryDirectory() as tmp:
         _fill(dsn, args.rows)
-        os.environ["BENCH_ERP_DSN"] = dsn
         data_dir = Path(tmp)
         path = str(data_dir / spec.path)
         landing, reading = [], []
         for _ in range(args.repeat):
-            _, seconds = timed(lambda: legacy.land(spec, data_dir))
+            _, seconds = timed(lambda: legacy.land(spec, data_dir, dsn))
             landing.append(seconds)
             _, seconds = timed(lambda: duckdb.read_parquet(path).fetch_arrow_table())
             reading.append(seconds)

@@ -92,8 +92,7 @@ def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
             built = Mesh(copy.root, Settings(db=copy.root / "mesh.duckdb", data=data))
             snapshot_dir = copy.root / "published" / "current"
             files = store.snapshot_files(built, copy.root / "published",
-                                         os.readlink(snapshot_dir).rsplit("/", 1)[-1],
-                                         lambda _: None)
+                                         os.readlink(snapshot_dir).rsplit("/", 1)[-1])
             size = sum(path.stat().st_size for path in files.values())
 
             def copy_locally(target: Path) -> None:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from duckmesh.core import yamlio
+from duckmesh.core.output import console
 
 
 def declared_packages(folder: Path) -> set[str]:
@@ -72,6 +73,6 @@ def deps_args(project_dir: Path, folders: list[Path],
     missing = missing_from_lock(project_dir, folders, env)
     if not missing:
         return ["deps"]
-    print(f"      package-lock.yml lacks {', '.join(missing)} (declared in a "
-          "packages.yml): dbt deps --upgrade rewrites it; commit the new lock", flush=True)
+    console().warn(f"      package-lock.yml lacks {', '.join(missing)} (declared in a "
+                   "packages.yml): dbt deps --upgrade rewrites it; commit the new lock", err=False)
     return ["deps", "--upgrade"]

@@ -29,7 +29,7 @@ from duckmesh.build.deps import declared_packages, deps_args
 from duckmesh.consumers import impact
 from duckmesh.core import dbt, salt, yamlio
 from duckmesh.core.artifacts import load_manifest
-from duckmesh.core.output import format_table
+from duckmesh.core.output import console, format_table
 from duckmesh.core.products import ProductVersion, public_products, row_counts
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.governance import gate, offline, parse_checks, semver
@@ -154,7 +154,7 @@ def check_publish(mesh: Mesh, ws: DomainWorkspace, upstream: list[str]) -> dict 
     no upstream product); a one-line error when the domain needs a publish that is
     missing or was made by an incompatible dbt."""
     pub = published_dir(mesh)
-    publisher.check_published(mesh, log=lambda line: print(line, flush=True))
+    publisher.check_published(mesh, log=console().step)
     manifest_file, database = pub / "manifest.json", pub / "mesh.duckdb"
     if not manifest_file.is_file() or not database.is_file():
         if upstream:
@@ -217,23 +217,21 @@ def build(mesh: Mesh, name: str, scale: float, seed: int = 42,
     published = check_publish(mesh, ws, [u for u in upstream if u != ws.project])
     ws.work_dir.mkdir(parents=True, exist_ok=True)
     where = relative(ws.folder, mesh.root)
-    print(f"domain {ws.domain} ({where}): its own nodes only; "
-          + (f"upstream {', '.join(upstream)} read from the last publish"
-             if upstream else "no upstream domains"), flush=True)
+    console().step(f"domain {ws.domain} ({where}): its own nodes only; "
+                   + (f"upstream {', '.join(upstream)} read from the last publish"
+                      if upstream else "no upstream domains"))
 
     data_dir = mesh.data_dir(scale)
-    print(f"[1/4] source data -> {relative(data_dir, mesh.root)}", flush=True)
-    print(f"      {generate.describe(generate.generate(data_dir, scale=scale, seed=seed))}",
-          flush=True)
+    console().step(f"[1/4] source data -> {relative(data_dir, mesh.root)}")
+    console().step(f"      {generate.describe(generate.generate(data_dir, scale=scale, seed=seed))}")
     env = _env(mesh, ws, data_dir)
     upstream_dirs = mesh.domain_dirs() if ws.is_root else [
         mesh.root / "domains" / u for u in upstream if (mesh.root / "domains" / u).is_dir()]
     stamp = _deps_stamp(ws, upstream_dirs)
     if stamp == _read(ws.work_dir / "deps.stamp"):
-        print(f"[2/4] dbt deps in {where}: packages unchanged since the last install (skipped)",
-              flush=True)
+        console().step(f"[2/4] dbt deps in {where}: packages unchanged since the last install (skipped)")
     else:
-        print(f"[2/4] dbt deps in {where}", flush=True)
+        console().step(f"[2/4] dbt deps in {where}")
         dbt.require_success(_run(ws, deps_args(ws.folder, upstream_dirs, env), env, quiet=True),
                             "deps")
         (ws.work_dir / "deps.stamp").write_text(_deps_stamp(ws, upstream_dirs))
@@ -242,7 +240,7 @@ def build(mesh: Mesh, name: str, scale: float, seed: int = 42,
         if mirror is not None:
             env["DUCKMESH_DATA"] = str(mirror)
 
-    print(f"[3/4] dbt build -> {relative(ws.db_path, mesh.root)}", flush=True)
+    console().step(f"[3/4] dbt build -> {relative(ws.db_path, mesh.root)}")
     args = ["build", "--target-path", str(ws.target_dir)]
     build_vars = mesh_governance_vars(mesh)
     if ws.is_root:
@@ -264,7 +262,7 @@ def build(mesh: Mesh, name: str, scale: float, seed: int = 42,
         # the whole policy check, with the mesh's settings, over what this build made
         gate.require(ws, load_manifest(ws), f"domain {ws.domain}'s build", partial=True,
                      packages={ws.project}, project_dir=ws.folder,
-                     log=lambda line: print(line, flush=True))
+                     log=console().step)
     return DomainBuild(ws, bool(outcome.success), seconds, ran, upstream, published, error)
 
 
@@ -362,17 +360,17 @@ def publish(mesh: Mesh, result: DomainBuild) -> None:
 
     def log(line: str) -> None:  # other domains' products are carried: one line below
         if line.split()[0] in own or " not published " not in line:
-            print(line, flush=True)
+            console().step(line)
 
     done = publisher.publish(ws, in_build=True, log=log, prepare=merge,
                              governed=True)  # gate: build()
     published_own = sorted(r for r in done.built if r in own)
     carried_own = sorted(r for r in done.carried if r in own)
     others = len([r for r in done.carried if r not in own])
-    print(f"      published snapshot {done.snapshot}: {len(published_own)} product version(s) "
-          f"of {ws.domain} ({', '.join(published_own) or 'none'}); {others} of other domains "
-          "carried over unchanged"
-          + (f"; kept the previous {', '.join(carried_own)}" if carried_own else ""), flush=True)
+    console().step(f"      published snapshot {done.snapshot}: {len(published_own)} product version(s) "
+                   f"of {ws.domain} ({', '.join(published_own) or 'none'}); {others} of other domains "
+                   "carried over unchanged"
+                   + (f"; kept the previous {', '.join(carried_own)}" if carried_own else ""))
 
 
 def changes(ws: DomainWorkspace, published: dict | None) -> list:
@@ -391,10 +389,10 @@ def build_command(mesh: Mesh, name: str, scale: float, seed: int, full_refresh: 
     result = build(mesh, name, scale, seed, full_refresh)
     if not result.success:
         raise MeshError(f"dbt build of domain {result.ws.domain} failed: {result.error}")
-    print("[4/4] data products of this domain", flush=True)
-    print(summary(result.ws), flush=True)
-    print(f"\ndomain {result.ws.domain} built in {result.seconds:.1f}s (dbt build): "
-          f"{relative(result.ws.db_path, mesh.root)}; {len(result.ran)} nodes ran")
+    console().step("[4/4] data products of this domain")
+    console().out(summary(result.ws))
+    console().out(f"\ndomain {result.ws.domain} built in {result.seconds:.1f}s (dbt build): "
+                  f"{relative(result.ws.db_path, mesh.root)}; {len(result.ran)} nodes ran")
     return 0
 
 
@@ -405,20 +403,20 @@ def ci_command(mesh: Mesh, name: str, scale: float, seed: int, full_refresh: boo
     if not result.success:
         raise MeshError(f"domain {result.ws.domain}: dbt build failed, nothing published "
                         f"(the last publish stays current): {result.error}")
-    print("[4/4] SemVer check and publish", flush=True)
+    console().step("[4/4] SemVer check and publish")
     found = changes(result.ws, result.published)
     for change in found:
-        print(f"      {change.line()}", flush=True)
+        console().step(f"      {change.line()}")
     if any(c.unversioned_breaking for c in found):
         raise MeshError(f"domain {result.ws.domain}: a breaking change without a new version; "
                         "nothing published")
     if not found:
-        print("      no contract change (SemVer) since the last publish", flush=True)
+        console().step("      no contract change (SemVer) since the last publish")
     impact.before_publish(mesh, merged_manifest(result.published, load_manifest(result.ws),
                                                 {result.ws.project}), result.published)
     if no_publish:
-        print("      --no-publish: nothing published", flush=True)
+        console().step("      --no-publish: nothing published")
         return 0
     publish(mesh, result)
-    print(summary(result.ws), flush=True)
+    console().out(summary(result.ws))
     return 0

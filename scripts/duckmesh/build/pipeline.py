@@ -24,7 +24,7 @@ from duckmesh.consumers import impact
 from duckmesh.core import dbt, salt
 from duckmesh.core.context import BuildContext
 from duckmesh.core.locks import require_writable
-from duckmesh.core.output import format_table
+from duckmesh.core.output import console, format_table
 from duckmesh.core.products import public_products, row_counts
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.governance import gate, parse_checks
@@ -92,16 +92,16 @@ def prepare(mesh: Mesh, scale: float, seed: int, changed_only: bool = False) -> 
     domains installed (dbt deps) and the BEFORE_BUILD steps."""
     salt.ensure(mesh)  # before anything runs: in CI a missing salt stops the build here
     ctx = BuildContext(mesh, scale, mesh.data_dir(scale), seed=seed, changed_only=changed_only)
-    print(f"[1/4] source data -> {relative(ctx.data_dir, mesh.root)}", flush=True)
+    console().step(f"[1/4] source data -> {relative(ctx.data_dir, mesh.root)}")
     result = generate.generate(ctx.data_dir, scale=scale, seed=seed)
-    print(f"      {generate.describe(result)}", flush=True)
+    console().step(f"      {generate.describe(result)}")
     quarantine.keep_private(mesh)  # personal data of an older build: 0640 files, 0750 folders
 
     if build_state.deps_current(mesh):
-        print("[2/4] dbt deps: packages installed and unchanged since the last install "
-              "(skipped); then the checks before dbt", flush=True)
+        console().step("[2/4] dbt deps: packages installed and unchanged since the last install "
+                       "(skipped); then the checks before dbt")
     else:
-        print("[2/4] dbt deps (install the domains), then the checks before dbt", flush=True)
+        console().step("[2/4] dbt deps (install the domains), then the checks before dbt")
         env = {**mesh.env(), **ctx.dbt_env}
         dbt.require_success(dbt.run_dbt(mesh, deps_args(mesh.root, mesh.domain_dirs(), env),
                                         ctx.dbt_env, quiet=True), "deps")
@@ -111,8 +111,7 @@ def prepare(mesh: Mesh, scale: float, seed: int, changed_only: bool = False) -> 
     reused = build_state.data_step_overrides(mesh, ctx.data_dir) if changed_only else None
     for step in BEFORE_BUILD:
         if reused is not None and step.data_step:
-            print(f"      {step.name}: source data unchanged since the last build, skipped",
-                  flush=True)
+            console().step(f"      {step.name}: source data unchanged since the last build, skipped")
             build_state.restore(ctx, reused.get(step.name, {}))
             continue
         _timed(ctx, step.name, partial(step.run, ctx))
@@ -128,19 +127,19 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
     except MeshError:
         record_stopped(mesh, options)
         raise
-    print(f"[3/4] dbt build -> {relative(mesh.db_path, mesh.root)}", flush=True)
+    console().step(f"[3/4] dbt build -> {relative(mesh.db_path, mesh.root)}")
     build_args = ["build"]
     if options.select:
         build_args += ["--select", options.select]
     if options.full_refresh:
         build_args.append("--full-refresh")
     elif build_state.switched_data_set(mesh, ctx.data_dir):
-        print("      another data set than the last build (scale, seed or DUCKMESH_DATA): "
-              "--full-refresh, so incremental products are rebuilt", flush=True)
+        console().step("      another data set than the last build (scale, seed or DUCKMESH_DATA): "
+                       "--full-refresh, so incremental products are rebuilt")
         build_args.append("--full-refresh")
     if options.changed_only and not options.select:
         selection, reason = build_state.selection(mesh, ctx.data_dir)
-        print(f"      --changed-only: {reason}", flush=True)
+        console().step(f"      --changed-only: {reason}")
         build_args += selection
     # the files dbt is about to parse: `duckmesh governance check` judges this build's
     # manifest without dbt while they stay so (governance/inputs.py)
@@ -163,8 +162,8 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
     if ctx.success and not options.select:
         build_state.save(mesh, ctx.data_dir, build_state.data_records(ctx), options.scale)
     if options.changed_only and ctx.success and build_state.nothing_ran(ctx.artifacts):
-        print(f"\nnothing changed since the last build ({ctx.build_seconds:.1f}s): "
-              f"{mesh.db_path} is up to date")
+        console().out(f"\nnothing changed since the last build ({ctx.build_seconds:.1f}s): "
+                      f"{mesh.db_path} is up to date")
         return 0
     try:
         step_errors = run_after_build(ctx)
@@ -174,14 +173,14 @@ def build(mesh: Mesh, options: BuildOptions) -> int:
             raise governance_error
         if step_errors:
             raise MeshError("; ".join(step_errors))
-        print("[4/4] data products", flush=True)
-        print(summary(ctx), flush=True)
+        console().step("[4/4] data products")
+        console().out(summary(ctx))
     finally:
         ctx.close()
     total = time.perf_counter() - started
-    print(f"\n{step_line(ctx.step_times)}")
-    print(f"mesh built in {total:.1f}s (dbt build {ctx.build_seconds:.1f}s) "
-          f"at scale {options.scale:g}: {mesh.db_path}")
+    console().out(f"\n{step_line(ctx.step_times)}")
+    console().out(f"mesh built in {total:.1f}s (dbt build {ctx.build_seconds:.1f}s) "
+                  f"at scale {options.scale:g}: {mesh.db_path}")
     return 0
 
 
@@ -209,8 +208,8 @@ def link_current_data(mesh: Mesh, folder: Path) -> None:
         partial.symlink_to(os.path.relpath(folder, link.parent), target_is_directory=True)
         os.replace(partial, link)
     except OSError as error:
-        print(f"      note: could not link {relative(link, mesh.root)} to the build's data "
-              f"({error}); plain dbt needs DUCKMESH_DATA set", flush=True)
+        console().warn(f"      note: could not link {relative(link, mesh.root)} to the build's data "
+                       f"({error}); plain dbt needs DUCKMESH_DATA set", err=False)
 
 
 def record_stopped(mesh: Mesh, options: BuildOptions) -> None:
@@ -222,7 +221,7 @@ def record_stopped(mesh: Mesh, options: BuildOptions) -> None:
     try:
         observability.after_build(ctx)
     except MeshError as error:
-        print(f"observability: the stopped run was not recorded ({error})", flush=True)
+        console().warn(f"observability: the stopped run was not recorded ({error})", err=False)
     finally:
         ctx.close()
 
@@ -233,8 +232,8 @@ def run_after_build(ctx: BuildContext) -> list[str]:
     guarded = False
     for step in AFTER_BUILD:
         if guarded and step.publishes:
-            print(f"      {step.name}: skipped (nothing published; the published snapshot is "
-                  "unchanged)", flush=True)
+            console().step(f"      {step.name}: skipped (nothing published; the published snapshot is "
+                           "unchanged)")
             continue
         try:
             _timed(ctx, step.name, partial(step.run, ctx))

@@ -20,6 +20,7 @@ from duckmesh.catalog.odcs import odcs_contract, validate_odcs
 from duckmesh.catalog.odps import descriptor_files, odps_product, validate_odps
 from duckmesh.core.artifacts import Artifacts
 from duckmesh.core.context import BuildContext
+from duckmesh.core.output import console
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.core.sql import quote_ident, sql_path
 
@@ -324,18 +325,17 @@ def after_build(context: BuildContext) -> None:
                           source_columns=context.source_columns)
     except duckdb.Error as error:
         raise MeshError(f"catalog: could not write {SCHEMA} tables: {error}") from error
-    print(f"      catalog: {len(catalog.records)} product versions -> {SCHEMA}.*, "
-          f"contracts in {relative(contracts_dir(context.mesh), context.mesh.root)}",
-          flush=True)
+    console().step(f"      catalog: {len(catalog.records)} product versions -> {SCHEMA}.*, "
+                   f"contracts in {relative(contracts_dir(context.mesh), context.mesh.root)}")
     if openlineage.enabled():
         try:
             artifacts = context.artifacts or Artifacts.load(context.mesh)
             sent = openlineage.emit(context.mesh, catalog, artifacts.run_results)
         except MeshError as error:  # the build itself is done: lineage is reported, not fatal
-            print(f"      warning: {error}", flush=True)
+            console().warn(f"      warning: {error}", err=False)
         else:
-            print(f"      OpenLineage: {sent.events} events ({sent.products} product runs) "
-                  f"-> {sent.where}", flush=True)
+            console().step(f"      OpenLineage: {sent.events} events ({sent.products} product "
+                           f"runs) -> {sent.where}")
 
 
 def load(mesh: Mesh) -> Catalog:

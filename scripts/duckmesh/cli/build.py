@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import click
 
+from duckmesh.cli import params
 from duckmesh.cli.state import CliState, pass_state
-from duckmesh.cli.types import SCALE
 
 
 @click.command(help="Generate (or reuse) the source data at --scale, install the domains "
                     "(dbt deps), dbt build every domain and the consumer project into the "
                     "DuckDB file (DUCKMESH_DB, default mesh.duckdb), then print the products.")
-@click.option("--scale", type=SCALE, default=None,
-              help="data size; 1 = 100k customers, 1M orders (default: the scale of the "
-                   "last build, else 0.1)")
-@click.option("--seed", type=int, default=42, show_default=True, help="generator seed")
-@click.option("--select", default=None, help="dbt selector (default: everything)")
-@click.option("--full-refresh", is_flag=True, help="rebuild incremental models")
+@params.scale
+@params.seed
+@params.select
+@params.full_refresh
 @click.option("--changed-only", is_flag=True,
               help="build only what changed since the last successful build "
                    "(state:modified+); everything when the source data changed")
@@ -47,10 +45,9 @@ def build(state: CliState, scale: float | None, seed: int, select: str | None, f
                     "product is carried over unchanged.")
 @click.option("--domain", required=True,
               help="the domain (a folder under domains/, or the root's domain)")
-@click.option("--scale", type=SCALE, default=None,
-              help="data size (default: the scale of the last build, else 0.1)")
-@click.option("--seed", type=int, default=42, show_default=True, help="generator seed")
-@click.option("--full-refresh", is_flag=True, help="rebuild incremental models")
+@params.scale
+@params.seed
+@params.full_refresh
 @click.option("--no-publish", is_flag=True, help="stop after the checks")
 @pass_state
 def ci(state: CliState, domain: str, scale: float | None, seed: int, full_refresh: bool,

@@ -3,7 +3,6 @@ for people, --json for machines."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -11,14 +10,17 @@ from typing import Any
 
 import click
 
+from duckmesh.cli import params
 from duckmesh.cli.state import CliState, pass_state
+from duckmesh.core.output import console
 from duckmesh.core.project import MeshError
-
-json_option = click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 
 
 def _emit(as_json: bool, data: object, text: str) -> int:
-    print(json.dumps(data, indent=2, default=str) if as_json else text)
+    if as_json:
+        console().json(data)
+    else:
+        console().out(text)
     return 0
 
 
@@ -45,7 +47,7 @@ def catalog() -> None:
 
 @catalog.command("list", help="every product version")
 @click.option("--domain", default=None, help="only this domain")
-@json_option
+@params.as_json
 @_with_catalog
 def list_(mesh: Any, cat: Any, domain: str | None, as_json: bool) -> int:
     from duckmesh.catalog import queries
@@ -56,7 +58,7 @@ def list_(mesh: Any, cat: Any, domain: str | None, as_json: bool) -> int:
 
 @catalog.command(help="products whose name, description, owner, tags or columns match TEXT")
 @click.argument("text")
-@json_option
+@params.as_json
 @_with_catalog
 def search(mesh: Any, cat: Any, text: str, as_json: bool) -> int:
     from duckmesh.catalog import queries
@@ -67,9 +69,9 @@ def search(mesh: Any, cat: Any, text: str, as_json: bool) -> int:
 
 
 @catalog.command(help="one product: versions, owner, schema, SLOs")
-@click.argument("product", metavar="DOMAIN.PRODUCT")
+@params.product
 @click.option("--version", type=int, default=None, help="one version (default: latest)")
-@json_option
+@params.as_json
 @_with_catalog
 def show(mesh: Any, cat: Any, product: str, version: int | None, as_json: bool) -> int:
     from duckmesh.catalog import queries
@@ -80,11 +82,11 @@ def show(mesh: Any, cat: Any, product: str, version: int | None, as_json: bool) 
 
 
 @catalog.command(help="what feeds a product / what it feeds")
-@click.argument("product", metavar="DOMAIN.PRODUCT")
+@params.product
 @click.option("--upstream", is_flag=True, help="only what it reads")
 @click.option("--downstream", is_flag=True, help="only who reads it")
 @click.option("--columns", is_flag=True, help="column-level lineage")
-@json_option
+@params.as_json
 @_with_catalog
 def lineage(mesh: Any, cat: Any, product: str, upstream: bool, downstream: bool,
             columns: bool, as_json: bool) -> int:
@@ -112,7 +114,7 @@ def lineage(mesh: Any, cat: Any, product: str, upstream: bool, downstream: bool,
 @catalog.command(help="write ODCS + ODPS descriptors to a folder")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="folder (default target/catalog/contracts)")
-@json_option
+@params.as_json
 @_with_catalog
 def export(mesh: Any, cat: Any, out: Path | None, as_json: bool) -> int:
     from duckmesh.catalog import store
@@ -126,11 +128,12 @@ def export(mesh: Any, cat: Any, out: Path | None, as_json: bool) -> int:
 
 @catalog.command(help="fail when committed descriptors drift from the generated ones")
 @click.argument("folder", type=click.Path(path_type=Path))
-@json_option
+@params.as_json
 @_with_catalog
 def check(mesh: Any, cat: Any, folder: Path, as_json: bool) -> int:
     from duckmesh.catalog import store
 
+    voice = console()
     committed = folder.resolve()
     if not committed.is_dir():
         raise MeshError(f"{committed} is not a folder of committed descriptors; create it "
@@ -138,23 +141,21 @@ def check(mesh: Any, cat: Any, folder: Path, as_json: bool) -> int:
     drift = store.descriptor_drift(cat, committed)
     problems = store.schema_problems(cat)
     if as_json:
-        print(json.dumps({"drift": drift, "invalid": problems}, indent=2))
+        voice.json({"drift": drift, "invalid": problems})
     if drift or problems:
-        if not as_json:
-            for line in drift + problems:
-                print(f"  {line}")
+        for line in drift + problems:
+            voice.out(f"  {line}")
         raise MeshError(f"{len(drift)} descriptor(s) in {folder} drift from the "
                         f"generated ones and {len(problems)} schema error(s): refresh with "
                         f"`duckmesh catalog export --out {folder}` and commit")
-    if not as_json:
-        print(f"{len(cat.records) * 2} descriptors in {folder} match the mesh")
+    voice.out(f"{len(cat.records) * 2} descriptors in {folder} match the mesh")
     return 0
 
 
 @catalog.command(help="write the static HTML catalog site")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="folder (default target/catalog/site)")
-@json_option
+@params.as_json
 @_with_catalog
 def site(mesh: Any, cat: Any, out: Path | None, as_json: bool) -> int:
     from duckmesh.catalog import site as catalog_site
@@ -166,7 +167,7 @@ def site(mesh: Any, cat: Any, out: Path | None, as_json: bool) -> int:
 
 
 @catalog.command(help="rebuild the mesh_catalog tables and descriptors from target/")
-@json_option
+@params.as_json
 @pass_state
 def refresh(state: CliState, as_json: bool) -> int:
     from duckmesh.catalog import store
@@ -187,5 +188,6 @@ def openlineage_(mesh: Any, cat: Any) -> int:
     from duckmesh.core.artifacts import Artifacts
 
     sent = openlineage.emit(mesh, cat, Artifacts.load(mesh).run_results)
-    print(f"OpenLineage: {sent.events} events ({sent.products} product runs) -> {sent.where}")
+    console().out(f"OpenLineage: {sent.events} events ({sent.products} product runs) -> "
+                  f"{sent.where}")
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from duckmesh.cli.state import CliState, pass_state
+from duckmesh.core.output import console
 from duckmesh.core.project import MeshError
 
 
@@ -25,7 +26,7 @@ def consumer() -> None:
 def list_(state: CliState, product: str) -> int:
     from duckmesh.consumers.impact import listing
 
-    print(listing(state.mesh(), product))
+    console().out(listing(state.mesh(), product))
     return 0
 
 
@@ -45,6 +46,7 @@ def register(state: CliState, manifest: Path, name: str | None, owner: str | Non
     from duckmesh.core.project import relative
     from duckmesh.publish.access import consumer_groups
 
+    voice = console()
     mesh = state.mesh()
     published = manifest_for_list(mesh)
 
@@ -54,10 +56,10 @@ def register(state: CliState, manifest: Path, name: str | None, owner: str | Non
         return unserved(published, reads) + [f.message for f in denied]
 
     path, found = run_register(mesh, manifest, published, name, owner, refuse)
-    print(f"registered {found[0].consumer} ({found[0].owner}) -> {relative(path, mesh.root)}:")
+    voice.out(f"registered {found[0].consumer} ({found[0].owner}) -> {relative(path, mesh.root)}:")
     for read in found:
-        print(f"  {read.package}.{read.product} {read.spec}: "
-              f"{', '.join(read.columns) or '(no columns named)'}")
+        voice.out(f"  {read.package}.{read.product} {read.spec}: "
+                  f"{', '.join(read.columns) or '(no columns named)'}")
     return 0
 
 
@@ -79,6 +81,7 @@ def consumer_init(state: CliState, folder: Path, products: tuple[str, ...],
     from duckmesh.publish import snapshots
     from duckmesh.sharing import consumer as starter
 
+    voice = console()
     if source is None:
         try:
             source = str(snapshots.published_dir(state.mesh()))
@@ -87,11 +90,11 @@ def consumer_init(state: CliState, folder: Path, products: tuple[str, ...],
                             "s3://BUCKET/PREFIX") from None
     wanted = [p.strip() for item in products for p in item.split(",") if p.strip()]
     written = starter.init(folder, source, wanted, reader)
-    print(f"wrote a dbt project that reads the mesh through dbt-loom into {folder.resolve()}:")
+    voice.out(f"wrote a dbt project that reads the mesh through dbt-loom into {folder.resolve()}:")
     for path in written:
-        print(f"  {path.relative_to(folder.resolve())}")
+        voice.out(f"  {path.relative_to(folder.resolve())}")
     extra = " s3fs" if source.startswith("s3://") else ""
-    print(f"next: pip install dbt-duckdb==1.11.1 dbt-loom==0.9.6{extra}"
-          f" (or `make consumer` in the mesh's repository), then cd {folder} && dbt build "
-          "--profiles-dir .")
+    voice.out(f"next: pip install dbt-duckdb==1.11.1 dbt-loom==0.9.6{extra}"
+              f" (or `make consumer` in the mesh's repository), then cd {folder} && dbt build "
+              "--profiles-dir .")
     return 0

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 import click
 
+from duckmesh.cli import params
 from duckmesh.cli.state import CliState, pass_state
+from duckmesh.core.output import console
 from duckmesh.core.project import MeshError
 
 
@@ -20,7 +21,7 @@ def governance() -> None:
 @governance.command(help="Run the governance policies over the mesh (dbt run-operation "
                          "mesh_governance; over its saved manifest when no file changed "
                          "since) and print the report; exit 1 when any is an error.")
-@click.option("--json", "as_json", is_flag=True, help="print JSON (CI annotations)")
+@params.as_json
 @click.option("--dbt", "in_dbt", is_flag=True,
               help="run the policies in dbt even when the saved manifest is current")
 @pass_state
@@ -32,7 +33,10 @@ def check(state: CliState, as_json: bool, in_dbt: bool) -> int:
     # and the policies over compiled SQL (P13, P06/P12 by lineage) on the last build's
     # manifest, as the gate before every publish runs them
     report = with_compiled(mesh, run_check(mesh, saved=not in_dbt))
-    print(json.dumps(report.as_dict(), indent=2) if as_json else report.text())
+    if as_json:
+        console().json(report.as_dict())
+    else:
+        console().out(report.text())
     return 1 if report.errors else 0
 
 
@@ -43,12 +47,13 @@ def check(state: CliState, as_json: bool, in_dbt: bool) -> int:
               help="baseline manifest (default: the published one)")
 @click.option("--after", type=click.Path(path_type=Path), default=None,
               help="new manifest (default: target/manifest.json)")
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@params.as_json
 @pass_state
 def diff(state: CliState, before: Path | None, after: Path | None, as_json: bool) -> int:
     from duckmesh.governance import semver
     from duckmesh.governance.report import published_manifest_path
 
+    voice = console()
     mesh = state.mesh()
     labels = ("--before" if before else "the published manifest",
               "--after" if after else "the build's manifest")
@@ -62,7 +67,7 @@ def diff(state: CliState, before: Path | None, after: Path | None, as_json: bool
         raise MeshError(f"cannot compare {before} with {after}: a node lacks what dbt writes "
                         f"({type(error).__name__}: {error}). {semver.MANIFEST_FIX}") from error
     if as_json:
-        print(json.dumps([asdict(c) for c in changes], indent=2))
+        voice.json([asdict(c) for c in changes])
     else:
-        print("\n".join(c.line() for c in changes) or "no product changes")
+        voice.out("\n".join(c.line() for c in changes) or "no product changes")
     return 1 if any(c.unversioned_breaking for c in changes) else 0

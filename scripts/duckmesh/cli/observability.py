@@ -3,22 +3,21 @@ observability package, print."""
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import click
 
+from duckmesh.cli import params
 from duckmesh.cli.state import CliState, pass_state
 from duckmesh.cli.types import COUNT, DAYS
-from duckmesh.core.output import format_table
+from duckmesh.core.output import console, format_table
 from duckmesh.core.project import Mesh, MeshError
-
-SEVERITIES = ("error", "warning")  # observability.alerts.SEVERITIES, worst first
+from duckmesh.observability import SEVERITIES
 
 
 def _progress(message: str) -> None:
-    print(f"  {message}", file=sys.stderr, flush=True)
+    console().step(f"  {message}", err=True)
 
 
 @click.command(help="Record target/run_results.json and manifest.json as a run in the "
@@ -33,15 +32,16 @@ def observe(state: CliState, as_of: str | None) -> int:
     from duckmesh.observability.config import load_config
     from duckmesh.observability.pipeline import observe as record_run
 
+    voice = console()
     mesh = state.mesh()
     config = load_config(mesh, as_of=as_of)
-    print("observability: recording target/run_results.json", file=sys.stderr, flush=True)
+    voice.step("observability: recording target/run_results.json", err=True)
     artifacts = Artifacts.load(mesh)
     observation = record_run(mesh.root, mesh.db_path, artifacts.manifest,
                              artifacts.run_results, config, progress=_progress)
     for problem in observation.problems:
-        print(f"observability: warning: {problem}", file=sys.stderr)
-    print(observation.summary())
+        voice.warn(f"observability: warning: {problem}")
+    voice.out(observation.summary())
     return 0
 
 
@@ -62,6 +62,7 @@ def status(state: CliState, html: Path | None) -> int:
     from duckmesh.observability.store import connect
     from duckmesh.observability.views import product_status
 
+    voice = console()
     mesh = state.mesh()
     with connect(mesh.db_path, create=False) as con:
         statuses = product_status(con)
@@ -71,15 +72,15 @@ def status(state: CliState, html: Path | None) -> int:
                  s.slo_state, _number(s.availability_pct, 1, "%"),
                  f"{s.open_errors} error, {s.open_warnings} warning"
                  if s.open_errors or s.open_warnings else "0"] for s in statuses]
-        print(format_table(["product", "owner", "version", "last build (UTC)", "rows",
-                            "SLO", "availability", "open alerts"], rows))
+        voice.out(format_table(["product", "owner", "version", "last build (UTC)", "rows",
+                                "SLO", "availability", "open alerts"], rows))
         if html:
-            print(f"report: {write_report(con, html.resolve())}")
+            voice.out(f"report: {write_report(con, html.resolve())}")
     return 0
 
 
 @click.command(help="Per run: build status, rows, build time, freshness lag, SLO breaches.")
-@click.argument("product", metavar="DOMAIN.PRODUCT")
+@params.product
 @click.option("--limit", type=COUNT, default=20, show_default=True, help="runs to show")
 @pass_state
 def history(state: CliState, product: str, limit: int) -> int:
@@ -87,6 +88,7 @@ def history(state: CliState, product: str, limit: int) -> int:
     from duckmesh.observability.store import connect
     from duckmesh.observability.views import product_history
 
+    voice = console()
     mesh = state.mesh()
     with connect(mesh.db_path, create=False) as con:
         runs = product_history(con, product, limit)
@@ -95,15 +97,15 @@ def history(state: CliState, product: str, limit: int) -> int:
              "missing" if h.rows is None else f"{h.rows:,}", _number(h.build_seconds, 2),
              _number(h.freshness_lag_hours), h.breaches or "none", str(h.alerts_raised)]
             for h in runs]
-    print(format_table(["run started (UTC)", "run", "status", "version", "build", "rows",
-                        "build s", "lag h", "SLO breaches", "new alerts"], rows))
+    voice.out(format_table(["run started (UTC)", "run", "status", "version", "build", "rows",
+                            "build s", "lag h", "SLO breaches", "new alerts"], rows))
     return 0
 
 
 @click.command(help="List alerts (open ones by default). The exit code is 1 when an open "
                     "alert of --fail-on severity or worse exists, so CI can gate on it.")
 @click.option("--all", "include_resolved", is_flag=True, help="include resolved alerts")
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@params.as_json
 @click.option("--product", default=None, metavar="DOMAIN.PRODUCT")
 @click.option("--fail-on", type=click.Choice([*SEVERITIES, "never"]), default="error",
               show_default=True, help="severity that makes the exit code 1")
@@ -113,28 +115,28 @@ def alerts(state: CliState, include_resolved: bool, as_json: bool, product: str 
     from duckmesh.observability.alerts import query_alerts
     from duckmesh.observability.store import connect
 
+    voice = console()
     mesh = state.mesh()
     if product is not None:
         _known_product(mesh, product)
     with connect(mesh.db_path, create=False) as con:
         found = query_alerts(con, include_resolved=include_resolved, product=product)
     if as_json:
-        for alert in found:
-            print(alert.to_json())
+        voice.json([alert.to_json() for alert in found], lines=True)
     elif found:
-        print(format_table(
+        voice.out(format_table(
             ["id", "status", "severity", "product", "owner", "raised (UTC)", "message"],
             [[str(a.alert_id), a.status, a.severity, a.product, a.owner, _time(a.raised_at),
               a.message] for a in found]))
     else:
-        print("no open alerts" if not include_resolved else "no alerts")
+        voice.out("no open alerts" if not include_resolved else "no alerts")
     if fail_on == "never":
         return 0
     gate = SEVERITIES[: SEVERITIES.index(fail_on) + 1]
     failing = [a for a in found if a.status == "open" and a.severity in gate]
     if failing:
-        print(f"duckmesh alerts: {len(failing)} open alert(s) of severity "
-              f"{' or '.join(gate)}", file=sys.stderr)
+        voice.error(f"duckmesh alerts: {len(failing)} open alert(s) of severity "
+                    f"{' or '.join(gate)}")
         return 1
     return 0
 
@@ -150,6 +152,7 @@ def ledger(state: CliState, runs_opt: int | None, days: float | None) -> int:
     from duckmesh.observability.store import connect
     from duckmesh.observability.views import all_ledgers
 
+    voice = console()
     if runs_opt is not None and days is not None:
         raise click.UsageError("--runs and --days exclude each other")
     mesh = state.mesh()
@@ -165,8 +168,8 @@ def ledger(state: CliState, runs_opt: int | None, days: float | None) -> int:
 
     window = (f"the runs of the {days:g} days up to the newest run" if days is not None
               else f"the last {runs} runs")
-    print(f"SLO ledger over {window}, the newest run included")
-    print(format_table(
+    voice.out(f"SLO ledger over {window}, the newest run included")
+    voice.out(format_table(
         ["product", "runs", "availability", "target", "freshness hit", "build p50 s",
          "build p95 s"],
         [[r.product, str(r.runs), _number(r.availability_pct, 1, "%"),

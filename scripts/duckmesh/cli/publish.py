@@ -6,15 +6,14 @@ from typing import TYPE_CHECKING
 
 import click
 
+from duckmesh.cli import params
 from duckmesh.cli.state import CliState, pass_state
+from duckmesh.core.output import console
 from duckmesh.core.project import MeshError
 
 if TYPE_CHECKING:
     from duckmesh.core.project import Mesh
     from duckmesh.publish.publisher import Published
-
-DEFAULT_KEEP = 3  # publish.publisher.DEFAULT_KEEP
-
 
 PREVIOUS = "\x00previous"  # --rollback given without a value
 
@@ -29,8 +28,7 @@ PREVIOUS = "\x00previous"  # --rollback given without a value
                    "every later one until --remove")
 @click.option("--remove", "remove", default=None, metavar="CONSUMER",
               help="stop writing the file of a consumer registered with --for, and publish")
-@click.option("--keep", type=int, default=DEFAULT_KEEP, show_default=True,
-              help="snapshots kept for rollback")
+@params.keep
 @click.option("--rollback", "rollback_to", is_flag=False, flag_value=PREVIOUS, default=None,
               metavar="SNAPSHOT",
               help="make an older snapshot current again (default: the previous one)")
@@ -54,6 +52,7 @@ def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, kee
     from duckmesh.publish.publisher import publish as publish_snapshot
     from duckmesh.publish.publisher import remove_consumer
 
+    voice = console()
     mesh = state.mesh()
     pub = snapshots.published_dir(mesh)
     if to is not None:
@@ -68,19 +67,19 @@ def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, kee
         verified = snapshots.read_verified(pub)
         outside = snapshots.outside_problem(pub)
         if outside:
-            print(f"! {outside}: readers do not read a kept snapshot (`duckmesh publish "
-                  "--verify` says which to roll back to)")
+            voice.warn(f"! {outside}: readers do not read a kept snapshot (`duckmesh publish "
+                       "--verify` says which to roll back to)", err=False)
         for name in snapshots.snapshots(pub):
             try:
                 record = snapshots.read_record(pub / "snapshots" / name)
             except MeshError as error:
-                print(f"{'*' if name == current else ' '} {name}  DAMAGED: {error}")
+                voice.out(f"{'*' if name == current else ' '} {name}  DAMAGED: {error}")
                 continue
             checked = (f"  verified {verified['verified_at']}"
                        if name == current and verified.get("snapshot") == name else "")
-            print(f"{'*' if name == current else ' '} {name}  {len(record['products'])} "
-                  f"product versions  consumers: {', '.join(record['consumers']) or '-'}"
-                  + checked)
+            voice.out(f"{'*' if name == current else ' '} {name}  {len(record['products'])} "
+                      f"product versions  consumers: {', '.join(record['consumers']) or '-'}"
+                      + checked)
         return 0
     if verify_snapshot is not None:
         if not verify_snapshot.strip():
@@ -90,9 +89,9 @@ def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, kee
         damaged = 0
         for name, problems in snapshots.verify_snapshots(
                 mesh, None if verify_snapshot == PREVIOUS else verify_snapshot):
-            print(f"snapshot {name}: " + ("intact" if not problems else "DAMAGED"))
+            voice.out(f"snapshot {name}: " + ("intact" if not problems else "DAMAGED"))
             for problem in problems:
-                print(f"  {problem}")
+                voice.out(f"  {problem}")
             damaged += bool(problems)
         if damaged:
             good = snapshots.last_good(pub)
@@ -106,17 +105,17 @@ def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, kee
                                      "--list`, or no value for the previous snapshot",
                                      param_hint="'--rollback'")
         target = snapshots.rollback(mesh, None if rollback_to == PREVIOUS else rollback_to)
-        print(f"rolled back: published/current -> snapshots/{target}")
+        voice.out(f"rolled back: published/current -> snapshots/{target}")
         return 0
     if remove is not None:
         done = remove_consumer(mesh, remove, keep=keep)
-        print(f"removed consumer {remove}: its file is no longer published")
+        voice.out(f"removed consumer {remove}: its file is no longer published")
     else:
         done = publish_snapshot(mesh, consumers=list(consumers), keep=keep, force=force)
     if done.unchanged:
         held = f", {len(done.carried)} held back as published" if done.carried else ""
-        print(f"unchanged: snapshot {done.snapshot} kept ({len(done.built)} product versions "
-              f"as published{held}; --force writes a new one)")
+        voice.out(f"unchanged: snapshot {done.snapshot} kept ({len(done.built)} product versions "
+                  f"as published{held}; --force writes a new one)")
     else:
         _print_published(done)
     return 0
@@ -125,20 +124,22 @@ def publish(state: CliState, consumers: tuple[str, ...], remove: str | None, kee
 def _share(mesh: Mesh, to: str) -> int:
     from duckmesh.sharing import store
 
+    voice = console()
     location = store.Location.parse(to)
     shared = store.upload(mesh, location)
     copied = (f", {len(shared.copied)} copied in the store from the previous snapshot "
               "(same SHA-256)" if shared.copied else "")
-    print(f"shared snapshot {shared.snapshot} at {location}: {len(shared.uploaded)} files "
-          f"uploaded ({shared.bytes_uploaded / 1e6:,.1f} MB){copied}, {len(shared.skipped)} "
-          "already there with the same SHA-256; "
-          + ("the pointer was already on it" if shared.already_current
-             else f"{location.url('current.json')} now points to it"))
+    voice.out(f"shared snapshot {shared.snapshot} at {location}: {len(shared.uploaded)} files "
+              f"uploaded ({shared.bytes_uploaded / 1e6:,.1f} MB){copied}, {len(shared.skipped)} "
+              "already there with the same SHA-256; "
+              + ("the pointer was already on it" if shared.already_current
+                 else f"{location.url('current.json')} now points to it"))
     return 0
 
 
 def _print_published(done: Published) -> None:
-    print(f"published snapshot {done.snapshot}: {len(done.built)} product versions built, "
-          f"{len(done.carried)} kept from the previous snapshot, {len(done.dropped)} left out")
+    voice = console()
+    voice.out(f"published snapshot {done.snapshot}: {len(done.built)} product versions built, "
+              f"{len(done.carried)} kept from the previous snapshot, {len(done.dropped)} left out")
     for consumer in done.consumers:
-        print(f"  published/consumers/{consumer}/mesh.duckdb")
+        voice.out(f"  published/consumers/{consumer}/mesh.duckdb")

@@ -13,16 +13,16 @@ Imports DuckDB and nothing of dbt, so it starts at once."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from duckmesh.cli import params
 from duckmesh.cli.state import CliState, pass_state
 from duckmesh.core.names import InvalidInput
-from duckmesh.core.output import format_table
+from duckmesh.core.output import console, format_table
 from duckmesh.core.project import Mesh, MeshError, relative
 
 if TYPE_CHECKING:
@@ -35,11 +35,12 @@ if TYPE_CHECKING:
 @click.option("--db", type=click.Path(path_type=Path), default=None,
               help="database file (default: published/mesh.duckdb; a consumer reads "
                    "published/consumers/<name>/mesh.duckdb)")
-@click.option("--json", "as_json", is_flag=True, help="print JSON lines")
+@params.as_json
 @pass_state
 def query(state: CliState, sql: str, db: Path | None, as_json: bool) -> int:
     import duckdb
 
+    voice = console()
     if not sql.strip().strip(";").strip():
         raise InvalidInput("no SQL given: pass one query, e.g. `duckmesh query \"select "
                            "count(*) as n from sales.orders\"`")
@@ -84,11 +85,11 @@ def query(state: CliState, sql: str, db: Path | None, as_json: bool) -> int:
     finally:
         con.close()
     if as_json:
-        for row in rows:
-            print(json.dumps(dict(zip(headers, row)), default=str))
+        voice.json([dict(zip(headers, row)) for row in rows], lines=True)
     else:
-        print(format_table(headers, [["" if v is None else str(v) for v in row] for row in rows]))
-        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+        voice.out(format_table(headers, [["" if v is None else str(v) for v in row]
+                                         for row in rows]))
+        voice.out(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return 0
 
 

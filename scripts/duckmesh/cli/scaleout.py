@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from duckmesh.cli import params
 from duckmesh.cli.state import CliState, pass_state
-from duckmesh.cli.types import SCALE
+from duckmesh.core.output import console
 
 
 @click.group("scale-out", help="The same project on Spark through dbt-spark (profile target "
@@ -18,47 +17,48 @@ def scale_out() -> None:
 
 @scale_out.command(help="Build the whole mesh on a local Spark session into Parquet tables "
                         "under DUCKMESH_SPARK_DIR (default target/spark).")
-@click.option("--scale", type=SCALE, default=0.1, show_default=True, help="data size")
-@click.option("--seed", type=int, default=42, show_default=True, help="generator seed")
-@click.option("--select", default=None, help="dbt selector (default: everything)")
-@click.option("--full-refresh", is_flag=True, help="rebuild incremental models")
+@params.scale
+@params.seed
+@params.select
+@params.full_refresh
 @pass_state
-def build(state: CliState, scale: float, seed: int, select: str | None,
+def build(state: CliState, scale: float | None, seed: int, select: str | None,
           full_refresh: bool) -> int:
+    from duckmesh.build.state import resolve_scale
     from duckmesh.scaleout.spark import build_on_spark
 
-    return build_on_spark(state.mesh(), scale, seed, select, full_refresh)
+    mesh = state.mesh()
+    return build_on_spark(mesh, resolve_scale(mesh, scale), seed, select, full_refresh)
 
 
 @scale_out.command(help="For every public product version: rows and a checksum of Spark's "
                         "Parquet output read with DuckDB, against the DuckDB build's table. "
                         "Exit 1 when any product differs.")
-@click.option("--json", "as_json", is_flag=True, help="one JSON document")
+@params.as_json
 @pass_state
 def compare(state: CliState, as_json: bool) -> int:
     from duckmesh.core.output import format_table
     from duckmesh.scaleout.spark import compare as compare_engines
     from duckmesh.scaleout.spark import data_set_mismatch
 
+    voice = console()
     results = compare_engines(state.mesh())
     if as_json:
-        print(json.dumps([{**r.__dict__, "equal": r.equal} for r in results], default=str,
-                         indent=2))
-    else:
-        rows = [[r.product, f"{r.duckdb_rows:,}", f"{r.spark_rows:,}",
-                 "equal" if r.equal else "DIFFERENT"] for r in results]
-        print(format_table(["product", "duckdb rows", "spark rows", "contents"], rows))
-        for r in results:
-            for side, sample in (("DuckDB", r.only_in_duckdb), ("Spark", r.only_in_spark)):
-                for values in sample:
-                    print(f"  {r.product}: only in {side}: {values}")
+        voice.json([{**r.__dict__, "equal": r.equal} for r in results])
+    rows = [[r.product, f"{r.duckdb_rows:,}", f"{r.spark_rows:,}",
+             "equal" if r.equal else "DIFFERENT"] for r in results]
+    voice.out(format_table(["product", "duckdb rows", "spark rows", "contents"], rows))
+    for r in results:
+        for side, sample in (("DuckDB", r.only_in_duckdb), ("Spark", r.only_in_spark)):
+            for values in sample:
+                voice.out(f"  {r.product}: only in {side}: {values}")
     differing = [r.product for r in results if not r.equal]
     if differing:
-        print(f"\n{len(differing)} of {len(results)} products differ: {', '.join(differing)}")
+        voice.warn(f"\n{len(differing)} of {len(results)} products differ: "
+                   f"{', '.join(differing)}", err=False)
         mismatch = data_set_mismatch(state.mesh())
         if mismatch:
-            print(f"note: {mismatch}")
+            voice.warn(f"note: {mismatch}", err=False)
         return 1
-    if not as_json:
-        print(f"\nall {len(results)} product versions are equal on Spark and DuckDB")
+    voice.out(f"\nall {len(results)} product versions are equal on Spark and DuckDB")
     return 0

@@ -10,11 +10,11 @@ from pathlib import Path
 import click
 
 from duckmesh.cli.state import CliState, pass_state
+from duckmesh.core.output import console
+from duckmesh.selfserve import DEPRECATION_NOTICE_DAYS, KINDS
 
 EPILOG = ("exit codes: 0 done, 1 governance gaps remain or dbt failed, "
           "2 invalid input, 3 refused to overwrite (use --force)")
-KIND_CHOICES = ["aggregate", "consumer", "source"]  # selfserve.domain.KINDS
-NOTICE_DAYS = 90  # selfserve.version.DEPRECATION_NOTICE_DAYS (P08)
 
 
 @click.command("new-domain", epilog=EPILOG,
@@ -24,7 +24,7 @@ NOTICE_DAYS = 90  # selfserve.version.DEPRECATION_NOTICE_DAYS (P08)
 @click.argument("name")
 @click.option("--owner", required=True, help='owning team, e.g. "Finance Team"')
 @click.option("--email", required=True, help="the owning team's e-mail")
-@click.option("--kind", required=True, type=click.Choice(KIND_CHOICES),
+@click.option("--kind", required=True, type=click.Choice(sorted(KINDS)),
               help="source-aligned, aggregate or consumer-aligned")
 @click.option("--description", default=None, help="one line on what it owns")
 @click.option("--force", is_flag=True, help="overwrite an existing folder")
@@ -32,21 +32,22 @@ NOTICE_DAYS = 90  # selfserve.version.DEPRECATION_NOTICE_DAYS (P08)
 def new_domain(state: CliState, name: str, owner: str, email: str, kind: str,
                description: str | None, force: bool) -> int:
     from duckmesh.core.project import relative
-    from duckmesh.selfserve.domain import KINDS, DomainRequest, domain_files
+    from duckmesh.selfserve.domain import DomainRequest, domain_files
     from duckmesh.selfserve.domain import new_domain as scaffold_domain
 
+    voice = console()
     mesh = state.mesh()
     request = DomainRequest(name, owner, email, kind, description)
     folder = scaffold_domain(mesh, request, force=force)
-    print(f"created {relative(folder, mesh.root)}/ ({KINDS[kind]})")
+    voice.out(f"created {relative(folder, mesh.root)}/ ({KINDS[kind]})")
     for relative_path in domain_files(request):
-        print(f"  {relative(folder / relative_path, mesh.root)}")
-    print(f"registered domains/{name} in packages.yml; the next build's dbt deps adds it to "
-          "package-lock.yml (commit both with the domain)")
-    print("\nnext steps:")
-    print(f"  1. ./duckmesh new-product {name} <product> --sql query.sql   (or --from <model>)")
-    print("  2. write the descriptions marked '# TODO: describe' in its YAML")
-    print("  3. ./duckmesh build   (installs the new domain with dbt deps)")
+        voice.out(f"  {relative(folder / relative_path, mesh.root)}")
+    voice.out(f"registered domains/{name} in packages.yml; the next build's dbt deps adds it to "
+              "package-lock.yml (commit both with the domain)")
+    voice.out("\nnext steps:")
+    voice.out(f"  1. ./duckmesh new-product {name} <product> --sql query.sql   (or --from <model>)")
+    voice.out("  2. write the descriptions marked '# TODO: describe' in its YAML")
+    voice.out("  3. ./duckmesh build   (installs the new domain with dbt deps)")
     return 0
 
 
@@ -72,6 +73,7 @@ def new_domain(state: CliState, name: str, owner: str, email: str, kind: str,
 def new_product(state: CliState, domain: str, name: str, source_model: str | None,
                 sql_file: str | None, primary_key: str | None, description: str | None,
                 force: bool) -> int:
+    voice = console()
     if (source_model is None) == (sql_file is None):
         raise click.UsageError("give exactly one of --from MODEL or --sql FILE")
     from duckmesh.core.project import relative
@@ -82,42 +84,42 @@ def new_product(state: CliState, domain: str, name: str, source_model: str | Non
         mesh, domain, name, source_model=source_model,
         sql_file=Path(sql_file).resolve() if sql_file else None,
         primary_key=primary_key, description=description, force=force)
-    print(f"created product {draft.domain}.{draft.spec.name} v1")
-    print(f"  {relative(draft.sql_path, mesh.root)}")
-    print(f"  {relative(draft.yml_path, mesh.root)}")
-    print("\ncontract (types read from DuckDB):")
+    voice.out(f"created product {draft.domain}.{draft.spec.name} v1")
+    voice.out(f"  {relative(draft.sql_path, mesh.root)}")
+    voice.out(f"  {relative(draft.yml_path, mesh.root)}")
+    voice.out("\ncontract (types read from DuckDB):")
     width = max(len(c.name) for c in draft.spec.columns)
     for column in draft.spec.columns:
         key = "  primary key" if column.name == draft.spec.primary_key else ""
-        print(f"  {column.name.ljust(width)}  {column.data_type}{key}")
+        voice.out(f"  {column.name.ljust(width)}  {column.data_type}{key}")
     if draft.done:
-        print("\ndone for you:")
+        voice.out("\ndone for you:")
         for note in draft.done:
-            print(f"  - {note}")
+            voice.out(f"  - {note}")
     if draft.notes:
-        print("\nbefore it passes governance:")
+        voice.out("\nbefore it passes governance:")
         for note in draft.notes:
-            print(f"  - {note}")
-    print("\nnext: ./duckmesh build")
+            voice.out(f"  - {note}")
+    voice.out("\nnext: ./duckmesh build")
     return 0
 
 
 @click.command("new-version", epilog=EPILOG,
                help="Copy the latest version's SQL to <product>_v<N+1>.sql, set "
                     "latest_version, and give the old version a deprecation_date "
-                    f"{NOTICE_DAYS} days from today (P08).")
+                    f"{DEPRECATION_NOTICE_DAYS} days from today (P08).")
 @click.argument("target", metavar="DOMAIN.PRODUCT")
 @click.option("--deprecation-date", default=None, metavar="YYYY-MM-DD",
-              help=f"at least {NOTICE_DAYS} days from today")
+              help=f"at least {DEPRECATION_NOTICE_DAYS} days from today")
 @click.option("--force", is_flag=True, help="overwrite <product>_v<N+1>.sql")
 @pass_state
 def new_version(state: CliState, target: str, deprecation_date: str | None,
                 force: bool) -> int:
     from duckmesh.core.names import InvalidInput
     from duckmesh.core.project import relative
-    from duckmesh.selfserve.version import DEPRECATION_NOTICE_DAYS
     from duckmesh.selfserve.version import new_version as scaffold_version
 
+    voice = console()
     mesh = state.mesh()
     date = None
     if deprecation_date:
@@ -127,16 +129,16 @@ def new_version(state: CliState, target: str, deprecation_date: str | None,
             raise InvalidInput(f"--deprecation-date {deprecation_date!r} is not a date "
                                "(YYYY-MM-DD)") from error
     made = scaffold_version(mesh, target, date, force=force)
-    print(f"created {made.domain}.{made.product} v{made.new_version} "
-          f"(a copy of v{made.old_version}); latest_version: {made.new_version}")
-    print(f"  {relative(made.sql_path, mesh.root)}")
-    print(f"  {relative(made.yml_path, mesh.root)}")
-    print(f"proposed: v{made.old_version} deprecated on {made.deprecation_date} "
-          f"({DEPRECATION_NOTICE_DAYS} days' notice, P08); change it with --deprecation-date")
-    print("\nnext steps:")
-    print(f"  1. make the breaking change in {relative(made.sql_path, mesh.root)} and "
-          f"give v{made.new_version} its own columns in the YAML if they differ")
-    print("  2. ./duckmesh build")
+    voice.out(f"created {made.domain}.{made.product} v{made.new_version} "
+              f"(a copy of v{made.old_version}); latest_version: {made.new_version}")
+    voice.out(f"  {relative(made.sql_path, mesh.root)}")
+    voice.out(f"  {relative(made.yml_path, mesh.root)}")
+    voice.out(f"proposed: v{made.old_version} deprecated on {made.deprecation_date} "
+              f"({DEPRECATION_NOTICE_DAYS} days' notice, P08); change it with --deprecation-date")
+    voice.out("\nnext steps:")
+    voice.out(f"  1. make the breaking change in {relative(made.sql_path, mesh.root)} and "
+              f"give v{made.new_version} its own columns in the YAML if they differ")
+    voice.out("  2. ./duckmesh build")
     return 0
 
 
@@ -180,33 +182,34 @@ def adopt(state: CliState, path: str, domain: str, owner: str | None, email: str
     from duckmesh.selfserve.adopt.project import parse_vars
     from duckmesh.selfserve.rules import EXIT_GAPS
 
+    voice = console()
     mesh = state.mesh()
     request = AdoptRequest(Path(path), domain, owner=owner, email=email,
                            products=parse_products(products), variables=parse_vars(variables),
                            marts_dir=marts_dir, link=link, force=force, update=update)
     adoption = adopt_project(mesh, request)
     verb = "updated" if adoption.updated else "adopted"
-    print(f"\n{verb} {path} as domain {adoption.domain} "
-          f"({relative(adoption.folder, mesh.root)}, registered in packages.yml)")
+    voice.out(f"\n{verb} {path} as domain {adoption.domain} "
+              f"({relative(adoption.folder, mesh.root)}, registered in packages.yml)")
     for spec in adoption.products:
         casts = [c.name for c in spec.columns if c.cast_applied]
         cast_note = f", cast {', '.join(casts)} (P05/P10)" if casts else ""
-        print(f"  product {adoption.domain}.{spec.name} v1 ({len(spec.columns)} columns, "
-              f"lifecycle experimental{cast_note})")
+        voice.out(f"  product {adoption.domain}.{spec.name} v1 ({len(spec.columns)} columns, "
+                  f"lifecycle experimental{cast_note})")
     if adoption.left_out:
-        print(f"\nleft out (not part of a dbt package): {', '.join(adoption.left_out)}")
+        voice.out(f"\nleft out (not part of a dbt package): {', '.join(adoption.left_out)}")
     for note in adoption.notes:
-        print(f"  - {note}")
+        voice.out(f"  - {note}")
     for warning in adoption.warnings:
-        print(f"\nwarning: {warning}")
+        voice.warn(f"\nwarning: {warning}", err=False)
     errors = [g for g in adoption.gaps if g.severity == "error"]
-    print(f"\nstill missing (governance check): {len(errors)} error(s), "
-          f"{len(adoption.gaps) - len(errors)} warning(s)")
+    voice.out(f"\nstill missing (governance check): {len(errors)} error(s), "
+              f"{len(adoption.gaps) - len(errors)} warning(s)")
     for gap in adoption.gaps:
-        print(gap.line())
-    print("\nnext steps:")
+        voice.out(gap.line())
+    voice.out("\nnext steps:")
     for line in checklist(adoption.gaps, adoption.domain):
-        print(f"  {line}")
+        voice.out(f"  {line}")
     return EXIT_GAPS if errors else 0
 
 
@@ -220,14 +223,15 @@ def adopt(state: CliState, path: str, domain: str, owner: str | None, email: str
 def doctor(state: CliState, verbose: bool) -> int:
     from duckmesh.selfserve.doctor import diagnose
 
+    voice = console()
     mesh = state.mesh()
     findings = diagnose(mesh)
     shown = findings if verbose else [f for f in findings if f.status != "ok"]
-    print(f"duckmesh doctor: {mesh.root}")
+    voice.out(f"duckmesh doctor: {mesh.root}")
     for finding in shown:
-        print(finding.line())
+        voice.out(finding.line())
     failed = [f for f in findings if f.status == "fail"]
     warned = [f for f in findings if f.status == "warn"]
-    print(f"{len(findings) - len(failed) - len(warned)} ok, {len(warned)} warning(s), "
-          f"{len(failed)} failure(s)")
+    voice.out(f"{len(findings) - len(failed) - len(warned)} ok, {len(warned)} warning(s), "
+              f"{len(failed)} failure(s)")
     return 1 if failed else 0

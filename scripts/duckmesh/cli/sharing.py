@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from duckmesh.core.output import console
+
 
 def _size(count: int) -> str:
     return f"{count / 1e6:,.1f} MB"
@@ -23,11 +25,12 @@ def _size(count: int) -> str:
 def pull(url: str, folder: Path | None, keep: int) -> int:
     from duckmesh.sharing import store
 
+    voice = console()
     done = store.pull(store.Location.parse(url), folder or Path("published"), keep=keep)
     if done.up_to_date:
-        print(f"up to date: {done.folder} holds snapshot {done.snapshot} (every file verified)")
+        voice.out(f"up to date: {done.folder} holds snapshot {done.snapshot} (every file verified)")
         return 0
-    print(f"pulled snapshot {done.snapshot} into {done.folder}: {len(done.downloaded)} files "
-          f"downloaded ({_size(done.bytes_downloaded)}), {len(done.reused)} unchanged "
-          f"({_size(done.bytes_reused)}), every file verified by SHA-256")
+    voice.out(f"pulled snapshot {done.snapshot} into {done.folder}: {len(done.downloaded)} files "
+              f"downloaded ({_size(done.bytes_downloaded)}), {len(done.reused)} unchanged "
+              f"({_size(done.bytes_reused)}), every file verified by SHA-256")
     return 0

@@ -27,7 +27,7 @@ from pathlib import Path
 from duckmesh.consumers import registry
 from duckmesh.consumers.reads import Products, Read, Version, mesh_reads, products
 from duckmesh.core.context import BuildContext
-from duckmesh.core.output import format_table
+from duckmesh.core.output import console, format_table
 from duckmesh.core.project import Mesh, MeshError
 from duckmesh.core.types import canonical_type
 from duckmesh.governance.report import published_manifest_path
@@ -204,13 +204,13 @@ def stop_on_errors(findings: list[Finding], seconds: float, log: bool = True) ->
     warnings = [f for f in findings if f.severity == "warn"]
     if log:
         for finding in warnings:
-            print(f"      {finding.line()}", flush=True)
+            console().warn(f"      {finding.line()}", err=False)
     if errors:
         lines = "\n".join(f"  - {f.message}" for f in errors)
         raise MeshError(f"consumer impact: {len(errors)} read(s) would break; nothing "
                         f"published:\n{lines}")
     if log:
-        print(f"      consumer impact: no consumer's read breaks ({seconds:.2f}s)", flush=True)
+        console().step(f"      consumer impact: no consumer's read breaks ({seconds:.2f}s)")
 
 
 def before_publish(mesh: Mesh, after: dict, published: dict | None = None) -> list[Finding]:
@@ -232,7 +232,7 @@ def after_build(ctx: BuildContext) -> None:
         before_publish(ctx.mesh, ctx.artifacts.manifest)
     except MeshError as error:
         if not ctx.success:  # the build's own failure is reported first: say it here
-            print(f"      {error}", flush=True)
+            console().error(f"      {error}", err=False)
         raise
 
 

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
+from duckmesh.core.output import console
 from duckmesh.core.project import Mesh, MeshError
 
 
@@ -72,11 +73,38 @@ def invoke(args: list[str], env: dict[str, str] | None = None,
     ``cwd``: the folder dbt runs in (parse_state_env: paths under ``root`` relative to
     it)."""
     env = parse_state_env(env or {}, cwd, root) if cwd is not None else dict(env or {})
-    with _profile_env(env), chdir(cwd) if cwd is not None else nullcontext():
+    with _profile_env(env), chdir(cwd) if cwd is not None else nullcontext(), \
+            _node_progress(args) as counting:
         try:
-            return dbtRunner(callbacks=callbacks or []).invoke([*colour_args(), *args])
+            return dbtRunner(callbacks=[*(callbacks or []), *counting]).invoke(
+                [*colour_args(), *args])
         finally:
             close_duckdb()
+
+
+# the dbt commands whose nodes a progress bar counts
+_NODE_COMMANDS = {"build", "run", "test", "seed", "snapshot"}
+
+
+@contextmanager
+def _node_progress(args: list[str]) -> Iterator[list[Callable[[Any], None]]]:
+    """On a terminal, a bar of dbt's finished nodes (``N/M``) under dbt's own log, as a
+    dbt callback; nothing anywhere else, nor for a ``--quiet`` dbt."""
+    voice = console()
+    command = next((arg for arg in args if not arg.startswith("-")), "")
+    if command not in _NODE_COMMANDS or "--quiet" in args or not voice.shows_progress():
+        yield []
+        return
+    with voice.progress(f"dbt {command}") as bar:
+
+        def count(event: Any) -> None:
+            name = event.info.name
+            if name == "LogStartLine":
+                bar.total(event.data.total)
+            elif name == "NodeFinished":
+                bar.advance()
+
+        yield [count]
 
 
 def close_duckdb() -> None:

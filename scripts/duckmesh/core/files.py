@@ -17,6 +17,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from duckmesh.core import output
+
 FOLDER = 0o750
 FILE = 0o640
 # bits a private folder / file never has: group write, anything for others (a file: no
@@ -44,7 +46,7 @@ def _tighten(path: Path, loose: int, most: int) -> tuple[int, int] | None:
 
 
 def private_dir(path: Path, folder_mode: int = FOLDER,
-                log: Callable[[str], None] | None = print, why: str = "personal data") -> Path:
+                log: Callable[[str], None] | None = output.step, why: str = "personal data") -> Path:
     """``path`` as a folder of mode ``folder_mode`` at most: created so (with its missing
     parents), or tightened, saying so through ``log``, when it exists with looser modes."""
     if not path.exists():
@@ -58,7 +60,7 @@ def private_dir(path: Path, folder_mode: int = FOLDER,
     return path
 
 
-def private_tree(root: Path, log: Callable[[str], None] | None = print,
+def private_tree(root: Path, log: Callable[[str], None] | None = output.step,
                  why: str = "personal data") -> int:
     """Every folder under ``root`` (itself included) at most 0750 and every file at most
     0640; one line through ``log`` when anything was looser. Returns how many changed."""

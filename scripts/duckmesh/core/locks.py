@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from duckmesh.core import output
 from duckmesh.core.project import MeshError
 
 
@@ -55,7 +56,7 @@ def require_writable(path: Path) -> None:
 
 
 @contextmanager
-def waiting_lock(path: Path, what: str, log: Callable[[str], None] = print) -> Iterator[None]:
+def waiting_lock(path: Path, what: str, log: Callable[[str], None] = output.step) -> Iterator[None]:
     """Hold the exclusive lock file ``path`` for the block (``what``: the work it
     serialises, for the message). A holder is waited for, with one line naming it
     (the PID and command line it wrote into the file), never failed on. The lock is an

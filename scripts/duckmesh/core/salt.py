@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from duckmesh.core import files
+from duckmesh.core import files, output
 from duckmesh.core.project import Mesh, MeshError, relative
 
 FILE_ENV = "DUCKMESH_PII_SALT_FILE"
@@ -113,7 +113,7 @@ def _write(path: Path, value: str, log: Callable[[str], None] | None) -> None:
     files.write_private(path, value, 0o600)
 
 
-def ensure(mesh: Mesh, log: Callable[[str], None] | None = print) -> Path:
+def ensure(mesh: Mesh, log: Callable[[str], None] | None = output.step) -> Path:
     """The salt file, ready for a build: written from DUCKMESH_PII_SALT when set,
     generated once when missing (outside CI), checked for 32 bytes of randomness, kept
     0600 in a 0700 folder (tightened, with a line through ``log``, when looser). Raises

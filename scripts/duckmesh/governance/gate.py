@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from duckmesh.core import yamlio
+from duckmesh.core.output import step
 from duckmesh.core.project import Mesh, MeshError
 from duckmesh.governance import declared_reads, inputs, offline, parse_checks, pii, report
 from duckmesh.governance.report import Violation
@@ -155,7 +156,7 @@ def hook_passed(manifest: dict, run_results: dict | None) -> bool:
 
 def require(mesh: Mesh, manifest: dict, what: str, *, partial: bool = False,
             packages: set[str] | None = None, project_dir: Path | None = None,
-            log: Callable[[str], None] = print, quiet: bool = False,
+            log: Callable[[str], None] = step, quiet: bool = False,
             macros_ran: bool = False) -> GateResult:
     """Raise GovernanceFailed, listing every error, when ``manifest`` breaks a policy;
     ``quiet``: say nothing when it passes without warnings."""

@@ -24,7 +24,6 @@ import itertools
 import json
 import os
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import jinja2
 
 from duckmesh.core import yamlio
+from duckmesh.core.output import console
 from duckmesh.core.project import Mesh
 
 PACKAGE = "duckmesh_platform"
@@ -120,7 +120,7 @@ def _env_var(name: str, default: Any = _UNSET) -> Any:
 
 def _log(message: Any, info: bool = False) -> str:
     if info:
-        print(message, file=sys.stderr)
+        console().step(str(message), err=True)
     return ""
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from duckmesh.core import yamlio
 from duckmesh.core.context import BuildContext
+from duckmesh.core.output import console
 from duckmesh.core.project import Mesh, MeshError, relative
 
 # ref('model'), ref('package', 'model'), each optionally with v=N
@@ -201,4 +202,4 @@ def check(mesh: Mesh) -> None:
 def before_build(ctx: BuildContext) -> None:
     """The build step: stop before dbt on any finding."""
     check(ctx.mesh)
-    print("      project files: versions and cross-domain refs OK", flush=True)
+    console().step("      project files: versions and cross-domain refs OK")

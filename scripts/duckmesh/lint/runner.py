@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+from duckmesh.core.output import console
 from duckmesh.core.project import Mesh, relative
 
 
@@ -32,7 +33,7 @@ def lint(mesh: Mesh, fix: bool = False, paths: list[str] | None = None) -> int:
     env.setdefault("DUCKMESH_DATA", str(mesh.root / "data" / "lint"))
     command = [sys.executable, "-m", "sqlfluff", "fix" if fix else "lint",
                *(paths or sql_paths(mesh))]
-    print("$ sqlfluff", " ".join(command[3:]), flush=True)
+    console().step(f"$ sqlfluff {' '.join(command[3:])}")
     if sys.stdout.isatty():  # sqlfluff's own colours and progress on the terminal
         return subprocess.run(command, cwd=mesh.root, env=env).returncode
     # else relayed line by line through this process's stdout (a log, a pipe, a caller

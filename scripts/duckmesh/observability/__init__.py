@@ -13,4 +13,8 @@ appended after every ``dbt build`` (the ``pipeline.after_build`` step) or on dem
 - ``report``   a standalone HTML page with inline SVG charts per product
 - ``pipeline`` the whole sequence for one run
 - ``cli``      ``duckmesh observe``, ``status``, ``history``, ``alerts``, ``ledger``
+
+The values here are read by the CLI's options; this module imports nothing.
 """
+
+SEVERITIES = ("error", "warning")  # alert severities, worst first

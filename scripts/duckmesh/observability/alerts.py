@@ -8,19 +8,16 @@ stdout as one readable line each (``Alert.line``)."""
 from __future__ import annotations
 
 import json
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
 
 import duckdb
 
+from duckmesh.core.output import console
 from duckmesh.observability.store import SCHEMA
-
-SEVERITIES = ("error", "warning")
 
 
 @dataclass(frozen=True)
@@ -124,8 +121,8 @@ def query_alerts(con: duckdb.DuckDBPyConnection, include_resolved: bool = False,
 
 
 def deliver(alerts: list[Alert], alert_file: Path, webhook_url: str | None,
-            timeout: float = 5.0, out: TextIO | None = None) -> list[str]:
-    """JSON lines to ``alert_file``, one readable line each to ``out`` (stdout), one
+            timeout: float = 5.0) -> list[str]:
+    """JSON lines to ``alert_file``, one readable line each on the console, one
     POST of ``{"alerts": [...]}`` to the webhook. Returns delivery problems (never
     raises)."""
     if not alerts:
@@ -139,9 +136,8 @@ def deliver(alerts: list[Alert], alert_file: Path, webhook_url: str | None,
     except OSError as error:
         problems.append(f"could not append alerts to {alert_file}: {error} (set alert_file "
                         "in vars.duckmesh_observability or DUCKMESH_ALERT_FILE)")
-    stream = out or sys.stdout
     for alert in alerts:
-        print(alert.line(), file=stream, flush=True)
+        console().warn(alert.line(), err=False)
     if webhook_url:
         body = json.dumps({"alerts": [json.loads(line) for line in lines]}).encode()
         request = urllib.request.Request(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from duckmesh.core.context import BuildContext
+from duckmesh.core.output import console
 from duckmesh.core.project import MeshError, relative
 from duckmesh.observability import alerts as alerting
 from duckmesh.observability.anomaly import Anomaly, detect
@@ -260,8 +260,8 @@ def after_build(context: BuildContext) -> None:
     """AFTER_BUILD step: record the build that just ran, even a failed one."""
     mesh = context.mesh
     if not mesh.manifest_path.exists():
-        print("observability: no target/manifest.json (dbt failed before parsing); "
-              "run not recorded", flush=True)
+        console().warn("observability: no target/manifest.json (dbt failed before parsing); "
+                       "run not recorded", err=False)
         return
     config = load_config(mesh)
     try:
@@ -278,5 +278,5 @@ def after_build(context: BuildContext) -> None:
         raise MeshError(f"could not record the run in {mesh.db_path}: {error!r} on a value "
                         "of the build (a bug: please report it with this message)") from error
     for problem in observation.problems:
-        print(f"observability: warning: {problem}", file=sys.stderr, flush=True)
-    print(observation.summary(), flush=True)
+        console().warn(f"observability: warning: {problem}")
+    console().step(observation.summary())

@@ -34,11 +34,13 @@ import duckdb
 from duckmesh.core import salt
 from duckmesh.core.artifacts import Artifacts
 from duckmesh.core.context import BuildContext
+from duckmesh.core.output import console, step
 from duckmesh.core.products import ProductVersion, port_path, public_products
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.core.sql import qualified_name, quote_ident, sql_path
 from duckmesh.governance import gate
 from duckmesh.publish import (
+    DEFAULT_KEEP,
     access,
     files,
     gates,
@@ -52,7 +54,6 @@ from duckmesh.publish import (
 from duckmesh.publish.consumers import write_consumer
 from duckmesh.publish.plan import NOT_BUILT, Plan, plan
 
-DEFAULT_KEEP = 3
 # zstd at level 1 rather than DuckDB's default 3: at scale 1 the ten ports take 2.9
 # instead of 3.7 CPU s to write and come out 3% smaller (107 against 110 MB); reading
 # costs the same (zstd decodes at one speed whatever the level)
@@ -108,7 +109,7 @@ def _connect_mesh(mesh: Mesh, in_build: bool) -> duckdb.DuckDBPyConnection:
 
 
 def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_KEEP,
-            in_build: bool = False, log: Callable[[str], None] = print,
+            in_build: bool = False, log: Callable[[str], None] = step,
             artifacts: Artifacts | None = None,
             database: duckdb.DuckDBPyConnection | None = None,
             data_set: str | None = None, force: bool = False,
@@ -325,7 +326,7 @@ def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[list[str]]:
 def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, ProductVersion],
                     previous_root: Path | None, previous_record: dict, in_build: bool,
                     snapshot: str, database: duckdb.DuckDBPyConnection | None,
-                    guard: ports.Guard, log: Callable[[str], None] = print,
+                    guard: ports.Guard, log: Callable[[str], None] = step,
                     gated: gates.GateResult | None = None,
                     verified: dict[str, str] | None = None) -> dict:
     """Write the snapshot database and the Parquet ports; return the products' entries.
@@ -504,7 +505,7 @@ def _latest_views(con: duckdb.DuckDBPyConnection, products: list[ProductVersion]
 
 # -- the build's steps and the command ----------------------------------------------------
 
-def check_published(mesh: Mesh, log: Callable[[str], None] = print) -> str | None:
+def check_published(mesh: Mesh, log: Callable[[str], None] = step) -> str | None:
     """Before dbt reads the last publish (governance P09 compares with its manifest, a
     domain build reads its products): ``current`` points into published/snapshots/ and
     its publish.json and manifest.json are intact (by SHA-256), else it is re-pointed at
@@ -521,7 +522,7 @@ def check_published(mesh: Mesh, log: Callable[[str], None] = print) -> str | Non
 def before_build(ctx: BuildContext) -> None:
     """BEFORE_BUILD step: the publish the build compares with can be trusted
     (check_published)."""
-    check_published(ctx.mesh, log=lambda line: print(line, flush=True))
+    check_published(ctx.mesh, log=console().step)
 
 
 
@@ -529,37 +530,37 @@ def after_build(ctx: BuildContext) -> None:
     """AFTER_BUILD step: publish what passed (set DUCKMESH_PUBLISH=off to skip)."""
     modes.not_world_readable(ctx.mesh.db_path)  # the domains' private working area
     if not ctx.mesh.settings.publish:
-        print("      publish skipped (DUCKMESH_PUBLISH=off)", flush=True)
+        console().step("      publish skipped (DUCKMESH_PUBLISH=off)")
         return
     if not ctx.results_written:  # ctx.artifacts are then the last build's
-        print("      nothing published: the build failed before dbt wrote its results; "
-              "the published snapshot is unchanged", flush=True)
+        console().warn("      nothing published: the build failed before dbt wrote its results; "
+                       "the published snapshot is unchanged", err=False)
         return
     if not ctx.governed:
-        print("      nothing published: governance reported errors (below); the published "
-              "snapshot is unchanged", flush=True)
+        console().warn("      nothing published: governance reported errors (below); the published "
+                       "snapshot is unchanged", err=False)
         return
     try:
-        done = publish(ctx.mesh, in_build=True, log=lambda line: print(line, flush=True),
+        done = publish(ctx.mesh, in_build=True, log=console().step,
                        artifacts=ctx.artifacts, database=ctx.database(), governed=True,
                        data_set=f"{relative(ctx.data_dir, ctx.mesh.root)} seed {ctx.seed}",
                        source_columns=ctx.source_columns)
     except MeshError:
         if not ctx.success:
-            print("      nothing published: the build failed before dbt wrote its results; "
-                  "the published snapshot is unchanged", flush=True)
+            console().warn("      nothing published: the build failed before dbt wrote its results; "
+                           "the published snapshot is unchanged", err=False)
             return
         raise
     if done.unchanged:  # what passed is as published; what was held back keeps its version
         held = f", {len(done.carried)} held back as published" if done.carried else ""
-        print(f"      unchanged: snapshot {done.snapshot} kept ({len(done.built)} product "
-              f"versions{held}, their consumers and access as published; verified "
-              f"{done.verified_at})", flush=True)
+        console().step(f"      unchanged: snapshot {done.snapshot} kept ({len(done.built)} product "
+                       f"versions{held}, their consumers and access as published; verified "
+                       f"{done.verified_at})")
     else:
-        print(f"      published {len(done.built)} product versions -> published/ "
-              f"(snapshot {done.snapshot}"
-              + (f", {len(done.carried)} kept from the previous one" if done.carried else "")
-              + ")", flush=True)
+        console().step(f"      published {len(done.built)} product versions -> published/ "
+                       f"(snapshot {done.snapshot}"
+                       + (f", {len(done.carried)} kept from the previous one" if done.carried else "")
+                       + ")")
     gated = sorted(r for r, why in {**done.carried, **done.dropped}.items()
                    if why.startswith(gates.GATE))
     if gated and ctx.success:
@@ -570,7 +571,7 @@ def after_build(ctx: BuildContext) -> None:
 
 
 def remove_consumer(mesh: Mesh, name: str, keep: int = DEFAULT_KEEP,
-                    log: Callable[[str], None] = print) -> Published:
+                    log: Callable[[str], None] = step) -> Published:
     """`publish --remove NAME`: forget a consumer registered with `--for` and publish a
     snapshot without its file (older snapshots keep theirs until pruned)."""
     consumer, groups = access.check_consumer(name), set(access.consumer_groups(mesh.root))

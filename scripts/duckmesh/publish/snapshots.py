@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from duckmesh.core import output
 from duckmesh.core.locks import waiting_lock
 from duckmesh.core.project import Mesh, MeshError
 from duckmesh.publish import access, verify
@@ -38,7 +39,7 @@ def snapshots(pub: Path) -> list[str]:
 
 
 @contextmanager
-def lock(pub: Path, log: Callable[[str], None] = print) -> Iterator[None]:
+def lock(pub: Path, log: Callable[[str], None] = output.step) -> Iterator[None]:
     """Hold the publish lock (published/.publish.lock) for the block: one publisher at a
     time changes published/; the next waits, with a message, and then lands too."""
     with waiting_lock(pub / LOCK, "the publish", log):
@@ -92,7 +93,7 @@ def head_damage(root: Path) -> str | None:
     return f"published/snapshots/{root.name}/{problem}" if problem else None
 
 
-def repair(pub: Path, log: Callable[[str], None] = print) -> str | None:
+def repair(pub: Path, log: Callable[[str], None] = output.step) -> str | None:
     """Make ``current`` a snapshot that can be trusted before anything reads it for a
     publish or a build (the caller holds the lock): a link outside published/snapshots/,
     or a current snapshot whose publish.json or manifest.json is damaged, is re-pointed
@@ -222,7 +223,7 @@ def prune(pub: Path, keep: int) -> list[str]:
 
 
 def rollback(mesh: Mesh, target: str | None = None,
-             log: Callable[[str], None] = print) -> str:
+             log: Callable[[str], None] = output.step) -> str:
     pub = published_dir(mesh)
     with lock(pub, log):
         return _rollback(pub, target)

@@ -25,7 +25,7 @@ import duckdb
 from duckmesh.build import pipeline as build
 from duckmesh.build import state as build_state
 from duckmesh.core import dbt
-from duckmesh.core.output import format_table
+from duckmesh.core.output import console, format_table
 from duckmesh.core.products import ProductVersion, public_products
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.core.sql import quote_ident, sql_path
@@ -103,18 +103,18 @@ def build_on_spark(mesh: Mesh, scale: float, seed: int, select: str | None = Non
     if full_refresh:
         build_args.append("--full-refresh")
     elif switched_data_set(mesh, data_dir):
-        print("      another data set than the last Spark build (scale, seed or "
-              "DUCKMESH_DATA): --full-refresh, so incremental products are rebuilt", flush=True)
+        console().step("      another data set than the last Spark build (scale, seed or "
+                       "DUCKMESH_DATA): --full-refresh, so incremental products are rebuilt")
         build_args.append("--full-refresh")
-    print(f"[3/4] dbt build --target {TARGET} -> "
-          f"{relative(warehouse(mesh), mesh.root)}", flush=True)
+    console().step(f"[3/4] dbt build --target {TARGET} -> "
+                   f"{relative(warehouse(mesh), mesh.root)}")
     build_started = time.perf_counter()
     dbt.require_success(dbt.run_dbt(mesh, build_args, env), f"build --target {TARGET}")
     build_seconds = time.perf_counter() - build_started
     if not select:
         record = {"data_dir": str(data_dir.resolve())}
         data_set_record(mesh).write_text(json.dumps(record) + "\n")
-    print("[4/4] data products on Spark (Parquet, read with DuckDB)", flush=True)
+    console().step("[4/4] data products on Spark (Parquet, read with DuckDB)")
     products = public_products(spark_manifest(mesh))
     rows = []
     for product in products:
@@ -123,9 +123,9 @@ def build_on_spark(mesh: Mesh, scale: float, seed: int, select: str | None = Non
         rows.append([product.domain, product.name, f"v{product.version}",
                      f"{parquet_rows(folder):,}" if built else "not built",
                      relative(folder, mesh.root)])
-    print(format_table(["domain", "product", "version", "rows", "parquet files"], rows))
-    print(f"\nmesh built on Spark in {time.perf_counter() - started:.1f}s "
-          f"(dbt build {build_seconds:.1f}s): {relative(warehouse(mesh), mesh.root)}")
+    console().out(format_table(["domain", "product", "version", "rows", "parquet files"], rows))
+    console().out(f"\nmesh built on Spark in {time.perf_counter() - started:.1f}s "
+                  f"(dbt build {build_seconds:.1f}s): {relative(warehouse(mesh), mesh.root)}")
     return 0
 
 

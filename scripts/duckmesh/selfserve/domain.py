@@ -11,6 +11,7 @@ from duckmesh.core import yamledit
 from duckmesh.core.names import InvalidInput
 from duckmesh.core.project import Mesh
 from duckmesh.core.templates import render
+from duckmesh.selfserve import KINDS
 from duckmesh.selfserve.contracts import scalar
 from duckmesh.selfserve.rules import (
     RefusedOverwrite,
@@ -20,13 +21,6 @@ from duckmesh.selfserve.rules import (
 )
 
 TEMPLATES = Path(__file__).parent / "templates"
-
-
-KINDS = {
-    "source": "source-aligned: publishes the data of its own operational systems",
-    "aggregate": "aggregate: combines its own data with other domains' products",
-    "consumer": "consumer-aligned: reads other domains' products for one use",
-}
 
 
 # Layer folders per kind (products/ always).

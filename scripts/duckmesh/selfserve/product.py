@@ -10,6 +10,7 @@ from typing import Any
 from duckmesh.core import dbt, yamledit
 from duckmesh.core.artifacts import load_manifest
 from duckmesh.core.names import IDENTIFIER, InvalidInput, check_name, reserved_words
+from duckmesh.core.output import console
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.core.sql import quote_ident
 from duckmesh.core.templates import render
@@ -114,7 +115,7 @@ def defined_products(products_dir: Path) -> dict[str, Path]:
 def ensure_installed(mesh: Mesh, domain: str) -> None:
     """dbt deps when the domain is not yet in dbt_packages (new domains)."""
     if not (mesh.root / "dbt_packages" / domain).exists():
-        print(f"installing domains/{domain} (dbt deps)", flush=True)
+        console().step(f"installing domains/{domain} (dbt deps)")
         dbt.require_success(dbt.run_dbt(mesh, ["deps"], quiet=True), "deps")
 
 

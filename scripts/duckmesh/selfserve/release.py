@@ -37,6 +37,7 @@ from pathlib import Path
 from duckmesh.build.deps import ENV_VAR
 from duckmesh.build.domain import DomainWorkspace, resolve
 from duckmesh.core import yamledit, yamlio
+from duckmesh.core.output import console
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.governance import semver
 from duckmesh.governance.report import published_manifest_path
@@ -277,6 +278,7 @@ def baseline(mesh: Mesh, git: Git | None, ws: DomainWorkspace
 
 
 def release(mesh: Mesh, name: str, repository: str | None = None) -> int:
+    voice = console()
     ws = resolve(mesh, name)
     git = find_git(mesh)
     before, last_version, since, tag = baseline(mesh, git, ws)
@@ -286,14 +288,14 @@ def release(mesh: Mesh, name: str, repository: str | None = None) -> int:
     if before is not None:
         change_class, found = classify(before, after, ws.project)
     if change_class is None and tag is not None:
-        print(f"{ws.domain}: no product change since {since}: nothing to release")
+        voice.out(f"{ws.domain}: no product change since {since}: nothing to release")
         return 0
     version = last_version if change_class is None else bump(last_version, change_class)
     new_tag = f"{ws.domain}-v{version}"
     what = (f"{change_class}: {'; '.join(found)}" if change_class
             else "first release of the published products")
-    print(f"{ws.domain} {version} ({what}; since {since}, read from "
-          f"{relative(manifest_path, mesh.root)})")
+    voice.out(f"{ws.domain} {version} ({what}; since {since}, read from "
+              f"{relative(manifest_path, mesh.root)})")
     project_file = relative(ws.folder / "dbt_project.yml", mesh.root)
     if git is None:
         raise MeshError(
@@ -320,15 +322,15 @@ def release(mesh: Mesh, name: str, repository: str | None = None) -> int:
         git.run("add", "--", git.path(ws.folder, "dbt_project.yml"))
         git.run("commit", "-q", "-m", f"release {ws.domain} {version}",
                 "--", git.path(ws.folder, "dbt_project.yml"))
-        print(f"  {project_file}: version {version} (committed on the branch)")
+        voice.out(f"  {project_file}: version {version} (committed on the branch)")
     commit = release_commit(git, ws, packages, released_products(after, ws.project),
                             f"{ws.domain} {version}: {what}")
     git.run("tag", "-a", new_tag, commit, "-m", f"{ws.domain} {version}\n\n{what}")
-    print(f"  tag {new_tag} -> release commit {commit[:12]} (packages.yml pinned; the branch "
-          "keeps local paths)")
+    voice.out(f"  tag {new_tag} -> release commit {commit[:12]} (packages.yml pinned; the branch "
+              "keeps local paths)")
     for line in pins:
-        print(f"    {line}")
-    print(f"  publish the tag: git push origin {new_tag}")
+        voice.out(f"    {line}")
+    voice.out(f"  publish the tag: git push origin {new_tag}")
     return 0
 
 

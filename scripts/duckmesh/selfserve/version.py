@@ -10,14 +10,12 @@ from pathlib import Path
 from duckmesh.core import yamledit
 from duckmesh.core.names import InvalidInput, check_name
 from duckmesh.core.project import Mesh, MeshError, relative
+from duckmesh.selfserve import DEPRECATION_NOTICE_DAYS
 from duckmesh.selfserve.product import defined_products
 from duckmesh.selfserve.rules import (
     domain_dir,
     refuse_existing,
 )
-
-# P08: how long consumers get to move off a deprecated version.
-DEPRECATION_NOTICE_DAYS = 90
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from duckmesh.catalog.store import contracts_dir
+from duckmesh.core.output import console
 from duckmesh.core.project import Mesh, MeshError
 from duckmesh.publish import files, snapshots, verify
 
@@ -206,8 +207,7 @@ class Uploaded:
     already_current: bool = False
 
 
-def snapshot_files(mesh: Mesh, pub: Path, snapshot: str,
-                   log: Callable[[str], None]) -> dict[str, Path]:
+def snapshot_files(mesh: Mesh, pub: Path, snapshot: str) -> dict[str, Path]:
     """Every file of a verified snapshot (relative path in the store -> local file): the
     snapshot folder (database, manifest, ports, consumer files, packages, publish.json)
     and the contracts and descriptors the catalog wrote for the build that published or
@@ -223,8 +223,9 @@ def snapshot_files(mesh: Mesh, pub: Path, snapshot: str,
         found.update({f"contracts/{path.relative_to(contracts).as_posix()}": path
                       for path in sorted(contracts.rglob("*")) if path.is_file()})
     else:
-        log(f"      contracts not shared: {contracts} is not from the build that published "
-            f"or confirmed snapshot {snapshot} (run `duckmesh build`)")
+        console().warn(f"      contracts not shared: {contracts} is not from the build that "
+                       f"published or confirmed snapshot {snapshot} (run `duckmesh build`)",
+                       err=False)
     return found
 
 
@@ -242,7 +243,7 @@ def _upload_order(path: str) -> tuple[int, str]:
     return last.get(path, 0), path
 
 
-def upload(mesh: Mesh, location: Location, log: Callable[[str], None] = print,
+def upload(mesh: Mesh, location: Location,
            after_file: Callable[[str], None] | None = None) -> Uploaded:
     """Upload the current snapshot of ``published/`` to ``location``; the pointer last.
     ``after_file`` is called after each file (the tests stop the store there)."""
@@ -253,7 +254,7 @@ def upload(mesh: Mesh, location: Location, log: Callable[[str], None] = print,
                         f"--to {location}`")
     root = pub / "snapshots" / snapshot
     record = snapshots.read_record(root)
-    paths = snapshot_files(mesh, pub, snapshot, log)
+    paths = snapshot_files(mesh, pub, snapshot)
     digests = {rel: verify.sha256(path) for rel, path in paths.items()}
     recorded = record.get("files") or {}
     damaged = sorted(rel for rel, digest in recorded.items() if digests.get(rel) != digest)
@@ -274,7 +275,9 @@ def upload(mesh: Mesh, location: Location, log: Callable[[str], None] = print,
         return (f"{kept} ({there} of {len(paths)} files of "
                 f"{snapshot} are there; the next upload skips them)")
 
-    with errors(s3, location, state):
+    total = sum(path.stat().st_size for path in paths.values())
+    with errors(s3, location, state), \
+            console().progress(f"sharing {snapshot}", total) as bar:
         check_bucket(s3, location)
         found = read_json(s3, location, POINTER)
         previous.append(found[0].get("snapshot") if found else None)
@@ -301,6 +304,7 @@ def upload(mesh: Mesh, location: Location, log: Callable[[str], None] = print,
                                   ChecksumAlgorithm="SHA256", ChecksumSHA256=b64(digests[rel]))
                 done.uploaded.append(rel)
                 done.bytes_uploaded += size
+            bar.advance(size)
             if after_file is not None:
                 after_file(rel)
         index = {"snapshot": snapshot, "invocation_id": record.get("invocation_id"),
@@ -373,8 +377,7 @@ def _local_index(folder: Path, snapshot: str | None) -> dict[str, dict]:
         return {}
 
 
-def pull(location: Location, folder: Path, keep: int = 2,
-         log: Callable[[str], None] = print) -> Pulled:
+def pull(location: Location, folder: Path, keep: int = 2) -> Pulled:
     """Make ``folder`` a verified local copy of the store's current snapshot; download
     only the files whose SHA-256 no file of the local copy has."""
     if keep < 1:
@@ -386,7 +389,7 @@ def pull(location: Location, folder: Path, keep: int = 2,
     s3 = client()
     folder.mkdir(parents=True, exist_ok=True)
     for name in snapshots.recover(folder):
-        log(f"      removed {name}, left by an interrupted pull")
+        console().step(f"      removed {name}, left by an interrupted pull")
     local = snapshots.current_snapshot(folder)
     work: list[Path] = []
 
@@ -395,7 +398,7 @@ def pull(location: Location, folder: Path, keep: int = 2,
                 else f"nothing was pulled into {folder}")
 
     try:
-        return _pull(s3, location, folder, local, keep, work, state, log)
+        return _pull(s3, location, folder, local, keep, work, state)
     except BaseException:
         for leftover in work:
             shutil.rmtree(leftover, ignore_errors=True)
@@ -403,7 +406,7 @@ def pull(location: Location, folder: Path, keep: int = 2,
 
 
 def _pull(s3: Any, location: Location, folder: Path, local: str | None, keep: int,
-          work: list[Path], state: Callable[[], str], log: Callable[[str], None]) -> Pulled:
+          work: list[Path], state: Callable[[], str]) -> Pulled:
     with errors(s3, location, state):
         check_bucket(s3, location)
         found = read_json(s3, location, POINTER)
@@ -426,24 +429,28 @@ def _pull(s3: Any, location: Location, folder: Path, local: str | None, keep: in
                 done.up_to_date = True
                 done.reused = sorted(index)
                 return done
-            log(f"      the local copy of {snapshot} is damaged ({'; '.join(damage[:3])}): "
-                "pulled again")
+            console().warn(f"      the local copy of {snapshot} is damaged "
+                           f"({'; '.join(damage[:3])}): pulled again", err=False)
         have = _local_files(folder, local)
         target = folder / "snapshots" / f".tmp-{snapshot}"
         work.append(target)
         target.mkdir(parents=True)
-        for rel, entry in sorted(index.items()):
-            path = target / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            source = have.get(entry["sha256"])
-            if source is not None and verify.sha256(source) == entry["sha256"]:
-                files.link_file(source, path)
-                done.reused.append(rel)
-                done.bytes_reused += entry["size"]
-                continue
-            _download(s3, location, f"snapshots/{snapshot}/{rel}", path, entry, state)
-            done.downloaded.append(rel)
-            done.bytes_downloaded += entry["size"]
+        with console().progress(f"pulling {snapshot}",
+                                sum(entry["size"] for entry in index.values())) as bar:
+            for rel, entry in sorted(index.items()):
+                path = target / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                source = have.get(entry["sha256"])
+                if source is not None and verify.sha256(source) == entry["sha256"]:
+                    files.link_file(source, path)
+                    done.reused.append(rel)
+                    done.bytes_reused += entry["size"]
+                    bar.advance(entry["size"])
+                    continue
+                _download(s3, location, f"snapshots/{snapshot}/{rel}", path, entry, state)
+                done.downloaded.append(rel)
+                done.bytes_downloaded += entry["size"]
+                bar.advance(entry["size"])
         (target / INDEX).write_bytes(json.dumps(indexed[0], indent=2, sort_keys=True).encode()
                                      + b"\n")
     record = snapshots.read_record(target)

@@ -30,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 from duckmesh.core import files
+from duckmesh.core.output import console, step
 
 # Row counts at scale 1; every count scales linearly.
 BASE_COUNTS = {
@@ -284,7 +285,7 @@ def _batch_orders_sql(scale: float, seed: int, batch: int) -> str:
     """
 
 
-def generate_batch(out_dir: Path, batch: int, log=print) -> dict[str, int]:
+def generate_batch(out_dir: Path, batch: int, log=step) -> dict[str, int]:
     """Write batch N (>= 2) of the order system next to the initial load in out_dir."""
     out_dir = Path(out_dir)
     marker = out_dir / MANIFEST
@@ -324,7 +325,7 @@ def _fingerprint(scale: float, seed: int) -> str:
 
 
 def generate(out_dir: Path, scale: float = 0.1, seed: int = 42, force: bool = False,
-             log=print) -> GenerationResult:
+             log=step) -> GenerationResult:
     """Write every source file under ``out_dir``; reuse them when already generated."""
     counts = row_counts(scale)
     out_dir = Path(out_dir)
@@ -367,10 +368,12 @@ def generate(out_dir: Path, scale: float = 0.1, seed: int = 42, force: bool = Fa
                                          staging / "marketing/campaign_spend.csv",
                                          "format csv, header true")),
     ]
-    for number, (label, step) in enumerate(steps, start=1):
-        t0 = time.perf_counter()
-        step()
-        log(f"  [{number}/{len(steps)}] {label:<15} {time.perf_counter() - t0:6.2f}s")
+    with console().progress(f"source data, scale {scale:g}", len(steps)) as bar:
+        for number, (label, write) in enumerate(steps, start=1):
+            t0 = time.perf_counter()
+            write()
+            log(f"  [{number}/{len(steps)}] {label:<15} {time.perf_counter() - t0:6.2f}s")
+            bar.advance()
     counts["order_lines"] = con.execute("select sum(line_count) from orders").fetchall()[0][0]
     record_files(con, staging, [p.relative_to(staging).as_posix()
                                 for p in sorted(staging.rglob("*")) if p.is_file()])

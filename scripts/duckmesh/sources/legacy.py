@@ -95,11 +95,12 @@ class Plugin(BasePlugin):
 
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         self.dsn_env = str(plugin_config.get("dsn_env") or "")
+        self.dsn = str(plugin_config.get("dsn") or "")  # given by the platform's landing
 
     def load(self, source_config: Any) -> pyarrow.Table:
-        table = source_config.get("table") or source_config.table_name()
+        table = str(source_config.get("table") or source_config.table_name())
         dsn_env = source_config.get("dsn_env") or self.dsn_env
-        return read_table(connection_string(dsn_env, str(table)), str(table))
+        return read_table(self.dsn or connection_string(dsn_env, table), table)
 
 
 def connection_string(dsn_env: str, what: str) -> str:
@@ -129,21 +130,22 @@ def _numeric_casts(table: pyarrow.Table) -> list[str]:
     return items
 
 
-def land(spec: SourceSpec, data_dir: Path) -> tuple[int, float]:
+def land(spec: SourceSpec, data_dir: Path, dsn: str | None = None) -> tuple[int, float]:
     """Read ``spec``'s legacy table and land it at ``data_dir / spec.path`` with its
-    producer manifest: (rows, seconds). Raises LegacyReadError, landing nothing."""
+    producer manifest: (rows, seconds). ``dsn``: the connection string, else the one in
+    the source's ``dsn_env``. Raises LegacyReadError, landing nothing."""
     assert spec.extract is not None
     extract = spec.extract
     what = f"source {spec.name} (legacy table {extract.table}, domains/{spec.domain})"
-    dsn = connection_string(extract.dsn_env, what)
+    dsn = dsn or connection_string(extract.dsn_env, what)
     started = time.perf_counter()
     plugin = BasePlugin.create("duckmesh.sources.legacy", alias=extract.plugin,
-                               config={"dsn_env": extract.dsn_env})
+                               config={"dsn_env": extract.dsn_env, "dsn": dsn})
     try:
         schema, _, name = extract.table.rpartition(".")
         arrow = plugin.load(SourceConfig(
             name=spec.source, identifier=name, schema=schema or "public", database=None,
-            meta={"table": extract.table, "dsn_env": extract.dsn_env}, tags=[]))
+            meta={"table": extract.table}, tags=[]))
     except LegacyReadError as error:
         raise LegacyReadError(
             f"{what}: reading it from {where(dsn)} failed: {error}: nothing was landed "

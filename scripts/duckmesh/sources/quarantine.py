@@ -20,6 +20,7 @@ import duckdb
 
 from duckmesh.core import files
 from duckmesh.core.context import BuildContext
+from duckmesh.core.output import console
 from duckmesh.core.project import Mesh, MeshError
 from duckmesh.core.sql import qualified_name, sql_path
 from duckmesh.sources.validation import (
@@ -59,18 +60,18 @@ def validate_sources(mesh: Mesh, data_dir: Path) -> Path | None:
             from duckmesh.sources import legacy  # noqa: PLC0415 (imports dbt-duckdb)
 
             for line in legacy.land_all(specs, data_dir):
-                print("      " + line, flush=True)
+                console().step("      " + line)
         results = [check_cached(spec, data_dir, cache) for spec in specs]
     except SourceSpecError as error:
         raise MeshError(str(error)) from error
     finally:
         files.private_tree(cache, log=None)  # the files just written (validation.py)
     store(mesh.db_path, results)
-    print("      source checks (bad rows -> quarantine.<source>__<table>)", flush=True)
+    console().step("      source checks (bad rows -> quarantine.<source>__<table>)")
     for result in results:
-        print("      " + describe(result), flush=True)
+        console().step("      " + describe(result))
         for drift in result.drift:
-            print(f"      schema drift in {result.spec.name}: {drift}", flush=True)
+            console().warn(f"      schema drift in {result.spec.name}: {drift}", err=False)
     mirror = mesh.target_dir / "validated"
     if mirror.exists():
         shutil.rmtree(mirror)

@@ -27,6 +27,7 @@ from typing import Any
 from duckmesh.build.deps import deps_args
 from duckmesh.core import dbt, yamledit
 from duckmesh.core.names import InvalidInput
+from duckmesh.core.output import console
 from duckmesh.core.project import Mesh
 from duckmesh.selfserve.adopt import layout, project, scratch
 from duckmesh.selfserve.adopt.products import (
@@ -117,8 +118,8 @@ def adopt(mesh: Mesh, request: AdoptRequest, *, run_governance: bool = True) -> 
         layout.refuse_naming_overrides_on_link(source, paths["macro-paths"])
 
     steps = 5
-    print(f"[1/{steps}] dbt deps, seed and build {source.name} alone (scratch DuckDB) "
-          "to read its marts", flush=True)
+    console().step(f"[1/{steps}] dbt deps, seed and build {source.name} alone (scratch DuckDB) "
+                   "to read its marts")
     marts = scratch.build_alone(source, str(config.get("profile") or config.get("name")),
                                 request.marts_dir, variables, field_type_rules(mesh.root))
     if not marts:
@@ -128,25 +129,24 @@ def adopt(mesh: Mesh, request: AdoptRequest, *, run_governance: bool = True) -> 
     adoption.warnings = collisions(chosen, existing_products(mesh.root, domain), domain,
                                    request.source)
     if request.update:
-        print(f"[2/{steps}] --update: domains/{domain} keeps its edits", flush=True)
+        console().step(f"[2/{steps}] --update: domains/{domain} keeps its edits")
         update_domain(adoption, request, marts, chosen)
     else:
-        print(f"[2/{steps}] {'link' if request.link else 'copy'} the dbt project to "
-              f"domains/{domain}", flush=True)
+        console().step(f"[2/{steps}] {'link' if request.link else 'copy'} the dbt project to "
+                       f"domains/{domain}")
         if request.force and exists:
-            print(f"      --force: replacing domains/{domain} (destructive: the edits "
-                  "made in it are gone)", flush=True)
+            console().warn(f"      --force: replacing domains/{domain} (destructive: the edits "
+                           "made in it are gone)", err=False)
         new_domain(adoption, request, source, config, paths, variables, libraries)
-        print(f"[3/{steps}] marts -> products (models/products/, contracts from DuckDB)",
-              flush=True)
+        console().step(f"[3/{steps}] marts -> products (models/products/, contracts from DuckDB)")
         add_products(adoption, request, marts, chosen)
     yamledit.add_local_package(mesh.root / "packages.yml", f"domains/{domain}")
 
-    print(f"[4/{steps}] dbt deps", flush=True)
+    console().step(f"[4/{steps}] dbt deps")
     env = mesh.env()
     dbt.require_success(dbt.run_dbt(
         mesh, deps_args(mesh.root, mesh.domain_dirs(), env), quiet=True), "deps")
-    print(f"[5/{steps}] the governance check", flush=True)
+    console().step(f"[5/{steps}] the governance check")
     checked = governance_gaps(mesh, domain) if run_governance else []
     if not run_governance:
         dbt.require_success(dbt.run_dbt(mesh, ["parse"], quiet=True), "parse")

@@ -190,7 +190,6 @@ def check_publish(mesh: Mesh, ws: DomainWorkspace, upstream: list[str]) -> dict 
 class DomainContext(BuildContext):
     """The BuildContext of one domain's build (``mesh`` is its DomainWorkspace)."""
 
-    upstream: list[str] = field(default_factory=list)  # the domains it reads, declared
     published: dict | None = None  # the last published manifest (check_publish)
     no_publish: bool = False  # `ci --no-publish`: stop after the checks
 

@@ -3,8 +3,10 @@
 of it: a Plan says which project dbt builds, which steps run (each step's Scope) and
 which dbt arguments it adds.
 
-Every build follows ``run``: the BEFORE_BUILD steps in order, `dbt build`, the
-governance gate, the record of the build, the AFTER_BUILD steps, the summary. Each step
+Every build follows ``run``: [1/4] the source data, [2/4] `dbt deps` (skipped while its
+stamp is current), the BEFORE_BUILD steps, [3/4] `dbt build`, the governance gate (every
+build but Spark's, which publishes nothing), the record of the build, the AFTER_BUILD
+steps, [4/4] the summary. Each step
 is a function of the one BuildContext, which carries the settings, the source data and,
 after dbt ran, the manifest and run results (read once). A MeshError from a step before
 the build stops it before dbt runs. The mesh build runs its steps after a failed build
@@ -150,7 +152,7 @@ def domain_plan(mesh: Mesh, name: str, options: BuildOptions, scope: Scope = Sco
              if upstream else "no upstream domains"), flush=True)
     data_dir = mesh.data_dir(options.scale)
     ctx = domain.DomainContext(ws, options.scale, data_dir, seed=options.seed,
-                               upstream=upstream, published=published, no_publish=no_publish)
+                               published=published, no_publish=no_publish)
     upstream_dirs = mesh.domain_dirs() if ws.is_root else [
         mesh.root / "domains" / u for u in upstream if (mesh.root / "domains" / u).is_dir()]
     return Plan(scope, ctx, options, ws.folder, ws.dbt_env, fingerprint.last_build(ws, data_dir),
@@ -291,7 +293,7 @@ def invoke(plan: Plan, args: list[str], quiet: bool = False) -> Any:  # dbtRunne
                       root=ctx.mesh.root)
 
 
-# -- the stages of every build ----------------------------------------------------
+# -- the stages of every build ------------------------------------------------------------
 
 def source_data(ctx: BuildContext) -> None:
     """Step 1: the source data at the build's scale (generated once, then reused)."""

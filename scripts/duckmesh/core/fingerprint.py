@@ -146,6 +146,8 @@ class LastBuild:
         seed or DUCKMESH_DATA): incremental models must then be rebuilt, not merged into."""
         if self.previous is None or not self.database.exists():
             return False
+        if "database" not in self.previous:  # an older record names the data set alone
+            return self.previous.get("data_dir") != str(Path(self.data_dir).resolve())
         if self.previous.get("database") == str(self.database):
             return self.previous.get("data_dir") != str(Path(self.data_dir).resolve())
         # a moved or copied checkout: its database holds the data set its record names

@@ -15,8 +15,8 @@ import duckdb
 import pytest
 
 from conftest import REPO, clone_built, duckmesh
-from duckmesh.build.state import RECORD, resolve_scale, state_dir
 from duckmesh.core.dbt import colour_args
+from duckmesh.core.fingerprint import RECORD, resolve_scale, state_dir
 from duckmesh.core.project import Mesh, Settings
 from duckmesh.governance import parse_checks
 from duckmesh.selfserve import doctor

@@ -1,4 +1,4 @@
-"""The governance check without dbt: when a saved manifest is current (governance/inputs.py)
+"""The governance check without dbt: when a saved manifest is current (core/fingerprint.py)
 and how the macros run over it (governance/offline.py). dbt's own answer is compared
 with this one on the fixture mesh in test_governance.py."""
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from duckmesh.core import fingerprint
 from duckmesh.core.project import Mesh
-from duckmesh.governance import inputs, offline, report
+from duckmesh.governance import offline, report
 
 
 def tiny_mesh(root: Path) -> Mesh:
@@ -32,42 +33,42 @@ def tiny_mesh(root: Path) -> Mesh:
 def test_the_fingerprint_follows_the_files_dbt_reads_and_the_environment(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mesh = tiny_mesh(tmp_path)
-    before = inputs.fingerprint(mesh)
+    before = fingerprint.dbt_inputs(mesh)
     (tmp_path / "target" / "manifest.json").write_text("{}")
     (tmp_path / "README.md").write_text("not read by dbt")
-    assert inputs.fingerprint(mesh) == before
+    assert fingerprint.dbt_inputs(mesh) == before
     (tmp_path / "models" / "orders.sql").write_text("select 2 as order_id\n")
-    edited = inputs.fingerprint(mesh)
+    edited = fingerprint.dbt_inputs(mesh)
     assert edited != before
     (tmp_path / "dbt_packages" / "library" / "macros" / "helper.sql").write_text("{# new #}\n")
-    assert inputs.fingerprint(mesh) != edited
-    edited = inputs.fingerprint(mesh)
+    assert fingerprint.dbt_inputs(mesh) != edited
+    edited = fingerprint.dbt_inputs(mesh)
     monkeypatch.setenv("DUCKMESH_PUBLISHED", "elsewhere")
-    assert inputs.fingerprint(mesh) != edited
+    assert fingerprint.dbt_inputs(mesh) != edited
 
 
 def test_a_link_back_up_does_not_loop(tmp_path: Path) -> None:
     mesh = tiny_mesh(tmp_path)
-    before = inputs.fingerprint(mesh)
+    before = fingerprint.dbt_inputs(mesh)
     (tmp_path / "models" / "again").symlink_to(tmp_path / "models")
-    assert inputs._files(tmp_path / "models") == [str(tmp_path / "models" / "orders.sql")]
-    assert inputs.fingerprint(mesh) == before
+    assert fingerprint._files(tmp_path / "models") == [str(tmp_path / "models" / "orders.sql")]
+    assert fingerprint.dbt_inputs(mesh) == before
 
 
 def test_a_stamp_holds_for_its_manifest_only(tmp_path: Path) -> None:
     mesh = tiny_mesh(tmp_path)
     manifest = tmp_path / "target" / "manifest.json"
     manifest.write_text('{"nodes": {}}')
-    taken = inputs.fingerprint(mesh)
-    assert not inputs.is_current(mesh, manifest)  # no stamp yet
-    inputs.record(manifest, taken)
-    assert inputs.is_current(mesh, manifest)
+    taken = fingerprint.dbt_inputs(mesh)
+    assert not fingerprint.manifest_is_current(mesh, manifest)  # no stamp yet
+    fingerprint.ManifestStamp(taken).record(manifest)
+    assert fingerprint.manifest_is_current(mesh, manifest)
     manifest.write_text('{"nodes": {"x": {}}}')  # another dbt command wrote it
-    assert not inputs.is_current(mesh, manifest)
-    inputs.record(manifest, taken)
+    assert not fingerprint.manifest_is_current(mesh, manifest)
+    fingerprint.ManifestStamp(taken).record(manifest)
     (tmp_path / "models" / "orders.sql").touch()
     os.utime(tmp_path / "models" / "orders.sql", ns=(1, 1))
-    assert not inputs.is_current(mesh, manifest)
+    assert not fingerprint.manifest_is_current(mesh, manifest)
 
 
 def test_a_manifest_older_than_the_dbt_run_gets_no_stamp(tmp_path: Path) -> None:
@@ -76,14 +77,14 @@ def test_a_manifest_older_than_the_dbt_run_gets_no_stamp(tmp_path: Path) -> None
     mesh = tiny_mesh(tmp_path)
     manifest = tmp_path / "target" / "manifest.json"
     manifest.write_text('{"nodes": {}}')
-    taken = inputs.fingerprint(mesh)
-    inputs.record(manifest, taken)
-    assert inputs.is_current(mesh, manifest)
-    inputs.record(manifest, taken, since_ns=manifest.stat().st_mtime_ns + 1)
-    assert not (tmp_path / "target" / inputs.STAMP).exists()
-    assert not inputs.is_current(mesh, manifest)
-    inputs.record(manifest, taken, since_ns=manifest.stat().st_mtime_ns)  # written since
-    assert inputs.is_current(mesh, manifest)
+    taken = fingerprint.dbt_inputs(mesh)
+    fingerprint.ManifestStamp(taken).record(manifest)
+    assert fingerprint.manifest_is_current(mesh, manifest)
+    fingerprint.ManifestStamp(taken, manifest.stat().st_mtime_ns + 1).record(manifest)
+    assert not (tmp_path / "target" / fingerprint.STAMP).exists()
+    assert not fingerprint.manifest_is_current(mesh, manifest)
+    fingerprint.ManifestStamp(taken, manifest.stat().st_mtime_ns).record(manifest)  # written since
+    assert fingerprint.manifest_is_current(mesh, manifest)
 
 
 def manifest_of(**macros: str) -> dict:
@@ -146,7 +147,7 @@ def test_a_check_over_the_builds_manifest_reports_changes_since_publish(tmp_path
     manifest = manifest_of(governance_check=body)
     manifest["nodes"]["model.tiny.orders"]["package_name"] = "tiny"
     built.write_text(json.dumps(manifest))
-    inputs.record(built, inputs.fingerprint(mesh))
+    fingerprint.ManifestStamp(fingerprint.dbt_inputs(mesh)).record(built)
     (tmp_path / "published").mkdir()
     (tmp_path / "published" / "manifest.json").write_text(json.dumps({"nodes": {
         "model.tiny.customers.v1": {"resource_type": "model", "access": "public",

@@ -169,7 +169,7 @@ def test_changed_only_state_falls_back_to_a_full_build(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """`duckmesh build --changed-only` selects state:modified+ only while the database
     and the source data are those of the last successful build."""
-    from duckmesh.build import state as build_state
+    from duckmesh.core import fingerprint
     from duckmesh.core.project import Mesh, Settings
 
     root, data_dir = tmp_path / "mesh", tmp_path / "data"
@@ -185,39 +185,40 @@ def test_changed_only_state_falls_back_to_a_full_build(tmp_path: Path,
     monkeypatch.setenv("DUCKMESH_DB", str(root / "mesh.duckdb"))
     mesh = Mesh(root, Settings.from_env())
 
-    assert build_state.selection(mesh, data_dir)[0] == []  # nothing recorded yet
+    assert fingerprint.last_build(mesh, data_dir).selection()[0] == []  # nothing recorded yet
     (root / "mesh.duckdb").write_bytes(b"")
-    build_state.save(mesh, data_dir, {"source_checks": {}})
-    args, _ = build_state.selection(mesh, data_dir)
+    fingerprint.last_build(mesh, data_dir).save(mesh.manifest_path, {"source_checks": {}})
+    args, _ = fingerprint.last_build(mesh, data_dir).selection()
     assert args == ["--select", "state:modified+", "--state", str(root / "target" / "last_build")]
-    assert build_state.data_step_overrides(mesh, data_dir) == {
+    assert fingerprint.last_build(mesh, data_dir).data_step_overrides({"source_checks"}) == {
         "source_checks": {}}
-    assert not build_state.deps_current(mesh)  # no `dbt deps` recorded
+    assert not fingerprint.deps_stamp(mesh).current  # no `dbt deps` recorded
     (root / "dbt_packages").mkdir()
     (root / "dbt_packages" / "sales").symlink_to(root / "domains" / "sales")
-    build_state.record_deps(mesh)  # what a successful `dbt deps` leaves
-    assert build_state.deps_current(mesh)
+    fingerprint.deps_stamp(mesh).save()  # what a successful `dbt deps` leaves
+    assert fingerprint.deps_stamp(mesh).current
     (root / "domains" / "sales" / "packages.yml").write_text("packages: []\n")
-    assert not build_state.deps_current(mesh)  # a domain's packages changed
-    build_state.record_deps(mesh)
+    assert not fingerprint.deps_stamp(mesh).current  # a domain's packages changed
+    fingerprint.deps_stamp(mesh).save()
     elsewhere = tmp_path / "original" / "sales"  # a copied checkout links the original
     elsewhere.mkdir(parents=True)
     (root / "dbt_packages" / "sales").unlink()
     (root / "dbt_packages" / "sales").symlink_to(elsewhere)
-    build_state.record_deps(mesh)
-    assert not build_state.deps_current(mesh)
+    fingerprint.deps_stamp(mesh).save()
+    assert not fingerprint.deps_stamp(mesh).current
     (root / "dbt_packages" / "sales").unlink()
     (root / "dbt_packages" / "sales").symlink_to(root / "domains" / "sales")
-    build_state.record_deps(mesh)
-    assert build_state.deps_current(mesh)
+    fingerprint.deps_stamp(mesh).save()
+    assert fingerprint.deps_stamp(mesh).current
     shutil.rmtree(elsewhere.parent)
     (root / "dbt_packages" / "sales").unlink()  # `dbt clean`
-    assert not build_state.deps_current(mesh)
+    assert not fingerprint.deps_stamp(mesh).current
 
     (data_dir / "orders_0002.parquet").write_bytes(b"two")  # a new batch arrived
-    assert build_state.selection(mesh, data_dir)[0] == []
-    assert build_state.data_step_overrides(mesh, data_dir) is None
+    assert fingerprint.last_build(mesh, data_dir).selection()[0] == []
+    assert fingerprint.last_build(mesh, data_dir).data_step_overrides({"source_checks"}) is None
 
-    build_state.save(mesh, data_dir, {})
+    fingerprint.last_build(mesh, data_dir).save(mesh.manifest_path, {})
     monkeypatch.setenv("DUCKMESH_DB", str(tmp_path / "other.duckdb"))
-    assert build_state.selection(Mesh(root, Settings.from_env()), data_dir)[0] == []  # another db file
+    other = Mesh(root, Settings.from_env())  # another database file
+    assert fingerprint.last_build(other, data_dir).selection()[0] == []

@@ -33,8 +33,7 @@ from benchmarks.bench_common import (
     work_copy,
 )
 from duckmesh.build import pipeline as build
-from duckmesh.build import state as build_state
-from duckmesh.core import dbt
+from duckmesh.core import dbt, fingerprint
 from duckmesh.core.context import BuildContext
 from duckmesh.core.project import Mesh
 
@@ -81,8 +80,8 @@ def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
         fresh = _fresh_builds(copy, data_dir, scale, repeat)
     return _figures(samples, cpu) + _fresh_figures(fresh), {
         "scale": scale, "samples": samples, "cpu": cpu, "fresh_process": fresh,
-        "before_build": [s.name for s in build.BEFORE_BUILD],
-        "after_build": [s.name for s in build.AFTER_BUILD]}
+        "before_build": [s.name for s in build.in_scope(build.BEFORE_BUILD, build.Scope.MESH)],
+        "after_build": [s.name for s in build.in_scope(build.AFTER_BUILD, build.Scope.MESH)]}
 
 
 def _fresh_builds(copy: Mesh, data_dir: Path, scale: float, repeat: int
@@ -97,7 +96,7 @@ def _fresh_builds(copy: Mesh, data_dir: Path, scale: float, repeat: int
         run_cpu(command, copy.root, env)
         if attempt == 0:
             continue
-        steps = json.loads((build_state.state_dir(copy) / build_state.STEPS).read_text())
+        steps = json.loads((fingerprint.state_dir(copy) / fingerprint.STEPS).read_text())
         results = json.loads((copy.target_dir / "run_results.json").read_text())
         steps["governance hook"] = {"wall": sum(
             r["execution_time"] for r in results["results"]
@@ -138,7 +137,7 @@ def _one_build(copy: Mesh, data_dir: Path, scale: float
     cpu = {"dbt build": 0.0, "platform steps": 0.0}
     sink = io.StringIO()
     ctx = BuildContext(copy, scale, data_dir)
-    for step in build.BEFORE_BUILD:
+    for step in build.in_scope(build.BEFORE_BUILD, build.Scope.MESH):
         started = time.process_time()
         with contextlib.redirect_stdout(sink):
             _, took = timed(lambda step=step: step.run(ctx))
@@ -156,7 +155,7 @@ def _one_build(copy: Mesh, data_dir: Path, scale: float
     seconds["governance"] = sum(r["execution_time"] for r in results["results"]
                                 if r["unique_id"].startswith("operation."))
     seconds["dbt build"] = build_seconds
-    for step in build.AFTER_BUILD:
+    for step in build.in_scope(build.AFTER_BUILD, build.Scope.MESH):
         started = time.process_time()
         with contextlib.redirect_stdout(sink):
             _, took = timed(lambda step=step: step.run(ctx))
@@ -168,7 +167,8 @@ def _one_build(copy: Mesh, data_dir: Path, scale: float
 
 def _figures(samples: dict[str, list[float]], cpu: dict[str, list[float]]) -> list[Figure]:
     build_s = median(samples["dbt build"])
-    present = {_capability(s.name) for s in (*build.BEFORE_BUILD, *build.AFTER_BUILD)}
+    present = {_capability(s.name) for s in build.in_scope((*build.BEFORE_BUILD, *build.AFTER_BUILD),
+                                                         build.Scope.MESH)}
     present.add("governance")
     figures = [Figure("platform", "dbt build (in-process)", build_s, samples=samples["dbt build"],
                       note="governance hook included")]

@@ -14,27 +14,25 @@ snapshot; every other product of the previous snapshot is carried over as it was
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dbt.contracts.graph.manifest import WritableManifest
 
-from duckmesh.build.deps import declared_packages, deps_args
+from duckmesh.build.deps import declared_packages
 from duckmesh.consumers import impact
-from duckmesh.core import dbt, salt, yamlio
+from duckmesh.core import yamlio
 from duckmesh.core.artifacts import load_manifest
+from duckmesh.core.context import BuildContext
 from duckmesh.core.output import console, format_table
 from duckmesh.core.products import ProductVersion, public_products, row_counts
 from duckmesh.core.project import Mesh, MeshError, relative
-from duckmesh.governance import gate, offline, parse_checks, semver
+from duckmesh.governance import gate, offline, semver
 from duckmesh.publish import publisher
-from duckmesh.sources import generate
 from duckmesh.sources.quarantine import validate_sources
 
 # the keys of a manifest that hold package-owned resources
@@ -74,6 +72,17 @@ class DomainWorkspace(Mesh):
 
     def domain_dirs(self) -> list[Path]:
         return [] if self.is_root else [self.folder]
+
+    def dbt_env(self, data_dir: Path) -> dict[str, str]:
+        """What the domain's dbt reads: its own database, the data, the last publish.
+        packages.yml's local entries point relative to the project dbt runs from (so a
+        lock that dbt rewrites stays relative): the mesh's own values for the root,
+        ../../macros and .. for a domain, whatever the calling environment says."""
+        return {"DUCKMESH_DB": str(self.db_path), "DUCKMESH_DATA": str(data_dir),
+                "DUCKMESH_PUBLISHED": str(self.root / "published"),
+                "DUCKMESH_PII_SALT_FILE": str(self.pii_salt_path),
+                "DUCKMESH_PLATFORM": os.path.relpath(self.root / "macros", self.folder),
+                "DUCKMESH_DOMAINS": os.path.relpath(self.root / "domains", self.folder)}
 
 
 def _project_name(folder: Path) -> str:
@@ -175,95 +184,55 @@ def check_publish(mesh: Mesh, ws: DomainWorkspace, upstream: list[str]) -> dict 
     return published
 
 
-# -- building ------------------------------------------------------------------------------
+# -- building: the steps of a domain's build (build/pipeline.py runs them) -----------------
 
 @dataclass
-class DomainBuild:
-    ws: DomainWorkspace
-    success: bool
-    seconds: float
-    ran: list[str]  # unique_ids dbt ran (run_results)
-    upstream: list[str]
-    published: dict | None
-    error: str | None = None
+class DomainContext(BuildContext):
+    """The BuildContext of one domain's build (``mesh`` is its DomainWorkspace)."""
+
+    published: dict | None = None  # the last published manifest (check_publish)
+    no_publish: bool = False  # `ci --no-publish`: stop after the checks
+
+    @property
+    def ws(self) -> DomainWorkspace:
+        assert isinstance(self.mesh, DomainWorkspace)
+        return self.mesh
+
+    @property
+    def whole_mesh(self) -> Mesh:
+        return Mesh(self.mesh.root, self.mesh.settings)
+
+    @staticmethod
+    def of(ctx: BuildContext) -> DomainContext:
+        assert isinstance(ctx, DomainContext), "a domain step runs in a domain's build"
+        return ctx
 
 
-def _env(mesh: Mesh, ws: DomainWorkspace, data_dir: Path) -> dict[str, str]:
-    env = {"DUCKMESH_DB": str(ws.db_path), "DUCKMESH_DATA": str(data_dir),
-           "DUCKMESH_PUBLISHED": str(published_dir(mesh)),
-           "DUCKMESH_PII_SALT_FILE": str(mesh.pii_salt_path)}
-    # where packages.yml's local entries point, relative to the project dbt runs from (so
-    # a lock that dbt rewrites stays relative): the mesh's own values for the root,
-    # ../../macros and .. for a domain, whatever the calling environment says
-    env.update({"DUCKMESH_PLATFORM": os.path.relpath(mesh.root / "macros", ws.folder),
-                "DUCKMESH_DOMAINS": os.path.relpath(mesh.root / "domains", ws.folder)})
-    return env
-
-
-def _run(ws: DomainWorkspace, args: list[str], env: dict[str, str], quiet: bool = False
-         ) -> Any:  # dbtRunnerResult
-    command = [*args, "--project-dir", str(ws.folder), "--profiles-dir", str(ws.profiles_dir)]
-    return dbt.invoke(["--quiet", *command] if quiet else command, env, cwd=ws.folder,
-                      root=ws.root)
-
-
-def build(mesh: Mesh, name: str, scale: float, seed: int = 42,
-          full_refresh: bool = False) -> DomainBuild:
-    """Source data, deps, source checks and `dbt build` of one domain's own nodes."""
-    ws = resolve(mesh, name)
-    parse_checks.check(mesh)
-    salt.ensure(mesh)
-    upstream = check_dependencies(mesh, ws)
-    published = check_publish(mesh, ws, [u for u in upstream if u != ws.project])
-    ws.work_dir.mkdir(parents=True, exist_ok=True)
-    where = relative(ws.folder, mesh.root)
-    console().step(f"domain {ws.domain} ({where}): its own nodes only; "
-                   + (f"upstream {', '.join(upstream)} read from the last publish"
-                      if upstream else "no upstream domains"))
-
-    data_dir = mesh.data_dir(scale)
-    console().step(f"[1/4] source data -> {relative(data_dir, mesh.root)}")
-    console().step(f"      {generate.describe(generate.generate(data_dir, scale=scale, seed=seed))}")
-    env = _env(mesh, ws, data_dir)
-    upstream_dirs = mesh.domain_dirs() if ws.is_root else [
-        mesh.root / "domains" / u for u in upstream if (mesh.root / "domains" / u).is_dir()]
-    stamp = _deps_stamp(ws, upstream_dirs)
-    if stamp == _read(ws.work_dir / "deps.stamp"):
-        console().step(f"[2/4] dbt deps in {where}: packages unchanged since the last install (skipped)")
-    else:
-        console().step(f"[2/4] dbt deps in {where}")
-        dbt.require_success(_run(ws, deps_args(ws.folder, upstream_dirs, env), env, quiet=True),
-                            "deps")
-        (ws.work_dir / "deps.stamp").write_text(_deps_stamp(ws, upstream_dirs))
-    if not ws.is_root:
-        mirror = validate_sources(ws, data_dir)  # the cleaned copy when rows were quarantined
-        if mirror is not None:
-            env["DUCKMESH_DATA"] = str(mirror)
-
-    console().step(f"[3/4] dbt build -> {relative(ws.db_path, mesh.root)}")
-    args = ["build", "--target-path", str(ws.target_dir)]
+def dbt_args(mesh: Mesh, ws: DomainWorkspace) -> list[str]:
+    """What a domain's `dbt build` adds: its own artifacts folder and the mesh's
+    governance settings; for the root project its own nodes only, upstream products read
+    from the publish."""
+    args = ["--target-path", str(ws.target_dir)]
     build_vars = mesh_governance_vars(mesh)
     if ws.is_root:
         args += ["--select", f"package:{ws.project}"]
         build_vars["duckmesh_upstream_database"] = "published"
-    args += ["--vars", json.dumps(build_vars)]
-    if full_refresh or _switched(ws, data_dir):
-        args.append("--full-refresh")
-    started = time.perf_counter()
-    outcome = _run(ws, args, env)
-    seconds = time.perf_counter() - started
-    results = _load(ws.target_dir / "run_results.json") or {}
-    ran = [r["unique_id"] for r in results.get("results", [])]
-    if outcome.success:
-        (ws.work_dir / "data_set").write_text(str(data_dir))
-    error = None if outcome.success else (str(outcome.exception) if outcome.exception
-                                          else "dbt build failed (see the output above)")
-    if outcome.success:
-        # the whole policy check, with the mesh's settings, over what this build made
-        gate.require(ws, load_manifest(ws), f"domain {ws.domain}'s build", partial=True,
-                     packages={ws.project}, project_dir=ws.folder,
-                     log=console().step)
-    return DomainBuild(ws, bool(outcome.success), seconds, ran, upstream, published, error)
+    return [*args, "--vars", json.dumps(build_vars)]
+
+
+def check_sources(ctx: BuildContext) -> None:
+    """BEFORE_BUILD step: the domain's own source checks (the root project has none)."""
+    ws = DomainContext.of(ctx).ws
+    if not ws.is_root:
+        ctx.validated_data = validate_sources(ws, ctx.data_dir)
+
+
+def govern(ctx: BuildContext) -> None:
+    """The whole policy check, with the mesh's settings, over what this build made."""
+    ws = DomainContext.of(ctx).ws
+    gate.require(ws, load_manifest(ws), f"domain {ws.domain}'s build", partial=True,
+                 packages={ws.project}, project_dir=ws.folder,
+                 log=console().step)
 
 
 def mesh_governance_vars(mesh: Mesh) -> dict[str, Any]:
@@ -275,33 +244,6 @@ def mesh_governance_vars(mesh: Mesh) -> dict[str, Any]:
     for key in ("published_manifest", "packages_install_path"):
         config.pop(key, None)
     return {"duckmesh_governance": config} if config else {}
-
-
-def _deps_stamp(ws: DomainWorkspace, upstream_dirs: list[Path]) -> str:
-    """What `dbt deps` of the domain depends on: the packages.yml of the domain and of its
-    upstream domains, its package-lock.yml, and which packages are installed."""
-    parts = []
-    for folder in [ws.folder, *upstream_dirs]:
-        for name in ("packages.yml", "package-lock.yml"):
-            path = folder / name
-            parts.append(f"{path}:{path.read_text() if path.is_file() else ''}")
-    installed = ws.folder / "dbt_packages"
-    names = sorted(p.name for p in installed.iterdir()) if installed.is_dir() else []
-    parts.append("installed:" + ",".join(names))
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-def _read(path: Path) -> str | None:
-    return path.read_text() if path.is_file() else None
-
-
-def _switched(ws: DomainWorkspace, data_dir: Path) -> bool:
-    marker = ws.work_dir / "data_set"
-    return marker.is_file() and marker.read_text() != str(data_dir)
-
-
-def _load(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def own_products(ws: DomainWorkspace, manifest: dict) -> list[ProductVersion]:
@@ -316,6 +258,21 @@ def summary(ws: DomainWorkspace) -> str:
              "missing" if counts[p.relation] is None else f"{counts[p.relation]:,}",
              p.relation] for p in products]
     return format_table(["domain", "product", "version", "rows", "relation"], rows)
+
+
+def print_summary(ctx: BuildContext) -> None:
+    """`build --domain`: the domain's products and what ran."""
+    ws = DomainContext.of(ctx).ws
+    ran = (ctx.artifacts.run_results or {}).get("results") or []
+    console().step("[4/4] data products of this domain")
+    console().out(summary(ws))
+    console().out(f"\ndomain {ws.domain} built in {ctx.build_seconds:.1f}s (dbt build): "
+                  f"{relative(ws.db_path, ws.root)}; {len(ran)} nodes ran")
+
+
+def print_ci_summary(ctx: BuildContext) -> None:
+    """`ci --domain`: the domain's products."""
+    console().out(summary(DomainContext.of(ctx).ws))
 
 
 # -- publishing one domain ------------------------------------------------------------------
@@ -343,27 +300,56 @@ def merged_manifest(published: dict | None, built: dict, packages: set[str]) -> 
     return merged
 
 
-def publish(mesh: Mesh, result: DomainBuild) -> None:
+def semver_check(ctx: BuildContext) -> None:
+    """AFTER_BUILD step of `ci`: no breaking change to the domain's products without a
+    new version since the last publish."""
+    ws = DomainContext.of(ctx).ws
+    console().step("[4/4] SemVer check and publish")
+    found = changes(ws, DomainContext.of(ctx).published)
+    for change in found:
+        console().step(f"      {change.line()}")
+    if any(c.unversioned_breaking for c in found):
+        raise MeshError(f"domain {ws.domain}: a breaking change without a new version; "
+                        "nothing published")
+    if not found:
+        console().step("      no contract change (SemVer) since the last publish")
+
+
+def impact_check(ctx: BuildContext) -> None:
+    """AFTER_BUILD step of `ci`: no registered consumer's read breaks."""
+    dctx = DomainContext.of(ctx)
+    impact.before_publish(dctx.whole_mesh, merged_manifest(
+        dctx.published, load_manifest(dctx.ws), {dctx.ws.project}), dctx.published)
+
+
+def publish_step(ctx: BuildContext) -> None:
+    """AFTER_BUILD step of `ci`: publish the domain's products (unless --no-publish)."""
+    dctx = DomainContext.of(ctx)
+    if dctx.no_publish:
+        console().step("      --no-publish: nothing published")
+        return
+    publish(dctx.whole_mesh, dctx.ws, dctx.published)
+
+
+def publish(mesh: Mesh, ws: DomainWorkspace, last: dict | None) -> None:
     """Publish the domain's products into a new snapshot, carrying every other product.
     The manifest is merged over the last publish once the publish lock is held, so two
     domains publishing at once both land: the second merges over the first's."""
-    ws = result.ws
     built = load_manifest(ws)
     packages = {ws.project}
     own = {p.relation for p in own_products(ws, built)}
 
     def merge() -> None:  # under the publish lock: the publish as it is now
         manifest_file = published_dir(mesh) / "manifest.json"
-        published = json.loads(manifest_file.read_text()) if manifest_file.is_file() \
-            else result.published
-        ws.manifest_path.write_text(json.dumps(merged_manifest(published, built, packages)))
+        now = json.loads(manifest_file.read_text()) if manifest_file.is_file() else last
+        ws.manifest_path.write_text(json.dumps(merged_manifest(now, built, packages)))
 
     def log(line: str) -> None:  # other domains' products are carried: one line below
         if line.split()[0] in own or " not published " not in line:
             console().step(line)
 
     done = publisher.publish(ws, in_build=True, log=log, prepare=merge,
-                             governed=True)  # gate: build()
+                             governed=True)  # the gate ran after the build
     published_own = sorted(r for r in done.built if r in own)
     carried_own = sorted(r for r in done.carried if r in own)
     others = len([r for r in done.carried if r not in own])
@@ -380,43 +366,3 @@ def changes(ws: DomainWorkspace, published: dict | None) -> list:
     after = merged_manifest(published, load_manifest(ws), {ws.project})
     return [c for c in semver.compare_manifests(published, after)
             if c.domain in {ws.domain, ws.project}]
-
-
-# -- what the commands run ---------------------------------------------------------------
-
-def build_command(mesh: Mesh, name: str, scale: float, seed: int, full_refresh: bool) -> int:
-    """`duckmesh build --domain <name>`."""
-    result = build(mesh, name, scale, seed, full_refresh)
-    if not result.success:
-        raise MeshError(f"dbt build of domain {result.ws.domain} failed: {result.error}")
-    console().step("[4/4] data products of this domain")
-    console().out(summary(result.ws))
-    console().out(f"\ndomain {result.ws.domain} built in {result.seconds:.1f}s (dbt build): "
-                  f"{relative(result.ws.db_path, mesh.root)}; {len(result.ran)} nodes ran")
-    return 0
-
-
-def ci_command(mesh: Mesh, name: str, scale: float, seed: int, full_refresh: bool,
-               no_publish: bool) -> int:
-    """`duckmesh ci --domain <name>`: build, SemVer check, publish this domain only."""
-    result = build(mesh, name, scale, seed, full_refresh)
-    if not result.success:
-        raise MeshError(f"domain {result.ws.domain}: dbt build failed, nothing published "
-                        f"(the last publish stays current): {result.error}")
-    console().step("[4/4] SemVer check and publish")
-    found = changes(result.ws, result.published)
-    for change in found:
-        console().step(f"      {change.line()}")
-    if any(c.unversioned_breaking for c in found):
-        raise MeshError(f"domain {result.ws.domain}: a breaking change without a new version; "
-                        "nothing published")
-    if not found:
-        console().step("      no contract change (SemVer) since the last publish")
-    impact.before_publish(mesh, merged_manifest(result.published, load_manifest(result.ws),
-                                                {result.ws.project}), result.published)
-    if no_publish:
-        console().step("      --no-publish: nothing published")
-        return 0
-    publish(mesh, result)
-    console().out(summary(result.ws))
-    return 0

@@ -17,7 +17,6 @@ inputs changed (optionally a large batch of misses is spread over worker process
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -34,6 +33,7 @@ from sqlglot.optimizer.pushdown_projections import pushdown_projections
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
 
+from duckmesh.core.fingerprint import json_digest
 from duckmesh.core.sql import qualified_name
 
 # an upstream column: (dbt unique_id, column name)
@@ -433,15 +433,11 @@ def mesh_lineage(manifest: dict, node_columns: dict[str, list[str]] | None = Non
     return MeshLineage(nodes=nodes, direct=direct)
 
 
-def query_hash(sql: str, schema: dict, unmasked: bool = False) -> str:
-    text = json.dumps([CACHE_VERSION, sql, schema, unmasked], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def analyse_all(queries: dict[str, tuple[str, dict]], cache_path: Path | None = None,
                 unmasked: bool = False) -> dict[str, RawColumns]:
     """analyse_raw for every (sql, schema), through the cache file when given."""
-    hashes = {unique_id: query_hash(sql, schema, unmasked) for unique_id, (sql, schema) in queries.items()}
+    hashes = {unique_id: json_digest([CACHE_VERSION, sql, schema, unmasked])
+              for unique_id, (sql, schema) in queries.items()}
     cached = _read_cache(cache_path) if cache_path else {}
     results: dict[str, RawColumns] = {}
     missing: dict[str, tuple[str, dict]] = {}  # hash -> query

@@ -24,17 +24,14 @@ from duckmesh.cli.state import CliState, pass_state
 @pass_state
 def build(state: CliState, scale: float | None, seed: int, select: str | None, full_refresh: bool,
           changed_only: bool, domain: str | None) -> int:
-    from duckmesh.build.state import resolve_scale
+    from duckmesh.build.pipeline import BuildOptions, build_domain
+    from duckmesh.build.pipeline import build as run_build
+    from duckmesh.core.fingerprint import resolve_scale
 
     mesh = state.mesh()
     size = resolve_scale(mesh, scale)
     if domain:
-        from duckmesh.build.domain import build_command
-
-        return build_command(mesh, domain, size, seed, full_refresh)
-    from duckmesh.build.pipeline import BuildOptions
-    from duckmesh.build.pipeline import build as run_build
-
+        return build_domain(mesh, domain, BuildOptions(size, seed, full_refresh=full_refresh))
     return run_build(mesh, BuildOptions(size, seed, select, full_refresh, changed_only))
 
 
@@ -52,8 +49,9 @@ def build(state: CliState, scale: float | None, seed: int, select: str | None, f
 @pass_state
 def ci(state: CliState, domain: str, scale: float | None, seed: int, full_refresh: bool,
        no_publish: bool) -> int:
-    from duckmesh.build.domain import ci_command
-    from duckmesh.build.state import resolve_scale
+    from duckmesh.build.pipeline import BuildOptions, ci_domain
+    from duckmesh.core.fingerprint import resolve_scale
 
     mesh = state.mesh()
-    return ci_command(mesh, domain, resolve_scale(mesh, scale), seed, full_refresh, no_publish)
+    options = BuildOptions(resolve_scale(mesh, scale), seed, full_refresh=full_refresh)
+    return ci_domain(mesh, domain, options, no_publish)

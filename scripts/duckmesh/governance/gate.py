@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from duckmesh.core import yamlio
+from duckmesh.core import fingerprint, yamlio
 from duckmesh.core.output import step
 from duckmesh.core.project import Mesh, MeshError
-from duckmesh.governance import declared_reads, inputs, offline, parse_checks, pii, report
+from duckmesh.governance import declared_reads, offline, parse_checks, pii, report
 from duckmesh.governance.report import Violation
 
 
@@ -203,9 +203,9 @@ def manifest_with_sql(manifest: dict, *earlier: Path) -> dict:
 def with_compiled(mesh: Mesh, result: report.GovernanceReport) -> report.GovernanceReport:
     """``result`` (the macro policies' report) with the policies over compiled SQL,
     judged on the last build's manifest while it still describes the files (no file
-    dbt reads changed since: inputs.py); findings the macros made are not repeated."""
+    dbt reads changed since: core/fingerprint.py); findings the macros made are not repeated."""
     manifest_path = mesh.target_dir / "manifest.json"
-    if not inputs.is_current(mesh, manifest_path):
+    if not fingerprint.manifest_is_current(mesh, manifest_path):
         return result
     try:
         manifest = json.loads(manifest_path.read_text())

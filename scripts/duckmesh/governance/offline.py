@@ -3,7 +3,7 @@
 `duckmesh governance check` runs the policies through `dbt run-operation`, which first
 loads dbt's parse state and writes a new manifest even when nothing changed: about
 27 CPU s at 10,000 models. When the project's files are unchanged since a manifest
-was written (``inputs.py`` says so), this module renders the same macros, as that
+was written (``core/fingerprint.py`` says so), this module renders the same macros, as that
 manifest holds them (``macro_sql``), in dbt's own Jinja environment (dbt_common's),
 over the manifest's graph. One implementation of each policy, two hosts.
 

@@ -5,7 +5,7 @@ on-run-start hook runs before every `dbt build`/`dbt run`. This module runs the
 same check through `dbt run-operation mesh_governance --args '{format: json}'`,
 catches the JSON line the macro logs, and prints it as text or JSON (for CI
 annotations); it exits non-zero when a policy reports an error. When none of the
-files dbt reads changed since that run (inputs.py), the same macros run over its
+files dbt reads changed since that run (core/fingerprint.py), the same macros run over its
 saved manifest without dbt (offline.py): seconds instead of dbt's parse at 10,000
 models.
 """
@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from duckmesh.core import yamlio
+from duckmesh.core import fingerprint, yamlio
 from duckmesh.core.project import Mesh, MeshError
-from duckmesh.governance import inputs, offline, parse_checks, semver
+from duckmesh.governance import offline, parse_checks, semver
 
 MARKER = "DUCKMESH_GOVERNANCE_JSON "
 # Own target path: the check never overwrites the build's run_results.json.
@@ -95,14 +95,14 @@ def check(mesh: Mesh, *, saved: bool = True) -> GovernanceReport:
     """Run the governance macros and return their report: over the saved manifest when
     ``saved`` and no file dbt reads changed since it was written, else through dbt."""
     manifest_path = mesh.root / TARGET_PATH / "manifest.json"
-    taken = inputs.fingerprint(mesh)
+    taken = fingerprint.dbt_inputs(mesh)
     data, manifest, source = None, None, SAVED
     parsed: dict[str, Any] = {}  # JSON files the macros parsed (offline), by real path
     # a stamp is written only after parse_checks (mistakes dbt reports late) passed and
     # dbt parsed the files of that fingerprint: a current one needs neither again. The
-    # check's own manifest first, then the last `duckmesh build`'s (inputs.py)
+    # check's own manifest first, then the last `duckmesh build`'s (core/fingerprint.py)
     for saved_path in (manifest_path, mesh.target_dir / "manifest.json") if saved else ():
-        if not inputs.is_current(mesh, saved_path, taken):
+        if not fingerprint.manifest_is_current(mesh, saved_path, taken):
             continue
         try:
             manifest = json.loads(saved_path.read_text())
@@ -117,9 +117,9 @@ def check(mesh: Mesh, *, saved: bool = True) -> GovernanceReport:
         parse_checks.check(mesh)  # what dbt would only report as a parse error
         if not (mesh.root / "dbt_packages").is_dir():
             _invoke(mesh, ["--quiet", "deps"], [])
-            taken = inputs.fingerprint(mesh)
+            taken = fingerprint.dbt_inputs(mesh)
         data, manifest, source = _dbt_check(mesh), None, "dbt"
-        inputs.record(manifest_path, taken)
+        fingerprint.ManifestStamp(taken).record(manifest_path)
     report = GovernanceReport(
         violations=[Violation(**{key: v.get(key) for key in Violation.__dataclass_fields__})
                     for v in data["violations"]],

@@ -17,14 +17,15 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import duckdb
 
-from duckmesh.build import pipeline as build
-from duckmesh.build import state as build_state
-from duckmesh.core import dbt
+from duckmesh.build import pipeline
+from duckmesh.core import fingerprint
+from duckmesh.core.context import BuildContext
 from duckmesh.core.output import console, format_table
 from duckmesh.core.products import ProductVersion, public_products
 from duckmesh.core.project import Mesh, MeshError, relative
@@ -49,15 +50,6 @@ def warehouse(mesh: Mesh) -> Path:
 
 def data_set_record(mesh: Mesh) -> Path:
     return spark_dir(mesh) / "data_set.json"
-
-
-def switched_data_set(mesh: Mesh, data_dir: Path) -> bool:
-    """True when Spark's tables were last built from another data set: incremental
-    products must then be rebuilt, not appended to."""
-    record = data_set_record(mesh)
-    if not record.is_file():
-        return False
-    return json.loads(record.read_text()).get("data_dir") != str(data_dir.resolve())
 
 
 def require_spark() -> None:
@@ -89,31 +81,28 @@ def spark_manifest(mesh: Mesh) -> dict:
 
 def build_on_spark(mesh: Mesh, scale: float, seed: int, select: str | None = None,
                    full_refresh: bool = False) -> int:
-    """`duckmesh scale-out build`: source data, deps, source checks (as `duckmesh build`),
-    then `dbt build --target spark`; prints the products' Parquet files."""
+    """`duckmesh scale-out build`: the mesh build's plan (source data, deps, the checks
+    before dbt) with the Spark target; prints the products' Parquet files."""
     require_spark()
-    started = time.perf_counter()
-    ctx = build.prepare(mesh, scale, seed)
-    data_dir = ctx.data_dir
-    env = {**ctx.dbt_env, "DUCKMESH_SPARK_DIR": str(spark_dir(mesh))}
-    build_args = ["build", "--target", TARGET,
-                  "--target-path", str(spark_target_path(mesh))]
-    if select:
-        build_args += ["--select", select]
-    if full_refresh:
-        build_args.append("--full-refresh")
-    elif switched_data_set(mesh, data_dir):
-        console().step("      another data set than the last Spark build (scale, seed or "
-                       "DUCKMESH_DATA): --full-refresh, so incremental products are rebuilt")
-        build_args.append("--full-refresh")
-    console().step(f"[3/4] dbt build --target {TARGET} -> "
-                   f"{relative(warehouse(mesh), mesh.root)}")
-    build_started = time.perf_counter()
-    dbt.require_success(dbt.run_dbt(mesh, build_args, env), f"build --target {TARGET}")
-    build_seconds = time.perf_counter() - build_started
-    if not select:
-        record = {"data_dir": str(data_dir.resolve())}
-        data_set_record(mesh).write_text(json.dumps(record) + "\n")
+    return pipeline.run(spark_plan(mesh, pipeline.BuildOptions(scale, seed, select, full_refresh)))
+
+
+def spark_plan(mesh: Mesh, options: pipeline.BuildOptions) -> pipeline.Plan:
+    """The mesh's plan on the Spark target: dbt's artifacts in target/spark/dbt (the
+    DuckDB build's manifest stays as it is), the data set recorded beside the warehouse,
+    no governance gate or publish (nothing of Spark's is published)."""
+    plan = pipeline.mesh_plan(mesh, options)
+    last = fingerprint.LastBuild.read(data_set_record(mesh), warehouse(mesh), mesh.root,
+                                      plan.ctx.data_dir)
+    return replace(plan, scope=pipeline.Scope.SPARK, target=TARGET, last_build=last,
+                   dbt_args=("--target-path", str(spark_target_path(mesh))),
+                   env=lambda data: {**mesh.env(data), "DUCKMESH_SPARK_DIR": str(spark_dir(mesh))},
+                   label="Spark build",
+                   summary=partial(print_products, started=time.perf_counter()))
+
+
+def print_products(ctx: BuildContext, started: float) -> None:
+    mesh = ctx.mesh
     console().step("[4/4] data products on Spark (Parquet, read with DuckDB)")
     products = public_products(spark_manifest(mesh))
     rows = []
@@ -125,8 +114,7 @@ def build_on_spark(mesh: Mesh, scale: float, seed: int, select: str | None = Non
                      relative(folder, mesh.root)])
     console().out(format_table(["domain", "product", "version", "rows", "parquet files"], rows))
     console().out(f"\nmesh built on Spark in {time.perf_counter() - started:.1f}s "
-                  f"(dbt build {build_seconds:.1f}s): {relative(warehouse(mesh), mesh.root)}")
-    return 0
+                  f"(dbt build {ctx.build_seconds:.1f}s): {relative(warehouse(mesh), mesh.root)}")
 
 
 def parquet_rows(folder: Path) -> int:
@@ -180,7 +168,7 @@ def data_set_mismatch(mesh: Mesh) -> str | None:
     """Why the two builds cannot be equal (they read other data sets: another scale, seed
     or DUCKMESH_DATA), from each build's record; None when the same or unknown."""
     spark = data_set_record(mesh)
-    duck = build_state.state_dir(mesh) / build_state.RECORD
+    duck = fingerprint.state_dir(mesh) / fingerprint.RECORD
     if not spark.is_file() or not duck.is_file():
         return None
     spark_data = json.loads(spark.read_text()).get("data_dir")

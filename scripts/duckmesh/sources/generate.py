@@ -20,7 +20,6 @@ Batch 1 is the initial load written by ``generate``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 import duckdb
 
 from duckmesh.core import files
+from duckmesh.core.fingerprint import file_sha256, source_fingerprint
 from duckmesh.core.output import console, step
 
 # Row counts at scale 1; every count scales linearly.
@@ -319,18 +319,13 @@ def generate_batch(out_dir: Path, batch: int, log=step) -> dict[str, int]:
     return counts
 
 
-def _fingerprint(scale: float, seed: int) -> str:
-    source = Path(__file__).read_bytes()
-    return hashlib.sha256(source + f"{scale}:{seed}".encode()).hexdigest()[:16]
-
-
 def generate(out_dir: Path, scale: float = 0.1, seed: int = 42, force: bool = False,
              log=step) -> GenerationResult:
     """Write every source file under ``out_dir``; reuse them when already generated."""
     counts = row_counts(scale)
     out_dir = Path(out_dir)
     marker = out_dir / MANIFEST
-    fingerprint = _fingerprint(scale, seed)
+    fingerprint = source_fingerprint(Path(__file__), scale, seed)
     if not force and marker.exists():
         previous = json.loads(marker.read_text())
         if previous.get("fingerprint") == fingerprint:
@@ -412,8 +407,7 @@ def record_files(con: duckdb.DuckDBPyConnection, out_dir: Path, relatives: list[
         else:
             with path.open("rb") as handle:
                 rows = sum(1 for line in handle if line.strip()) - (path.suffix == ".csv")
-        with path.open("rb") as handle:
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        digest = file_sha256(path)
         recorded["files"][relative] = {"bytes": path.stat().st_size, "rows": int(rows),
                                        "sha256": digest}
     manifest.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")

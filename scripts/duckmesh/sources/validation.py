@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -41,7 +40,7 @@ from pathlib import Path
 
 import duckdb
 
-from duckmesh.core import yamlio
+from duckmesh.core import fingerprint, yamlio
 from duckmesh.core.sql import quote_ident, quote_literal
 from duckmesh.sources import expectations, fastcheck
 from duckmesh.sources.expectations import Reference
@@ -485,11 +484,6 @@ def producer_manifest(path: Path, data_dir: Path) -> tuple[str, dict] | None:
     return None
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def _manifest_problems(result: CheckResult, data_dir: Path,
                        digests: Mapping[Path, str]) -> list[str]:
     """Files that differ from what their producer recorded (size, SHA-256)."""
@@ -505,7 +499,7 @@ def _manifest_problems(result: CheckResult, data_dir: Path,
             problems.append(f"{relative} is {size:,} bytes, its producer recorded "
                             f"{int(entry['bytes']):,} ({where}): cut short or replaced")
         elif entry.get("sha256") and str(entry["sha256"]).lower() != (
-                digests.get(path) or _sha256(path)):
+                digests.get(path) or fingerprint.file_sha256(path)):
             problems.append(f"{relative} does not match the SHA-256 its producer recorded "
                             f"({where}): damaged in transit or changed after the export")
     return problems
@@ -557,13 +551,6 @@ def check(spec: SourceSpec, data_dir: Path,
 CACHE_VERSION = 3
 
 
-def _fingerprint(path: Path) -> list:
-    """(size, mtime_ns, sha256 of the content): a file whose fingerprint is unchanged holds
-    the same bytes, so its checks give the same result."""
-    stat = path.stat()
-    return [stat.st_size, stat.st_mtime_ns, _sha256(path)]
-
-
 def check_cached(spec: SourceSpec, data_dir: Path, cache_dir: Path) -> CheckResult:
     """``check``, reusing the last result for this source when its contract and every one of
     its files (path, size, mtime_ns, content hash) are unchanged; the cache lives in
@@ -571,7 +558,8 @@ def check_cached(spec: SourceSpec, data_dir: Path, cache_dir: Path) -> CheckResu
     files = sorted(data_dir.glob(spec.path))
     if not files or any(p.is_dir() for p in files):
         return check(spec, data_dir)
-    fingerprints = {p.relative_to(data_dir).as_posix(): _fingerprint(p) for p in files}
+    fingerprints = {p.relative_to(data_dir).as_posix(): fingerprint.file_fingerprint(p)
+                    for p in files}
     key = {"version": CACHE_VERSION, "spec": repr(spec), "data_dir": str(data_dir.resolve()),
            "files": fingerprints,
            # as JSON stores them (lists), so a stored key compares equal

@@ -24,7 +24,7 @@ def scale_out() -> None:
 @pass_state
 def build(state: CliState, scale: float | None, seed: int, select: str | None,
           full_refresh: bool) -> int:
-    from duckmesh.build.state import resolve_scale
+    from duckmesh.core.fingerprint import resolve_scale
     from duckmesh.scaleout.spark import build_on_spark
 
     mesh = state.mesh()

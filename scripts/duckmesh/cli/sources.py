@@ -25,7 +25,7 @@ from duckmesh.core.project import MeshError
 @pass_state
 def generate(state: CliState, scale: float | None, seed: int, out: Path | None, force: bool,
              batch: int | None) -> int:
-    from duckmesh.build.state import resolve_scale
+    from duckmesh.core.fingerprint import resolve_scale
     from duckmesh.sources import generate as generator
 
     voice = console()

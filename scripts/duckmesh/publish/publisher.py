@@ -31,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 
+from duckmesh.catalog import store as catalog_store
 from duckmesh.core import salt
 from duckmesh.core.artifacts import Artifacts
 from duckmesh.core.context import BuildContext
@@ -189,10 +190,12 @@ def _publish(mesh: Mesh, consumers: list[str] | None, keep: int, in_build: bool,
     try:
         gated = gates.check_plan(mesh, manifest, decided, previous_products, new_baseline, con,
                          in_build, log)
+        catalog = catalog_store.snapshot_rows(mesh, con, artifacts_used, source_columns)
         why: str | None = "a new snapshot was asked for" if force else "nothing published yet"
         if previous_id is not None and previous_root is not None and not force:
             wanted_now = unchanged.Publish(decided, gated, wanted, digest, data_set,
-                                           file_modes.record(), packages)
+                                           file_modes.record(), packages,
+                                           catalog_store.rows_digest(catalog))
             why = unchanged.why_new(previous_id, previous_root, previous_record, wanted_now)
             if why is None:
                 guard.read_lineage(con, mesh, previous_root / "manifest.json")
@@ -215,12 +218,14 @@ def _publish(mesh: Mesh, consumers: list[str] | None, keep: int, in_build: bool,
                     "published_at": datetime.now(UTC).isoformat(), "products": {},
                     "consumers": {}, "file_modes": file_modes.record(),
                     "data_set": data_set or previous_record.get("data_set"),
-                    "manifest_digest": digest}
+                    "manifest_digest": digest,
+                    "catalog_digest": catalog_store.rows_digest(catalog)}
     try:
         linked: dict[str, str] = {}  # ports linked from the previous snapshot, hashed
         record["products"] = _write_products(mesh, work, decided, products, previous_root,
                                              previous_record, in_build, snapshot, database,
                                              guard, log, gated, linked)
+        _finish_database(work / "mesh.duckdb", snapshot, products, record["products"], catalog)
         previous_tables = previous_record.get("consumer_tables") or {}
         record["consumer_tables"] = {}
         with snapshots.provisional(work, pub / "snapshots" / snapshot):
@@ -238,9 +243,9 @@ def _publish(mesh: Mesh, consumers: list[str] | None, keep: int, in_build: bool,
         files.write_packages(packages, work / "packages")
         record["files"] = verify.digests(work, record, known=linked)
         record["file_stats"] = verify.stats(work, sorted([*record["files"], "manifest.json"]))
-        damage = verify.read_back(work, record)
+        damage = verify.written(work, record)
         if damage:
-            raise duckdb.IOException("the new snapshot does not read back as written: "
+            raise duckdb.IOException("the new snapshot does not hold what was written: "
                                      + "; ".join(damage))
         (work / "publish.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         modes.apply(work, file_modes, previous_root, previous_record.get("file_modes"))
@@ -411,7 +416,7 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                             selects[relation], base is not None
                             and previous[relation].get("port_select") == selects[relation],
                             log, verified)
-            entries, rows = {}, []
+            entries = {}
             present = [*decided.build, *(products[r] for r in decided.carry)]
             for product in sorted(present, key=lambda p: p.relation):
                 relation = product.relation
@@ -423,8 +428,6 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                         con, f"snap.{qualified_name(product.schema, product.relation_name)}")
                 else:
                     count, checksum, columns = measured[relation]
-                origin = f"carried from {previous[relation]['origin_snapshot']}" if carried \
-                    else "built"
                 entries[relation] = {
                     "domain": product.domain, "product": product.name,
                     "version": product.version, "rows": count, "checksum": checksum,
@@ -436,8 +439,6 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
                     "reused": relation in keep and not carried,
                     "origin_snapshot": previous[relation]["origin_snapshot"] if carried
                     else snapshot}
-                rows.append([relation, product.domain, product.name, product.version,
-                             count, checksum, origin])
         finally:
             con.execute("detach snap")
             for index in range(len(sources)):
@@ -445,14 +446,31 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
     finally:
         if database is None:
             con.close()
+    return entries
+
+
+def _finish_database(target: Path, snapshot: str, products: dict[str, ProductVersion],
+                     entries: dict, catalog: dict[str, list[dict]]) -> None:
+    """The snapshot database's views and tables beside the products: the latest-version
+    views, ``_duckmesh`` (the snapshot, its products, their ports at snapshot paths) and
+    the catalog (``mesh_catalog``, as consumers may see it: catalog.store.for_snapshot),
+    checkpointed."""
+    present = [products[relation] for relation in sorted(entries)]
+    ports = {r: f"snapshots/{snapshot}/{verify.port_file(e)}" for r, e in entries.items()}
     con = duckdb.connect(str(target))
     try:
         _latest_views(con, present)
-        files.metadata(con, snapshot, rows)
+        files.metadata(con, snapshot, [
+            [r, e["domain"], e["product"], e["version"], e["rows"], e["checksum"],
+             f"carried from {e['origin_snapshot']}" if e["origin_snapshot"] != snapshot
+             else "built"] for r, e in sorted(entries.items())])
+        files.port_files(con, ports)
+        catalog_store.write_tables(con, catalog_store.for_snapshot(catalog, {
+            r: (e["rows"], f"published/{port_path(e['domain'], e['product'], e['version'])}")
+            for r, e in entries.items()}))
         con.execute("checkpoint")
     finally:
         con.close()
-    return entries
 
 
 def _write_port(con: duckdb.DuckDBPyConnection, work: Path, previous_root: Path | None,

@@ -61,6 +61,7 @@ class Publish:
     data_set: str | None
     file_modes: dict
     packages: dict[str, Path]  # name -> the dbt package's folder (files.write_packages)
+    catalog_digest: str = ""  # the catalog the snapshot carries (catalog.store.rows_digest)
 
 
 def why_new(current: str, root: Path, record: dict, wanted: Publish) -> str | None:
@@ -82,6 +83,8 @@ def why_new(current: str, root: Path, record: dict, wanted: Publish) -> str | No
             ("manifest_digest", wanted.manifest_digest,
              "product definitions changed in the manifest (docs, tests or config)"),
             ("file_modes", wanted.file_modes, "file modes changed"),
+            ("catalog_digest", wanted.catalog_digest,
+             "the catalog changed (owners, descriptions, checks, lineage or consumers)"),
             ("data_set", wanted.data_set or record.get("data_set"), "another data set")):
         if record.get(key) != value:
             return what

@@ -169,9 +169,9 @@ def test_the_published_database_carries_the_catalog_without_private_names(built_
     assert columns == described
     assert lineage > 0
     # a private model that reads orders is named by its domain only
-    assert readers == [(None, "private model", "marketing"),
-                       ("customer_360_v1", "product", "analytics"),
-                       ("executive_kpis_v1", "product", "analytics")]
+    assert readers == [("customer_360_v1", "product", "analytics"),
+                       ("executive_kpis_v1", "product", "analytics"),
+                       (None, "private model", "marketing")]  # nulls last
     private = {node["name"] for node in manifest["nodes"].values()
                if node["resource_type"] == "model" and node.get("access") == "private"}
     assert len(private) > 5

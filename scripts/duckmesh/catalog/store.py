@@ -180,8 +180,11 @@ def public_rows(rows: dict[str, list[dict]]) -> dict[str, list[dict]]:
 
 
 def rows_digest(rows: dict[str, list[dict]]) -> str:
-    """SHA-256 of catalog rows: a snapshot whose catalog would differ is written anew."""
-    text = json.dumps(rows, sort_keys=True, default=str)
+    """SHA-256 of catalog rows, in any order: a snapshot whose catalog would differ is
+    written anew."""
+    text = json.dumps({table: sorted(json.dumps(row, sort_keys=True, default=str)
+                                     for row in data) for table, data in rows.items()},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -404,3 +404,41 @@ def test_products_a_selective_build_did_not_build_are_one_line() -> None:
     log_outcome(Plan(carry={"sales.orders_v2": NOT_BUILT}), lines.append)
     assert lines == ["      sales.orders_v2 not published (not built by the last dbt build): "
                      "the previous version stays"]
+
+
+def test_the_snapshot_catalog_names_no_private_model_and_holds_only_published_versions(
+        ) -> None:
+    """catalog.store.public_rows / for_snapshot / rows_digest on rows written here."""
+    from duckmesh.catalog import store
+
+    product = {"product_id": "urn:duckmesh:sales:orders:v2", "relation": "sales.orders_v2",
+               "row_count": 7, "parquet_location": None}
+    dropped = {"product_id": "urn:duckmesh:sales:orders:v3", "relation": "sales.orders_v3",
+               "row_count": 3, "parquet_location": None}
+    reader = {"consumer_id": "model.marketing.int_sales__orders",
+              "consumer_name": "int_sales__orders", "consumer_kind": "model",
+              "consumer_domain": "marketing", "product_id": product["product_id"],
+              "column_name": "order_id"}
+    rows = {"domains": [{"domain": "sales"}], "products": [product, dropped],
+            "columns": [{"product_id": p["product_id"], "column_name": "order_id"}
+                        for p in (product, dropped)],
+            "lineage": [{"to_id": dropped["product_id"], "from_id": "x"}],
+            "column_lineage": [],
+            "consumers": [reader, {**reader, "consumer_id": "model.marketing.int_other",
+                                   "consumer_name": "int_other"},
+                          {**reader, "consumer_id": "model.duckmesh.customer_360.v1",
+                           "consumer_name": "customer_360_v1", "consumer_kind": "product",
+                           "consumer_domain": "analytics"}]}
+    public = store.public_rows(rows)
+    assert [(c["consumer_id"], c["consumer_name"], c["consumer_kind"])
+            for c in public["consumers"]] == [
+        (None, None, "private model"),  # two private readers of one domain: one row
+        ("model.duckmesh.customer_360.v1", "customer_360_v1", "product")]
+    assert {p["row_count"] for p in public["products"]} == {None}
+    published = store.for_snapshot(public, {"sales.orders_v2": (5, "published/x.parquet")})
+    assert [(p["relation"], p["row_count"], p["parquet_location"])
+            for p in published["products"]] == [("sales.orders_v2", 5, "published/x.parquet")]
+    assert published["columns"] == [rows["columns"][0]] and published["lineage"] == []
+    reordered = {**public, "consumers": list(reversed(public["consumers"]))}
+    assert store.rows_digest(reordered) == store.rows_digest(public)
+    assert store.rows_digest(published) != store.rows_digest(public)

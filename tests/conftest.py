@@ -66,13 +66,14 @@ def masked(relation: str, source: str | None = None) -> str:
 
 def product_relations(con: object) -> set[str]:
     """The product relations a published file holds (a DuckDB connection): its tables and,
-    in a consumer file, its views over Parquet ports (issue 17); not the latest-version
-    alias views."""
+    in a consumer file, its views over Parquet ports; not the latest-version alias views,
+    the ``_duckmesh`` metadata or the catalog (``mesh_catalog``)."""
     rows = con.execute(  # type: ignore[attr-defined]
         "select t.table_schema, t.table_name, t.table_type, v.sql "
         "from information_schema.tables as t left join duckdb_views() as v "
         "on v.database_name = t.table_catalog and v.schema_name = t.table_schema "
-        "and v.view_name = t.table_name where t.table_schema <> '_duckmesh'").fetchall()
+        "and v.view_name = t.table_name "
+        "where t.table_schema not in ('_duckmesh', 'mesh_catalog')").fetchall()
     return {f"{schema}.{name}" for schema, name, kind, sql in rows
             if kind == "BASE TABLE" or "read_parquet(" in (sql or "")}
 

@@ -54,6 +54,28 @@ def test_growth_reports_ratios_and_cost_per_million_orders() -> None:
     assert "memory_limit 8GB" in figures["scale 10: peak RSS, dbt"].note
 
 
+def test_growth_reports_the_steady_state_against_the_floor() -> None:
+    """A build of a new data set: the whole build, its publish and dbt build steps as
+    shares of the floor in CPU seconds, with the goals of each scale."""
+    measured = {"floor wall": 10.0, "floor CPU": 20.0, "steady wall": 13.0,
+                "steady CPU": 26.0, "steady publish wall": 1.5, "steady publish CPU": 2.0,
+                "steady dbt build wall": 11.0, "steady dbt build CPU": 23.0,
+                "peak RSS GB (floor, largest so far)": 0.5,
+                "peak RSS GB (steady, largest so far)": 1.5}
+    figures = {f.name: f for f in bench_growth.figures_of(
+        {1.0: measured, 10.0: measured}, {"memory_limit": "8GB"})}
+    whole = figures["scale 1: duckmesh build, new data / floor (CPU)"]
+    assert (whole.value, whole.target) == (pytest.approx(1.3), "<= 1.4x")
+    assert whole.note == "26.0 against 20.0 CPU s; wall 1.30x"
+    assert figures["scale 10: duckmesh build, new data / floor (CPU)"].target == "<= 1.2x"
+    publish = figures["scale 1: publish step, new data / floor (CPU)"]
+    assert (publish.value, publish.target) == (pytest.approx(0.1), "<= 0.15x")
+    assert publish.note == "publish 2.0 CPU s, 1.5 s wall"
+    assert figures["scale 1: dbt build step, new data / floor (CPU)"].value == \
+        pytest.approx(1.15)
+    assert figures["scale 10: peak RSS, steady"].value == 1.5
+
+
 def test_a_benchmarks_help_lists_its_own_options(capsys: pytest.CaptureFixture[str]) -> None:
     from benchmarks.cli import main
 

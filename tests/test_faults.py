@@ -37,10 +37,17 @@ READERS = 8
 # rows and a sum of hashes of each row's text: order-free, cheap enough for 8 readers
 FP = "select count(*), coalesce(sum(hash(t::varchar)), 0)::varchar from {source} as t"
 
+# A reader opens published/mesh.duckdb (one file: one snapshot) and reads the orders
+# port twice: by the path that database lists for its own snapshot
+# (_duckmesh.port_files), which must hold exactly that snapshot's rows, and by the
+# documented path resolved once to the snapshot it names (DuckDB opens a Parquet file
+# by its path more than once per query: read through `current` while it switches, one
+# query saw the new file's pages under the old footer)
 READER = textwrap.dedent("""
     import duckdb, json, os, sys, time
     published, out, stop = sys.argv[1:4]
     FP = sys.argv[4]
+    PORT = published + "/sales/orders/v2/orders_v2.parquet"
     with open(out, "w") as log:
         stopping = False
         while True:
@@ -51,21 +58,27 @@ READER = textwrap.dedent("""
                 snapshot = con.execute("select snapshot_id from _duckmesh.snapshot").fetchone()[0]
                 names = [s + "." + n for s, n in con.execute(
                     "select table_schema, table_name from information_schema.tables "
-                    "where table_type = 'BASE TABLE' and table_schema <> '_duckmesh'").fetchall()]
+                    "where table_type = 'BASE TABLE' "
+                    "and table_schema not in ('_duckmesh', 'mesh_catalog')").fetchall()]
                 tables = {n: list(con.execute(FP.format(source=n)).fetchone()) for n in names}
+                pinned = con.execute("select snapshot_path from _duckmesh.port_files "
+                                     "where relation = 'sales.orders_v2'").fetchone()[0]
                 con.close()
                 port = duckdb.connect(config={"threads": 1})
-                orders = list(port.execute(FP.format(source="read_parquet('" + published
-                              + "/sales/orders/v2/orders_v2.parquet')")).fetchone())
+                orders = list(port.execute(FP.format(
+                    source="read_parquet('" + published + "/" + pinned + "')")).fetchone())
+                latest = [list(port.execute(FP.format(
+                    source="read_parquet('" + os.path.realpath(PORT) + "')")).fetchone())
+                    for _ in range(3)]
                 port.close()
                 log.write(json.dumps({"snapshot": snapshot, "tables": tables,
-                                      "port": orders}) + "\\n")
+                                      "port": orders, "latest": latest}) + "\\n")
             except Exception as error:  # every failure is a finding
                 log.write(json.dumps({"error": repr(error)}) + "\\n")
             log.flush()
             if stopping:
                 break
-            time.sleep(1.0)  # 8 readers share 2 cores with the build
+            time.sleep(0.5)  # 8 readers share 2 cores with the build
 """)
 
 
@@ -185,9 +198,64 @@ def test_readers_see_one_whole_snapshot_during_build_and_publish(mesh: Path, tmp
     assert {r["snapshot"] for r in reads} == {first, second}
     for read in reads:
         assert read["tables"] == expected[read["snapshot"]]
-        assert read["port"] in ports.values()
+        assert read["port"] == ports[read["snapshot"]]  # the port of the snapshot it read
+        assert all(latest in ports.values() for latest in read["latest"])
     print(f"\nfault suite: {READERS} readers, {len(reads)} reads "
           f"({sum(r['snapshot'] == first for r in reads)} of the old snapshot), 0 errors")
+
+
+def test_a_port_resolved_once_reads_one_whole_file_while_current_switches(
+        tmp_path: Path) -> None:
+    """The documented port path, resolved once per read, while ``current`` switches
+    between two snapshots as fast as the publisher's own link swap allows: every read
+    sees one whole file. (Read unresolved, about a third of such reads failed with
+    DuckDB errors such as `don't know what type` on DuckDB 2.0.1: it opens the file by
+    its path more than once per query.)"""
+    from duckmesh.publish import snapshots
+
+    published = tmp_path / "published"
+    expected = {}
+    con = duckdb.connect()
+    for name, rows in (("a", 60_000), ("b", 45_000)):
+        port = published / "snapshots" / name / "ports" / "sales" / "orders" / "v2"
+        port.mkdir(parents=True)
+        con.execute(f"copy (select range * {len(name) + rows} as id, 'x' || range as s "
+                    f"from range({rows})) to '{port / 'orders_v2.parquet'}' "
+                    "(format parquet, row_group_size 8192)")
+        expected[name] = list(con.execute(FP.format(
+            source=f"read_parquet('{port / 'orders_v2.parquet'}')")).fetchone())
+    con.close()
+    snapshots.link("snapshots/a", published / "current")
+    snapshots.stable_links(published, {"sales"})
+    stop = threading.Event()
+
+    def switch() -> None:
+        while not stop.is_set():
+            for name in ("b", "a"):
+                snapshots.link(f"snapshots/{name}", published / "current")
+                time.sleep(0.0005)
+
+    switcher = threading.Thread(target=switch)
+    switcher.start()
+    seen, errors = [], []
+    try:
+        deadline = time.perf_counter() + 2.0
+        while time.perf_counter() < deadline:
+            resolved = os.path.realpath(published / "sales" / "orders" / "v2"
+                                        / "orders_v2.parquet")
+            reader = duckdb.connect(config={"threads": 1})
+            try:
+                seen.append(list(reader.execute(FP.format(
+                    source=f"read_parquet('{resolved}')")).fetchone()))
+            except duckdb.Error as error:
+                errors.append(repr(error))
+            finally:
+                reader.close()
+    finally:
+        stop.set()
+        switcher.join()
+    assert errors == []
+    assert len(seen) >= 10 and all(read in expected.values() for read in seen)
 
 
 def test_sigkill_during_build_keeps_the_last_good_publish(mesh: Path) -> None:
@@ -250,6 +318,55 @@ def test_sigkill_during_publish_keeps_the_last_good_publish(mesh: Path) -> None:
         assert f"removed {name}, left by an interrupted publish" in result.stdout
     print(f"\nfault suite: SIGKILL during publish, {injected} faults injected "
           f"({interrupted} mid-write), 0 rows lost")
+
+
+# a publish in a process of its own that SIGKILLs itself at one point of the snapshot's
+# write: inside the step that adds the views, metadata and catalog to the snapshot
+# database (the catalog written, not yet checkpointed) or right after it
+KILL_AT = textwrap.dedent("""
+    import os, signal, sys
+    from duckmesh.catalog import store
+    from duckmesh.cli import main
+    from duckmesh.publish import publisher
+    point = sys.argv[1]
+    write_tables, finish = store.write_tables, publisher._finish_database
+
+    def catalog_then_die(*args, **kwargs):
+        write_tables(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def finish_then_die(*args, **kwargs):
+        finish(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if point == "catalog":
+        publisher.catalog_store.write_tables = catalog_then_die
+    else:
+        publisher._finish_database = finish_then_die
+    sys.exit(main(sys.argv[2:]))
+""")
+
+
+@pytest.mark.parametrize("point", ["catalog", "database"])
+def test_sigkill_inside_the_snapshot_database_write_loses_nothing(mesh: Path, tmp_path: Path,
+                                                                  point: str) -> None:
+    published = mesh / "published"
+    good, before = assert_intact(published), current(published)
+    script = tmp_path / "kill_at.py"
+    script.write_text(KILL_AT)
+    env = {**os.environ, "DUCKMESH_DB": str(mesh / "mesh.duckdb")}
+    killed = subprocess.run([sys.executable, str(script), point, "--project-dir", str(mesh),
+                             "publish", "--force"], cwd=mesh, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    leftover = sorted(p.name for p in (published / "snapshots").glob(".tmp-*"))
+    assert len(leftover) == 1 and (published / "snapshots" / leftover[0] / "mesh.duckdb"
+                                   ).is_file()
+    assert current(published) == before and assert_intact(published) == good
+    result = duckmesh(mesh, "publish", "--force")
+    assert f"removed {leftover[0]}, left by an interrupted publish" in result.stdout
+    assert current(published) != before and assert_intact(published) == good
+    assert not list((published / "snapshots").glob(".tmp-*"))
 
 
 def test_failing_product_test_keeps_the_previous_versions_of_its_set(mesh: Path) -> None:

@@ -370,7 +370,7 @@ def test_changed_only_runs_governance_after_removing_key_tests(mesh: Path) -> No
     before, snapshot = yml.read_text(), _snapshot(mesh)
     try:
         yml.write_text(before.replace(
-            "        data_tests:\n          - unique\n          - not_null\n", "", 1))
+            "        data_tests:\n          - duckmesh_platform.unique_key\n", "", 1))
         result = duckmesh(mesh, "build", "--changed-only", "--scale", str(TEST_SCALE),
                           check=False)
         assert result.returncode == 1, result.stdout[-3000:]

@@ -121,6 +121,68 @@ def test_consumer_files_read_the_ports_and_copy_only_what_a_port_masks(built_mes
             assert record["consumer_tables"][consumer][relation]["port"] == path
 
 
+def test_the_published_database_carries_the_catalog_without_private_names(built_mesh,
+                                                                          manifest: dict
+                                                                          ) -> None:
+    """The catalog where consumers look: published/mesh.duckdb, opened by a plain
+    read-only DuckDB connection, holds mesh_catalog (products, columns, owners, versions,
+    SLOs, lineage, consumers) for exactly the product versions it publishes, with their
+    rows and ports as published, and names no private model; `duckmesh query` reaches it.
+    Its own Parquet ports are listed at snapshot paths (_duckmesh.port_files)."""
+    import re
+
+    published = built_mesh.root / "published"
+    record = json.loads((published / "current" / "publish.json").read_text())
+    with duckdb.connect(str(published / "mesh.duckdb"), read_only=True) as con:
+        products = con.execute(
+            "select relation, row_count, parquet_location, owner_name, version, "
+            "latest_version, slo_min_rows from mesh_catalog.products order by relation"
+        ).fetchall()
+        counts = {r: con.execute(f"select count(*) from {r}").fetchone()[0]
+                  for r in product_relations(con)}
+        columns = con.execute("select column_name from mesh_catalog.columns where product_id "
+                              "= 'urn:duckmesh:sales:orders:v2' order by position").fetchall()
+        described = [(c,) for c, *_ in con.execute("describe sales.orders_v2").fetchall()]
+        readers = con.execute(
+            "select distinct consumer_name, consumer_kind, consumer_domain "
+            "from mesh_catalog.consumers where product_id = 'urn:duckmesh:sales:orders:v2' "
+            "order by all").fetchall()
+        lineage = con.execute("select count(*) from mesh_catalog.lineage").fetchone()[0]
+        port_files = dict(con.execute(
+            "select relation, snapshot_path from _duckmesh.port_files").fetchall())
+        cells = [str(value) for table in ("domains", "products", "columns", "lineage",
+                                          "column_lineage", "consumers")
+                 for row in con.execute(f"select * from mesh_catalog.{table}").fetchall()
+                 for value in row if value is not None]
+    assert [(r, n) for r, n, *_ in products] == sorted(counts.items())
+    assert {r: n for r, n, *_ in products} == {r: e["rows"] for r, e in
+                                               record["products"].items()}
+    for relation, _, location, *_ in products:
+        domain, name = relation.split(".")
+        product, version = name.rsplit("_v", 1)
+        assert location == f"published/{domain}/{product}/v{version}/{name}.parquet"
+        assert port_files[relation] == (f"snapshots/{record['snapshot']}/ports/{domain}/"
+                                        f"{product}/v{version}/{name}.parquet")
+        assert (published / port_files[relation]).is_file()
+    assert ("sales.orders_v2", "Sales Ops Team", 2, 2, 10) in {
+        (r, owner, v, latest, slo) for r, _, _, owner, v, latest, slo in products}
+    assert columns == described
+    assert lineage > 0
+    # a private model that reads orders is named by its domain only
+    assert readers == [("customer_360_v1", "product", "analytics"),
+                       ("executive_kpis_v1", "product", "analytics"),
+                       (None, "private model", "marketing")]  # nulls last
+    private = {node["name"] for node in manifest["nodes"].values()
+               if node["resource_type"] == "model" and node.get("access") == "private"}
+    assert len(private) > 5
+    words = {word for cell in cells for word in re.findall(r"[A-Za-z0-9_]+", cell)}
+    assert sorted(private & words) == []
+    shown = duckmesh(built_mesh.root, "query", "select relation, owner_name from "
+                     "mesh_catalog.products where relation = 'sales.orders_v2'", "--json")
+    assert json.loads(shown.stdout) == {"relation": "sales.orders_v2",
+                                        "owner_name": "Sales Ops Team"}
+
+
 def test_publish_for_a_domain_masks_by_column_rule(published_copy: Path) -> None:
     duckmesh(published_copy, "publish", "--for", "marketing", "--for", "sales")
     consumers = published_copy / "published" / "consumers"
@@ -342,3 +404,41 @@ def test_products_a_selective_build_did_not_build_are_one_line() -> None:
     log_outcome(Plan(carry={"sales.orders_v2": NOT_BUILT}), lines.append)
     assert lines == ["      sales.orders_v2 not published (not built by the last dbt build): "
                      "the previous version stays"]
+
+
+def test_the_snapshot_catalog_names_no_private_model_and_holds_only_published_versions(
+        ) -> None:
+    """catalog.store.public_rows / for_snapshot / rows_digest on rows written here."""
+    from duckmesh.catalog import store
+
+    product = {"product_id": "urn:duckmesh:sales:orders:v2", "relation": "sales.orders_v2",
+               "row_count": 7, "parquet_location": None}
+    dropped = {"product_id": "urn:duckmesh:sales:orders:v3", "relation": "sales.orders_v3",
+               "row_count": 3, "parquet_location": None}
+    reader = {"consumer_id": "model.marketing.int_sales__orders",
+              "consumer_name": "int_sales__orders", "consumer_kind": "model",
+              "consumer_domain": "marketing", "product_id": product["product_id"],
+              "column_name": "order_id"}
+    rows = {"domains": [{"domain": "sales"}], "products": [product, dropped],
+            "columns": [{"product_id": p["product_id"], "column_name": "order_id"}
+                        for p in (product, dropped)],
+            "lineage": [{"to_id": dropped["product_id"], "from_id": "x"}],
+            "column_lineage": [],
+            "consumers": [reader, {**reader, "consumer_id": "model.marketing.int_other",
+                                   "consumer_name": "int_other"},
+                          {**reader, "consumer_id": "model.duckmesh.customer_360.v1",
+                           "consumer_name": "customer_360_v1", "consumer_kind": "product",
+                           "consumer_domain": "analytics"}]}
+    public = store.public_rows(rows)
+    assert [(c["consumer_id"], c["consumer_name"], c["consumer_kind"])
+            for c in public["consumers"]] == [
+        (None, None, "private model"),  # two private readers of one domain: one row
+        ("model.duckmesh.customer_360.v1", "customer_360_v1", "product")]
+    assert {p["row_count"] for p in public["products"]} == {None}
+    published = store.for_snapshot(public, {"sales.orders_v2": (5, "published/x.parquet")})
+    assert [(p["relation"], p["row_count"], p["parquet_location"])
+            for p in published["products"]] == [("sales.orders_v2", 5, "published/x.parquet")]
+    assert published["columns"] == [rows["columns"][0]] and published["lineage"] == []
+    reordered = {**public, "consumers": list(reversed(public["consumers"]))}
+    assert store.rows_digest(reordered) == store.rows_digest(public)
+    assert store.rows_digest(published) != store.rows_digest(public)

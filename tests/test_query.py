@@ -36,7 +36,8 @@ def test_query_opens_the_publish_not_the_build_database(built_mesh: BuiltMesh) -
                       "information_schema.tables order by 1", "--json")
     assert [line for line in listed.stdout.splitlines()] == [
         f'{{"table_schema": "{s}"}}' for s in ("_duckmesh", "analytics", "customer_service",
-                                               "customers", "marketing", "sales")]
+                                               "customers", "marketing", "mesh_catalog",
+                                               "sales")]
 
 
 def test_query_cannot_open_the_publish_read_write(built_mesh: BuiltMesh) -> None:

@@ -116,8 +116,12 @@
     {%- if tests.by_node is none -%}
         {%- set tests.by_node = {} -%}
         {%- for test in graph.nodes.values() | selectattr('resource_type', 'equalto', 'test') | selectattr('attached_node') | selectattr('test_metadata') -%}
-            {%- do tests.by_node.setdefault(test.attached_node, []).append(
-                test.test_metadata.name ~ ':' ~ (test.column_name or '') | lower) -%}
+            {#- unique_key (macros/products/unique_key.sql) is unique and not_null in one test -#}
+            {%- set names = ['unique', 'not_null'] if test.test_metadata.name == 'unique_key' else [test.test_metadata.name] -%}
+            {%- for name in names -%}
+                {%- do tests.by_node.setdefault(test.attached_node, []).append(
+                    name ~ ':' ~ (test.column_name or '') | lower) -%}
+            {%- endfor -%}
         {%- endfor -%}
     {%- endif -%}
     {{ return(tests.by_node.get(unique_id) or []) }}

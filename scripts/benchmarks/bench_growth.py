@@ -1,10 +1,15 @@
-"""Growth with the data: at each --scales (default 0.1,1,10; scale 1 = 1M orders, 3M
-order lines), side by side in one work copy and on the same data, cold:
+"""Growth with the data: at each --scales (default 1,10; scale 1 = 1M orders, 3M
+order lines), side by side in one work copy and on data of the same size:
   floor     the compiled SQL of the whole mesh run directly in DuckDB (bench engine),
   dbt       `dbt build` in a fresh process into an empty database file,
   duckmesh  the whole `duckmesh build` in a fresh process with nothing from a previous
             build (no database, snapshot, validation cache or build state): source
-            checks, dbt build, catalog, publish, observability.
+            checks, dbt build, catalog, publish, observability (cold),
+  steady    the steady state: after that build (seed 42), the whole `duckmesh build` of a
+            new data set of the same size (seed 43, generated beforehand), where every
+            source has new rows, so every product is rebuilt and published anew; with
+            its publish and dbt build steps (target/last_build/steps.json) as shares of
+            the floor.
 Each in wall and CPU seconds (the fastest of --repeat runs), the ratios to the floor,
 the cost per million orders and how it moves between the two largest scales (1.0 =
 flat, below 1 falls), and the peak memory (RSS) of each side against the profile's
@@ -41,16 +46,19 @@ from duckmesh.core.project import Mesh, find_mesh
 from duckmesh.sources import generate
 
 ORDERS_PER_SCALE = 1_000_000  # scale 1 = 1M orders (sources/generate.py)
-SIDES = ("floor", "dbt", "duckmesh")
+SIDES = ("floor", "dbt", "duckmesh", "steady")
+DEFAULT_SIDES = ("floor", "dbt", "steady")
+NEW_SEED = 43  # the steady side's new data set (the first build reads seed 42)
 # what a cold `duckmesh build` must not find from an earlier one
 BUILD_LEFTOVERS = ("published", "target", "logs")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scales", default="0.1,1,10", help="comma-separated (default 0.1,1,10)")
+    parser.add_argument("--scales", default="1,10", help="comma-separated (default 1,10)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per side (default 1)")
-    parser.add_argument("--sides", default=",".join(SIDES),
-                        help=f"what to run at each scale (default {','.join(SIDES)})")
+    parser.add_argument("--sides", default=",".join(DEFAULT_SIDES),
+                        help=f"what to run at each scale, of {','.join(SIDES)} (default "
+                             f"{','.join(DEFAULT_SIDES)})")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
 
 
@@ -111,18 +119,37 @@ def measure_scale(mesh: Mesh, copy: Mesh, work_dir: Path, scale: float, repeat: 
             samples["dbt wall"].append(wall)
             samples["dbt CPU"].append(cpu)
             peaks["dbt"] = _peak_children_gb()
-        if "duckmesh" in sides:
+        if "duckmesh" in sides or "steady" in sides:
             _fresh(copy, db)
-            wall, cpu = run_cpu([sys.executable, "-m", "duckmesh.cli", "--project-dir",
-                                 str(copy.root), "build", "--scale", f"{scale:g}"],
-                                copy.root, env)
-            samples["duckmesh wall"].append(wall)
-            samples["duckmesh CPU"].append(cpu)
-            peaks["duckmesh"] = _peak_children_gb()
+            wall, cpu = _duckmesh_build(copy, scale, env)
+            if "duckmesh" in sides:
+                samples["duckmesh wall"].append(wall)
+                samples["duckmesh CPU"].append(cpu)
+                peaks["duckmesh"] = _peak_children_gb()
+        if "steady" in sides:
+            other = work_dir / "data" / f"scale_{scale:g}_seed_{NEW_SEED}"
+            generate.generate(other, scale=scale, seed=NEW_SEED, log=lambda *_: None)
+            wall, cpu = _duckmesh_build(copy, scale, {**env, "DUCKMESH_DATA": str(other)},
+                                        NEW_SEED)
+            steps = json.loads((copy.target_dir / "last_build" / "steps.json").read_text())
+            samples["steady wall"].append(wall)
+            samples["steady CPU"].append(cpu)
+            for step in ("publish", "dbt build"):
+                samples.setdefault(f"steady {step} wall", []).append(steps[step]["wall"])
+                samples.setdefault(f"steady {step} CPU", []).append(steps[step]["cpu"])
+            peaks["steady"] = _peak_children_gb()
     result = {key: min(values) for key, values in samples.items()}
     result.update({f"peak RSS GB ({key}, largest so far)": value for key, value in peaks.items()})
     result["nodes"] = float(len(plan))
     return result
+
+
+def _duckmesh_build(copy: Mesh, scale: float, env: dict[str, str], seed: int | None = None
+                    ) -> tuple[float, float]:
+    """The whole `duckmesh build` in a fresh process: wall and CPU seconds."""
+    seeded = ["--seed", str(seed)] if seed is not None else []
+    return run_cpu([sys.executable, "-m", "duckmesh.cli", "--project-dir", str(copy.root),
+                    "build", "--scale", f"{scale:g}", *seeded], copy.root, env)
 
 
 def measure(mesh: Mesh, scales: list[float], repeat: int, work: Path | None = None,
@@ -160,6 +187,8 @@ def figures_of(per_scale: dict[float, dict[str, float]], settings: dict[str, str
                 r["duckmesh wall"] / r["floor wall"], unit="x",
                 target="<= 1.6x" if scale >= 1 else "",
                 note=f"CPU {r['duckmesh CPU'] / r['floor CPU']:.2f}x"))
+        if "floor" in present and "steady" in present:
+            figures += _steady_figures(tag, scale, r)
         for side in present:
             figures.append(Figure(
                 "growth", f"{tag}: peak RSS, {side}",
@@ -179,3 +208,25 @@ def figures_of(per_scale: dict[float, dict[str, float]], settings: dict[str, str
                     b / a, unit="x", target="<= 1 (flat or falls)",
                     note=f"{a:.2f} -> {b:.2f} s per million orders"))
     return figures
+
+
+def _steady_figures(tag: str, scale: float, r: dict[str, float]) -> list[Figure]:
+    """The steady state against the floor, in CPU seconds (wall in the notes): the whole
+    build, its publish step and its dbt build step."""
+    floor = r["floor CPU"]
+    return [
+        Figure("growth", f"{tag}: duckmesh build, new data / floor (CPU)",
+               r["steady CPU"] / floor, unit="x", target="<= 1.2x" if scale >= 10 else
+               "<= 1.4x" if scale >= 1 else "",
+               note=f"{r['steady CPU']:.1f} against {floor:.1f} CPU s; wall "
+                    f"{r['steady wall'] / r['floor wall']:.2f}x"),
+        Figure("growth", f"{tag}: publish step, new data / floor (CPU)",
+               r["steady publish CPU"] / floor, unit="x",
+               target="<= 0.15x" if scale >= 1 else "",
+               note=f"publish {r['steady publish CPU']:.1f} CPU s, "
+                    f"{r['steady publish wall']:.1f} s wall"),
+        Figure("growth", f"{tag}: dbt build step, new data / floor (CPU)",
+               r["steady dbt build CPU"] / floor, unit="x",
+               target="<= 1.3x" if scale >= 1 else "",
+               note=f"dbt build {r['steady dbt build CPU']:.1f} CPU s, "
+                    f"{r['steady dbt build wall']:.1f} s wall")]

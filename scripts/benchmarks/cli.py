@@ -12,7 +12,7 @@ Subcommands:
   consumer    typical consumer queries on the published vs. the build database
   scale-out   the same dbt build on DuckDB and on local Spark, and the products compared
   domain      one domain built alone (upstream from the publish) against the whole mesh
-  growth      floor / dbt build / whole duckmesh build, cold, at scales 0.1, 1 and 10
+  growth      floor / dbt build / whole duckmesh build of a new data set, scales 1, 10
   peer        the same models as a plain dbt project (no hooks) against DuckMesh's build
   probe       the bad-input matrix (issue 18): every broken source file, one build each;
               then the trust cases of issue 27 (salt, file modes, query sandbox, bad input)
@@ -112,7 +112,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], ModuleType]]] = {
     "consumer": ("consumer query latency, published vs. build database", _consumer),
     "scale-out": ("the same dbt build on DuckDB and on a local Spark", _scale_out),
     "domain": ("one domain built alone against the whole mesh; parse", _domain),
-    "growth": ("floor, dbt build and duckmesh build at scales 0.1/1/10, per M orders",
+    "growth": ("floor, dbt build, duckmesh build of new data at scales 1/10, per M orders",
                _growth),
     "peer": ("the same models as a plain dbt project (no hooks) vs DuckMesh", _peer),
     "cli-start": ("duckmesh --help / query start-up vs. python -c pass", _cli_start),

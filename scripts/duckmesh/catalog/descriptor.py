@@ -246,8 +246,9 @@ class Describer:
             name=name, position=position, data_type=column.get("data_type") or "",
             description=" ".join((column.get("description") or "").split()),
             primary_key=name in primary_key,
-            not_null="not_null" in constrained or "not_null" in tested,
-            unique="unique" in tested, classification=meta.get("classification"))
+            not_null="not_null" in constrained or bool({"not_null", "unique_key"} & tested),
+            unique=bool({"unique", "unique_key"} & tested),
+            classification=meta.get("classification"))
 
 
 def _kind(node: dict) -> str:

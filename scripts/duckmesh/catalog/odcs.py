@@ -4,6 +4,7 @@ against the official JSON schema shipped by `open-data-contract-standard`."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 
@@ -34,6 +35,14 @@ def logical_type(data_type: str) -> str:
         if lowered.startswith(prefix) or (prefix == "int" and "int" in lowered):
             return logical
     return "string"
+
+
+def _qualities(check: QualityCheck) -> list[dict]:
+    """A check's ODCS quality entries: the platform's unique_key test (unique and
+    not_null in one query) is both library checks."""
+    if check.test != "unique_key":
+        return [_quality(check)]
+    return [_quality(replace(check, test=test)) for test in ("unique", "not_null")]
 
 
 def _quality(check: QualityCheck) -> dict:
@@ -75,7 +84,7 @@ def odcs_contract(record: ProductRecord, db_location: str) -> dict:
             prop["classification"] = column.classification or record.classification
         if column.lineage:
             prop["transformSourceObjects"] = [f"{urn}#{col}" for urn, col in column.lineage]
-        quality = [_quality(c) for c in record.checks if c.column == column.name]
+        quality = [q for c in record.checks if c.column == column.name for q in _qualities(c)]
         if quality:
             prop["quality"] = quality
         properties.append(prop)

@@ -8,6 +8,7 @@ file, and one ODCS contract plus one ODPS-style descriptor per product version u
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -160,6 +161,58 @@ def catalog_rows(catalog: Catalog, row_counts: dict[str, int] | None = None
 def _kind_of(urn: str) -> str:
     parts = urn.split(":")
     return parts[3] if len(parts) > 3 and parts[3] in ("source", "seed") else "product"
+
+
+def public_rows(rows: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The catalog rows a consumer may see (the published snapshot's copy): a private
+    model that reads a product is named by its domain only (``consumer_id`` and
+    ``consumer_name`` empty, kind ``private model``); products' row counts and Parquet
+    locations are left to the snapshot (``for_snapshot``)."""
+    consumers: list[dict] = []
+    for row in rows["consumers"]:
+        if row["consumer_kind"] == "model":
+            row = {**row, "consumer_id": None, "consumer_name": None,
+                   "consumer_kind": "private model"}
+        if row not in consumers:
+            consumers.append(row)
+    products = [{**row, "row_count": None, "parquet_location": None}
+                for row in rows["products"]]
+    return {**rows, "products": products, "consumers": consumers}
+
+
+def rows_digest(rows: dict[str, list[dict]]) -> str:
+    """SHA-256 of catalog rows, in any order: a snapshot whose catalog would differ is
+    written anew."""
+    text = json.dumps({table: sorted(json.dumps(row, sort_keys=True, default=str)
+                                     for row in data) for table, data in rows.items()},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def for_snapshot(rows: dict[str, list[dict]], published: dict[str, tuple[int, str]]
+                 ) -> dict[str, list[dict]]:
+    """``public_rows`` for a snapshot holding ``published`` (relation -> its rows and
+    its Parquet port under published/): only those product versions, each with the
+    rows and port the snapshot holds."""
+    wanted = {r.lower(): value for r, value in published.items()}
+    products = [{**row, "row_count": wanted[row["relation"].lower()][0],
+                 "parquet_location": wanted[row["relation"].lower()][1]}
+                for row in rows["products"] if row["relation"].lower() in wanted]
+    kept = {row["product_id"] for row in products}
+    return {"domains": rows["domains"], "products": products,
+            "columns": [r for r in rows["columns"] if r["product_id"] in kept],
+            "lineage": [r for r in rows["lineage"] if r["to_id"] in kept],
+            "column_lineage": [r for r in rows["column_lineage"] if r["product_id"] in kept],
+            "consumers": [r for r in rows["consumers"] if r["product_id"] in kept]}
+
+
+def snapshot_rows(mesh: Mesh, con: duckdb.DuckDBPyConnection, artifacts: Artifacts,
+                  source_columns: dict[str, list[str]] | None = None
+                  ) -> dict[str, list[dict]]:
+    """The catalog of the build a publish is about to publish (``con``: the build's
+    database, current), as consumers may see it (``public_rows``)."""
+    catalog = _catalog(mesh, con, artifacts, record=False, source_columns=source_columns)
+    return public_rows(catalog_rows(catalog))
 
 
 def write_tables(con: duckdb.DuckDBPyConnection, rows: dict[str, list[dict]]) -> None:

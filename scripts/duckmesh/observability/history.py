@@ -270,7 +270,9 @@ def unique_keys(manifest: dict, run_results: dict | None) -> set[tuple[str, str]
         test = node.get("test_metadata") or {}
         config = node.get("config") or {}
         column = node.get("column_name") or (test.get("kwargs") or {}).get("column_name")
-        if (test.get("name") == "unique" and not test.get("namespace") and column
+        if ((test.get("name"), test.get("namespace")) in (("unique", None),
+                                                          ("unique_key", "duckmesh_platform"))
+                and column
                 and node.get("attached_node") and not config.get("where")
                 and config.get("limit") is None):
             found.add((node["attached_node"], column))

@@ -85,6 +85,19 @@ def metadata(con: duckdb.DuckDBPyConnection, snapshot: str, rows: list[list]) ->
         con.executemany("insert into _duckmesh.products values (?, ?, ?, ?, ?, ?, ?)", rows)
 
 
+def port_files(con: duckdb.DuckDBPyConnection, ports: dict[str, str]) -> None:
+    """``_duckmesh.port_files``: each product's Parquet port in the snapshot this file
+    belongs to (relation -> path relative to ``published/``: ``snapshots/<id>/ports/...``,
+    never changed once committed). A reader that opened ``published/mesh.duckdb`` reads
+    the ports of the very snapshot it holds there, whatever ``current`` becomes meanwhile
+    (DuckDB opens a Parquet file by its path more than once per query, so a path through
+    ``current`` can name two files in one read)."""
+    con.execute("create table _duckmesh.port_files (relation varchar, snapshot_path varchar)")
+    if ports:
+        con.executemany("insert into _duckmesh.port_files values (?, ?)",
+                        sorted([r, p] for r, p in ports.items()))
+
+
 # the files a dbt package needs to parse (docs/domains.md "Consumers outside this repository": an
 # outside project points DUCKMESH_PLATFORM and DUCKMESH_DOMAINS at published/packages/)
 PACKAGE_FILES = ("dbt_project.yml", "packages.yml", "selectors.yml")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 
+from duckmesh.catalog import store as catalog_store
 from duckmesh.core import salt
 from duckmesh.core.artifacts import Artifacts
 from duckmesh.core.context import BuildContext
@@ -53,6 +54,7 @@ from duckmesh.publish import (
 )
 from duckmesh.publish.consumers import write_consumer
 from duckmesh.publish.plan import NOT_BUILT, Plan, plan
+from duckmesh.publish.record import Previous, Snapshot
 
 # zstd at level 1 rather than DuckDB's default 3: at scale 1 the ten ports take 2.9
 # instead of 3.7 CPU s to write and come out 3% smaller (107 against 110 MB); reading
@@ -146,20 +148,91 @@ def publish(mesh: Mesh, consumers: list[str] | None = None, keep: int = DEFAULT_
                         force, source_columns, governed)
 
 
+@dataclass
+class Request:
+    """A publish resolved against the build and published/ (the plan phase): what to
+    publish, for whom, over which current snapshot."""
+
+    mesh: Mesh
+    artifacts: Artifacts
+    pub: Path
+    groups: dict[str, tuple[str, ...]]
+    file_modes: modes.Modes
+    requested: set[str]  # consumers asked for by name (`--for`) this time
+    wanted: list[str]  # every consumer that gets a file
+    previous: Previous
+    decided: Plan
+    guard: ports.Guard
+    packages: dict[str, Path]  # name -> the dbt package's folder (files.write_packages)
+    digest: str  # unchanged.manifest_digest
+    data_set: str | None
+    in_build: bool
+    log: Callable[[str], None]
+
+    @property
+    def manifest(self) -> dict:
+        return self.artifacts.manifest
+
+
 def _publish(mesh: Mesh, consumers: list[str] | None, keep: int, in_build: bool,
              log: Callable[[str], None], artifacts: Artifacts | None,
              database: duckdb.DuckDBPyConnection | None, data_set: str | None, force: bool,
              source_columns: dict[str, list[str]] | None, governed: bool) -> Published:
+    """The phases: plan, gate (and the catalog), decide whether the current snapshot
+    stays, write, verify, commit."""
+    request = _plan(mesh, consumers, in_build, log, artifacts, data_set, source_columns,
+                    governed)
+    con = database or _connect_mesh(mesh, in_build)
+    try:
+        gated = gates.check_plan(mesh, request.manifest, request.decided,
+                                 request.previous.products, _new_baseline(request), con,
+                                 in_build, log)
+        catalog = catalog_store.snapshot_rows(mesh, con, request.artifacts, source_columns)
+        why = "a new snapshot was asked for" if force else _why_new(request, gated, catalog,
+                                                                     con)
+    finally:
+        if database is None:
+            con.close()
+    if not in_build:
+        gates.alert_standalone(mesh, request.manifest, request.decided, log)
+    if why is None and request.previous.name is not None:
+        return _keep_current(request.pub, request.previous.name, request.manifest, keep,
+                             request.requested - set(request.groups), request.decided,
+                             request.wanted, log)
+    snapshot = _new_snapshot(request, catalog)
+    work = request.pub / "snapshots" / f".tmp-{snapshot.snapshot}"
+    work.mkdir()
+    try:
+        linked = _write(request, snapshot, work, database, gated, catalog)
+        _verify(work, snapshot, linked)
+        snapshot.write(work)
+        modes.apply(work, request.file_modes, request.previous.root,
+                    request.previous.record.get("file_modes"))
+    except (duckdb.Error, OSError) as error:
+        shutil.rmtree(work, ignore_errors=True)
+        kept = (f"snapshot {request.previous.name} stays current" if request.previous.name
+                else "nothing was published")
+        raise MeshError(f"publish failed while writing snapshot {snapshot.snapshot} ({error}): "
+                        f"{kept}; fix the cause (disk space?) and run `duckmesh publish`"
+                        ) from error
+    return _commit(request, work, snapshot, keep, why or "")
+
+
+def _plan(mesh: Mesh, consumers: list[str] | None, in_build: bool,
+          log: Callable[[str], None], artifacts: Artifacts | None, data_set: str | None,
+          source_columns: dict[str, list[str]] | None, governed: bool) -> Request:
+    """The plan phase: the build's artifacts (governed: the whole policy check passed
+    over them, else it runs here), the consumers that get a file, the current snapshot
+    and what each product version becomes (publish.plan)."""
     artifacts_used = _build_artifacts(mesh, artifacts)
     manifest, run_results = artifacts_used.manifest, artifacts_used.run_results
+    pub = snapshots.published_dir(mesh)
     if not governed:
-        gate.require(mesh, gate.manifest_with_sql(
-            manifest, snapshots.published_dir(mesh) / "current" / "manifest.json"),
-            "the last build", log=log, quiet=True)
+        gate.require(mesh, gate.manifest_with_sql(manifest, pub / "current" / "manifest.json"),
+                     "the last build", log=log, quiet=True)
     access.check_refs(manifest)
     groups = access.consumer_groups(mesh.root)
     file_modes = modes.configured(mesh.root)
-    pub = snapshots.published_dir(mesh)
     requested = {access.check_consumer(c) for c in consumers or []}
     known = access.known_consumers(manifest, groups)
     unknown = sorted(c for c in requested if c not in known)
@@ -170,98 +243,116 @@ def _publish(mesh: Mesh, consumers: list[str] | None, keep: int, in_build: bool,
     for name in sorted(registered - known):
         log(f"      registered consumer {name} is no longer a domain or a declared consumer: "
             f"its file is not written (`duckmesh publish --remove {name}` forgets it)")
-    wanted = sorted(set(groups) | requested | (registered & known))
     modes.folder(pub, file_modes)
     modes.folder(pub / "snapshots", file_modes)
     previous_id = snapshots.current_snapshot(pub)  # repaired by publish()
     previous_root = pub / "snapshots" / previous_id if previous_id else None
-    previous_record = snapshots.read_record(previous_root) if previous_root else {}
-    previous_products = previous_record.get("products") or {}
-    decided = plan(manifest, run_results, set(previous_products))
-    new_baseline = data_set is not None and previous_record.get("data_set") not in (
-        None, data_set)
+    previous = Previous(previous_id, previous_root,
+                        snapshots.read_record(previous_root) if previous_root else {})
     guard = ports.Guard(manifest, access.policies(manifest), groups,
-                        source_columns=source_columns,
-                        salt_file=salt.checked_file(mesh))
-    packages = {"duckmesh_platform": mesh.root / "macros",
-                **{d.name: d for d in Mesh(mesh.root).domain_dirs()}}
-    digest = unchanged.manifest_digest(manifest)
-    con = database or _connect_mesh(mesh, in_build)
-    try:
-        gated = gates.check_plan(mesh, manifest, decided, previous_products, new_baseline, con,
-                         in_build, log)
-        why: str | None = "a new snapshot was asked for" if force else "nothing published yet"
-        if previous_id is not None and previous_root is not None and not force:
-            wanted_now = unchanged.Publish(decided, gated, wanted, digest, data_set,
-                                           file_modes.record(), packages)
-            why = unchanged.why_new(previous_id, previous_root, previous_record, wanted_now)
-            if why is None:
-                guard.read_lineage(con, mesh, previous_root / "manifest.json")
-                why = unchanged.why_access_new(previous_record, wanted_now, guard)
-    finally:
-        if database is None:
-            con.close()
-    if not in_build:
-        gates.alert_standalone(mesh, manifest, decided, log)
-    if why is None and previous_id is not None:
-        return _keep_current(pub, previous_id, manifest, keep, requested - set(groups),
-                             decided, wanted, log)
+                        source_columns=source_columns, salt_file=salt.checked_file(mesh))
+    return Request(
+        mesh=mesh, artifacts=artifacts_used, pub=pub, groups=groups, file_modes=file_modes,
+        requested=requested, wanted=sorted(set(groups) | requested | (registered & known)),
+        previous=previous, decided=plan(manifest, run_results, set(previous.products)),
+        guard=guard, packages={"duckmesh_platform": mesh.root / "macros",
+                               **{d.name: d for d in Mesh(mesh.root).domain_dirs()}},
+        digest=unchanged.manifest_digest(manifest), data_set=data_set, in_build=in_build,
+        log=log)
 
-    snapshot = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    work = pub / "snapshots" / f".tmp-{snapshot}"
-    work.mkdir()
-    products = {p.relation: p for p in public_products(manifest)}
-    record: dict = {"snapshot": snapshot, "previous": previous_id,
-                    "invocation_id": manifest["metadata"]["invocation_id"],
-                    "published_at": datetime.now(UTC).isoformat(), "products": {},
-                    "consumers": {}, "file_modes": file_modes.record(),
-                    "data_set": data_set or previous_record.get("data_set"),
-                    "manifest_digest": digest}
-    try:
-        linked: dict[str, str] = {}  # ports linked from the previous snapshot, hashed
-        record["products"] = _write_products(mesh, work, decided, products, previous_root,
-                                             previous_record, in_build, snapshot, database,
-                                             guard, log, gated, linked)
-        previous_tables = previous_record.get("consumer_tables") or {}
-        record["consumer_tables"] = {}
-        with snapshots.provisional(work, pub / "snapshots" / snapshot):
-            for consumer in wanted:
-                # a previous consumer file is reused only as it was published
-                reusable = previous_root is not None and verify.file_damage(
-                    previous_root, previous_record, verify.consumer_file(consumer)) is None
-                tables = write_consumer(work, consumer, snapshot, record["products"], guard,
-                                        previous_root,
-                                        previous_tables.get(consumer) if reusable else None)
-                record["consumers"][consumer] = list(tables)
-                record["consumer_tables"][consumer] = tables
-        _write_manifest(artifacts_used.manifest_file or mesh.manifest_path, manifest,
-                        previous_root, work / "manifest.json")
-        files.write_packages(packages, work / "packages")
-        record["files"] = verify.digests(work, record, known=linked)
-        record["file_stats"] = verify.stats(work, sorted([*record["files"], "manifest.json"]))
-        damage = verify.read_back(work, record)
-        if damage:
-            raise duckdb.IOException("the new snapshot does not read back as written: "
-                                     + "; ".join(damage))
-        (work / "publish.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-        modes.apply(work, file_modes, previous_root, previous_record.get("file_modes"))
-    except (duckdb.Error, OSError) as error:
-        shutil.rmtree(work, ignore_errors=True)
-        kept = f"snapshot {previous_id} stays current" if previous_id else "nothing was published"
-        raise MeshError(f"publish failed while writing snapshot {snapshot} ({error}): {kept}; "
-                        "fix the cause (disk space?) and run `duckmesh publish`") from error
 
-    final = pub / "snapshots" / snapshot
-    os.rename(work, final)
-    snapshots.stable_links(pub, {p.domain for p in products.values()})
-    snapshots.link(f"snapshots/{snapshot}", pub / "current")  # the commit point
+def _new_baseline(request: Request) -> bool:
+    """Another data set than the last publish's: the volume gate starts a new baseline."""
+    return request.data_set is not None and request.previous.record.get("data_set") not in (
+        None, request.data_set)
+
+
+def _why_new(request: Request, gated: gates.GateResult, catalog: dict[str, list[dict]],
+             con: duckdb.DuckDBPyConnection) -> str | None:
+    """The decide-unchanged phase: why a new snapshot is needed (None: the current one
+    would be written again; publish.unchanged)."""
+    previous = request.previous
+    if previous.name is None or previous.root is None:
+        return "nothing published yet"
+    wanted_now = unchanged.Publish(request.decided, gated, request.wanted, request.digest,
+                                   request.data_set, request.file_modes.record(),
+                                   request.packages, catalog_store.rows_digest(catalog))
+    why = unchanged.why_new(previous.name, previous.root, previous.record, wanted_now)
+    if why is None:
+        request.guard.read_lineage(con, request.mesh, previous.root / "manifest.json")
+        why = unchanged.why_access_new(previous.record, wanted_now, request.guard)
+    return why
+
+
+def _new_snapshot(request: Request, catalog: dict[str, list[dict]]) -> Snapshot:
+    now = datetime.now(UTC)
+    return Snapshot(
+        snapshot=now.strftime("%Y%m%dT%H%M%S%fZ"), previous=request.previous.name,
+        invocation_id=request.manifest["metadata"]["invocation_id"],
+        published_at=now.isoformat(), file_modes=request.file_modes.record(),
+        data_set=request.data_set or request.previous.record.get("data_set"),
+        manifest_digest=request.digest, catalog_digest=catalog_store.rows_digest(catalog))
+
+
+def _write(request: Request, snapshot: Snapshot, work: Path,
+           database: duckdb.DuckDBPyConnection | None, gated: gates.GateResult,
+           catalog: dict[str, list[dict]]) -> dict[str, str]:
+    """The write phase: the snapshot database and Parquet ports, the consumer files, the
+    manifest and the dbt packages into ``work``; return the digests of the ports linked
+    from the previous snapshot (checked on the linked files already)."""
+    linked: dict[str, str] = {}
+    products = {p.relation: p for p in public_products(request.manifest)}
+    snapshot.products = _write_products(request, work, snapshot.snapshot, products, database,
+                                        gated, linked)
+    _finish_database(work / "mesh.duckdb", snapshot.snapshot, products, snapshot.products,
+                     catalog)
+    previous = request.previous
+    previous_tables = previous.record.get("consumer_tables") or {}
+    with snapshots.provisional(work, request.pub / "snapshots" / snapshot.snapshot):
+        for consumer in request.wanted:
+            # a previous consumer file is reused only as it was published
+            reusable = previous.root is not None and verify.file_damage(
+                previous.root, previous.record, verify.consumer_file(consumer)) is None
+            tables = write_consumer(work, consumer, snapshot.snapshot, snapshot.products,
+                                    request.guard, previous.root,
+                                    previous_tables.get(consumer) if reusable else None)
+            snapshot.consumers[consumer] = list(tables)
+            snapshot.consumer_tables[consumer] = tables
+    _write_manifest(request.artifacts.manifest_file or request.mesh.manifest_path,
+                    request.manifest, previous.root, work / "manifest.json")
+    files.write_packages(request.packages, work / "packages")
+    return linked
+
+
+def _verify(work: Path, snapshot: Snapshot, linked: dict[str, str]) -> None:
+    """The verify phase: the SHA-256 of every file (the linked ports' known already),
+    their sizes and times, and the row counts as written (verify.written: metadata and
+    footers, no second read of the rows)."""
+    snapshot.files = verify.digests(work, snapshot.record(), known=linked)
+    snapshot.file_stats = verify.stats(work, sorted([*snapshot.files, verify.MANIFEST]))
+    damage = verify.written(work, snapshot.record())
+    if damage:
+        raise duckdb.IOException("the new snapshot does not hold what was written: "
+                                 + "; ".join(damage))
+
+
+def _commit(request: Request, work: Path, snapshot: Snapshot, keep: int, why: str
+            ) -> Published:
+    """The commit phase: the snapshot renamed into place, then ``current`` switched with
+    one rename (the commit point); older snapshots pruned to ``keep``."""
+    pub = request.pub
+    os.rename(work, pub / "snapshots" / snapshot.snapshot)
+    snapshots.stable_links(pub, {p.domain for p in public_products(request.manifest)})
+    snapshots.link(f"snapshots/{snapshot.snapshot}", pub / "current")  # the commit point
     snapshots.prune(pub, keep)
-    registry.register(pub, sorted(requested - set(groups)))
-    _record_verified(pub, snapshot, record["invocation_id"], "published", log)
-    log(f"      new snapshot: {why}")
-    log_outcome(decided, log)
-    return Published(snapshot, [p.relation for p in decided.build], decided.carry,
-                     decided.drop, wanted)
+    registry.register(pub, sorted(request.requested - set(request.groups)))
+    _record_verified(pub, snapshot.snapshot, snapshot.invocation_id, "published",
+                     request.log)
+    request.log(f"      new snapshot: {why}")
+    log_outcome(request.decided, request.log)
+    decided = request.decided
+    return Published(snapshot.snapshot, [p.relation for p in decided.build], decided.carry,
+                     decided.drop, request.wanted)
 
 
 def _write_manifest(source: Path, manifest: dict, previous_root: Path | None,
@@ -323,12 +414,13 @@ def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[list[str]]:
     return [[c, t] for c, t, *_ in con.execute(f"describe {source}").fetchall()]
 
 
-def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, ProductVersion],
-                    previous_root: Path | None, previous_record: dict, in_build: bool,
-                    snapshot: str, database: duckdb.DuckDBPyConnection | None,
-                    guard: ports.Guard, log: Callable[[str], None] = step,
-                    gated: gates.GateResult | None = None,
-                    verified: dict[str, str] | None = None) -> dict:
+Measured = dict[str, tuple[int, str, list[list[str]]]]  # relation -> rows, checksum, columns
+
+
+def _write_products(request: Request, work: Path, snapshot: str,
+                    products: dict[str, ProductVersion],
+                    database: duckdb.DuckDBPyConnection | None, gated: gates.GateResult,
+                    verified: dict[str, str]) -> dict[str, dict]:
     """Write the snapshot database and the Parquet ports; return the products' entries.
 
     A product's rows and checksum are computed once, from the build's table. A built
@@ -342,45 +434,28 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
     Nothing is reused unverified (publish/verify.py): a previous database that changed
     since it was published is not copied (every built product is copied from the build,
     each carried one from the newest kept snapshot where its table is intact), and a port
-    that changed is written again from its table."""
-    previous = previous_record.get("products") or {}
-    verified = {} if verified is None else verified
-    con = database or _connect_mesh(mesh, in_build)
+    that changed is written again from its table (``verified``: the digests of the ports
+    linked and checked)."""
+    con = database or _connect_mesh(request.mesh, request.in_build)
     try:
-        if guard.lineage is None:
-            guard.read_lineage(con, mesh,
-                               previous_root / "manifest.json" if previous_root else None)
-        measured = {}
-        for product in decided.build:
-            source = f"{quote_ident(product.schema)}.{quote_ident(product.relation_name)}"
-            row_count, checksum = (gated.measured if gated else {}).get(
-                product.relation) or files.checksum(con, product.schema, product.relation_name)
-            columns = (gated.columns if gated else {}).get(product.relation) or _columns(
-                con, source)
-            measured[product.relation] = (row_count, checksum, columns)
-        unchanged = {r for r, (row_count, checksum, columns) in measured.items()
-                     if previous_root is not None and r in previous
-                     and previous[r].get("rows") == row_count
-                     and previous[r].get("checksum") == checksum
-                     and previous[r].get("columns") == columns
-                     and _port(previous_root, products[r]).is_file()}
-        keep = unchanged | set(decided.carry)
-        base = files.reusable_base(previous_root, Path("mesh.duckdb")) if keep else None
-        if base is not None and previous_root is not None:
-            damage = verify.database_damage(previous_root, previous_record, keep)
-            if damage:
-                log(f"      the previous snapshot is damaged ({'; '.join(damage)}): nothing is "
-                    "copied from it, products are written again from the build")
-                base = None
-        pub = snapshots.published_dir(mesh)
+        previous = request.previous
+        if request.guard.lineage is None:
+            request.guard.read_lineage(con, request.mesh, previous.root / "manifest.json"
+                                       if previous.root else None)
+        measured = _measure(con, request.decided, gated)
+        same = {r for r, (rows, checksum, columns) in measured.items()
+                if previous.root is not None and r in previous.products
+                and (previous.products[r].get("rows"), previous.products[r].get("checksum"),
+                     previous.products[r].get("columns")) == (rows, checksum, columns)
+                and _port(previous.root, products[r]).is_file()}
+        base = _reusable_base(request, same | set(request.decided.carry))
+        keep = same | set(request.decided.carry) if base is not None else set()
         carried_from = {} if base is not None else verify.carry_sources(
-            [pub / "snapshots" / name for name in snapshots.snapshots(pub)], previous_root,
-            decided, log)
+            [request.pub / "snapshots" / name for name in snapshots.snapshots(request.pub)],
+            previous.root, request.decided, request.log)
         target = work / "mesh.duckdb"
         if base is not None:
             shutil.copyfile(base, target)
-        else:
-            keep = set()
         con.execute(f"attach {sql_path(target)} as snap")
         sources = sorted(set(carried_from.values()))
         for index, source_db in enumerate(sources):
@@ -388,57 +463,15 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
         try:
             if base is not None:
                 files.clear(con, "snap", keep)
-            selects: dict[str, str] = {}  # relation -> the public port's select list
-            for product in decided.build:
-                if product.relation not in keep:
-                    _copy_table(con, None, product, "snap")
-                selects[product.relation] = guard.select(
-                    product.unique_id, None, [(c, t) for c, t in measured[product.relation][2]])
-                _write_port(con, work, previous_root, previous_record, product,
-                            selects[product.relation],
-                            product.relation in unchanged
-                            and previous[product.relation].get("port_select")
-                            == selects[product.relation], log, verified)
-            for relation in decided.carry:
-                product = products[relation]
+            for relation in request.decided.carry:
                 if base is None:
                     source = f"prev_{sources.index(carried_from[relation])}"
-                    _copy_table(con, source, product, "snap")
-                columns = previous[relation].get("columns") or _columns(
-                    con, f"snap.{qualified_name(product.schema, product.relation_name)}")
-                selects[relation] = guard.select(product.unique_id, None,
-                                                 [(c, t) for c, t in columns])
-                _write_port(con, work, previous_root, previous_record, product,
-                            selects[relation], base is not None
-                            and previous[relation].get("port_select") == selects[relation],
-                            log, verified)
-            entries, rows = {}, []
-            present = [*decided.build, *(products[r] for r in decided.carry)]
-            for product in sorted(present, key=lambda p: p.relation):
-                relation = product.relation
-                carried = relation in decided.carry
-                if carried:
-                    old = previous[relation]
-                    count, checksum = old["rows"], old["checksum"]
-                    columns = old.get("columns") or _columns(
-                        con, f"snap.{qualified_name(product.schema, product.relation_name)}")
-                else:
-                    count, checksum, columns = measured[relation]
-                origin = f"carried from {previous[relation]['origin_snapshot']}" if carried \
-                    else "built"
-                entries[relation] = {
-                    "domain": product.domain, "product": product.name,
-                    "version": product.version, "rows": count, "checksum": checksum,
-                    "columns": columns, "latest": product.is_latest,
-                    "unique_id": product.unique_id, "port_select": selects[relation],
-                    # numeric totals: the next publish's totals_band (publish/gates.py)
-                    "totals": previous[relation].get("totals") if carried
-                    else (gated.totals if gated else {}).get(relation),
-                    "reused": relation in keep and not carried,
-                    "origin_snapshot": previous[relation]["origin_snapshot"] if carried
-                    else snapshot}
-                rows.append([relation, product.domain, product.name, product.version,
-                             count, checksum, origin])
+                    _copy_table(con, source, products[relation], "snap")
+            for product in request.decided.build:
+                if product.relation not in keep:
+                    _copy_table(con, None, product, "snap")
+            return _ports_and_entries(con, request, work, snapshot, products, measured,
+                                      same, keep, base is not None, gated, verified)
         finally:
             con.execute("detach snap")
             for index in range(len(sources)):
@@ -446,18 +479,103 @@ def _write_products(mesh: Mesh, work: Path, decided: Plan, products: dict[str, P
     finally:
         if database is None:
             con.close()
-    con = duckdb.connect(str(target))
-    try:
-        _latest_views(con, present)
-        files.metadata(con, snapshot, rows)
-        con.execute("checkpoint")
-    finally:
-        con.close()
+
+
+def _measure(con: duckdb.DuckDBPyConnection, decided: Plan, gated: gates.GateResult
+             ) -> Measured:
+    """Rows, checksum and columns of each built product version: the quality gates'
+    scan (gated), else read from the build's table."""
+    measured = {}
+    for product in decided.build:
+        source = f"{quote_ident(product.schema)}.{quote_ident(product.relation_name)}"
+        rows, checksum = gated.measured.get(product.relation) or files.checksum(
+            con, product.schema, product.relation_name)
+        columns = gated.columns.get(product.relation) or _columns(con, source)
+        measured[product.relation] = (rows, checksum, columns)
+    return measured
+
+
+def _reusable_base(request: Request, keep: set[str]) -> Path | None:
+    """The previous snapshot's database, when the new one may start as a copy of it:
+    it keeps tables (``keep``), is checkpointed and compact, and verifies."""
+    previous = request.previous
+    base = files.reusable_base(previous.root, Path("mesh.duckdb")) if keep else None
+    if base is None or previous.root is None:
+        return None
+    damage = verify.database_damage(previous.root, previous.record, keep)
+    if damage:
+        request.log(f"      the previous snapshot is damaged ({'; '.join(damage)}): nothing "
+                    "is copied from it, products are written again from the build")
+        return None
+    return base
+
+
+def _ports_and_entries(con: duckdb.DuckDBPyConnection, request: Request, work: Path,
+                       snapshot: str, products: dict[str, ProductVersion],
+                       measured: Measured, same: set[str], keep: set[str], from_base: bool,
+                       gated: gates.GateResult, verified: dict[str, str]) -> dict[str, dict]:
+    """Each product version's Parquet port (linked when its rows and select list are
+    those of the previous snapshot's port, else written from the snapshot table) and its
+    entry in the record."""
+    previous = request.previous.products
+    decided = request.decided
+    entries = {}
+    present = [*decided.build, *(products[r] for r in decided.carry)]
+    for product in sorted(present, key=lambda p: p.relation):
+        relation = product.relation
+        carried = relation in decided.carry
+        if carried:
+            old = previous[relation]
+            rows, checksum = old["rows"], old["checksum"]
+            columns = old.get("columns") or _columns(
+                con, f"snap.{qualified_name(product.schema, product.relation_name)}")
+        else:
+            rows, checksum, columns = measured[relation]
+        select = request.guard.select(product.unique_id, None, [(c, t) for c, t in columns])
+        reuse = (from_base if carried else relation in same) \
+            and previous[relation].get("port_select") == select
+        _write_port(con, work, request.previous, product, select, reuse, request.log,
+                    verified)
+        entries[relation] = {
+            "domain": product.domain, "product": product.name,
+            "version": product.version, "rows": rows, "checksum": checksum,
+            "columns": columns, "latest": product.is_latest,
+            "unique_id": product.unique_id, "port_select": select,
+            # numeric totals: the next publish's totals_band (publish/gates.py)
+            "totals": previous[relation].get("totals") if carried
+            else gated.totals.get(relation),
+            "reused": relation in keep and not carried,
+            "origin_snapshot": previous[relation]["origin_snapshot"] if carried
+            else snapshot}
     return entries
 
 
-def _write_port(con: duckdb.DuckDBPyConnection, work: Path, previous_root: Path | None,
-                previous_record: dict, product: ProductVersion, select: str, reuse: bool,
+def _finish_database(target: Path, snapshot: str, products: dict[str, ProductVersion],
+                     entries: dict, catalog: dict[str, list[dict]]) -> None:
+    """The snapshot database's views and tables beside the products: the latest-version
+    views, ``_duckmesh`` (the snapshot, its products, their ports at snapshot paths) and
+    the catalog (``mesh_catalog``, as consumers may see it: catalog.store.for_snapshot),
+    checkpointed."""
+    present = [products[relation] for relation in sorted(entries)]
+    ports = {r: f"snapshots/{snapshot}/{verify.port_file(e)}" for r, e in entries.items()}
+    con = duckdb.connect(str(target))
+    try:
+        _latest_views(con, present)
+        files.metadata(con, snapshot, [
+            [r, e["domain"], e["product"], e["version"], e["rows"], e["checksum"],
+             f"carried from {e['origin_snapshot']}" if e["origin_snapshot"] != snapshot
+             else "built"] for r, e in sorted(entries.items())])
+        files.port_files(con, ports)
+        catalog_store.write_tables(con, catalog_store.for_snapshot(catalog, {
+            r: (e["rows"], f"published/{port_path(e['domain'], e['product'], e['version'])}")
+            for r, e in entries.items()}))
+        con.execute("checkpoint")
+    finally:
+        con.close()
+
+
+def _write_port(con: duckdb.DuckDBPyConnection, work: Path, previous: Previous,
+                product: ProductVersion, select: str, reuse: bool,
                 log: Callable[[str], None], verified: dict[str, str]) -> None:
     """The product's Parquet port: a link to the previous snapshot's when it holds the
     same rows through the same select list (``reuse``) and the linked file hashes to
@@ -467,9 +585,9 @@ def _write_port(con: duckdb.DuckDBPyConnection, work: Path, previous_root: Path 
     port = _port(work, product)
     port.parent.mkdir(parents=True, exist_ok=True)
     relative = port.relative_to(work).as_posix()
-    if reuse and previous_root is not None and _port(previous_root, product).is_file():
-        files.link_file(_port(previous_root, product), port)
-        expected = (previous_record.get("files") or {}).get(relative)
+    if reuse and previous.root is not None and _port(previous.root, product).is_file():
+        files.link_file(_port(previous.root, product), port)
+        expected = (previous.record.get("files") or {}).get(relative)
         if expected is not None:
             digest = verify.sha256(port)
             if digest == expected:
@@ -478,7 +596,7 @@ def _write_port(con: duckdb.DuckDBPyConnection, work: Path, previous_root: Path 
             problem: str | None = (f"{relative} changed since it was published (SHA-256 "
                                    "differs)")
         else:  # a snapshot written before ports were hashed: its rows read back
-            problem = verify.port_damage(previous_root, previous_record, product.relation)
+            problem = verify.port_damage(previous.root, previous.record, product.relation)
             if problem is None:
                 return
         port.unlink()

@@ -18,11 +18,10 @@ snapshot written before these were recorded, makes a new snapshot.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from duckmesh.core import fingerprint
 from duckmesh.core.products import ProductVersion
 from duckmesh.publish import access, files, verify
 from duckmesh.publish.gates import GateResult
@@ -46,8 +45,7 @@ def manifest_digest(manifest: dict) -> str:
     for node in public.values():
         node["config"] = {k: v for k, v in (node.get("config") or {}).items()
                           if k not in WHERE_BUILT}
-    text = json.dumps(public, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return fingerprint.json_digest(public)
 
 
 @dataclass(frozen=True)
@@ -61,6 +59,7 @@ class Publish:
     data_set: str | None
     file_modes: dict
     packages: dict[str, Path]  # name -> the dbt package's folder (files.write_packages)
+    catalog_digest: str = ""  # the catalog the snapshot carries (catalog.store.rows_digest)
 
 
 def why_new(current: str, root: Path, record: dict, wanted: Publish) -> str | None:
@@ -82,6 +81,8 @@ def why_new(current: str, root: Path, record: dict, wanted: Publish) -> str | No
             ("manifest_digest", wanted.manifest_digest,
              "product definitions changed in the manifest (docs, tests or config)"),
             ("file_modes", wanted.file_modes, "file modes changed"),
+            ("catalog_digest", wanted.catalog_digest,
+             "the catalog changed (owners, descriptions, checks, lineage or consumers)"),
             ("data_set", wanted.data_set or record.get("data_set"), "another data set")):
         if record.get(key) != value:
             return what

@@ -155,7 +155,6 @@ def _publish(mesh: Mesh, consumers: list[str] | None, keep: int, in_build: bool,
         gate.require(mesh, gate.manifest_with_sql(
             manifest, snapshots.published_dir(mesh) / "current" / "manifest.json"),
             "the last build", log=log, quiet=True)
-    access.check_refs(manifest)
     groups = access.consumer_groups(mesh.root)
     file_modes = modes.configured(mesh.root)
     pub = snapshots.published_dir(mesh)
@@ -181,7 +180,7 @@ def _publish(mesh: Mesh, consumers: list[str] | None, keep: int, in_build: bool,
         None, data_set)
     guard = ports.Guard(manifest, access.policies(manifest), groups,
                         source_columns=source_columns,
-                        salt_file=salt.checked_file(mesh))
+                        hashed=access.hash_template(mesh, manifest, salt.checked_file(mesh)))
     packages = {"duckmesh_platform": mesh.root / "macros",
                 **{d.name: d for d in Mesh(mesh.root).domain_dirs()}}
     digest = unchanged.manifest_digest(manifest)

@@ -29,13 +29,17 @@ SPINE = ("select cast(range as date) as date_day\n"
          "from range(date '2025-01-01', date '2026-01-01', interval 1 day)\n")
 
 
-def _model(name: str, raw: str, compiled: str | None = None, package: str = "sales") -> dict:
+STAGING = "model.sales.stg_order_system__orders"
+
+
+def _model(name: str, raw: str, compiled: str | None = None, package: str = "sales",
+           reads: str = '"mesh"."sales"."stg_order_system__orders"') -> dict:
     return {"unique_id": f"model.{package}.{name}", "resource_type": "model",
-            "package_name": package, "name": name, "group": package,
+            "package_name": package, "name": name, "group": package, "access": "private",
             "original_file_path": f"models/marts/{name}.sql", "raw_code": raw,
             "compiled_code": compiled if compiled is not None else raw.replace(
-                "{{ ref('stg_order_system__orders') }}",
-                '"mesh"."sales"."stg_order_system__orders"')}
+                "{{ ref('stg_order_system__orders') }}", reads),
+            "depends_on": {"nodes": [STAGING]}, "columns": {}, "config": {}, "meta": {}}
 
 
 def _manifest(*models: dict) -> dict:
@@ -141,7 +145,8 @@ def test_the_gate_judges_with_the_macros_defaults_severities_and_exemptions(
     over SQL with governance_apply(), as to the macro policies."""
     assert set(yaml.safe_load((REPO / "dbt_project.yml").read_text())["vars"][
         "duckmesh_governance"]) == {"exemptions"}
-    nested = _model("legacy_orders", NESTED)
+    nested = _model("legacy_orders", NESTED,
+                    reads=built_manifest["nodes"][STAGING]["relation_name"])
     manifest = {**built_manifest, "nodes": {**built_manifest["nodes"],
                                             nested["unique_id"]: nested}}
 

@@ -46,7 +46,7 @@ POLICY = "P10"
 ENGINES = {"spark": "Spark", "snowflake": "Snowflake", "bigquery": "BigQuery"}
 _JINJA = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}", re.DOTALL)
 # the findings cached per SQL text change with the rules and with sqlglot
-_CACHE_VERSION = f"1-{sqlglot.__version__}"
+_CACHE_VERSION = f"2-{sqlglot.__version__}"
 _DATE_TYPES = {exp.DataType.Type.DATE, exp.DataType.Type.DATETIME,
                exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ,
                exp.DataType.Type.TIMESTAMPLTZ, exp.DataType.Type.TIMESTAMPNTZ}
@@ -58,7 +58,8 @@ class Construct:
 
     name: str
     engines: tuple[str, ...]
-    find: Callable[[exp.Expr, str], Iterable[str]]  # (tree, sql) -> what it is, as found
+    # (compiled tree, the model's own SQL without Jinja) -> what it is, as found
+    find: Callable[[exp.Expr, str], Iterable[str]]
     written: re.Pattern[str]  # how the model's own SQL (Jinja removed) spells it
     fix: str
 
@@ -78,15 +79,19 @@ def _is_temporal(value: exp.Expr | None) -> bool:
                               exp.DateSub, exp.DateTrunc, exp.TimestampTrunc))
 
 
-def _range_over_dates(tree: exp.Expr, sql: str) -> Iterable[str]:
+def _range_over_dates(tree: exp.Expr, _own: str) -> Iterable[str]:
     for series in tree.find_all(exp.GenerateSeries):
         if any(_is_temporal(series.args.get(key)) for key in ("start", "end", "step")):
             name = "range" if series.args.get("is_end_exclusive") else "generate_series"
             yield f"{name}() over dates"
 
 
-def _double_colon(_tree: exp.Expr, sql: str) -> Iterable[str]:
-    tokens = sqlglot.Dialect.get_or_raise("duckdb").tokenize(sql)
+def _double_colon(_tree: exp.Expr, own: str) -> Iterable[str]:
+    """A `::` the model writes (not in a comment or a string)."""
+    try:
+        tokens = sqlglot.Dialect.get_or_raise("duckdb").tokenize(own)
+    except SqlglotError:
+        return
     if any(token.token_type == TokenType.DCOLON for token in tokens):
         yield "a `::` cast"
 
@@ -171,7 +176,7 @@ def check_sql(sql: str, raw: str, engines: Iterable[str]) -> list[tuple[str, str
         rejecting = [e for e in wanted if e in construct.engines]
         if not rejecting or not construct.written.search(own):
             continue
-        for what in dict.fromkeys(construct.find(tree, sql)):
+        for what in dict.fromkeys(construct.find(tree, own)):
             found.append((what, _engine_list(rejecting), construct.fix))
     for engine in wanted:
         error = _transpile_error(tree, engine)

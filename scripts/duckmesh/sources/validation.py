@@ -17,8 +17,8 @@ contract every row is checked against:
 CSV and JSON-lines files are first checked by one DuckDB query each (fastcheck.py); a
 file it does not find clean is read line by line (one record per line), which names each
 bad row: the lines are split here (UTF-8, CSV fields, JSON objects) and their values go
-through fastcheck's checks, the one home of every value check. Parquet is read through DuckDB. A bad row never disappears: it is returned
-with its line, reason and raw text.
+through fastcheck's checks, the one home of every value check. Parquet is read through
+DuckDB. A bad row never disappears: it is returned with its line, reason and raw text.
 A line that is not UTF-8 or is longer than MAX_LINE_BYTES is a bad row; a date or
 timestamp outside the source's ``date_window`` (default 1900-01-01 to a year after
 today) is a bad row; a file that cannot be read at all, or a source without any row,

@@ -213,7 +213,8 @@ def _keep(path: Path | None, models: dict) -> None:
 
 def violations(manifest: dict, engines: Iterable[str], packages: set[str] | None = None,
                cache_path: Path | None = None) -> list[Violation]:
-    """P10 over every model with compiled SQL (of ``packages`` only, when given);
+    """P10 over every model with compiled SQL (of ``packages`` only, when given) of a
+    manifest compiled for DuckDB;
     ``cache_path``: the findings of each SQL text kept between runs (a build that
     changed one model parses one model)."""
     given = {str(e).lower() for e in engines}
@@ -221,8 +222,11 @@ def violations(manifest: dict, engines: Iterable[str], packages: set[str] | None
     if unknown:
         raise MeshError(f"vars.duckmesh_governance.portability_engines names {unknown}, "
                         f"which the portability check does not know: use {sorted(ENGINES)}")
+    metadata = manifest.get("metadata") or {}
+    if str(metadata.get("adapter_type") or "duckdb") != "duckdb":
+        return []  # compiled for another engine: its SQL is that engine's already
     engines = [e for e in ENGINES if e in given]
-    root = (manifest.get("metadata") or {}).get("project_name")
+    root = metadata.get("project_name")
     cached = _cached(cache_path)
     seen: dict[str, list] = {}
     found: list[Violation] = []

@@ -155,11 +155,15 @@ def test_the_gate_judges_with_the_macros_defaults_severities_and_exemptions(
 
     def judged(governance: dict) -> tuple[list[str], int]:
         mesh = _mesh_with(tmp_path / str(len(list(tmp_path.iterdir()))), governance)
-        found = [v for v in gate.compiled_violations(mesh, manifest) if v.policy == "P10"]
-        kept, exempted = gate.settled(mesh, manifest, found)
+        engines = offline.config(mesh, manifest)["portability_engines"]
+        kept, exempted = gate.settled(mesh, manifest,
+                                      portability.violations(manifest, engines))
         return [v.line() for v in kept], exempted
 
     assert offline.config(Mesh(REPO), built_manifest)["portability_engines"] == ENGINES
+    # the gate's policies over compiled SQL include it, with the mesh's engines
+    mesh = _mesh_with(tmp_path / "gate", {"exemptions": []})
+    assert [v.line() for v in gate.compiled_violations(mesh, manifest)] == [NESTED_LINE]
     assert judged({"exemptions": []}) == ([NESTED_LINE], 0)
     assert judged({"severity": {"P10": "warn"}}) == (
         [NESTED_LINE.replace("[P10 error]", "[P10 warn]")], 0)

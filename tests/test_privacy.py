@@ -500,10 +500,12 @@ def test_governance_reports_a_column_derived_from_a_restricted_product(
     ]
 
 
-def test_a_hash_mask_is_the_salted_pseudonym_never_a_bare_sha256(tmp_path: Path) -> None:
-    """`mask: hash` gives what pseudonymise() gives (salt + trimmed lower-case text), so
-    nobody can look a value up in a dictionary of SHA-256s; the select list (recorded in
-    publish.json) names the salt file, never the salt; no salt file: null."""
+def test_a_hash_mask_is_the_salted_pseudonym_never_a_bare_sha256(
+        tmp_path: Path, built_mesh: BuiltMesh) -> None:
+    """`mask: hash` is what pseudonymise() renders (the macro itself, over the build's
+    manifest): salt + trimmed lower-case text, so nobody can look a value up in a
+    dictionary of SHA-256s; the select list (recorded in publish.json) names the salt
+    file, never the salt; no salt file: null."""
     policy = access.Policy(
         "model.crm.people.v1", "crm", None,
         (access.Column("email", "varchar", ("crm",), "hash"),
@@ -512,8 +514,12 @@ def test_a_hash_mask_is_the_salted_pseudonym_never_a_bare_sha256(tmp_path: Path)
     secret = "a-long-installation-secret-0123456789"
     salt_file = tmp_path / "pii_salt"
     salt_file.write_text(secret + "\n")
-    salted = access.select_list(policy, "marketing", {}, columns, salt_file=str(salt_file))
+    manifest = json.loads((built_mesh.root / "target" / "manifest.json").read_text())
+    hashed = access.hash_template(Mesh(built_mesh.root), manifest, str(salt_file))
+    assert access.hash_template(Mesh(built_mesh.root), manifest, None) is None
+    salted = access.select_list(policy, "marketing", {}, columns, hashed=hashed)
     bare = access.select_list(policy, "marketing", {}, columns)
+    assert str(salt_file) in salted
     assert secret not in salted
     assert bare == ('"person_id", cast(null as VARCHAR) as "email", '
                     'cast(null as INTEGER) as "visits"')

@@ -14,8 +14,10 @@ import pytest
 
 from conftest import clone_built, duckmesh, masked, product_relations
 from duckmesh.core.products import public_products
-from duckmesh.core.project import MeshError
-from duckmesh.publish import access, verify
+from duckmesh.core.project import Mesh
+from duckmesh.governance import gate, offline
+from duckmesh.governance.gate import GovernanceFailed
+from duckmesh.publish import verify
 
 RESTRICTED = "customers.customers_v1"
 
@@ -261,21 +263,30 @@ def test_publish_refuses_artifacts_of_an_unfinished_build(published_copy: Path) 
     assert (published_copy / "published" / "current").readlink() == before
 
 
-def test_refs_to_a_product_the_domain_may_not_read_fail(manifest: dict) -> None:
-    assert access.ref_violations(manifest) == []
+def test_refs_to_a_product_the_domain_may_not_read_fail(built_mesh, manifest: dict) -> None:
+    """P11 has one home, its macro: publish refuses through the governance gate, which
+    runs the macro over the manifest it is about to publish."""
+    mesh = Mesh(built_mesh.root)
+
+    def p11(judged: dict) -> list[str]:
+        return [v["message"] for v in offline.governance_check(mesh, judged)["violations"]
+                if v["policy"] == "P11"]
+
+    assert p11(manifest) == []
     changed = copy.deepcopy(manifest)
     node = changed["nodes"]["model.customers.customers.v1"]
     node["meta"] = {**node.get("meta", {}), "consumers": ["analytics"]}
     node["config"]["meta"] = node["meta"]
-    problems = access.ref_violations(changed)
+    problems = p11(changed)
     assert ("model int_campaign_reach (domain marketing) refs customers.customers v1, whose "
             "meta.consumers is ['analytics']: ask the customers team to add marketing to "
             "meta.consumers in domains/customers/models/products/_products.yml, or remove the ref"
             ) in problems
     readers = {p.split(" (domain ")[1].split(")")[0] for p in problems}
     assert readers == {"marketing", "sales", "customer_service"}
-    with pytest.raises(MeshError, match="consumer access: "):
-        access.check_refs(changed)
+    with pytest.raises(GovernanceFailed, match=r"\[P11 error\] domain marketing, "
+                       r"model\.marketing\.int_campaign_reach: model int_campaign_reach "):
+        gate.require(mesh, changed, "the test", quiet=True)
 
 
 @pytest.mark.e2e

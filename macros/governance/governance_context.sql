@@ -1,11 +1,14 @@
 {#- Shared state for the policies, built once per check from dbt's graph and the
-    root project's vars.duckmesh_governance (merged over duckmesh_platform.governance_defaults()). -#}
+    root project's vars.duckmesh_governance (merged over duckmesh_platform.governance_defaults()).
+    The defaults live here only: the root dbt_project.yml sets what differs, and the
+    platform's Python reads the merged settings through governance_config() (run over
+    the manifest by scripts/duckmesh/governance/offline.py). -#}
 {% macro governance_defaults() %}
     {{ return({
         'severity': {
             'P00': 'error', 'P01': 'error', 'P02': 'error', 'P03': 'error', 'P04': 'error',
             'P05': 'error', 'P06': 'error', 'P07': 'error', 'P08': 'error', 'P09': 'error',
-            'P10': 'error', 'P11': 'error', 'P12': 'error'
+            'P10': 'error', 'P11': 'error', 'P12': 'error', 'P13': 'error'
         },
         'exemptions': [],
         'field_types': [
@@ -21,6 +24,7 @@
         'layer_prefixes': ['stg_', 'int_'],
         'private_layers': ['staging', 'intermediate'],
         'masking_macros': ['pseudonymise', 'mask_pii'],
+        'portability_engines': ['spark', 'snowflake', 'bigquery'],
         'published_manifest': var('duckmesh_published', 'published') ~ '/manifest.json',
         'packages_install_path': 'dbt_packages',
         'ignore_packages': []
@@ -31,7 +35,9 @@
 {#- partial: the build runs from one domain (the project dbt runs from is a domain,
     not the mesh root), so published products of domains it does not install are
     out of its scope (P09). -#}
-{% macro governance_context(partial=false) %}
+{#- The mesh's settings: vars.duckmesh_governance over the defaults, severities merged
+    per policy. -#}
+{% macro governance_config() %}
     {%- set defaults = duckmesh_platform.governance_defaults() -%}
     {%- set given = var('duckmesh_governance', {}) or {} -%}
     {%- set cfg = {} -%}
@@ -41,6 +47,12 @@
     {%- do severity.update(defaults.severity) -%}
     {%- do severity.update(given.get('severity') or {}) -%}
     {%- do cfg.update({'severity': severity, 'exemptions': given.get('exemptions') or []}) -%}
+    {{ return(cfg) }}
+{% endmacro %}
+
+
+{% macro governance_context(partial=false) %}
+    {%- set cfg = duckmesh_platform.governance_config() -%}
 
     {#- a domain's group: the one named after its package, else its first -#}
     {%- set groups = {} -%}

@@ -41,12 +41,32 @@
         {%- do raw.extend(check(ctx)) -%}
         {%- do timings.update({policy: (modules.datetime.datetime.now() - policy_started).total_seconds()}) -%}
     {%- endfor -%}
+    {%- set applied = duckmesh_platform.governance_apply(ctx.cfg, exemptions.active, raw) -%}
+    {%- set elapsed = modules.datetime.datetime.now() - started -%}
+    {{ return({
+        'violations': applied.violations | sort(attribute='policy,domain,node') | list,
+        'exempted': applied.exempted,
+        'models': ctx.models | length,
+        'public_models': ctx.public | length,
+        'seconds': elapsed.total_seconds(),
+        'timings': timings
+    }) }}
+{% endmacro %}
+
+
+{#- The mesh's severities (cfg.severity) and its active exemptions applied to raw
+    findings: a policy set to off drops them, an exemption waives them (counted), warn
+    lowers an error. A finding marked binding (a domain setting the mesh's governance
+    vars, P00) is an error whatever the settings. The platform applies the same to the
+    policies it checks over compiled SQL (scripts/duckmesh/governance/gate.py).
+    Returns {'violations': [...], 'exempted': n}. -#}
+{% macro governance_apply(cfg, active, raw) %}
     {%- set violations = [] -%}
     {%- set exempted = namespace(count=0) -%}
     {%- for v in raw -%}
-        {%- set configured = severity.get(v.policy, 'error') -%}
+        {%- set configured = 'error' if v.get('binding') else cfg.severity.get(v.policy, 'error') -%}
         {%- set waived = [] -%}
-        {%- for e in exemptions.active if e.policy == v.policy
+        {%- for e in active if not v.get('binding') and e.policy == v.policy
                 and (not e.get('node') or e.node == v.node)
                 and (not e.get('domain') or e.domain == v.domain)
                 and (not e.get('column') or (e.column | lower) == (v.column or '') | lower) -%}
@@ -60,15 +80,7 @@
             {%- do violations.append(v) -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- set elapsed = modules.datetime.datetime.now() - started -%}
-    {{ return({
-        'violations': violations | sort(attribute='policy,domain,node') | list,
-        'exempted': exempted.count,
-        'models': ctx.models | length,
-        'public_models': ctx.public | length,
-        'seconds': elapsed.total_seconds(),
-        'timings': timings
-    }) }}
+    {{ return({'violations': violations, 'exempted': exempted.count}) }}
 {% endmacro %}
 
 

@@ -2,8 +2,10 @@
     (config.meta.consumers: domains or named consumers) may be read across domains only
     by the domains it names; the owning domain always reads its own products. Checked on
     dbt's graph before any model runs, for every model, test, snapshot and seed that
-    depends on such a product, so a build needs no separate parse. The same rule decides
-    which products each consumer's published database holds (publish/access.py). -#}
+    depends on such a product, so a build needs no separate parse. This is the rule's
+    one home: the governance gate runs it over the manifest before every publish
+    (scripts/duckmesh/governance/gate.py), and publishing gives each consumer's
+    database the products meta.consumers lists for it (publish/access.py may_read). -#}
 {% macro governance_p11_consumer_access(ctx) %}
     {%- set found = [] -%}
     {%- set restricted = {} -%}

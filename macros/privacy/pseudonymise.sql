@@ -32,8 +32,8 @@
 
 {#- columns('^content$') is read_text()'s content column: named through COLUMNS() so that
     column lineage (sqlglot, catalog/lineage.py) never takes it for a column of the model.
-    Publish's `mask: hash` (scripts/duckmesh/publish/access.py hash_mask) writes the same
-    expression, so a masked value equals this pseudonym: change both together. -#}
+    Publish's `mask: hash` renders pseudonymise() itself (scripts/duckmesh/publish/
+    access.py hash_template), so a masked value equals this pseudonym. -#}
 {% macro default__pii_salt() -%}
     (select trim(columns('^content$'), chr(10) || chr(13) || ' ') from read_text('{{ duckmesh_platform.pii_salt_file() }}'))
 {%- endmacro %}

@@ -14,25 +14,25 @@ manifest it built or publishes, before anything is published:
   cannot weaken a policy the mesh sets);
 - the policies over compiled SQL, which the hook cannot see (it runs before dbt
   compiles): P13 declared reads (declared_reads.py), P06 by column lineage (sqlglot,
-  through any alias, comments and literals) and P12 with counts (pii.py).
+  through any alias, comments and literals), P12 with counts (pii.py) and P10, SQL
+  that only DuckDB accepts (portability.py), each with the mesh's severities and
+  exemptions applied by the same macro that applies them to the macro policies.
 
 A failure raises GovernanceFailed (a MeshError): the caller publishes nothing.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from duckmesh.core import fingerprint, yamlio
+from duckmesh.core import fingerprint
 from duckmesh.core.output import step
 from duckmesh.core.project import Mesh, MeshError
-from duckmesh.governance import declared_reads, offline, parse_checks, pii, report
+from duckmesh.governance import declared_reads, offline, parse_checks, pii, portability, report
 from duckmesh.governance.report import Violation
 
 
@@ -40,43 +40,32 @@ class GovernanceFailed(MeshError):
     """A policy error in what a build or publish was about to publish."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The mesh's severities and active exemptions (root dbt_project.yml)."""
+def settled(mesh: Mesh, manifest: dict, found: list[Violation]
+             ) -> tuple[list[Violation], int]:
+    """``found`` with the mesh's severities and exemptions applied, by the macros that
+    apply them to the macro policies (offline.settle): one rule for both. A domain
+    setting the mesh's governance vars (P00) is binding: never off, never exempted."""
+    if not found:
+        return [], 0
+    raw = [{**{key: getattr(v, key) for key in ("policy", "domain", "node", "column",
+                                                "message", "fix")},
+            "level": v.severity,
+            "binding": v.policy == "P00" and v.node.startswith("domain_vars.")}
+           for v in found]
+    try:
+        kept, exempted = offline.settle(mesh, manifest, raw)
+    except offline.Unsupported:
+        return found, 0  # the manifest's macros cannot run here: every finding stands
+    return [Violation(v["policy"], v["severity"], v["domain"], v["node"], v["column"],
+                      v["message"], v["fix"]) for v in kept], exempted
 
-    severity: dict[str, str]
-    exemptions: list[dict[str, Any]]
 
-    @classmethod
-    def of(cls, mesh: Mesh) -> Settings:
-        project = yamlio.loads((mesh.root / "dbt_project.yml").read_text()) or {}
-        config = offline.root_vars(project).get("duckmesh_governance") or {}
-        today = datetime.date.today().isoformat()
-        active = [e for e in config.get("exemptions") or [] if isinstance(e, dict)
-                  and e.get("policy") and (e.get("node") or e.get("domain"))
-                  and str(e.get("reason") or "").strip() and str(e.get("expires") or "") >= today]
-        return cls(dict(config.get("severity") or {}), active)
-
-    def apply(self, found: list[Violation]) -> tuple[list[Violation], int]:
-        """Severities and exemptions applied, as governance_check does for the macros."""
-        kept, exempted = [], 0
-        for v in found:
-            configured = self.severity.get(v.policy, "error")
-            if v.policy == "P00" and v.node.startswith("domain_vars."):
-                configured = "error"  # the mesh's own rule on its settings: never off
-            if configured == "off":
-                continue
-            if v.policy != "P00" and any(
-                    e["policy"] == v.policy and (not e.get("node") or e["node"] == v.node)
-                    and (not e.get("domain") or e["domain"] == v.domain)
-                    and (not e.get("column") or str(e["column"]).lower()
-                         == (v.column or "").lower()) for e in self.exemptions):
-                exempted += 1
-                continue
-            severity = "warn" if "warn" in (configured, v.severity) else "error"
-            kept.append(Violation(v.policy, severity, v.domain, v.node, v.column, v.message,
-                                  v.fix))
-        return kept, exempted
+def _engines(mesh: Mesh, manifest: dict) -> list[str]:
+    """vars.duckmesh_governance.portability_engines (default: governance_defaults)."""
+    try:
+        return list(offline.config(mesh, manifest).get("portability_engines") or [])
+    except offline.Unsupported:
+        return list(portability.ENGINES)  # the macros cannot run here: every engine
 
 
 def domain_override_violations(mesh: Mesh) -> list[Violation]:
@@ -87,10 +76,14 @@ def domain_override_violations(mesh: Mesh) -> list[Violation]:
 
 def compiled_violations(mesh: Mesh, manifest: dict, packages: set[str] | None = None
                         ) -> list[Violation]:
-    """P13, P06 (lineage) and P12 (counts) over the manifest's compiled SQL."""
+    """P13, P06 (lineage), P12 (counts) and P10 (SQL only DuckDB accepts) over the
+    manifest's compiled SQL."""
+    cache = mesh.root / "target" / "governance"
     found = [Violation(declared_reads.POLICY, "error", f.domain, f.node, None, f.message,
                        f.fix) for f in declared_reads.check(manifest, packages)]
-    found += pii.violations(manifest, packages, mesh.root / "target" / "governance")
+    found += pii.violations(manifest, packages, cache)
+    found += portability.violations(manifest, _engines(mesh, manifest), packages,
+                                    cache / "portability.json")
     return found
 
 
@@ -106,6 +99,14 @@ def _macro_violations(mesh: Mesh, manifest: dict, partial: bool, project_dir: Pa
     fields = Violation.__dataclass_fields__
     return ([Violation(**{key: v.get(key) for key in fields}) for v in data["violations"]],
             int(data["exempted"]))
+
+
+def _not_in(macro: list[Violation], local: list[Violation]) -> list[Violation]:
+    """The findings over compiled SQL that the macros did not make already (P06 and P12
+    judge the same columns twice); P10 over SQL finds what the macro P10 cannot see."""
+    seen = {(v.policy, v.node, (v.column or "").lower()) for v in macro}
+    return [v for v in local if v.policy == portability.POLICY
+            or (v.policy, v.node, (v.column or "").lower()) not in seen]
 
 
 # policies evaluated here, not by the macros
@@ -132,14 +133,12 @@ def check(mesh: Mesh, manifest: dict, *, partial: bool = False,
     the mesh root's hook ran the macro policies over this very manifest with the mesh's
     settings and passed (hook_passed), so they are not run twice."""
     started = time.perf_counter()
-    settings = Settings.of(mesh)
     macro, exempted = ([], 0) if macros_ran else _macro_violations(mesh, manifest, partial,
                                                                    project_dir)
-    local, local_exempted = settings.apply(
+    local, local_exempted = settled(
+        mesh, manifest,
         domain_override_violations(mesh) + compiled_violations(mesh, manifest, packages))
-    seen = {(v.policy, v.node, (v.column or "").lower()) for v in macro}
-    merged = macro + [v for v in local
-                      if (v.policy, v.node, (v.column or "").lower()) not in seen]
+    merged = macro + _not_in(macro, local)
     merged.sort(key=lambda v: (v.policy, v.domain, v.node, v.column or ""))
     return GateResult(merged, exempted + local_exempted, time.perf_counter() - started)
 
@@ -211,9 +210,7 @@ def with_compiled(mesh: Mesh, result: report.GovernanceReport) -> report.Governa
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
         return result
-    local, exempted = Settings.of(mesh).apply(compiled_violations(mesh, manifest))
-    seen = {(v.policy, v.node, (v.column or "").lower()) for v in result.violations}
-    result.violations += [v for v in local
-                          if (v.policy, v.node, (v.column or "").lower()) not in seen]
+    local, exempted = settled(mesh, manifest, compiled_violations(mesh, manifest))
+    result.violations += _not_in(result.violations, local)
     result.exempted += exempted
     return result

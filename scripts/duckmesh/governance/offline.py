@@ -187,7 +187,9 @@ def _search_orders(project: dict) -> dict[str, list[str]]:
 
 
 class _Runtime:
-    def __init__(self, mesh: Mesh, manifest: dict, project_dir: Path | None = None) -> None:
+    def __init__(self, mesh: Mesh, manifest: dict, project_dir: Path | None = None,
+                 env: dict[str, str] | None = None, adapter_type: str | None = None
+                 ) -> None:
         from dbt_common.clients.jinja import get_environment  # noqa: PLC0415
 
         self.environment = get_environment()
@@ -202,7 +204,7 @@ class _Runtime:
         self.files = _Files(folder)
         platform["read_text_files"] = self.files.read
         metadata = manifest.get("metadata") or {}
-        adapter_type = str(metadata.get("adapter_type") or "duckdb")
+        adapter_type = adapter_type or str(metadata.get("adapter_type") or "duckdb")
         project = _root_project(mesh)
         variables = root_vars(project)
 
@@ -219,7 +221,7 @@ class _Runtime:
             "graph": {key: manifest.get(key) or {} for key in (
                 "nodes", "sources", "exposures", "metrics", "groups", "semantic_models",
                 "saved_queries")},
-            "var": var, "env_var": _env_var, "project_name": metadata.get("project_name"),
+            "var": var, "project_name": metadata.get("project_name"),
             "invocation_args_dict": {"project_dir": str(folder)},
             "target": {"type": adapter_type}, "execute": True,
             "adapter": _Adapter(self, adapter_type, _search_orders(project)),
@@ -229,7 +231,56 @@ class _Runtime:
             "run_query": _unsupported("a query"), "statement": _unsupported("a statement"),
             "return": _raise, "log": _log, "tojson": _tojson, "fromjson": self.files.fromjson,
             "fromyaml": _fromyaml, "zip": zip, "set": set,
+            "dbt": self.packages.get("dbt", {}),
+            "env_var": (lambda name, default=_UNSET: (env or {}).get(name)
+                        or _env_var(name, default)),
         }
+
+
+def _call(mesh: Mesh, manifest: dict, run: Callable[[dict[str, Any]], Any],
+          project_dir: Path | None = None, **runtime_options: Any) -> tuple[Any, _Runtime]:
+    """``run(platform macros)`` in a runtime over ``manifest``; any failure but
+    Unsupported becomes Unsupported (dbt gives its message)."""
+    try:
+        runtime = _Runtime(mesh, manifest, project_dir, **runtime_options)
+        return run(runtime.context[PACKAGE]), runtime
+    except (Unsupported, _Return):
+        raise
+    except Exception as error:  # noqa: BLE001 (any other failure: dbt gives its message)
+        raise Unsupported(f"{type(error).__name__}: {error}") from error
+
+
+def render(mesh: Mesh, manifest: dict, macro: str, *args: Any, adapter_type: str,
+           env: dict[str, str] | None = None) -> str:
+    """What the platform macro ``macro(*args)`` renders for ``adapter_type`` (with
+    ``env`` over the environment), as dbt would render it in a model."""
+    rendered, _ = _call(mesh, manifest, lambda platform: platform[macro](*args),
+                        adapter_type=adapter_type, env=env)
+    return " ".join(str(rendered).split())
+
+
+def config(mesh: Mesh, manifest: dict) -> dict[str, Any]:
+    """The mesh's governance settings: the macro governance_config (the root's
+    vars.duckmesh_governance over governance_defaults, their one home)."""
+    cfg, _ = _call(mesh, manifest, lambda platform: platform["governance_config"]())
+    return dict(json.loads(json.dumps(cfg)))
+
+
+def settle(mesh: Mesh, manifest: dict, raw: list[dict[str, Any]]
+           ) -> tuple[list[dict[str, Any]], int]:
+    """``raw`` findings ({policy, level, domain, node, column, message, fix[, binding]})
+    with the mesh's severities and active exemptions applied as the macros apply them
+    to their own (governance_config, governance_p00_exemptions, governance_apply):
+    (the violations kept, with their severity; how many were exempted)."""
+    def run(platform: dict[str, Any]) -> Any:
+        cfg = platform["governance_config"]()
+        ctx = {"cfg": cfg, "today": datetime.date.today().isoformat()}
+        active = platform["governance_p00_exemptions"](ctx)["active"]
+        return platform["governance_apply"](cfg, active, [dict(v) for v in raw])
+
+    applied, _ = _call(mesh, manifest, run)
+    result = json.loads(json.dumps(applied))
+    return list(result["violations"]), int(result["exempted"])
 
 
 def governance_check(mesh: Mesh, manifest: dict, partial: bool = False,
@@ -240,15 +291,10 @@ def governance_check(mesh: Mesh, manifest: dict, partial: bool = False,
     files the macros read and parsed (real path -> value). ``project_dir``: the project
     dbt ran from (a domain built alone), whose files the macros read; the vars are the
     mesh root's all the same (governance/gate.py)."""
-    try:
-        runtime = _Runtime(mesh, manifest, project_dir)
-        result = runtime.context[PACKAGE]["governance_check"](partial)
-        if parsed is not None:
-            parsed.update(runtime.files.parsed)
-    except (Unsupported, _Return):
-        raise
-    except Exception as error:  # noqa: BLE001 (any other failure: dbt gives its message)
-        raise Unsupported(f"{type(error).__name__}: {error}") from error
+    result, runtime = _call(mesh, manifest,
+                            lambda platform: platform["governance_check"](partial), project_dir)
+    if parsed is not None:
+        parsed.update(runtime.files.parsed)
     if not isinstance(result, dict):
         raise Unsupported("governance_check returned no report")
     return json.loads(json.dumps(result))

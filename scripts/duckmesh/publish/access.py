@@ -23,8 +23,9 @@ from pathlib import Path
 
 from duckmesh.core import yamlio
 from duckmesh.core.names import InvalidInput, check_name
-from duckmesh.core.project import MeshError
+from duckmesh.core.project import Mesh, MeshError
 from duckmesh.core.sql import quote_ident
+from duckmesh.governance import offline
 
 MASKS = ("null", "hash", "redact")
 
@@ -125,28 +126,6 @@ def known_consumers(manifest: dict, groups: dict[str, tuple[str, ...]]) -> set[s
     return domains | set(groups)
 
 
-def ref_violations(manifest: dict) -> list[str]:
-    """Cross-domain refs (models and tests) to products the referring domain may not read."""
-    rules = policies(manifest)
-    problems = []
-    for node in manifest["nodes"].values():
-        if node["resource_type"] not in ("model", "test", "snapshot", "seed", "unit_test"):
-            continue
-        reader = node.get("group") or node["package_name"]
-        for parent in (node.get("depends_on") or {}).get("nodes") or []:
-            policy = rules.get(parent)
-            if policy is None or may_read(policy, reader, {}):
-                continue
-            product = manifest["nodes"][parent]
-            problems.append(
-                f"{node['resource_type']} {node['name']} (domain {reader}) refs "
-                f"{policy.owner}.{product['name']} v{product.get('version')}, whose "
-                f"meta.consumers is {list(policy.consumers or ())}: ask the {policy.owner} team "
-                f"to add {reader} to meta.consumers in {yml_path(manifest, product)}, "
-                f"or remove the ref")
-    return sorted(set(problems))
-
-
 def yml_path(manifest: dict, node: dict) -> str:
     """Where the product's properties live, from the mesh root (domains/<package>/...)."""
     package, _, path = (node.get("patch_path") or "").partition("://")
@@ -156,36 +135,37 @@ def yml_path(manifest: dict, node: dict) -> str:
     return path if package == root else f"domains/{package}/{path}"
 
 
-def check_refs(manifest: dict) -> None:
-    problems = ref_violations(manifest)
-    if problems:
-        raise MeshError("consumer access: " + "; ".join(problems))
+# where hash_template puts the column in the macro's rendering
+_COLUMN = "__duckmesh_hashed_column__"
 
 
-def hash_mask(quoted: str, salt_file: str | None) -> str | None:
-    """``mask: hash``: the column's pseudonym, the same salted SHA-256 as
-    ``duckmesh_platform.pseudonymise()`` gives on DuckDB (salt, then the trimmed,
-    lower-case text), so a consumer can join it with pseudonymised columns but not look
-    a value up in a dictionary. The engine reads the salt from its file when the port or
-    file is written: the select list, which publish.json records, names only the path.
-    None without a salt file (the caller masks to null instead). The salt expression is
-    the macro default__pii_salt's (macros/privacy/pseudonymise.sql): change both together;
-    tests/test_privacy.py checks each against the same hashlib formula."""
+def hash_template(mesh: Mesh, manifest: dict, salt_file: str | None) -> str | None:
+    """``mask: hash``: the column's pseudonym, rendered by the macro that models call,
+    ``duckmesh_platform.pseudonymise()`` (macros/privacy/pseudonymise.sql), for DuckDB
+    (publish writes with DuckDB) with the installation's salt file: the same salted
+    SHA-256 (salt, then the trimmed, lower-case text), so a consumer can join it with
+    pseudonymised columns but not look a value up in a dictionary. The engine reads the
+    salt from its file when the port or file is written: the select list, which
+    publish.json records, names only the path. A template over ``_COLUMN``
+    (select_list puts each column in); None without a salt file (those are null)."""
     if salt_file is None:
         return None
-    path = salt_file.replace("'", "''")
-    salt = (f"(select trim(columns('^content$'), chr(10) || chr(13) || ' ') "
-            f"from read_text('{path}'))")
-    return f"sha256({salt} || lower(trim(cast({quoted} as varchar))))"
+    try:
+        return offline.render(mesh, manifest, "pseudonymise", _COLUMN, adapter_type="duckdb",
+                              env={"DUCKMESH_PII_SALT_FILE": salt_file})
+    except offline.Unsupported as error:
+        raise MeshError(f"cannot render duckmesh_platform.pseudonymise() for `mask: hash` "
+                        f"({error}): build the mesh again (`duckmesh build`), then "
+                        "publish") from error
 
 
 def select_list(policy: Policy, consumer: str | None, groups: dict[str, tuple[str, ...]],
                 columns: list[tuple[str, str]], hidden: frozenset[str] = frozenset(),
-                salt_file: str | None = None) -> str:
+                hashed: str | None = None) -> str:
     """SQL select list for ``consumer`` (None: the public Parquet port): restricted
     columns it may not see are masked, and so are ``hidden`` ones (lowercase names:
-    derived from data it may not read, publish.derived) as null. ``salt_file``: the
-    installation's PII salt, for ``mask: hash`` (hash_mask; without it those are null).
+    derived from data it may not read, publish.derived) as null. ``hashed``: the
+    pseudonym of ``mask: hash`` columns (hash_template; without it those are null).
 
     ``columns`` are (name, duckdb type) as found in the published table; names are
     quoted identifiers, so nothing from user input is spliced in as SQL.
@@ -200,9 +180,8 @@ def select_list(policy: Policy, consumer: str | None, groups: dict[str, tuple[st
             parts.append(f"cast(null as {data_type}) as {quoted}")
         elif column is None or sees_column(policy, column, consumer, groups):
             parts.append(quoted)
-        elif column.mask == "hash" and data_type.upper() == "VARCHAR" \
-                and (hashed := hash_mask(quoted, salt_file)) is not None:
-            parts.append(f"{hashed} as {quoted}")
+        elif column.mask == "hash" and data_type.upper() == "VARCHAR" and hashed:
+            parts.append(f"{hashed.replace(_COLUMN, quoted)} as {quoted}")
         elif column.mask == "redact" and data_type.upper() == "VARCHAR":
             parts.append(f"case when {quoted} is null then null else '***' end as {quoted}")
         else:

@@ -32,8 +32,9 @@ class Guard:
     lineage: MeshLineage | None = None
     # source relation -> columns, shared with the build's other steps (catalog.store)
     source_columns: dict[str, list[str]] | None = None
-    # the installation's PII salt file, for `mask: hash` (access.hash_mask)
-    salt_file: str | None = None
+    # the pseudonym of `mask: hash` columns over the installation's PII salt file
+    # (access.hash_template); None: they are masked to null
+    hashed: str | None = None
 
     def read_lineage(self, con: duckdb.DuckDBPyConnection, mesh: Mesh,
                      previous_manifest: Path | None = None) -> None:
@@ -53,7 +54,7 @@ class Guard:
         hidden = derived.hidden(self.policies, self.origins.get(unique_id, {}), consumer,
                                 self.groups)
         return access.select_list(policy, consumer, self.groups, columns, hidden,
-                                  self.salt_file)
+                                  self.hashed)
 
 
 def with_previous_sql(manifest: dict, previous: Path | None) -> dict:

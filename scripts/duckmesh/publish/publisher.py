@@ -230,7 +230,6 @@ def _plan(mesh: Mesh, consumers: list[str] | None, in_build: bool,
     if not governed:
         gate.require(mesh, gate.manifest_with_sql(manifest, pub / "current" / "manifest.json"),
                      "the last build", log=log, quiet=True)
-    access.check_refs(manifest)
     groups = access.consumer_groups(mesh.root)
     file_modes = modes.configured(mesh.root)
     requested = {access.check_consumer(c) for c in consumers or []}
@@ -250,7 +249,8 @@ def _plan(mesh: Mesh, consumers: list[str] | None, in_build: bool,
     previous = Previous(previous_id, previous_root,
                         snapshots.read_record(previous_root) if previous_root else {})
     guard = ports.Guard(manifest, access.policies(manifest), groups,
-                        source_columns=source_columns, salt_file=salt.checked_file(mesh))
+                        source_columns=source_columns,
+                        hashed=access.hash_template(mesh, manifest, salt.checked_file(mesh)))
     return Request(
         mesh=mesh, artifacts=artifacts_used, pub=pub, groups=groups, file_modes=file_modes,
         requested=requested, wanted=sorted(set(groups) | requested | (registered & known)),

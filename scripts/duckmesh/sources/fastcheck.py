@@ -3,15 +3,18 @@
 DuckDB reads the file with its own reject handling (``read_csv(..., store_rejects =
 true)``: malformed rows, invalid UTF-8, lines over the size limit) and one aggregate
 counts the rows whose values break the contract: missing required values, wrong types,
-dates outside the window, duplicate keys. Every condition is at least as strict as the
-line-by-line checks of validation.py (a date must also print back to the same text, a
-file must hold as many rows as lines), so a file found clean here has no bad row there.
+dates outside the window, duplicate keys. A file must also hold as many rows as lines.
 When a file is not clean, or DuckDB cannot read it, this returns None and the line-by-line
-checks report each bad row with its line and reason.
+checks of validation.py read it, naming each bad row with its line and reason: they split
+the lines (UTF-8, CSV fields, JSON objects) and hand the values to the same checks
+(csv_values, jsonl_values), so each contract check is written once, here.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import tempfile
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -44,6 +47,7 @@ class ExpectationSpec(SourceSpec, expectations.SourceSpec, Protocol):
 
 
 _INT_LIMITS = {"integer": "2147483648", "bigint": "9223372036854775808"}
+_NUMBERS = (*_INT_LIMITS, "decimal", "numeric", "double", "float")
 _INT = r"[+-]?[0-9]+"
 _DECIMAL = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
 _ISO = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
@@ -70,64 +74,143 @@ def _lines(path: Path) -> tuple[int, int]:
     return count, longest
 
 
-def _text_ok(column: ColumnSpec, value: str, window: tuple) -> str:
-    """SQL true when the text ``value`` is a valid ``column`` (not null, not empty)."""
+def _text_checks(column: ColumnSpec, value: str, window: tuple) -> tuple[str, str]:
+    """(SQL true when the text ``value`` is a ``column.data_type``, SQL true when a date or
+    timestamp is inside ``window``), for a value that is not null or empty."""
     kind = column.data_type.split("(")[0].strip()
     low, high = (quote_literal(str(d)) for d in (window[0], window[1] + timedelta(days=1)))
-    if kind in ("varchar", "text", "string"):
-        return "true"
     if kind in _INT_LIMITS:
         return (f"(regexp_full_match({value}, '{_INT}') and "
-                f"abs(try_cast({value} as hugeint)) < {_INT_LIMITS[kind]})")
-    if kind in ("decimal", "numeric", "double", "float"):
-        return f"regexp_full_match(trim({value}), '{_DECIMAL}')"
+                f"abs(try_cast({value} as hugeint)) < {_INT_LIMITS[kind]})", "true")
+    if kind in _NUMBERS:
+        return f"regexp_full_match(trim({value}), '{_DECIMAL}')", "true"
     if kind == "boolean":
-        return f"lower({value}) in ('true', 'false', 't', 'f', '1', '0')"
+        return f"lower({value}) in ('true', 'false', 't', 'f', '1', '0')", "true"
     if kind == "date" or kind.startswith("timestamp"):
         if column.format or kind == "date":
-            fmt = quote_literal(column.format or "%Y-%m-%d")
-            parsed = f"try_strptime({value}, {fmt})"
-            return (f"(strftime({parsed}, {fmt}) = {value} and "
-                    f"{parsed} >= {low}::timestamp and {parsed} < {high}::timestamp)")
+            parsed = f"try_strptime({value}, {quote_literal(column.format or '%Y-%m-%d')})"
+            # no blank around the value: DuckDB's strptime would skip it
+            return (f"({parsed} is not null and {value} = trim({value}))",
+                    f"({parsed} >= {low}::timestamp and {parsed} < {high}::timestamp)")
         day = f"try_strptime(left({value}, 10), '%Y-%m-%d')"
         return (f"(regexp_full_match({value}, '{_ISO}') and "
-                f"try_cast(replace({value}, 'Z', '+00:00') as timestamptz) is not null and "
-                f"{day} >= {low}::timestamp and {day} < {high}::timestamp)")
-    return "true"
+                f"try_cast(replace({value}, 'Z', '+00:00') as timestamptz) is not null)",
+                f"({day} >= {low}::timestamp and {day} < {high}::timestamp)")
+    return "true", "true"  # text, and types the contract does not check
 
 
 @dataclass(frozen=True)
 class _Column:
     name: str  # lower case, as validation.py keys its values
     empty: str  # SQL: null, absent or ''
-    ok: str  # SQL: a valid value (asked only when not empty)
+    typed: str  # SQL: a value of the column's type (asked only when not empty)
     value: str  # SQL: the value as text (for keys)
     required: bool
+    in_window: str = "true"  # SQL: a date or timestamp inside the date window
+    quoted: str = "false"  # SQL: a number written as a JSON string
+
+    @property
+    def problem(self) -> str:
+        """SQL: why the value breaks the contract (a PROBLEMS key), null when it holds."""
+        missing = "'missing'" if self.required else "null"
+        return (f"case when {self.empty} then {missing} "
+                f"when not coalesce({self.typed}, false) then "
+                f"case when coalesce({self.quoted}, false) then 'quoted' else 'type' end "
+                f"when not coalesce({self.in_window}, false) then 'window' end")
+
+
+# what a value may be found to be (Values.problems), worded by validation.py
+PROBLEMS = ("missing", "type", "quoted", "window")
+
+
+@dataclass
+class Values:
+    """The contract checks of every row of the temp table ``rows``, in row order."""
+
+    columns: list[str]  # the contract columns checked (lower case)
+    problems: list[tuple[str | None, ...]]  # per row, per column: a PROBLEMS key or None
+    first: list[int | None]  # per row: the first earlier row with its key (a duplicate)
+
+
+def _checked(spec: SourceSpec, columns: list[_Column]) -> str:
+    """SQL over the temp table ``rows``: its rowid, each column's problem, and the rowid
+    of the first row with the same key when this row repeats it (only rows with no
+    problem and a whole key count, as in the key check of every format)."""
+    # _dm_ names: a file's own columns may be called anything else
+    problems = (", ".join(f"{c.problem} as _dm_p{i}" for i, c in enumerate(columns))
+                or "null as _dm_p0")
+    by_name = {c.name: c for c in columns}
+    keys = [by_name.get(k.lower()) for k in spec.key]
+    if not (keys and all(keys)):
+        return f"select rowid as _dm_i, {problems}, null as _dm_first from rows"
+    found = [k for k in keys if k is not None]
+    clean = " and ".join([f"_dm_p{i} is null" for i in range(len(columns))]
+                         + [f"not _dm_e{i}" for i in range(len(found))])
+    values = ", ".join(f"{k.value} as _dm_k{i}, ({k.empty}) as _dm_e{i}"
+                       for i, k in enumerate(found))
+    partition = ", ".join(f"_dm_k{i}" for i in range(len(found)))
+    helpers = ", ".join(f"_dm_k{i}, _dm_e{i}" for i in range(len(found)))
+    return f"""with checked as (select rowid as _dm_i, {problems}, {values} from rows)
+        select checked.* exclude ({helpers}), keyed._dm_first
+        from checked left join (
+            select _dm_i, min(_dm_i) over (partition by {partition}) as _dm_first
+            from checked where {clean}) as keyed using (_dm_i)"""
 
 
 def _verdict(con: duckdb.DuckDBPyConnection, spec: SourceSpec, columns: list[_Column],
              rows_expected: int) -> Clean | None:
     """Clean when the temp table ``rows`` holds ``rows_expected`` rows, none breaking
     the contract and no key twice."""
-    bad = " or ".join([f"({c.empty})" for c in columns if c.required]
-                      + [f"(not ({c.empty}) and not coalesce({c.ok}, false))"
-                         for c in columns]) or "false"
+    bad = " or ".join(f"_dm_p{i} is not null" for i in range(len(columns))) or "false"
     typed = "".join(f", count(*) filter (where not ({c.empty}))" for c in columns)
-    row = con.execute(f"select count(*), count(*) filter (where {bad}){typed} from rows"
-                      ).fetchall()[0]
+    row = con.execute(
+        f"select count(*), count(*) filter (where {bad} or _dm_first <> _dm_i){typed} "
+        f"from ({_checked(spec, columns)}) as checked join (select rowid as _dm_i, * "
+        "from rows) using (_dm_i)").fetchall()[0]
     if row[0] != rows_expected or row[1]:
         return None
-    by_name = {c.name: c for c in columns}
-    keys = [by_name.get(k.lower()) for k in spec.key]
-    if keys and all(keys):
-        found = [k for k in keys if k is not None]
-        not_empty = " and ".join(f"not ({k.empty})" for k in found)
-        duplicates = con.execute(
-            f"select count(*) - count(distinct row({', '.join(k.value for k in found)})) "
-            f"from rows where {not_empty}").fetchall()[0][0]
-        if duplicates:
-            return None
     return Clean(int(row[0]), {c.name: int(n) for c, n in zip(columns, row[2:])})
+
+
+def _values(con: duckdb.DuckDBPyConnection, spec: SourceSpec, columns: list[_Column]
+            ) -> Values:
+    rows = con.execute(f"select * from ({_checked(spec, columns)}) order by _dm_i"
+                       ).fetchall()
+    index = {i: n for n, (i, *_) in enumerate(rows)}
+    return Values([c.name for c in columns], [tuple(r[1:len(columns) + 1]) for r in rows],
+                  [index[r[-1]] if r[-1] is not None and r[-1] != r[0] else None
+                   for r in rows])
+
+
+def _csv_columns(spec: SourceSpec, names: dict[str, str]) -> list[_Column]:
+    """The checks of every contract column of a CSV, over ``rows`` (text columns
+    ``names``: lower-case name -> quoted identifier) that the file has."""
+    columns = []
+    for column in spec.columns:
+        name = names.get(column.name.lower())
+        if name is None:
+            continue  # schema drift, reported as such (validation.py)
+        typed, in_window = _text_checks(column, name, spec.date_window)
+        columns.append(_Column(column.name.lower(), f"({name} is null or {name} = '')",
+                               typed, name, column.required, in_window))
+    return columns
+
+
+def csv_values(spec: SourceSpec, header: list[str], rows: list[list[str]]) -> Values:
+    """The contract checks of CSV ``rows`` (fields split by the line checks, in the
+    order of ``header``): the same checks as clean_csv's, one home for both."""
+    names = {h.lower(): quote_ident(h.lower()) for h in header}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "rows.jsonl"
+        lower = [h.lower() for h in header]
+        path.write_text("".join(json.dumps(dict(zip(lower, r))) + "\n" for r in rows))
+        types = "{" + ", ".join(f"{quote_literal(n)}: 'VARCHAR'" for n in names) + "}"
+        with duckdb.connect() as con:
+            con.execute("set preserve_insertion_order = true")
+            con.execute(f"create temp table rows as select * from read_json("
+                        f"{quote_literal(str(path))}, format = 'newline_delimited', "
+                        f"columns = {types})")
+            return _values(con, spec, _csv_columns(spec, names))
 
 
 def clean_csv(spec: ExpectationSpec, path: Path, header: list[str], max_line: int,
@@ -147,10 +230,7 @@ def clean_csv(spec: ExpectationSpec, path: Path, header: list[str], max_line: in
             rejects_table = 'rejected', rejects_scan = 'scanned')""")
         if con.execute("select count(*) from rejected").fetchall()[0][0]:
             return None
-        names = {h.lower(): quote_ident(h) for h in header}
-        columns = [_Column(n, f"({names[n]} is null or {names[n]} = '')",
-                           _text_ok(c, names[n], spec.date_window), names[n], c.required)
-                   for c in spec.columns if (n := c.name.lower()) in names]
+        columns = _csv_columns(spec, {h.lower(): quote_ident(h) for h in header})
         clean = _verdict(con, spec, columns, lines - 1)
         if clean is not None and data_dir is not None:
             clean.violations = _violations(con, spec, data_dir, "csv")
@@ -161,30 +241,74 @@ def clean_csv(spec: ExpectationSpec, path: Path, header: list[str], max_line: in
         con.close()
 
 
-def _json_ok(column: ColumnSpec, value: str, window: tuple) -> tuple[str, str]:
-    """(SQL true when the JSON ``value`` is null, absent or '', SQL true when it is valid)."""
+def _json_column(column: ColumnSpec, value: str, window: tuple) -> _Column:
+    """The checks of one contract column over the JSON ``value`` (null when absent). A
+    number written as a JSON string ("123") is not a number: read_json would type the
+    whole column as JSON."""
     kind_of = f"json_type({value})"
     text = f"({value} ->> '$')"
     empty = f"({kind_of} is null or {kind_of} = 'NULL' or ({kind_of} = 'VARCHAR' and {text} = ''))"
     kind = column.data_type.split("(")[0].strip()
     integer = f"{kind_of} in ('BIGINT', 'UBIGINT')"
-    # a number written as a JSON string ("123") is not a number: read_json would type
-    # the whole column as JSON
+    in_window, quoted = "true", "false"
     if kind in ("varchar", "text", "string"):
-        ok = f"{kind_of} = 'VARCHAR'"
+        typed = f"{kind_of} = 'VARCHAR'"
     elif kind in _INT_LIMITS:
-        ok = (f"({integer} and regexp_full_match({text}, '{_INT}') "
-              f"and abs(try_cast({text} as hugeint)) < {_INT_LIMITS[kind]})")
-    elif kind in ("decimal", "numeric", "double", "float"):
-        ok = f"({integer} or {kind_of} = 'DOUBLE')"
+        typed = (f"({integer} and regexp_full_match({text}, '{_INT}') "
+                 f"and abs(try_cast({text} as hugeint)) < {_INT_LIMITS[kind]})")
+    elif kind in _NUMBERS:
+        typed = f"({integer} or {kind_of} = 'DOUBLE')"
     elif kind == "boolean":
-        ok = (f"({kind_of} = 'BOOLEAN' or ({kind_of} = 'VARCHAR' and "
-              f"lower({text}) in ('true', 'false', 't', 'f', '1', '0')))")
+        typed = (f"({kind_of} = 'BOOLEAN' or ({kind_of} = 'VARCHAR' and "
+                 f"lower({text}) in ('true', 'false', 't', 'f', '1', '0')))")
     elif kind == "date" or kind.startswith("timestamp"):
-        ok = f"({kind_of} = 'VARCHAR' and {_text_ok(column, text, window)})"
+        as_text, in_window = _text_checks(column, text, window)
+        typed = f"({kind_of} = 'VARCHAR' and {as_text})"
     else:
-        ok = "true"
-    return empty, ok
+        typed = "true"
+    if kind in _NUMBERS:
+        quoted = (f"({kind_of} = 'VARCHAR' and (regexp_full_match(trim({text}), '{_INT}') "
+                  f"or regexp_full_match(trim({text}), '{_DECIMAL}')))")
+    return _Column(column.name.lower(), empty, typed, text, column.required, in_window,
+                   quoted)
+
+
+def _json_columns(spec: SourceSpec) -> list[_Column]:
+    """The checks of every contract column over ``rows.v`` (the values, in the
+    contract's column order)."""
+    return [_json_column(c, f"v[{i}]", spec.date_window)
+            for i, c in enumerate(spec.columns, start=1)]
+
+
+def _json_rows(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path,
+               lower: bool = False) -> None:
+    """The temp table ``rows`` of a JSON-lines file: each line's kind, keys and the
+    values of the contract's columns (``lower``: keys in lower case)."""
+    paths = ", ".join(quote_literal(f"$.{c.name.lower() if lower else c.name}")
+                      for c in spec.columns)
+    # each line parsed three times (kind, keys, values), each value once more
+    con.execute(f"""create temp table rows as
+        select json_type(json) as kind, json_keys(json) as keys,
+            json_extract(json, [{paths}]) as v
+        from read_ndjson_objects({quote_literal(str(path))})""")
+
+
+def jsonl_values(spec: SourceSpec, documents: list[dict]) -> Values:
+    """The contract checks of JSON ``documents`` (objects the line checks parsed, keys
+    in lower case): the same checks as clean_jsonl's, one home for both."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "rows.jsonl"
+        path.write_text("".join(json.dumps({k: _finite(v) for k, v in d.items()}) + "\n"
+                                for d in documents))
+        with duckdb.connect() as con:
+            con.execute("set preserve_insertion_order = true")
+            _json_rows(con, spec, path, lower=True)
+            return _values(con, spec, _json_columns(spec))
+
+
+def _finite(value: object) -> object:
+    """JSON has no NaN or infinity (Python's parser takes them): their text instead."""
+    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def clean_jsonl(spec: ExpectationSpec, path: Path, max_line: int,
@@ -194,26 +318,16 @@ def clean_jsonl(spec: ExpectationSpec, path: Path, max_line: int,
     lines, longest = _lines(path)
     if longest > max_line or not lines:
         return None
-    paths = ", ".join(quote_literal(f"$.{c.name}") for c in spec.columns)
     con = duckdb.connect()
     try:
-        # each line parsed three times (kind, keys, values), each value once more
-        con.execute(f"""create temp table rows as
-            select json_type(json) as kind, json_keys(json) as keys,
-                json_extract(json, [{paths}]) as v
-            from read_ndjson_objects({quote_literal(str(path))})""")
+        _json_rows(con, spec, path)
         if con.execute("select count(*) from rows where kind <> 'OBJECT'").fetchall()[0][0]:
             return None
         keys = {k for (k,) in con.execute(
             "select distinct unnest(keys) from rows").fetchall()}
         if keys != {c.name for c in spec.columns}:
             return None
-        columns = []
-        for index, column in enumerate(spec.columns, start=1):
-            empty, ok = _json_ok(column, f"v[{index}]", spec.date_window)
-            columns.append(_Column(column.name.lower(), empty, ok, f"(v[{index}] ->> '$')",
-                                   column.required))
-        clean = _verdict(con, spec, columns, lines)
+        clean = _verdict(con, spec, _json_columns(spec), lines)
         if clean is not None and data_dir is not None:
             clean.violations = _violations(con, spec, data_dir, "jsonl")
         return clean

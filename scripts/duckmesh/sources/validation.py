@@ -16,8 +16,9 @@ contract every row is checked against:
 
 CSV and JSON-lines files are first checked by one DuckDB query each (fastcheck.py); a
 file it does not find clean is read line by line (one record per line), which names each
-bad row. Parquet is read through DuckDB. A bad row never disappears: it is returned
-with its line, reason and raw text.
+bad row: the lines are split here (UTF-8, CSV fields, JSON objects) and their values go
+through fastcheck's checks, the one home of every value check. Parquet is read through
+DuckDB. A bad row never disappears: it is returned with its line, reason and raw text.
 A line that is not UTF-8 or is longer than MAX_LINE_BYTES is a bad row; a date or
 timestamp outside the source's ``date_window`` (default 1900-01-01 to a year after
 today) is a bad row; a file that cannot be read at all, or a source without any row,
@@ -35,7 +36,6 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import duckdb
@@ -47,10 +47,7 @@ from duckmesh.sources.expectations import Reference
 
 FORMATS = ("csv", "jsonl", "parquet")
 DEFAULT_MAX_BAD_FRACTION = 0.01
-_INT = re.compile(r"[+-]?\d+")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
-_INT_RANGES = {"integer": 2**31, "bigint": 2**63}
 # below DuckDB's max_line_size (2,097,152): a longer line would stop dbt's read_csv
 MAX_LINE_BYTES = 1_000_000
 RAW_LINE_CHARS = 1_000  # of an over-long line, the part kept in quarantine
@@ -352,105 +349,49 @@ def _accepted_range(where: str, column: str, declared: object) -> tuple[object, 
 
 
 # -- value checks ------------------------------------------------------------------------
-
-_NUMBERS = (*_INT_RANGES, "decimal", "numeric", "double", "float")
-
-
-def _type_error(column: ColumnSpec, value: object,
-                window: tuple[date, date] | None = None, from_json: bool = False) -> str | None:
-    """Why ``value`` is not a ``column.data_type`` (None when it is), or, for a date or
-    timestamp, why it is outside ``window``. In JSON (``from_json``) a number written as
-    a string is not a number: read_json would type the whole column as JSON."""
-    kind = column.data_type.split("(")[0].strip()
-    if from_json and kind in _NUMBERS and isinstance(value, str) and (
-            _INT.fullmatch(value.strip()) or _is_decimal(value)):
-        return (f"{_show(value)} is a JSON string, not a {column.data_type}: the producer "
-                f"must write the number without quotes ({value.strip()})")
-    if kind in ("varchar", "text", "string"):
-        return None if isinstance(value, str) else f"{_show(value)} is not a string"
-    if isinstance(value, bool):
-        ok = kind == "boolean"
-    elif kind in _INT_RANGES:
-        number = value if isinstance(value, int) else (
-            int(value) if isinstance(value, str) and _INT.fullmatch(value) else None)
-        ok = number is not None and abs(number) < _INT_RANGES[kind]
-    elif kind in ("decimal", "numeric", "double", "float"):
-        ok = isinstance(value, (int, float)) or (isinstance(value, str) and _is_decimal(value))
-    elif kind == "date" or kind.startswith("timestamp"):
-        parsed = _parsed(value, column.format, kind == "date") if isinstance(value, str) else None
-        ok = parsed is not None
-        if parsed is not None and window and not window[0] <= parsed.date() <= window[1]:
-            return (f"{_show(value)} is outside the plausible dates {window[0]} to "
-                    f"{window[1]} (validation.date_window)")
-    elif kind == "boolean":
-        ok = isinstance(value, str) and value.lower() in ("true", "false", "t", "f", "1", "0")
-    else:
-        return None
-    if ok:
-        return None
-    expected = column.data_type + (f" ({column.format})" if column.format else "")
-    return f"{_show(value)} is not a {expected}"
-
-
-def _is_decimal(text: str) -> bool:
-    if not _DECIMAL.fullmatch(text.strip()):
-        return False
-    try:
-        return Decimal(text).is_finite()
-    except InvalidOperation:
-        return False
-
-
-def _parsed(text: str, fmt: str | None, is_date: bool) -> datetime | None:
-    try:
-        if fmt:
-            return datetime.strptime(text, fmt)
-        if is_date:
-            return datetime.strptime(text, "%Y-%m-%d")
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
+# The checks themselves are fastcheck.py's (SQL, one home for both paths); the line checks
+# word what they find about each value.
 
 def _show(value: object) -> str:
     return json.dumps(value) if not isinstance(value, str) else repr(value)
 
 
-def _row_reasons(spec: SourceSpec, values: Mapping[str, object],
-                from_json: bool = False) -> list[str]:
-    reasons = []
-    for column in spec.columns:
-        value = values.get(column.name.lower())
-        if value is None or value == "":
-            if column.required:
-                reasons.append(f"missing required column {column.name}")
-            continue
-        error = _type_error(column, value, spec.date_window, from_json)
-        if error:
-            kind = "implausible date" if "plausible dates" in error else "wrong type"
-            reasons.append(f"{kind} in {column.name}: {error}")
-    return reasons
+def _reason(spec: SourceSpec, column: ColumnSpec, value: object, problem: str) -> str:
+    """What ``problem`` (fastcheck.PROBLEMS) means for ``value`` of ``column``."""
+    if problem == "missing":
+        return f"missing required column {column.name}"
+    if problem == "window":
+        return (f"implausible date in {column.name}: {_show(value)} is outside the plausible "
+                f"dates {spec.date_window[0]} to {spec.date_window[1]} "
+                "(validation.date_window)")
+    if problem == "quoted":
+        return (f"wrong type in {column.name}: {_show(value)} is a JSON string, not a "
+                f"{column.data_type}: the producer must write the number without quotes "
+                f"({str(value).strip()})")
+    if column.data_type.split("(")[0].strip() in ("varchar", "text", "string"):
+        return f"wrong type in {column.name}: {_show(value)} is not a string"
+    expected = column.data_type + (f" ({column.format})" if column.format else "")
+    return f"wrong type in {column.name}: {_show(value)} is not a {expected}"
 
 
-class _Keys:
-    """First line of every key value, to name the original of a duplicate."""
-
-    def __init__(self, spec: SourceSpec) -> None:
-        self.columns = [c.lower() for c in spec.key]
-        self.names = list(spec.key)
-        self.seen: dict[tuple, int] = {}
-
-    def duplicate(self, values: Mapping[str, object], line: int) -> str | None:
-        if not self.columns:
-            return None
-        key = tuple(values.get(c) for c in self.columns)
-        if any(v is None or v == "" for v in key):
-            return None  # reported as a missing required column
-        first = self.seen.setdefault(key, line)
-        if first == line:
-            return None
-        shown = ", ".join(f"{n}={v}" for n, v in zip(self.names, key))
-        return f"duplicate key {shown} (first seen on line {first})"
+def _value_rows(result: CheckResult, relative: str,
+                rows: list[tuple[int, str, dict[str, object]]],
+                checked: fastcheck.Values) -> None:
+    """Bad rows from the contract checks of ``rows`` ((line, text, lower-case name ->
+    value), as split by the line checks): every problem of a row, else a repeated key."""
+    spec = result.spec
+    columns = [spec.column(name) for name in checked.columns]
+    for (number, line, values), problems, first in zip(rows, checked.problems,
+                                                        checked.first):
+        reasons = [_reason(spec, column, values.get(column.name.lower()), problem)
+                   for column, problem in zip(columns, problems)
+                   if column is not None and problem]
+        if not reasons and first is not None:
+            shown = ", ".join(f"{name}={values.get(name.lower())}" for name in spec.key)
+            reasons = [f"duplicate key {shown} (first seen on line {rows[first][0]})"]
+        if reasons:
+            result.bad_rows.append(BadRow(relative, number, "; ".join(reasons), line))
+    result.bad_rows.sort(key=lambda r: (r.file, r.line_number))
 
 
 # -- file checks -------------------------------------------------------------------------
@@ -658,7 +599,6 @@ def _check_csv(result: CheckResult, data_dir: Path) -> None:
     spec = result.spec
     for path in result.files:
         relative = path.relative_to(data_dir).as_posix()
-        keys = _Keys(spec)
         lines = _lines(path)
         header_line = next(lines, None)
         if header_line is None:
@@ -681,6 +621,8 @@ def _check_csv(result: CheckResult, data_dir: Path) -> None:
             result.rows += clean.rows
             _expectation_rows(result, path, data_dir, header=True, found=clean.violations)
             continue
+        parsed: list[tuple[int, str, dict[str, object]]] = []
+        split: list[list[str]] = []
         for number, raw in lines:
             result.rows += 1
             line, shown = _text(raw)
@@ -689,17 +631,16 @@ def _check_csv(result: CheckResult, data_dir: Path) -> None:
                 continue
             fields = _csv_fields(line, spec.delimiter)
             if isinstance(fields, str):
-                reasons = [fields]
+                result.bad_rows.append(BadRow(relative, number, fields, line))
             elif len(fields) != len(names):
-                reasons = [f"malformed row: expected {len(names)} fields, "
-                           f"found {len(fields)}"]
+                result.bad_rows.append(BadRow(
+                    relative, number,
+                    f"malformed row: expected {len(names)} fields, found {len(fields)}", line))
             else:
-                values = dict(zip(names, fields))
-                reasons = _row_reasons(spec, values)
-                duplicate = keys.duplicate(values, number) if not reasons else None
-                reasons += [duplicate] if duplicate else []
-            if reasons:
-                result.bad_rows.append(BadRow(relative, number, "; ".join(reasons), line))
+                parsed.append((number, line, dict(zip(names, fields))))
+                split.append(fields)
+        if parsed:
+            _value_rows(result, relative, parsed, fastcheck.csv_values(spec, header, split))
         if not _cut_short(result, path, data_dir):
             _expectation_rows(result, path, data_dir, header=True)
 
@@ -760,7 +701,6 @@ def _check_jsonl(result: CheckResult, data_dir: Path) -> None:
     typed: dict[str, int] = {}
     for path in result.files:
         relative = path.relative_to(data_dir).as_posix()
-        keys = _Keys(spec)
         clean = fastcheck.clean_jsonl(spec, path, MAX_LINE_BYTES, data_dir)
         if clean is not None:
             result.rows += clean.rows
@@ -769,6 +709,7 @@ def _check_jsonl(result: CheckResult, data_dir: Path) -> None:
                 typed[name.lower()] = typed.get(name.lower(), 0) + clean.typed.get(name.lower(), 0)
             _expectation_rows(result, path, data_dir, header=False, found=clean.violations)
             continue
+        parsed: list[tuple[int, str, dict[str, object]]] = []
         for number, raw in _lines(path):
             result.rows += 1
             line, shown = _text(raw)
@@ -778,20 +719,20 @@ def _check_jsonl(result: CheckResult, data_dir: Path) -> None:
             try:
                 document = json.loads(line)
             except ValueError as error:
-                reasons = [f"malformed JSON: {error}"]
-            else:
-                if not isinstance(document, dict):
-                    reasons = ["malformed JSON: not an object"]
-                else:
-                    values = {k.lower(): v for k, v in document.items()}
-                    for k in document:
-                        seen_keys.setdefault(k.lower(), k)
-                    _count_types(spec, values, wrong, typed)
-                    reasons = _row_reasons(spec, values, from_json=True)
-                    duplicate = keys.duplicate(values, number) if not reasons else None
-                    reasons += [duplicate] if duplicate else []
-            if reasons:
-                result.bad_rows.append(BadRow(relative, number, "; ".join(reasons), line))
+                result.bad_rows.append(BadRow(relative, number, f"malformed JSON: {error}",
+                                              line))
+                continue
+            if not isinstance(document, dict):
+                result.bad_rows.append(BadRow(relative, number,
+                                              "malformed JSON: not an object", line))
+                continue
+            for k in document:
+                seen_keys.setdefault(k.lower(), k)
+            parsed.append((number, line, {k.lower(): v for k, v in document.items()}))
+        if parsed:
+            checked = fastcheck.jsonl_values(spec, [values for _, _, values in parsed])
+            _value_rows(result, relative, parsed, checked)
+            _count_types(checked, [values for _, _, values in parsed], wrong, typed)
         if not _cut_short(result, path, data_dir):
             _expectation_rows(result, path, data_dir, header=False)
     if seen_keys:
@@ -804,14 +745,16 @@ def _check_jsonl(result: CheckResult, data_dir: Path) -> None:
                                       f"every value fails {column.data_type}"))
 
 
-def _count_types(spec: SourceSpec, values: dict, wrong: dict, typed: dict) -> None:
-    for column in spec.columns:
-        value = values.get(column.name.lower())
-        if value is None or value == "":
-            continue
-        typed[column.name.lower()] = typed.get(column.name.lower(), 0) + 1
-        if _type_error(column, value, from_json=True):
-            wrong[column.name.lower()] = wrong.get(column.name.lower(), 0) + 1
+def _count_types(checked: fastcheck.Values, documents: list[dict[str, object]],
+                 wrong: dict, typed: dict) -> None:
+    """Per column: the values given, and those of another type (drift when all are)."""
+    for values, problems in zip(documents, checked.problems):
+        for name, problem in zip(checked.columns, problems):
+            if values.get(name) is None or values.get(name) == "":
+                continue
+            typed[name] = typed.get(name, 0) + 1
+            if problem in ("type", "quoted"):
+                wrong[name] = wrong.get(name, 0) + 1
 
 
 def _check_parquet(result: CheckResult, data_dir: Path) -> None:

@@ -44,13 +44,13 @@ SKIP = {".venv", ".venv-contracts", ".venv-consumer", ".git", ".ci", ".duckmesh"
 FRESH_PROCESS = {("bench",), ("scale-out", "build")}
 
 
-# what the public Parquet ports hide (issue 18, item 8): columns restricted to some
+# what the public Parquet ports hide: columns restricted to some
 # readers (customers' email_hash; customer_360's columns from customers, P12)
 PORT_MASKED = {
     "customers.customers_v1": {"email_hash": "varchar"},
     "analytics.customer_360_v1": {"country_code": "varchar", "customer_segment": "varchar",
                                   "signup_date": "date", "is_marketing_opt_in": "boolean"},
-    # a count of customers.customers' rows (issue 27: restrictions follow counts)
+    # a count of customers.customers' rows (restrictions follow counts)
     "analytics.executive_kpis_v1": {"new_customer_count": "bigint"},
 }
 
@@ -66,7 +66,7 @@ def masked(relation: str, source: str | None = None) -> str:
 
 def product_relations(con: object) -> set[str]:
     """The product relations a published file holds (a DuckDB connection): its tables and,
-    in a consumer file, its views over Parquet ports (issue 17); not the latest-version
+    in a consumer file, its views over Parquet ports; not the latest-version
     alias views."""
     rows = con.execute(  # type: ignore[attr-defined]
         "select t.table_schema, t.table_name, t.table_type, v.sql "
@@ -168,27 +168,28 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def dbt_cli(args: list[str], cwd: Path, env: dict[str, str],
-            timeout: int = 600) -> subprocess.CompletedProcess:
+def dbt_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     """`dbt ARGS` as the command line runs it, from ``cwd`` with exactly ``env`` as its
-    environment: dbt's own CLI through its dbtRunner, in this process (no interpreter
-    start and dbt import per call), with the command line's exit codes (0 success, 1 a
-    node failed, 2 an error before or around the run). ``timeout`` is the subprocess
-    signature's; a call in this process is not cut short."""
-    del timeout
-    from dbt.cli.main import dbtRunner
-
-    from duckmesh.core.dbt import close_duckdb
+    environment: the platform's one runner (core/dbt.invoke, dbtRunner in this process),
+    with the command line's exit codes (0 success, 1 a node failed, 2 an error before or
+    around the run) and its output captured."""
+    from duckmesh.core.dbt import invoke
 
     out, err = io.StringIO(), io.StringIO()
-    with _environment(env), contextlib.chdir(cwd), contextlib.redirect_stdout(out), \
-            contextlib.redirect_stderr(err):
-        try:
-            result = dbtRunner().invoke(list(args))
-        finally:
-            close_duckdb()
+    with _environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        result = invoke(list(args), cwd=cwd)
     code = 0 if result.success else 1 if result.exception is None else 2
     return subprocess.CompletedProcess(["dbt", *args], code, out.getvalue(), err.getvalue())
+
+
+def project_dbt(root: Path, *args: str, env: dict[str, str] | None = None
+                ) -> subprocess.CompletedProcess:
+    """`dbt ARGS` on the project at ``root`` with its own profiles/, in a clean environment
+    (no DUCKMESH_* variable but the database file in ``root`` and ``env``)."""
+    return dbt_cli(
+        [*args, "--project-dir", str(root), "--profiles-dir", str(root / "profiles")],
+        cwd=root, env={"PATH": "/usr/bin:/bin", "DUCKMESH_DB": str(root / "mesh.duckdb"),
+                       "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})})
 
 
 def duckmesh(root: Path, *args: str, env: dict[str, str] | None = None, check: bool = True,

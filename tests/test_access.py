@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import dbt_cli
-
-
-def dbt(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return dbt_cli(
-        [*args, "--project-dir", str(root), "--profiles-dir", str(root / "profiles")],
-        cwd=root, env={"PATH": "/usr/bin:/bin", "DUCKMESH_DB": str(root / "mesh.duckdb"),
-                       "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+from conftest import project_dbt
 
 
 def add_model(root: Path, domain: str, name: str, sql: str) -> None:
@@ -30,8 +22,8 @@ def test_a_ref_to_another_domains_private_model_fails_to_parse(
         mesh_copy: Path, target: str, group: str) -> None:
     add_model(mesh_copy, "marketing", "int_peek",
               f"select * from {{{{ ref('sales', '{target}') }}}}\n")
-    assert dbt(mesh_copy, "deps").returncode == 0
-    result = dbt(mesh_copy, "parse")
+    assert project_dbt(mesh_copy, "deps").returncode == 0
+    result = project_dbt(mesh_copy, "parse")
     assert result.returncode != 0
     assert (f"Node model.marketing.int_peek attempted to reference node model.sales.{target}, "
             f"which is not allowed because the referenced node is private to the '{group}' group."
@@ -41,8 +33,8 @@ def test_a_ref_to_another_domains_private_model_fails_to_parse(
 def test_a_ref_to_a_public_product_parses(mesh_copy: Path) -> None:
     add_model(mesh_copy, "marketing", "int_orders_peek",
               "select order_id from {{ ref('sales', 'orders', v=1) }}\n")
-    assert dbt(mesh_copy, "deps").returncode == 0
-    result = dbt(mesh_copy, "parse")
+    assert project_dbt(mesh_copy, "deps").returncode == 0
+    result = project_dbt(mesh_copy, "parse")
     assert result.returncode == 0, result.stdout[-3000:]
 
 

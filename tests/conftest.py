@@ -3,9 +3,10 @@
 Tests never write into the checked-in tree. ``copy_mesh`` copies the dbt project (not
 the platform's code, the tests or build output); ``built_mesh`` builds one copy per
 session and ``clone_built`` copies it cheaply for a test that changes it. ``duckmesh``
-runs the CLI and ``dbt_cli`` runs plain dbt, both in this process (dbt through its
-dbtRunner, with os.environ as a child process would see it: no interpreter start and
-dbt import per call); a build on Spark and the benchmarks run in a fresh process.
+runs the CLI and ``dbt_cli`` (``project_dbt`` at a project's root) runs plain dbt, both
+in this process through the platform's one dbt runner (core/dbt.py), with os.environ as
+a child process would see it: no interpreter start and dbt import per call. A build on
+Spark and the benchmarks run in a fresh process.
 """
 
 from __future__ import annotations
@@ -274,7 +275,7 @@ def mesh_copy(tmp_path: Path) -> Path:
 
 
 LEVELS = ("unit", "integration", "e2e")
-# the files that take the most CPU, slowest first (BENCHMARKS.md "Performance round 3"):
+# the files that take the most CPU, slowest first (BENCHMARKS.md, "The test suite"):
 # after Spark they start first, so a parallel run does not end on one of them alone
 SLOWEST = ["test_faults.py", "test_adopt.py", "test_readme.py", "test_catalog_contracts.py",
            "test_domain_publish.py", "test_build.py", "test_scaffold.py", "test_domains.py",

@@ -5,6 +5,7 @@ importing dbt."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -323,7 +324,8 @@ print(Path(sys.modules['benchmarks.cli'].__file__).relative_to(sys.argv[1]))
 
 def test_bench_loads_the_benchmarks_from_the_checkout(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", BENCH_PROBE, str(REPO), str(tmp_path)],
-                          capture_output=True, text=True, cwd=tmp_path)
+                          capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO / "scripts")})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == [
         f"error: no benchmarks in {tmp_path}/scripts/benchmarks: they ship with the "

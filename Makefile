@@ -31,7 +31,8 @@ LINEAGE_STAMP := $(VENV)/.lineage-stamp
 # one test file per worker at a time (module fixtures are built once), in the order
 # conftest.py gives: Spark first, then the files that build meshes. Three workers on two
 # cores: a test waits on dbt, Java or a sleep often enough that two workers left about a
-# quarter of the CPU idle (BENCHMARKS.md "Test loop"); TEST_WORKERS=2 for the old setting.
+# quarter of the CPU idle (docs/performance-history.md, "Test loop"); TEST_WORKERS=2 for
+# the old setting.
 TEST_WORKERS ?= 3
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 

@@ -3,9 +3,10 @@
 Tests never write into the checked-in tree. ``copy_mesh`` copies the dbt project (not
 the platform's code, the tests or build output); ``built_mesh`` builds one copy per
 session and ``clone_built`` copies it cheaply for a test that changes it. ``duckmesh``
-runs the CLI and ``dbt_cli`` runs plain dbt, both in this process (dbt through its
-dbtRunner, with os.environ as a child process would see it: no interpreter start and
-dbt import per call); a build on Spark and the benchmarks run in a fresh process.
+runs the CLI and ``dbt_cli`` (``project_dbt`` at a project's root) runs plain dbt, both
+in this process through the platform's one dbt runner (core/dbt.py), with os.environ as
+a child process would see it: no interpreter start and dbt import per call. A build on
+Spark and the benchmarks run in a fresh process.
 """
 
 from __future__ import annotations
@@ -44,13 +45,13 @@ SKIP = {".venv", ".venv-contracts", ".venv-consumer", ".git", ".ci", ".duckmesh"
 FRESH_PROCESS = {("bench",), ("scale-out", "build")}
 
 
-# what the public Parquet ports hide (issue 18, item 8): columns restricted to some
+# what the public Parquet ports hide: columns restricted to some
 # readers (customers' email_hash; customer_360's columns from customers, P12)
 PORT_MASKED = {
     "customers.customers_v1": {"email_hash": "varchar"},
     "analytics.customer_360_v1": {"country_code": "varchar", "customer_segment": "varchar",
                                   "signup_date": "date", "is_marketing_opt_in": "boolean"},
-    # a count of customers.customers' rows (issue 27: restrictions follow counts)
+    # a count of customers.customers' rows (restrictions follow counts)
     "analytics.executive_kpis_v1": {"new_customer_count": "bigint"},
 }
 
@@ -169,27 +170,28 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def dbt_cli(args: list[str], cwd: Path, env: dict[str, str],
-            timeout: int = 600) -> subprocess.CompletedProcess:
+def dbt_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     """`dbt ARGS` as the command line runs it, from ``cwd`` with exactly ``env`` as its
-    environment: dbt's own CLI through its dbtRunner, in this process (no interpreter
-    start and dbt import per call), with the command line's exit codes (0 success, 1 a
-    node failed, 2 an error before or around the run). ``timeout`` is the subprocess
-    signature's; a call in this process is not cut short."""
-    del timeout
-    from dbt.cli.main import dbtRunner
-
-    from duckmesh.core.dbt import close_duckdb
+    environment: the platform's one runner (core/dbt.invoke, dbtRunner in this process),
+    with the command line's exit codes (0 success, 1 a node failed, 2 an error before or
+    around the run) and its output captured."""
+    from duckmesh.core.dbt import invoke
 
     out, err = io.StringIO(), io.StringIO()
-    with _environment(env), contextlib.chdir(cwd), contextlib.redirect_stdout(out), \
-            contextlib.redirect_stderr(err):
-        try:
-            result = dbtRunner().invoke(list(args))
-        finally:
-            close_duckdb()
+    with _environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        result = invoke(list(args), cwd=cwd)
     code = 0 if result.success else 1 if result.exception is None else 2
     return subprocess.CompletedProcess(["dbt", *args], code, out.getvalue(), err.getvalue())
+
+
+def project_dbt(root: Path, *args: str, env: dict[str, str] | None = None
+                ) -> subprocess.CompletedProcess:
+    """`dbt ARGS` on the project at ``root`` with its own profiles/, in a clean environment
+    (no DUCKMESH_* variable but the database file in ``root`` and ``env``)."""
+    return dbt_cli(
+        [*args, "--project-dir", str(root), "--profiles-dir", str(root / "profiles")],
+        cwd=root, env={"PATH": "/usr/bin:/bin", "DUCKMESH_DB": str(root / "mesh.duckdb"),
+                       "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})})
 
 
 def duckmesh(root: Path, *args: str, env: dict[str, str] | None = None, check: bool = True,
@@ -274,12 +276,15 @@ def mesh_copy(tmp_path: Path) -> Path:
 
 
 LEVELS = ("unit", "integration", "e2e")
-# the files that take the most CPU, slowest first (BENCHMARKS.md "Performance round 3"):
-# after Spark they start first, so a parallel run does not end on one of them alone
-SLOWEST = ["test_faults.py", "test_adopt.py", "test_readme.py", "test_catalog_contracts.py",
-           "test_domain_publish.py", "test_build.py", "test_scaffold.py", "test_domains.py",
-           "test_sharing.py",
-           "test_portability.py", "test_incremental.py", "test_lint.py"]
+# the files that take the longest, slowest first (a whole run's --junitxml, summed per
+# file; BENCHMARKS.md, "The test suite"): after Spark they start first, so a parallel run
+# does not end on one of them alone
+SLOWEST = ["test_faults.py", "test_adopt.py", "test_readme.py", "test_sharing.py",
+           "test_domain_publish.py", "test_scaffold.py", "test_domains.py", "test_build.py",
+           "test_scale_out_checks.py", "test_lint.py", "test_snapshot_verify.py",
+           "test_governance.py", "test_publish.py", "test_portability.py",
+           "test_quality_gates.py", "test_incremental.py", "test_consumers.py",
+           "test_catalog_contracts.py"]
 # module fixtures that build meshes of their own (test_adopt's adopted jaffle-shop): the
 # tests on them are e2e, and their files start early in a parallel run
 BUILDING_FIXTURES = {"onboarded"}

@@ -12,7 +12,6 @@ import yaml
 
 from conftest import dbt_cli
 
-DBT = str(Path(sys.executable).parent / "dbt")
 DOMAINS = ["customers", "sales", "customer_service", "marketing"]
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -1,4 +1,4 @@
-"""Issue 15, item 6: alerts say what happened, after failures too.
+"""Alerts say what happened, after failures too.
 
 Recorded through ``observe`` as `duckmesh build` records runs, on the simulated product
 of test_observability (one table whose rows the test writes, dbt-shaped artifacts)."""

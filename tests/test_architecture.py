@@ -5,6 +5,8 @@ importing dbt."""
 from __future__ import annotations
 
 import ast
+import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -196,3 +198,151 @@ def test_the_layers_point_one_way() -> None:
                       if m in trees and len(m.split(".")) > 2
                       and m.split(".")[1] not in ("core", "cli")]
     assert wrong == []
+
+
+# ---------------------------------------------------------------- docs that cannot drift
+
+ARCHITECTURE = REPO / "docs" / "architecture.md"
+ENTRY = re.compile(r"^( {4,})(\S+)(?:\s|$)")
+
+
+def documented_modules() -> set[str]:
+    """The module tree of docs/architecture.md: in the indented block after "The platform",
+    a line `<indent>name/` is a package and `<indent>name.py` a module, two more spaces of
+    indent per level; continuation lines (deeper, not a name) are descriptions."""
+    text = ARCHITECTURE.read_text().split("The platform, `scripts/duckmesh/`.", 1)[1]
+    found, trail = set(), []  # trail: (indent, package) of the open packages
+    for line in text.splitlines():
+        match = ENTRY.match(line)
+        if not match or not re.fullmatch(r"\w+(/|\.py)", match.group(2)):
+            continue
+        indent, name = len(match.group(1)), match.group(2)
+        while trail and trail[-1][0] >= indent:
+            trail.pop()
+        path = "/".join([p for _, p in trail] + [name.rstrip("/")])
+        if name.endswith("/"):
+            trail.append((indent, name.rstrip("/")))
+        else:
+            found.add(path)
+    return found
+
+
+def test_the_architecture_doc_lists_every_module() -> None:
+    on_disk = {path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py")
+               if path.name != "__init__.py"}
+    documented = documented_modules()
+    problems = [f"scripts/duckmesh/{m} is not in docs/architecture.md: add a line for it "
+                f"under {m.rsplit('/', 1)[0]}/" for m in sorted(on_disk - documented)]
+    problems += [f"docs/architecture.md lists {m}, which is not in scripts/duckmesh/: "
+                 "remove or move its line" for m in sorted(documented - on_disk)]
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_doc_parser_sees_packages_nested_modules_and_descriptions() -> None:
+    """The tree reader itself, on the doc: a nested package, a module after it, and a
+    wrapped description that names a file are read as written."""
+    documented = documented_modules()
+    assert {"selfserve/adopt/layout.py", "selfserve/contracts.py", "core/dbt.py",
+            "cli/__main__.py"} <= documented
+    assert not {m for m in documented if m.count("/") != 1 and not m.startswith(
+        "selfserve/adopt/")}
+
+
+def tracked_text_files() -> list[Path]:
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.split("\0")
+    paths = [REPO / name for name in listed if name]
+    return [p for p in paths if p.is_file() and p.suffix not in {".parquet", ".duckdb", ".png"}]
+
+
+TRACKER = re.compile(r"\bissues?\s+\d", re.IGNORECASE)
+
+
+def test_nothing_cites_a_tracker_number() -> None:
+    """The tracker is not in the repository: a comment, docstring or doc says what and why
+    in its own words, never a ticket number."""
+    found = [f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+             for path in tracked_text_files()
+             for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+             if TRACKER.search(line)]
+    assert found == [], "\n".join(found)
+
+
+def policies() -> tuple[list[str], list[str]]:
+    """The policy ids of the macros (macros/governance/_policies.yml) and of the Python
+    policies over compiled SQL (a module's POLICY constant)."""
+    import yaml
+
+    declared = yaml.safe_load((REPO / "macros" / "governance" / "_policies.yml").read_text())
+    macro = sorted(m["meta"]["policy"] for m in declared["macros"] if "policy" in m.get(
+        "meta", {}))
+    python = sorted(re.findall(r'^POLICY = "(P\d\d)"$', path.read_text(), re.MULTILINE)[0]
+                    for path in (PACKAGE / "governance").glob("*.py")
+                    if re.search(r'^POLICY = "P\d\d"$', path.read_text(), re.MULTILINE))
+    return macro, python
+
+
+def test_policy_ranges_are_the_policies() -> None:
+    """A range such as "P00-P13" anywhere in the repository is either every policy or the
+    macro policies, as the policy files declare them today."""
+    macro, python = policies()
+    # a policy may have a macro part and a part over compiled SQL (P10)
+    every = sorted(set(macro) | set(python))
+    assert every == [f"P{n:02d}" for n in range(len(every))], every  # no gap
+    allowed = {f"{every[0]}-{every[-1]}", f"{macro[0]}-{macro[-1]}"}
+    ranges = [(f"{path.relative_to(REPO)}:{number}", found)
+              for path in tracked_text_files()
+              for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+              for found in re.findall(r"\bP\d\d-P\d\d\b", line)]
+    assert ranges, "no policy range found: the test looks in the wrong place"
+    assert [r for r in ranges if r[1] not in allowed] == []
+
+
+def test_files_named_in_the_repository_exist() -> None:
+    """A test file or platform module that a doc, comment or config names exists."""
+    named = re.compile(r"(?<![\w/.-])((?:tests/test_\w+|scripts/duckmesh/[\w/]+)\.py)\b")
+    missing = [f"{path.relative_to(REPO)}:{number}: {found}"
+               for path in tracked_text_files()
+               for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+               for found in named.findall(line) if not (REPO / found).is_file()]
+    assert missing == [], "\n".join(missing)
+
+
+# ---------------------------------------------------------------- packaging
+
+def test_the_wheel_holds_the_platform_and_not_the_benchmarks() -> None:
+    from setuptools import find_packages
+
+    find = PYPROJECT["tool"]["setuptools"]["packages"]["find"]
+    packages = find_packages(where=str(REPO / find["where"][0]), include=find["include"])
+    assert "duckmesh" in packages and "duckmesh.selfserve.adopt" in packages
+    assert [p for p in packages if not p.startswith("duckmesh")] == []
+    assert (REPO / "scripts" / "benchmarks" / "cli.py").is_file()
+
+
+BENCH_PROBE = """
+import sys
+from pathlib import Path
+from duckmesh.cli import bench
+from duckmesh.core.project import MeshError
+# an installed wheel: nothing on the path holds the benchmarks package
+sys.path[:] = [p for p in sys.path if not (Path(p or '.') / 'benchmarks').is_dir()]
+try:
+    bench._load_benchmarks(Path(sys.argv[2]))
+except MeshError as error:
+    print('error:', error)
+bench._load_benchmarks(Path(sys.argv[1]))
+from benchmarks.cli import main
+print(Path(sys.modules['benchmarks.cli'].__file__).relative_to(sys.argv[1]))
+"""
+
+
+def test_bench_loads_the_benchmarks_from_the_checkout(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", BENCH_PROBE, str(REPO), str(tmp_path)],
+                          capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO / "scripts")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [
+        f"error: no benchmarks in {tmp_path}/scripts/benchmarks: they ship with the "
+        "repository, not the installed package; run `duckmesh bench` from a clone of it",
+        "scripts/benchmarks/cli.py"]

@@ -105,7 +105,7 @@ def test_platform_shares_of_fresh_processes() -> None:
 
 
 def test_the_trust_probe_classifies_and_counts() -> None:
-    """`bench probe` (issue 27): a case is handled well only when refused in one line;
+    """`bench probe`: a case is handled well only when refused in one line;
     a traceback, a secret in the output, a success where a refusal was due or a refusal
     over several lines is its bad class."""
     import subprocess

@@ -1,4 +1,4 @@
-"""Outside tools accept the contracts (issue 15): every exported ODCS contract passes
+"""Outside tools accept the contracts: every exported ODCS contract passes
 `datacontract lint`, and `datacontract test` against the product's Parquet port (the
 contract's `parquet` server) passes.
 

@@ -1,4 +1,4 @@
-"""Issue 15, item 5 (and 6 on the real mesh): after failed builds the catalog, its site
+"""After failed builds the catalog, its site
 and the alerts describe the last good state and the failure exactly.
 
 A copy of the session's built mesh is broken twice: a contract type mismatch (dbt fails

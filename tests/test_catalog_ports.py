@@ -1,6 +1,5 @@
-"""Issue 15: the catalog says what was built. Item 1 (the Parquet port), 3 (no machine
-paths), 4 (ODPS v1.0.0 schema), 7 (slo a JSON object), 10 (lineage order and names),
-on the session's built mesh."""
+"""The catalog says what was built: the Parquet port, no machine paths, the ODPS v1.0.0
+schema, slo a JSON object, lineage order and names, on the session's built mesh."""
 
 from __future__ import annotations
 
@@ -65,7 +64,7 @@ def _parts(relation: str) -> tuple[str, str, int]:
 
 
 def test_catalog_slo_is_a_json_object(built_mesh: BuiltMesh) -> None:
-    """Issue 15, item 7: slo->>'freshness_hours' reads the SLO, not NULL."""
+    """slo->>'freshness_hours' reads the SLO, not NULL."""
     con = duckdb.connect(str(built_mesh.db_path), read_only=True)
     try:
         rows = con.execute(
@@ -77,7 +76,7 @@ def test_catalog_slo_is_a_json_object(built_mesh: BuiltMesh) -> None:
 
 
 def test_descriptors_carry_no_machine_paths(built_mesh: BuiltMesh) -> None:
-    """Issue 15, item 3: input ports name the source's files under $DUCKMESH_DATA and
+    """Input ports name the source's files under $DUCKMESH_DATA and
     seeds by schema.table, so the descriptors are the same on every machine and scale."""
     shown = json.loads(duckmesh(built_mesh.root, "catalog", "show", "sales.orders",
                                 "--json").stdout)

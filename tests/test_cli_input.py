@@ -1,5 +1,5 @@
 """Bad numbers and names on the command line stop the command before any work, with a
-message naming the option and what it accepts (issue 18, items 14 and 15)."""
+message naming the option and what it accepts."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ FIX = ("Fix: give a manifest.json that dbt wrote (target/manifest.json after a b
 def test_governance_diff_refuses_what_is_not_a_manifest(built_mesh: BuiltMesh, tmp_path: Path,
                                                         content: bytes | str | None,
                                                         why: str) -> None:
-    """Issue 27, item 7: `governance diff --before /etc/passwd` (or an empty file) ended
+    """`governance diff --before /etc/passwd` (or an empty file) ended
     in a traceback."""
     if content is None:
         path = Path("/etc/passwd")

@@ -1,4 +1,4 @@
-"""Issue 26, item 3: the consumer impact check before publish, `duckmesh consumer`.
+"""The consumer impact check before publish, `duckmesh consumer`.
 
 The checks over manifests work on copies of the session build's published manifest
 (no dbt); one e2e test runs `duckmesh ci --domain sales` on a clone, where the change is

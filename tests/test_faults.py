@@ -433,7 +433,7 @@ def test_disk_full_during_publish_changes_nothing(mesh: Path, monkeypatch) -> No
     assert not list((published / "snapshots").glob(".tmp-*"))
 
 
-# -- concurrent publishes and a damaged publish before a build (issues 26.5, 27.4) -------
+# -- concurrent publishes and a damaged publish before a build -------
 
 def _run_together(root: Path, *commands: list[str]) -> list[subprocess.CompletedProcess]:
     """Start every command as its own `duckmesh` process at once; wait for all."""

@@ -36,7 +36,7 @@ def test_same_scale_and_seed_give_the_same_bytes(tmp_path: Path) -> None:
 
 def test_the_producer_manifest_records_every_file_and_batch(tmp_path: Path) -> None:
     """Bytes, rows and SHA-256 of every source file, batches added: validation checks the
-    drop against it (issue 27)."""
+    drop against it."""
     out = generate(tmp_path / "a", scale=SCALE, seed=7, log=quiet).out_dir
     generate_batch(out, 2, log=quiet)
     files = json.loads((out / "_manifest.json").read_text())["files"]

@@ -1,4 +1,4 @@
-"""Federated computational governance (issue 3): policies P00-P12 in macros/governance/
+"""Federated computational governance: policies P00-P12 in macros/governance/
 (P13 in governance/declared_reads.py).
 
 One fixture mesh (tests/fixtures/governance/) installs a domain per policy, each
@@ -12,18 +12,16 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 import yaml
 
-from conftest import REPO, dbt_cli, duckmesh
+from conftest import REPO, dbt_cli, duckmesh, project_dbt
 from duckmesh.governance import semver  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "governance"
-DBT = str(Path(sys.executable).parent / "dbt")
 EXEMPTIONS = [
     {"policy": "P05", "node": "model.gov_exempted.accounts.v1", "column": "account_id",
      "reason": "fixture: ids are numeric until the CRM migration", "expires": "2099-12-31"},
@@ -50,13 +48,6 @@ def make_fixture_mesh(dest: Path) -> Path:
     return dest
 
 
-def dbt(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return dbt_cli(
-        [*args, "--project-dir", str(root), "--profiles-dir", str(root / "profiles")],
-        cwd=root, env={"PATH": "/usr/bin:/bin", "DUCKMESH_DB": str(root / "mesh.duckdb"),
-                       "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
-
-
 def violations_of(report: dict, domain: str) -> list[dict]:
     return [v for v in report["violations"] if v["domain"] == domain]
 
@@ -69,14 +60,14 @@ def line(v: dict) -> str:
 @pytest.fixture(scope="module")
 def fixture_mesh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = make_fixture_mesh(tmp_path_factory.mktemp("governance") / "mesh")
-    deps = dbt(root, "deps")
+    deps = project_dbt(root, "deps")
     assert deps.returncode == 0, deps.stdout[-3000:]
     return root
 
 
 @pytest.fixture(scope="module")
 def fixture_build(fixture_mesh: Path) -> subprocess.CompletedProcess:
-    return dbt(fixture_mesh, "build")
+    return project_dbt(fixture_mesh, "build")
 
 
 @pytest.fixture(scope="module")
@@ -276,7 +267,7 @@ def test_a_second_check_runs_the_macros_over_the_saved_manifest(
 @pytest.mark.e2e
 def test_run_operation_prints_the_same_report_and_fails(fixture_mesh: Path,
                                                          fixture_report: dict) -> None:
-    result = dbt(fixture_mesh, "run-operation", "mesh_governance")
+    result = project_dbt(fixture_mesh, "run-operation", "mesh_governance")
     assert result.returncode != 0
     assert "DuckMesh governance: 24 error(s), 1 warning(s), 1 exempted" in result.stdout
     for v in fixture_report["violations"]:

@@ -1,4 +1,4 @@
-"""Issue 27, governance: every walk-around of the attacker/careless-user probe, each with
+"""Governance: every walk-around of the attacker/careless-user probe, each with
 the exact outcome (the error line, the exit code, nothing published).
 
 Unit tests judge small hand-written manifests (compiled SQL as dbt-duckdb writes it);

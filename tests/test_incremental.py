@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,6 @@ from duckmesh.sources.generate import (
 )
 
 SCALE = 0.005  # 500 customers, 5,000 orders
-DBT = str(Path(sys.executable).parent / "dbt")
 INCREMENTAL_MODELS = [
     "sales.int_order_items_enriched",
     "sales.int_orders_totals",

@@ -1,5 +1,7 @@
 """SQL style is policy: sqlfluff with the dbt templater passes on every model of
-every domain, and really lints each of them (none skipped as 'not found')."""
+every domain, and really lints each of them (none skipped as 'not found'); `duckmesh
+lint` names a file that breaks a rule. One copy of the mesh for both, so the second
+lint reuses the first one's dbt parse."""
 
 from __future__ import annotations
 
@@ -9,27 +11,38 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import dbt_cli, duckmesh
+import pytest
+
+from conftest import copy_mesh, duckmesh, project_dbt
+from duckmesh.core.dbt import parse_state_env
 from duckmesh.core.project import Mesh
 from duckmesh.lint.runner import sql_paths
 
+pytestmark = pytest.mark.integration  # a copy of the mesh of its own
 
-def test_sqlfluff_lints_every_model_of_every_domain(mesh_copy: Path) -> None:
-    # dbt deps installs the domains; lint needs them to compile.
-    deps = dbt_cli(["deps", "--project-dir", str(mesh_copy), "--profiles-dir",
-                    str(mesh_copy / "profiles")], cwd=mesh_copy, env=dict(os.environ))
+
+@pytest.fixture(scope="module")
+def lint_mesh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = copy_mesh(tmp_path_factory.mktemp("lint") / "duckmesh")
+    # dbt deps installs the domains; lint needs them to compile
+    deps = project_dbt(root, "deps")
     assert deps.returncode == 0, deps.stdout[-3000:]
-    mesh = Mesh(mesh_copy)
-    env = {**os.environ, "DUCKMESH_DB": str(mesh_copy / "mesh.duckdb"),
-           "DUCKMESH_DATA": str(mesh_copy / "data" / "lint")}
+    return root
+
+
+def test_sqlfluff_lints_every_model_of_every_domain(lint_mesh: Path) -> None:
+    mesh = Mesh(lint_mesh)
+    # the environment `duckmesh lint` gives sqlfluff (lint/runner.py)
+    env = {**os.environ, **parse_state_env(mesh.env(), mesh.root),
+           "DUCKMESH_DATA": str(lint_mesh / "data" / "lint")}
     result = subprocess.run(
         [sys.executable, "-m", "sqlfluff", "lint", *sql_paths(mesh), "--format", "json"],
-        cwd=mesh_copy, env=env, capture_output=True, text=True, timeout=600)
+        cwd=lint_mesh, env=env, capture_output=True, text=True, timeout=600)
     report = json.loads(result.stdout)
     linted = {entry["filepath"] for entry in report}
-    expected = {str(p.relative_to(mesh_copy))
+    expected = {str(p.relative_to(lint_mesh))
                 for folder in ["models", *(f"domains/{d.name}/models" for d in mesh.domain_dirs())]
-                for p in (mesh_copy / folder).rglob("*.sql")}
+                for p in (lint_mesh / folder).rglob("*.sql")}
     assert len(expected) >= 22  # the real mesh has 22 models; scaffolding adds more
     assert linted == expected
     violations = [(e["filepath"], v["code"], v["description"])
@@ -38,12 +51,13 @@ def test_sqlfluff_lints_every_model_of_every_domain(mesh_copy: Path) -> None:
     assert result.returncode == 0
 
 
-def test_lint_reports_a_style_violation_by_file_and_rule(mesh_copy: Path) -> None:
-    bad = mesh_copy / "domains/sales/models/staging/stg_order_system__orders.sql"
+# Last: it breaks a model of the module's copy.
+def test_lint_reports_a_style_violation_by_file_and_rule(lint_mesh: Path) -> None:
+    bad = lint_mesh / "domains/sales/models/staging/stg_order_system__orders.sql"
     text = bad.read_text()
     assert "select * from deduplicated" in text
     bad.write_text(text.replace("select * from deduplicated", "SELECT * FROM deduplicated"))
-    result = duckmesh(mesh_copy, "lint", str(bad.relative_to(mesh_copy)), check=False)
+    result = duckmesh(lint_mesh, "lint", str(bad.relative_to(lint_mesh)), check=False)
     assert result.returncode == 1
     assert "== [domains/sales/models/staging/stg_order_system__orders.sql] FAIL" in result.stdout
     assert "CP01" in result.stdout

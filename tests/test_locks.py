@@ -1,5 +1,5 @@
 """A reader of the build database stops the next build before dbt starts, with the
-holder named; doctor names it too (issue 18, item 13)."""
+holder named; doctor names it too."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 15, items 8 and 9: plain dbt works after `duckmesh build`, and running it does
+"""Plain dbt works after `duckmesh build`, and running it does
 not break the platform's steps.
 
 Item 8: the sources' default location is the last build's data set (``data/current``,
@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -21,7 +20,6 @@ from conftest import TEST_SCALE, BuiltMesh, clone_built, dbt_cli, duckmesh
 
 pytestmark = pytest.mark.e2e
 
-DBT = str(Path(sys.executable).parent / "dbt")
 
 
 def _plain_dbt(root: Path, *args: str) -> subprocess.CompletedProcess:

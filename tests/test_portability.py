@@ -1,29 +1,25 @@
-"""Portability layer (issue 9, macros/portability/): harmonised types rendered per engine,
+"""Portability layer (macros/portability/): harmonised types rendered per engine,
 and contracts that name their types logically. The Spark side is proven by the Spark
 build itself (tests/test_scale_out.py): dbt checks every contract there."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
+from conftest import TEST_SCALE, BuiltMesh, clone_built, dbt_cli, duckmesh
 
-DBT = str(Path(sys.executable).parent / "dbt")
 LOGICAL = ["text", "integer", "bigint", "double", "boolean", "date", "money", "timestamp_tz",
            "timestamp", "varchar", "decimal(18, 2)", "timestamp with time zone", "decimal(4,2)"]
 
 
 def compile_inline(root: Path, sql: str, target: str = "dev") -> str:
-    result = subprocess.run(
-        [DBT, "--quiet", "compile", "--inline", sql, "--profiles-dir", "profiles",
-         "--target", target], cwd=root, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "DUCKMESH_DB": str(root / "mesh.duckdb")})
+    result = dbt_cli(["--quiet", "compile", "--inline", sql, "--profiles-dir", "profiles",
+                      "--target", target], cwd=root,
+                     env={**os.environ, "DUCKMESH_DB": str(root / "mesh.duckdb")})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     return result.stdout.strip()
 

@@ -1,4 +1,4 @@
-"""Nothing private leaks (issue 18, items 8 to 12): the PII salt is a secret of the
+"""Nothing private leaks: the PII salt is a secret of the
 installation, Parquet ports hold only what every consumer may see, published files are
 not world-readable, restrictions follow the data through lineage, and consumer files
 written with `publish --for` stay until removed."""
@@ -125,7 +125,7 @@ HEX_FIX = ("Fix: write a new one with `python -c 'import secrets; "
     ("u7Kq2xWb9Zr4Tn1Lm8Pc3Vd6Yh0Jf5Gs2Qa7Ee9Ri4O", None),  # token_urlsafe(32)
 ])
 def test_a_salt_needs_32_random_bytes(value: str, problem: str | None) -> None:
-    """Issue 27, item 5: 64 hex, 43 base64 or 39 printable characters (32 bytes of other
+    """64 hex, 43 base64 or 39 printable characters (32 bytes of other
     text), no repeated pattern, at least 8 different characters."""
     assert salt.strength_problem(value) == problem
 
@@ -207,7 +207,7 @@ def test_a_generated_salt_is_private_from_the_start(tmp_path: Path) -> None:
     assert len(path.read_text()) == 64
 
 
-# -- issue 27, item 5: raw personal data is never world-readable --------------------------
+# -- raw personal data is never world-readable --------------------------
 
 def test_source_data_and_the_check_cache_are_0640_in_0750_folders(
         built_mesh: BuiltMesh) -> None:

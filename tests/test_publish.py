@@ -97,7 +97,7 @@ def test_consumer_databases_hold_exactly_the_allowed_products(built_mesh, manife
 
 
 def test_consumer_files_read_the_ports_and_copy_only_what_a_port_masks(built_mesh) -> None:
-    """Issue 17: a product a consumer sees exactly as its public port holds it is a view
+    """A product a consumer sees exactly as its public port holds it is a view
     over the snapshot's port (no copy of its rows); bi_dashboards sees customer_360's
     customer columns and executive_kpis' count of customers, which the ports mask (P12),
     so those products are tables."""

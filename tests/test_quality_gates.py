@@ -1,4 +1,4 @@
-"""Quality gates before publish (issue 18, items 1-4): a product version goes out only when
+"""Quality gates before publish: a product version goes out only when
 its expectations hold, and products that reference each other go out together.
 
 The unit tests run the gates on a small database and a hand-written manifest; the e2e
@@ -125,7 +125,7 @@ def test_truncated_data_fails_min_rows_and_the_volume_band(
 
 def test_a_total_that_drops_sharply_fails_the_totals_band(
         shop: duckdb.DuckDBPyConnection) -> None:
-    """Issue 27: the same rows with a sharply smaller numeric total (a source cut short
+    """The same rows with a sharply smaller numeric total (a source cut short
     under an aggregate) fail the totals_band against the last publish's totals; a
     previous total of 0 is not compared, and a key column has no total."""
     shop.execute("create or replace table shop.campaigns_v1 as select range::varchar as id, "
@@ -188,7 +188,7 @@ def published(root: Path) -> dict:
 def test_a_truncated_source_holds_back_with_an_alert_before_publish(
         built_mesh: BuiltMesh, tmp_path: Path) -> None:
     """Item 2: tickets.jsonl cut short publishes nothing new; the error alert comes first.
-    Cut at a line end, from a producer without a manifest (issue 27: a cut in the middle
+    Cut at a line end, from a producer without a manifest (a cut in the middle
     of a line, or a manifest, stops the build before dbt): the volume band sees it."""
     root = clone_built(built_mesh.root, tmp_path / "mesh")
     before = published(root)
@@ -200,7 +200,7 @@ def test_a_truncated_source_holds_back_with_an_alert_before_publish(
     result = duckmesh(root, "build", "--scale", "0.01", check=False)
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
-    # the totals of its numeric columns fell with it (totals_band, issue 27)
+    # the totals of its numeric columns fell with it (totals_band)
     gate = (f"quality gate: {complete:,} rows against 2,000 at its last publish "
             f"({complete / 2000:.2f}x), outside its volume_band [0.5, 2]; csat_score totals "
             "1,975.00 against 4,357.00 at its last publish (0.45x), outside its totals_band "
@@ -232,12 +232,12 @@ def test_a_truncated_source_holds_back_with_an_alert_before_publish(
 
 @pytest.mark.e2e
 @pytest.mark.parametrize(("manifest", "offset", "size", "seed", "message"), [
-    # item 1 of issue 18: 300 random bytes in the middle (footer intact); the generator's
+    # 300 random bytes in the middle (footer intact); the generator's
     # manifest records the file's SHA-256
     (True, 0.5, 300, 3, "sales/orders/orders_0001.parquet does not match the SHA-256 its "
                         "producer recorded (_manifest.json): damaged in transit or changed "
                         "after the export"),
-    # issue 27: 64 bytes at 10% published 22 order ids above 10,000; without a manifest
+    # 64 bytes at 10% published 22 order ids above 10,000; without a manifest
     # the values read differ from the footer's statistics
     (False, 0.1, 64, 27, "sales/orders/orders_0001.parquet holds values its footer's "
                          "statistics do not allow (row group 0, order_id: 1 to 65534 and 0 "
@@ -274,7 +274,7 @@ def test_corrupt_parquet_stops_the_build_naming_the_file(
 @pytest.mark.e2e
 def test_a_total_that_drops_sharply_holds_the_product_back(
         built_mesh: BuiltMesh, tmp_path: Path) -> None:
-    """Issue 27: campaign_spend.csv cut to 60% (at a line end, no manifest) kept the 40
+    """campaign_spend.csv cut to 60% (at a line end, no manifest) kept the 40
     campaigns of campaign_performance, so the volume band could not fire, and published
     its spend at 0.61x. The totals_band compares every numeric total with the last
     publish."""

@@ -283,7 +283,7 @@ def test_parquet_clean_files_by_aggregate_and_duplicates_across_files(
 ])
 def test_a_declared_expectation_that_cannot_be_checked_is_named(
         tmp_path: Path, meta: str, message: str) -> None:
-    """Issue 27: expectations are data in the source contract; a wrong one is an error
+    """Expectations are data in the source contract; a wrong one is an error
     naming the file, source and column, before any file is read."""
     domain = tmp_path / "shop"
     write(domain, "models/staging/__sources.yml", [
@@ -299,7 +299,7 @@ def test_a_declared_expectation_that_cannot_be_checked_is_named(
 
 def test_a_domain_alone_resolves_references_to_other_domains_sources() -> None:
     """`build --domain marketing` checks marketing's sources only; its touches reference
-    crm.customers of the customers domain beside it (issue 27)."""
+    crm.customers of the customers domain beside it."""
     [touches, spend] = load_specs([REPO / "domains" / "marketing"])
     reference = touches.column("customer_id").references
     assert (reference.label, reference.path, reference.delimiter) == (

@@ -1,4 +1,4 @@
-"""`duckmesh query` reads the published mesh and nothing else (issue 18, items 6 and 10)."""
+"""`duckmesh query` reads the published mesh and nothing else."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def test_query_cannot_lift_the_lock(built_mesh: BuiltMesh) -> None:
 
 def test_a_consumer_file_reads_its_ports_and_nothing_else(built_mesh: BuiltMesh,
                                                          tmp_path: Path) -> None:
-    """Issue 17: a consumer file's products are views over the snapshot's Parquet ports;
+    """A consumer file's products are views over the snapshot's Parquet ports;
     the query allows exactly those files, read-only."""
     consumer = built_mesh.root / "published" / "consumers" / "data_science" / "mesh.duckdb"
     rows = duckmesh(built_mesh.root, "query", "--db", str(consumer),
@@ -107,7 +107,7 @@ def test_a_consumer_file_reads_its_ports_and_nothing_else(built_mesh: BuiltMesh,
     assert list(tmp_path.iterdir()) == []
 
 
-# -- issue 27: the sandbox's allowed paths come from the project; no tracebacks -----------
+# -- the sandbox's allowed paths come from the project; no tracebacks -----------
 
 def crafted(path: Path, ports: list[str], view_reads: str | None = None) -> Path:
     """A DuckDB file that lists ``ports`` in its own ``_duckmesh.ports``, as a consumer
@@ -207,7 +207,7 @@ def _corrupt(path: Path) -> None:
 ])
 def test_bad_query_input_ends_in_one_line(built_mesh: BuiltMesh, tmp_path: Path, case: str,
                                           code: int, message: str) -> None:
-    """Issue 27, item 7: `query ''` and `query --db` on a corrupt file gave tracebacks."""
+    """`query ''` and `query --db` on a corrupt file gave tracebacks."""
     sql, db = "select 1 as x", None
     if case == "empty SQL":
         sql = ""

@@ -14,47 +14,15 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from conftest import REPO, copy_mesh
+from readme_blocks import blocks, section
 
 pytestmark = pytest.mark.e2e
-
-README = (REPO / "README.md").read_text()
-FILE_LINE = re.compile(r"^File `([^`]+)`:$")
-
-
-@dataclass(frozen=True)
-class Block:
-    lang: str
-    body: str
-    path: str | None  # "File `path`:" on the line before the block
-
-
-def section(title: str) -> str:
-    start = README.index(f"\n## {title}\n")
-    end = README.find("\n## ", start + 1)
-    return README[start:end if end != -1 else None]
-
-
-def blocks(text: str) -> list[Block]:
-    found, lines, i = [], text.splitlines(), 0
-    while i < len(lines):
-        if lines[i].startswith("```"):
-            lang, start = lines[i][3:].strip(), i + 1
-            end = next(j for j in range(start, len(lines)) if lines[j].startswith("```"))
-            before = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
-            match = FILE_LINE.match(before)
-            found.append(Block(lang, "\n".join(lines[start:end]) + "\n",
-                               match.group(1) if match else None))
-            i = end
-        i += 1
-    return found
-
 
 def shell(root: Path, script: str, check: bool = True) -> subprocess.CompletedProcess:
     """``script`` in bash at the copy's root, with the environment a new user has: no
@@ -103,7 +71,6 @@ def table_rows(output: str) -> list[list[str]]:
 
 def test_quick_start_builds_at_one_scale_and_answers_the_query(clone, quick_start):
     build, query = quick_start
-    assert len(section("Quick start").strip().splitlines()) <= 16  # heading + 15 lines
     out = build.stdout
     assert "[1/4] source data -> data/scale_0.01" in out
     assert "[2/4] dbt deps (install the domains), then the checks before dbt" in out

@@ -1,4 +1,4 @@
-"""Issue 26, item 4: `duckmesh release --domain`: the version from the SemVer class of the
+"""`duckmesh release --domain`: the version from the SemVer class of the
 domain's changes, the tag on a release commit whose packages.yml pins the platform and
 the upstream domains, and the messages when the tree is dirty or git is absent.
 

@@ -1,9 +1,9 @@
 """Self-serve scaffolding: new-domain, new-product, new-version, doctor, input validation.
 
-The walkthrough test scaffolds a domain and two products into a copy of the built
-mesh, checks the contracts against DuckDB's own catalog, checks that governance
-rejects exactly the descriptions left to the team, writes them, starts a v2, and
-builds the whole mesh (governance runs on-run-start, so a pass means it passes).
+The one scaffolding walkthrough runs the README's "Your own domain and product" in a
+copy of the built mesh, checks the contracts against DuckDB's own catalog and the
+generated SQL, checks that governance rejects exactly the descriptions left to the
+team, writes them, starts a v2, lints and builds the whole mesh.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import datetime
 import json
 import os
 import re
-import shutil
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +21,10 @@ import duckdb
 import pytest
 import yaml
 
-from conftest import TEST_SCALE, copy_mesh, duckmesh
+from conftest import TEST_SCALE, clone_built, duckmesh
 from duckmesh import cli
 from duckmesh.selfserve.version import DEPRECATION_NOTICE_DAYS
+from readme_blocks import blocks, section
 
 TODO_LINE = re.compile(r"description: ''  # TODO: describe")
 
@@ -134,32 +135,59 @@ def test_every_self_serve_command_has_help(capsys: pytest.CaptureFixture) -> Non
 
 # ---------------------------------------------------------------- the walkthrough
 
-@pytest.fixture(scope="module")
-def scaffolded(built_mesh, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the mesh with the session's built database and source data."""
-    root = copy_mesh(tmp_path_factory.mktemp("scaffold") / "duckmesh")
-    shutil.copy2(built_mesh.db_path, root / "mesh.duckdb")
-    shutil.copytree(built_mesh.data_dir, root / "data" / built_mesh.data_dir.name)
-    return root
+GENERATED_SQL = """with
 
+query as (
 
-REVENUE_SQL = """\
-select
-    order_date,
-    count(*) as order_count,
-    sum(net_amount) as net_amount
-from {{ ref('sales', 'orders') }}
-group by order_date
+    select
+        order_date,
+        count(*) as order_count,
+        sum(net_amount) as net_amount
+    from {{ ref('sales', 'orders') }}
+    group by order_date
+
+),
+
+published as (
+
+    select
+        order_date,
+        order_count,
+        cast(net_amount as decimal(18, 2)) as net_amount
+
+    from query
+
+)
+
+select * from published
 """
 
 
 @pytest.mark.e2e
-def test_new_domain_to_governed_product_in_three_commands(scaffolded: Path) -> None:
-    root = scaffolded
-    # 1. the domain
-    result = duckmesh(root, "new-domain", "finance", "--owner", "Finance Team",
-                      "--email", "finance@duckmesh.example", "--kind", "consumer")
-    assert "duckmesh new-product finance <product>" in result.stdout
+def test_new_domain_to_governed_product_as_the_readme_shows(built_mesh, tmp_path: Path) -> None:
+    """README "Your own domain and product", run as written in a copy of the session's
+    built mesh: the domain, a product from the README's query, a product over a built
+    model; governance rejects exactly the descriptions left to the team; they are
+    written, a v2 started, the generated SQL passes lint and the mesh builds (governance
+    runs on-run-start, so a pass means it passes)."""
+    root = clone_built(built_mesh.root, tmp_path / "mesh")
+    shown = blocks(section("Your own domain and product"))
+    files = [b for b in shown if b.path]
+    assert [b.path for b in files] == ["revenue.sql"]
+    (root / "revenue.sql").write_text(files[0].body)
+    commands = [shlex.split(line) for line in next(b for b in shown if b.lang == "sh"
+                                                   ).body.splitlines() if line.strip()]
+    assert [c[:2] for c in commands] == [["./duckmesh", "new-domain"],
+                                         ["./duckmesh", "new-product"]]
+
+    # 1. the domain, and what it says to do next
+    said = duckmesh(root, *commands[0][1:]).stdout
+    assert said.endswith(
+        "registered domains/finance in packages.yml; the next build's dbt deps adds it to "
+        "package-lock.yml (commit both with the domain)\n\nnext steps:\n"
+        "  1. ./duckmesh new-product finance <product> --sql query.sql   (or --from <model>)\n"
+        "  2. write the descriptions marked '# TODO: describe' in its YAML\n"
+        "  3. ./duckmesh build   (installs the new domain with dbt deps)\n")
     domain = root / "domains" / "finance"
     project = yaml.safe_load((domain / "dbt_project.yml").read_text())
     assert project["restrict-access"] is True
@@ -182,18 +210,24 @@ def test_new_domain_to_governed_product_in_three_commands(scaffolded: Path) -> N
     assert "duckmesh_platform.domain_schema_name" in (
         domain / "macros" / "generate_schema_name.sql").read_text()
 
-    # 2. a product from a query (types from the query run with LIMIT 0)
-    query = root.parent / "revenue.sql"
-    query.write_text(REVENUE_SQL)
-    duckmesh(root, "new-product", "finance", "daily_revenue", "--sql", str(query),
-             "--primary-key", "order_date")
+    # 2. a product from the query (types from the query run with LIMIT 0), and what it did
+    said = duckmesh(root, *commands[1][1:]).stdout
     products = domain / "models" / "products"
+    sql = "domains/finance/models/products/daily_revenue_v1.sql"
     yml = products / "_daily_revenue.yml"
+    assert said.split("\n\n", 2)[2] == (
+        "done for you:\n"
+        "  - declared upstream domain sales in domains/finance/packages.yml and "
+        "dbt_project.yml (+database: published), so finance still builds alone\n"
+        f"  - net_amount: cast to decimal(18,2) in {sql} (P05 naming rule)\n\n"
+        "before it passes governance:\n"
+        "  - write the descriptions marked '# TODO: describe' in "
+        f"{yml.relative_to(root)}: the product, order_date, order_count, net_amount\n\n"
+        "next: ./duckmesh build\n")
+    assert (root / sql).read_text() == GENERATED_SQL
     # sum() of decimal(18,2) is decimal(38,2) in DuckDB: P05 wants *_amount decimal(18,2)
     assert contract(yml) == [("order_date", "date"), ("order_count", "bigint"),
                              ("net_amount", "decimal(18,2)")]
-    assert "cast(net_amount as decimal(18, 2)) as net_amount" in \
-        (products / "daily_revenue_v1.sql").read_text()
     assert len(TODO_LINE.findall(yml.read_text())) == 4  # the product and its 3 columns
     # it refs sales: finance now declares sales, read from the publish when built alone
     assert yaml.safe_load((domain / "packages.yml").read_text())["packages"][-1] == {
@@ -233,33 +267,31 @@ def test_new_domain_to_governed_product_in_three_commands(scaffolded: Path) -> N
         path.write_text(TODO_LINE.sub("description: Written by the team.", path.read_text()))
 
     # a breaking change starts as v2; v1 gets the policy's deprecation date
-    result = duckmesh(root, "new-version", "finance.daily_revenue")
+    said = duckmesh(root, "new-version", "finance.daily_revenue").stdout
     deprecation = datetime.date.today() + datetime.timedelta(DEPRECATION_NOTICE_DAYS)
-    assert f"v1 deprecated on {deprecation}" in result.stdout
+    assert f"v1 deprecated on {deprecation}" in said
     assert (products / "daily_revenue_v2.sql").read_text() == \
         (products / "daily_revenue_v1.sql").read_text()
     entry = product_entry(yml)
     assert entry["latest_version"] == 2
     assert entry["versions"] == [{"v": 2}, {"v": 1, "deprecation_date": deprecation}]
 
-    # every generated SQL file passes sqlfluff (dbt templater, the root's .sqlfluff)
-    generated = [products / "daily_revenue_v1.sql", products / "daily_revenue_v2.sql",
-                 root / "domains" / "sales" / "models" / "products" / "order_facts_v1.sql"]
+    # every SQL file it wrote passes sqlfluff (dbt templater, the root's .sqlfluff), each
+    # one linted (named in the report)
+    generated = [sql, "domains/finance/models/products/daily_revenue_v2.sql",
+                 "domains/sales/models/products/order_facts_v1.sql"]
     env = {**os.environ, "DUCKMESH_DB": str(root / "mesh.duckdb"),
            "DUCKMESH_DATA": str(root / "data" / f"scale_{TEST_SCALE:g}")}
-    lint = subprocess.run(
-        [sys.executable, "-m", "sqlfluff", "lint", "--format", "json",
-         *[str(p.relative_to(root)) for p in generated]],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    lint = subprocess.run([sys.executable, "-m", "sqlfluff", "lint", "--format", "json",
+                           *generated], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=300)
     report = json_output(lint.stdout, "[")
-    assert sorted(f["filepath"] for f in report) == sorted(
-        str(p.relative_to(root)) for p in generated)
+    assert sorted(f["filepath"] for f in report) == sorted(generated)
     assert [v for f in report for v in f["violations"]] == []
 
     # 3. the whole mesh builds, governance included
     duckmesh(root, "build", "--scale", str(TEST_SCALE))
-    con = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
-    try:
+    with duckdb.connect(str(root / "mesh.duckdb"), read_only=True) as con:
         days = con.execute("select count(distinct order_date) from sales.orders").fetchone()[0]
         for relation in ("finance.daily_revenue_v1", "finance.daily_revenue_v2",
                          "finance.daily_revenue"):
@@ -269,8 +301,6 @@ def test_new_domain_to_governed_product_in_three_commands(scaffolded: Path) -> N
             == net
         orders = con.execute("select count(*) from sales.orders").fetchone()[0]
         assert con.execute("select count(*) from sales.order_facts").fetchone()[0] == orders
-    finally:
-        con.close()
 
 
 # ---------------------------------------------------------------- doctor

@@ -1,4 +1,4 @@
-"""Scaffolding runs exactly one query and never changes the database (issue 18, item 7)."""
+"""Scaffolding runs exactly one query and never changes the database."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_the_one_query_runs_on_a_read_only_connection(built_mesh: BuiltMesh,
         check.close()
 
 
-# -- issue 27: what new-domain writes stays valid YAML; names that collide are refused ----
+# -- what new-domain writes stays valid YAML; names that collide are refused ----
 
 DOMAIN = ["--email", "f@x.org", "--kind", "consumer"]
 

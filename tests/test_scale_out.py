@@ -1,4 +1,4 @@
-"""Scale out (issue 9): the same mesh, unchanged, built on Apache Spark through dbt-spark
+"""Scale out: the same mesh, unchanged, built on Apache Spark through dbt-spark
 (a local SparkSession), and every product equal to the DuckDB build of the same data.
 
 One Spark build per module (about 40 s on 2 cores at the test scale) in a copy of the

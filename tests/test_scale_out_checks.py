@@ -1,21 +1,18 @@
-"""Scale out (issue 9), the checks that need a Spark session but not the module's Spark
-build (test_scale_out.py): governance evaluated on Spark, and a session not in UTC. A
-file of their own, so a parallel run (make test) starts them beside that build.
-Needs Java and the `spark` extra; DUCKMESH_SKIP_SPARK=1 skips the module explicitly."""
+"""Scale out, the checks that need a Spark session but not the module's Spark build
+(test_scale_out.py): governance evaluated on Spark, and a session not in UTC refused,
+both in one local session. A file of its own, so a parallel run (make test) starts it
+beside that build. Needs Java and the `spark` extra; DUCKMESH_SKIP_SPARK=1 skips it."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
+from conftest import duckmesh, project_dbt
 from duckmesh.governance.report import MARKER
-from test_governance import dbt as governance_dbt
 from test_governance import make_fixture_mesh
 
 pytestmark = [
@@ -24,36 +21,23 @@ pytestmark = [
                        reason="DUCKMESH_SKIP_SPARK=1"),
 ]
 
-DBT = str(Path(sys.executable).parent / "dbt")
 
-
-def test_a_session_not_in_utc_stops_the_build_with_the_fix(built_mesh: BuiltMesh,
-                                                          tmp_path: Path) -> None:
-    root = clone_built(built_mesh.root, tmp_path / "duckmesh")
-    result = duckmesh(root, "scale-out", "build", "--scale", str(TEST_SCALE), "--select",
-                      "stg_crm__customers", check=False,
-                      env={"DUCKMESH_SPARK_DIR": str(root / "target" / "spark"),
-                           "DUCKMESH_SPARK_TIMEZONE": "Europe/Paris"})
-    assert result.returncode == 1
-    assert ("the Spark session time zone is Europe/Paris, the mesh needs UTC: set "
-            "spark.sql.session.timeZone: UTC in the target's server_side_parameters "
-            "(profiles/profiles.yml)") in result.stdout
-    assert "START sql" not in result.stdout
-
-
-def test_governance_finds_the_same_violations_on_spark(tmp_path: Path) -> None:
+def test_governance_on_spark_matches_duckdb_and_a_session_not_in_utc_stops(
+        tmp_path: Path) -> None:
     """The governance fixture mesh (a domain breaking each policy, a published baseline
     for P09, restrict-access read from the installed packages for P03): the same
-    report, finding for finding, on Spark as on DuckDB."""
+    report, finding for finding, on Spark as on DuckDB. The session runs in
+    Europe/Paris, which the policies never read; the check every Spark build runs first
+    (on-run-start registers the file sources after it) then refuses that session."""
     root = make_fixture_mesh(tmp_path / "mesh")
-    assert governance_dbt(root, "deps").returncode == 0
+    assert project_dbt(root, "deps").returncode == 0
     on_duckdb = json.loads(duckmesh(root, "governance", "check", "--json", check=False).stdout)
-    result = subprocess.run(
-        [DBT, "--no-use-colors", "run-operation", "mesh_governance", "--args", "{format: json}",
-         "--target", "spark", "--project-dir", str(root), "--profiles-dir", "profiles"],
-        cwd=root, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "DUCKMESH_SPARK_DIR": str(tmp_path / "spark"),
-             "DUCKMESH_DB": str(root / "mesh.duckdb")})
+    # one local session (in this process) for both calls: its time zone is fixed when
+    # it starts
+    spark = {**os.environ, "DUCKMESH_SPARK_DIR": str(tmp_path / "spark"),
+             "DUCKMESH_DB": str(root / "mesh.duckdb"), "DUCKMESH_SPARK_TIMEZONE": "Europe/Paris"}
+    result = project_dbt(root, "run-operation", "mesh_governance", "--args", "{format: json}",
+                         "--target", "spark", env=spark)
     marked = [line for line in result.stdout.splitlines() if MARKER in line]
     assert len(marked) == 1, result.stdout[-3000:] + result.stderr[-3000:]
     on_spark = json.loads(marked[0].split(MARKER, 1)[1])
@@ -67,3 +51,10 @@ def test_governance_finds_the_same_violations_on_spark(tmp_path: Path) -> None:
     assert findings(on_spark) == findings(on_duckdb)
     policies = {f[0] for f in findings(on_spark)}
     assert {"P03", "P09", "P10"} <= policies  # the ones that read files or know engines
+
+    refused = project_dbt(root, "run-operation", "register_file_sources", "--target", "spark",
+                          env=spark)
+    assert refused.returncode != 0
+    assert ("the Spark session time zone is Europe/Paris, the mesh needs UTC: set "
+            "spark.sql.session.timeZone: UTC in the target's server_side_parameters "
+            "(profiles/profiles.yml)") in refused.stdout

@@ -1,4 +1,4 @@
-"""Sharing beyond the repository (issue 26, items 1 and 2; docs/sharing.md).
+"""Sharing beyond the repository (docs/sharing.md).
 
 An outside dbt project made by `duckmesh consumer init`, in a folder outside the
 repository, builds through dbt-loom (the `.venv-consumer` dbt, `make consumer`) against a

@@ -1,5 +1,5 @@
-"""Published data cannot be damaged unnoticed, and damage is never copied forward (issue 18,
-item 5): checksums per file and table, publish --verify, verified reuse, rollback."""
+"""Published data cannot be damaged unnoticed, and damage is never copied forward:
+checksums per file and table, publish --verify, verified reuse, rollback."""
 
 from __future__ import annotations
 
@@ -188,7 +188,7 @@ def test_a_carried_product_comes_from_the_newest_intact_copy(root: Path) -> None
 
 def test_view_damage_names_a_missing_view_and_one_that_reads_another_file(
         tmp_path: Path) -> None:
-    """A consumer file's views are checked by the port each must read (issue 17)."""
+    """A consumer file's views are checked by the port each must read."""
     import duckdb
 
     from duckmesh.publish import verify
@@ -211,7 +211,7 @@ def test_view_damage_names_a_missing_view_and_one_that_reads_another_file(
     assert problem.startswith("bad.duckdb cannot be read (")
 
 
-# -- verified means verified (issue 27, item 4) --------------------------------------------
+# -- verified means verified --------------------------------------------
 
 SUM_NET = "select sum(net_amount)::varchar from sales.orders_v2"
 

@@ -1,5 +1,5 @@
 """Broken source files: every one is quarantined with a reason, or stops the build before
-dbt with a message naming the file; none raises (issue 18, items 1, 2, 4 and 14).
+dbt with a message naming the file; none raises.
 
 The contracts are the real ones of domains/*/models/staging/__sources.yml."""
 
@@ -202,7 +202,7 @@ def test_a_10_mb_parquet_value_is_quarantined(specs: dict, tmp_path: Path) -> No
     assert re.fullmatch(r".{1000}\.\.\. \(10,485,8\d\d bytes\)", row.raw_line)
 
 
-# -- issue 27: damaged or implausible data stops before publish --------------------------
+# -- damaged or implausible data stops before publish --------------------------
 
 def generated(folder: Path, *relatives: str) -> Path:
     """The generator's own drop at scale 0.01 (10,000 orders) in ``folder``, with its

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from benchmarks import synthetic
-
-DBT = str(Path(sys.executable).parent / "dbt")
+from conftest import dbt_cli
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -24,8 +22,7 @@ def _files(root: Path) -> dict[str, bytes]:
 def _dbt(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DUCKMESH_DB": str(root / "mesh.duckdb"),
            "DUCKMESH_PLATFORM": "macros", "DUCKMESH_DOMAINS": "domains"}  # as duckmesh build
-    result = subprocess.run([DBT, *args, "--profiles-dir", "profiles"], cwd=root, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = dbt_cli([*args, "--profiles-dir", "profiles"], cwd=root, env=env)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return result
 

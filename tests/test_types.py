@@ -1,4 +1,4 @@
-"""Issue 15, item 2: one table of type names, read by the governance macros and by
+"""One table of type names, read by the governance macros and by
 Python alike (macros/portability/mesh_type_table.sql)."""
 
 from __future__ import annotations

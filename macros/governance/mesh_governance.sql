@@ -7,7 +7,7 @@
     Policies: one macro per file, governance_pNN_*(ctx) -> list of violations. They
     judge the project (graph, yml, package files), never where the source data lies:
     `duckmesh governance check` may judge the manifest of the last `duckmesh build`,
-    parsed with that build's data folder (scripts/duckmesh/governance/inputs.py). -#}
+    parsed with that build's data folder (scripts/duckmesh/core/fingerprint.py). -#}
 {% macro governance_policies() %}
     {{ return([
         ('P01', duckmesh_platform.governance_p01_contracts),

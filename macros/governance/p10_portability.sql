@@ -3,7 +3,7 @@
       logical type, its canonical spelling, or decimal(p,s)).
     - Every constraint is proven by a data test, because engines enforce different
       subsets: Spark's Parquet tables enforce none, DuckDB's primary keys are not
-      indexed (macros/contract_constraints.sql). not_null -> a not_null test;
+      indexed (macros/products/contract_constraints.sql). not_null -> a not_null test;
       primary_key / unique -> unique and not_null tests on each key column;
       foreign_key -> a relationships test; check -> none exists: an error until it is
       expressed as a data test and exempted.

@@ -79,7 +79,7 @@ def measure(sizes: list[int], domains: int, repeat: int, work: Path | None = Non
     return figures, {"sizes": sizes, "domains": domains, "seconds": per_size}
 
 
-# the goals of issue 17 for the largest synthetic mesh
+# the performance goals for the largest synthetic mesh
 TARGETS = {"governance check, unchanged (wall)": "<= 3 s",
            "governance check, unchanged (CPU)": "<= 3 s",
            "governance check, unchanged, with a published manifest (wall)": "<= 3 s",

@@ -8,7 +8,7 @@ without SQL changes), the mesh_catalog tables in a fresh DuckDB file, ODCS/ODPS 
 (written, then rewritten unchanged), ODCS schema validation, and the static site.
 
     .venv/bin/python -m benchmarks.catalog_lineage [--products 1000] [--domains 20]
-Targets (issue 4): catalog tables <= 2 s, site <= 10 s for 1,000 products.
+Targets: catalog tables <= 2 s, site <= 10 s for 1,000 products.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ Subcommands:
   domain      one domain built alone (upstream from the publish) against the whole mesh
   growth      floor / dbt build / whole duckmesh build of a new data set, scales 1, 10
   peer        the same models as a plain dbt project (no hooks) against DuckMesh's build
-  probe       the bad-input matrix (issue 18): every broken source file, one build each;
-              then the trust cases of issue 27 (salt, file modes, query sandbox, bad input)
+  probe       the bad-input matrix: every broken source file, one build each;
+              then the trust cases (salt, file modes, query sandbox, bad input)
   share       upload and pull of a snapshot to and from moto's S3 against a local copy
   legacy      landing a PostgreSQL table against reading the same rows from Parquet
   all         every benchmark above; one table, JSON in target/bench/
@@ -116,7 +116,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], ModuleType]]] = {
                _growth),
     "peer": ("the same models as a plain dbt project (no hooks) vs DuckMesh", _peer),
     "cli-start": ("duckmesh --help / query start-up vs. python -c pass", _cli_start),
-    "probe": ("the bad-input matrix of issue 18, one build per broken file", _probe),
+    "probe": ("the bad-input matrix, one build per broken file", _probe),
     "share": ("upload and pull of a snapshot (moto S3) against a local copy; a change",
               _share),
     "legacy": ("landing a PostgreSQL table against reading the same rows from Parquet",

@@ -7,7 +7,7 @@ version, SLOs, anomalies, ledger, alerts) and prints its median time as a share 
 the dbt build and of the whole `duckmesh build` (whose time includes one such step).
 
     .venv/bin/python -m benchmarks.observability_replay [--scale 1] [--repeat 3]
-Target (issue 5): observability under 5% of a full build at scale 1.
+Target: observability under 5% of a full build at scale 1.
 """
 
 from __future__ import annotations

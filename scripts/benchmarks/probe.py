@@ -1,4 +1,4 @@
-"""The bad-input probe (issue 18): every kind of broken source file, one build each.
+"""The bad-input probe: every kind of broken source file, one build each.
 
 A mesh is built once at scale 0.01 and published; each probe then works on a clone of
 it: it breaks one source file (CSV: crm/customers.csv, JSON lines: support/tickets.jsonl,
@@ -18,7 +18,7 @@ reports:
     message    the line of the build's output that says what happened
 
 The goal: every probe quarantined or stopped with a clear message, 0 tracebacks, 0
-violations. Then the trust cases of issue 27 (benchmarks/probe_trust.py: the salt, file
+violations. Then the trust cases (benchmarks/probe_trust.py: the salt, file
 modes, the query sandbox, bad command-line input), each "handled well" or its bad class,
 with their counts. Run it with `duckmesh bench probe` or `python -m benchmarks.probe`
 (`--set data` or `--set trust` for one part).
@@ -264,7 +264,7 @@ PROBES: tuple[Probe, ...] = (
         "select * replace (case when order_id % 100 = 0 then timestamptz '9999-12-31 "
         "00:00:00+00' else ordered_at end as ordered_at) from {t}")),
     Probe("parquet wrong format (CSV)", PARQUET, not_parquet),
-    # issue 27: damage that used to reach products
+    # damage that used to reach products
     Probe("parquet 64 random bytes at 10%", PARQUET, random_bytes(0.10, 64, 27)),
     Probe("parquet 64 random bytes at 10%, with its manifest", PARQUET,
           random_bytes(0.10, 64, 27), manifest=True),
@@ -400,7 +400,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
     parser.add_argument("--set", choices=("all", "data", "trust"), default="all",
-                        help="the broken source files (data), the trust cases of issue 27 "
+                        help="the broken source files (data), the trust cases "
                              "(trust), or both (default)")
 
 

@@ -1,4 +1,4 @@
-"""The trust probe (issue 27, items 5 and 7): secrets, file modes, the query sandbox and
+"""The trust probe: secrets, file modes, the query sandbox and
 what bad command-line input ends in. Part of `duckmesh bench probe` (``--set trust``).
 
 Each case works on a clone of the probe's built mesh (scale 0.01), does one thing a

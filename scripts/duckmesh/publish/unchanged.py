@@ -1,4 +1,4 @@
-"""A publish that would change nothing publishes nothing new (issue 17).
+"""A publish that would change nothing publishes nothing new.
 
 The current snapshot stays when this publish would write the same one again: every
 product version of the plan either passed or is held back (carried: a new snapshot

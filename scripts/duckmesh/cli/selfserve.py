@@ -103,9 +103,11 @@ def new_product(state: CliState, domain: str, name: str, source_model: str | Non
 
 
 @click.command("new-version", epilog=EPILOG,
-               help="Copy the latest version's SQL to <product>_v<N+1>.sql, set "
+               help="Start <product>_v<N+1>.sql from the latest version, set "
                     "latest_version, and give the old version a deprecation_date "
-                    f"{NOTICE_DAYS} days from today (P08).")
+                    f"{NOTICE_DAYS} days from today (P08). When v<N> was changed since it "
+                    "was published, the change moves to v<N+1> and v<N> gets its "
+                    "published SQL and columns back.")
 @click.argument("target", metavar="DOMAIN.PRODUCT")
 @click.option("--deprecation-date", default=None, metavar="YYYY-MM-DD",
               help=f"at least {NOTICE_DAYS} days from today")
@@ -127,16 +129,29 @@ def new_version(state: CliState, target: str, deprecation_date: str | None,
             raise InvalidInput(f"--deprecation-date {deprecation_date!r} is not a date "
                                "(YYYY-MM-DD)") from error
     made = scaffold_version(mesh, target, date, force=force)
-    print(f"created {made.domain}.{made.product} v{made.new_version} "
-          f"(a copy of v{made.old_version}); latest_version: {made.new_version}")
-    print(f"  {relative(made.sql_path, mesh.root)}")
-    print(f"  {relative(made.yml_path, mesh.root)}")
-    print(f"proposed: v{made.old_version} deprecated on {made.deprecation_date} "
+    old, new = f"v{made.old_version}", f"v{made.new_version}"
+    sql, yml = relative(made.sql_path, mesh.root), relative(made.yml_path, mesh.root)
+    if made.moved and made.old_sql_path is not None:
+        print(f"moved the change to {made.domain}.{made.product} {old} since it was "
+              f"published into {new} ({'; '.join(made.moved)}); latest_version: "
+              f"{made.new_version}")
+        print(f"  {sql}: {new}, with {old}'s edited SQL")
+        print(f"  {relative(made.old_sql_path, mesh.root)}: {old}'s SQL restored as "
+              "published")
+        print(f"  {yml}: {old} keeps its published columns (its own `columns:`), {new} "
+              "has the model's columns")
+    else:
+        print(f"created {made.domain}.{made.product} {new} (a copy of {old}); "
+              f"latest_version: {made.new_version}")
+        print(f"  {sql}")
+        print(f"  {yml}")
+    print(f"proposed: {old} deprecated on {made.deprecation_date} "
           f"({DEPRECATION_NOTICE_DAYS} days' notice, P08); change it with --deprecation-date")
     print("\nnext steps:")
-    print(f"  1. make the breaking change in {relative(made.sql_path, mesh.root)} and "
-          f"give v{made.new_version} its own columns in the YAML if they differ")
-    print("  2. ./duckmesh build")
+    if not made.moved:
+        print(f"  - make the breaking change in {sql} and in the model's columns in {yml} "
+              f"(give {old} its own `columns:` there if its columns differ)")
+    print("  - ./duckmesh build")
     return 0
 
 

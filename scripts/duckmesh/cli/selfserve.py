@@ -132,14 +132,12 @@ def new_version(state: CliState, target: str, deprecation_date: str | None,
     old, new = f"v{made.old_version}", f"v{made.new_version}"
     sql, yml = relative(made.sql_path, mesh.root), relative(made.yml_path, mesh.root)
     if made.moved and made.old_sql_path is not None:
-        print(f"moved the change to {made.domain}.{made.product} {old} since it was "
-              f"published into {new} ({'; '.join(made.moved)}); latest_version: "
-              f"{made.new_version}")
-        print(f"  {sql}: {new}, with {old}'s edited SQL")
-        print(f"  {relative(made.old_sql_path, mesh.root)}: {old}'s SQL restored as "
-              "published")
-        print(f"  {yml}: {old} keeps its published columns (its own `columns:`), {new} "
-              "has the model's columns")
+        print(f"{made.domain}.{made.product} {old} changed since it was published "
+              f"({'; '.join(made.moved)}): moved the change into {new}")
+        print(f"  {sql}: {new}, the edited SQL")
+        print(f"  {relative(made.old_sql_path, mesh.root)}: {old}'s SQL as published")
+        print(f"  {yml}: latest_version: {made.new_version}; {old} keeps its published "
+              f"columns (its own `columns:`), {new} takes the model's")
     else:
         print(f"created {made.domain}.{made.product} {new} (a copy of {old}); "
               f"latest_version: {made.new_version}")

@@ -41,9 +41,9 @@ def test_a_retyped_published_column_ships_as_v2_with_one_command(
     root = clone_built(built_mesh.root, tmp_path / "mesh")
     with duckdb.connect(str(root / "published" / "mesh.duckdb"), read_only=True) as con:
         published_v1 = columns(con, "satisfaction_v1")
-        scores = con.execute("select customer_id, avg_csat_score from "
+        scores = con.execute("select customer_id, csat_rate from "
                              "customer_service.satisfaction_v1 order by 1").fetchall()
-    assert ("avg_csat_score", "DECIMAL(4,2)") in published_v1
+    assert ("csat_rate", "DECIMAL(6,4)") in published_v1
     sql_v1 = root / PRODUCTS / "satisfaction_v1.sql"
     published_sql = sql_v1.read_text()
     yml = root / PRODUCTS / "_products.yml"
@@ -51,16 +51,15 @@ def test_a_retyped_published_column_ships_as_v2_with_one_command(
 
     # 1. the change made in place, as the walkthrough describes it
     text = walkthrough()
-    assert "`as double` instead of `as decimal(4, 2)` on `avg_csat_score`" in text
-    edited_sql = published_sql.replace("as decimal(4, 2)\n        ) as avg_csat_score",
-                                       "as double\n        ) as avg_csat_score")
+    assert "`as double` instead of `as decimal(6, 4)` on `csat_rate`" in text
+    edited_sql = published_sql.replace("as decimal(6, 4)\n        ) as csat_rate",
+                                       "as double\n        ) as csat_rate")
     assert edited_sql != published_sql
     sql_v1.write_text(edited_sql)
-    marker = "      - name: avg_csat_score\n"
-    at = published_yml.index(marker)
-    typed = published_yml.index("data_type: decimal(4,2)", at)
+    at = published_yml.index("      - name: csat_rate\n")
+    typed = published_yml.index("data_type: decimal(6,4)", at)
     yml.write_text(published_yml[:typed] + "data_type: double"
-                   + published_yml[typed + len("data_type: decimal(4,2)"):])
+                   + published_yml[typed + len("data_type: decimal(6,4)"):])
 
     refused = duckmesh(root, "build", check=False)
     assert refused.returncode == 1
@@ -80,27 +79,25 @@ def test_a_retyped_published_column_ships_as_v2_with_one_command(
                  if m["name"] == "satisfaction")
     assert entry["latest_version"] == 2
     own = entry["versions"][1]["columns"]
-    assert own[0] == {"include": "all",
-                      "exclude": ["avg_csat_score", "csat_rate", "last_ticket_at"]}
+    assert own[0] == {"include": "all", "exclude": ["csat_rate", "last_ticket_at"]}
     assert [(c["name"], c["data_type"]) for c in own[1:]] == [
-        ("avg_csat_score", "decimal(4,2)"), ("csat_rate", "decimal(6,4)"),
-        ("last_ticket_at", "timestamp with time zone")]
+        ("csat_rate", "decimal(6,4)"), ("last_ticket_at", "timestamp with time zone")]
     built = duckmesh(root, *commands[1])
     assert "customer_service.satisfaction_v2" in built.stdout
 
     # 3. v1 unchanged for its readers, v2 with the new type, the latest view on v2
     with duckdb.connect(str(root / "published" / "mesh.duckdb"), read_only=True) as con:
         assert columns(con, "satisfaction_v1") == published_v1
-        assert con.execute("select customer_id, avg_csat_score from "
+        assert con.execute("select customer_id, csat_rate from "
                            "customer_service.satisfaction_v1 order by 1").fetchall() == scores
         assert columns(con, "satisfaction_v2") == [
-            (name, "DOUBLE" if name == "avg_csat_score" else data_type)
+            (name, "DOUBLE" if name == "csat_rate" else data_type)
             for name, data_type in published_v1]
         assert columns(con, "satisfaction") == columns(con, "satisfaction_v2")
         exact = con.execute("select count(*) from customer_service.satisfaction_v2 as v2 "
                             "join customer_service.satisfaction_v1 as v1 using (customer_id) "
-                            "where round(v2.avg_csat_score, 2) "
-                            "is distinct from v1.avg_csat_score").fetchone()
+                            "where round(v2.csat_rate, 4) "
+                            "is distinct from v1.csat_rate").fetchone()
         assert exact == (0,)
 
 

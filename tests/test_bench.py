@@ -129,3 +129,29 @@ def test_the_trust_probe_classifies_and_counts() -> None:
                                         "0 LEAK, 1 LOOSE MODES, 0 UNCLEAR")
     assert {c.area for c in probe_trust.CASES} == {"salt", "modes", "sandbox", "input"}
     assert len({c.name for c in probe_trust.CASES}) == len(probe_trust.CASES) == 21
+
+
+def test_bench_help_has_the_shape_of_every_commands_help(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.cli import BENCHMARKS
+    from duckmesh.cli import main
+
+    assert main(["bench", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Usage: duckmesh bench BENCHMARK [OPTIONS]\n\n  Benchmarks that ")
+    listed = [line.split()[0] for line in out.split("Benchmarks:\n")[1].splitlines()
+              if line.startswith("  ") and not line.startswith("    ")]
+    assert listed == ["synthetic", *BENCHMARKS]
+
+
+def test_a_benchmarks_help_keeps_its_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["probe", "--help"])
+    out = capsys.readouterr().out
+    # the module's paragraphs and its table of columns, as written, not one long paragraph
+    assert ("The bad-input probe (issue 18): every kind of broken source file, one build "
+            "each.\n\nA mesh is built once") in out
+    assert "\n    probe      format and damage\n" in out
+    assert max(len(line) for line in out.splitlines()) <= 100

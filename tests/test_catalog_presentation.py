@@ -152,3 +152,95 @@ def test_product_page_charts_after_the_first_build(site, browser):
     assert [label["text"] for label in charts[0]["labels"]] == ["10,000"]
     assert [len(c["dots"]) for c in charts] == [1, 1, 1, 1]
     screenshot(browser, "catalog_orders_page_one_run.png")
+
+
+def test_lineage_edges_are_arrows_that_cross_no_box(site, browser):
+    browser.open((site / "lineage.html").as_uri())
+    facts = browser.js("""(() => {
+        const svg = document.getElementById('lineage-graph');
+        const boxes = Array.from(svg.querySelectorAll('g.node')).map(g => {
+            const r = g.querySelector('rect');
+            return {id: g.getAttribute('data-id'), x: +r.getAttribute('x'),
+                    y: +r.getAttribute('y'), w: +r.getAttribute('width'),
+                    h: +r.getAttribute('height')};
+        });
+        const edges = Array.from(svg.querySelectorAll('path.edge')).map(p => {
+            const length = p.getTotalLength(), points = [];
+            for (let at = 0; at <= length; at += 2) {
+                const q = p.getPointAtLength(at); points.push([q.x, q.y]);
+            }
+            const end = p.getPointAtLength(length);
+            return {from: p.getAttribute('data-from'), to: p.getAttribute('data-to'),
+                    marker: getComputedStyle(p).markerEnd, points: points,
+                    end: [end.x, end.y]};
+        });
+        const head = svg.querySelector('marker#arrow');
+        return {boxes: boxes, edges: edges,
+                arrow: head ? +head.getAttribute('markerWidth') : 0};
+    })()""")
+    boxes = {b["id"]: b for b in facts["boxes"]}
+    columns = sorted({b["x"] for b in facts["boxes"]})
+    assert facts["arrow"] == 6 and len(facts["edges"]) > 20
+    skipping = 0
+    for edge in facts["edges"]:
+        assert edge["marker"] == 'url("#arrow")', edge["from"]
+        # no sampled point of the curve lies inside any box (its ends touch their boxes)
+        inside = [(b["id"], point) for point in edge["points"] for b in facts["boxes"]
+                  if b["x"] + 1 < point[0] < b["x"] + b["w"] - 1
+                  and b["y"] + 1 < point[1] < b["y"] + b["h"] - 1]
+        assert inside == [], (edge["from"], edge["to"], inside[:3])
+        # the arrowhead (6 px) ends on the left edge of the reading box, at its middle
+        target = boxes[edge["to"]]
+        assert edge["end"][0] == pytest.approx(target["x"] - 6, abs=0.5)
+        assert edge["end"][1] == pytest.approx(target["y"] + target["h"] / 2, abs=0.5)
+        source = boxes[edge["from"]]
+        skipping += columns.index(target["x"]) - columns.index(source["x"]) > 1
+    assert skipping > 0  # some edges skip layers: those are the ones routed around boxes
+    screenshot(browser, "catalog_lineage_arrows.png")
+
+
+def test_product_page_reads_slos_as_text_and_every_fed_by_cell(site, browser):
+    browser.open((site / "products" / "sales.orders.html").as_uri())
+    assert browser.js("Array.from(document.querySelectorAll('#v2 ul.slo li'))"
+                      ".map(li => li.textContent)") == [
+        "built successfully in at least 95% of runs",
+        "builds in at most 300 s",
+        "freshness measured on ordered_at",
+        "data at most 24 h old",
+        "customer_id: never empty",
+        "at least 10 rows",
+    ]
+    cells = browser.js("""Array.from(document.querySelectorAll('section table.schema tr'))
+        .slice(1).filter(tr => tr.cells.length === 5).map(tr => {
+            const items = Array.from(tr.cells[4].querySelectorAll('.input')).map(d => {
+                const r = d.getBoundingClientRect();
+                return {top: r.top, bottom: r.bottom, text: d.textContent,
+                        fits: d.scrollWidth <= tr.cells[4].clientWidth};
+            });
+            return {column: tr.cells[0].textContent, text: tr.cells[4].textContent.trim(),
+                    items: items};
+        })""")
+    assert all(cell["text"] for cell in cells), [c["column"] for c in cells if not c["text"]]
+    several = [c for c in cells if len(c["items"]) > 1]
+    assert several  # net_amount is fed by two columns
+    for cell in several:
+        for above, below in zip(cell["items"], cell["items"][1:], strict=False):
+            assert above["bottom"] <= below["top"], cell  # one input a line, no overlap
+        assert all(item["fits"] for item in cell["items"]), cell
+    screenshot(browser, "catalog_orders_schema.png")
+
+
+def test_chart_captions_count_the_runs_they_draw(browser, tmp_path: Path):
+    browser.open(chart_page(tmp_path, [
+        sparkline([None, 100.0, None, 90.0, 100.0], "availability", " %", (0.0, 100.0)),
+        sparkline([1.0, 2.0, 3.0], "build time", " s"),
+    ]).as_uri())
+    gaps, full = browser.js(CHART_FACTS)
+    assert gaps["caption"] == "availability: 100 % (3 of 5 runs measured)"
+    assert len(gaps["dots"]) == 3
+    assert full["caption"] == "build time: 3 s (3 runs)" and len(full["dots"]) == 3
+    # readable at its size: a plot at least 280 px wide, labels of 12 px
+    assert gaps["plot"][0] >= 280 and gaps["plot"][1] >= 90
+    sizes = browser.js("Array.from(document.querySelectorAll('text.axis'))"
+                       ".map(t => getComputedStyle(t).fontSize)")
+    assert set(sizes) == {"12px"}

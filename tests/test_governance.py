@@ -185,9 +185,9 @@ EXPECTED = {
     "gov_p09": [
         "[P09 error] domain gov_p09, model.gov_p09.accounts.v1: breaking change to published "
         "product accounts v1 without a new version: column legacy_code removed; column tier "
-        "retyped bigint -> integer. Fix: restore accounts v1 as published and ship the change as "
-        "v2: copy accounts_v1.sql to accounts_v2.sql, add `- v: 2` under versions, set "
-        "`latest_version: 2` and give v1 a deprecation_date.",
+        "retyped bigint -> integer. Fix: ship the change as v2: run `duckmesh new-version "
+        "gov_p09.accounts`, which moves it to accounts_v2.sql, restores v1's SQL and columns "
+        "as published and gives v1 a deprecation_date.",
         # ledger v1 vanished without a deprecation date; archive v1 after its date (allowed)
         "[P09 error] domain gov_p09, model.gov_p09.ledger.v1: published product ledger v1 was "
         "removed before its deprecation date (none set). Fix: restore ledger v1, give it a "

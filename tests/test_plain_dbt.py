@@ -68,3 +68,38 @@ def test_dbt_docs_generate_leaves_publish_and_the_catalog_working(mesh: Path) ->
     assert shown["parquet_location"] == "published/sales/orders/v2/orders_v2.parquet"
     assert [c["status"] for c in shown["quality_checks"]] == ["pass"] * len(
         shown["quality_checks"])
+
+
+def test_platform_steps_read_the_build_after_run_operation_parse_and_docs(mesh: Path) -> None:
+    """Whatever dbt command that builds nothing ran since the build (a governance block
+    of docs/governance.md, dbt parse, dbt docs generate), publish, the catalog and
+    observe read the build's own artifacts."""
+    kept = json.loads((mesh / "target" / "duckmesh" / "run_results.json").read_text())
+    build_id = kept["metadata"]["invocation_id"]
+    for args in (["run-operation", "mesh_governance"], ["docs", "generate"], ["parse"]):
+        ran = _plain_dbt(mesh, *args)
+        assert ran.returncode == 0, ran.stdout[-3000:]
+        assert json.loads((mesh / "target" / "manifest.json").read_text())[
+            "metadata"]["invocation_id"] != build_id
+        published = duckmesh(mesh, "publish", "--force")
+        snapshot = (mesh / "published" / "current").resolve()
+        assert json.loads((snapshot / "publish.json").read_text())["invocation_id"] == \
+            build_id, (args, published.stdout)
+        refreshed = duckmesh(mesh, "catalog", "refresh")
+        assert "10 product versions" in refreshed.stdout, refreshed.stdout
+    observed = duckmesh(mesh, "observe", check=False)
+    assert observed.stderr.endswith(f"run {build_id} (target/run_results.json) is already "
+                                    "recorded: run `duckmesh build` or a dbt build first\n")
+
+
+def test_publish_refuses_after_a_dbt_command_that_builds_tables(mesh: Path) -> None:
+    ran = _plain_dbt(mesh, "run", "--select", "stg_crm__customers")
+    assert ran.returncode == 0, ran.stdout[-3000:]
+    before = (mesh / "published" / "current").readlink()
+    result = duckmesh(mesh, "publish", check=False)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "duckmesh publish: error: target/run_results.json is from a `dbt run` after the "
+        "last build, which may have changed tables the build's tests never saw: run "
+        "`duckmesh build` (it publishes when it ends)\n")
+    assert (mesh / "published" / "current").readlink() == before

@@ -259,7 +259,10 @@ def test_publish_refuses_artifacts_of_an_unfinished_build(published_copy: Path) 
     before = (published_copy / "published" / "current").readlink()
     result = duckmesh(published_copy, "publish", check=False)
     assert result.returncode == 1
-    assert "are not from the same finished `dbt build`" in result.stderr
+    assert result.stderr == (
+        "duckmesh publish: error: target/run_results.json is from a `dbt build` that did "
+        "not finish, which may have changed tables the build's tests never saw: run "
+        "`duckmesh build` (it publishes when it ends)\n")
     assert (published_copy / "published" / "current").readlink() == before
 
 

@@ -140,9 +140,17 @@
 {% endmacro %}
 
 
-{#- The yml file that documents a node, relative to its project. -#}
+{#- The yml file that documents a node, relative to its project; for a model no yml
+    documents yet, the file to create and the command that writes it. -#}
 {% macro governance_yml(node) %}
-    {{ return((node.patch_path or node.original_file_path or '').split('://')[-1]) }}
+    {%- if node.patch_path or node.resource_type != 'model' -%}
+        {{ return((node.patch_path or node.original_file_path or '').split('://')[-1]) }}
+    {%- endif -%}
+    {%- set sql = node.original_file_path or '' -%}
+    {%- set from_root = sql if node.package_name == project_name else 'domains/' ~ node.package_name ~ '/' ~ sql -%}
+    {{ return(sql.rsplit('/', 1)[0] ~ '/_' ~ node.name ~ '.yml, a file to create (no yml documents '
+        ~ node.name ~ ' yet; `duckmesh new-product ' ~ node.package_name ~ ' ' ~ node.name ~ ' --sql '
+        ~ from_root ~ '` writes it with a typed contract and turns the SQL into ' ~ node.name ~ '_v1.sql)') }}
 {% endmacro %}
 
 

@@ -44,10 +44,10 @@
             {%- if changes -%}
                 {%- set label = duckmesh_platform.governance_label(old) -%}
                 {%- set next_version = (old.version | int + 1) if old.version is not none else none -%}
-                {%- set fix = 'restore ' ~ label ~ ' as published and ship the change as v' ~ next_version
-                    ~ ': copy ' ~ old.name ~ '_v' ~ old.version ~ '.sql to ' ~ old.name ~ '_v' ~ next_version
-                    ~ '.sql, add `- v: ' ~ next_version ~ '` under versions, set `latest_version: ' ~ next_version
-                    ~ '` and give v' ~ old.version ~ ' a deprecation_date'
+                {%- set fix = 'ship the change as v' ~ next_version ~ ': run `duckmesh new-version '
+                    ~ old.package_name ~ '.' ~ old.name ~ '`, which moves it to ' ~ old.name ~ '_v' ~ next_version
+                    ~ '.sql, restores v' ~ old.version ~ '\'s SQL and columns as published and gives v'
+                    ~ old.version ~ ' a deprecation_date'
                     if next_version is not none else
                     'restore ' ~ label ~ ' as published, then version it (' ~ old.name ~ '_v1.sql, `versions: [{v: 1}]`) and ship the change as v2' -%}
                 {%- do found.append(duckmesh_platform.governance_violation('P09', ctx.domains.get(old.package_name, old.package_name), uid, none,

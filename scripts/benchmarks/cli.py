@@ -157,7 +157,8 @@ def main(argv: Sequence[str], project_dir: str | None = None) -> int:
     if load is not None:  # the benchmark's own arguments, from its module
         module = load()
         sub = argparse.ArgumentParser(prog=f"duckmesh bench {known.bench_command}",
-                                      description=module.__doc__)
+                                      description=module.__doc__,
+                                      formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sub)
         args = sub.parse_args(list(argv)[1:])
         args.project_dir = project_dir

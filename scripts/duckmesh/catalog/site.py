@@ -28,6 +28,7 @@ Section = Callable[[Mesh | None, ProductRecord], str | None]
 TEMPLATES = Path(__file__).parent / "templates"
 
 CHAR_PX, BOX_PAD = 7.5, 8  # lineage boxes: width per character of the name, padding
+ARROW = 6  # the arrowhead's length: a curve ends this far before the box it points at
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
            "#e377c2", "#7f7f7f", "#bcbd22"]
 
@@ -75,10 +76,47 @@ def index_html(catalog: Catalog) -> str:
                   domains=len(catalog.domains), filters=filters)
 
 
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+def _share(rate: Any) -> str:
+    """0.0 -> 'never empty'; 0.05 -> 'at most 5% empty'."""
+    if isinstance(rate, int | float) and not isinstance(rate, bool):
+        return "never empty" if rate == 0 else f"at most {rate * 100:g}% empty"
+    return f"at most {rate} empty"
+
+
+def slo_lines(slo: dict) -> list[str]:
+    """The product's SLOs (meta.slo) as sentences an analyst reads."""
+    known = {
+        "freshness_hours": lambda v: f"data at most {_number(v)} h old",
+        "freshness_column": lambda v: f"freshness measured on {v}",
+        "min_rows": lambda v: f"at least {v:,} rows" if isinstance(v, int) else
+        f"at least {v} rows",
+        "build_budget_seconds": lambda v: f"builds in at most {_number(v)} s",
+        "availability_pct": lambda v: f"built successfully in at least {_number(v)}% of runs",
+    }
+    lines = []
+    for key, value in sorted(slo.items()):
+        if key == "max_null_rate" and isinstance(value, dict):
+            lines += [f"{column}: {_share(rate)}" for column, rate in sorted(value.items())]
+        elif key in known:
+            lines.append(known[key](value))
+        elif isinstance(value, dict):
+            lines.append(f"{key.replace('_', ' ')}: " + ", ".join(
+                f"{k} {_number(v)}" for k, v in sorted(value.items())))
+        elif isinstance(value, list):
+            lines.append(f"{key.replace('_', ' ')}: {', '.join(map(str, value))}")
+        else:
+            lines.append(f"{key.replace('_', ' ')}: {_number(value)}")
+    return lines
+
+
 def product_html(catalog: Catalog, versions: list[ProductRecord], mesh: Mesh | None,
                  sections: Sequence[Section] = ()) -> str:
     latest = _latest(versions)
-    shown = [{"record": record,
+    shown = [{"record": record, "slo": slo_lines(record.slo),
               "consumers": [c for c in catalog.consumers if c.product_id == record.urn],
               "extra": _extra_sections(mesh, record, sections)}
              for record in sorted(versions, key=lambda r: -r.version)]
@@ -103,7 +141,10 @@ def _extra_sections(mesh: Mesh | None, record: ProductRecord,
 
 
 def lineage_graph(catalog: Catalog) -> dict[str, Any]:
-    """Products, sources and seeds as boxes in layers (longest path), edges as curves."""
+    """Products, sources and seeds as boxes in layers (longest path), edges as curves
+    with an arrow at the reader. An edge that skips layers passes through an empty
+    slot of each layer between (a waypoint), so no edge crosses a box: between two
+    layers a curve stays in the gap between their columns."""
     nodes: dict[str, dict] = {}
     edges: list[tuple[str, str]] = []
     for record in catalog.records:
@@ -133,30 +174,75 @@ def lineage_graph(catalog: Catalog) -> dict[str, Any]:
         depth(urn)
     domains = sorted({n["domain"] for n in nodes.values()})
     colour = {d: PALETTE[i % len(PALETTE)] for i, d in enumerate(domains)}
+    # the slots of each layer: boxes, and one waypoint per edge passing through it
+    routes = {edge: [f"{edge[0]}>{edge[1]}@{k}"
+                     for k in range(layer[edge[0]] + 1, layer[edge[1]])] for edge in edges}
+    slot_layer = dict(layer)
+    above: dict[str, list[str]] = {}  # slot -> the slots feeding it in the previous layer
+    for (source, target), waypoints in routes.items():
+        chain = [source, *waypoints, target]
+        for k, waypoint in enumerate(waypoints):
+            slot_layer[waypoint] = layer[source] + 1 + k
+        for before, after in zip(chain, chain[1:], strict=False):
+            above.setdefault(after, []).append(before)
     columns: dict[int, list[str]] = {}
-    for urn in sorted(nodes, key=lambda u: (nodes[u]["domain"], nodes[u]["label"])):
-        columns.setdefault(layer[urn], []).append(urn)
+    order: dict[str, float] = {}
+    for number in sorted(set(slot_layer.values())):
+        slots = [u for u, n in slot_layer.items() if n == number]
+
+        def key(slot: str) -> tuple:
+            feeds = [order[p] for p in above.get(slot, []) if p in order]
+            centre = sum(feeds) / len(feeds) if feeds else 0.0
+            node = nodes.get(slot)
+            return (centre, node is None, node["domain"] if node else "",
+                    node["label"] if node else slot)
+
+        if number == 0:
+            slots.sort(key=lambda u: (nodes[u]["domain"], nodes[u]["label"]))
+        else:
+            slots.sort(key=key)
+        columns[number] = slots
+        order.update({slot: float(i) for i, slot in enumerate(slots)})
     # two lines per box, each sized to its longest text: the name (12 px) and the domain
     # and kind (10 px); CHAR_PX over-estimates a sans-serif character, so labels fit
     longest = max((max(len(n["title"]), len(n["subtitle"]) * 10 / 12)
                    for n in nodes.values()), default=10)
     width = int(longest * CHAR_PX) + 2 * BOX_PAD
-    height, gap_x, gap_y = 34, width + 60, 44
-    position = {urn: (20 + x * gap_x, 40 + y * gap_y)
-                for x, urns in columns.items() for y, urn in enumerate(urns)}
+    height, gap_x, box_gap, lane = 34, width + 60, 12, 12
+    top = 40
+    position: dict[str, tuple[float, float]] = {}  # slot -> (x, y of its top)
+    bottom = top
+    for number, slots in columns.items():
+        y = float(top)
+        for slot in slots:
+            position[slot] = (20 + number * gap_x, y)
+            y += (height + box_gap) if slot in nodes else lane
+        bottom = max(bottom, int(y))
+
+    def centre_y(slot: str) -> float:
+        return position[slot][1] + (height / 2 if slot in nodes else lane / 2)
+
     curves = []
-    for source, target in edges:
-        (x1, y1), (x2, y2) = position[source], position[target]
-        curves.append({"source": source, "target": target, "x1": x1 + width,
-                       "y1": y1 + height / 2, "x2": x2, "y2": y2 + height / 2,
-                       "mid": (x1 + width + x2) / 2})
+    for (source, target), waypoints in routes.items():
+        chain = [source, *waypoints, target]
+        x, y = position[source][0] + width, centre_y(source)
+        path = [f"M{x:g},{y:g}"]
+        for slot in chain[1:]:
+            x2, y2 = position[slot][0], centre_y(slot)
+            mid = (x + x2) / 2
+            # the arrow's head sits on the box's edge
+            end = x2 - ARROW if slot == target else x2
+            path.append(f"C{mid:g},{y:g} {mid:g},{y2:g} {end:g},{y2:g}")
+            if slot != target:  # straight through the empty slot
+                path.append(f"L{x2 + width:g},{y2:g}")
+            x, y = x2 + width, y2
+        curves.append({"source": source, "target": target, "d": " ".join(path)})
     boxes = [{**node, "urn": urn, "x": position[urn][0], "y": position[urn][1],
               "fill": "#ffffff" if node["kind"] == "product" else "#eef1f4",
               "colour": colour[node["domain"]]} for urn, node in nodes.items()]
     return {"width": 40 + (max(columns, default=0) + 1) * gap_x,
-            "height": 60 + max((len(v) for v in columns.values()), default=1) * gap_y,
-            "box_width": width, "box_height": height, "edges": curves, "nodes": boxes,
-            "legend": [(d, colour[d]) for d in domains]}
+            "height": bottom + 20, "box_width": width, "box_height": height,
+            "edges": curves, "nodes": boxes, "legend": [(d, colour[d]) for d in domains]}
 
 
 def lineage_html(catalog: Catalog) -> str:

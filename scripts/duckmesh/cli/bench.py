@@ -38,6 +38,20 @@ def _load_benchmarks(project_dir: Path) -> None:
 @pass_state
 def bench(state: CliState, args: tuple[str, ...]) -> int:
     _load_benchmarks(state.mesh().root)
-    from benchmarks.cli import main
+    from benchmarks.cli import BENCHMARKS, main
 
+    if list(args) in ([], ["--help"], ["-h"]):  # the same shape as every command's help
+        formatter = click.HelpFormatter()
+        formatter.write_usage("duckmesh bench", "BENCHMARK [OPTIONS]")
+        with formatter.indentation():
+            formatter.write_paragraph()
+            formatter.write_text("Benchmarks that print a table and write JSON to "
+                                 "target/bench/. Not tests: figures depend on the machine. "
+                                 "`duckmesh bench BENCHMARK --help` lists a benchmark's "
+                                 "options.")
+        with formatter.section("Benchmarks"):
+            formatter.write_dl([("synthetic", "write a synthetic mesh of N models"),
+                                *((name, text) for name, (text, _) in BENCHMARKS.items())])
+        click.echo(formatter.getvalue(), nl=False)
+        return 0 if args else 2
     return main(args, state.project_dir)

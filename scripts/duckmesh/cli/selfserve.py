@@ -105,9 +105,11 @@ def new_product(state: CliState, domain: str, name: str, source_model: str | Non
 
 
 @click.command("new-version", epilog=EPILOG,
-               help="Copy the latest version's SQL to <product>_v<N+1>.sql, set "
+               help="Start <product>_v<N+1>.sql from the latest version, set "
                     "latest_version, and give the old version a deprecation_date "
-                    f"{DEPRECATION_NOTICE_DAYS} days from today (P08).")
+                    f"{DEPRECATION_NOTICE_DAYS} days from today (P08). When v<N> was changed since it "
+                    "was published, the change moves to v<N+1> and v<N> gets its "
+                    "published SQL and columns back.")
 @click.argument("target", metavar="DOMAIN.PRODUCT")
 @click.option("--deprecation-date", default=None, metavar="YYYY-MM-DD",
               help=f"at least {DEPRECATION_NOTICE_DAYS} days from today")
@@ -129,16 +131,27 @@ def new_version(state: CliState, target: str, deprecation_date: str | None,
             raise InvalidInput(f"--deprecation-date {deprecation_date!r} is not a date "
                                "(YYYY-MM-DD)") from error
     made = scaffold_version(mesh, target, date, force=force)
-    voice.out(f"created {made.domain}.{made.product} v{made.new_version} "
-              f"(a copy of v{made.old_version}); latest_version: {made.new_version}")
-    voice.out(f"  {relative(made.sql_path, mesh.root)}")
-    voice.out(f"  {relative(made.yml_path, mesh.root)}")
-    voice.out(f"proposed: v{made.old_version} deprecated on {made.deprecation_date} "
+    old, new = f"v{made.old_version}", f"v{made.new_version}"
+    sql, yml = relative(made.sql_path, mesh.root), relative(made.yml_path, mesh.root)
+    if made.moved and made.old_sql_path is not None:
+        voice.out(f"{made.domain}.{made.product} {old} changed since it was published "
+                  f"({'; '.join(made.moved)}): moved the change into {new}")
+        voice.out(f"  {sql}: {new}, the edited SQL")
+        voice.out(f"  {relative(made.old_sql_path, mesh.root)}: {old}'s SQL as published")
+        voice.out(f"  {yml}: latest_version: {made.new_version}; {old} keeps its published "
+                  f"columns (its own `columns:`), {new} takes the model's")
+    else:
+        voice.out(f"created {made.domain}.{made.product} {new} (a copy of {old}); "
+                  f"latest_version: {made.new_version}")
+        voice.out(f"  {sql}")
+        voice.out(f"  {yml}")
+    voice.out(f"proposed: {old} deprecated on {made.deprecation_date} "
               f"({DEPRECATION_NOTICE_DAYS} days' notice, P08); change it with --deprecation-date")
     voice.out("\nnext steps:")
-    voice.out(f"  1. make the breaking change in {relative(made.sql_path, mesh.root)} and "
-              f"give v{made.new_version} its own columns in the YAML if they differ")
-    voice.out("  2. ./duckmesh build")
+    if not made.moved:
+        voice.out(f"  - make the breaking change in {sql} and in the model's columns in {yml} "
+                  f"(give {old} its own `columns:` there if its columns differ)")
+    voice.out("  - ./duckmesh build")
     return 0
 
 

@@ -31,7 +31,7 @@ SAVED = "saved manifest"
 
 @dataclass(frozen=True)
 class Violation:
-    policy: str  # P00..P10
+    policy: str  # P00..P13
     severity: str  # error | warn
     domain: str
     node: str  # unique_id (model.sales.orders.v1), group.*, package.* or exemption.N

@@ -15,8 +15,9 @@ from duckmesh.observability.alerts import query_alerts
 from duckmesh.observability.store import connect, has_history
 from duckmesh.observability.views import product_status, series
 
-WIDTH, HEIGHT, PAD = 220, 60, 4
-GUTTER = 52  # left of the plot: the axis labels, so no point or line ever covers them
+WIDTH, HEIGHT, PAD = 360, 100, 6
+GUTTER = 64  # left of the plot: the axis labels, so no point or line ever covers them
+AXIS_PX = 12  # the axis labels' font size
 
 
 def _fmt(value: float) -> str:
@@ -32,7 +33,10 @@ def sparkline(values: list[float | None], title: str, unit: str = "",
     a flat series), drawn level with the points."""
     points = [(i, v) for i, v in enumerate(values) if v is not None]
     last = f"{_fmt(points[-1][1])}{unit}" if points else "no data"
-    runs = f"{len(values)} run{'s' if len(values) != 1 else ''}"
+    # the caption counts the points drawn: runs that measured nothing are gaps
+    runs = f"{len(points)} run{'s' if len(points) != 1 else ''}"
+    if len(points) != len(values):
+        runs = f"{len(points)} of {len(values)} runs measured"
     head = (f'<figure class="chart"><figcaption>{html.escape(title)}: '
             f'<b>{html.escape(last)}</b> <span class="runs">({runs})</span></figcaption>'
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
@@ -56,14 +60,14 @@ def sparkline(values: list[float | None], title: str, unit: str = "",
         return HEIGHT - 2 * PAD - (HEIGHT - 4 * PAD) * ((v - low) / span)
 
     def label(value: float, at: float) -> str:
-        return (f'<text class="axis" x="{GUTTER - 4}" y="{at + 3:.1f}" font-size="9" '
+        return (f'<text class="axis" x="{GUTTER - 4}" y="{at + 4:.1f}" font-size="{AXIS_PX}" '
                 f'text-anchor="end" fill="#57606a">{html.escape(_fmt(value))}</text>')
 
     line = ""
     if len(points) > 1:
         line = ('<polyline fill="none" stroke="#0969da" stroke-width="1.5" points="'
                 + " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in points) + '"/>')
-    dots = "".join(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="{3 if len(points) == 1 else 2}" '
+    dots = "".join(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="{4 if len(points) == 1 else 3}" '
                    f'fill="#0969da"><title>{_fmt(v)}{html.escape(unit)}</title></circle>'
                    for i, v in points)
     if flat and fixed_range is None:
@@ -91,7 +95,7 @@ body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2328}
 section{border-top:1px solid #d0d7de;padding:.5rem 0}
 h2{font-size:1.05rem;margin:.4rem 0} .meta{color:#57606a;font-size:.85rem}
 .charts{display:flex;gap:1rem;flex-wrap:wrap} figure{margin:0}
-figcaption{font-size:.8rem;color:#57606a} .bad{color:#cf222e} .ok{color:#1a7f37}
+figcaption{font-size:.9rem;color:#57606a} .bad{color:#cf222e} .ok{color:#1a7f37}
 li{font-size:.85rem}
 """
 

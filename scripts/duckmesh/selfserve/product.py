@@ -196,9 +196,17 @@ def new_product(mesh: Mesh, domain: str, name: str, *, source_model: str | None 
             f"{', '.join(relative(p, mesh.root) for p in later)}: --force only rewrites "
             f"v1; for a breaking change run `duckmesh new-version {domain}.{name}`")
     refuse_existing([sql_path, yml_path], force, mesh.root)
+    # the product's own unversioned SQL (models/products/<name>.sql, which governance
+    # names): it becomes <name>_v1.sql, since dbt takes no second model of that name
+    unversioned = products_dir / f"{name}.sql"
+    adopted = sql_file is not None and unversioned.is_file() and \
+        sql_file.resolve() == unversioned.resolve()
 
     ensure_installed(mesh, domain)
     draft_sql = user_sql or f"select * from {{{{ {source_ref} }}}}"
+    original = unversioned.read_text() if adopted else ""
+    if adopted:
+        unversioned.unlink()
     write_text(sql_path, draft_sql)
     write_text(yml_path, placeholder_yaml(name))
     done = False
@@ -250,9 +258,14 @@ def new_product(mesh: Mesh, domain: str, name: str, *, source_model: str | None 
         if not done:
             sql_path.unlink(missing_ok=True)
             yml_path.unlink(missing_ok=True)
+            if adopted:
+                unversioned.write_text(original)
     draft = ProductDraft(domain, spec, sql_path, yml_path)
     draft.notes = product_notes(draft, mesh)
     draft.done = applied_notes(draft, mesh)
+    if adopted:
+        draft.done.insert(0, f"moved {relative(unversioned, mesh.root)} to "
+                             f"{relative(sql_path, mesh.root)} (v1 of the product)")
     for added in upstream_added:
         draft.done.insert(0, f"declared upstream domain {added} in domains/{domain}/"
                              "packages.yml and dbt_project.yml (+database: published), so "

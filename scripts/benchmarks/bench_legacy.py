@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             landing.append(seconds)
             _, seconds = timed(lambda: duckdb.read_parquet(path).fetch_arrow_table())
             reading.append(seconds)
-        rows = duckdb.sql(f"select count(*) from read_parquet('{path}')").fetchall()[0]
+        rows = duckdb.read_parquet(path).count("*").fetchall()[0]
     land_s, read_s = median(landing), median(reading)
     figures = [
         Figure("legacy", f"land {args.rows:,} rows from PostgreSQL", land_s, samples=landing),

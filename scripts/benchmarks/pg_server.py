@@ -69,18 +69,19 @@ def postgres_server(password: str = "legacy") -> Iterator[str]:
         shutil.chown(root, "postgres")
         shutil.chown(pwfile, "postgres")
     port = _free_port()
-    run = {"check": True, "capture_output": True, "text": True}
     try:
         subprocess.run(_as_server_user([
             str(bins / "initdb"), "-D", str(data), "-U", "erp", "--pwfile", str(pwfile),
-            "-A", "scram-sha-256", "--no-sync", "-E", "UTF8", "--locale", "C"]), **run)
+            "-A", "scram-sha-256", "--no-sync", "-E", "UTF8", "--locale", "C"]),
+            check=True, capture_output=True, text=True)
         subprocess.run(_as_server_user([
             str(bins / "pg_ctl"), "-D", str(data), "-w", "-t", "30", "-l", str(root / "log"),
             "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off",
-            "start"]), **run)
+            "start"]), check=True, capture_output=True, text=True)
         subprocess.run(_as_server_user([
             str(bins / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "erp", "erp"]),
-            env={**os.environ, "PGPASSWORD": password}, **run)
+            env={**os.environ, "PGPASSWORD": password}, check=True, capture_output=True,
+            text=True)
         yield f"postgresql://erp:{password}@127.0.0.1:{port}/erp"
     except subprocess.CalledProcessError as error:
         raise RuntimeError(f"PostgreSQL did not start: {error.stderr.strip()[-400:]}") from error

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from duckmesh.cli.state import CliState, pass_state
+
+if TYPE_CHECKING:
+    from duckmesh.selfserve.adopt import Adoption
 
 EPILOG = ("exit codes: 0 done, 1 governance gaps remain or dbt failed, "
           "2 invalid input, 3 refused to overwrite (use --force)")
@@ -174,7 +178,7 @@ def adopt(state: CliState, path: str, domain: str, owner: str | None, email: str
           products: str | None, variables: str | None, marts_dir: str, link: bool,
           update: bool, force: bool) -> int:
     from duckmesh.core.project import relative
-    from duckmesh.selfserve.adopt import AdoptRequest, checklist
+    from duckmesh.selfserve.adopt import AdoptRequest
     from duckmesh.selfserve.adopt import adopt as adopt_project
     from duckmesh.selfserve.adopt.products import parse_products
     from duckmesh.selfserve.adopt.project import parse_vars
@@ -185,9 +189,23 @@ def adopt(state: CliState, path: str, domain: str, owner: str | None, email: str
                            products=parse_products(products), variables=parse_vars(variables),
                            marts_dir=marts_dir, link=link, force=force, update=update)
     adoption = adopt_project(mesh, request)
+    print_adoption(adoption, path, relative(adoption.folder, mesh.root))
+    if adoption.error is not None:
+        raise adoption.error
+    failing = [t for t in adoption.tests if t.status in ("fail", "error")]
+    return EXIT_GAPS if failing or any(g.severity == "error" for g in adoption.gaps) else 0
+
+
+def print_adoption(adoption: Adoption, path: str, folder: str) -> None:
+    """The report adopt ends with, on every exit path: what it made, what it left out,
+    its notes and warnings, the project's tests that did not pass, what governance
+    still finds and the numbered checklist."""
+    from duckmesh.selfserve.adopt import checklist
+
     verb = "updated" if adoption.updated else "adopted"
-    print(f"\n{verb} {path} as domain {adoption.domain} "
-          f"({relative(adoption.folder, mesh.root)}, registered in packages.yml)")
+    stopped = " (stopped: see the error below)" if adoption.error is not None else ""
+    print(f"\n{verb} {path} as domain {adoption.domain}{stopped} "
+          f"({folder}, registered in packages.yml)")
     for spec in adoption.products:
         casts = [c.name for c in spec.columns if c.cast_applied]
         cast_note = f", cast {', '.join(casts)} (P05/P10)" if casts else ""
@@ -197,17 +215,29 @@ def adopt(state: CliState, path: str, domain: str, owner: str | None, email: str
         print(f"\nleft out (not part of a dbt package): {', '.join(adoption.left_out)}")
     for note in adoption.notes:
         print(f"  - {note}")
+    if adoption.rewritten:
+        print("\nqualified refs in the copy (dbt would resolve them elsewhere or reject them "
+              "once the mesh installs the domain):")
+        for line in adoption.rewritten:
+            print(f"  - {line}")
     for warning in adoption.warnings:
         print(f"\nwarning: {warning}")
+    if adoption.tests:
+        print("\nthe project's own tests that did not pass when it built alone (kept as "
+              "they are, with their severity):")
+        for test in adoption.tests:
+            print(f"  - {test.status}: {test.name} ({test.file}): {test.message}")
     errors = [g for g in adoption.gaps if g.severity == "error"]
-    print(f"\nstill missing (governance check): {len(errors)} error(s), "
-          f"{len(adoption.gaps) - len(errors)} warning(s)")
+    if adoption.error is None:
+        print(f"\nstill missing (governance check): {len(errors)} error(s), "
+              f"{len(adoption.gaps) - len(errors)} warning(s)")
     for gap in adoption.gaps:
         print(gap.line())
     print("\nnext steps:")
-    for line in checklist(adoption.gaps, adoption.domain):
+    for line in checklist(adoption.gaps, adoption.domain, adoption.tests,
+                          None if adoption.error is None else str(adoption.error),
+                          adoption.retry):
         print(f"  {line}")
-    return EXIT_GAPS if errors else 0
 
 
 @click.command(epilog="exit codes: 0 nothing failed (warnings allowed), 1 something failed",

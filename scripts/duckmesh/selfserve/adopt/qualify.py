@@ -44,9 +44,13 @@ def qualify_refs(mesh: Mesh, domain: str) -> tuple[list[str], list[str]]:
         path.write_text(text)
         done += [f"{relative(path, mesh.root)}: ref('{n}') -> ref('{domain}', '{n}')"
                  for n in sorted(names)]
-    others = {n.name: n for p in packages if p.name != domain for n in p.refs.nodes}
-    shared = sorted({f"{n.kind} {n.name} (also {others[n.name].kind} "
-                     f"{others[n.name].package}.{n.name})"
+    others: dict[str, list[str]] = {}
+    for package in packages:
+        for node in package.refs.nodes if package.name != domain else []:
+            also = f"{node.kind} {node.package}.{node.name}"
+            if also not in others.setdefault(node.name, []):
+                others[node.name].append(also)
+    shared = sorted({f"{n.kind} {n.name} (also {', '.join(others[n.name])})"
                      for n in own.refs.nodes if n.name in others and n.version is None
                      and "products" not in n.path.relative_to(own.folder).parts})
     return done, shared

@@ -127,7 +127,7 @@ def build_alone(source: Path, profile: str, marts_dir: str, variables: dict[str,
             f"      path: '{database}'\n      threads: 1\n")
         run_env = env or {}
         if (project / "packages.yml").is_file() or (project / "dependencies.yml").is_file():
-            check_hub([project], run_env)
+            check_hub([source], run_env)
             run_step(["deps"], project, scratch, variables, run_env, source)
         tests: list[TestResult] = []
         for step in (["seed"], ["run"], ["snapshot"] if has_snapshots(project) else [],

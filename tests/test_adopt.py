@@ -442,7 +442,7 @@ def test_update_keeps_edits_and_force_says_it_is_destructive(
     (local / "packages.yml").write_text("packages:\n  - local: ../hub_utils\n")
     replaced = duckmesh(root, "adopt", str(local), "--as", "shop", "--force", "--owner",
                         "Shop Team", "--email", "shop@duckmesh.example", "--products",
-                        "orders=shop_orders,customers", check=False)
+                        "orders=shop_orders,customers", env=onboarded.env, check=False)
     assert "      --force: replacing domains/shop (destructive: the edits made in it are " \
            "gone)\n" in replaced.stdout
     assert ("  - copied the local package hub_utils into domains/shop/vendor/hub_utils: a "

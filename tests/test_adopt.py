@@ -315,6 +315,11 @@ def test_trait_3_link_refuses_to_keep_a_naming_override(mesh_copy: Path,
 def test_trait_3_p04_names_the_generate_schema_name_macro(onboarded: Onboarded,
                                                           tmp_path: Path) -> None:
     root = clone_built(onboarded.root, tmp_path / "mesh")
+    # shop alone: with bikes installed too (it brings the mesh's generate_schema_name
+    # as well), dbt 1.11 no longer applies shop's override to shop's nodes
+    packages = root / "packages.yml"
+    packages.write_text(packages.read_text().replace("  - local: domains/bikes\n", ""))
+    (root / "dbt_packages" / "bikes").unlink()
     shutil.copy(FIXTURE / "macros" / "generate_schema_name.sql",
                 root / "domains" / "shop" / "macros" / "generate_schema_name.sql")
     report = json.loads(duckmesh(root, "governance", "check", "--json", env=onboarded.env,
@@ -518,7 +523,8 @@ def test_bike_shop_adopts_with_marts_under_models_and_a_failing_test(
             "gives the domain's products/ folder (public, contract enforced)\n") in out
     assert ("\nqualified refs in the copy (dbt would resolve them elsewhere or reject them "
             "once the mesh installs the domain):\n  - domains/bikes/models/_models.yml: "
-            "ref('order_items') -> ref('bikes', 'order_items')\n") in out
+            "ref('order_items') -> ref('bikes', 'order_items')\n  - domains/bikes/models/"
+            "_models.yml: ref('stg_orders') -> ref('bikes', 'stg_orders')\n") in out
     assert ("\nwarning: private names domains/bikes shares with other packages of the mesh: "
             "model order_items (also model sales.order_items, model shop.order_items), model "
             "products (also seed sales.products)") in out
@@ -529,7 +535,8 @@ def test_bike_shop_adopts_with_marts_under_models_and_a_failing_test(
     assert staging.replace('"returned", "on_hold"]', '"returned"]') == \
         (BIKES / "models" / "staging" / "_staging.yml").read_text()
     unit = yaml.safe_load((domain / "models" / "_models.yml").read_text())["unit_tests"][0]
-    assert [g["input"] for g in unit["given"]] == ["ref('stg_orders')",
+    # shop (adopted first) has a stg_orders too: a unit test input looks in every package
+    assert [g["input"] for g in unit["given"]] == ["ref('bikes', 'stg_orders')",
                                                    "ref('bikes', 'order_items')"]
     # a mart with its own WITH keeps its CTEs at the top level (Spark rejects nested WITH)
     sql = (domain / "models" / "products" / "orders_v1.sql").read_text()
@@ -765,6 +772,6 @@ def test_the_root_selector_keeps_dbt_project_evaluator_out_of_the_build(
         return sorted(done.stdout.split())
 
     default = listed()
-    assert "fct_demo_rule" not in default and "customers" in default
+    assert "fct_demo_rule" not in default and "stg_crm__customers" in default
     assert default == listed("--exclude", "package:dbt_project_evaluator")
     assert listed("--select", "package:dbt_project_evaluator") == ["fct_demo_rule"]

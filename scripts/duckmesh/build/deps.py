@@ -3,11 +3,18 @@ the committed package-lock.yml must be re-resolved."""
 
 from __future__ import annotations
 
+import os
 import re
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from duckmesh.core import yamlio
 from duckmesh.core.output import console
+from duckmesh.core.project import MeshError
+
+HUB_SETTING = "DBT_PACKAGE_HUB_URL"
+DEFAULT_HUB = "https://hub.getdbt.com/"  # dbt's own default (dbt/clients/registry.py)
 
 
 def declared_packages(folder: Path) -> set[str]:
@@ -66,10 +73,47 @@ def missing_from_lock(project_dir: Path, folders: list[Path],
     return sorted(key for key in wanted - locked if key)
 
 
+def hub_packages(folders: list[Path]) -> dict[str, list[str]]:
+    """Hub package name -> the packages.yml files (``folder/packages.yml``) that list it."""
+    found: dict[str, list[str]] = {}
+    for folder in folders:
+        path = folder / "packages.yml"
+        data = (yamlio.loads(path.read_text()) or {}) if path.is_file() else {}
+        for entry in data.get("packages") or []:
+            if isinstance(entry, dict) and entry.get("package"):
+                found.setdefault(str(entry["package"]), []).append(
+                    f"{folder.name}/packages.yml")
+    return found
+
+
+def check_hub(folders: list[Path], env: dict[str, str] | None = None,
+              timeout: float = 3.0) -> None:
+    """Before `dbt deps`: when a packages.yml lists hub packages, the hub dbt will ask
+    (DBT_PACKAGE_HUB_URL, else hub.getdbt.com) must answer; otherwise one line naming
+    the packages and the setting, instead of dbt's five retries and a traceback."""
+    packages = hub_packages(folders)
+    if not packages:
+        return
+    url = (env or {}).get(HUB_SETTING) or os.environ.get(HUB_SETTING) or DEFAULT_HUB
+    try:
+        urllib.request.urlopen(url.rstrip("/") + "/api/v1/index.json",  # noqa: S310
+                               timeout=timeout).close()
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", None) or error
+        listed = ", ".join(f"{name} ({', '.join(files)})" for name, files in
+                           sorted(packages.items()))
+        raise MeshError(
+            f"the dbt package hub {url} does not answer ({reason}); {listed} come from it: "
+            f"set {HUB_SETTING} to a hub this machine reaches (a mirror, or a local "
+            "stand-in), or list them as `- git: <url>` with `revision: <tag>`") from None
+
+
 def deps_args(project_dir: Path, folders: list[Path],
               env: dict[str, str] | None = None) -> list[str]:
     """`dbt deps`, with --upgrade (re-resolve and rewrite package-lock.yml, saying so)
-    when a local package declares something the lock does not hold."""
+    when a local package declares something the lock does not hold. A hub that does not
+    answer stops here, with one line (check_hub)."""
+    check_hub([project_dir, *folders], env)
     missing = missing_from_lock(project_dir, folders, env)
     if not missing:
         return ["deps"]

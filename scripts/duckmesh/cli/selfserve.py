@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from duckmesh.cli.state import CliState, pass_state
 from duckmesh.core.output import console
 from duckmesh.selfserve import DEPRECATION_NOTICE_DAYS, KINDS
+
+if TYPE_CHECKING:
+    from duckmesh.selfserve.adopt import Adoption
 
 EPILOG = ("exit codes: 0 done, 1 governance gaps remain or dbt failed, "
           "2 invalid input, 3 refused to overwrite (use --force)")
@@ -189,21 +193,35 @@ def adopt(state: CliState, path: str, domain: str, owner: str | None, email: str
           products: str | None, variables: str | None, marts_dir: str, link: bool,
           update: bool, force: bool) -> int:
     from duckmesh.core.project import relative
-    from duckmesh.selfserve.adopt import AdoptRequest, checklist
+    from duckmesh.selfserve.adopt import AdoptRequest
     from duckmesh.selfserve.adopt import adopt as adopt_project
     from duckmesh.selfserve.adopt.products import parse_products
     from duckmesh.selfserve.adopt.project import parse_vars
     from duckmesh.selfserve.rules import EXIT_GAPS
 
-    voice = console()
     mesh = state.mesh()
     request = AdoptRequest(Path(path), domain, owner=owner, email=email,
                            products=parse_products(products), variables=parse_vars(variables),
                            marts_dir=marts_dir, link=link, force=force, update=update)
     adoption = adopt_project(mesh, request)
+    print_adoption(adoption, path, relative(adoption.folder, mesh.root))
+    if adoption.error is not None:
+        raise adoption.error
+    failing = [t for t in adoption.tests if t.status in ("fail", "error")]
+    return EXIT_GAPS if failing or any(g.severity == "error" for g in adoption.gaps) else 0
+
+
+def print_adoption(adoption: Adoption, path: str, folder: str) -> None:
+    """The report adopt ends with, on every exit path: what it made, what it left out,
+    its notes and warnings, the project's tests that did not pass, what governance
+    still finds and the numbered checklist."""
+    from duckmesh.selfserve.adopt import checklist
+
+    voice = console()
     verb = "updated" if adoption.updated else "adopted"
-    voice.out(f"\n{verb} {path} as domain {adoption.domain} "
-              f"({relative(adoption.folder, mesh.root)}, registered in packages.yml)")
+    stopped = " (stopped: see the error below)" if adoption.error is not None else ""
+    voice.out(f"\n{verb} {path} as domain {adoption.domain}{stopped} "
+              f"({folder}, registered in packages.yml)")
     for spec in adoption.products:
         casts = [c.name for c in spec.columns if c.cast_applied]
         cast_note = f", cast {', '.join(casts)} (P05/P10)" if casts else ""
@@ -213,17 +231,29 @@ def adopt(state: CliState, path: str, domain: str, owner: str | None, email: str
         voice.out(f"\nleft out (not part of a dbt package): {', '.join(adoption.left_out)}")
     for note in adoption.notes:
         voice.out(f"  - {note}")
+    if adoption.rewritten:
+        voice.out("\nqualified refs in the copy (dbt would resolve them elsewhere or reject them "
+                  "once the mesh installs the domain):")
+        for line in adoption.rewritten:
+            voice.out(f"  - {line}")
     for warning in adoption.warnings:
         voice.warn(f"\nwarning: {warning}", err=False)
+    if adoption.tests:
+        voice.out("\nthe project's own tests that did not pass when it built alone (kept as "
+                  "they are, with their severity):")
+        for test in adoption.tests:
+            voice.out(f"  - {test.status}: {test.name} ({test.file}): {test.message}")
     errors = [g for g in adoption.gaps if g.severity == "error"]
-    voice.out(f"\nstill missing (governance check): {len(errors)} error(s), "
-              f"{len(adoption.gaps) - len(errors)} warning(s)")
+    if adoption.error is None:
+        voice.out(f"\nstill missing (governance check): {len(errors)} error(s), "
+                  f"{len(adoption.gaps) - len(errors)} warning(s)")
     for gap in adoption.gaps:
         voice.out(gap.line())
     voice.out("\nnext steps:")
-    for line in checklist(adoption.gaps, adoption.domain):
+    for line in checklist(adoption.gaps, adoption.domain, adoption.tests,
+                          None if adoption.error is None else str(adoption.error),
+                          adoption.retry):
         voice.out(f"  {line}")
-    return EXIT_GAPS if errors else 0
 
 
 @click.command(epilog="exit codes: 0 nothing failed (warnings allowed), 1 something failed",

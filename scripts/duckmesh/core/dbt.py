@@ -75,6 +75,7 @@ def invoke(args: list[str], env: dict[str, str] | None = None,
     env = parse_state_env(env or {}, cwd, root) if cwd is not None else dict(env or {})
     with _profile_env(env), chdir(cwd) if cwd is not None else nullcontext(), \
             _node_progress(args) as counting:
+        follow_hub_setting()
         try:
             return dbtRunner(callbacks=[*(callbacks or []), *counting]).invoke(
                 [*colour_args(), *args])
@@ -105,6 +106,19 @@ def _node_progress(args: list[str]) -> Iterator[list[Callable[[Any], None]]]:
                 bar.advance()
 
         yield [count]
+
+
+def follow_hub_setting() -> None:
+    """dbt reads DBT_PACKAGE_HUB_URL once, when its registry client is imported: an
+    invocation in this process follows the value the environment has now."""
+    from dbt.clients import registry  # noqa: PLC0415 (dbt is imported by the caller)
+    from dbt.utils import memoized  # noqa: PLC0415
+
+    url = os.environ.get("DBT_PACKAGE_HUB_URL") or "https://hub.getdbt.com/"
+    if registry.DEFAULT_REGISTRY_BASE_URL != url:  # and forget what the other hub said
+        registry.DEFAULT_REGISTRY_BASE_URL = url
+        registry._get_cached = memoized(registry._get_package_with_retries)
+        registry.index_cached = memoized(registry.index)
 
 
 def close_duckdb() -> None:

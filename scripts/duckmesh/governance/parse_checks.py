@@ -1,26 +1,26 @@
 """Checks read from the files before dbt parses them, for mistakes dbt reports late,
 several times and without a fix: a product whose ``latest_version`` is not among its
-``versions`` (dbt: "latest_version: 1 is not one of model 'x' versions: []"), and a ref
+``versions`` (dbt: "latest_version: 1 is not one of model 'x' versions: []"), a ref
 to another domain's private model (dbt: "the referenced node is private to the 'sales'
-group"). Each finding names the file, what is wrong and the fix; the build stops once,
+group"), and a ref or unit test input that dbt would find in several packages once the
+domains are installed together ("dbt found nodes in multiple packages"). Refs resolve as
+dbt resolves them (core/refs.py): a domain's ``ref('products')`` is its own seed when it
+has one. Each finding names the file, what is wrong and the fix; the build stops once,
 before dbt starts.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from duckmesh.core import yamlio
+from duckmesh.core import refs, yamlio
 from duckmesh.core.context import BuildContext
 from duckmesh.core.output import console
 from duckmesh.core.project import Mesh, MeshError, relative
 
-# ref('model'), ref('package', 'model'), each optionally with v=N
-REF = re.compile(r"""\bref\(\s*['"](\w+)['"]\s*(?:,\s*['"](\w+)['"])?""")
 PRODUCTS = "products"
 
 
@@ -29,7 +29,7 @@ class Package:
     """One dbt project of the mesh (a domain or the root) as its files declare it."""
     name: str
     folder: Path
-    models: dict[str, Path] = field(default_factory=dict)  # model name -> SQL file
+    refs: refs.Package
     products: list[str] = field(default_factory=list)  # public products (yml names)
     owner: str = ""
 
@@ -52,11 +52,9 @@ def _load(path: Path) -> dict:
 
 
 def read_package(folder: Path) -> Package:
-    project = _load(folder / "dbt_project.yml")
-    package = Package(str(project.get("name") or folder.name), folder)
+    nodes = refs.read_package(folder)
+    package = Package(nodes.name, folder, nodes)
     models = folder / "models"
-    for sql in sorted(models.rglob("*.sql")) if models.is_dir() else []:
-        package.models.setdefault(sql.stem, sql)
     for yml in _yml_files(folder):
         data = _load(yml)
         for group in data.get("groups") or []:
@@ -97,38 +95,67 @@ def version_findings(mesh: Mesh, package: Package) -> list[str]:
     return findings
 
 
+def ref_index(packages: list[Package]) -> refs.RefIndex:
+    """The mesh's refable nodes as dbt sees them from the root (``packages[0]``)."""
+    return refs.RefIndex(packages[0].refs, [p.refs for p in packages[1:]])
+
+
 def ref_findings(mesh: Mesh, packages: list[Package]) -> list[str]:
-    """A ref from one package to another package's private model."""
+    """Refs dbt would resolve differently from what their author meant or reject: a ref
+    to another package's private model, a name dbt finds in several packages, and a
+    package's own node passed over for the root project's (refs.py: dbt's order)."""
     by_name = {p.name: p for p in packages}
+    index = ref_index(packages)
     findings = []
     for package in packages:
-        for model, sql in package.models.items():
-            for first, second in REF.findall(sql.read_text()):
-                if second:
-                    owner, target = by_name.get(first), second
-                elif first in package.models:
-                    continue
-                else:
-                    owner = next((p for p in packages if first in p.models), None)
-                    target = first
-                if owner is None or owner is package or target not in owner.models:
-                    continue
-                if PRODUCTS in owner.models[target].relative_to(owner.folder).parts:
-                    continue
-                findings.append(private_ref_message(mesh, package, model, sql, owner, target))
+        for site in refs.sites(package.refs):
+            resolution = index.resolve_site(site)
+            node = resolution.node
+            if resolution.ambiguous:
+                findings.append(ambiguous_ref_message(mesh, site, resolution))
+            elif resolution.shadowed is not None and node is not None:
+                findings.append(shadowed_ref_message(mesh, site, node, resolution.shadowed))
+            elif node is not None and node.package != package.name and node.kind == "model" \
+                    and PRODUCTS not in node.path.relative_to(by_name[node.package].folder).parts:
+                findings.append(private_ref_message(mesh, package, site, by_name[node.package],
+                                                    node.name))
     return findings
 
 
-def private_ref_message(mesh: Mesh, package: Package, model: str, sql: Path,
+def qualified(node: refs.Node, site: refs.Site) -> str:
+    version = f", v={site.version}" if site.version else ""
+    return f"ref('{node.package}', '{node.name}'{version})"
+
+
+def ambiguous_ref_message(mesh: Mesh, site: refs.Site, resolution: refs.Resolution) -> str:
+    what = "an input" if site.unit_input else "a ref"
+    own = [n for n in resolution.ambiguous if n.package == site.package]
+    choices = own or list(resolution.ambiguous)
+    fix = " or ".join(qualified(n, site) for n in choices)
+    return (f"{relative(site.path, mesh.root)}: {site.who} has {what}, {site.written}, "
+            "that dbt would reject once the domains are installed together "
+            f"({resolution.dbt_reason(site.name)}). Fix: write {fix}"
+            + (" (its own)" if own else "") + ".")
+
+
+def shadowed_ref_message(mesh: Mesh, site: refs.Site, node: refs.Node,
+                         own: refs.Node) -> str:
+    return (f"{relative(site.path, mesh.root)}: {site.who} refs "
+            f"{site.name}, and dbt resolves it to {node.unique_id} of the root project, not "
+            f"to its own {own.unique_id} (dbt searches the root project first). Fix: write "
+            f"{qualified(own, site)}.")
+
+
+def private_ref_message(mesh: Mesh, package: Package, site: refs.Site,
                         owner: Package, target: str) -> str:
     products = ", ".join(f"{{{{ ref('{owner.name}', '{p}') }}}}" for p in owner.products)
     instead = (f"use one of its public products instead: {products}; or ask"
                if products else "it has no public products: ask")
     team = owner.owner or f"the {owner.name} team"
-    return (f"{relative(sql, mesh.root)}: {package.name}.{model} refs {target}, which is "
-            f"private to the {owner.name} domain (dbt would stop with 'not allowed because "
-            f"the referenced node is private'). Fix: {instead} its owner, {team}, for a "
-            f"product with what you need (./duckmesh new-product {owner.name} <name> "
+    return (f"{relative(site.path, mesh.root)}: {site.who} refs {target}, "
+            f"which is private to the {owner.name} domain (dbt would stop with 'not allowed "
+            f"because the referenced node is private'). Fix: {instead} its owner, {team}, "
+            f"for a product with what you need (./duckmesh new-product {owner.name} <name> "
             f"--from {target}).")
 
 

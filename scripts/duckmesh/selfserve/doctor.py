@@ -239,6 +239,20 @@ def check_domains(mesh: Mesh) -> list[Finding]:
     return findings
 
 
+def check_refs(mesh: Mesh) -> list[Finding]:
+    """The checks before dbt (governance/parse_checks.py): refs resolved as dbt resolves
+    them, private models, names dbt would find in several packages, versions."""
+    from duckmesh.governance import parse_checks  # noqa: PLC0415 (doctor stays light)
+
+    found = parse_checks.findings(mesh)
+    if not found:
+        return [Finding("ok", "project files", "refs resolve as dbt resolves them; versions "
+                        "and cross-domain refs OK")]
+    return [Finding("fail", "project files", problem.split(" Fix: ")[0],
+                    problem.split(" Fix: ", 1)[1] if " Fix: " in problem else "")
+            for problem in found]
+
+
 def check_build(mesh: Mesh) -> list[Finding]:
     manifest = mesh.manifest_path
     if not manifest.is_file():
@@ -255,4 +269,4 @@ def check_build(mesh: Mesh) -> list[Finding]:
 
 def diagnose(mesh: Mesh) -> list[Finding]:
     return [*check_python(), *check_tools(mesh), *check_profile(mesh), *check_database(mesh),
-            *check_domains(mesh), *check_build(mesh), *check_spark()]
+            *check_domains(mesh), *check_refs(mesh), *check_build(mesh), *check_spark()]

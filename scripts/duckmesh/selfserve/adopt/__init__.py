@@ -19,6 +19,8 @@ the owner, adds products, and checks again. ``--force`` replaces the domain (des
 
 from __future__ import annotations
 
+import json
+import shlex
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +30,8 @@ from duckmesh.build.deps import deps_args
 from duckmesh.core import dbt, yamledit
 from duckmesh.core.names import InvalidInput
 from duckmesh.core.output import console
-from duckmesh.core.project import Mesh
-from duckmesh.selfserve.adopt import layout, project, scratch
+from duckmesh.core.project import Mesh, MeshError
+from duckmesh.selfserve.adopt import layout, project, qualify, scratch
 from duckmesh.selfserve.adopt.products import (
     Choice,
     candidate_spec,
@@ -70,6 +72,21 @@ class AdoptRequest:
         """This adoption's command line again, with ``extra`` options."""
         return " ".join([f"./duckmesh adopt {self.source} --as {self.domain}", *extra])
 
+    def again(self, copied: bool) -> str:
+        """The whole command line to run once what stopped it is fixed: a domain copied
+        by this (new) adoption is replaced (--force), an --update runs as --update."""
+        options = [f"--owner {shlex.quote(self.owner)}" if self.owner else "",
+                   f"--email {self.email}" if self.email else "",
+                   "--products " + ",".join(c.mart if c.mart == c.product
+                                            else f"{c.mart}={c.product}"
+                                            for c in self.products) if self.products else "",
+                   f"--vars {shlex.quote(json.dumps(self.variables))}" if self.variables
+                   else "",
+                   f"--marts-dir {shlex.quote(self.marts_dir)}" if self.marts_dir != "marts"
+                   else "", "--link" if self.link else "",
+                   "--update" if self.update else "--force" if copied or self.force else ""]
+        return self.command(*(o for o in options if o))
+
 
 @dataclass
 class Adoption:
@@ -81,7 +98,11 @@ class Adoption:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
+    tests: list[scratch.TestResult] = field(default_factory=list)  # did not pass alone
+    rewritten: list[str] = field(default_factory=list)  # refs qualified in the copy
     updated: bool = False
+    error: MeshError | None = None  # adopt stopped here; the report says how far it got
+    retry: str = ""  # the command that runs adopt again
 
 
 def adopt(mesh: Mesh, request: AdoptRequest, *, run_governance: bool = True) -> Adoption:
@@ -116,16 +137,36 @@ def adopt(mesh: Mesh, request: AdoptRequest, *, run_governance: bool = True) -> 
     libraries = project.source_libraries(source, domain, request.link)
     if request.link:
         layout.refuse_naming_overrides_on_link(source, paths["macro-paths"])
+    try:
+        run(mesh, request, adoption, source, config, paths, variables, libraries, exists,
+            run_governance)
+    except MeshError as error:  # every exit path reports how far adopt got
+        adoption.error = error
+        adoption.retry = request.again(copied=folder.exists())
+    return adoption
 
+
+def run(mesh: Mesh, request: AdoptRequest, adoption: Adoption, source: Path,
+        config: dict[str, Any], paths: dict[str, list[str]], variables: dict[str, Any],
+        libraries: project.Libraries, exists: bool, run_governance: bool) -> None:
+    domain, folder = adoption.domain, adoption.folder
     steps = 5
-    console().step(f"[1/{steps}] dbt deps, seed and build {source.name} alone (scratch DuckDB) "
-                   "to read its marts")
-    marts = scratch.build_alone(source, str(config.get("profile") or config.get("name")),
+    console().step(f"[1/{steps}] dbt deps, seed, run and test {source.name} alone (scratch "
+                   "DuckDB) to read its marts")
+    built = scratch.build_alone(source, str(config.get("profile") or config.get("name")),
                                 request.marts_dir, variables, field_type_rules(mesh.root))
-    if not marts:
-        raise InvalidInput(f"{request.source} has no models under models/{request.marts_dir}/:"
-                           " pass --marts-dir with the folder of its business-facing models")
-    chosen, adoption.notes = choose(marts, request.products, request.marts_dir)
+    adoption.tests = built.tests
+    marts = built.models
+    if not built.marts() and request.products is None and not request.update:
+        candidates = [m.name for m in marts if m.leaf and not m.time_spine]
+        raise InvalidInput(
+            f"{request.source} has no models under models/{request.marts_dir}/: name the "
+            f"models that become products with --products (the models no other model "
+            f"selects from: {', '.join(candidates) or 'none'}), or pass --marts-dir with "
+            "the folder of its business-facing models (--marts-dir models: the models "
+            "directly under models/)")
+    chosen, adoption.notes = choose(marts, request.products, request.marts_dir,
+                                    update=request.update)
     adoption.warnings = collisions(chosen, existing_products(mesh.root, domain), domain,
                                    request.source)
     if request.update:
@@ -138,9 +179,19 @@ def adopt(mesh: Mesh, request: AdoptRequest, *, run_governance: bool = True) -> 
             console().warn(f"      --force: replacing domains/{domain} (destructive: the edits "
                            "made in it are gone)", err=False)
         new_domain(adoption, request, source, config, paths, variables, libraries)
+        adoption.notes += project.move_config_clashes(folder, domain, paths["model-paths"],
+                                                      {c.mart for c in chosen})
         console().step(f"[3/{steps}] marts -> products (models/products/, contracts from DuckDB)")
         add_products(adoption, request, marts, chosen)
     yamledit.add_local_package(mesh.root / "packages.yml", f"domains/{domain}")
+    adoption.rewritten, shared = qualify.qualify_refs(mesh, domain)
+    if shared:
+        adoption.warnings.append(
+            f"private names domains/{domain} shares with other packages of the mesh: "
+            f"{', '.join(shared)}. Inside {domain} an unqualified ref finds its own node "
+            f"first; a unit test input, or any other project, must write "
+            f"ref('{domain}', '<name>')" + (" (adopt qualified those it found, listed "
+                                              "above)" if adoption.rewritten else ""))
 
     console().step(f"[4/{steps}] dbt deps")
     env = mesh.env()
@@ -154,7 +205,6 @@ def adopt(mesh: Mesh, request: AdoptRequest, *, run_governance: bool = True) -> 
     owner, email = group_owner(folder, domain)
     adoption.gaps = merge_gaps(checked, own_gaps(domain, adoption.products, owner, email,
                                                  owner_step))
-    return adoption
 
 
 def new_domain(adoption: Adoption, request: AdoptRequest, source: Path,
@@ -221,9 +271,11 @@ def add_products(adoption: Adoption, request: AdoptRequest, marts: list[scratch.
         adoption.notes.append(f"kept the model-level data tests in the products' yml: "
                               f"{', '.join(kept)}")
     rename_refs(folder, {c.mart: c.product for c in chosen if c.mart != c.product})
-    adoption.private_marts = [m.name for m in marts if m.name not in {c.mart for c in chosen}]
-    marts_folder = folder / "models" / request.marts_dir
-    if marts_folder.is_dir() and not any(p.is_file() for p in marts_folder.rglob("*")):
+    adoption.private_marts = [m.name for m in marts
+                              if m.in_marts and m.name not in {c.mart for c in chosen}]
+    marts_folder = folder / "models" / request.marts_dir.strip("/")
+    if request.marts_dir.strip().strip("/") not in scratch.TOP_LEVEL and marts_folder.is_dir() \
+            and not any(p.is_file() for p in marts_folder.rglob("*")):
         shutil.rmtree(marts_folder)
         data = yamledit.load(folder / "dbt_project.yml")
         data["models"][adoption.domain].pop(request.marts_dir, None)

@@ -40,14 +40,18 @@ def parse_products(text: str | None) -> list[Choice] | None:
     return choices
 
 
-def choose(marts: list[BuiltMart], asked: list[Choice] | None,
-           marts_dir: str) -> tuple[list[Choice], list[str]]:
-    """The products, and the notes on the marts that stay private."""
+def choose(marts: list[BuiltMart], asked: list[Choice] | None, marts_dir: str, *,
+           update: bool = False) -> tuple[list[Choice], list[str]]:
+    """The products, and the notes on the marts that stay private. ``marts``: every
+    model of the project; without --products, the product-named ones of the marts
+    folder; with --update, only what --products names (never a model not asked for)."""
     by_name = {m.name: m for m in marts}
-    notes = []
+    notes: list[str] = []
+    if asked is None and update:
+        return [], notes
     if asked is None:
         chosen = []
-        for mart in marts:
+        for mart in (m for m in marts if m.in_marts):
             if mart.time_spine:
                 continue
             try:
@@ -61,9 +65,10 @@ def choose(marts: list[BuiltMart], asked: list[Choice] | None,
         chosen = asked
         for choice in asked:
             if choice.mart not in by_name:
+                in_folder = sorted(m.name for m in marts if m.in_marts)
                 raise InvalidInput(
-                    f"--products {choice.mart}: no such model in models/{marts_dir}/ "
-                    f"(its models: {', '.join(sorted(by_name))})")
+                    f"--products {choice.mart}: no such model in the project (its models in "
+                    f"models/{marts_dir.strip('/') or '.'}/: {', '.join(in_folder) or 'none'})")
             if by_name[choice.mart].time_spine:
                 raise InvalidInput(
                     f"--products {choice.mart}: it is MetricFlow's time spine, a technical "
@@ -74,7 +79,7 @@ def choose(marts: list[BuiltMart], asked: list[Choice] | None,
             raise InvalidInput(f"--products names a product twice ({', '.join(names)})")
     published = {c.mart for c in chosen}
     for mart in marts:
-        if mart.name in published:
+        if mart.name in published or not mart.in_marts:
             continue
         if mart.time_spine:
             notes.append(f"{mart.name} stays private: it is MetricFlow's time spine "
@@ -184,6 +189,54 @@ def candidate_spec(mart: BuiltMart, product: str, entry: dict[str, Any] | None) 
     )
 
 
+# what a scan of SQL steps over whole: strings, comments and Jinja
+SKIPPED = re.compile(r"""'(?:[^']|'')*'|"[^"]*"|--[^\n]*|/\*.*?\*/|\{#.*?#\}|\{\{.*?\}\}|\{%.*?%\}""",
+                     re.DOTALL)
+WORD = re.compile(r"[a-z_][a-z0-9_]*|[()]", re.IGNORECASE)
+
+
+def split_with(sql: str) -> tuple[str, str] | None:
+    """(everything up to the last CTE, the final select) of a query that starts with its
+    own ``with``; None for any other query."""
+    depth, seen_with = 0, False
+    position = 0
+    while position < len(sql):
+        skipped = SKIPPED.match(sql, position)
+        if skipped:
+            position = skipped.end()
+            continue
+        token = WORD.match(sql, position)
+        if token is None:
+            position += 1
+            continue
+        word = token.group(0).lower()
+        if word == "(":
+            depth += 1
+        elif word == ")":
+            depth -= 1
+        elif depth == 0 and not seen_with:
+            if word != "with":
+                return None
+            seen_with = True
+        elif depth == 0 and word == "select":
+            return sql[:position].rstrip(), sql[position:].strip()
+        position = token.end()
+    return None
+
+
+def cast_sql(sql: str, columns: list[Any]) -> str:
+    """The mart's query with the P05/P10 casts on top. A query with its own ``with``
+    keeps its CTEs at the top level and its final select becomes one more CTE (Spark
+    rejects a WITH nested in a CTE); any other query is wrapped whole."""
+    split = split_with(sql)
+    if split is None:
+        return wrap_sql(sql.strip(), columns)
+    ctes, final = split
+    wrapped = wrap_sql(final, columns)
+    head, _, rest = wrapped.partition("with")
+    return f"{ctes.rstrip().rstrip(',')},{rest}" if not head.strip() else wrapped
+
+
 def write_product(folder: Path, mart: BuiltMart, spec: ProductSpec) -> None:
     """models/products/<name>_v1.sql and _<name>.yml; the mart's SQL file goes."""
     products_dir = folder / "models" / "products"
@@ -191,7 +244,7 @@ def write_product(folder: Path, mart: BuiltMart, spec: ProductSpec) -> None:
     sql_file = folder / mart.path
     sql = sql_file.read_text()
     if any(c.cast_applied for c in spec.columns):
-        sql = wrap_sql(sql.strip(), spec.columns)
+        sql = cast_sql(sql, spec.columns)
     (products_dir / f"{spec.name}_v1.sql").write_text(sql)
     sql_file.unlink()
     (products_dir / f"_{spec.name}.yml").write_text(product_yaml(spec))

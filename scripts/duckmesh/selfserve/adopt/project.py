@@ -183,6 +183,28 @@ def patch_project(project_file: Path, old_name: str, domain: str, *, emptied: li
     return notes
 
 
+def move_config_clashes(folder: Path, domain: str, model_paths: list[str],
+                        products: set[str]) -> list[str]:
+    """A model directly under models/ whose name is a folder key of the domain's config
+    (``products``: public, contracted) would take that folder's config: move it into
+    models/marts/ (the copy is adopt's; the project is never touched). Returns notes."""
+    config = (yamledit.load(folder / "dbt_project.yml").get("models") or {}).get(domain) or {}
+    keys = {str(k) for k in config if not str(k).startswith("+")}
+    notes = []
+    for base in model_paths:
+        for path in sorted((folder / base).glob("*.sql")):
+            if path.stem in keys and path.stem not in products:
+                target = folder / base / "marts" / path.name
+                target.parent.mkdir(exist_ok=True)
+                path.rename(target)
+                notes.append(f"moved {base}/{path.name} to {base}/marts/{path.name} in the "
+                             f"copy: a model named {path.stem} directly under {base}/ would "
+                             f"take the config dbt_project.yml gives the domain's "
+                             f"{path.stem}/ folder" + (" (public, contract enforced)"
+                                                       if path.stem == "products" else ""))
+    return notes
+
+
 # ---------------------------------------------------------------- sources and seeds
 
 def seed_names(folder: Path, seed_paths: list[str]) -> set[str]:

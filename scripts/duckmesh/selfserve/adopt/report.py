@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from duckmesh.core.project import Mesh
+from duckmesh.selfserve.adopt.scratch import TestResult
 from duckmesh.selfserve.contracts import TODO_MARKER, ProductSpec, is_todo
 
 BUILD = "./duckmesh build --scale 0.01"
+LINT = "./duckmesh lint domains/{domain}   (the mesh's SQL style; --fix applies sqlfluff's fixes)"
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,21 @@ def merge_gaps(checked: list[Gap], own: list[Gap]) -> list[Gap]:
     return sorted(merged, key=lambda g: (g.node, g.column or "", g.policy))
 
 
-def checklist(gaps: list[Gap], domain: str) -> list[str]:
-    """The numbered next steps: one edit or command per gap (the same edit once), then
-    the governance check while errors remain, or the build once there are none."""
+def test_steps(tests: list[TestResult], domain: str) -> list[str]:
+    """One step per test of the project that fails (a warning builds): it is kept as it
+    is, so the mesh build stops on it until the data or the test is fixed."""
+    return [f"edit domains/{domain}/{t.file}: the project's test {t.name} fails ({t.message}); "
+            "fix the data or the test, or give it `config: {severity: warn}` there"
+            for t in tests if t.status in ("fail", "error")]
+
+
+def checklist(gaps: list[Gap], domain: str, tests: list[TestResult] | None = None,
+              error: str | None = None, retry: str = "") -> list[str]:
+    """The numbered next steps: one edit or command per gap (the same edit once), one
+    per failing test of the project, then the governance check while errors remain, or
+    lint and the build once there are none. When adopt stopped: fix it, adopt again."""
+    if error is not None:
+        return [f"1. fix what stopped adopt (the error below), then: {retry}"]
     steps: list[str] = []
     errors = [g for g in gaps if g.severity == "error"]
     for gap in errors:
@@ -107,6 +121,7 @@ def checklist(gaps: list[Gap], domain: str) -> list[str]:
                            f"{gap.fix}"
         if step not in steps:
             steps.append(step)
-    steps.append(f"./duckmesh governance check   (until domain {domain} has 0 errors)"
-                 if errors else BUILD)
+    steps += test_steps(tests or [], domain)
+    steps += [f"./duckmesh governance check   (until domain {domain} has 0 errors)"] if errors \
+        else [LINT.format(domain=domain), BUILD]
     return [f"{number}. {step}" for number, step in enumerate(steps, start=1)]

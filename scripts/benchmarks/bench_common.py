@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -30,6 +31,8 @@ SKIP = {".venv", ".venv-contracts", ".duckmesh", ".git", "data",
         "target", "dbt_packages", "logs", "published",
         ".pytest_cache", "__pycache__", "test-artifacts", "node_modules"}
 DBT = str(Path(sys.executable).parent / "dbt")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -61,7 +64,7 @@ def median(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
-def timed(step: Callable[[], object]) -> tuple[object, float]:
+def timed(step: Callable[[], T]) -> tuple[T, float]:
     started = time.perf_counter()
     result = step()
     return result, time.perf_counter() - started

@@ -20,6 +20,7 @@ import json
 import sys
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from benchmarks.bench_common import (
@@ -140,7 +141,7 @@ def _one_build(copy: Mesh, data_dir: Path, scale: float
     for step in build.in_scope(build.BEFORE_BUILD, build.Scope.MESH):
         started = time.process_time()
         with contextlib.redirect_stdout(sink):
-            _, took = timed(lambda step=step: step.run(ctx))
+            _, took = timed(partial(step.run, ctx))
         cpu["platform steps"] += time.process_time() - started
         seconds[_capability(step.name)] = seconds.get(_capability(step.name), 0.0) + took
     started = time.process_time()
@@ -158,7 +159,7 @@ def _one_build(copy: Mesh, data_dir: Path, scale: float
     for step in build.in_scope(build.AFTER_BUILD, build.Scope.MESH):
         started = time.process_time()
         with contextlib.redirect_stdout(sink):
-            _, took = timed(lambda step=step: step.run(ctx))
+            _, took = timed(partial(step.run, ctx))
         cpu["platform steps"] += time.process_time() - started
         seconds[_capability(step.name)] = seconds.get(_capability(step.name), 0.0) + took
     ctx.close()

@@ -208,7 +208,7 @@ def not_parquet(path: Path) -> None:
 class Probe:
     name: str
     file: str
-    damage: Callable[[Path], None]
+    damage: Callable[[Path], object]  # what it returns (bytes written) is not used
     # keep the producer manifest the generator writes (bytes, rows, SHA-256 of each file):
     # by default a probe removes it, so the checks of the content itself are probed
     manifest: bool = False

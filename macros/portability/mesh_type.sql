@@ -27,6 +27,25 @@
 {%- endmacro %}
 
 
+{#- The warehouses: their column of mesh_type_table; decimal(p,s) is number(p,s) on
+    Snowflake and numeric(p,s) on BigQuery. -#}
+{% macro snowflake__mesh_type(logical_type) -%}
+    {{ return(duckmesh_platform.mesh_warehouse_type(logical_type, 'snowflake', 'number')) }}
+{%- endmacro %}
+
+
+{% macro bigquery__mesh_type(logical_type) -%}
+    {{ return(duckmesh_platform.mesh_warehouse_type(logical_type, 'bigquery', 'numeric')) }}
+{%- endmacro %}
+
+
+{% macro mesh_warehouse_type(logical_type, engine, decimal_name) -%}
+    {%- set entry = duckmesh_platform.mesh_type_table().get(logical_type) -%}
+    {%- if entry -%}{{ return(entry[engine]) }}{%- endif -%}
+    {{ return(modules.re.sub('^decimal\\(', decimal_name ~ '(', logical_type)) }}
+{%- endmacro %}
+
+
 {#- Other engines: dbt's cross-database type macros (Snowflake, BigQuery, Trino, ...).
     timestamp_tz has no cross-database macro: an engine that needs another name
     than dbt.type_timestamp() for an instant gets its own <adapter>__mesh_type. -#}

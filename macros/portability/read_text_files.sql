@@ -54,3 +54,36 @@
     {%- endfor -%}
     {{ return(found) }}
 {%- endmacro %}
+
+
+{#- Snowflake and BigQuery read the copies `duckmesh warehouse build` loaded into
+    warehouse_meta_relation('text_files') (absolute path, base64 content): first the
+    paths, matched here as the globs match files, then the contents of those only. -#}
+{% macro snowflake__read_text_files(paths) -%}
+    {{ return(duckmesh_platform.warehouse_read_text_files(paths, 'base64_decode_string(content)')) }}
+{%- endmacro %}
+
+{% macro bigquery__read_text_files(paths) -%}
+    {{ return(duckmesh_platform.warehouse_read_text_files(paths, 'safe_convert_bytes_to_string(from_base64(content))')) }}
+{%- endmacro %}
+
+{% macro warehouse_read_text_files(paths, decoded) -%}
+    {%- set table = duckmesh_platform.warehouse_meta_relation('text_files') -%}
+    {%- set wanted = [] -%}
+    {%- for path in paths -%}
+        {%- set tail = path[2:] if path.startswith('./') else path -%}
+        {%- do wanted.append('(^|/)' ~ (modules.re.escape(tail) | replace('\\*', '[^/]*')) ~ '$') -%}
+    {%- endfor -%}
+    {%- set wanted = modules.re.compile(wanted | join('|')) -%}
+    {%- set matched = [] -%}
+    {%- for path in run_query('select path from ' ~ table).columns[0].values() if wanted.search(path) -%}
+        {%- do matched.append("'" ~ (path | replace('\\', '\\\\') | replace("'", "\\'")) ~ "'") -%}
+    {%- endfor -%}
+    {%- set found = {} -%}
+    {%- if matched -%}
+        {%- for row in run_query('select path, ' ~ decoded ~ ' from ' ~ table ~ ' where path in (' ~ (matched | join(', ')) ~ ')') -%}
+            {%- do found.update({row[0]: row[1]}) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(found) }}
+{%- endmacro %}

@@ -135,6 +135,11 @@ def _scale_out() -> click.Command:
     return scale_out
 
 
+def _warehouse() -> click.Command:
+    from duckmesh.cli.warehouse import warehouse
+    return warehouse
+
+
 # name -> (help line, loader), in the order --help lists them
 COMMANDS: dict[str, tuple[str, Callable[[], click.Command]]] = {
     "build": ("generate source data and dbt build the whole mesh (or --domain one)", _build),
@@ -163,6 +168,8 @@ COMMANDS: dict[str, tuple[str, Callable[[], click.Command]]] = {
     "release": ("version a domain by the SemVer class of its changes and tag the release",
                 _release),
     "scale-out": ("build the mesh on Apache Spark and compare it with DuckDB", _scale_out),
+    "warehouse": ("build the mesh on Snowflake or BigQuery and compare it with DuckDB",
+                  _warehouse),
 }
 
 

@@ -1,6 +1,9 @@
 {#- Order lines never change once dropped: each run appends the lines not loaded yet
     (new and late-arriving orders). `--full-refresh` rebuilds from every file. -#}
-{{ config(materialized='incremental', incremental_strategy='append') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy=duckmesh_platform.incremental_strategy('append'),
+) }}
 
 with
 

@@ -34,8 +34,15 @@
 {%- endmacro %}
 
 
+{#- vars.duckmesh_bigquery_numeric_parameters: false renders numeric(p,s) as plain
+    numeric, for the crucible emulator, which has no parameterised NUMERIC in a
+    query's result (`duckmesh warehouse build` sets it there only). -#}
 {% macro bigquery__mesh_type(logical_type) -%}
-    {{ return(duckmesh_platform.mesh_warehouse_type(logical_type, 'bigquery', 'numeric')) }}
+    {%- set rendered = duckmesh_platform.mesh_warehouse_type(logical_type, 'bigquery', 'numeric') -%}
+    {%- if not var('duckmesh_bigquery_numeric_parameters', true) -%}
+        {{ return(modules.re.sub('^numeric\\(\\d+,\\d+\\)$', 'numeric', rendered)) }}
+    {%- endif -%}
+    {{ return(rendered) }}
 {%- endmacro %}
 
 

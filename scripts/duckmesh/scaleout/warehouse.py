@@ -58,6 +58,7 @@ class Warehouse:
     packages: str  # what `make warehouses` installs there (for messages)
     emulator: str  # how to start the local emulator (for messages)
     endpoint_variables: tuple[str, ...]  # the profile's variables that name the endpoint
+    utc_suffix: str  # how its CSV loader reads an instant in UTC after the wall-clock time
 
     def python(self, mesh: Mesh) -> Path:
         return self.bin(mesh) / "python"
@@ -92,11 +93,11 @@ WAREHOUSES = {
     "snowflake": Warehouse(
         "snowflake", ".venv-snowflake", "dbt-snowflake, snowflake-connector-python, fakesnow",
         ".venv-snowflake/bin/fakesnow -s --host 127.0.0.1 -p 8765",
-        ("SNOWFLAKE_HOST", "SNOWFLAKE_PORT")),
+        ("SNOWFLAKE_HOST", "SNOWFLAKE_PORT"), "+00:00"),
     "bigquery": Warehouse(
         "bigquery", ".venv-bigquery", "dbt-bigquery, google-cloud-bigquery, crucible-emulator",
         ".venv-bigquery/bin/crucible serve --dialect bigquery --host 127.0.0.1 --port 9050",
-        ("BIGQUERY_API_ENDPOINT",)),
+        ("BIGQUERY_API_ENDPOINT",), " UTC"),
 }
 
 
@@ -208,21 +209,25 @@ def engine_type(duckdb_type: str, engine: str) -> str:
                     "in the source's external_location")
 
 
-def _write(con: duckdb.DuckDBPyConnection, select: str, file: Path) -> list:
-    """``select`` written to ``file`` as CSV both warehouses load alike: a header, every
-    value quoted and null unquoted and empty (so an empty text stays one), instants
-    in UTC with an explicit offset. Returns its columns [(name, duckdb type)]."""
+def _write(con: duckdb.DuckDBPyConnection, select: str, file: Path, wh: Warehouse) -> list:
+    """``select`` written to ``file`` as CSV both warehouses load alike: a header, text
+    quoted and null unquoted and empty (so an empty text stays one), instants in UTC
+    with an explicit offset. Returns its columns [(name, duckdb type)]."""
     columns = [(row[0], row[1]) for row in con.execute(f"describe {select}").fetchall()]
-    parts = []
+    parts, texts = [], []
     for name, kind in columns:
         quoted = quote_ident(name)
         if kind.upper() == "TIMESTAMP WITH TIME ZONE":
-            parts.append(f"strftime(timezone('UTC', {quoted}), '%Y-%m-%d %H:%M:%S.%f') || '+00:00' "
-                         f"as {quoted}")
+            parts.append(f"strftime(timezone('UTC', {quoted}), '%Y-%m-%d %H:%M:%S.%f') "
+                         f"|| '{wh.utc_suffix}' as {quoted}")
         else:
             parts.append(quoted)
+        if kind.upper() == "VARCHAR":
+            texts.append(quoted)
+    # only text is quoted: BigQuery's loader reads a quoted value as text alone
+    force_quote = f", force_quote ({', '.join(texts)})" if texts else ""
     con.execute(f"copy (select {', '.join(parts)} from ({select})) to {sql_path(file)} "
-                "(format csv, header true, delimiter ',', quote '\"', force_quote *)")
+                f"(format csv, header true, delimiter ',', quote '\"'{force_quote})")
     return columns
 
 
@@ -236,17 +241,18 @@ def load_plan(mesh: Mesh, ctx: BuildContext, wh: Warehouse) -> dict:
         con.execute("set timezone = 'UTC'")
         for source in file_sources(mesh, ctx.validated_data or ctx.data_dir):
             file = folder / f"{source.schema}__{source.table}.csv"
-            columns = _write(con, f"select * from {source.external_location}", file)
+            columns = _write(con, f"select * from {source.external_location}", file, wh)
             tables.append(_table(source.schema, source.table, file, columns, wh))
         salt = mesh.pii_salt_path.read_text().strip().replace("'", "''")
         file = folder / f"{META_SCHEMA}__pii_salt.csv"
-        columns = _write(con, f"select '{salt}'::varchar as salt", file)
+        columns = _write(con, f"select '{salt}'::varchar as salt", file, wh)
         tables.append(_table(META_SCHEMA, "pii_salt", file, columns, wh))
         file = folder / f"{META_SCHEMA}__text_files.csv"
-        rows = [(str(path), path.read_bytes()) for path in governance_files(mesh)]
-        con.execute("create temp table text_files (path varchar, content blob)")
-        con.executemany("insert into text_files values (?, ?)", rows)
-        columns = _write(con, "select path, to_base64(content) as content from text_files", file)
+        rows = [(str(path), number, line) for path in governance_files(mesh)
+                for number, line in enumerate(path.read_text().split("\n"), start=1)]
+        con.execute("create temp table text_files (path varchar, line_number integer, line varchar)")
+        con.executemany("insert into text_files values (?, ?, ?)", rows)
+        columns = _write(con, "select * from text_files", file, wh)
         tables.append(_table(META_SCHEMA, "text_files", file, columns, wh))
     return {"tables": tables}
 
@@ -279,6 +285,9 @@ def dbt_args(mesh: Mesh, wh: Warehouse, env: dict[str, str], select: str | None,
             "--target-path", str(warehouse_dir(mesh, wh) / "dbt"), "--no-use-colors"]
     if select:
         args += ["--select", select]
+    if wh.target == "bigquery" and wh.emulated(env):
+        # crucible has no parameterised NUMERIC in a query's result; BigQuery has
+        args += ["--vars", json.dumps({"duckmesh_bigquery_numeric_parameters": False})]
     if wh.target == "snowflake" and wh.emulated(env):
         # fakesnow runs a first incremental build but not a later one (its temporary
         # views), nor dbt's unit tests: DuckDB runs those; a real account runs all
@@ -327,12 +336,15 @@ def build_on_warehouse(mesh: Mesh, target: str, scale: float, seed: int,
 
 
 def dbt_failure(output: str) -> str:
-    """The first error line dbt printed, without its timestamp."""
-    for line in output.splitlines():
-        text = line.split("  ", 1)[-1].strip()
-        if text.startswith(("Compilation Error", "Database Error", "Runtime Error",
-                            "Parsing Error", "Failure in", "Error in", "Encountered an error")):
-            return text
+    """The first error dbt printed, without timestamps: its heading and the next two
+    lines (the error's kind and its message)."""
+    lines = [line.split("  ", 1)[-1].strip() if line[:2].isdigit() else line.strip()
+             for line in output.splitlines()]
+    lines = [line for line in lines if line]
+    for number, text in enumerate(lines):
+        if text.startswith(("Failure in", "Error in", "Encountered an error",
+                            "Compilation Error", "Database Error", "Runtime Error")):
+            return " ".join(lines[number:number + 3])
     return "see its output"
 
 

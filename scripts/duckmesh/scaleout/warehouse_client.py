@@ -183,8 +183,7 @@ class BigQuery:
                 config = bigquery.LoadJobConfig(
                     source_format="CSV", skip_leading_rows=1,
                     write_disposition="WRITE_TRUNCATE",
-                    schema=[bigquery.SchemaField(name, kind.upper())
-                            for name, kind in table["columns"]])
+                    schema=[self.field(name, kind) for name, kind in table["columns"]])
                 with open(table["file"], "rb") as data:
                     job = self.client.load_table_from_file(
                         data, f"{self.database}.{table['schema']}.{table['table']}",
@@ -193,6 +192,14 @@ class BigQuery:
             except Exception as error:
                 raise WarehouseError(f"loading {table['schema']}.{table['table']} from "
                                      f"{table['file']}: {_first_line(error)}") from error
+
+    def field(self, name: str, kind: str) -> Any:
+        """A load job's column: numeric(p,s) as NUMERIC with its precision and scale."""
+        base, _, arguments = kind.upper().partition("(")
+        if not arguments:
+            return self.bigquery.SchemaField(name, base)
+        precision, scale = (int(part) for part in arguments.rstrip(")").split(","))
+        return self.bigquery.SchemaField(name, base, precision=precision, scale=scale)
 
     def rows(self, relation: str, columns: Sequence[Sequence[str]]) -> Iterator[tuple]:
         select = ", ".join(f"unix_micros({name})" if _instant(kind) else name

@@ -45,12 +45,12 @@ enriched as (
         order_lines.quantity,
         order_lines.unit_price_amount,
         cast(
-            order_lines.quantity * order_lines.unit_price_amount as decimal(18, 2)
+            order_lines.quantity * order_lines.unit_price_amount as {{ duckmesh_platform.mesh_type('money') }}
         ) as gross_amount,
         order_lines.discount_amount,
         cast(
             order_lines.quantity * order_lines.unit_price_amount
-            - order_lines.discount_amount as decimal(18, 2)
+            - order_lines.discount_amount as {{ duckmesh_platform.mesh_type('money') }}
         ) as net_amount
 
     from order_lines

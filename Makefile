@@ -10,6 +10,9 @@
 #   make consumer            dbt + dbt-loom + s3fs in .venv-consumer: an outside project's
 #                            environment (docs/sharing.md; the sharing tests run it)
 #   make s3                  boto3 (the `s3` extra) for `duckmesh publish --to s3://` and `pull`
+#   make warehouses          dbt-snowflake + fakesnow in .venv-snowflake, dbt-bigquery + the
+#                            crucible emulator in .venv-bigquery (docs/warehouses.md)
+#   make test-warehouses     the mesh on both emulators, checked equal to DuckDB (not in make test)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -23,6 +26,10 @@ CONTRACTS_STAMP := $(CONTRACTS_VENV)/.installed-stamp
 CONSUMER_VENV := .venv-consumer
 CONSUMER_STAMP := $(CONSUMER_VENV)/.installed-stamp
 S3_STAMP := $(VENV)/.s3-stamp
+SNOWFLAKE_VENV := .venv-snowflake
+SNOWFLAKE_STAMP := $(SNOWFLAKE_VENV)/.installed-stamp
+BIGQUERY_VENV := .venv-bigquery
+BIGQUERY_STAMP := $(BIGQUERY_VENV)/.installed-stamp
 # one test file per worker at a time (module fixtures are built once), in the order
 # conftest.py gives: Spark first, then the files that build meshes. Three workers on two
 # cores: a test waits on dbt, Java or a sleep often enough that two workers left about a
@@ -30,7 +37,7 @@ S3_STAMP := $(VENV)/.s3-stamp
 TEST_WORKERS ?= 3
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: build build-spark test test-fast check lint install clean browser java contracts consumer s3 system-check
+.PHONY: build build-spark test test-fast test-warehouses check lint install clean browser java contracts consumer s3 warehouses system-check
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -86,6 +93,26 @@ $(CONSUMER_STAMP): constraints-consumer.txt
 
 consumer: $(CONSUMER_STAMP)
 
+# The warehouses (docs/warehouses.md): each adapter and its local emulator in a venv of its
+# own, pinned by constraints-<warehouse>.txt. fakesnow pins sqlglot 30.22 and needs
+# snowflake-connector-python 4.8; dbt-bigquery brings about 450 MB of Google libraries and
+# crucible pins duckdb 1.5.6: none of it goes into the platform's .venv.
+$(SNOWFLAKE_STAMP): constraints-snowflake.txt
+	@test -x $(SNOWFLAKE_VENV)/bin/python || $(PYTHON) -m venv $(SNOWFLAKE_VENV)
+	@echo "installing dbt-snowflake and fakesnow into $(SNOWFLAKE_VENV)/ (quiet until done, about 100 s)"
+	$(SNOWFLAKE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -c constraints-snowflake.txt dbt-core dbt-snowflake snowflake-connector-python 'fakesnow[server]'
+	@touch $(SNOWFLAKE_STAMP)
+
+$(BIGQUERY_STAMP): constraints-bigquery.txt
+	@test -x $(BIGQUERY_VENV)/bin/python || $(PYTHON) -m venv $(BIGQUERY_VENV)
+	@echo "installing dbt-bigquery and the crucible emulator into $(BIGQUERY_VENV)/ (quiet until done, about 95 s)"
+	$(BIGQUERY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -c constraints-bigquery.txt dbt-core dbt-bigquery 'crucible-emulator[server]'
+	@touch $(BIGQUERY_STAMP)
+
+warehouses: $(SNOWFLAKE_STAMP) $(BIGQUERY_STAMP)
+
 # Java for Spark: the machine's, else Debian's headless JRE 17 (needs root or sudo); asked
 # for by name (make java), never by make test
 java:
@@ -119,10 +146,15 @@ system-check:
 	  "not found: the catalog site tests will skip (install: apt-get install -y chromium)"
 
 test: $(STAMP) $(SPARK_STAMP) $(TEST_STAMP) $(CONTRACTS_STAMP) $(CONSUMER_STAMP) system-check check
-	$(PYTEST)
+	$(PYTEST) -m "not warehouses"
 
 test-fast: $(TEST_STAMP) system-check
-	DUCKMESH_SKIP_SPARK=1 $(PYTEST) -m "not spark and not faults and not e2e"
+	DUCKMESH_SKIP_SPARK=1 $(PYTEST) -m "not spark and not faults and not e2e and not warehouses"
+
+# the emulator suites (tests/test_warehouses.py): each starts its emulator, builds the
+# session's mesh on it and compares every product with the DuckDB build
+test-warehouses: $(TEST_STAMP) warehouses
+	$(PYTEST) -m warehouses
 
 lint: $(STAMP)
 	$(BIN)/duckmesh lint

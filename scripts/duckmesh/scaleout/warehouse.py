@@ -30,6 +30,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -40,7 +42,6 @@ import jinja2
 from duckmesh.build import pipeline as build
 from duckmesh.core import types, yamlio
 from duckmesh.core.context import BuildContext
-from duckmesh.core.output import format_table
 from duckmesh.core.products import ProductVersion, public_products
 from duckmesh.core.project import Mesh, MeshError, relative
 from duckmesh.core.sql import quote_ident, sql_path
@@ -81,6 +82,16 @@ class Warehouse:
             return env.get("SNOWFLAKE_ACCOUNT", "fakesnow") == "fakesnow"
         endpoint = env.get("BIGQUERY_API_ENDPOINT", "http://127.0.0.1:9050")
         return urlparse(endpoint).hostname in ("127.0.0.1", "localhost")
+
+    def emulator_command(self, port: int) -> list[str]:
+        words = self.emulator.replace("8765", str(port)).replace("9050", str(port)).split()
+        return [str(PLATFORM_ROOT / words[0]), *words[1:]]
+
+    def emulator_env(self, port: int) -> dict[str, str]:
+        """The profile's variables that point it at an emulator on ``port``."""
+        if self.target == "snowflake":
+            return {"SNOWFLAKE_PORT": str(port)}
+        return {"BIGQUERY_API_ENDPOINT": f"http://127.0.0.1:{port}"}
 
     def endpoint(self, env: dict[str, str]) -> tuple[str, int]:
         if self.target == "snowflake":
@@ -160,6 +171,35 @@ def require_reachable(wh: Warehouse, env: dict[str, str]) -> None:
     except OSError as error:
         raise MeshError(f"{wh.target} target: nothing answers at {host}:{port} ({error.strerror or error}). "
                         f"Fix: {connection_fix(wh, env)}") from error
+
+
+@contextmanager
+def running_emulator(wh: Warehouse, port: int, seconds: float = 60) -> Iterator[dict[str, str]]:
+    """The warehouse's local emulator on ``port`` for the length of the block (tests and
+    benchmarks); yields the variables that point the profile at it."""
+    process = subprocess.Popen(wh.emulator_command(port), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise MeshError(f"{wh.target}: the emulator did not start on port {port}: "
+                                    f"{' '.join(wh.emulator_command(port))}") from None
+                time.sleep(0.3)
+        yield wh.emulator_env(port)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 # --- sources -------------------------------------------------------------------------
@@ -351,6 +391,13 @@ def dbt_failure(output: str) -> str:
 # --- compare -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class Export:
+    relation: str  # schema.relation
+    file: Path  # JSON lines of normalised rows
+    columns: list[tuple[str, str]]  # (name, contract data_type)
+
+
+@dataclass(frozen=True)
 class Comparison:
     product: str  # schema.relation, e.g. sales.orders_v2
     duckdb_rows: int
@@ -384,18 +431,20 @@ def compare(mesh: Mesh, target: str, samples: int = 3) -> list[Comparison]:
     products = public_products(manifest)
     folder = warehouse_dir(mesh, wh) / "export"
     folder.mkdir(parents=True, exist_ok=True)
-    exports = [{"relation": product.relation, "file": str(folder / f"{product.relation}.jsonl"),
-                "columns": [[name, column.get("data_type") or ""] for name, column
-                            in manifest["nodes"][product.unique_id]["columns"].items()]}
-               for product in products]
-    run_client(mesh, wh, "export", {"products": exports}, {"DUCKMESH_TARGET": wh.target})
+    exports: list[Export] = [Export(
+        product.relation, folder / f"{product.relation}.jsonl",
+        [(name, column.get("data_type") or "") for name, column
+         in manifest["nodes"][product.unique_id]["columns"].items()]) for product in products]
+    run_client(mesh, wh, "export", {"products": [
+        {"relation": e.relation, "file": str(e.file), "columns": e.columns} for e in exports]},
+        {"DUCKMESH_TARGET": wh.target})
     results = []
     with duckdb.connect(str(mesh.db_path), read_only=True) as con:
         for product, export in zip(products, exports):
             theirs = collections.Counter(tuple(json.loads(line))
-                                         for line in Path(export["file"]).read_text().splitlines())
+                                         for line in export.file.read_text().splitlines())
             ours = collections.Counter(_duckdb_rows(con, product,
-                                                    [name for name, _ in export["columns"]]))
+                                                    [name for name, _ in export.columns]))
             results.append(Comparison(
                 product=product.relation, duckdb_rows=sum(ours.values()),
                 warehouse_rows=sum(theirs.values()),
@@ -411,11 +460,6 @@ def _duckdb_rows(con: duckdb.DuckDBPyConnection, product: ProductVersion,
         rows = con.execute(f'select {select} from "{product.schema}"."{product.relation_name}"'
                            ).fetchall()
     except duckdb.CatalogException as error:
-        raise MeshError(f"{product.relation} is not in {mesh_file(con)}: build the DuckDB mesh "
+        raise MeshError(f"{product.relation} is not in the DuckDB build: build the DuckDB mesh "
                         "from the same data first (duckmesh build --scale <same>)") from error
     return [tuple(normalised(value) for value in row) for row in rows]
-
-
-def mesh_file(con: duckdb.DuckDBPyConnection) -> str:
-    return str(con.execute("select path from duckdb_databases() where not internal "
-                           "and database_name = current_database()").fetchone()[0])

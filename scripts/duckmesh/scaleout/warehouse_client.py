@@ -30,6 +30,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import jinja2
+import yaml
+
 # doubles are compared rounded: engines may differ in the last bits
 DOUBLE_DIGITS = 6
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
@@ -67,8 +70,6 @@ class ConnectError(WarehouseError):
 def profile(root: Path, target: str) -> dict[str, Any]:
     """The target's outputs entry of profiles/profiles.yml, rendered as dbt renders it
     (env_var with its default; a value that renders to None, empty or 'None' is unset)."""
-    import jinja2
-    import yaml
 
     def env_var(name: str, default: str | None = None) -> str:
         if name in os.environ:

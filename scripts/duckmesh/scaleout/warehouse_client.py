@@ -72,12 +72,11 @@ def profile(root: Path, target: str) -> dict[str, Any]:
     (env_var with its default; a value that renders to None, empty or 'None' is unset)."""
 
     def env_var(name: str, default: str | None = None) -> str:
-        if name in os.environ:
-            return os.environ[name]
-        if default is None:
+        value = os.environ.get(name, default)
+        if value is None:
             raise WarehouseError(f"profiles/profiles.yml target {target}: environment "
                                  f"variable {name} is not set")
-        return default
+        return value
 
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
     document = yaml.safe_load((root / "profiles" / "profiles.yml").read_text())
@@ -218,8 +217,7 @@ def _instant(data_type: str) -> bool:
     """A contract type of an instant: exported as epoch microseconds by the warehouse
     (``normalised`` gives the same for DuckDB's), and so never through the client's
     own conversion (fakesnow's result format turns a null instant into 1970-01-01)."""
-    return data_type.lower().replace(" ", "") in ("timestampwithtimezone", "timestamptz",
-                                                  "timestamp_tz")
+    return data_type.lower().replace(" ", "") in ("timestampwithtimezone", "timestamp_tz")
 
 
 def _refused(error: BaseException) -> bool:

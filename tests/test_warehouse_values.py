@@ -5,12 +5,20 @@ type table), and the error that names a type no warehouse rendering exists for."
 from __future__ import annotations
 
 import datetime
+from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from duckmesh.core.project import MeshError
-from duckmesh.scaleout.warehouse import dbt_failure, engine_type
+from duckmesh.scaleout.warehouse import (
+    WAREHOUSES,
+    connection_fix,
+    dbt_failure,
+    engine_type,
+    require_venv,
+)
 from duckmesh.scaleout.warehouse_client import normalised
 
 UTC = datetime.UTC
@@ -75,3 +83,30 @@ def test_dbts_first_error_is_named_without_timestamps() -> None:
               "Database Error\n  Not supported: function X\n05:26:12  Done.\n")
     assert dbt_failure(output) == "Encountered an error: Database Error Not supported: function X"
     assert dbt_failure("05:00:00  Done. PASS=3\n") == "see its output"
+
+
+def test_the_emulator_is_told_from_a_real_warehouse_by_the_profiles_variables() -> None:
+    snowflake, bigquery = WAREHOUSES["snowflake"], WAREHOUSES["bigquery"]
+    assert snowflake.emulated({}) and bigquery.emulated({})  # the profile's defaults
+    assert not snowflake.emulated({"SNOWFLAKE_ACCOUNT": "acme-eu1"})
+    assert not bigquery.emulated({"BIGQUERY_API_ENDPOINT": "https://bigquery.googleapis.com"})
+    assert bigquery.emulated({"BIGQUERY_API_ENDPOINT": "http://localhost:9999"})
+
+
+def test_refused_credentials_name_the_variables_to_check() -> None:
+    assert connection_fix(WAREHOUSES["snowflake"], {"SNOWFLAKE_ACCOUNT": "acme-eu1"}) == (
+        "check SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER, SNOWFLAKE_PASSWORD, SNOWFLAKE_ROLE, "
+        "SNOWFLAKE_WAREHOUSE and SNOWFLAKE_DATABASE (docs/warehouses.md)")
+    assert connection_fix(WAREHOUSES["bigquery"], {"BIGQUERY_API_ENDPOINT": "http://127.0.0.1:9123"}) \
+        == ("start the emulator (.venv-bigquery/bin/crucible serve --dialect bigquery --host "
+            "127.0.0.1 --port 9123) or point BIGQUERY_API_ENDPOINT at it (now 127.0.0.1:9123)")
+
+
+def test_a_missing_venv_names_make_warehouses(tmp_path: Path) -> None:
+    from duckmesh.core.project import Mesh, Settings
+
+    warehouse = replace(WAREHOUSES["snowflake"], venv=".venv-nowhere")
+    with pytest.raises(MeshError) as raised:
+        require_venv(Mesh(tmp_path, Settings()), warehouse)
+    assert str(raised.value) == ("the snowflake target needs .venv-nowhere/ (dbt-snowflake, "
+                                 "snowflake-connector-python, fakesnow): run `make warehouses`")

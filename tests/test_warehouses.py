@@ -26,6 +26,7 @@ import pytest
 
 from conftest import REPO, TEST_SCALE, BuiltMesh, clone_built, duckmesh
 from duckmesh.scaleout.warehouse import WAREHOUSES, Warehouse, free_port, running_emulator
+from duckmesh.sources.generate import batch_counts, generate_batch
 
 pytestmark = [pytest.mark.warehouses, pytest.mark.e2e]
 
@@ -151,13 +152,17 @@ def test_dbt_alone_on_an_unloaded_warehouse_names_the_load_step(
             f"`duckmesh warehouse build --target {target}`") in result.stdout
 
 
-# Last: it changes a product in the module's warehouse.
+# It changes a product in the module's warehouse (the next test rebuilds it).
 def test_compare_names_a_product_that_differs(warehouse_mesh: WarehouseMesh) -> None:
     target = warehouse_mesh.warehouse.target
     table = "duckmesh.marketing.campaign_performance_v1" if target == "snowflake" \
         else "`local-project`.marketing.campaign_performance_v1"
-    warehouse_mesh.client(f"client.run(\"update {table} set spend_amount = spend_amount * 2 "
-                          "where campaign_id = '1'\")")
+    doubled = "case when campaign_id = '1' then spend_amount * 2 else spend_amount end"
+    change = (f"update {table} set spend_amount = {doubled}" if target == "snowflake" else
+              # crucible has no UPDATE: the table again, one campaign's spend doubled
+              f"create or replace table {table} as select * except (spend_amount), "
+              f"{doubled} as spend_amount from {table}")
+    warehouse_mesh.client(f"client.run({change!r})")
     result = warehouse_mesh.run("warehouse", "compare", "--target", target, check=False)
     assert result.returncode == 1
     assert "1 of 10 products differ: marketing.campaign_performance_v1" in result.stdout
@@ -178,3 +183,30 @@ def test_no_emulator_running_is_one_line_with_the_fix(mesh_copy: Path) -> None:
         f"--host 127.0.0.1 -p {port}) or point SNOWFLAKE_HOST and SNOWFLAKE_PORT at it "
         f"(now 127.0.0.1:{port})"]
     assert not (mesh_copy / "data").exists()  # stopped before anything ran
+
+
+# Last: it drops a new source batch into the module's mesh.
+def test_a_new_batch_lands_the_same_on_both_engines(warehouse_mesh: WarehouseMesh) -> None:
+    """New, late and re-sent orders: DuckDB and the warehouse merge them (BigQuery's
+    order lines by a merge without a key, its append), and the products stay equal."""
+    target = warehouse_mesh.warehouse.target
+    if target == "snowflake":
+        pytest.skip("fakesnow runs no second incremental run (its temporary views): "
+                    "`warehouse build` rebuilds in full there; a real account merges")
+    data_dir = warehouse_mesh.root / "data" / f"scale_{TEST_SCALE:g}"
+    before = {c["product"]: c["warehouse_rows"] for c in json.loads(
+        warehouse_mesh.run("warehouse", "compare", "--target", target, "--json").stdout)}
+    generate_batch(data_dir, 2, log=lambda *_: None)
+    warehouse_mesh.run("build", "--scale", str(TEST_SCALE))
+    warehouse_mesh.run("warehouse", "build", "--target", target, "--scale", str(TEST_SCALE))
+    run_sql = warehouse_mesh.root / "target" / "warehouses" / target / "dbt" / "run" / "sales" \
+        / "models" / "products"
+    appended = (run_sql / "order_items_v1.sql").read_text().lower()
+    assert "merge into" in appended and "create or replace table" not in appended
+    after = json.loads(warehouse_mesh.run("warehouse", "compare", "--target", target, "--json").stdout)
+    assert all(c["equal"] for c in after), [c["product"] for c in after if not c["equal"]]
+    extra = batch_counts(TEST_SCALE, 2)
+    rows = {c["product"]: c["warehouse_rows"] for c in after}
+    assert rows["sales.orders_v2"] == (before["sales.orders_v2"] + extra["new_orders"]
+                                       + extra["late_orders"])
+    assert rows["sales.order_items_v1"] > before["sales.order_items_v1"]

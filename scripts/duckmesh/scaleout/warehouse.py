@@ -136,8 +136,9 @@ def run_client(mesh: Mesh, wh: Warehouse, command: str, plan: dict, env: dict[st
     folder = warehouse_dir(mesh, wh)
     folder.mkdir(parents=True, exist_ok=True)
     plan_file = folder / f"{command}.json"
+    full_env = {**os.environ, **env}
     plan_file.write_text(json.dumps({"root": str(mesh.root), "target": wh.target,
-                                     "emulated": wh.emulated(env), **plan}, indent=1))
+                                     "emulated": wh.emulated(full_env), **plan}, indent=1))
     scripts = str(PLATFORM_ROOT / "scripts")
     result = subprocess.run(
         [str(wh.python(mesh)), "-m", CLIENT, command, str(plan_file)],
@@ -146,7 +147,7 @@ def run_client(mesh: Mesh, wh: Warehouse, command: str, plan: dict, env: dict[st
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         message = lines[-1] if lines else f"{wh.target} target: {command} failed"
         if result.returncode == 3:
-            message += f". Fix: {connection_fix(wh, {**os.environ, **env})}"
+            message += f". Fix: {connection_fix(wh, full_env)}"
         raise MeshError(message)
 
 

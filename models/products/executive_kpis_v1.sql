@@ -79,7 +79,10 @@ kpis as (
     select
         cast(monthly_orders.month_date as date) as month_date,
         monthly_orders.order_count,
-        cast(monthly_orders.net_revenue_amount as {{ duckmesh_platform.mesh_type('money') }}) as net_revenue_amount,
+        cast(
+            monthly_orders.net_revenue_amount
+            as {{ duckmesh_platform.mesh_type('money') }}
+        ) as net_revenue_amount,
         monthly_orders.active_customer_count,
         coalesce(monthly_signups.new_customer_count, 0) as new_customer_count,
         coalesce(monthly_tickets.ticket_count, 0) as ticket_count,
@@ -89,7 +92,8 @@ kpis as (
             ) }} as {{ duckmesh_platform.mesh_type('decimal(4,2)') }}
         ) as avg_csat_score,
         cast(
-            coalesce(monthly_attribution.attributed_revenue_amount, 0) as {{ duckmesh_platform.mesh_type('money') }}
+            coalesce(monthly_attribution.attributed_revenue_amount, 0)
+            as {{ duckmesh_platform.mesh_type('money') }}
         ) as attributed_revenue_amount
 
     from monthly_orders

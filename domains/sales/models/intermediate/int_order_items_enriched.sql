@@ -45,7 +45,8 @@ enriched as (
         order_lines.quantity,
         order_lines.unit_price_amount,
         cast(
-            order_lines.quantity * order_lines.unit_price_amount as {{ duckmesh_platform.mesh_type('money') }}
+            order_lines.quantity * order_lines.unit_price_amount
+            as {{ duckmesh_platform.mesh_type('money') }}
         ) as gross_amount,
         order_lines.discount_amount,
         cast(

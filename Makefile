@@ -13,6 +13,9 @@
 #   make legacy              the ADBC PostgreSQL driver (the `legacy` extra): legacy database
 #                            sources (docs/legacy-sources.md)
 #   make lineage             the OpenLineage client (the `lineage` extra): `duckmesh lineage emit`
+#   make warehouses          dbt-snowflake + fakesnow in .venv-snowflake, dbt-bigquery + the
+#                            crucible emulator in .venv-bigquery (docs/warehouses.md)
+#   make test-warehouses     the mesh on both emulators, checked equal to DuckDB (not in make test)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -28,6 +31,10 @@ CONSUMER_STAMP := $(CONSUMER_VENV)/.installed-stamp
 S3_STAMP := $(VENV)/.s3-stamp
 LEGACY_STAMP := $(VENV)/.legacy-stamp
 LINEAGE_STAMP := $(VENV)/.lineage-stamp
+SNOWFLAKE_VENV := .venv-snowflake
+SNOWFLAKE_STAMP := $(SNOWFLAKE_VENV)/.installed-stamp
+BIGQUERY_VENV := .venv-bigquery
+BIGQUERY_STAMP := $(BIGQUERY_VENV)/.installed-stamp
 # one test file per worker at a time (module fixtures are built once), in the order
 # conftest.py gives: Spark first, then the files that build meshes. Three workers on two
 # cores: a test waits on dbt, Java or a sleep often enough that two workers left about a
@@ -36,7 +43,7 @@ LINEAGE_STAMP := $(VENV)/.lineage-stamp
 TEST_WORKERS ?= 3
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: build build-spark test test-fast check lint install clean browser java contracts consumer s3 legacy lineage system-check
+.PHONY: build build-spark test test-fast test-warehouses check lint install clean browser java contracts consumer s3 legacy lineage warehouses system-check
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -109,6 +116,26 @@ $(CONSUMER_STAMP): constraints-consumer.txt
 
 consumer: $(CONSUMER_STAMP)
 
+# The warehouses (docs/warehouses.md): each adapter and its local emulator in a venv of its
+# own, pinned by constraints-<warehouse>.txt. fakesnow pins sqlglot 30.22 and needs
+# snowflake-connector-python 4.8; dbt-bigquery brings about 450 MB of Google libraries and
+# crucible pins duckdb 1.5.6: none of it goes into the platform's .venv.
+$(SNOWFLAKE_STAMP): constraints-snowflake.txt
+	@test -x $(SNOWFLAKE_VENV)/bin/python || $(PYTHON) -m venv $(SNOWFLAKE_VENV)
+	@echo "installing dbt-snowflake and fakesnow into $(SNOWFLAKE_VENV)/ (quiet until done, about 100 s)"
+	$(SNOWFLAKE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -c constraints-snowflake.txt dbt-core dbt-snowflake snowflake-connector-python 'fakesnow[server]'
+	@touch $(SNOWFLAKE_STAMP)
+
+$(BIGQUERY_STAMP): constraints-bigquery.txt
+	@test -x $(BIGQUERY_VENV)/bin/python || $(PYTHON) -m venv $(BIGQUERY_VENV)
+	@echo "installing dbt-bigquery and the crucible emulator into $(BIGQUERY_VENV)/ (quiet until done, about 95 s)"
+	$(BIGQUERY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -c constraints-bigquery.txt dbt-core dbt-bigquery 'crucible-emulator[server]'
+	@touch $(BIGQUERY_STAMP)
+
+warehouses: $(SNOWFLAKE_STAMP) $(BIGQUERY_STAMP)
+
 # Java for Spark: the machine's, else Debian's headless JRE 17 (needs root or sudo); asked
 # for by name (make java), never by make test
 java:
@@ -145,10 +172,15 @@ system-check:
 	  "(install: apt-get install -y postgresql)"
 
 test: $(STAMP) $(SPARK_STAMP) $(TEST_STAMP) $(CONTRACTS_STAMP) $(CONSUMER_STAMP) system-check check
-	$(PYTEST)
+	$(PYTEST) -m "not warehouses"
 
 test-fast: $(TEST_STAMP) system-check
-	DUCKMESH_SKIP_SPARK=1 $(PYTEST) -m "not spark and not faults and not e2e"
+	DUCKMESH_SKIP_SPARK=1 $(PYTEST) -m "not spark and not faults and not e2e and not warehouses"
+
+# the emulator suites (tests/test_warehouses.py): each starts its emulator, builds the
+# session's mesh on it and compares every product with the DuckDB build
+test-warehouses: $(TEST_STAMP) warehouses
+	$(PYTEST) -m warehouses
 
 lint: $(STAMP)
 	$(BIN)/duckmesh lint

@@ -36,7 +36,8 @@ TEST_SALT = "1e32ea697af343cf77cef92b9f7848a257b8d71a068c5efaeb5e0d418fe6b769"
 os.environ.setdefault("DUCKMESH_PII_SALT", TEST_SALT)
 TEST_SCALE = 0.01  # 1,000 customers, 10,000 orders: a few seconds to build
 # the platform's code, the tests, tools' and builds' folders: not part of a mesh
-SKIP = {".venv", ".venv-contracts", ".venv-consumer", ".git", ".ci", ".duckmesh", "data",
+SKIP = {".venv", ".venv-contracts", ".venv-consumer", ".venv-snowflake", ".venv-bigquery",
+        ".git", ".ci", ".duckmesh", "data",
         "target", "dbt_packages", "logs", "published",
         ".pytest_cache", "__pycache__", "test-artifacts", "scripts", "tests", ".ruff_cache",
         ".mypy_cache"}

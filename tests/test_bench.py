@@ -151,7 +151,7 @@ def test_a_benchmarks_help_keeps_its_lines(capsys: pytest.CaptureFixture[str]) -
         main(["probe", "--help"])
     out = capsys.readouterr().out
     # the module's paragraphs and its table of columns, as written, not one long paragraph
-    assert ("The bad-input probe (issue 18): every kind of broken source file, one build "
+    assert ("The bad-input probe: every kind of broken source file, one build "
             "each.\n\nA mesh is built once") in out
     assert "\n    probe      format and damage\n" in out
     assert max(len(line) for line in out.splitlines()) <= 100

@@ -8,3 +8,14 @@
 {% macro spark__get_empty_schema_sql(columns) -%}
     {{ return(default__get_empty_schema_sql(duckmesh_platform.mesh_engine_columns(columns))) }}
 {%- endmacro %}
+
+
+{% macro snowflake__get_empty_schema_sql(columns) -%}
+    {{ return(default__get_empty_schema_sql(duckmesh_platform.mesh_engine_columns(columns))) }}
+{%- endmacro %}
+
+
+{#- dbt-bigquery's own version (nested columns) over the rendered types. -#}
+{% macro bigquery__get_empty_schema_sql(columns) -%}
+    {{ return(dbt.bigquery__get_empty_schema_sql(duckmesh_platform.mesh_engine_columns(columns))) }}
+{%- endmacro %}

@@ -22,3 +22,10 @@
     {%- endif -%}
     {{ return(wanted) }}
 {%- endmacro %}
+
+
+{#- dbt-bigquery has no 'append': a merge without a unique key inserts every new row,
+    which is what append does. -#}
+{% macro bigquery__incremental_strategy(wanted) -%}
+    {{ return('merge' if wanted == 'append' else wanted) }}
+{%- endmacro %}

@@ -27,6 +27,32 @@
 {%- endmacro %}
 
 
+{#- The warehouses: their column of mesh_type_table; decimal(p,s) is number(p,s) on
+    Snowflake and numeric(p,s) on BigQuery. -#}
+{% macro snowflake__mesh_type(logical_type) -%}
+    {{ return(duckmesh_platform.mesh_warehouse_type(logical_type, 'snowflake', 'number')) }}
+{%- endmacro %}
+
+
+{#- vars.duckmesh_bigquery_numeric_parameters: false renders numeric(p,s) as plain
+    numeric, for the crucible emulator, which has no parameterised NUMERIC in a
+    query's result (`duckmesh warehouse build` sets it there only). -#}
+{% macro bigquery__mesh_type(logical_type) -%}
+    {%- set rendered = duckmesh_platform.mesh_warehouse_type(logical_type, 'bigquery', 'numeric') -%}
+    {%- if not var('duckmesh_bigquery_numeric_parameters', true) -%}
+        {{ return(modules.re.sub('^numeric\\(\\d+,\\d+\\)$', 'numeric', rendered)) }}
+    {%- endif -%}
+    {{ return(rendered) }}
+{%- endmacro %}
+
+
+{% macro mesh_warehouse_type(logical_type, engine, decimal_name) -%}
+    {%- set entry = duckmesh_platform.mesh_type_table().get(logical_type) -%}
+    {%- if entry -%}{{ return(entry[engine]) }}{%- endif -%}
+    {{ return(modules.re.sub('^decimal\\(', decimal_name ~ '(', logical_type)) }}
+{%- endmacro %}
+
+
 {#- Other engines: dbt's cross-database type macros (Snowflake, BigQuery, Trino, ...).
     timestamp_tz has no cross-database macro: an engine that needs another name
     than dbt.type_timestamp() for an instant gets its own <adapter>__mesh_type. -#}

@@ -13,3 +13,14 @@
 {% macro spark__parse_date(column_expression, format) -%}
     to_date({{ column_expression }}, '{{ duckmesh_platform.java_datetime_pattern(format) }}')
 {%- endmacro %}
+
+
+{% macro snowflake__parse_date(column_expression, format) -%}
+    to_date({{ column_expression }}, '{{ duckmesh_platform.snowflake_datetime_format(format) }}')
+{%- endmacro %}
+
+
+{#- BigQuery's format elements are strftime's. -#}
+{% macro bigquery__parse_date(column_expression, format) -%}
+    parse_date('{{ format }}', {{ column_expression }})
+{%- endmacro %}

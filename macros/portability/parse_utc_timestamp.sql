@@ -14,3 +14,15 @@
 {% macro spark__parse_utc_timestamp(column_expression, format) -%}
     to_timestamp({{ column_expression }}, '{{ duckmesh_platform.java_datetime_pattern(format) }}')
 {%- endmacro %}
+
+
+{#- Snowflake: the text read with an explicit +00:00 offset, whatever the session's
+    TIMEZONE parameter. -#}
+{% macro snowflake__parse_utc_timestamp(column_expression, format) -%}
+    to_timestamp_tz({{ column_expression }} || ' +00:00', '{{ duckmesh_platform.snowflake_datetime_format(format) }} TZH:TZM')
+{%- endmacro %}
+
+
+{% macro bigquery__parse_utc_timestamp(column_expression, format) -%}
+    parse_timestamp('{{ format }}', {{ column_expression }}, 'UTC')
+{%- endmacro %}

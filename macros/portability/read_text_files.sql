@@ -54,3 +54,42 @@
     {%- endfor -%}
     {{ return(found) }}
 {%- endmacro %}
+
+
+{#- Snowflake and BigQuery read the copies `duckmesh warehouse build` loaded into
+    warehouse_meta_relation('text_files'): one row per line (absolute path, line
+    number from 1, the line's text), which any warehouse's CSV loader takes as it is.
+    First the paths, matched here as the globs match files, then the lines of those
+    only, joined again. -#}
+{% macro snowflake__read_text_files(paths) -%}
+    {{ return(duckmesh_platform.warehouse_read_text_files(paths)) }}
+{%- endmacro %}
+
+{% macro bigquery__read_text_files(paths) -%}
+    {{ return(duckmesh_platform.warehouse_read_text_files(paths)) }}
+{%- endmacro %}
+
+{% macro warehouse_read_text_files(paths) -%}
+    {%- set table = duckmesh_platform.warehouse_meta_relation('text_files') -%}
+    {%- set wanted = [] -%}
+    {%- for path in paths -%}
+        {%- set tail = path[2:] if path.startswith('./') else path -%}
+        {%- do wanted.append('(^|/)' ~ (modules.re.escape(tail) | replace('\\*', '[^/]*')) ~ '$') -%}
+    {%- endfor -%}
+    {%- set wanted = modules.re.compile(wanted | join('|')) -%}
+    {%- set matched = [] -%}
+    {%- for path in run_query('select distinct path from ' ~ table).columns[0].values() if wanted.search(path) -%}
+        {%- do matched.append("'" ~ (path | replace('\\', '\\\\') | replace("'", "\\'")) ~ "'") -%}
+    {%- endfor -%}
+    {%- set lines = {} -%}
+    {%- if matched -%}
+        {%- for row in run_query('select path, line from ' ~ table ~ ' where path in (' ~ (matched | join(', ')) ~ ') order by path, line_number') -%}
+            {%- do lines.setdefault(row[0], []).append(row[1] or '') -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- set found = {} -%}
+    {%- for path, text in lines.items() -%}
+        {%- do found.update({path: text | join('\n')}) -%}
+    {%- endfor -%}
+    {{ return(found) }}
+{%- endmacro %}

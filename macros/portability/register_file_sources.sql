@@ -45,3 +45,34 @@
         {%- endif -%}
     {%- endfor -%}
 {%- endmacro %}
+
+
+{#- Snowflake and BigQuery: `duckmesh warehouse build` loads every file source into
+    its table (a stage and COPY INTO, a load job) before dbt runs; here the build stops
+    with the fix when one is missing (plain `dbt build` on a fresh warehouse). -#}
+{% macro snowflake__register_file_sources() -%}
+    {%- do duckmesh_platform.warehouse_sources_loaded() -%}
+{%- endmacro %}
+
+{% macro bigquery__register_file_sources() -%}
+    {%- do duckmesh_platform.warehouse_sources_loaded() -%}
+{%- endmacro %}
+
+{% macro warehouse_sources_loaded() -%}
+    {%- set missing = [] -%}
+    {%- for name in ['pii_salt', 'text_files'] -%}
+        {%- set meta = duckmesh_platform.warehouse_meta_relation(name) -%}
+        {%- if adapter.get_relation(database=meta.database, schema=meta.schema, identifier=meta.identifier) is none -%}
+            {%- do missing.append(meta.schema ~ '.' ~ name) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- for source in graph.sources.values() | sort(attribute='unique_id') -%}
+        {%- set spec = (source.config.meta or {}).get('validation') or (source.meta or {}).get('validation') -%}
+        {%- if spec and spec.get('path') and adapter.get_relation(database=source.database, schema=source.schema, identifier=source.identifier) is none -%}
+            {%- do missing.append(source.schema ~ '.' ~ source.identifier) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if missing -%}
+        {{ exceptions.raise_compiler_error("DuckMesh: the " ~ target.name ~ " target (" ~ target.type ~ ", database " ~ target.database ~ ") has no " ~ (missing | join(', ')) ~ ": load the sources first with `duckmesh warehouse build --target " ~ target.name ~ "` (it loads them, the PII salt and the files governance reads, then runs dbt)") }}
+    {%- endif -%}
+{%- endmacro %}

@@ -14,3 +14,13 @@
 {% macro spark__utc_date(column_expression) -%}
     to_date({{ column_expression }})
 {%- endmacro %}
+
+
+{% macro snowflake__utc_date(column_expression) -%}
+    to_date(convert_timezone('UTC', {{ column_expression }}))
+{%- endmacro %}
+
+
+{% macro bigquery__utc_date(column_expression) -%}
+    date({{ column_expression }}, 'UTC')
+{%- endmacro %}

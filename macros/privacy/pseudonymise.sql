@@ -42,3 +42,25 @@
 {% macro spark__pii_salt() -%}
     (select trim(value) from text.`{{ duckmesh_platform.pii_salt_file() | replace('`', '``') }}` limit 1)
 {%- endmacro %}
+
+
+{#- Snowflake's sha2(.., 256) and BigQuery's to_hex(sha256(..)) give the same
+    lowercase hex digest as DuckDB's sha256(). -#}
+{% macro snowflake__pseudonymise(column_expression) -%}
+    sha2({{ duckmesh_platform.pseudonymise_input(column_expression) }}, 256)
+{%- endmacro %}
+
+{% macro bigquery__pseudonymise(column_expression) -%}
+    to_hex(sha256({{ duckmesh_platform.pseudonymise_input(column_expression) }}))
+{%- endmacro %}
+
+{#- A warehouse cannot read the client's files: `duckmesh warehouse build` loads the
+    salt into a one-row table of the mesh's metadata schema (warehouse_meta_relation),
+    which only the build's role should read. -#}
+{% macro snowflake__pii_salt() -%}
+    (select salt from {{ duckmesh_platform.warehouse_meta_relation('pii_salt') }})
+{%- endmacro %}
+
+{% macro bigquery__pii_salt() -%}
+    (select salt from {{ duckmesh_platform.warehouse_meta_relation('pii_salt') }})
+{%- endmacro %}

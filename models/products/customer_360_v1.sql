@@ -60,7 +60,8 @@ customer_360 as (
         customers.is_marketing_opt_in,
         coalesce(order_summary.order_count, 0) as order_count,
         cast(
-            coalesce(order_summary.lifetime_net_amount, 0) as decimal(18, 2)
+            coalesce(order_summary.lifetime_net_amount, 0)
+            as {{ duckmesh_platform.mesh_type('money') }}
         ) as lifetime_net_amount,
         order_summary.first_ordered_at,
         order_summary.last_ordered_at,

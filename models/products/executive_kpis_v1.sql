@@ -79,17 +79,21 @@ kpis as (
     select
         cast(monthly_orders.month_date as date) as month_date,
         monthly_orders.order_count,
-        cast(monthly_orders.net_revenue_amount as decimal(18, 2)) as net_revenue_amount,
+        cast(
+            monthly_orders.net_revenue_amount
+            as {{ duckmesh_platform.mesh_type('money') }}
+        ) as net_revenue_amount,
         monthly_orders.active_customer_count,
         coalesce(monthly_signups.new_customer_count, 0) as new_customer_count,
         coalesce(monthly_tickets.ticket_count, 0) as ticket_count,
         cast(
             {{ duckmesh_platform.divide_rounded(
                 'monthly_tickets.csat_score_total', 'monthly_tickets.surveyed_ticket_count', 2
-            ) }} as decimal(4, 2)
+            ) }} as {{ duckmesh_platform.mesh_type('decimal(4,2)') }}
         ) as avg_csat_score,
         cast(
-            coalesce(monthly_attribution.attributed_revenue_amount, 0) as decimal(18, 2)
+            coalesce(monthly_attribution.attributed_revenue_amount, 0)
+            as {{ duckmesh_platform.mesh_type('money') }}
         ) as attributed_revenue_amount
 
     from monthly_orders

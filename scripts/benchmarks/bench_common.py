@@ -27,7 +27,7 @@ from duckmesh.core.project import Mesh, find_mesh
 from duckmesh.sources import generate
 
 # What a work copy leaves out (same list as tests/conftest.py).
-SKIP = {".venv", ".venv-contracts", ".duckmesh", ".git", "data",
+SKIP = {".venv", ".venv-contracts", ".venv-snowflake", ".venv-bigquery", ".duckmesh", ".git", "data",
         "target", "dbt_packages", "logs", "published",
         ".pytest_cache", "__pycache__", "test-artifacts", "node_modules"}
 DBT = str(Path(sys.executable).parent / "dbt")

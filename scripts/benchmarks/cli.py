@@ -11,6 +11,7 @@ Subcommands:
   noop        a second build with no changes (state:modified selection)
   consumer    typical consumer queries on the published vs. the build database
   scale-out   the same dbt build on DuckDB and on local Spark, and the products compared
+  warehouses  the mesh built on DuckDB, fakesnow and crucible (Snowflake, BigQuery emulators)
   domain      one domain built alone (upstream from the publish) against the whole mesh
   growth      floor / dbt build / whole duckmesh build of a new data set, scales 1, 10
   peer        the same models as a plain dbt project (no hooks) against DuckMesh's build
@@ -63,6 +64,11 @@ def _scale_out() -> ModuleType:
     return bench_scaleout
 
 
+def _warehouses() -> ModuleType:
+    from benchmarks import bench_warehouses
+    return bench_warehouses
+
+
 def _domain() -> ModuleType:
     from benchmarks import bench_domain
     return bench_domain
@@ -111,6 +117,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], ModuleType]]] = {
     "noop": ("no-op rebuild with state:modified selection", _noop),
     "consumer": ("consumer query latency, published vs. build database", _consumer),
     "scale-out": ("the same dbt build on DuckDB and on a local Spark", _scale_out),
+    "warehouses": ("the mesh on DuckDB and the Snowflake and BigQuery emulators", _warehouses),
     "domain": ("one domain built alone against the whole mesh; parse", _domain),
     "growth": ("floor, dbt build, duckmesh build of new data at scales 1/10, per M orders",
                _growth),

@@ -48,6 +48,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "release": ("release:release",
                 "version a domain by the SemVer class of its changes and tag the release"),
     "scale-out": ("scaleout:scale_out", "build the mesh on Apache Spark and compare it with DuckDB"),
+    "warehouse": ("warehouse:warehouse",
+                  "build the mesh on Snowflake or BigQuery and compare it with DuckDB"),
 }
 
 

@@ -22,6 +22,9 @@ from duckmesh.core.project import MeshError
 TABLE_MACRO = Path(__file__).resolve().parents[3] / "macros" / "portability" / "mesh_type_table.sql"
 
 
+_NOT_ENGINES = {"duckdb", "odcs", "odcs_physical", "aliases"}
+
+
 @dataclass(frozen=True)
 class HarmonisedType:
     logical: str  # text, integer, money, timestamp_tz, ...
@@ -29,6 +32,12 @@ class HarmonisedType:
     odcs: str  # the ODCS logicalType
     aliases: tuple[str, ...]
     odcs_physical: str | None = None  # ODCS physicalType, when not the DuckDB spelling
+    # the type's name on other engines that read it from the table (snowflake, bigquery)
+    engines: tuple[tuple[str, str], ...] = ()
+
+    def on(self, engine: str) -> str:
+        """Its name on ``engine`` (the DuckDB spelling for duckdb or an engine not listed)."""
+        return dict(self.engines).get(engine, self.duckdb)
 
 
 def read_table(path: Path = TABLE_MACRO) -> dict[str, HarmonisedType]:
@@ -53,7 +62,8 @@ def read_table(path: Path = TABLE_MACRO) -> dict[str, HarmonisedType]:
     return {str(logical): HarmonisedType(
         str(logical), str(entry["duckdb"]), str(entry["odcs"]),
         tuple(str(a) for a in entry.get("aliases") or ()),
-        str(entry["odcs_physical"]) if entry.get("odcs_physical") else None)
+        str(entry["odcs_physical"]) if entry.get("odcs_physical") else None,
+        tuple((str(key), str(value)) for key, value in entry.items() if key not in _NOT_ENGINES))
         for logical, entry in table.items()}
 
 

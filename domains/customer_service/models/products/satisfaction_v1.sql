@@ -31,13 +31,13 @@ published as (
         satisfied_ticket_count,
         cast(
             {{ duckmesh_platform.divide_rounded('csat_score_total', 'surveyed_ticket_count', 2) }}
-            as decimal(4, 2)
+            as {{ duckmesh_platform.mesh_type('decimal(4,2)') }}
         ) as avg_csat_score,
         cast(
             {{ duckmesh_platform.divide_rounded(
                 'satisfied_ticket_count', 'surveyed_ticket_count', 4
             ) }}
-            as decimal(6, 4)
+            as {{ duckmesh_platform.mesh_type('decimal(6,4)') }}
         ) as csat_rate,
         last_ticket_at
 

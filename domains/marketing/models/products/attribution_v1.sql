@@ -109,7 +109,8 @@ published as (
         case when is_attributed then touch_id end as touch_id,
         case when is_attributed then touched_at end as touched_at,
         cast(
-            case when is_attributed then net_amount else 0 end as decimal(18, 2)
+            case when is_attributed then net_amount else 0 end
+            as {{ duckmesh_platform.mesh_type('money') }}
         ) as attributed_revenue_amount
 
     from attributed

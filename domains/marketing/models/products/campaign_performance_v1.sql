@@ -59,7 +59,10 @@ published as (
         campaigns.campaign_objective,
         spend_per_campaign.first_spend_date,
         spend_per_campaign.last_spend_date,
-        cast(coalesce(spend_per_campaign.spend_amount, 0) as decimal(18, 2)) as spend_amount,
+        cast(
+            coalesce(spend_per_campaign.spend_amount, 0)
+            as {{ duckmesh_platform.mesh_type('money') }}
+        ) as spend_amount,
         coalesce(reach.touch_count, 0) as touch_count,
         coalesce(reach.reached_customer_count, 0) as reached_customer_count,
         coalesce(reach.reached_opted_in_customer_count, 0)
@@ -67,7 +70,8 @@ published as (
         coalesce(revenue_per_campaign.attributed_order_count, 0)
             as attributed_order_count,
         cast(
-            coalesce(revenue_per_campaign.attributed_revenue_amount, 0) as decimal(18, 2)
+            coalesce(revenue_per_campaign.attributed_revenue_amount, 0)
+            as {{ duckmesh_platform.mesh_type('money') }}
         ) as attributed_revenue_amount,
         {{ duckmesh_platform.divide_rounded(
             'revenue_per_campaign.attributed_revenue_amount',

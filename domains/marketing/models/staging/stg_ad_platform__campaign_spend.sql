@@ -13,7 +13,7 @@ renamed as (
         campaign_id,
 
         -- numerics
-        cast(spend_eur as decimal(18, 2)) as spend_amount,
+        cast(spend_eur as {{ duckmesh_platform.mesh_type('money') }}) as spend_amount,
 
         -- dates
         cast(spend_date as date) as spend_date

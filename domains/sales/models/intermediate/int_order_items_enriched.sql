@@ -1,6 +1,9 @@
 {#- Order lines never change once dropped: each run appends the lines not loaded yet
     (new and late-arriving orders). `--full-refresh` rebuilds from every file. -#}
-{{ config(materialized='incremental', incremental_strategy='append') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy=duckmesh_platform.incremental_strategy('append'),
+) }}
 
 with
 
@@ -42,12 +45,13 @@ enriched as (
         order_lines.quantity,
         order_lines.unit_price_amount,
         cast(
-            order_lines.quantity * order_lines.unit_price_amount as decimal(18, 2)
+            order_lines.quantity * order_lines.unit_price_amount
+            as {{ duckmesh_platform.mesh_type('money') }}
         ) as gross_amount,
         order_lines.discount_amount,
         cast(
             order_lines.quantity * order_lines.unit_price_amount
-            - order_lines.discount_amount as decimal(18, 2)
+            - order_lines.discount_amount as {{ duckmesh_platform.mesh_type('money') }}
         ) as net_amount
 
     from order_lines

@@ -65,9 +65,18 @@ orders_with_totals as (
         orders.ordered_at,
         coalesce(item_totals.item_count, 0) as item_count,
         coalesce(item_totals.unit_count, 0) as unit_count,
-        cast(coalesce(item_totals.gross_amount, 0) as decimal(18, 2)) as gross_amount,
-        cast(coalesce(item_totals.discount_amount, 0) as decimal(18, 2)) as discount_amount,
-        cast(coalesce(item_totals.net_amount, 0) as decimal(18, 2)) as net_amount,
+        cast(
+            coalesce(item_totals.gross_amount, 0)
+            as {{ duckmesh_platform.mesh_type('money') }}
+        ) as gross_amount,
+        cast(
+            coalesce(item_totals.discount_amount, 0)
+            as {{ duckmesh_platform.mesh_type('money') }}
+        ) as discount_amount,
+        cast(
+            coalesce(item_totals.net_amount, 0)
+            as {{ duckmesh_platform.mesh_type('money') }}
+        ) as net_amount,
         orders.shipping_amount,
         orders.order_status = 'cancelled' as is_cancelled,
         orders.order_status = 'returned' as is_returned

@@ -2,7 +2,7 @@
     the lines not published yet; `--full-refresh` rebuilds the table. -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
+    incremental_strategy=duckmesh_platform.incremental_strategy('append'),
     on_schema_change='fail',
 ) }}
 

@@ -23,7 +23,10 @@ published as (
         {{ duckmesh_platform.utc_date('ordered_at') }} as order_date,
         item_count,
         is_cancelled,
-        cast(net_amount + shipping_amount as decimal(18, 2)) as order_amount
+        cast(
+            net_amount + shipping_amount
+            as {{ duckmesh_platform.mesh_type('money') }}
+        ) as order_amount
 
     from orders
 

@@ -17,8 +17,8 @@ renamed as (
         -- numerics
         line_number,
         quantity,
-        cast(unit_price as decimal(18, 2)) as unit_price_amount,
-        cast(discount as decimal(18, 2)) as discount_amount
+        cast(unit_price as {{ duckmesh_platform.mesh_type('money') }}) as unit_price_amount,
+        cast(discount as {{ duckmesh_platform.mesh_type('money') }}) as discount_amount
 
     from source
 

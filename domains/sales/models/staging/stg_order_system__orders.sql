@@ -18,7 +18,7 @@ renamed as (
         channel as sales_channel,
 
         -- numerics
-        cast(shipping_cost as decimal(18, 2)) as shipping_amount,
+        cast(shipping_cost as {{ duckmesh_platform.mesh_type('money') }}) as shipping_amount,
 
         -- timestamps
         ordered_at

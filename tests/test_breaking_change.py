@@ -51,9 +51,12 @@ def test_a_retyped_published_column_ships_as_v2_with_one_command(
 
     # 1. the change made in place, as the walkthrough describes it
     text = walkthrough()
-    assert "`as double` instead of `as decimal(6, 4)` on `csat_rate`" in text
-    edited_sql = published_sql.replace("as decimal(6, 4)\n        ) as csat_rate",
-                                       "as double\n        ) as csat_rate")
+    assert ("`as double` instead of `as {{ duckmesh_platform.mesh_type('decimal(6,4)') }}` "
+            "on `csat_rate`") in text
+    edited_sql = published_sql.replace(
+        "as {{ duckmesh_platform.mesh_type('decimal(6,4)') }}\n        ) as csat_rate",
+        "as double\n        ) as csat_rate")
+    assert edited_sql != published_sql
     assert edited_sql != published_sql
     sql_v1.write_text(edited_sql)
     at = published_yml.index("      - name: csat_rate\n")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import click
 
 from duckmesh.cli import params
@@ -37,28 +40,41 @@ def build(state: CliState, scale: float | None, seed: int, select: str | None,
 @params.as_json
 @pass_state
 def compare(state: CliState, as_json: bool) -> int:
-    from duckmesh.core.output import format_table
     from duckmesh.scaleout.spark import compare as compare_engines
     from duckmesh.scaleout.spark import data_set_mismatch
 
-    voice = console()
     results = compare_engines(state.mesh())
+    differing = report_comparison(results, "Spark", lambda r: r.spark_rows,
+                                  lambda r: r.only_in_spark, as_json)
+    if differing:
+        mismatch = data_set_mismatch(state.mesh())
+        if mismatch:
+            console().warn(f"note: {mismatch}", err=False)
+        return 1
+    return 0
+
+
+def report_comparison(results: Sequence[Any], engine: str, rows: Callable[[Any], int],
+                      only_there: Callable[[Any], list[tuple]], as_json: bool) -> list[str]:
+    """The answer of a `compare` against the DuckDB build (Spark, a warehouse): a table
+    of each product's rows and verdict and sample rows found on one side only, or JSON;
+    returns the products that differ."""
+    from duckmesh.core.output import format_table
+
+    voice = console()
     if as_json:
         voice.json([{**r.__dict__, "equal": r.equal} for r in results])
-    rows = [[r.product, f"{r.duckdb_rows:,}", f"{r.spark_rows:,}",
-             "equal" if r.equal else "DIFFERENT"] for r in results]
-    voice.out(format_table(["product", "duckdb rows", "spark rows", "contents"], rows))
+    table = [[r.product, f"{r.duckdb_rows:,}", f"{rows(r):,}",
+              "equal" if r.equal else "DIFFERENT"] for r in results]
+    voice.out(format_table(["product", "duckdb rows", f"{engine} rows", "contents"], table))
     for r in results:
-        for side, sample in (("DuckDB", r.only_in_duckdb), ("Spark", r.only_in_spark)):
+        for side, sample in (("DuckDB", r.only_in_duckdb), (engine, only_there(r))):
             for values in sample:
                 voice.out(f"  {r.product}: only in {side}: {values}")
     differing = [r.product for r in results if not r.equal]
     if differing:
         voice.warn(f"\n{len(differing)} of {len(results)} products differ: "
                    f"{', '.join(differing)}", err=False)
-        mismatch = data_set_mismatch(state.mesh())
-        if mismatch:
-            voice.warn(f"note: {mismatch}", err=False)
-        return 1
-    voice.out(f"\nall {len(results)} product versions are equal on Spark and DuckDB")
-    return 0
+    else:
+        voice.out(f"\nall {len(results)} product versions are equal on {engine} and DuckDB")
+    return differing

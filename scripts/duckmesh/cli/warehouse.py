@@ -7,7 +7,6 @@ import click
 
 from duckmesh.cli import params
 from duckmesh.cli.state import CliState, pass_state
-from duckmesh.core.output import console
 
 TARGET = click.option("--target", type=click.Choice(["snowflake", "bigquery"]), required=True,
                       help="the profile target (profiles/profiles.yml)")
@@ -44,26 +43,9 @@ def build(state: CliState, target: str, scale: float | None, seed: int, select: 
 @params.as_json
 @pass_state
 def compare(state: CliState, target: str, as_json: bool) -> int:
-    from duckmesh.core.output import format_table
+    from duckmesh.cli.scaleout import report_comparison
     from duckmesh.scaleout.warehouse import compare as compare_engines
 
-    voice = console()
     results = compare_engines(state.mesh(), target)
-    if as_json:
-        voice.json([{**r.__dict__, "equal": r.equal} for r in results])
-    else:
-        rows = [[r.product, f"{r.duckdb_rows:,}", f"{r.warehouse_rows:,}",
-                 "equal" if r.equal else "DIFFERENT"] for r in results]
-        voice.out(format_table(["product", "duckdb rows", f"{target} rows", "contents"], rows))
-        for r in results:
-            for side, sample in (("DuckDB", r.only_in_duckdb), (target, r.only_in_warehouse)):
-                for values in sample:
-                    voice.out(f"  {r.product}: only in {side}: {values}")
-    differing = [r.product for r in results if not r.equal]
-    if differing:
-        voice.out(f"\n{len(differing)} of {len(results)} products differ: "
-                  f"{', '.join(differing)}", err=as_json)
-        return 1
-    if not as_json:
-        voice.out(f"\nall {len(results)} product versions are equal on {target} and DuckDB")
-    return 0
+    return 1 if report_comparison(results, target, lambda r: r.warehouse_rows,
+                                  lambda r: r.only_in_warehouse, as_json) else 0

@@ -41,12 +41,7 @@
         create or replace temporary view mesh_read_text_files
         using text options (path '{{ glob | replace("'", "\\'") }}', wholetext 'true')
     {%- endcall -%}
-    {%- set wanted = [] -%}
-    {%- for path in paths -%}
-        {%- set tail = path[2:] if path.startswith('./') else path -%}
-        {%- do wanted.append('(^|/)' ~ (modules.re.escape(tail) | replace('\\*', '[^/]*')) ~ '$') -%}
-    {%- endfor -%}
-    {%- set wanted = modules.re.compile(wanted | join('|')) -%}
+    {%- set wanted = duckmesh_platform.text_file_pattern(paths) -%}
     {%- set found = {} -%}
     {%- for row in run_query("select input_file_name(), value from mesh_read_text_files") -%}
         {%- set path = modules.re.sub('^file:(//)?', '', row[0]) -%}
@@ -71,12 +66,7 @@
 
 {% macro warehouse_read_text_files(paths) -%}
     {%- set table = duckmesh_platform.warehouse_meta_relation('text_files') -%}
-    {%- set wanted = [] -%}
-    {%- for path in paths -%}
-        {%- set tail = path[2:] if path.startswith('./') else path -%}
-        {%- do wanted.append('(^|/)' ~ (modules.re.escape(tail) | replace('\\*', '[^/]*')) ~ '$') -%}
-    {%- endfor -%}
-    {%- set wanted = modules.re.compile(wanted | join('|')) -%}
+    {%- set wanted = duckmesh_platform.text_file_pattern(paths) -%}
     {%- set matched = [] -%}
     {%- for path in run_query('select distinct path from ' ~ table).columns[0].values() if wanted.search(path) -%}
         {%- do matched.append("'" ~ (path | replace('\\', '\\\\') | replace("'", "\\'")) ~ "'") -%}
@@ -92,4 +82,16 @@
         {%- do found.update({path: text | join('\n')}) -%}
     {%- endfor -%}
     {{ return(found) }}
+{%- endmacro %}
+
+
+{#- One regular expression matching a file path against any of ``paths`` (relative
+    globs, './' allowed, '*' within one folder), as the engines' globs match files. -#}
+{% macro text_file_pattern(paths) -%}
+    {%- set wanted = [] -%}
+    {%- for path in paths -%}
+        {%- set tail = path[2:] if path.startswith('./') else path -%}
+        {%- do wanted.append('(^|/)' ~ (modules.re.escape(tail) | replace('\\*', '[^/]*')) ~ '$') -%}
+    {%- endfor -%}
+    {{ return(modules.re.compile(wanted | join('|'))) }}
 {%- endmacro %}

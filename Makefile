@@ -186,4 +186,4 @@ lint: $(STAMP)
 	$(BIN)/duckmesh lint
 
 clean:
-	rm -rf target dbt_packages logs data published mesh.duckdb mesh.duckdb.wal
+	rm -rf target dbt_packages logs data published mesh.duckdb mesh.duckdb.wal mesh.products.duckdb mesh.products.duckdb.wal

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from duckmesh.cli import main
+from duckmesh.core import builddb
 
 REPO = Path(__file__).resolve().parents[1]
 # a CI runner is a clean clone (no .duckmesh/pii_salt) with CI=true, where a build refuses
@@ -118,7 +119,6 @@ def _repoint_consumer_files(src: Path, dest: Path) -> None:
     so that it is the mesh a single-process run builds in place (`duckmesh query` reads
     only this mesh's ports); a test's own clone keeps the "copied" publish a user gets
     from `cp -r` (docs/publishing.md: the next publish rewrites them)."""
-    import duckdb
 
     from duckmesh.publish import verify
 
@@ -131,7 +131,7 @@ def _repoint_consumer_files(src: Path, dest: Path) -> None:
         record = json.loads(record_path.read_text().replace(old, new))
         changed = []
         for path in sorted(snapshot.glob("consumers/*/mesh.duckdb")):
-            con = duckdb.connect(str(path))
+            con = builddb.connect(path)
             try:
                 views = [sql for (sql,) in con.execute(
                     "select sql from duckdb_views() where not internal and sql like ?",

@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import yaml
 
 from conftest import dbt_cli
+from duckmesh.core import builddb
 
 DOMAINS = ["customers", "sales", "customer_service", "marketing"]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -31,7 +31,7 @@ def plain_dbt(folder: Path, *args: str, env: dict[str, str] | None = None,
 
 
 def counts(db: Path, relations: list[str]) -> dict[str, int]:
-    con = duckdb.connect(str(db), read_only=True)
+    con = builddb.connect(db, read_only=True)
     try:
         return {r: con.execute(f"select count(*) from {r}").fetchone()[0] for r in relations}
     finally:

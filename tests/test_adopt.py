@@ -30,13 +30,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 import yaml
 
 from conftest import REPO, BuiltMesh, clone_built, copy_mesh, dbt_cli, duckmesh
 from duckmesh import cli
-from duckmesh.core import yamledit
+from duckmesh.core import builddb, yamledit
 from duckmesh.core.names import InvalidInput
 from duckmesh.core.project import Mesh, Settings
 from duckmesh.governance import parse_checks
@@ -188,7 +187,7 @@ def test_product_rows_match_the_seed_files(onboarded: Onboarded) -> None:
     spend: Counter[str] = Counter()
     for order in orders:
         spend[order["customer"]] += int(order["order_total"])
-    con = duckdb.connect(str(onboarded.root / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(onboarded.root / "mesh.duckdb", read_only=True)
     try:
         assert con.execute("select count(*) from shop.orders_v1").fetchone()[0] == len(orders)
         assert con.execute("select count(*) from shop.customers_v1").fetchone()[0] == \
@@ -209,7 +208,7 @@ def test_the_adopted_domain_builds_alone(onboarded: Onboarded, tmp_path: Path) -
     root = clone_built(onboarded.root, tmp_path / "mesh")
     built = duckmesh(root, "build", "--domain", "shop", "--scale", "0.01", env=onboarded.env)
     assert "domain shop built in " in built.stdout
-    con = duckdb.connect(str(root / "target" / "domains" / "shop" / "build.duckdb"),
+    con = builddb.connect(root / "target" / "domains" / "shop" / "build.duckdb",
                          read_only=True)
     try:
         assert con.execute("select count(*) from shop.orders_v1").fetchone()[0] == \
@@ -234,7 +233,7 @@ def test_trait_1_packages_are_installed_through_the_domains_packages_yml(
                            if ".hub_utils_expression_is_true_" in r["unique_id"]
                            and r["status"] == "pass")
     assert len(package_tests) == 4, package_tests  # stg_orders, orders, customers (x2)
-    con = duckdb.connect(str(onboarded.root / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(onboarded.root / "mesh.duckdb", read_only=True)
     try:  # the time spine calls hub_utils.get_base_dates(): one row per day of 2024
         assert con.execute("select count(*) from shop.metricflow_time_spine").fetchone()[0] == 366
     finally:
@@ -271,7 +270,7 @@ def test_trait_2_var_gated_seeds_build_and_sources_read_the_domain_schema(
     config = yaml.safe_load((onboarded.domain / "dbt_project.yml").read_text())
     assert config["vars"]["load_source_data"] is True
     assert config["seeds"]["shop"]["+schema"] == "shop"
-    con = duckdb.connect(str(onboarded.root / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(onboarded.root / "mesh.duckdb", read_only=True)
     try:
         assert con.execute("select count(*) from shop.raw_items").fetchone()[0] == \
             len(seed_rows("raw_items"))
@@ -558,7 +557,7 @@ def test_bike_shop_products_match_its_seed_files(onboarded: Onboarded) -> None:
         for o in bike_rows("raw_orders"))
     assert re.search(rf"^bikes +orders +v1 +{len(expected)} +bikes\.orders_v1 ",
                      onboarded.build.stdout, re.M), onboarded.build.stdout[-3000:]
-    con = duckdb.connect(str(onboarded.root / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(onboarded.root / "mesh.duckdb", read_only=True)
     try:
         rows = con.execute("select order_id, status, item_lines, item_count, order_total, "
                            "has_bike from bikes.orders_v1").fetchall()
@@ -733,7 +732,7 @@ def test_plain_dbt_in_a_domain_folder_uses_the_meshs_data_and_database(
         built_mesh: BuiltMesh, tmp_path: Path) -> None:
     root = clone_built(built_mesh.root, tmp_path / "mesh")
     folder = root / "domains" / "customers"
-    con = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(root / "mesh.duckdb", read_only=True)
     try:
         before = con.execute("select count(*) from customers.customers_v1").fetchone()[0]
     finally:
@@ -743,7 +742,7 @@ def test_plain_dbt_in_a_domain_folder_uses_the_meshs_data_and_database(
         done = dbt_cli(args, cwd=folder, env=plain_env(folder))
         assert done.returncode == 0, done.stdout[-3000:]
     assert not list(folder.rglob("*.duckdb")), "a database file in the domain folder"
-    con = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(root / "mesh.duckdb", read_only=True)
     try:
         assert con.execute("select count(*) from customers.customers_v1").fetchone()[0] == \
             before > 0

@@ -32,7 +32,8 @@ def blocks(text: str, fence: str) -> list[str]:
 
 def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
     return con.execute("select column_name, data_type from information_schema.columns "
-                       "where table_schema = 'customer_service' and table_name = ? "
+                       "where table_catalog = current_database() and "
+                       "table_schema = 'customer_service' and table_name = ? "
                        "order by ordinal_position", [table]).fetchall()
 
 

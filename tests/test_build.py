@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
+from duckmesh.core import builddb
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +38,7 @@ def test_switching_scale_rebuilds_incremental_products(built_mesh: BuiltMesh,
     assert [line for line in lines if "Unable to do partial parsing" in line] == []
     assert any("Partial parsing enabled" in line for line in lines)
     data = root / "data" / "scale_0.005"
-    con = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(root / "mesh.duckdb", read_only=True)
     expected = duckdb.connect().execute(
         f"select count(*), sum(quantity * unit_price - discount) "
         f"from read_parquet('{data}/sales/order_lines/*.parquet')").fetchall()[0]
@@ -65,7 +66,7 @@ def test_switching_scale_rebuilds_incremental_products(built_mesh: BuiltMesh,
     # without a freshness column counts its age from this run's build of it
     published_at = datetime.fromisoformat(json.loads(
         (published / "current" / "publish.json").read_text())["published_at"])
-    con = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(root / "mesh.duckdb", read_only=True)
     ages = con.execute(
         "select s.product, s.observed, epoch(r.ended_at) - epoch(m.built_at), m.built_at, s.met "
         "from mesh_observability.slo_status as s "

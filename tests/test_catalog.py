@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-import duckdb
 import jsonschema
 import pytest
 import yaml
 
 from conftest import duckmesh
 from duckmesh.catalog.lineage import analyse_model
+from duckmesh.core import builddb
 
 PUBLIC = "urn:duckmesh"
 
@@ -35,7 +35,7 @@ def public_models(manifest) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def con(built_mesh):
-    connection = duckdb.connect(str(built_mesh.db_path), read_only=True)
+    connection = builddb.connect(built_mesh.db_path, read_only=True)
     yield connection
     connection.close()
 
@@ -143,8 +143,9 @@ def test_products_table_has_one_row_per_version_with_live_row_counts(con, public
 def test_columns_table_matches_the_built_relations(con, public_models):
     for urn, node in public_models.items():
         expected = _rows(
-            con, f"select column_name from information_schema.columns where table_schema = "
-                 f"'{node['schema']}' and table_name = '{node['alias']}' order by ordinal_position")
+            con, "select column_name from information_schema.columns where table_catalog = "
+                 f"current_database() and table_schema = '{node['schema']}' and table_name = "
+                 f"'{node['alias']}' order by ordinal_position")
         catalogued = _rows(con, f"select column_name from mesh_catalog.columns where "
                                 f"product_id = '{urn}' order by position")
         assert catalogued == expected, urn
@@ -401,7 +402,7 @@ def test_fast_lineage_and_its_cache_match_the_hand_written_lineage_of_the_real_m
     from duckmesh.catalog import lineage
     from duckmesh.catalog import store as cat
 
-    with duckdb.connect(str(built_mesh.db_path), read_only=True) as connection:
+    with builddb.connect(built_mesh.db_path, read_only=True) as connection:
         node_columns = cat.db_columns(connection, manifest)
     public = {uid for uid, node in manifest["nodes"].items() if node.get("access") == "public"}
     assert {uid for uid, _ in HAND_LINEAGE} == public  # every product version is covered

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from conftest import BuiltMesh, clone_built, duckmesh
+from duckmesh.core import builddb
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +49,7 @@ P09 = ("[P09 error] domain customers, model.customers.customers.v1: breaking cha
 
 
 def _rows(db: Path, query: str) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
+    with builddb.connect(db, read_only=True) as con:
         return con.execute(query).fetchall()
 
 
@@ -77,7 +77,8 @@ def test_failed_builds_leave_the_catalog_and_alerts_on_the_last_good_state(
     db = root / "mesh.duckdb"
     good = _catalog_state(db)
     table = _rows(db, "select column_name, lower(data_type) from information_schema.columns "
-                      "where table_schema = 'customers' and table_name = 'customers_v1' "
+                      "where table_catalog = current_database() and "
+                      "table_schema = 'customers' and table_name = 'customers_v1' "
                       "order by ordinal_position")
     # the last good state as the build described it: the table's columns, each fed
     assert good["columns"] == table and len(table) == 7

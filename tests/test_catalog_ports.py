@@ -13,6 +13,7 @@ import yaml
 
 from conftest import BuiltMesh, clone_built, duckmesh
 from duckmesh.catalog.odps import ODPS_SCHEMA, validate_odps
+from duckmesh.core import builddb
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.integration
 def test_catalog_names_the_published_parquet_port(built_mesh: BuiltMesh) -> None:
     """Item 1: right after the first build (publish runs before the catalog)."""
     root = built_mesh.root
-    with duckdb.connect(str(built_mesh.db_path), read_only=True) as con:
+    with builddb.connect(built_mesh.db_path, read_only=True) as con:
         stored = con.execute("select relation, parquet_location from mesh_catalog.products "
                              "order by relation").fetchall()
     assert stored == [(relation, f"published/{domain}/{name}/v{v}/{name}_v{v}.parquet")
@@ -65,7 +66,7 @@ def _parts(relation: str) -> tuple[str, str, int]:
 
 def test_catalog_slo_is_a_json_object(built_mesh: BuiltMesh) -> None:
     """slo->>'freshness_hours' reads the SLO, not NULL."""
-    con = duckdb.connect(str(built_mesh.db_path), read_only=True)
+    con = builddb.connect(built_mesh.db_path, read_only=True)
     try:
         rows = con.execute(
             "select relation, json_type(slo), slo->>'freshness_hours', slo_freshness_hours "

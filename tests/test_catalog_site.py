@@ -12,10 +12,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from conftest import REPO, duckmesh
+from duckmesh.core import builddb
 
 pytestmark = pytest.mark.integration
 
@@ -160,7 +160,7 @@ def test_lineage_graph_links_sources_and_products(site, browser, built_mesh):
     assert "urn:duckmesh:sales:orders:v2" in nodes
     assert "urn:duckmesh:sales:source:order_system.orders" in nodes
     assert ["urn:duckmesh:sales:orders:v2", "urn:duckmesh:marketing:attribution:v1"] in edges
-    with duckdb.connect(str(built_mesh.db_path), read_only=True) as con:
+    with builddb.connect(built_mesh.db_path, read_only=True) as con:
         expected = con.execute("select from_id, to_id from mesh_catalog.lineage").fetchall()
     assert sorted(map(tuple, edges)) == sorted(expected)
     # a product box is a link to its page

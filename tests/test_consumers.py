@@ -12,12 +12,12 @@ import json
 import os
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from conftest import REPO, BuiltMesh, clone_built, duckmesh
 from duckmesh.consumers import impact, registry
 from duckmesh.consumers.reads import Read, products
+from duckmesh.core import builddb
 from duckmesh.core.project import MeshError, find_mesh
 
 OUTSIDE = REPO / "tests" / "fixtures" / "consumers" / "outside_bi" / "manifest.json"
@@ -146,7 +146,7 @@ def test_an_outside_consumer_is_registered_listed_and_protected(
 
     # the catalog shows every consumer, outside ones with their owner
     duckmesh(work, "catalog", "refresh")
-    with duckdb.connect(str(work / "mesh.duckdb"), read_only=True) as con:
+    with builddb.connect(work / "mesh.duckdb", read_only=True) as con:
         rows = con.execute(
             "select consumer_name, consumer_kind, consumer_owner, reads, "
             "string_agg(column_name, ', ' order by column_name) from mesh_catalog.consumers "

@@ -21,6 +21,7 @@ import pytest
 
 from conftest import REPO, TEST_SCALE, BuiltMesh, clone_built, dbt_cli, duckmesh
 from domain_helpers import DOMAINS, FIXTURES
+from duckmesh.core import builddb
 
 pytestmark = pytest.mark.e2e  # builds domains alone, publishes, installs by git
 
@@ -236,7 +237,7 @@ def test_a_third_party_package_works_in_a_domain_and_is_not_a_domain(
 
     result = duckmesh(work, "build", "--scale", str(TEST_SCALE), env=env)
     assert "DuckMesh governance: 0 error(s), 0 warning(s)" in result.stdout
-    con = duckdb.connect(str(work / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(work / "mesh.duckdb", read_only=True)
     try:
         tiers = con.execute("select tier_id, fee_amount from loyalty.tiers_v1 order by 1"
                             ).fetchall()

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
 from domain_helpers import DOMAINS, counts, plain_dbt, products_of
+from duckmesh.core import builddb
 
 pytestmark = pytest.mark.e2e  # builds domains alone, publishes, installs by git
 
@@ -59,7 +60,7 @@ def test_marketing_alone_reads_sales_and_customers_from_the_publish(mesh: Path) 
     assert not any(uid.startswith(("model.sales.", "model.customers.")) for uid in ran)
     # its input port reads the published orders: same rows as the mesh's sales.orders_v2
     built = mesh / "target/domains/marketing/build.duckdb"
-    con = duckdb.connect(str(built), read_only=True)
+    con = builddb.connect(built, read_only=True)
     try:  # the input port is a view over the publish, attached as the build attaches it
         con.execute(f"attach '{mesh / 'published' / 'mesh.duckdb'}' as published (read_only)")
         mine = con.execute("select count(*), sum(net_amount) from marketing.int_sales__orders"

@@ -30,6 +30,7 @@ from conftest import (
     product_relations,
     without_producer_manifest,
 )
+from duckmesh.core import builddb
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 SCALE = "0.002"  # 200 customers, 2,000 orders: a build takes seconds
@@ -83,7 +84,7 @@ READER = textwrap.dedent("""
 
 
 def fingerprints(db: Path) -> dict[str, list]:
-    con = duckdb.connect(str(db), read_only=True)
+    con = builddb.connect(db, read_only=True)
     try:
         return {n: list(con.execute(FP.format(source=n)).fetchone())
                 for n in sorted(product_relations(con))}
@@ -92,7 +93,7 @@ def fingerprints(db: Path) -> dict[str, list]:
 
 
 def product_fingerprints(mesh_db: Path, relations: list[str]) -> dict[str, list]:
-    con = duckdb.connect(str(mesh_db), read_only=True)
+    con = builddb.connect(mesh_db, read_only=True)
     try:
         return {r: list(con.execute(FP.format(source=r)).fetchone()) for r in relations}
     finally:
@@ -321,8 +322,9 @@ def test_sigkill_during_publish_keeps_the_last_good_publish(mesh: Path) -> None:
 
 
 # a publish in a process of its own that SIGKILLs itself at one point of the snapshot's
-# write: inside the step that adds the views, metadata and catalog to the snapshot
-# database (the catalog written, not yet checkpointed) or right after it
+# write: halfway through copying the products file into the snapshot database, inside
+# the step that adds the views, metadata and catalog to it (the catalog written, not yet
+# checkpointed) or right after it
 KILL_AT = textwrap.dedent("""
     import os, signal, sys
     from duckmesh.catalog import store
@@ -330,6 +332,11 @@ KILL_AT = textwrap.dedent("""
     from duckmesh.publish import publisher
     point = sys.argv[1]
     write_tables, finish = store.write_tables, publisher._finish_database
+
+    def half_a_copy_then_die(source, target):
+        with open(source, "rb") as reader, open(target, "wb") as writer:
+            writer.write(reader.read(source.stat().st_size // 2))
+        os.kill(os.getpid(), signal.SIGKILL)
 
     def catalog_then_die(*args, **kwargs):
         write_tables(*args, **kwargs)
@@ -339,7 +346,9 @@ KILL_AT = textwrap.dedent("""
         finish(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGKILL)
 
-    if point == "catalog":
+    if point == "copy":
+        publisher.files.clone_file = half_a_copy_then_die
+    elif point == "catalog":
         publisher.catalog_store.write_tables = catalog_then_die
     else:
         publisher._finish_database = finish_then_die
@@ -347,7 +356,7 @@ KILL_AT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("point", ["catalog", "database"])
+@pytest.mark.parametrize("point", ["copy", "catalog", "database"])
 def test_sigkill_inside_the_snapshot_database_write_loses_nothing(mesh: Path, tmp_path: Path,
                                                                   point: str) -> None:
     published = mesh / "published"
@@ -545,7 +554,7 @@ def test_a_build_trusts_only_a_verified_publish(mesh: Path, tmp_path: Path) -> N
     good = assert_intact(published)
     copy = tmp_path / "copy" / snapshot
     shutil.copytree(published / "snapshots" / snapshot, copy)
-    with duckdb.connect(str(copy / "mesh.duckdb")) as con:
+    with builddb.connect(copy / "mesh.duckdb") as con:
         con.execute("update sales.orders_v2 set net_amount = 0")
     (published / "current").unlink()
     (published / "current").symlink_to(copy)

@@ -13,11 +13,11 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
-import duckdb
 import pytest
 from packaging.requirements import Requirement
 
 from conftest import REPO, duckmesh
+from duckmesh.core import builddb
 from duckmesh.core.dbt import colour_args
 from duckmesh.core.fingerprint import RECORD, resolve_scale, state_dir
 from duckmesh.core.project import Mesh, Settings
@@ -158,7 +158,7 @@ def test_catalog_show_lists_column_descriptions_and_consumers(built_mesh) -> Non
     assert list(rows) == list(node["columns"])
     for name, column in node["columns"].items():
         assert rows[name].rstrip().endswith(" " + column["description"]), name
-    with duckdb.connect(str(built_mesh.db_path), read_only=True) as con:
+    with builddb.connect(built_mesh.db_path, read_only=True) as con:
         consumers = con.execute(
             "select consumer_name, consumer_domain, "
             "string_agg(column_name, ', ' order by column_name) from mesh_catalog.consumers "

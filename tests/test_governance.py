@@ -14,11 +14,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 
 from conftest import REPO, dbt_cli, duckmesh, project_dbt
+from duckmesh.core import builddb
 from duckmesh.governance import semver  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "governance"
@@ -87,7 +87,7 @@ def test_the_build_fails_in_on_run_start_before_any_model_runs(
             "(18 public)") in out
     assert " OK created " not in out and "START sql" not in out
     assert not (fixture_mesh / "target" / "run_results.json").exists()
-    con = duckdb.connect(str(fixture_mesh / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(fixture_mesh / "mesh.duckdb", read_only=True)
     try:
         created = con.execute("select table_schema, table_name from information_schema.tables "
                               "where table_schema like 'gov_%'").fetchall()

@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
+from duckmesh.core import builddb
 from duckmesh.governance import declared_reads, pii
 
 DB = '"mesh"'
@@ -306,7 +307,7 @@ def test_data_science_gets_no_count_of_customers(built_mesh: BuiltMesh) -> None:
                              "from analytics.executive_kpis").fetchone()
     assert counts is not None and counts[0] == 0 and counts[1] > 0
     reporting = built_mesh.root / "published" / "consumers" / "bi_dashboards" / "mesh.duckdb"
-    with duckdb.connect(str(reporting), read_only=True) as con:  # reporting reads customers
+    with builddb.connect(reporting, read_only=True) as con:  # reporting reads customers
         seen = con.execute("select count(new_customer_count) from analytics.executive_kpis"
                            ).fetchone()
     assert seen is not None and seen[0] > 0

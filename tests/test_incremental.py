@@ -18,6 +18,7 @@ import duckdb
 import pytest
 
 from conftest import copy_mesh, dbt_cli
+from duckmesh.core import builddb
 from duckmesh.sources.generate import (
     NEXT_STATUS,
     batch_counts,
@@ -66,6 +67,24 @@ def _run_sql(root: Path, model_path: str) -> str:
     return (root / "target" / "run" / model_path).read_text().lower()
 
 
+def _move_build(db: Path, to: Path) -> None:
+    """A build's database file and its products file (core/builddb.py), renamed."""
+    db.rename(to)
+    builddb.products_path(db).rename(builddb.products_path(to))
+
+
+def _table(con: duckdb.DuckDBPyConnection, databases: tuple[str, ...], relation: str) -> str:
+    """Where a relation's rows are: the first of ``databases`` that holds it as a table
+    (a product's is its products file; the build database has a view at its address)."""
+    schema, name = relation.split(".")
+    for database in databases:
+        if con.execute("select count(*) from duckdb_tables() where database_name = ? and "
+                       "schema_name = ? and table_name = ?", [database, schema, name]
+                       ).fetchone()[0]:
+            return f"{database}.{relation}"
+    raise AssertionError(f"{relation} is no table of {databases}")
+
+
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
     root = copy_mesh(tmp_path_factory.mktemp("incremental") / "duckmesh")
@@ -86,20 +105,22 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
         assert "merge into" in _run_sql(root, "marketing/models/products/attribution_v1.sql")
         assert "insert into" in _run_sql(root, "sales/models/products/order_items_v1.sql")
         assert "create" not in _run_sql(root, "sales/models/products/order_items_v1.sql")
-    build_db.rename(incremental_db)  # closed by dbt: no write-ahead log left beside it
+    _move_build(build_db, incremental_db)  # closed by dbt: no write-ahead log left beside it
     _dbt(root, build_db, data_dir, "build", "--full-refresh")
-    build_db.rename(rebuilt_db)
+    _move_build(build_db, rebuilt_db)
     return Builds(root, data_dir, incremental_db, rebuilt_db, row_counts(SCALE)["orders"])
 
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("relation", INCREMENTAL_MODELS + DOWNSTREAM)
 def test_incremental_equals_full_rebuild(builds: Builds, relation: str) -> None:
-    con = duckdb.connect(str(builds.incremental_db), read_only=True)
+    con = builddb.connect(builds.incremental_db, read_only=True)
     try:
         con.execute(f"attach '{builds.rebuilt_db}' as rebuilt (read_only)")
-        local = f"incremental.{relation}"
-        reference = f"rebuilt.{relation}"
+        con.execute(f"attach '{builddb.products_path(builds.rebuilt_db)}' as rebuilt_products "
+                    "(read_only)")
+        local = _table(con, (builddb.PRODUCTS, "incremental"), relation)
+        reference = _table(con, ("rebuilt_products", "rebuilt"), relation)
         rows = con.execute(f"select count(*) from {local}").fetchone()[0]
         only_incremental = con.execute(
             f"select * from {local} except all select * from {reference}").fetchall()
@@ -115,7 +136,7 @@ def test_incremental_equals_full_rebuild(builds: Builds, relation: str) -> None:
 def test_batches_reached_the_products(builds: Builds) -> None:
     """The comparison above is not vacuous: new, late and updated orders all landed."""
     extra = batch_counts(SCALE, 2)
-    con = duckdb.connect(str(builds.incremental_db), read_only=True)
+    con = builddb.connect(builds.incremental_db, read_only=True)
     try:
         orders = f"read_parquet('{builds.data_dir}/sales/orders/*.parquet', filename = true)"
         count = con.execute("select count(*) from sales.orders_v2").fetchone()[0]

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from benchmarks import pg_server
 from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh
+from duckmesh.core import builddb
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(pg_server.missing() is not None,
@@ -111,7 +111,7 @@ def test_a_legacy_table_is_landed_checked_quarantined_and_published(
     assert manifest["files"]["invoices.parquet"]["rows"] == len(INVOICES)
     assert manifest["files"]["invoices.parquet"]["sha256"] == _digest(landed)
 
-    con = duckdb.connect(str(finance_mesh / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(finance_mesh / "mesh.duckdb", read_only=True)
     try:
         # the database's types are kept: integer, date, numeric(12, 2)
         types = dict(con.execute(

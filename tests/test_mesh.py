@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from conftest import BuiltMesh
+from duckmesh.core import builddb
 
 PRODUCTS = {
     "customers.customers_v1": [
@@ -64,7 +65,7 @@ LATEST = {"customers.customers": "customers.customers_v1", "sales.orders": "sale
 
 @pytest.fixture(scope="module")
 def con(built_mesh: BuiltMesh):
-    connection = duckdb.connect(str(built_mesh.db_path), read_only=True)
+    connection = builddb.connect(built_mesh.db_path, read_only=True)
     connection.execute("set timezone = 'UTC'")
     yield connection
     connection.close()
@@ -74,7 +75,8 @@ def columns_of(con, relation: str) -> list[tuple[str, str]]:
     schema, table = relation.split(".")
     return con.execute(
         "select column_name, data_type from information_schema.columns "
-        "where table_schema = ? and table_name = ? order by ordinal_position",
+        "where table_catalog = current_database() and "
+        "table_schema = ? and table_name = ? order by ordinal_position",
         [schema, table]).fetchall()
 
 
@@ -108,7 +110,8 @@ def test_latest_aliases_are_views_on_the_latest_version(con) -> None:
     for alias, versioned in LATEST.items():
         schema, name = alias.split(".")
         kind = scalar(con, "select table_type from information_schema.tables "
-                           "where table_schema = ? and table_name = ?", [schema, name])
+                           "where table_catalog = current_database() and "
+                           "table_schema = ? and table_name = ?", [schema, name])
         assert kind == "VIEW", alias
         assert columns_of(con, alias) == columns_of(con, versioned)
         assert scalar(con, f"select count(*) from (select * from {alias} "

@@ -19,11 +19,11 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from conftest import BuiltMesh, clone_built, duckmesh
 from duckmesh import cli
+from duckmesh.core import builddb
 from duckmesh.core.products import primary_key, public_products
 from duckmesh.observability.anomaly import robust_z
 from duckmesh.observability.config import AnomalyConfig, ObservabilityConfig
@@ -100,7 +100,7 @@ def write_table(db: Path, day: int) -> None:
     rows, newest_day, nulls, status, _, _ = DAYS[day]
     if status != "success":
         return
-    con = duckdb.connect(str(db))
+    con = builddb.connect(db)
     con.execute("create schema if not exists shop")
     con.execute("create or replace table shop.orders_v1 (order_id varchar, "
                 "customer_id varchar, ordered_at timestamptz)")
@@ -169,7 +169,7 @@ def simulation(tmp_path_factory: pytest.TempPathFactory,
 
 
 def fetch(db: Path, query: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
+    con = builddb.connect(db, read_only=True)
     try:
         return con.execute(query, params or []).fetchall()
     finally:
@@ -294,7 +294,7 @@ def test_alerts_delivered_to_file_stdout_and_webhook(simulation: Simulation) -> 
 
 
 def test_ledger_matches_hand_computation(simulation: Simulation) -> None:
-    con = duckdb.connect(str(simulation.db), read_only=True)
+    con = builddb.connect(simulation.db, read_only=True)
     try:
         whole = ledger(con, "shop.orders", runs=30)
         last4 = ledger(con, "shop.orders", runs=4)
@@ -438,7 +438,7 @@ def test_build_records_the_run(built_mesh: BuiltMesh) -> None:
     manifest = json.loads((built_mesh.root / "target" / "manifest.json").read_text())
     keys = {p.relation: primary_key(manifest["nodes"][p.unique_id])
             for p in public_products(manifest)}
-    con = duckdb.connect(str(db), read_only=True)
+    con = builddb.connect(db, read_only=True)
     try:
         for relation, rows, distinct, _ in metrics:
             # a key whose unique test passed is not scanned again: its non-null count
@@ -510,7 +510,7 @@ def test_a_failed_second_build_appends_history(built_mesh: BuiltMesh, tmp_path: 
 
 
 def test_a_locked_database_is_a_clear_error(simulation: Simulation) -> None:
-    holder = duckdb.connect(str(simulation.db))  # as a running build would
+    holder = builddb.connect(simulation.db)  # as a running build would
     try:
         done = duckmesh(simulation.root, "status", env={"DUCKMESH_DB": str(simulation.db)},
                         check=False, fresh_process=True)  # the lock is another process's

@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from conftest import TEST_SCALE, BuiltMesh, clone_built, dbt_cli, duckmesh
+from duckmesh.core import builddb
 
 LOGICAL = ["text", "integer", "bigint", "double", "boolean", "date", "money", "timestamp_tz",
            "timestamp", "varchar", "decimal(18, 2)", "timestamp with time zone", "decimal(4,2)"]
@@ -64,9 +65,10 @@ def test_a_contract_may_name_its_types_logically(mesh_copy: Path) -> None:
     products.write_text(text.replace("data_type: varchar", "data_type: text", 1))
     result = duckmesh(mesh_copy, "build", "--scale", str(TEST_SCALE))
     assert "DuckMesh governance: 0 error(s), 0 warning(s)" in result.stdout
-    with duckdb.connect(str(mesh_copy / "mesh.duckdb"), read_only=True) as con:
+    with builddb.connect(mesh_copy / "mesh.duckdb", read_only=True) as con:
         types = dict(con.execute(
             "select column_name, data_type from information_schema.columns "
-            "where table_schema = 'customers' and table_name = 'customers_v1'").fetchall())
+            "where table_catalog = current_database() and "
+            "table_schema = 'customers' and table_name = 'customers_v1'").fetchall())
     assert types["updated_at"] == "TIMESTAMP WITH TIME ZONE"
     assert types["customer_id"] == "VARCHAR"

@@ -21,7 +21,7 @@ import duckdb
 import pytest
 
 from conftest import REPO, TEST_SALT, BuiltMesh, clone_built, duckmesh, without_producer_manifest
-from duckmesh.core import salt
+from duckmesh.core import builddb, salt
 from duckmesh.core.project import Mesh, MeshError, Settings
 from duckmesh.publish import access, derived, ports
 
@@ -301,7 +301,7 @@ def test_a_consumer_denied_customers_reads_no_email_hash_from_the_port(
     published = built_mesh.root / "published"
     port = published / "customers" / "customers" / "v1" / "customers_v1.parquet"
     own = published / "consumers" / "data_science" / "mesh.duckdb"
-    with duckdb.connect(str(own), read_only=True) as con:  # the probe of item 8
+    with builddb.connect(own, read_only=True) as con:  # the probe of item 8
         assert con.execute(f"select count(*), count(email_hash), count(customer_id) from "
                            f"read_parquet('{port}')").fetchone() == (1000, 0, 1000)
         c360 = published / "analytics" / "customer_360" / "v1" / "customer_360_v1.parquet"
@@ -374,7 +374,7 @@ def test_data_science_reads_no_customer_column_through_customer_360(
 def lineage_guard(built_mesh: BuiltMesh) -> ports.Guard:
     manifest = json.loads((built_mesh.root / "target" / "manifest.json").read_text())
     guard = ports.Guard(manifest, {}, access.consumer_groups(built_mesh.root))
-    with duckdb.connect(str(built_mesh.db_path), read_only=True) as con:
+    with builddb.connect(built_mesh.db_path, read_only=True) as con:
         guard.read_lineage(con, Mesh(built_mesh.root))  # lineage only: policies come later
     return guard
 

@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from conftest import clone_built, duckmesh, masked, product_relations
+from duckmesh.core import builddb
 from duckmesh.core.products import public_products
 from duckmesh.core.project import Mesh
 from duckmesh.governance import gate, offline
@@ -49,7 +50,7 @@ def published_copy(built_mesh, tmp_path: Path) -> Path:
 def test_published_snapshot_equals_the_build(built_mesh, manifest: dict) -> None:
     products = public_products(manifest)
     published = built_mesh.root / "published"
-    mesh = duckdb.connect(str(built_mesh.db_path), read_only=True)
+    mesh = builddb.connect(built_mesh.db_path, read_only=True)
     pub = duckdb.connect(str(published / "mesh.duckdb"), read_only=True)
     assert relations(pub) == {p.relation for p in products}
     for product in products:
@@ -312,7 +313,7 @@ def test_build_stops_before_any_model_builds_when_a_domain_may_not_read_a_ref(
     assert (result.stdout + result.stderr).count(message) == 1 and message in result.stdout
     assert result.stderr.endswith("the error is printed above and in logs/dbt.log\n")
     assert "[P11 error] domain marketing, model.marketing.int_campaign_reach: " in result.stdout
-    with duckdb.connect(str(mesh_copy / "mesh.duckdb"), read_only=True) as con:
+    with builddb.connect(mesh_copy / "mesh.duckdb", read_only=True) as con:
         built = con.execute("select count(*) from information_schema.tables where table_schema "
                             "in ('customers', 'sales', 'marketing', 'customer_service', "
                             "'analytics')").fetchall()[0][0]
@@ -326,7 +327,7 @@ def test_republish_reuses_unchanged_products_and_rewrites_changed_ones(
     copied = (published / "current").readlink().name
     # a copied published/ is written once more, so its consumer files read its own ports
     moved = duckmesh(published_copy, "publish")
-    assert moved.stdout.splitlines()[0] == ("      new snapshot: published/ was moved or "
+    assert moved.stdout.splitlines()[1] == ("      new snapshot: published/ was moved or "
                                             "copied: consumer files read ports elsewhere")
     first = (published / "current").readlink().name
     assert first != copied
@@ -345,20 +346,24 @@ def test_republish_reuses_unchanged_products_and_rewrites_changed_ones(
         f"  {copied}  10 product versions  consumers: bi_dashboards, data_science\n"
         f"* {first}  10 product versions  consumers: bi_dashboards, data_science  "
         f"verified {verified['verified_at']}\n")
-    # change one product in the build's database: only it is copied and written again
-    con = duckdb.connect(str(published_copy / "mesh.duckdb"))
-    con.execute("update marketing.campaign_performance_v1 set campaign_name = campaign_name || '!'")
+    # change one product in the build's products file: the snapshot database is a copy of
+    # that file (no table taken from the previous snapshot), only its port is written again
+    con = builddb.connect(published_copy / "mesh.duckdb")
+    con.execute("update products.marketing.campaign_performance_v1 "
+                "set campaign_name = campaign_name || '!'")
     con.close()
     result = duckmesh(published_copy, "publish")
     second = (published / "current").readlink().name
     assert second != first
-    assert result.stdout.splitlines()[0] == ("      new snapshot: marketing.campaign_performance_v1"
-                                             " data changed (rows or checksum)")
+    size = (published_copy / "mesh.products.duckdb").stat().st_size / 1e6
+    assert result.stdout.splitlines()[:2] == [
+        f"      snapshot database: a copy of mesh.products.duckdb ({size:.1f} MB)",
+        "      new snapshot: marketing.campaign_performance_v1 data changed (rows or checksum)"]
     record = json.loads((published / "current" / "publish.json").read_text())
     changed = "marketing.campaign_performance_v1"
-    assert {r for r, e in record["products"].items() if not e["reused"]} == {changed}
+    assert not any(e["reused"] for e in record["products"].values())
     old, new = published / "snapshots" / first, published / "snapshots" / second
-    mesh = duckdb.connect(str(published_copy / "mesh.duckdb"), read_only=True)
+    mesh = builddb.connect(published_copy / "mesh.duckdb", read_only=True)
     pub = duckdb.connect(str(published / "mesh.duckdb"), read_only=True)
     assert pub.execute("select snapshot_id from _duckmesh.snapshot").fetchone()[0] == second
     assert relations(pub) == set(record["products"])
@@ -393,7 +398,7 @@ def test_republish_reuses_unchanged_products_and_rewrites_changed_ones(
     project.write_text(project.read_text().replace("bi_dashboards: [reporting]",
                                                    "bi_dashboards: [reporting, marketing]"))
     result = duckmesh(published_copy, "publish")
-    assert result.stdout.splitlines()[0] == (
+    assert result.stdout.splitlines()[1] == (
         f"      new snapshot: bi_dashboards sees other columns of {RESTRICTED}")
     assert (published / "current").readlink().name != second
     with duckdb.connect(str(published / "consumers" / "bi_dashboards" / "mesh.duckdb"),

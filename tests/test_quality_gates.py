@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from conftest import BuiltMesh, clone_built, duckmesh, without_producer_manifest
+from duckmesh.core import builddb
 from duckmesh.observability.history import to_utc
 from duckmesh.publish import gates
 from duckmesh.publish.plan import Plan, plan
@@ -224,7 +225,7 @@ def test_a_truncated_source_holds_back_with_an_alert_before_publish(
     assert lines.index(next(ln for ln in lines if ln.startswith(readable))) \
         < lines.index(next(ln for ln in lines if "published 0 product versions" in ln))
     assert not any(ln.startswith("{") for ln in lines)  # JSON goes only to the alert file
-    con = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(root / "mesh.duckdb", read_only=True)
     assert con.execute("select count(*) from mesh_observability.alerts where kind = 'publish' "
                        "and status = 'open'").fetchone()[0] == 10
     con.close()
@@ -264,7 +265,7 @@ def test_corrupt_parquet_stops_the_build_naming_the_file(
     assert f"source order_system.orders: {message}" in result.stderr
     assert published(root)["snapshot"] == before
     # the stopped run is recorded all the same (failed, no nodes)
-    con = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(root / "mesh.duckdb", read_only=True)
     runs = con.execute("select status, node_count from mesh_observability.runs "
                        "order by started_at").fetchall()
     con.close()

@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from conftest import REPO, duckmesh, without_producer_manifest
+from duckmesh.core import builddb
 from duckmesh.core.project import Mesh
 from duckmesh.sources.validation import (
     BadRow,
@@ -144,7 +145,7 @@ def test_build_quarantines_bad_rows_and_keeps_good_ones(mesh_copy: Path) -> None
     _corrupt(data_dir, bad)
     result = duckmesh(mesh_copy, "build", "--scale", SCALE)
     assert "crm.customers                      204 rows       4 quarantined" in result.stdout
-    con = duckdb.connect(str(mesh_copy / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(mesh_copy / "mesh.duckdb", read_only=True)
     rows = con.execute("select line_number, reason from quarantine.crm__customers "
                        "order by line_number").fetchall()
     first_bad = len(customers_before) + 1
@@ -181,7 +182,7 @@ def test_threshold_fails_the_build_and_publishes_nothing(mesh_copy: Path) -> Non
             "domains/customer_service/models/staging/__sources.yml") in result.stderr
     assert "[3/4] dbt build" not in result.stdout
     assert not (mesh_copy / "published").exists()
-    con = duckdb.connect(str(mesh_copy / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(mesh_copy / "mesh.duckdb", read_only=True)
     assert con.execute("select line_number, reason, raw_line from quarantine.ticketing__tickets "
                        "order by 1").fetchall() == [
         (line, "malformed JSON: Expecting value: line 1 column 1 (char 0)", "not json")

@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from conftest import BuiltMesh, duckmesh
+from duckmesh.core import builddb
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +113,7 @@ def test_a_consumer_file_reads_its_ports_and_nothing_else(built_mesh: BuiltMesh,
 def crafted(path: Path, ports: list[str], view_reads: str | None = None) -> Path:
     """A DuckDB file that lists ``ports`` in its own ``_duckmesh.ports``, as a consumer
     file does, and a view ``leak`` over ``view_reads``."""
-    with duckdb.connect(str(path)) as con:
+    with builddb.connect(path) as con:
         con.execute("create schema _duckmesh")
         con.execute("create table _duckmesh.ports (relation varchar, path varchar)")
         con.executemany("insert into _duckmesh.ports values ('x.y_v1', ?)", [[p] for p in ports])
@@ -179,7 +180,7 @@ def test_the_build_database_is_private_even_as_a_copy(built_mesh: BuiltMesh,
 
 def _corrupt(path: Path) -> None:
     """A DuckDB file with 300 KB of random bytes in its middle: checksums fail on open."""
-    with duckdb.connect(str(path)) as con:
+    with builddb.connect(path) as con:
         con.execute("create table t as select range as i, repeat('x', 50) as s "
                     "from range(200000)")
     data = path.read_bytes()

@@ -20,6 +20,7 @@ import duckdb
 import pytest
 
 from conftest import REPO, copy_mesh
+from duckmesh.core import builddb
 from readme_blocks import blocks, section
 
 pytestmark = pytest.mark.e2e
@@ -58,7 +59,7 @@ def published(root: Path, sql: str) -> list[tuple]:
 
 
 def working(root: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(root / "mesh.duckdb"), read_only=True) as con:
+    with builddb.connect(root / "mesh.duckdb", read_only=True) as con:
         return con.execute(sql).fetchall()
 
 

@@ -17,12 +17,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 
 from conftest import TEST_SCALE, clone_built, duckmesh
 from duckmesh import cli
+from duckmesh.core import builddb
 from duckmesh.selfserve.version import DEPRECATION_NOTICE_DAYS
 from readme_blocks import blocks, section
 
@@ -54,11 +54,12 @@ def contract(path: Path) -> list[tuple[str, str]]:
 
 
 def catalog_types(db_path: Path, schema: str, table: str) -> list[tuple[str, str]]:
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = builddb.connect(db_path, read_only=True)
     try:
         rows = con.execute(
             "select column_name, data_type from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
+            "where table_catalog = current_database() and "
+            "table_schema = ? and table_name = ? order by ordinal_position",
             [schema, table]).fetchall()
     finally:
         con.close()
@@ -291,7 +292,7 @@ def test_new_domain_to_governed_product_as_the_readme_shows(built_mesh, tmp_path
 
     # 3. the whole mesh builds, governance included
     duckmesh(root, "build", "--scale", str(TEST_SCALE))
-    with duckdb.connect(str(root / "mesh.duckdb"), read_only=True) as con:
+    with builddb.connect(root / "mesh.duckdb", read_only=True) as con:
         days = con.execute("select count(distinct order_date) from sales.orders").fetchone()[0]
         for relation in ("finance.daily_revenue_v1", "finance.daily_revenue_v2",
                          "finance.daily_revenue"):
@@ -319,7 +320,7 @@ def test_doctor_names_stale_packages_and_the_lock_holder(mesh_copy: Path) -> Non
 
     # a DuckDB file held by another process: doctor names the process
     db = mesh_copy / "mesh.duckdb"
-    duckdb.connect(str(db)).close()
+    builddb.connect(db).close()
     holder = subprocess.Popen(
         [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
          "print('ready', flush=True); time.sleep(60)", str(db)],

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from conftest import BuiltMesh, clone_built, duckmesh
+from duckmesh.core import builddb
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +25,7 @@ def test_new_product_refuses_several_statements(built_mesh: BuiltMesh, tmp_path:
     assert (f"duckmesh new-product: error: --sql {sql} must hold exactly one SELECT; it "
             "holds 2 statement(s) (SELECT, DROP). A product is one query, and scaffolding "
             "never runs anything that changes the database") in result.stderr
-    con = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(root / "mesh.duckdb", read_only=True)
     try:
         assert con.execute("select count(*) from sales.orders_v1").fetchone()[0] == 10000
     finally:
@@ -50,7 +51,7 @@ def test_the_one_query_runs_on_a_read_only_connection(built_mesh: BuiltMesh,
             con.execute("drop table sales.orders_v1")
     finally:
         con.close()
-    check = duckdb.connect(str(root / "mesh.duckdb"), read_only=True)
+    check = builddb.connect(root / "mesh.duckdb", read_only=True)
     try:
         assert check.execute("select count(*) from sales.orders_v1").fetchone()[0] == 10000
     finally:

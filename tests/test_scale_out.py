@@ -20,6 +20,7 @@ import duckdb
 import pytest
 
 from conftest import TEST_SCALE, BuiltMesh, clone_built, duckmesh, without_producer_manifest
+from duckmesh.core import builddb
 from duckmesh.sources.generate import batch_counts, generate_batch
 
 pytestmark = [
@@ -73,7 +74,7 @@ def test_the_whole_mesh_builds_on_spark_with_no_model_edits(spark_mesh: SparkMes
     assert "Completed successfully" in out
     # 22 models, 2 seeds, 40 data tests (one unique_key per product key) and 3 unit tests,
     # as on DuckDB; one hook per project
-    assert ("Finished running 6 incremental models, 5 project hooks, 2 seeds, 7 table models, "
+    assert ("Finished running 6 incremental models, 6 project hooks, 2 seeds, 7 table models, "
             "40 data tests, 3 unit tests, 9 view models") in out
     for relation in PRODUCTS:
         files = list(Path(parquet(spark_mesh.spark_dir, relation)).parent.glob("*.parquet"))
@@ -100,7 +101,7 @@ def test_every_product_on_spark_equals_the_duckdb_build(
     result = spark_mesh.run("scale-out", "compare", "--json")
     compared = {c["product"]: c for c in json.loads(result.stdout)}
     assert sorted(compared) == PRODUCTS
-    with duckdb.connect(str(built_mesh.db_path), read_only=True) as con:
+    with builddb.connect(built_mesh.db_path, read_only=True) as con:
         for relation, c in compared.items():
             rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
             assert rows > 0

@@ -24,6 +24,7 @@ import duckdb
 import pytest
 
 from conftest import REPO, BuiltMesh, clone_built, duckmesh
+from duckmesh.core import builddb
 
 STORE_MISSING = "needs moto and boto3: make test installs them (the test and s3 extras)"
 
@@ -133,7 +134,7 @@ def published_rows(root: Path, relation: str) -> list[tuple]:
 
 
 def outside_rows(project: Path, table: str) -> list[tuple]:
-    con = duckdb.connect(str(project / f"{project.name}.duckdb"), read_only=True)
+    con = builddb.connect(project / f"{project.name}.duckdb", read_only=True)
     try:
         return sorted(con.execute(f"select * from {table}").fetchall())
     finally:
@@ -296,7 +297,7 @@ def test_publish_to_store_and_pull(mesh: Path, tmp_path: Path, store: Store,
     assert {k: v for k, v in digests.items() if k in snapshot_digests(local)} \
         == snapshot_digests(local)
     assert all(digests[k] == v["sha256"] for k, v in index.items())
-    con = duckdb.connect(str(copy / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(copy / "mesh.duckdb", read_only=True)
     assert con.execute("select count(*) from sales.orders").fetchone()[0] == len(
         published_rows(mesh, "sales.orders_v2"))
     con.close()

@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from conftest import REPO
+from duckmesh.core import builddb
 from duckmesh.core.project import Mesh
 from duckmesh.sources import quarantine
 from duckmesh.sources.validation import MAX_LINE_BYTES, check, load_specs
@@ -70,7 +71,7 @@ def test_random_bytes_in_csv_and_jsonl_are_quarantined_and_storable(
     # the quarantine table takes the undecodable line (the old traceback: "surrogates")
     db = tmp_path / "mesh.duckdb"
     quarantine.store(db, [customers, tickets])
-    con = duckdb.connect(str(db), read_only=True)
+    con = builddb.connect(db, read_only=True)
     stored = con.execute("select raw_line from quarantine.crm__customers").fetchone()[0]
     con.close()
     assert stored.endswith("\\x00\\xff")

@@ -7,11 +7,11 @@ import os
 import subprocess
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from benchmarks import synthetic
 from conftest import dbt_cli
+from duckmesh.core import builddb
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -76,7 +76,7 @@ def test_synthetic_mesh_builds_with_cross_domain_products(built_synthetic: Path)
     groups = manifest["groups"].values()
     assert all(g["owner"]["email"].endswith("@duckmesh.example") for g in groups)
 
-    con = duckdb.connect(str(built_synthetic / "mesh.duckdb"), read_only=True)
+    con = builddb.connect(built_synthetic / "mesh.duckdb", read_only=True)
     try:
         for node in products:
             if node["package_name"] == "duckmesh":

@@ -25,6 +25,7 @@ import duckdb
 import pytest
 
 from conftest import REPO, TEST_SCALE, BuiltMesh, clone_built, duckmesh
+from duckmesh.core import builddb
 from duckmesh.scaleout.warehouse import WAREHOUSES, Warehouse, free_port, running_emulator
 from duckmesh.sources.generate import batch_counts, generate_batch
 
@@ -91,10 +92,10 @@ def test_the_whole_mesh_builds_on_the_warehouse_with_no_model_edits(
     if warehouse_mesh.warehouse.target == "snowflake":
         # fakesnow cannot run dbt's unit tests: the build leaves them out there (DuckDB
         # and BigQuery run them); a real Snowflake account runs all three
-        assert ("Finished running 6 incremental models, 5 project hooks, 2 seeds, "
+        assert ("Finished running 6 incremental models, 6 project hooks, 2 seeds, "
                 "7 table models, 40 data tests, 9 view models") in out
     else:
-        assert ("Finished running 6 incremental models, 5 project hooks, 2 seeds, "
+        assert ("Finished running 6 incremental models, 6 project hooks, 2 seeds, "
                 "7 table models, 40 data tests, 3 unit tests, 9 view models") in out
 
 
@@ -104,7 +105,7 @@ def test_every_product_on_the_warehouse_equals_the_duckdb_build(
     result = warehouse_mesh.run("warehouse", "compare", "--target", target, "--json")
     compared = {c["product"]: c for c in json.loads(result.stdout)}
     assert sorted(compared) == PRODUCTS
-    with duckdb.connect(str(built_mesh.db_path), read_only=True) as con:
+    with builddb.connect(built_mesh.db_path, read_only=True) as con:
         for relation, c in compared.items():
             rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
             assert rows > 0

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import duckdb
 
+from duckmesh.core import builddb
 from duckmesh.core.output import format_table
 from duckmesh.core.project import Mesh, find_mesh
 from duckmesh.sources import generate
@@ -141,7 +142,10 @@ def cpu_seconds() -> float:
 
 
 def remove_db(db: Path) -> None:
-    for path in (db, db.with_name(db.name + ".wal")):
+    """The database file, its products file (core/builddb.py) and their WALs."""
+    products = builddb.products_path(db)
+    for path in (db, db.with_name(db.name + ".wal"), products,
+                 products.with_name(products.name + ".wal")):
         if path.exists():
             path.unlink()
 

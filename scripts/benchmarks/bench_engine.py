@@ -30,6 +30,7 @@ from benchmarks.bench_common import (
     work_mesh,
     write_json,
 )
+from duckmesh.core import builddb
 from duckmesh.core.project import Mesh, find_mesh
 from duckmesh.sources import generate
 
@@ -45,15 +46,20 @@ class DirectNode:
     sql: str  # compiled select (models, tests) or a read_csv (seeds)
     depends_on: tuple[str, ...]
     latest_alias: str | None = None  # versioned latest product: view <schema>.<name>
+    database: str = ""  # "products": built into the products file, as dbt builds it
+
+    @property
+    def home(self) -> str:
+        return f'"{self.database}"."{self.schema}"' if self.database else f'"{self.schema}"'
 
     def statements(self) -> list[str]:
-        target = f'"{self.schema}"."{self.name}"'
+        target = f'{self.home}."{self.name}"'
         if self.kind == "test":
             return [f"select count(*) from ({self.sql}) as dbt_test"]
         kind = "view" if self.kind == "view" else "table"
         statements = [f"create or replace {kind} {target} as {self.sql}"]
         if self.latest_alias:
-            statements.append(f'create or replace view "{self.schema}"."{self.latest_alias}" '
+            statements.append(f'create or replace view {self.home}."{self.latest_alias}" '
                               f"as select * from {target}")
         return statements
 
@@ -175,8 +181,9 @@ def direct_plan(manifest: dict, mesh: Mesh) -> list[DirectNode]:
         latest = None
         if node.get("version") is not None and node.get("version") == node.get("latest_version"):
             latest = node["name"]
+        home = node["database"] if node.get("database") == builddb.PRODUCTS else ""
         plan.append(DirectNode(uid, "view" if materialized == "view" else "table",
-                               node["schema"], node["alias"], sql, deps, latest))
+                               node["schema"], node["alias"], sql, deps, latest, home))
     return plan
 
 
@@ -202,8 +209,10 @@ def run_direct(db: Path, plan: list[DirectNode], threads: int, settings: dict[st
     con = duckdb.connect(str(db))
     for key, value in settings.items():
         con.execute(f"set {key} = '{value}'")
-    for schema in sorted({node.schema for node in plan}):
-        con.execute(f'create schema if not exists "{schema}"')
+    if any(node.database for node in plan):  # the products file, as the profile attaches it
+        con.execute(f"attach '{builddb.products_path(db)}' as {builddb.PRODUCTS}")
+    for home in sorted({node.home for node in plan}):
+        con.execute(f"create schema if not exists {home}")
     by_id = {node.unique_id: node for node in plan}
     waiting = {uid: set(node.depends_on) for uid, node in by_id.items()}
     done: set[str] = set()

@@ -19,6 +19,7 @@ from duckmesh.catalog import built, openlineage
 from duckmesh.catalog.model import Catalog, build_catalog
 from duckmesh.catalog.odcs import odcs_contract, validate_odcs
 from duckmesh.catalog.odps import descriptor_files, odps_product, validate_odps
+from duckmesh.core import builddb
 from duckmesh.core.artifacts import Artifacts
 from duckmesh.core.context import BuildContext
 from duckmesh.core.output import console
@@ -320,10 +321,11 @@ def db_location(mesh: Mesh) -> str:
 
 
 def table_sizes(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Row counts of every table ('schema.table'), from DuckDB's metadata (no scan)."""
+    """Row counts of every table ('schema.table'), from DuckDB's metadata (no scan): the
+    mesh database's and its products file's (core/builddb.py)."""
     return {f"{schema}.{table}".lower(): size for schema, table, size in con.execute(
         "select schema_name, table_name, estimated_size from duckdb_tables() "
-        "where database_name = current_database()").fetchall()}
+        "where database_name in (current_database(), ?)", [builddb.PRODUCTS]).fetchall()}
 
 
 def last_good_file(mesh: Mesh) -> Path:
@@ -356,7 +358,7 @@ def refresh(mesh: Mesh, con: duckdb.DuckDBPyConnection | None = None,
     if con is None:
         if not mesh.db_path.exists():
             raise MeshError(f"{mesh.db_path} not found: run `duckmesh build` first")
-        con = duckdb.connect(str(mesh.db_path))  # same config as dbt-duckdb's connection
+        con = builddb.connect(mesh.db_path)  # same config as dbt-duckdb's connection
     try:
         catalog = _catalog(mesh, con, artifacts, record=True, source_columns=source_columns)
         write_tables(con, catalog_rows(catalog, table_sizes(con)))
@@ -397,7 +399,7 @@ def load(mesh: Mesh) -> Catalog:
     artifacts = Artifacts.load(mesh)
     if mesh.db_path.exists():
         try:
-            with duckdb.connect(str(mesh.db_path), read_only=True) as con:
+            with builddb.connect(mesh.db_path, read_only=True) as con:
                 return _catalog(mesh, con, artifacts, record=False)
         except duckdb.Error:
             pass  # database busy or unreadable: lineage by column name

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from duckmesh.core import builddb
 from duckmesh.core.artifacts import Artifacts, save_build_copy
 from duckmesh.core.project import Mesh, MeshError
 
@@ -65,7 +66,7 @@ class BuildContext:
         if self._database is None:
             if not self.mesh.db_path.exists():
                 raise MeshError(f"{self.mesh.db_path} not found: the build created no database")
-            self._database = duckdb.connect(str(self.mesh.db_path))
+            self._database = builddb.connect(self.mesh.db_path)
         return self._database
 
     def close(self) -> None:

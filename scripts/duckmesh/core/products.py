@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 
+from duckmesh.core import builddb
 from duckmesh.core.sql import qualified_name
 
 
@@ -22,6 +23,7 @@ class ProductVersion:
     relation_name: str  # <product>_v<N>
     deprecation_date: str | None
     description: str
+    database: str = ""  # dbt's database: "products" for the products file (core/builddb.py)
 
     @property
     def key(self) -> str:
@@ -60,6 +62,7 @@ def public_products(manifest: dict) -> list[ProductVersion]:
             relation_name=node.get("alias") or node["name"],
             deprecation_date=node.get("deprecation_date"),
             description=node.get("description", ""),
+            database=node.get("database") or "",
         ))
     return sorted(products, key=lambda p: (p.domain, p.name, p.version or 0))
 
@@ -71,7 +74,7 @@ def row_counts(db_path: Path, products: list[ProductVersion],
     counts: dict[str, int | None] = {}
     own = con is None
     # same configuration as the dbt-duckdb connection still open in this process
-    con = con or duckdb.connect(str(db_path))
+    con = con or builddb.connect(db_path)
     try:
         existing = {
             f"{schema}.{name}"

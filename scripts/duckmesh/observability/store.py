@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from duckmesh.core import builddb
 from duckmesh.core.project import MeshError
 
 SCHEMA = "mesh_observability"
@@ -84,7 +85,7 @@ def connect(db_path: Path, create: bool = True) -> Iterator[duckdb.DuckDBPyConne
 
 def _open(db_path: Path) -> duckdb.DuckDBPyConnection:
     try:
-        return duckdb.connect(str(db_path))
+        return builddb.connect(db_path)
     except duckdb.IOException as error:
         raise MeshError(
             f"cannot open {db_path}: {error} (another process, e.g. a running build or a "

@@ -3,6 +3,7 @@ checksums, the ``_duckmesh`` metadata tables."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -18,20 +19,49 @@ def reusable_base(previous_root: Path | None, name: Path) -> Path | None:
     if previous_root is None:
         return None
     path = previous_root / name
-    if not path.is_file() or path.with_name(path.name + ".wal").exists():
+    if not path.is_file() or has_wal(path):
         return None
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error:
         return None
     try:
-        total, free = con.execute("select total_blocks, free_blocks from pragma_database_size() "
-                                  "where database_name = current_database()").fetchall()[0]
+        return path if compact(con, con.execute("select current_database()").fetchall()[0][0]) \
+            else None
     except duckdb.Error:
         return None
     finally:
         con.close()
-    return path if total and free * 2 <= total else None
+
+
+def has_wal(path: Path) -> bool:
+    """Does the database file have changes not yet checkpointed into it (a WAL)?"""
+    wal = path.with_name(path.name + ".wal")
+    return wal.exists() and wal.stat().st_size > 0
+
+
+def compact(con: duckdb.DuckDBPyConnection, database: str) -> bool:
+    """Is at most half of ``database``'s file free blocks (what a copy would carry along
+    without use)?"""
+    total, free = con.execute("select total_blocks, free_blocks from pragma_database_size() "
+                              "where database_name = ?", [database]).fetchall()[0]
+    return bool(total) and free * 2 <= total
+
+
+FICLONE = 0x40049409  # linux/fs.h: share the source's blocks (copy-on-write)
+
+
+def clone_file(source: Path, target: Path) -> str:
+    """Copy ``source`` to a new file ``target``: a reflink where the file system has
+    them (btrfs, XFS: no data is copied), else the kernel's copy; return which."""
+    with open(source, "rb") as reader, open(target, "wb") as writer:
+        try:
+            fcntl.ioctl(writer.fileno(), FICLONE, reader.fileno())
+            return "reflink"
+        except OSError:
+            pass
+    shutil.copyfile(source, target)
+    return "copy"
 
 
 def link_file(source: Path, target: Path) -> None:

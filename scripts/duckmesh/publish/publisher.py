@@ -32,7 +32,7 @@ from pathlib import Path
 import duckdb
 
 from duckmesh.catalog import store as catalog_store
-from duckmesh.core import salt
+from duckmesh.core import builddb, salt
 from duckmesh.core.artifacts import Artifacts
 from duckmesh.core.context import BuildContext
 from duckmesh.core.output import console, step
@@ -98,10 +98,11 @@ def _connect_mesh(mesh: Mesh, in_build: bool) -> duckdb.DuckDBPyConnection:
         raise MeshError(f"{mesh.db_path} not found: run `duckmesh build` first")
     if in_build:
         # the build process: the same configuration as dbt-duckdb's connection
-        return duckdb.connect(str(mesh.db_path))
+        return builddb.connect(mesh.db_path)
     con = duckdb.connect()  # standalone: the mesh read-only, the snapshot writable
     try:
         con.execute(f"attach {sql_path(mesh.db_path)} as mesh_source (read_only)")
+        builddb.attach_products(con, mesh.db_path, read_only=True)
     except duckdb.IOException as error:
         con.close()
         raise MeshError(f"cannot read {mesh.db_path} ({error}): a build is running; it "
@@ -319,7 +320,8 @@ def _write(request: Request, snapshot: Snapshot, work: Path,
             snapshot.consumers[consumer] = list(tables)
             snapshot.consumer_tables[consumer] = tables
     _write_manifest(request.artifacts.manifest_file or request.mesh.manifest_path,
-                    request.manifest, previous.root, work / "manifest.json")
+                    request.manifest, previous.root, work / "manifest.json",
+                    request.mesh.db_path.stem)
     files.write_packages(request.packages, work / "packages")
     return linked
 
@@ -356,15 +358,39 @@ def _commit(request: Request, work: Path, snapshot: Snapshot, keep: int, why: st
 
 
 def _write_manifest(source: Path, manifest: dict, previous_root: Path | None,
-                    target: Path) -> None:
+                    target: Path, main: str) -> None:
     """The build's manifest.json for the snapshot; a model this build did not compile
-    (its product carried) keeps the compiled SQL of the publish that wrote its table."""
-    filled = ports.with_previous_sql(manifest, previous_root / "manifest.json"
-                                     if previous_root is not None else None)
+    (its product carried) keeps the compiled SQL of the publish that wrote its table, and
+    the products are recorded where the snapshot serves them (``served``)."""
+    filled = served(ports.with_previous_sql(manifest, previous_root / "manifest.json"
+                                            if previous_root is not None else None), main)
     if filled is manifest:
         shutil.copyfile(source, target)
     else:
         target.write_text(json.dumps(filled, indent=2))
+
+
+def served(manifest: dict, main: str) -> dict:
+    """``manifest`` with the nodes built into the products file (core/builddb.py)
+    recorded in the build's own database (``main``: dbt-duckdb names it after the file),
+    as before products had a file of their own:
+    their ``database``, their ``relation_name`` and the compiled SQL that names them. A
+    snapshot's ``mesh.duckdb`` holds the products, and outside projects attach it under
+    the name the manifest records (docs/sharing.md), so their profiles stay valid."""
+    moved = [u for u, n in manifest["nodes"].items() if n.get("database") == builddb.PRODUCTS]
+    if not moved:
+        return manifest
+    before, after = f'"{builddb.PRODUCTS}".', f'"{main}".'
+    nodes = {}
+    for unique_id, node in manifest["nodes"].items():
+        if before not in (node.get("relation_name") or "") + (node.get("compiled_code") or ""):
+            nodes[unique_id] = node
+            continue
+        nodes[unique_id] = {
+            **node, "database": main if unique_id in moved else node.get("database"),
+            **{key: node[key].replace(before, after) for key in ("relation_name", "compiled_code")
+               if node.get(key)}}
+    return {**manifest, "nodes": nodes}
 
 
 def _record_verified(pub: Path, snapshot: str, invocation_id: str, outcome: str,
@@ -448,27 +474,37 @@ def _write_products(request: Request, work: Path, snapshot: str,
                 and (previous.products[r].get("rows"), previous.products[r].get("checksum"),
                      previous.products[r].get("columns")) == (rows, checksum, columns)
                 and _port(previous.root, products[r]).is_file()}
-        base = _reusable_base(request, same | set(request.decided.carry))
-        keep = same | set(request.decided.carry) if base is not None else set()
-        carried_from = {} if base is not None else verify.carry_sources(
-            [request.pub / "snapshots" / name for name in snapshots.snapshots(request.pub)],
-            previous.root, request.decided, request.log)
         target = work / "mesh.duckdb"
-        if base is not None:
-            shutil.copyfile(base, target)
+        whole = _products_file(request, con)
+        if isinstance(whole, Path):  # the snapshot database is the products file, copied
+            request.log(f"      snapshot database: a {files.clone_file(whole, target)} of "
+                        f"{whole.name} ({whole.stat().st_size / 1e6:.1f} MB)")
+            base, keep, carried_from = None, set(), {}
+        else:
+            base = _reusable_base(request, same | set(request.decided.carry))
+            keep = same | set(request.decided.carry) if base is not None else set()
+            carried_from = {} if base is not None else verify.carry_sources(
+                [request.pub / "snapshots" / name for name in snapshots.snapshots(request.pub)],
+                previous.root, request.decided, request.log)
+            if base is not None:
+                shutil.copyfile(base, target)
+            if any(p.database == builddb.PRODUCTS for p in request.decided.build):
+                request.log(f"      snapshot database written table by table ({whole})")
         con.execute(f"attach {sql_path(target)} as snap")
         sources = sorted(set(carried_from.values()))
         for index, source_db in enumerate(sources):
             con.execute(f"attach {sql_path(source_db)} as prev_{index} (read_only)")
         try:
-            if base is not None:
+            if isinstance(whole, Path):  # its latest views name the products database
+                files.clear(con, "snap", {p.relation for p in request.decided.build})
+            elif base is not None:
                 files.clear(con, "snap", keep)
             for relation in request.decided.carry:
                 if base is None:
                     source = f"prev_{sources.index(carried_from[relation])}"
                     _copy_table(con, source, products[relation], "snap")
             for product in request.decided.build:
-                if product.relation not in keep:
+                if product.relation not in keep and not isinstance(whole, Path):
                     _copy_table(con, None, product, "snap")
             return _ports_and_entries(con, request, work, snapshot, products, measured,
                                       same, keep, base is not None, gated, verified)
@@ -493,6 +529,34 @@ def _measure(con: duckdb.DuckDBPyConnection, decided: Plan, gated: gates.GateRes
         columns = gated.columns.get(product.relation) or _columns(con, source)
         measured[product.relation] = (rows, checksum, columns)
     return measured
+
+
+def _products_file(request: Request, con: duckdb.DuckDBPyConnection) -> Path | str:
+    """The build's products file (core/builddb.py) when the snapshot's database may be
+    a copy of it, no row written again: every product version of the snapshot was built
+    now, into that file, and passed (none carried or dropped: their rows must not be in
+    the copy, not even in free blocks), the file holds no other table, and once
+    checkpointed it has no WAL and is not mostly free space. Else why not."""
+    decided = request.decided
+    if decided.carry or decided.drop:
+        return "product versions held back or not built"
+    if not decided.build or any(p.database != builddb.PRODUCTS for p in decided.build):
+        return "the products are not built into a products file"
+    path = builddb.products_path(request.mesh.db_path)
+    attached = con.execute("select path, readonly from duckdb_databases() "
+                           "where database_name = ?", [builddb.PRODUCTS]).fetchall()
+    if not attached or Path(attached[0][0]).resolve() != path.resolve():
+        return f"{path.name} is not attached"
+    tables = {f"{s}.{n}" for s, n in con.execute(
+        "select schema_name, table_name from duckdb_tables() where database_name = ?",
+        [builddb.PRODUCTS]).fetchall()}
+    if tables != {p.relation for p in decided.build}:
+        return f"{path.name} holds tables that are not this build's products"
+    if not attached[0][1]:
+        con.execute(f"checkpoint {builddb.PRODUCTS}")
+    if files.has_wal(path) or not files.compact(con, builddb.PRODUCTS):
+        return f"{path.name} is not checkpointed or mostly free space"
+    return path
 
 
 def _reusable_base(request: Request, keep: set[str]) -> Path | None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from duckmesh.build import pipeline
-from duckmesh.core import fingerprint
+from duckmesh.core import builddb, fingerprint
 from duckmesh.core.context import BuildContext
 from duckmesh.core.output import console, format_table
 from duckmesh.core.products import ProductVersion, public_products
@@ -190,6 +190,7 @@ def compare(mesh: Mesh, samples: int = 3) -> list[Comparison]:
     results = []
     with duckdb.connect() as con:
         con.execute(f"attach '{str(mesh.db_path)}' as built (read_only)")
+        builddb.attach_products(con, mesh.db_path, read_only=True)
         for product in public_products(manifest):
             columns = manifest["nodes"][product.unique_id]["columns"]
             row = normalised(columns)

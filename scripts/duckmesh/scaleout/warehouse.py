@@ -39,7 +39,7 @@ import duckdb
 import jinja2
 
 from duckmesh.build import pipeline as build
-from duckmesh.core import types, yamlio
+from duckmesh.core import builddb, types, yamlio
 from duckmesh.core.context import BuildContext
 from duckmesh.core.output import console
 from duckmesh.core.products import ProductVersion, public_products
@@ -445,7 +445,7 @@ def compare(mesh: Mesh, target: str, samples: int = 3) -> list[Comparison]:
         {"relation": e.relation, "file": str(e.file), "columns": e.columns} for e in exports]},
         {"DUCKMESH_TARGET": wh.target})
     results = []
-    with duckdb.connect(str(mesh.db_path), read_only=True) as con:
+    with builddb.connect(mesh.db_path, read_only=True) as con:
         for product, export in zip(products, exports):
             theirs = collections.Counter(tuple(json.loads(line))
                                          for line in export.file.read_text().splitlines())

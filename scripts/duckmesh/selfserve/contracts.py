@@ -18,7 +18,7 @@ import sqlglot
 import yaml
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from duckmesh.core import yamledit, yamlio
+from duckmesh.core import builddb, yamledit, yamlio
 from duckmesh.core.names import InvalidInput
 from duckmesh.core.project import MeshError
 from duckmesh.core.sql import quote_ident
@@ -121,9 +121,9 @@ def connect_db(db_path: Path) -> duckdb.DuckDBPyConnection:
         # this process already holds the file through dbt-duckdb (DuckDB refuses a second
         # instance of one file with another configuration), that instance is reused
         try:
-            return duckdb.connect(str(db_path), read_only=True)
+            return builddb.connect(db_path, read_only=True)
         except duckdb.ConnectionException:
-            return duckdb.connect(str(db_path))
+            return builddb.connect(db_path)
     except duckdb.IOException as error:
         raise MeshError(f"cannot open {db_path} ({error}): another process holds it; "
                         "wait for it to finish or stop it (`duckmesh doctor` shows which)"

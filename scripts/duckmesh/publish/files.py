@@ -40,12 +40,12 @@ def has_wal(path: Path) -> bool:
     return wal.exists() and wal.stat().st_size > 0
 
 
-def compact(con: duckdb.DuckDBPyConnection, database: str) -> bool:
-    """Is at most half of ``database``'s file free blocks (what a copy would carry along
-    without use)?"""
+def compact(con: duckdb.DuckDBPyConnection, database: str, most_free: float = 0.5) -> bool:
+    """Is at most ``most_free`` of ``database``'s file free blocks (what a copy would carry
+    along without use)?"""
     total, free = con.execute("select total_blocks, free_blocks from pragma_database_size() "
                               "where database_name = ?", [database]).fetchall()[0]
-    return bool(total) and free * 2 <= total
+    return bool(total) and free <= total * most_free
 
 
 FICLONE = 0x40049409  # linux/fs.h: share the source's blocks (copy-on-write)

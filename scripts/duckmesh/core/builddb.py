@@ -49,3 +49,46 @@ def connect(db_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection
         raise
     return con
 
+
+# -- manifests: where a product is recorded -----------------------------------------------
+
+def served(manifest: dict, main: str) -> dict:
+    """``manifest`` with the nodes built into the products file (core/builddb.py)
+    recorded in the build's own database (``main``: dbt-duckdb names it after the file),
+    as before products had a file of their own:
+    their ``database``, their ``relation_name`` and the compiled SQL that names them. A
+    snapshot's ``mesh.duckdb`` holds the products, and outside projects attach it under
+    the name the manifest records (docs/sharing.md), so their profiles stay valid."""
+    moved = [u for u, n in manifest["nodes"].items() if n.get("database") == PRODUCTS]
+    if not moved:
+        return manifest
+    before, after = f'"{PRODUCTS}".', f'"{main}".'
+    nodes = {}
+    for unique_id, node in manifest["nodes"].items():
+        if before not in (node.get("relation_name") or "") + (node.get("compiled_code") or ""):
+            nodes[unique_id] = node
+            continue
+        nodes[unique_id] = {
+            **node, "database": main if unique_id in moved else node.get("database"),
+            **{key: node[key].replace(before, after) for key in ("relation_name", "compiled_code")
+               if node.get(key)}}
+    return {**manifest, "nodes": nodes}
+
+
+def relation_renames(earlier: dict, nodes: dict) -> dict[str, str]:
+    """Each relation name an ``earlier`` manifest's nodes (a published one: ``served``)
+    give differently from ``nodes`` (this build's): earlier name -> this build's."""
+    renames = {}
+    for unique_id, node in nodes.items():
+        before = (earlier.get(unique_id) or {}).get("relation_name")
+        now = node.get("relation_name")
+        if before and now and before != now:
+            renames[before] = now
+    return renames
+
+
+def renamed(sql: str, renames: dict[str, str]) -> str:
+    """Compiled SQL of an earlier manifest naming relations as this build does."""
+    for before, now in renames.items():
+        sql = sql.replace(before, now)
+    return sql

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from duckmesh.core import fingerprint
+from duckmesh.core import builddb, fingerprint
 from duckmesh.core.output import step
 from duckmesh.core.project import Mesh, MeshError
 from duckmesh.governance import declared_reads, offline, parse_checks, pii, portability, report
@@ -191,10 +191,12 @@ def manifest_with_sql(manifest: dict, *earlier: Path) -> dict:
             before = json.loads(path.read_text())["nodes"]
         except (OSError, ValueError, KeyError):
             continue
+        renames = builddb.relation_renames(before, nodes)  # a published manifest's products
         for uid in sorted(missing):
             old = before.get(uid) or {}
             if old.get("compiled_code") and old.get("raw_code") == nodes[uid].get("raw_code"):
-                filled[uid] = {**nodes[uid], "compiled_code": old["compiled_code"]}
+                filled[uid] = {**nodes[uid],
+                               "compiled_code": builddb.renamed(old["compiled_code"], renames)}
                 missing.discard(uid)
     return {**manifest, "nodes": {**nodes, **filled}} if filled else manifest
 

@@ -17,6 +17,7 @@ import duckdb
 
 from duckmesh.catalog.lineage import MeshLineage, mesh_lineage
 from duckmesh.catalog.store import db_columns, lineage_cache
+from duckmesh.core import builddb
 from duckmesh.core.project import Mesh
 from duckmesh.publish import access, derived
 
@@ -72,6 +73,8 @@ def with_previous_sql(manifest: dict, previous: Path | None) -> dict:
         earlier = json.loads(previous.read_text())["nodes"]
     except (OSError, ValueError, KeyError):
         return manifest  # no lineage for them: derived.origins masks them whole
-    filled = {u: {**nodes[u], "compiled_code": earlier[u]["compiled_code"]}
+    renames = builddb.relation_renames(earlier, nodes)  # its products: builddb.served
+    filled = {u: {**nodes[u], "compiled_code": builddb.renamed(earlier[u]["compiled_code"],
+                                                               renames)}
               for u in missing if (earlier.get(u) or {}).get("compiled_code")}
     return {**manifest, "nodes": {**nodes, **filled}} if filled else manifest

@@ -361,36 +361,13 @@ def _write_manifest(source: Path, manifest: dict, previous_root: Path | None,
                     target: Path, main: str) -> None:
     """The build's manifest.json for the snapshot; a model this build did not compile
     (its product carried) keeps the compiled SQL of the publish that wrote its table, and
-    the products are recorded where the snapshot serves them (``served``)."""
-    filled = served(ports.with_previous_sql(manifest, previous_root / "manifest.json"
+    the products are recorded where the snapshot serves them (builddb.served)."""
+    filled = builddb.served(ports.with_previous_sql(manifest, previous_root / "manifest.json"
                                             if previous_root is not None else None), main)
     if filled is manifest:
         shutil.copyfile(source, target)
     else:
         target.write_text(json.dumps(filled, indent=2))
-
-
-def served(manifest: dict, main: str) -> dict:
-    """``manifest`` with the nodes built into the products file (core/builddb.py)
-    recorded in the build's own database (``main``: dbt-duckdb names it after the file),
-    as before products had a file of their own:
-    their ``database``, their ``relation_name`` and the compiled SQL that names them. A
-    snapshot's ``mesh.duckdb`` holds the products, and outside projects attach it under
-    the name the manifest records (docs/sharing.md), so their profiles stay valid."""
-    moved = [u for u, n in manifest["nodes"].items() if n.get("database") == builddb.PRODUCTS]
-    if not moved:
-        return manifest
-    before, after = f'"{builddb.PRODUCTS}".', f'"{main}".'
-    nodes = {}
-    for unique_id, node in manifest["nodes"].items():
-        if before not in (node.get("relation_name") or "") + (node.get("compiled_code") or ""):
-            nodes[unique_id] = node
-            continue
-        nodes[unique_id] = {
-            **node, "database": main if unique_id in moved else node.get("database"),
-            **{key: node[key].replace(before, after) for key in ("relation_name", "compiled_code")
-               if node.get(key)}}
-    return {**manifest, "nodes": nodes}
 
 
 def _record_verified(pub: Path, snapshot: str, invocation_id: str, outcome: str,

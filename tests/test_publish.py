@@ -461,3 +461,39 @@ def test_the_snapshot_catalog_names_no_private_model_and_holds_only_published_ve
     reordered = {**public, "consumers": list(reversed(public["consumers"]))}
     assert store.rows_digest(reordered) == store.rows_digest(public)
     assert store.rows_digest(published) != store.rows_digest(public)
+
+
+def test_the_snapshot_database_is_a_copy_of_the_products_file_that_holds_only_products(
+        published_copy: Path) -> None:
+    """The build's products file holds nothing but product versions, and a publish copies
+    it as the snapshot's database. A table there that is no longer a product version
+    (a retired one: dbt never drops it) is dropped, with its address in mesh.duckdb, and
+    that snapshot is written table by table; the next one is a copy again."""
+    from duckmesh.publish import publisher
+
+    db = published_copy / "mesh.duckdb"
+    with builddb.connect(db) as con:
+        private = {n for (n,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'products' "
+            "and (table_name like 'stg%' or table_name like 'int%')").fetchall()}
+        con.execute("create table products.sales.orders_v0 as select '1' as order_id")
+        con.execute("create view sales.orders_v0 as select * from products.sales.orders_v0")
+    assert private == set()  # private models live in mesh.duckdb only
+    lines: list[str] = []
+    mesh = Mesh(published_copy)
+    publisher.publish(mesh, in_build=True, log=lines.append, force=True)
+    assert ("      snapshot database written table by table (dropped sales.orders_v0 from "
+            "mesh.products.duckdb: no longer a product version of this mesh)") in lines
+    with builddb.connect(db, read_only=True) as con:
+        left = con.execute("select count(*) from duckdb_tables() t full join duckdb_views() v "
+                           "on false where coalesce(t.table_name, v.view_name) = 'orders_v0'"
+                           ).fetchone()[0]
+    assert left == 0
+    lines.clear()
+    publisher.publish(mesh, in_build=True, log=lines.append, force=True)
+    size = builddb.products_path(db).stat().st_size / 1e6
+    assert f"      snapshot database: a copy of mesh.products.duckdb ({size:.1f} MB)" in lines
+    with duckdb.connect(str(published_copy / "published" / "mesh.duckdb"),
+                        read_only=True) as con:
+        assert "sales.orders_v0" not in product_relations(con)
+        assert con.execute("select count(*) from sales.orders").fetchone()[0] > 0

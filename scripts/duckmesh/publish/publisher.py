@@ -535,6 +535,18 @@ def _products_file(request: Request, con: duckdb.DuckDBPyConnection) -> Path | s
     tables = {f"{s}.{n}" for s, n in con.execute(
         "select schema_name, table_name from duckdb_tables() where database_name = ?",
         [builddb.PRODUCTS]).fetchall()}
+    retired = tables - {p.relation for p in public_products(request.manifest)}
+    if retired and not attached[0][1]:  # no longer a product: dbt never drops them
+        views = {f"{s}.{n}" for s, n in con.execute(
+            "select schema_name, view_name from duckdb_views() "
+            "where database_name = current_database() and not internal").fetchall()}
+        for relation in sorted(retired):
+            address = qualified_name(*relation.split("."))
+            con.execute(f"drop table {builddb.PRODUCTS}.{address}")
+            if relation in views:  # its address in the mesh's database (forward_products)
+                con.execute(f"drop view {address}")
+        return (f"dropped {', '.join(sorted(retired))} from {path.name}: no longer a product "
+                "version of this mesh")
     if tables != {p.relation for p in decided.build}:
         return f"{path.name} holds tables that are not this build's products"
     if not attached[0][1]:

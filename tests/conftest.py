@@ -294,9 +294,9 @@ BUILDING_FIXTURES = {"onboarded"}
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test gets one level marker: e2e and spark are written on the tests that
     build (or fault) meshes of their own; a test that reads the session's built mesh or
-    works on a copy of the mesh is `integration`; the rest is `unit`. The Spark file
-    runs first, then the files that build meshes, so a parallel run (make test, one file
-    per worker at a time) starts its longest files at once."""
+    works on a copy of the mesh is `integration`; the rest is `unit`. The Spark files
+    run first (make test-engines), then the files that build meshes, so a parallel run
+    (one file per worker at a time) starts its longest files at once."""
     for item in items:
         if item.get_closest_marker("spark") or item.get_closest_marker("faults") or \
                 BUILDING_FIXTURES & set(getattr(item, "fixturenames", ())):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import io
 import json
 import os
@@ -35,6 +36,11 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_SALT = "1e32ea697af343cf77cef92b9f7848a257b8d71a068c5efaeb5e0d418fe6b769"
 os.environ.setdefault("DUCKMESH_PII_SALT", TEST_SALT)
 TEST_SCALE = 0.01  # 1,000 customers, 10,000 orders: a few seconds to build
+# a worker runs dbt, its manifests and DuckDB results in this process, one test after
+# another: with the default thresholds (700, 10, 10) the cyclic collector took about a
+# tenth of the workers' CPU, mostly full collections over dbt's objects; collecting
+# less often halves that (docs/performance-history.md, "Test loop")
+gc.set_threshold(50_000, 20, 100)
 # the platform's code, the tests, tools' and builds' folders: not part of a mesh
 SKIP = {".venv", ".venv-contracts", ".venv-consumer", ".venv-snowflake", ".venv-bigquery",
         ".git", ".ci", ".duckmesh", "data",

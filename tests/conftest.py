@@ -283,15 +283,16 @@ def mesh_copy(tmp_path: Path) -> Path:
 
 
 LEVELS = ("unit", "integration", "e2e")
-# the files that take the longest, slowest first (a whole run's --junitxml, summed per
-# file; BENCHMARKS.md, "The test suite"): after Spark they start first, so a parallel run
-# does not end on one of them alone
-SLOWEST = ["test_faults.py", "test_adopt.py", "test_readme.py", "test_sharing.py",
-           "test_domain_publish.py", "test_scaffold.py", "test_domains.py", "test_build.py",
-           "test_scale_out_checks.py", "test_lint.py", "test_snapshot_verify.py",
-           "test_governance.py", "test_publish.py", "test_portability.py",
-           "test_quality_gates.py", "test_incremental.py", "test_consumers.py",
-           "test_catalog_contracts.py"]
+# the files that take the longest, slowest first (a whole `make test` run's --junitxml,
+# summed per file; docs/performance-history.md, "Test loop"): they start first, so a
+# parallel run does not end on one of them alone
+SLOWEST = ["test_faults.py", "test_adopt.py", "test_sharing.py", "test_readme.py",
+           "test_snapshot_verify.py", "test_domain_publish.py", "test_scaffold.py",
+           "test_domains.py", "test_publish.py", "test_governance.py", "test_lint.py",
+           "test_incremental.py", "test_quality_gates.py", "test_build.py",
+           "test_consumers.py", "test_privacy.py", "test_plain_dbt.py", "test_portability.py",
+           "test_legacy_source.py", "test_breaking_change.py", "test_catalog_contracts.py",
+           "test_catalog_failures.py", "test_governance_trust.py", "test_quarantine.py"]
 # module fixtures that build meshes of their own (test_adopt's adopted jaffle-shop): the
 # tests on them are e2e, and their files start early in a parallel run
 BUILDING_FIXTURES = {"onboarded"}

@@ -1,9 +1,10 @@
 # DuckMesh: the two commands a new user needs.
 #   make build [SCALE=0.01]  venv + pinned deps, source data, dbt deps + build, product summary
 #                            (default scale: the last build's, else 0.1); then ./duckmesh ...
-#   make test                the whole test suite (pytest), Spark equivalence included
-#   make test-fast           the inner loop: unit and integration tests (no Spark, no fault
-#                            suite, no test that builds meshes of its own)
+#   make test                the whole test suite on DuckDB (pytest); the other engines'
+#                            equivalence suites are make test-engines
+#   make test-fast           the inner loop: unit and integration tests (no fault suite, no
+#                            test that builds meshes of its own)
 #   make check               ruff and mypy over the platform (make test runs it)
 #   make build-spark         the same mesh on a local Spark (README "Scale out")
 #   make contracts           datacontract-cli in .venv-contracts (the contracts' outside check)
@@ -15,7 +16,8 @@
 #   make lineage             the OpenLineage client (the `lineage` extra): `duckmesh lineage emit`
 #   make warehouses          dbt-snowflake + fakesnow in .venv-snowflake, dbt-bigquery + the
 #                            crucible emulator in .venv-bigquery (docs/warehouses.md)
-#   make test-warehouses     the mesh on both emulators, checked equal to DuckDB (not in make test)
+#   make test-engines        the mesh on Spark and on both warehouse emulators, each checked
+#                            equal to DuckDB (not in make test); make test-warehouses: the same
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -36,14 +38,13 @@ SNOWFLAKE_STAMP := $(SNOWFLAKE_VENV)/.installed-stamp
 BIGQUERY_VENV := .venv-bigquery
 BIGQUERY_STAMP := $(BIGQUERY_VENV)/.installed-stamp
 # one test file per worker at a time (module fixtures are built once), in the order
-# conftest.py gives: Spark first, then the files that build meshes. Three workers on two
-# cores: a test waits on dbt, Java or a sleep often enough that two workers left about a
-# quarter of the CPU idle (docs/performance-history.md, "Test loop"); TEST_WORKERS=2 for
-# the old setting.
+# conftest.py gives: the files that build meshes first, longest first. Three workers on two
+# cores: a test waits on dbt, a subprocess or a sleep often enough that two workers left
+# CPU idle (docs/performance-history.md, "Test loop"); TEST_WORKERS=2 for the old setting.
 TEST_WORKERS ?= 3
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: build build-spark test test-fast test-warehouses check lint install clean browser java contracts consumer s3 legacy lineage warehouses system-check
+.PHONY: build build-spark test test-fast test-engines test-warehouses check lint install clean browser java contracts consumer s3 legacy lineage warehouses system-check
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -159,11 +160,11 @@ check: $(TEST_STAMP)
 	$(BIN)/ruff check scripts tests
 	$(BIN)/mypy
 
-# the system packages some tests use (a JRE for Spark, Chromium for the site): named and
-# checked here, never installed (README "Development"; .ci/run installs them explicitly);
-# their tests skip with a one-line reason when absent
+# the system packages some tests use (a JRE for Spark, Chromium for the site, PostgreSQL
+# for a legacy source): named and checked here, never installed (README "Development";
+# .ci/run installs them explicitly); their tests skip with a one-line reason when absent
 system-check:
-	@command -v java >/dev/null || echo "make test: java not found: the Spark tests will skip" \
+	@command -v java >/dev/null || echo "make test-engines: java not found: the Spark tests will skip" \
 	  "(install: apt-get install -y openjdk-17-jre-headless)"
 	@test -x /usr/bin/chromium || command -v chromium >/dev/null || echo "make test: chromium" \
 	  "not found: the catalog site tests will skip (install: apt-get install -y chromium)"
@@ -171,16 +172,19 @@ system-check:
 	  echo "make test: PostgreSQL not found: the legacy source tests will skip" \
 	  "(install: apt-get install -y postgresql)"
 
-test: $(STAMP) $(SPARK_STAMP) $(TEST_STAMP) $(CONTRACTS_STAMP) $(CONSUMER_STAMP) system-check check
-	$(PYTEST) -m "not warehouses"
+test: $(STAMP) $(TEST_STAMP) $(CONTRACTS_STAMP) $(CONSUMER_STAMP) system-check check
+	$(PYTEST) -m "not spark and not warehouses"
 
 test-fast: $(TEST_STAMP) system-check
-	DUCKMESH_SKIP_SPARK=1 $(PYTEST) -m "not spark and not faults and not e2e and not warehouses"
+	$(PYTEST) -m "not spark and not faults and not e2e and not warehouses"
 
-# the emulator suites (tests/test_warehouses.py): each starts its emulator, builds the
-# session's mesh on it and compares every product with the DuckDB build
-test-warehouses: $(TEST_STAMP) warehouses
-	$(PYTEST) -m warehouses
+# the other engines' equivalence suites: Spark (tests/test_scale_out*.py, a local session
+# on Java) and the warehouse emulators (tests/test_warehouses.py); each builds the
+# session's mesh on its engine and compares every product with the DuckDB build
+test-engines: $(SPARK_STAMP) $(TEST_STAMP) warehouses system-check
+	$(PYTEST) -m "spark or warehouses"
+
+test-warehouses: test-engines
 
 lint: $(STAMP)
 	$(BIN)/duckmesh lint

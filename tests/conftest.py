@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import io
 import json
 import os
@@ -36,6 +37,11 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_SALT = "1e32ea697af343cf77cef92b9f7848a257b8d71a068c5efaeb5e0d418fe6b769"
 os.environ.setdefault("DUCKMESH_PII_SALT", TEST_SALT)
 TEST_SCALE = 0.01  # 1,000 customers, 10,000 orders: a few seconds to build
+# a worker runs dbt, its manifests and DuckDB results in this process, one test after
+# another: with the default thresholds (700, 10, 10) the cyclic collector took about a
+# tenth of the workers' CPU, mostly full collections over dbt's objects; collecting
+# less often halves that (docs/performance-history.md, "Test loop")
+gc.set_threshold(50_000, 20, 100)
 # the platform's code, the tests, tools' and builds' folders: not part of a mesh
 SKIP = {".venv", ".venv-contracts", ".venv-consumer", ".venv-snowflake", ".venv-bigquery",
         ".git", ".ci", ".duckmesh", "data",
@@ -277,15 +283,16 @@ def mesh_copy(tmp_path: Path) -> Path:
 
 
 LEVELS = ("unit", "integration", "e2e")
-# the files that take the longest, slowest first (a whole run's --junitxml, summed per
-# file; BENCHMARKS.md, "The test suite"): after Spark they start first, so a parallel run
-# does not end on one of them alone
-SLOWEST = ["test_faults.py", "test_adopt.py", "test_readme.py", "test_sharing.py",
-           "test_domain_publish.py", "test_scaffold.py", "test_domains.py", "test_build.py",
-           "test_scale_out_checks.py", "test_lint.py", "test_snapshot_verify.py",
-           "test_governance.py", "test_publish.py", "test_portability.py",
-           "test_quality_gates.py", "test_incremental.py", "test_consumers.py",
-           "test_catalog_contracts.py"]
+# the files that take the longest, slowest first (a whole `make test` run's --junitxml,
+# summed per file; docs/performance-history.md, "Test loop"): they start first, so a
+# parallel run does not end on one of them alone
+SLOWEST = ["test_faults.py", "test_adopt.py", "test_sharing.py", "test_readme.py",
+           "test_snapshot_verify.py", "test_domain_publish.py", "test_scaffold.py",
+           "test_domains.py", "test_publish.py", "test_governance.py", "test_lint.py",
+           "test_incremental.py", "test_quality_gates.py", "test_build.py",
+           "test_consumers.py", "test_privacy.py", "test_plain_dbt.py", "test_portability.py",
+           "test_legacy_source.py", "test_breaking_change.py", "test_catalog_contracts.py",
+           "test_catalog_failures.py", "test_governance_trust.py", "test_quarantine.py"]
 # module fixtures that build meshes of their own (test_adopt's adopted jaffle-shop): the
 # tests on them are e2e, and their files start early in a parallel run
 BUILDING_FIXTURES = {"onboarded"}
@@ -294,9 +301,9 @@ BUILDING_FIXTURES = {"onboarded"}
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test gets one level marker: e2e and spark are written on the tests that
     build (or fault) meshes of their own; a test that reads the session's built mesh or
-    works on a copy of the mesh is `integration`; the rest is `unit`. The Spark file
-    runs first, then the files that build meshes, so a parallel run (make test, one file
-    per worker at a time) starts its longest files at once."""
+    works on a copy of the mesh is `integration`; the rest is `unit`. The Spark files
+    run first (make test-engines), then the files that build meshes, so a parallel run
+    (one file per worker at a time) starts its longest files at once."""
     for item in items:
         if item.get_closest_marker("spark") or item.get_closest_marker("faults") or \
                 BUILDING_FIXTURES & set(getattr(item, "fixturenames", ())):

@@ -23,6 +23,8 @@ import yaml
 from conftest import TEST_SCALE, clone_built, duckmesh
 from duckmesh import cli
 from duckmesh.core import builddb
+from duckmesh.core.dbt import parse_state_env
+from duckmesh.core.project import Mesh
 from duckmesh.selfserve.version import DEPRECATION_NOTICE_DAYS
 from readme_blocks import blocks, section
 
@@ -281,8 +283,10 @@ def test_new_domain_to_governed_product_as_the_readme_shows(built_mesh, tmp_path
     # one linted (named in the report)
     generated = [sql, "domains/finance/models/products/daily_revenue_v2.sql",
                  "domains/sales/models/products/order_facts_v1.sql"]
-    env = {**os.environ, "DUCKMESH_DB": str(root / "mesh.duckdb"),
-           "DUCKMESH_DATA": str(root / "data" / f"scale_{TEST_SCALE:g}")}
+    # the environment `duckmesh lint` gives sqlfluff (lint/runner.py): the templater's
+    # dbt parse and the build's below reuse each other's parse state
+    env = {**os.environ, **parse_state_env(
+        Mesh(root).env(root / "data" / f"scale_{TEST_SCALE:g}"), root)}
     lint = subprocess.run([sys.executable, "-m", "sqlfluff", "lint", "--format", "json",
                            *generated], cwd=root, env=env, capture_output=True, text=True,
                           timeout=300)

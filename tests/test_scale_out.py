@@ -2,9 +2,10 @@
 (a local SparkSession), and every product equal to the DuckDB build of the same data.
 
 One Spark build per module (about 40 s on 2 cores at the test scale) in a copy of the
-session's DuckDB-built mesh. Needs the `spark` extra (make test installs it) and a Java
-runtime (a system package make test never installs: without one the module skips with
-the install command); DUCKMESH_SKIP_SPARK=1 skips it explicitly.
+session's DuckDB-built mesh. `make test-engines` runs it, not `make test`. Needs the
+`spark` extra (make test-engines installs it) and a Java runtime (a system package make
+never installs: without one the module skips with the install command);
+DUCKMESH_SKIP_SPARK=1 skips it explicitly.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Scale out, the checks that need a Spark session but not the module's Spark build
 (test_scale_out.py): governance evaluated on Spark, and a session not in UTC refused,
-both in one local session. A file of its own, so a parallel run (make test) starts it
-beside that build. Needs Java and the `spark` extra; DUCKMESH_SKIP_SPARK=1 skips it."""
+both in one local session. A file of its own, so a parallel run (make test-engines)
+starts it beside that build. Needs Java and the `spark` extra; DUCKMESH_SKIP_SPARK=1 skips it."""
 
 from __future__ import annotations
 

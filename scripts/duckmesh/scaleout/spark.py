@@ -61,7 +61,7 @@ def require_spark() -> None:
         if importlib.util.find_spec(module) is None:
             raise MeshError(f"the Spark target needs dbt-spark and pyspark ({package} is "
                             "missing): .venv/bin/pip install -c constraints.txt -e '.[spark]' "
-                            "(make test installs them)")
+                            "(make build-spark and make test-engines install them)")
 
 
 def product_files(mesh: Mesh, product: ProductVersion) -> Path:

@@ -120,7 +120,7 @@ def check_profile(mesh: Mesh) -> list[Finding]:
 
 
 def check_spark() -> list[Finding]:
-    """The Spark target (docs/scale-out.md): optional for building, needed by make test."""
+    """The Spark target (docs/scale-out.md): optional for building, needed by make test-engines."""
     fix = SPARK_INSTALL
     findings = []
     for tool in ("dbt-spark", "pyspark"):

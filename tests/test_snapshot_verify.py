@@ -275,6 +275,30 @@ def test_current_pointing_outside_snapshots_is_never_served_and_is_re_pointed(
     assert duckmesh(root, "publish", "--verify").stdout == f"snapshot {current(root)}: intact\n"
 
 
+def test_written_table_by_table_a_damaged_snapshot_is_never_copied_forward(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the snapshot database is written table by table (a product held back, or
+    products built without a products file), unchanged products would start from the
+    previous snapshot's file: a damaged one is not copied, every product is written
+    again from the build."""
+    from duckmesh.core.project import Mesh
+    from duckmesh.publish import publisher
+
+    damaged = current(root)
+    relations = sorted(record(root)["products"])
+    expected = fingerprints(root / "mesh.duckdb", relations)
+    zero_one_mib(root / "published" / "snapshots" / damaged / "mesh.duckdb")
+    monkeypatch.setattr(publisher, "_products_file", lambda request, con: "as the test asks")
+    lines: list[str] = []
+    publisher.publish(Mesh(root), in_build=True, log=lines.append, force=True)
+    assert "      snapshot database written table by table (as the test asks)" in lines
+    assert ("      the previous snapshot is damaged (mesh.duckdb changed since it was "
+            "published (SHA-256 differs)): nothing is copied from it, products are written "
+            "again from the build") in lines
+    assert current(root) != damaged
+    assert fingerprints(root / "published" / "mesh.duckdb", relations) == expected
+
+
 def test_a_flipped_hard_linked_port_with_its_mtime_restored_is_caught_and_rebuilt(
         root: Path) -> None:
     """Three snapshots share one port's inode: bytes flipped in it are found by SHA-256

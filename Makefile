@@ -55,40 +55,43 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# pip-install the pinned extras $(1) of this package into $(VENV)/, saying what they hold
+# ($(2)); the test target's extras come through a variable (a comma splits call's arguments)
+TEST_EXTRAS := test,s3,legacy,lineage
+define install_extras
+	@echo "installing the $(1) extra(s) into $(VENV)/: $(2) (quiet until done)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[$(1)]'
+endef
+
 # dbt-spark and pyspark (the `spark` extra), for the Spark target and its test
 $(SPARK_STAMP): $(STAMP)
-	@echo "installing the spark extra into $(VENV)/: dbt-spark, pyspark (quiet until done)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[spark]'
+	$(call install_extras,spark,dbt-spark and pyspark)
 	@touch $(SPARK_STAMP)
 
 # pytest, pytest-xdist, ruff, mypy, Playwright's Python package, moto (the `test` extra),
 # boto3 (the `s3` extra, which the sharing tests use), the ADBC PostgreSQL driver (`legacy`)
 # and the OpenLineage client (`lineage`), which their tests use
 $(TEST_STAMP): $(STAMP)
-	@echo "installing the test, s3, legacy and lineage extras into $(VENV)/: pytest, pytest-xdist, ruff, mypy, playwright, moto, boto3, adbc, openlineage (quiet until done)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,s3,legacy,lineage]'
+	$(call install_extras,$(TEST_EXTRAS),pytest and pytest-xdist; ruff; mypy; playwright; moto; boto3; adbc; openlineage)
 	@touch $(TEST_STAMP) $(S3_STAMP) $(LEGACY_STAMP) $(LINEAGE_STAMP)
 
 # boto3 for `duckmesh publish --to s3://...` and `duckmesh pull` (docs/sharing.md)
 $(S3_STAMP): $(STAMP)
-	@echo "installing the s3 extra into $(VENV)/: boto3 (quiet until done)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[s3]'
+	$(call install_extras,s3,boto3)
 	@touch $(S3_STAMP)
 
 s3: $(S3_STAMP)
 
 # the ADBC PostgreSQL driver and pyarrow, for legacy database sources
 $(LEGACY_STAMP): $(STAMP)
-	@echo "installing the legacy extra into $(VENV)/: adbc-driver-postgresql, pyarrow (quiet until done)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[legacy]'
+	$(call install_extras,legacy,adbc-driver-postgresql and pyarrow)
 	@touch $(LEGACY_STAMP)
 
 legacy: $(LEGACY_STAMP)
 
 # the OpenLineage client, for `duckmesh lineage emit` and DUCKMESH_OPENLINEAGE builds
 $(LINEAGE_STAMP): $(STAMP)
-	@echo "installing the lineage extra into $(VENV)/: openlineage-python (quiet until done)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[lineage]'
+	$(call install_extras,lineage,openlineage-python)
 	@touch $(LINEAGE_STAMP)
 
 lineage: $(LINEAGE_STAMP)

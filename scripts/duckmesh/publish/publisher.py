@@ -453,6 +453,7 @@ def _write_products(request: Request, work: Path, snapshot: str,
                 and _port(previous.root, products[r]).is_file()}
         target = work / "mesh.duckdb"
         whole = _products_file(request, con)
+        copied = isinstance(whole, Path)
         if isinstance(whole, Path):  # the snapshot database is the products file, copied
             request.log(f"      snapshot database: a {files.clone_file(whole, target)} of "
                         f"{whole.name} ({whole.stat().st_size / 1e6:.1f} MB)")
@@ -472,7 +473,7 @@ def _write_products(request: Request, work: Path, snapshot: str,
         for index, source_db in enumerate(sources):
             con.execute(f"attach {sql_path(source_db)} as prev_{index} (read_only)")
         try:
-            if isinstance(whole, Path):  # its latest views name the products database
+            if copied:  # its latest views name the products database
                 files.clear(con, "snap", {p.relation for p in request.decided.build})
             elif base is not None:
                 files.clear(con, "snap", keep)
@@ -481,7 +482,7 @@ def _write_products(request: Request, work: Path, snapshot: str,
                     source = f"prev_{sources.index(carried_from[relation])}"
                     _copy_table(con, source, products[relation], "snap")
             for product in request.decided.build:
-                if product.relation not in keep and not isinstance(whole, Path):
+                if product.relation not in keep and not copied:
                     _copy_table(con, None, product, "snap")
             return _ports_and_entries(con, request, work, snapshot, products, measured,
                                       same, keep, base is not None, gated, verified)

@@ -63,13 +63,15 @@ def test_the_spark_plan_builds_the_mesh_on_its_target_with_its_own_record(
     plan = spark.spark_plan(mesh, options)
     calls: list[tuple[list[str], dict[str, str]]] = []
 
-    def invoke(plan: pipeline.Plan, args: list[str], quiet: bool = False) -> SimpleNamespace:
-        calls.append((args, plan.env(plan.ctx.data_dir)))
+    def invoke(plan: pipeline.Plan, args: list[str], quiet: bool = False,
+               data: Path | None = None) -> SimpleNamespace:
+        calls.append((args, plan.env(data or plan.ctx.data_dir)))
         return SimpleNamespace(success=True, exception=None)
 
     monkeypatch.setattr(pipeline, "invoke", invoke)
     assert pipeline.dbt_build(plan).success
     args, env = calls[0]
+    assert not (tmp_path / "data" / "current").is_symlink()  # Spark reads the folder itself
     assert args == ["build", "--target", "spark", "--target-path",
                     str(tmp_path / "target" / "spark" / "dbt"), "--full-refresh"]
     assert env["DUCKMESH_SPARK_DIR"] == str(tmp_path / "target" / "spark")
@@ -89,6 +91,38 @@ def test_the_spark_plan_builds_the_mesh_on_its_target_with_its_own_record(
     assert not spark.spark_plan(mesh, options).last_build.switched
     # the DuckDB build's record is another file: it never says the Spark build switched
     assert not (tmp_path / "target" / "last_build" / "build.json").exists()
+
+
+def test_the_mesh_build_tells_dbt_one_data_folder_whatever_the_data_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dbt keeps the value of DUCKMESH_DATA in its parse state: a new value re-parses
+    every file that reads it. The mesh build points data/current at its data set first
+    and tells dbt that link, so builds of two data sets give dbt the same value; the
+    link names the data set dbt reads, the cleaned copy when rows were quarantined."""
+    mesh = small_mesh(tmp_path)
+    told: list[tuple[str, str]] = []
+
+    def invoke(plan: pipeline.Plan, args: list[str], quiet: bool = False,
+               data: Path | None = None) -> SimpleNamespace:
+        link = tmp_path / "data" / "current"
+        told.append((plan.env(data or plan.ctx.data_dir)["DUCKMESH_DATA"],
+                     os.readlink(link)))
+        return SimpleNamespace(success=True, exception=None)
+
+    monkeypatch.setattr(pipeline, "invoke", invoke)
+    monkeypatch.setattr(pipeline.BuildContext, "dbt_ran", lambda self: None)
+    for scale in (0.01, 0.02):
+        pipeline.dbt_build(pipeline.mesh_plan(mesh, pipeline.BuildOptions(scale=scale)))
+    plan = pipeline.mesh_plan(mesh, pipeline.BuildOptions(scale=0.02))
+    plan.ctx.validated_data = tmp_path / "target" / "validated"
+    pipeline.dbt_build(plan)
+    link = str(tmp_path / "data" / "current")
+    assert told == [(link, "scale_0.01"), (link, "scale_0.02"),
+                    (link, os.path.join("..", "target", "validated"))]
+    # DUCKMESH_DATA naming the link itself leaves it as it is (no link to itself)
+    assert pipeline.link_current_data(mesh, tmp_path / "data" / "current")
+    assert os.readlink(tmp_path / "data" / "current") == os.path.join(
+        "..", "target", "validated")
 
 
 def test_a_failed_domain_or_spark_build_stops_with_one_line(tmp_path: Path) -> None:

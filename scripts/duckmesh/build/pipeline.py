@@ -282,14 +282,30 @@ def _timed(ctx: BuildContext, name: str, run: Callable[[], T]) -> T:
         spent[1] += time.process_time() - cpu
 
 
-def invoke(plan: Plan, args: list[str], quiet: bool = False) -> Any:  # dbtRunnerResult
-    """``dbt <args>`` in the plan's project, with what it reads for this build's data."""
+def invoke(plan: Plan, args: list[str], quiet: bool = False, data: Path | None = None
+           ) -> Any:  # dbtRunnerResult
+    """``dbt <args>`` in the plan's project, with what it reads for this build's data
+    (``data``: the folder dbt is told, default the data itself)."""
     ctx = plan.ctx
     command = [*args, "--project-dir", str(plan.project_dir),
                "--profiles-dir", str(ctx.mesh.profiles_dir)]
     return dbt.invoke(["--quiet", *command] if quiet else command,
-                      plan.env(ctx.validated_data or ctx.data_dir), cwd=plan.project_dir,
-                      root=ctx.mesh.root)
+                      plan.env(data or ctx.validated_data or ctx.data_dir),
+                      cwd=plan.project_dir, root=ctx.mesh.root)
+
+
+def data_for_dbt(plan: Plan) -> Path | None:
+    """The folder the mesh build tells dbt its source data is in: ``data/current``,
+    pointed at this build's data first, so that DUCKMESH_DATA has the same value on
+    every build and dbt's partial parse keeps the sources (a new value re-parses every
+    file that reads it: about 3 CPU s for the mesh, on every build of new data). None
+    (the data folder itself) for other builds, or when the link cannot be made."""
+    if plan.scope is not Scope.MESH or plan.target is not None:
+        return None
+    ctx = plan.ctx
+    if not link_current_data(ctx.mesh, ctx.validated_data or ctx.data_dir):
+        return None
+    return ctx.mesh.root / "data" / "current"
 
 
 # -- the stages of every build ------------------------------------------------------------
@@ -317,8 +333,8 @@ def install_packages(plan: Plan) -> None:
 
 
 def dbt_build(plan: Plan) -> Any:  # dbtRunnerResult
-    """Step 3: `dbt build` with the plan's arguments; the mesh's manifest stamped for the
-    governance check, data/current pointed at the data it read."""
+    """Step 3: `dbt build` with the plan's arguments, the mesh's over data/current
+    (data_for_dbt); the mesh's manifest stamped for the governance check."""
     ctx, options, last = plan.ctx, plan.options, plan.last_build
     target = ["--target", plan.target] if plan.target else []
     console().step(f"[3/4] {' '.join(['dbt build', *target])} -> {relative(last.database, ctx.mesh.root)}")
@@ -338,10 +354,10 @@ def dbt_build(plan: Plan) -> Any:  # dbtRunnerResult
     # the files dbt is about to parse: `duckmesh governance check` judges this build's
     # manifest without dbt while they stay so (core/fingerprint.py)
     stamp = fingerprint.ManifestStamp.before_parse(ctx.mesh) if plan.scope is Scope.MESH else None
-    outcome = _timed(ctx, "dbt build", lambda: invoke(plan, args))
+    data = data_for_dbt(plan)
+    outcome = _timed(ctx, "dbt build", lambda: invoke(plan, args, data=data))
     if stamp is not None:
         stamp.record(ctx.mesh.manifest_path)
-        link_current_data(ctx.mesh, ctx.validated_data or ctx.data_dir)
     if plan.target is None:  # the workspace's own artifacts
         ctx.dbt_ran()
     ctx.build_seconds = ctx.step_times["dbt build"][0]
@@ -399,11 +415,15 @@ def restore(ctx: BuildContext, record: dict[str, str]) -> None:
         ctx.validated_data = Path(record["DUCKMESH_DATA"])
 
 
-def link_current_data(mesh: Mesh, folder: Path) -> None:
-    """Point ``data/current`` at the source data this build read, the sources' default
+def link_current_data(mesh: Mesh, folder: Path) -> bool:
+    """Point ``data/current`` at the source data this build reads, the sources' default
     DUCKMESH_DATA: a plain `dbt build --profiles-dir profiles` or `dbt docs generate` at
-    the root then reads the last build's data set (a relative link: the mesh can move)."""
+    the root then reads the last build's data set (a relative link: the mesh can move).
+    False, with a line, when the link cannot be made."""
     link = mesh.root / "data" / "current"
+    if Path(os.path.abspath(folder)) == link or (link.exists() and folder.exists()
+                                                  and link.resolve() == folder.resolve()):
+        return True  # already there (or DUCKMESH_DATA names the link itself)
     try:
         link.parent.mkdir(parents=True, exist_ok=True)
         partial = link.with_name(".current.tmp")
@@ -414,6 +434,8 @@ def link_current_data(mesh: Mesh, folder: Path) -> None:
     except OSError as error:
         console().warn(f"      note: could not link {relative(link, mesh.root)} to the build's data "
                        f"({error}); plain dbt needs DUCKMESH_DATA set", err=False)
+        return False
+    return True
 
 
 def record_stopped(mesh: Mesh, options: BuildOptions) -> None:

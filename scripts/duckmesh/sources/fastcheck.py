@@ -158,18 +158,25 @@ def _checked(spec: SourceSpec, columns: list[_Column]) -> str:
 
 
 def _verdict(con: duckdb.DuckDBPyConnection, spec: SourceSpec, columns: list[_Column],
-             rows_expected: int) -> Clean | None:
+             rows_expected: int, expected: list[expectations.Check] | None = None
+             ) -> Clean | None:
     """Clean when the temp table ``rows`` holds ``rows_expected`` rows, none breaking
-    the contract and no key twice."""
+    the contract and no key twice. ``expected``: the declared expectations, counted in
+    the same pass; their rows are read (``violations``) only when some break one."""
     bad = " or ".join(f"_dm_p{i} is not null" for i in range(len(columns))) or "false"
     typed = "".join(f", count(*) filter (where not ({c.empty}))" for c in columns)
+    broken = expectations.any_sql(expected or [])
     row = con.execute(
-        f"select count(*), count(*) filter (where {bad} or _dm_first <> _dm_i){typed} "
+        f"select count(*), count(*) filter (where {bad} or _dm_first <> _dm_i), "
+        f"count(*) filter (where {broken}){typed} "
         f"from ({_checked(spec, columns)}) as checked join (select rowid as _dm_i, * "
         "from rows) using (_dm_i)").fetchall()[0]
     if row[0] != rows_expected or row[1]:
         return None
-    return Clean(int(row[0]), {c.name: int(n) for c, n in zip(columns, row[2:])})
+    clean = Clean(int(row[0]), {c.name: int(n) for c, n in zip(columns, row[3:])})
+    if expected is not None:
+        clean.violations = _violation_rows(con, expected) if row[2] else []
+    return clean
 
 
 def _values(con: duckdb.DuckDBPyConnection, spec: SourceSpec, columns: list[_Column]
@@ -231,10 +238,8 @@ def clean_csv(spec: ExpectationSpec, path: Path, header: list[str], max_line: in
         if con.execute("select count(*) from rejected").fetchall()[0][0]:
             return None
         columns = _csv_columns(spec, {h.lower(): quote_ident(h) for h in header})
-        clean = _verdict(con, spec, columns, lines - 1)
-        if clean is not None and data_dir is not None:
-            clean.violations = _violations(con, spec, data_dir, "csv")
-        return clean
+        expected = None if data_dir is None else _expectations(con, spec, data_dir, "csv")
+        return _verdict(con, spec, columns, lines - 1, expected)
     except duckdb.Error:
         return None
     finally:
@@ -327,10 +332,8 @@ def clean_jsonl(spec: ExpectationSpec, path: Path, max_line: int,
             "select distinct unnest(keys) from rows").fetchall()}
         if keys != {c.name for c in spec.columns}:
             return None
-        clean = _verdict(con, spec, _json_columns(spec), lines)
-        if clean is not None and data_dir is not None:
-            clean.violations = _violations(con, spec, data_dir, "jsonl")
-        return clean
+        expected = None if data_dir is None else _expectations(con, spec, data_dir, "jsonl")
+        return _verdict(con, spec, _json_columns(spec), lines, expected)
     except duckdb.Error:
         return None
     finally:
@@ -354,15 +357,16 @@ def violations(spec: ExpectationSpec, path: Path, data_dir: Path,
             con.execute(f"""create temp table rows as
                 select json_extract(json, [{paths}]) as v
                 from read_ndjson_objects({quote_literal(str(path))})""")
-        return _violations(con, spec, data_dir, fmt)
+        return _violation_rows(con, _expectations(con, spec, data_dir, fmt))
     finally:
         con.close()
 
 
-def _violations(con: duckdb.DuckDBPyConnection, spec: ExpectationSpec, data_dir: Path,
-                fmt: str) -> list[tuple[int, str]]:
-    """``violations`` over the temp table ``rows`` of ``con`` (a CSV's columns as text, or
-    a JSON line's values as ``v``, a list in the contract's column order)."""
+def _expectations(con: duckdb.DuckDBPyConnection, spec: ExpectationSpec, data_dir: Path,
+                  fmt: str) -> list[expectations.Check]:
+    """The declared expectations over the temp table ``rows`` of ``con`` (a CSV's columns
+    as text, or a JSON line's values as ``v``, a list in the contract's column order),
+    their reference tables loaded."""
     if fmt == "csv":
         names = {name.lower(): quote_ident(name) for (name, *_) in
                  con.execute("describe rows").fetchall()}
@@ -384,8 +388,13 @@ def _violations(con: duckdb.DuckDBPyConnection, spec: ExpectationSpec, data_dir:
         def typed(name: str) -> str | None:
             column = next(c for c in spec.columns if c.name == name)
             return expectations.text_value(column, f"nullif(v[{index[name]}] ->> '$', '')")
-    checks = expectations.row_checks(
+    return expectations.row_checks(
         spec, typed, expectations.load_references(con, spec, data_dir), text)
+
+
+def _violation_rows(con: duckdb.DuckDBPyConnection, checks: list[expectations.Check]
+                    ) -> list[tuple[int, str]]:
+    """(0-based row, reasons) of the rows of ``rows`` breaking one of ``checks``."""
     if not checks:
         return []
     return [(int(n), str(r)) for n, r in con.execute(

@@ -47,12 +47,15 @@ def measure(mesh: Mesh, scale: float, repeat: int, work: Path | None = None
         build = ["build", "--scale", f"{scale:g}"]
         first = duckmesh(copy.root, env, *build)[0]
         state = ["--select", "state:modified+", "--state", str(copy.target_dir / "last_build")]
+        # bare dbt gets the data folder the build gives dbt (build/pipeline.py:
+        # data_for_dbt), so its sources are the state's, not modified
+        bare_env = {**env, "DUCKMESH_DATA": str(copy.root / "data" / "current")}
         noop, bare, plain = [], [], []
         for _ in range(repeat):
             noop.append(duckmesh(copy.root, env, *build, "--changed-only"))
-            bare.append(run_dbt_cpu(copy.root, ["build", *state], env))
+            bare.append(run_dbt_cpu(copy.root, ["build", *state], bare_env))
         for _ in range(repeat):
-            plain.append(run_dbt_cpu(copy.root, ["build"], env))
+            plain.append(run_dbt_cpu(copy.root, ["build"], bare_env))
         touched = copy.root / TOUCHED_MODEL
         touched.write_text(touched.read_text() + "\n-- bench: one model changed\n")
         one = [duckmesh(copy.root, env, *build, "--changed-only")]

@@ -94,7 +94,8 @@ def test_the_spark_plan_builds_the_mesh_on_its_target_with_its_own_record(
 
 
 def test_the_mesh_build_tells_dbt_one_data_folder_whatever_the_data_set(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """dbt keeps the value of DUCKMESH_DATA in its parse state: a new value re-parses
     every file that reads it. The mesh build points data/current at its data set first
     and tells dbt that link, so builds of two data sets give dbt the same value; the
@@ -106,7 +107,7 @@ def test_the_mesh_build_tells_dbt_one_data_folder_whatever_the_data_set(
                data: Path | None = None) -> SimpleNamespace:
         link = tmp_path / "data" / "current"
         told.append((plan.env(data or plan.ctx.data_dir)["DUCKMESH_DATA"],
-                     os.readlink(link)))
+                     os.readlink(link) if link.is_symlink() else ""))
         return SimpleNamespace(success=True, exception=None)
 
     monkeypatch.setattr(pipeline, "invoke", invoke)
@@ -123,6 +124,19 @@ def test_the_mesh_build_tells_dbt_one_data_folder_whatever_the_data_set(
     assert pipeline.link_current_data(mesh, tmp_path / "data" / "current")
     assert os.readlink(tmp_path / "data" / "current") == os.path.join(
         "..", "target", "validated")
+    # a real folder where the link goes is left alone: dbt reads the data set itself
+    (tmp_path / "data" / "current").unlink()
+    (tmp_path / "data" / "current" / "kept").mkdir(parents=True)
+    plan = pipeline.mesh_plan(mesh, pipeline.BuildOptions(scale=0.01))
+    told.clear()
+    pipeline.dbt_build(plan)
+    assert told[0][0] == str(plan.ctx.data_dir)
+    assert (tmp_path / "data" / "current" / "kept").is_dir()
+    note = [line for line in capsys.readouterr().out.splitlines() if "could not" in line]
+    assert len(note) == 1
+    assert note[0].startswith("      note: could not link data/current to the build's data "
+                              "([Errno 21] Is a directory: ")
+    assert note[0].endswith("); plain dbt needs DUCKMESH_DATA set")
 
 
 def test_a_failed_domain_or_spark_build_stops_with_one_line(tmp_path: Path) -> None:

@@ -313,8 +313,8 @@ def test_dbt_from_the_mesh_root_with_a_relative_project_dir_passes_too(
         in result.stdout
 
 
-def test_pii_selected_into_a_real_product_unmasked_is_refused(mesh_copy: Path) -> None:
-    products = mesh_copy / "domains" / "customers" / "models" / "products"
+def test_pii_selected_into_a_real_product_unmasked_is_refused(built_copy: Path) -> None:
+    products = built_copy / "domains" / "customers" / "models" / "products"
     sql = (products / "customers_v1.sql").read_text()
     (products / "customers_v1.sql").write_text(
         sql.replace("        country_code,\n", "        country_code,\n        phone,\n"))
@@ -323,7 +323,7 @@ def test_pii_selected_into_a_real_product_unmasked_is_refused(mesh_copy: Path) -
         "      - name: country_code\n",
         "      - name: phone\n        description: Phone number.\n        data_type: varchar\n"
         "      - name: country_code\n"))
-    result = duckmesh(mesh_copy, "governance", "check", check=False)
+    result = duckmesh(built_copy, "governance", "check", check=False)
     assert result.returncode == 1
     assert result.stdout.splitlines()[1:] == [
         "[P06 error] domain customers, model.customers.customers.v1, column phone: column phone "

@@ -1,7 +1,8 @@
 """SQL style is policy: sqlfluff with the dbt templater passes on every model of
 every domain, and really lints each of them (none skipped as 'not found'); `duckmesh
-lint` names a file that breaks a rule. One copy of the mesh for both, so the second
-lint reuses the first one's dbt parse."""
+lint` names a file that breaks a rule. One clone of the session's built mesh for both:
+its dbt packages are installed, and the first lint starts from the build's dbt parse, the
+second from the first's."""
 
 from __future__ import annotations
 
@@ -13,21 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_mesh, duckmesh, project_dbt
+from conftest import BuiltMesh, clone_built, duckmesh
 from duckmesh.core.dbt import parse_state_env
 from duckmesh.core.project import Mesh
 from duckmesh.lint.runner import sql_paths
 
-pytestmark = pytest.mark.integration  # a copy of the mesh of its own
+pytestmark = pytest.mark.integration  # a clone of the session's built mesh
 
 
 @pytest.fixture(scope="module")
-def lint_mesh(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = copy_mesh(tmp_path_factory.mktemp("lint") / "duckmesh")
-    # dbt deps installs the domains; lint needs them to compile
-    deps = project_dbt(root, "deps")
-    assert deps.returncode == 0, deps.stdout[-3000:]
-    return root
+def lint_mesh(built_mesh: BuiltMesh, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return clone_built(built_mesh.root, tmp_path_factory.mktemp("lint") / "duckmesh")
 
 
 def test_sqlfluff_lints_every_model_of_every_domain(lint_mesh: Path) -> None:

@@ -55,17 +55,17 @@ def test_java_patterns_and_rounding_macros_render_as_documented(inline_mesh: Pat
 
 
 @pytest.mark.e2e
-def test_a_contract_may_name_its_types_logically(mesh_copy: Path) -> None:
+def test_a_contract_may_name_its_types_logically(built_copy: Path) -> None:
     """money / timestamp_tz / text in the YAML: DuckDB's contract check, DDL and the
     harmonised-type policy (P05) read them as decimal(18,2), timestamptz and varchar."""
-    products = mesh_copy / "domains/customers/models/products/_products.yml"
+    products = built_copy / "domains/customers/models/products/_products.yml"
     text = products.read_text()
     assert text.count("data_type: timestamp with time zone") == 1
     text = text.replace("data_type: timestamp with time zone", "data_type: timestamp_tz")
     products.write_text(text.replace("data_type: varchar", "data_type: text", 1))
-    result = duckmesh(mesh_copy, "build", "--scale", str(TEST_SCALE))
+    result = duckmesh(built_copy, "build", "--scale", str(TEST_SCALE))
     assert "DuckMesh governance: 0 error(s), 0 warning(s)" in result.stdout
-    with builddb.connect(mesh_copy / "mesh.duckdb", read_only=True) as con:
+    with builddb.connect(built_copy / "mesh.duckdb", read_only=True) as con:
         types = dict(con.execute(
             "select column_name, data_type from information_schema.columns "
             "where table_catalog = current_database() and "

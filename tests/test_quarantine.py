@@ -137,15 +137,15 @@ def _corrupt(data_dir: Path, extra_customer_lines: list[str]) -> None:
 
 
 @pytest.mark.e2e
-def test_build_quarantines_bad_rows_and_keeps_good_ones(mesh_copy: Path) -> None:
-    duckmesh(mesh_copy, "generate", "--scale", SCALE)
-    data_dir = without_producer_manifest(mesh_copy / "data" / f"scale_{SCALE}")
+def test_build_quarantines_bad_rows_and_keeps_good_ones(built_copy: Path) -> None:
+    duckmesh(built_copy, "generate", "--scale", SCALE)
+    data_dir = without_producer_manifest(built_copy / "data" / f"scale_{SCALE}")
     customers_before = (data_dir / "crm/customers.csv").read_text().splitlines()
     bad = (BAD / "customers_bad_rows.csv").read_text().splitlines()
     _corrupt(data_dir, bad)
-    result = duckmesh(mesh_copy, "build", "--scale", SCALE)
+    result = duckmesh(built_copy, "build", "--scale", SCALE)
     assert "crm.customers                      204 rows       4 quarantined" in result.stdout
-    con = builddb.connect(mesh_copy / "mesh.duckdb", read_only=True)
+    con = builddb.connect(built_copy / "mesh.duckdb", read_only=True)
     rows = con.execute("select line_number, reason from quarantine.crm__customers "
                        "order by line_number").fetchall()
     first_bad = len(customers_before) + 1
@@ -163,7 +163,7 @@ def test_build_quarantines_bad_rows_and_keeps_good_ones(mesh_copy: Path) -> None
     assert [i for (i,) in ids] == expected
     assert con.execute("select count(*) from customer_service.tickets_v1").fetchone()[0] == 400
     con.close()
-    listing = duckmesh(mesh_copy, "quarantine", "--source", "crm.customers", "--json")
+    listing = duckmesh(built_copy, "quarantine", "--source", "crm.customers", "--json")
     assert [r["line"] for r in json.loads(listing.stdout)] == [first_bad + i for i in range(4)]
 
 

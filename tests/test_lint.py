@@ -7,7 +7,6 @@ second from the first's."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import BuiltMesh, clone_built, duckmesh
-from duckmesh.core.dbt import parse_state_env
 from duckmesh.core.project import Mesh
-from duckmesh.lint.runner import sql_paths
+from duckmesh.lint.runner import sql_paths, sqlfluff_env
 
 pytestmark = pytest.mark.integration  # a clone of the session's built mesh
 
@@ -29,9 +27,7 @@ def lint_mesh(built_mesh: BuiltMesh, tmp_path_factory: pytest.TempPathFactory) -
 
 def test_sqlfluff_lints_every_model_of_every_domain(lint_mesh: Path) -> None:
     mesh = Mesh(lint_mesh)
-    # the environment `duckmesh lint` gives sqlfluff (lint/runner.py)
-    env = {**os.environ, **parse_state_env(mesh.env(), mesh.root),
-           "DUCKMESH_DATA": str(lint_mesh / "data" / "lint")}
+    env = sqlfluff_env(mesh)  # the environment `duckmesh lint` gives sqlfluff
     result = subprocess.run(
         [sys.executable, "-m", "sqlfluff", "lint", *sql_paths(mesh), "--format", "json"],
         cwd=lint_mesh, env=env, capture_output=True, text=True, timeout=600)

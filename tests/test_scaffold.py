@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -23,8 +22,8 @@ import yaml
 from conftest import TEST_SCALE, clone_built, duckmesh
 from duckmesh import cli
 from duckmesh.core import builddb
-from duckmesh.core.dbt import parse_state_env
 from duckmesh.core.project import Mesh
+from duckmesh.lint.runner import sqlfluff_env
 from duckmesh.selfserve.version import DEPRECATION_NOTICE_DAYS
 from readme_blocks import blocks, section
 
@@ -285,8 +284,7 @@ def test_new_domain_to_governed_product_as_the_readme_shows(built_mesh, tmp_path
                  "domains/sales/models/products/order_facts_v1.sql"]
     # the environment `duckmesh lint` gives sqlfluff (lint/runner.py): the templater's
     # dbt parse and the build's below reuse each other's parse state
-    env = {**os.environ, **parse_state_env(
-        Mesh(root).env(root / "data" / f"scale_{TEST_SCALE:g}"), root)}
+    env = sqlfluff_env(Mesh(root))
     lint = subprocess.run([sys.executable, "-m", "sqlfluff", "lint", "--format", "json",
                            *generated], cwd=root, env=env, capture_output=True, text=True,
                           timeout=300)

@@ -18,6 +18,17 @@ def sql_paths(mesh: Mesh) -> list[str]:
     return paths
 
 
+def sqlfluff_env(mesh: Mesh) -> dict[str, str]:
+    """The environment sqlfluff's dbt templater runs with: what the profile's env_var()
+    reads, with the values a build gives dbt (core/dbt.py parse_state_env, and the data
+    folder of build/pipeline.py data_for_dbt), so the templater's parse and the next
+    build's reuse each other's. The templater reads no data."""
+    from duckmesh.core.dbt import parse_state_env  # noqa: PLC0415 (imports dbt)
+
+    return {**os.environ,
+            **parse_state_env(mesh.env(mesh.root / "data" / "current"), mesh.root)}
+
+
 def lint(mesh: Mesh, fix: bool = False, paths: list[str] | None = None) -> int:
     """Run sqlfluff in its own process (its dbt templater parses the project) over
     ``paths`` (default: every domain's models); return its exit code."""
@@ -25,12 +36,7 @@ def lint(mesh: Mesh, fix: bool = False, paths: list[str] | None = None) -> int:
         from duckmesh.core import dbt  # noqa: PLC0415 (dbt only when deps are missing)
 
         dbt.require_success(dbt.run_dbt(mesh, ["deps"], quiet=True), "deps")
-    from duckmesh.core.dbt import parse_state_env  # noqa: PLC0415 (imports dbt)
-
-    # the child's environment: what the profile's env_var() reads, with the paths a
-    # build gives dbt (so the templater's parse and the next build's reuse each other's)
-    env = {**os.environ, **parse_state_env(mesh.env(), mesh.root)}
-    env.setdefault("DUCKMESH_DATA", str(mesh.root / "data" / "lint"))
+    env = sqlfluff_env(mesh)
     command = [sys.executable, "-m", "sqlfluff", "fix" if fix else "lint",
                *(paths or sql_paths(mesh))]
     console().step(f"$ sqlfluff {' '.join(command[3:])}")

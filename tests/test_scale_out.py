@@ -73,10 +73,10 @@ def test_the_whole_mesh_builds_on_spark_with_no_model_edits(spark_mesh: SparkMes
     out = spark_mesh.output
     assert "Registered adapter: spark=1.11.0" in out
     assert "Completed successfully" in out
-    # 22 models, 2 seeds, 40 data tests (one unique_key per product key) and 3 unit tests,
+    # 22 models, 2 seeds, 32 data tests (one unique_key per key) and 3 unit tests,
     # as on DuckDB; one hook per project
     assert ("Finished running 6 incremental models, 6 project hooks, 2 seeds, 7 table models, "
-            "40 data tests, 3 unit tests, 9 view models") in out
+            "32 data tests, 3 unit tests, 9 view models") in out
     for relation in PRODUCTS:
         files = list(Path(parquet(spark_mesh.spark_dir, relation)).parent.glob("*.parquet"))
         assert files, relation

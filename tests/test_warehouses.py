@@ -93,10 +93,10 @@ def test_the_whole_mesh_builds_on_the_warehouse_with_no_model_edits(
         # fakesnow cannot run dbt's unit tests: the build leaves them out there (DuckDB
         # and BigQuery run them); a real Snowflake account runs all three
         assert ("Finished running 6 incremental models, 6 project hooks, 2 seeds, "
-                "7 table models, 40 data tests, 9 view models") in out
+                "7 table models, 32 data tests, 9 view models") in out
     else:
         assert ("Finished running 6 incremental models, 6 project hooks, 2 seeds, "
-                "7 table models, 40 data tests, 3 unit tests, 9 view models") in out
+                "7 table models, 32 data tests, 3 unit tests, 9 view models") in out
 
 
 def test_every_product_on_the_warehouse_equals_the_duckdb_build(

@@ -421,8 +421,7 @@ def link_current_data(mesh: Mesh, folder: Path) -> bool:
     the root then reads the last build's data set (a relative link: the mesh can move).
     False, with a line, when the link cannot be made."""
     link = mesh.root / "data" / "current"
-    if Path(os.path.abspath(folder)) == link or (link.exists() and folder.exists()
-                                                  and link.resolve() == folder.resolve()):
+    if folder.resolve() == link.resolve():
         return True  # already there (or DUCKMESH_DATA names the link itself)
     try:
         link.parent.mkdir(parents=True, exist_ok=True)
